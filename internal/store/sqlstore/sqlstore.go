@@ -1,0 +1,330 @@
+// Package sqlstore implements store.Store on SQL: SQLite (modernc.org/sqlite, pure Go) for
+// a single node with no external service, PostgreSQL (pgx) for a fleet. Both share the same
+// queries; only placeholders and migrations differ.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+
+	"github.com/livegate/livegate/internal/store"
+)
+
+//go:embed migrations
+var migrationsFS embed.FS
+
+type dialect int
+
+const (
+	sqlite dialect = iota
+	postgres
+)
+
+// DB is a store.Store backed by database/sql.
+type DB struct {
+	db      *sql.DB
+	dialect dialect
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Open connects to PostgreSQL when url starts with postgres:// or postgresql://, and
+// otherwise opens (creating if needed) the SQLite database file at url. It applies every
+// migration not yet applied.
+func Open(ctx context.Context, url string) (*DB, error) {
+	var d *DB
+	switch {
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		db, err := sql.Open("pgx", url)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		db.SetMaxOpenConns(20)
+		d = &DB{db: db, dialect: postgres}
+	default:
+		if dir := filepath.Dir(url); dir != "." {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return nil, fmt.Errorf("create data dir: %w", err)
+			}
+		}
+		// WAL lets readers run beside the writer; immediate transactions take the write
+		// lock up front so two writers wait (busy_timeout) instead of deadlocking.
+		dsn := "file:" + url + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+		db, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		d = &DB{db: db, dialect: sqlite}
+	}
+	if err := d.db.PingContext(ctx); err != nil {
+		d.db.Close()
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	if err := d.migrate(ctx); err != nil {
+		d.db.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.db.Close() }
+
+// SQL exposes the handle for packages that add their own tables through migrations here.
+func (d *DB) SQL() *sql.DB { return d.db }
+
+func (d *DB) migrate(ctx context.Context) error {
+	dir := "migrations/sqlite"
+	if d.dialect == postgres {
+		dir = "migrations/postgres"
+	}
+	entries, err := fs.ReadDir(migrationsFS, dir)
+	if err != nil {
+		return fmt.Errorf("read migrations: %w", err)
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback()
+	if d.dialect == postgres {
+		// Several nodes may start at once; one migrates, the others wait.
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(7882)"); err != nil {
+			return fmt.Errorf("migrate lock: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for _, e := range entries {
+		version, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: bad name: %w", e.Name(), err)
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, d.rebind(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), version).Scan(&n); err != nil {
+			return fmt.Errorf("migration %d: %w", version, err)
+		}
+		if n > 0 {
+			continue
+		}
+		body, err := migrationsFS.ReadFile(dir + "/" + e.Name())
+		if err != nil {
+			return fmt.Errorf("migration %d: %w", version, err)
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			return fmt.Errorf("migration %d: %w", version, err)
+		}
+		if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), version, time.Now().UnixMicro()); err != nil {
+			return fmt.Errorf("migration %d: %w", version, err)
+		}
+	}
+	return tx.Commit()
+}
+
+// rebind turns ? placeholders into $n for PostgreSQL.
+func (d *DB) rebind(q string) string {
+	if d.dialect != postgres {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func (d *DB) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return d.db.ExecContext(ctx, d.rebind(q), args...)
+}
+
+func (d *DB) isUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "UNIQUE constraint") || strings.Contains(msg, "SQLSTATE 23505")
+}
+
+func (d *DB) isForeignKeyViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "FOREIGN KEY constraint") || strings.Contains(msg, "SQLSTATE 23503")
+}
+
+func micros(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
+
+func fromMicros(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.UnixMicro(n.Int64).UTC()
+}
+
+// CreateCreator implements store.Store.
+func (d *DB) CreateCreator(ctx context.Context, c store.Creator) error {
+	_, err := d.exec(ctx, `INSERT INTO creators (id, name, created_at) VALUES (?, ?, ?)`, c.ID, c.Name, c.CreatedAt.UnixMicro())
+	if d.isUniqueViolation(err) {
+		return fmt.Errorf("create creator %s: %w", c.ID, store.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("create creator: %w", err)
+	}
+	return nil
+}
+
+// Creator implements store.Store.
+func (d *DB) Creator(ctx context.Context, id string) (store.Creator, error) {
+	var c store.Creator
+	var created int64
+	err := d.db.QueryRowContext(ctx, d.rebind(`SELECT id, name, created_at FROM creators WHERE id = ?`), id).Scan(&c.ID, &c.Name, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, fmt.Errorf("creator %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return c, fmt.Errorf("creator %s: %w", id, err)
+	}
+	c.CreatedAt = time.UnixMicro(created).UTC()
+	return c, nil
+}
+
+// CreateStream implements store.Store.
+func (d *DB) CreateStream(ctx context.Context, s store.Stream) error {
+	_, err := d.exec(ctx, `INSERT INTO streams (id, creator_id, title, access_mode, key_hash, state, created_at, started_at, ended_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, s.CreatorID, s.Title, string(s.AccessMode), s.KeyHash, string(s.State), s.CreatedAt.UnixMicro(), micros(s.StartedAt), micros(s.EndedAt))
+	switch {
+	case d.isUniqueViolation(err):
+		return fmt.Errorf("create stream %s: %w", s.ID, store.ErrConflict)
+	case d.isForeignKeyViolation(err):
+		return fmt.Errorf("create stream: creator %s: %w", s.CreatorID, store.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("create stream: %w", err)
+	}
+	return nil
+}
+
+const streamColumns = `id, creator_id, title, access_mode, key_hash, state, created_at, started_at, ended_at`
+
+type scanner interface{ Scan(...any) error }
+
+func scanStream(row scanner) (store.Stream, error) {
+	var s store.Stream
+	var mode, state string
+	var created int64
+	var started, ended sql.NullInt64
+	if err := row.Scan(&s.ID, &s.CreatorID, &s.Title, &mode, &s.KeyHash, &state, &created, &started, &ended); err != nil {
+		return s, err
+	}
+	s.AccessMode = store.AccessMode(mode)
+	s.State = store.StreamState(state)
+	s.CreatedAt = time.UnixMicro(created).UTC()
+	s.StartedAt = fromMicros(started)
+	s.EndedAt = fromMicros(ended)
+	return s, nil
+}
+
+// Stream implements store.Store.
+func (d *DB) Stream(ctx context.Context, id string) (store.Stream, error) {
+	s, err := scanStream(d.db.QueryRowContext(ctx, d.rebind(`SELECT `+streamColumns+` FROM streams WHERE id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, fmt.Errorf("stream %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return s, fmt.Errorf("stream %s: %w", id, err)
+	}
+	return s, nil
+}
+
+// ListStreams implements store.Store. Newest first.
+func (d *DB) ListStreams(ctx context.Context, f store.StreamFilter) ([]store.Stream, error) {
+	q := `SELECT ` + streamColumns + ` FROM streams WHERE 1=1`
+	var args []any
+	if f.State != "" {
+		q += ` AND state = ?`
+		args = append(args, string(f.State))
+	}
+	if f.CreatorID != "" {
+		q += ` AND creator_id = ?`
+		args = append(args, f.CreatorID)
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	args = append(args, limit)
+	rows, err := d.db.QueryContext(ctx, d.rebind(q), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list streams: %w", err)
+	}
+	defer rows.Close()
+	out := []store.Stream{}
+	for rows.Next() {
+		s, err := scanStream(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list streams: %w", err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list streams: %w", err)
+	}
+	return out, nil
+}
+
+// MarkStreamLive implements store.Store.
+func (d *DB) MarkStreamLive(ctx context.Context, id string, at time.Time) error {
+	res, err := d.exec(ctx, `UPDATE streams SET state = 'live', started_at = COALESCE(started_at, ?) WHERE id = ? AND state <> 'ended'`, at.UnixMicro(), id)
+	if err != nil {
+		return fmt.Errorf("mark stream %s live: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil
+	}
+	if _, err := d.Stream(ctx, id); err != nil {
+		return fmt.Errorf("mark stream live: %w", err)
+	}
+	return fmt.Errorf("mark stream %s live: stream ended: %w", id, store.ErrConflict)
+}
+
+// EndStream implements store.Store.
+func (d *DB) EndStream(ctx context.Context, id string, at time.Time) error {
+	res, err := d.exec(ctx, `UPDATE streams SET state = 'ended', ended_at = COALESCE(ended_at, ?) WHERE id = ?`, at.UnixMicro(), id)
+	if err != nil {
+		return fmt.Errorf("end stream %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("end stream %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}

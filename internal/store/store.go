@@ -1,0 +1,100 @@
+// Package store defines livegate's durable data (creators, streams, and later money) and
+// the interface every SQL backend implements. Implementations live in subpackages; the
+// storetest package holds the conformance suite each of them must pass.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"strings"
+	"time"
+)
+
+// Errors callers branch on. Implementations wrap them.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+)
+
+// AccessMode says who may watch a stream.
+type AccessMode string
+
+// Access modes. The money plane adds paid modes.
+const (
+	AccessFree AccessMode = "free"
+)
+
+// Valid reports whether m is a mode this build understands.
+func (m AccessMode) Valid() bool { return m == AccessFree }
+
+// StreamState is where a stream is in its life.
+type StreamState string
+
+// A stream is scheduled until its publisher connects, live while it publishes, and ended
+// after the publisher leaves or the creator ends it. Ended is final.
+const (
+	StateScheduled StreamState = "scheduled"
+	StateLive      StreamState = "live"
+	StateEnded     StreamState = "ended"
+)
+
+// Valid reports whether s is a known state.
+func (s StreamState) Valid() bool {
+	return s == StateScheduled || s == StateLive || s == StateEnded
+}
+
+// Creator is someone who goes live and gets paid.
+type Creator struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+// Stream is one live event of a creator.
+type Stream struct {
+	ID         string
+	CreatorID  string
+	Title      string
+	AccessMode AccessMode
+	KeyHash    []byte // SHA-256 of the stream key; the key itself is never stored
+	State      StreamState
+	CreatedAt  time.Time
+	StartedAt  time.Time // zero until the first publish
+	EndedAt    time.Time // zero until ended
+}
+
+// StreamFilter narrows ListStreams. Zero values match everything.
+type StreamFilter struct {
+	State     StreamState
+	CreatorID string
+	Limit     int // 0 means the implementation's default (100)
+}
+
+// Store is livegate's durable data.
+type Store interface {
+	CreateCreator(ctx context.Context, c Creator) error
+	Creator(ctx context.Context, id string) (Creator, error)
+
+	CreateStream(ctx context.Context, s Stream) error
+	Stream(ctx context.Context, id string) (Stream, error)
+	ListStreams(ctx context.Context, f StreamFilter) ([]Stream, error)
+	// MarkStreamLive moves a scheduled or live stream to live, setting StartedAt on the
+	// first publish. An ended stream gives ErrConflict.
+	MarkStreamLive(ctx context.Context, id string, at time.Time) error
+	// EndStream ends a stream for good. Ending an ended stream is not an error and keeps
+	// the first EndedAt.
+	EndStream(ctx context.Context, id string, at time.Time) error
+
+	Close() error
+}
+
+// NewID returns a random, URL-safe identifier with a readable prefix, e.g. "str_...".
+func NewID(prefix string) string {
+	var b [15]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return prefix + "_" + strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))
+}
