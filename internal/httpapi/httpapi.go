@@ -1,0 +1,242 @@
+// Package httpapi is livegate's HTTP surface: routing, operator authentication, JSON
+// resources under /v1, WHIP/WHEP mounting, health and metrics. Errors are
+// application/problem+json everywhere.
+package httpapi
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/livegate/livegate/internal/problem"
+	"github.com/livegate/livegate/internal/sfu"
+	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/whip"
+)
+
+// Deps are what the API serves.
+type Deps struct {
+	Store     store.Store
+	SFU       *sfu.SFU
+	WHIP      *whip.Handler
+	Gatherer  prometheus.Gatherer
+	APIKey    string // empty: /v1 is open (development only)
+	PublicURL string
+	MaxBody   int64
+	Logger    *slog.Logger
+	// Ready reports whether the node takes new work; false while draining.
+	Ready func() bool
+}
+
+type api struct {
+	Deps
+	keyHash []byte
+}
+
+// New returns the node's HTTP handler.
+func New(d Deps) http.Handler {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.MaxBody <= 0 {
+		d.MaxBody = 64 << 10
+	}
+	if d.Ready == nil {
+		d.Ready = func() bool { return true }
+	}
+	a := &api{Deps: d}
+	if d.APIKey != "" {
+		sum := sha256.Sum256([]byte(d.APIKey))
+		a.keyHash = sum[:]
+	}
+	return a.routes()
+}
+
+// PathParam reads a chi path parameter; the WHIP handlers use it.
+func PathParam(r *http.Request, name string) string { return chi.URLParam(r, name) }
+
+func (a *api) routes() chi.Router {
+	r := chi.NewRouter()
+	r.Use(a.recoverer, a.accessLog)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, r, http.StatusNotFound, "not-found", "Not found", "no such route")
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, r, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", r.Method+" is not allowed here")
+	})
+
+	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !a.Ready() {
+			problem.Write(w, r, http.StatusServiceUnavailable, "draining", "Node is shutting down", "")
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	if a.Gatherer != nil {
+		r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(a.Gatherer, promhttp.HandlerOpts{}))
+	}
+
+	r.Route("/v1", func(r chi.Router) {
+		r.Use(a.requireAPIKey)
+		r.Post("/creators", a.createCreator)
+		r.Get("/creators/{id}", a.getCreator)
+		r.Post("/streams", a.createStream)
+		r.Get("/streams", a.listStreams)
+		r.Get("/streams/{id}", a.getStream)
+		r.Delete("/streams/{id}", a.endStream)
+	})
+
+	for _, prefix := range []string{"/whip", "/whep"} {
+		r.Group(func(r chi.Router) {
+			r.Use(cors)
+			post := a.WHIP.Publish
+			if prefix == "/whep" {
+				post = a.WHIP.View
+			}
+			r.Post(prefix+"/{stream}", post)
+			r.Options(prefix+"/{stream}", a.WHIP.Options)
+			r.Patch(prefix+"/{stream}/{session}", a.WHIP.Patch)
+			r.Delete(prefix+"/{stream}/{session}", a.WHIP.Delete)
+			r.Options(prefix+"/{stream}/{session}", a.WHIP.Options)
+		})
+	}
+	return r
+}
+
+// cors lets browser players on other origins use WHIP/WHEP.
+func cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Allow-Methods", "POST, PATCH, DELETE, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match")
+		h.Set("Access-Control-Expose-Headers", "Location, ETag, Link, Accept-Patch, Accept-Post")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *api) requireAPIKey(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.keyHash != nil {
+			key, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			sum := sha256.Sum256([]byte(key))
+			if key == "" || subtle.ConstantTimeCompare(sum[:], a.keyHash) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="livegate"`)
+				problem.Write(w, r, http.StatusUnauthorized, "unauthorized", "API key required",
+					"send the operator API key as Authorization: Bearer <key>")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *api) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				a.Logger.Error("panic in handler", "path", r.URL.Path, "panic", fmt.Sprint(v))
+				problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s *statusWriter) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// accessLog logs one line per request; never headers, so never a key.
+func (a *api) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		if r.URL.Path == "/metrics" || r.URL.Path == "/healthz" {
+			return
+		}
+		a.Logger.Info("http", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+			"dur_ms", float64(time.Since(start).Microseconds())/1000)
+	})
+}
+
+// decodeJSON reads a bounded JSON body into v, refusing unknown fields.
+func (a *api) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	ct := r.Header.Get("Content-Type")
+	if ct != "" && !strings.HasPrefix(ct, "application/json") {
+		problem.Write(w, r, http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type", "send application/json")
+		return false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, a.MaxBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("more than one JSON value")
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		problem.Write(w, r, http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large",
+			fmt.Sprintf("the limit is %d bytes", a.MaxBody))
+		return false
+	case err != nil:
+		problem.Write(w, r, http.StatusBadRequest, "bad-json", "Malformed JSON", err.Error())
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func invalid(w http.ResponseWriter, r *http.Request, field, detail string) {
+	problem.WriteDetails(w, r, problem.Details{Type: problem.Type("invalid-field"), Title: "Invalid field",
+		Status: http.StatusUnprocessableEntity, Detail: detail, Field: field})
+}
+
+func (a *api) storeError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		problem.Write(w, r, http.StatusNotFound, what+"-not-found", "Not found", err.Error())
+	case errors.Is(err, store.ErrConflict):
+		problem.Write(w, r, http.StatusConflict, "conflict", "Conflict", err.Error())
+	default:
+		a.Logger.Error("store", "path", r.URL.Path, "err", err)
+		problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
+	}
+}

@@ -1,0 +1,192 @@
+package httpapi
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/livegate/livegate/internal/problem"
+	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/whip"
+)
+
+type creatorJSON struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func (a *api) createCreator(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if !a.decodeJSON(w, r, &in) {
+		return
+	}
+	in.Name = strings.TrimSpace(in.Name)
+	if in.Name == "" || utf8.RuneCountInString(in.Name) > 100 {
+		invalid(w, r, "name", "name must be 1 to 100 characters")
+		return
+	}
+	c := store.Creator{ID: store.NewID("cr"), Name: in.Name, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	if err := a.Store.CreateCreator(r.Context(), c); err != nil {
+		a.storeError(w, r, "creator", err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, creatorJSON{c.ID, c.Name, c.CreatedAt})
+}
+
+func (a *api) getCreator(w http.ResponseWriter, r *http.Request) {
+	c, err := a.Store.Creator(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		a.storeError(w, r, "creator", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, creatorJSON{c.ID, c.Name, c.CreatedAt})
+}
+
+type streamJSON struct {
+	ID         string     `json:"id"`
+	CreatorID  string     `json:"creator_id"`
+	Title      string     `json:"title"`
+	AccessMode string     `json:"access_mode"`
+	State      string     `json:"state"`
+	CreatedAt  time.Time  `json:"created_at"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	EndedAt    *time.Time `json:"ended_at,omitempty"`
+	WHIPURL    string     `json:"whip_url"`
+	WHEPURL    string     `json:"whep_url"`
+	Viewers    int        `json:"viewers"`
+	// StreamKey is returned once, when the stream is created.
+	StreamKey string `json:"stream_key,omitempty"`
+}
+
+func (a *api) streamJSON(s store.Stream) streamJSON {
+	opt := func(t time.Time) *time.Time {
+		if t.IsZero() {
+			return nil
+		}
+		return &t
+	}
+	base := strings.TrimRight(a.PublicURL, "/")
+	out := streamJSON{ID: s.ID, CreatorID: s.CreatorID, Title: s.Title, AccessMode: string(s.AccessMode),
+		State: string(s.State), CreatedAt: s.CreatedAt, StartedAt: opt(s.StartedAt), EndedAt: opt(s.EndedAt),
+		WHIPURL: base + "/whip/" + s.ID, WHEPURL: base + "/whep/" + s.ID}
+	if room := a.SFU.Room(s.ID); room != nil {
+		out.Viewers = room.Subscribers()
+	}
+	return out
+}
+
+func (a *api) createStream(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		CreatorID  string `json:"creator_id"`
+		Title      string `json:"title"`
+		AccessMode string `json:"access_mode"`
+	}
+	if !a.decodeJSON(w, r, &in) {
+		return
+	}
+	in.Title = strings.TrimSpace(in.Title)
+	if in.AccessMode == "" {
+		in.AccessMode = string(store.AccessFree)
+	}
+	switch {
+	case in.CreatorID == "":
+		invalid(w, r, "creator_id", "creator_id is required")
+		return
+	case in.Title == "" || utf8.RuneCountInString(in.Title) > 200:
+		invalid(w, r, "title", "title must be 1 to 200 characters")
+		return
+	case !store.AccessMode(in.AccessMode).Valid():
+		invalid(w, r, "access_mode", "access_mode must be one of: free")
+		return
+	}
+	if _, err := a.Store.Creator(r.Context(), in.CreatorID); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			invalid(w, r, "creator_id", "no creator with this id")
+			return
+		}
+		a.storeError(w, r, "creator", err)
+		return
+	}
+	key := newStreamKey()
+	s := store.Stream{ID: store.NewID("str"), CreatorID: in.CreatorID, Title: in.Title,
+		AccessMode: store.AccessMode(in.AccessMode), KeyHash: whip.HashKey(key), State: store.StateScheduled,
+		CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	if err := a.Store.CreateStream(r.Context(), s); err != nil {
+		a.storeError(w, r, "stream", err)
+		return
+	}
+	out := a.streamJSON(s)
+	out.StreamKey = key
+	w.Header().Set("Location", "/v1/streams/"+s.ID)
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func newStreamKey() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return "sk_" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func (a *api) listStreams(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := store.StreamFilter{State: store.StreamState(q.Get("state")), CreatorID: q.Get("creator_id")}
+	if f.State != "" && !f.State.Valid() {
+		problem.WriteDetails(w, r, problem.Details{Type: problem.Type("invalid-query"), Title: "Invalid query parameter",
+			Status: http.StatusBadRequest, Detail: "state must be scheduled, live or ended", Field: "state"})
+		return
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			problem.WriteDetails(w, r, problem.Details{Type: problem.Type("invalid-query"), Title: "Invalid query parameter",
+				Status: http.StatusBadRequest, Detail: "limit must be 1 to 1000", Field: "limit"})
+			return
+		}
+		f.Limit = n
+	}
+	streams, err := a.Store.ListStreams(r.Context(), f)
+	if err != nil {
+		a.storeError(w, r, "stream", err)
+		return
+	}
+	out := make([]streamJSON, 0, len(streams))
+	for _, s := range streams {
+		out = append(out, a.streamJSON(s))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"streams": out})
+}
+
+func (a *api) getStream(w http.ResponseWriter, r *http.Request) {
+	s, err := a.Store.Stream(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		a.storeError(w, r, "stream", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.streamJSON(s))
+}
+
+// endStream ends a stream for good: the publisher and every viewer are disconnected.
+func (a *api) endStream(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	if err := a.Store.EndStream(r.Context(), id, time.Now()); err != nil {
+		a.storeError(w, r, "stream", err)
+		return
+	}
+	a.SFU.EndRoom(id, "stream ended by the creator")
+	s, err := a.Store.Stream(r.Context(), id)
+	if err != nil {
+		a.storeError(w, r, "stream", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.streamJSON(s))
+}

@@ -1,0 +1,131 @@
+// Package node assembles one livegate node from its Config: store, SFU, WHIP/WHEP and the
+// HTTP API, and runs it until told to stop, draining media on the way out. cmd/livegate is
+// a thin shell around it, and end-to-end tests start real nodes with it.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/livegate/livegate/internal/config"
+	"github.com/livegate/livegate/internal/httpapi"
+	"github.com/livegate/livegate/internal/sfu"
+	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/store/sqlstore"
+	"github.com/livegate/livegate/internal/whip"
+)
+
+// Node is a running livegate node.
+type Node struct {
+	cfg      config.Config
+	log      *slog.Logger
+	Store    store.Store
+	SFU      *sfu.SFU
+	WHIP     *whip.Handler
+	Registry *prometheus.Registry
+	handler  http.Handler
+	server   *http.Server
+	ln       net.Listener
+}
+
+// New builds a node: opens the database, the media sockets and the HTTP listener.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error) {
+	n := &Node{cfg: cfg, log: log, Registry: prometheus.NewRegistry()}
+	n.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	dbURL := cfg.DatabaseURL
+	if dbURL == "" {
+		dbURL = filepath.Join(cfg.DataDir, "livegate.db")
+	}
+	db, err := sqlstore.Open(ctx, dbURL)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	n.Store = db
+
+	n.SFU, err = sfu.New(sfu.Config{
+		UDPPort: cfg.UDPPort, TCPAddr: cfg.TCPAddr, NAT1To1IPs: cfg.NAT1To1IPs, Interfaces: cfg.Interfaces,
+		IncludeLoopback: cfg.IncludeLoopback, DisableMDNS: cfg.DisableMDNS, PLIThrottle: cfg.PLIThrottle,
+		PacketCacheSize: cfg.PacketCacheSize, Logger: log.With("component", "sfu"),
+		Metrics: sfu.NewMetrics(n.Registry),
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("start media: %w", err)
+	}
+	n.WHIP = whip.New(n.SFU, db, whip.Config{MaxBodyBytes: cfg.MaxBodyBytes, ICEServers: cfg.STUNServers,
+		PathParam: httpapi.PathParam, Logger: log.With("component", "whip")})
+
+	n.handler = httpapi.New(httpapi.Deps{Store: db, SFU: n.SFU, WHIP: n.WHIP, Gatherer: n.Registry,
+		APIKey: cfg.APIKey, PublicURL: cfg.PublicURL, MaxBody: cfg.MaxBodyBytes, Logger: log.With("component", "http"),
+		Ready: func() bool { return !n.SFU.Draining() }})
+
+	n.ln, err = net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		n.SFU.Close()
+		db.Close()
+		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTPAddr, err)
+	}
+	n.server = &http.Server{Handler: n.handler, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	return n, nil
+}
+
+// Addr is the HTTP listen address.
+func (n *Node) Addr() net.Addr { return n.ln.Addr() }
+
+// URL is the node's base URL as reached on its listen address.
+func (n *Node) URL() string { return "http://" + n.ln.Addr().String() }
+
+// Handler is the node's HTTP handler.
+func (n *Node) Handler() http.Handler { return n.handler }
+
+// Run serves until ctx is cancelled, then shuts down gracefully: new joins are refused
+// at once, media keeps flowing for the grace period, then everything closes.
+func (n *Node) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- n.server.Serve(n.ln) }()
+	n.log.Info("livegate listening", "http", n.ln.Addr().String(), "udp", fmt.Sprint(n.SFU.UDPAddrs()),
+		"node", n.cfg.NodeID, "api_key_set", n.cfg.APIKey != "")
+	select {
+	case err := <-errc:
+		n.close()
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	n.Shutdown(n.cfg.ShutdownGrace)
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown drains: refuse new publishers and viewers, let media flow for grace (or until
+// every room has ended), then close the HTTP server, the media and the store.
+func (n *Node) Shutdown(grace time.Duration) {
+	n.SFU.Drain()
+	n.log.Info("draining", "grace", grace.String())
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) && n.SFU.Rooms() > 0 {
+		time.Sleep(100 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = n.server.Shutdown(ctx)
+	n.close()
+	n.log.Info("stopped")
+}
+
+func (n *Node) close() {
+	n.SFU.Close()
+	n.Store.Close()
+}

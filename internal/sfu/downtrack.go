@@ -1,0 +1,217 @@
+package sfu
+
+import (
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// downTrack is one publisher track as one viewer receives it. It implements
+// webrtc.TrackLocal so pion negotiates it, and writes straight to the viewer's SRTP stream
+// with its own sequence numbers and timestamps: the viewer sees one continuous stream
+// whatever happens upstream.
+type downTrack struct {
+	forwarder *forwarder
+	sub       *Subscriber
+	sender    *webrtc.RTPSender
+	startSeq  uint16
+	startTS   uint32
+
+	mu             sync.Mutex
+	bound, active  bool
+	started        bool
+	waitingCounted bool
+	ssrc           uint32
+	pt             uint8
+	ws             webrtc.TrackLocalWriter
+	seqOffset      uint16
+	tsOffset       uint32
+	hdr            rtp.Header // scratch for writes; a field so it is not allocated per packet
+	rtxHdr         rtp.Header
+	rtxBuf         [maxPacket]byte
+
+	fractionLost atomic.Uint32 // last receiver report, in 1/256
+}
+
+var _ webrtc.TrackLocal = (*downTrack)(nil)
+
+func newDownTrack(f *forwarder, s *Subscriber) *downTrack {
+	return &downTrack{forwarder: f, sub: s, startSeq: uint16(rand.Uint32()), startTS: rand.Uint32()}
+}
+
+func (d *downTrack) ID() string                 { return d.forwarder.kind.String() }
+func (d *downTrack) RID() string                { return "" }
+func (d *downTrack) StreamID() string           { return "livegate-" + d.forwarder.room.id }
+func (d *downTrack) Kind() webrtc.RTPCodecType { return d.forwarder.kind }
+
+// Bind picks the viewer's payload type for the publisher's codec.
+func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	for _, c := range ctx.CodecParameters() {
+		if codecMatches(c.RTPCodecCapability, d.forwarder.codec.RTPCodecCapability) {
+			d.mu.Lock()
+			d.ssrc, d.pt, d.ws, d.bound = uint32(ctx.SSRC()), uint8(c.PayloadType), ctx.WriteStream(), true
+			d.mu.Unlock()
+			return c, nil
+		}
+	}
+	return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+}
+
+// Unbind stops writes.
+func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
+	d.mu.Lock()
+	d.bound = false
+	d.mu.Unlock()
+	return nil
+}
+
+// activate joins the forwarder's fan-out; video then waits for a keyframe, which is
+// requested now.
+func (d *downTrack) activate() {
+	d.mu.Lock()
+	if d.active {
+		d.mu.Unlock()
+		return
+	}
+	d.active = true
+	if d.forwarder.kind == webrtc.RTPCodecTypeVideo {
+		d.waitingCounted = true
+		d.forwarder.waiting.Add(1)
+	}
+	d.mu.Unlock()
+	d.forwarder.addDown(d)
+	d.forwarder.requestKeyframe()
+}
+
+func (d *downTrack) stopWaiting() {
+	d.mu.Lock()
+	if d.waitingCounted {
+		d.waitingCounted = false
+		d.forwarder.waiting.Add(-1)
+	}
+	d.mu.Unlock()
+}
+
+// writeRTP sends one packet of the forwarder to this viewer. key says whether the packet
+// starts a keyframe (computed only while someone waits for one).
+func (d *downTrack) writeRTP(h *rtp.Header, payload []byte, key bool) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.bound {
+		return false
+	}
+	if !d.started {
+		if d.forwarder.kind == webrtc.RTPCodecTypeVideo && !key {
+			d.forwarder.requestKeyframe()
+			return false
+		}
+		d.started = true
+		if d.waitingCounted {
+			d.waitingCounted = false
+			d.forwarder.waiting.Add(-1)
+		}
+		d.seqOffset = h.SequenceNumber - d.startSeq
+		d.tsOffset = h.Timestamp - d.startTS
+	}
+	if !d.write(&d.hdr, h, payload) {
+		return false
+	}
+	d.sub.sentFirst()
+	return true
+}
+
+// write rewrites src into scratch for this viewer and sends it. Header extensions are
+// dropped: their ids were negotiated with the publisher, not with this viewer.
+func (d *downTrack) write(scratch, src *rtp.Header, payload []byte) bool {
+	*scratch = *src
+	scratch.SSRC = d.ssrc
+	scratch.PayloadType = d.pt
+	scratch.SequenceNumber = src.SequenceNumber - d.seqOffset
+	scratch.Timestamp = src.Timestamp - d.tsOffset
+	scratch.Extension = false
+	scratch.ExtensionProfile = 0
+	scratch.Extensions = nil
+	_, err := d.ws.WriteRTP(scratch, payload)
+	return err == nil
+}
+
+// retransmit answers one NACKed sequence number (in the viewer's numbering) from the
+// track's packet cache.
+func (d *downTrack) retransmit(seq uint16) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.bound || !d.started {
+		return
+	}
+	n := d.forwarder.cache.get(seq+d.seqOffset, d.rtxBuf[:])
+	if n == 0 {
+		return
+	}
+	payload, ok := parseRTP(&d.rtxHdr, d.rtxBuf[:n])
+	if !ok {
+		return
+	}
+	if d.write(&d.hdr, &d.rtxHdr, payload) {
+		d.forwarder.room.sfu.metrics.Retransmits.Inc()
+	}
+}
+
+// readRTCP serves the viewer's feedback until its connection closes: NACKs from the
+// cache, PLI/FIR upstream (throttled), receiver reports recorded.
+func (d *downTrack) readRTCP() {
+	buf := make([]byte, maxPacket)
+	m := d.forwarder.room.sfu.metrics
+	for {
+		n, _, err := d.sender.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, p := range pkts {
+			switch p := p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				d.forwarder.requestKeyframe()
+			case *rtcp.TransportLayerNack:
+				for _, pair := range p.Nacks {
+					pair.Range(func(seq uint16) bool {
+						m.NACKsReceived.Inc()
+						d.retransmit(seq)
+						return true
+					})
+				}
+			case *rtcp.ReceiverReport:
+				for _, r := range p.Reports {
+					if r.SSRC == d.ssrc {
+						d.fractionLost.Store(uint32(r.FractionLost))
+					}
+				}
+			}
+		}
+	}
+}
+
+// parseRTP reads a packet's header into h and returns its payload without padding.
+func parseRTP(h *rtp.Header, pkt []byte) ([]byte, bool) {
+	hl, err := h.Unmarshal(pkt)
+	if err != nil {
+		return nil, false
+	}
+	end := len(pkt)
+	h.PaddingSize = 0
+	if h.Padding {
+		pad := int(pkt[end-1])
+		if pad == 0 || hl+pad > end {
+			return nil, false
+		}
+		h.PaddingSize = byte(pad)
+		end -= pad
+	}
+	return pkt[hl:end], true
+}

@@ -1,0 +1,44 @@
+package sfu
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the SFU's Prometheus collectors. They are created per SFU, never global, so
+// tests can run many SFUs in one process.
+type Metrics struct {
+	Publishers       prometheus.Gauge
+	Subscribers      prometheus.Gauge
+	PacketsForwarded prometheus.Counter
+	BytesForwarded   prometheus.Counter
+	NACKsReceived    prometheus.Counter
+	Retransmits      prometheus.Counter
+	PLIsSent         prometheus.Counter
+	JoinLatency      prometheus.Histogram
+}
+
+// NewMetrics creates the collectors and registers them with reg when reg is not nil.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Publishers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "livegate_publishers", Help: "Publishers connected to this node."}),
+		Subscribers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "livegate_subscribers", Help: "Viewers connected to this node."}),
+		PacketsForwarded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livegate_packets_forwarded_total", Help: "RTP packets sent to viewers, retransmissions excluded."}),
+		BytesForwarded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livegate_bytes_forwarded_total", Help: "RTP payload bytes sent to viewers."}),
+		NACKsReceived: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livegate_nacks_received_total", Help: "Packets viewers reported lost (NACK entries)."}),
+		Retransmits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livegate_retransmits_total", Help: "Packets resent to viewers from the packet cache."}),
+		PLIsSent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livegate_plis_sent_total", Help: "Keyframe requests sent to publishers."}),
+		JoinLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "livegate_join_latency_seconds", Help: "From a viewer's WHEP POST to its first media packet sent.",
+			Buckets: []float64{.025, .05, .1, .2, .35, .5, .75, 1, 1.5, 2, 3, 5}}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Publishers, m.Subscribers, m.PacketsForwarded, m.BytesForwarded,
+			m.NACKsReceived, m.Retransmits, m.PLIsSent, m.JoinLatency)
+	}
+	return m
+}

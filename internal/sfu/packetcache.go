@@ -1,0 +1,52 @@
+package sfu
+
+import "sync"
+
+// maxPacket is the largest RTP packet relayed; larger ones are dropped.
+const maxPacket = 1500
+
+// packetCache keeps the last packets of one publisher track so that every viewer's NACK
+// is answered from one shared copy instead of a buffer per viewer.
+type packetCache struct {
+	mu    sync.RWMutex
+	mask  uint16
+	slots []cacheSlot
+}
+
+type cacheSlot struct {
+	seq   uint16
+	n     int // 0: empty
+	bytes [maxPacket]byte
+}
+
+// newPacketCache returns a cache of size packets; size is a power of two up to 32768.
+func newPacketCache(size int) *packetCache {
+	if size <= 0 || size > 1<<15 || size&(size-1) != 0 {
+		size = 1024
+	}
+	return &packetCache{mask: uint16(size - 1), slots: make([]cacheSlot, size)}
+}
+
+// put stores a copy of pkt under its sequence number.
+func (c *packetCache) put(seq uint16, pkt []byte) {
+	if len(pkt) > maxPacket {
+		return
+	}
+	c.mu.Lock()
+	s := &c.slots[seq&c.mask]
+	s.seq = seq
+	s.n = copy(s.bytes[:], pkt)
+	c.mu.Unlock()
+}
+
+// get copies the packet with sequence number seq into dst and returns its length, or 0
+// when it is no longer (or never was) in the cache.
+func (c *packetCache) get(seq uint16, dst []byte) int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	s := &c.slots[seq&c.mask]
+	if s.n == 0 || s.seq != seq {
+		return 0
+	}
+	return copy(dst, s.bytes[:s.n])
+}

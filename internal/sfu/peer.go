@@ -1,0 +1,115 @@
+package sfu
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sync"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// peer is what publishers and viewers share: one PeerConnection, trickle ICE and ICE
+// restart as the answering side.
+type peer struct {
+	id        string
+	pc        *webrtc.PeerConnection
+	mu        sync.Mutex // serialises negotiation (answer, ICE restart)
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+func newPeer(pc *webrtc.PeerConnection) peer {
+	return peer{id: newSessionID(), pc: pc, done: make(chan struct{})}
+}
+
+// ID is the peer's session identifier, used in the WHIP/WHEP session URL.
+func (p *peer) ID() string { return p.id }
+
+// Done is closed when the peer is closed.
+func (p *peer) Done() <-chan struct{} { return p.done }
+
+// ConnectionState is the PeerConnection's state.
+func (p *peer) ConnectionState() webrtc.PeerConnectionState { return p.pc.ConnectionState() }
+
+func (p *peer) answer(ctx context.Context, offer string) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.negotiate(ctx, offer)
+}
+
+// negotiate applies a remote offer and returns the local answer with every candidate.
+func (p *peer) negotiate(ctx context.Context, offer string) (string, error) {
+	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrBadOffer, err)
+	}
+	answer, err := p.pc.CreateAnswer(nil)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrBadOffer, err)
+	}
+	gathered := webrtc.GatheringCompletePromise(p.pc)
+	if err := p.pc.SetLocalDescription(answer); err != nil {
+		return "", fmt.Errorf("set local description: %w", err)
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case <-p.done:
+		return "", ErrClosed
+	}
+	return p.pc.LocalDescription().SDP, nil
+}
+
+// AddICECandidate adds a trickled remote candidate ("candidate:..." without "a=").
+func (p *peer) AddICECandidate(c webrtc.ICECandidateInit) error {
+	if err := p.pc.AddICECandidate(c); err != nil {
+		return fmt.Errorf("add ice candidate: %w", err)
+	}
+	return nil
+}
+
+// LocalICE returns this side's current ICE credentials.
+func (p *peer) LocalICE() (ufrag, pwd string) {
+	ld := p.pc.CurrentLocalDescription()
+	if ld == nil {
+		return "", ""
+	}
+	return sdpAttr(ld.SDP, "ice-ufrag"), sdpAttr(ld.SDP, "ice-pwd")
+}
+
+var (
+	ufragLine = regexp.MustCompile(`(?m)^a=ice-ufrag:[^\r\n]*`)
+	pwdLine   = regexp.MustCompile(`(?m)^a=ice-pwd:[^\r\n]*`)
+)
+
+// RestartICE applies the client's new ICE credentials (an ICE restart requested by a WHIP
+// or WHEP PATCH) and returns our new local SDP, which carries fresh credentials and
+// candidates.
+func (p *peer) RestartICE(ctx context.Context, ufrag, pwd string) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rd := p.pc.CurrentRemoteDescription()
+	if rd == nil {
+		return "", fmt.Errorf("%w: not negotiated yet", ErrBadOffer)
+	}
+	offer := ufragLine.ReplaceAllString(rd.SDP, "a=ice-ufrag:"+ufrag)
+	offer = pwdLine.ReplaceAllString(offer, "a=ice-pwd:"+pwd)
+	return p.negotiate(ctx, offer)
+}
+
+func (p *peer) closePC() {
+	p.closeOnce.Do(func() {
+		close(p.done)
+		_ = p.pc.Close()
+	})
+}
+
+// RemoteICE returns the client's current ICE credentials.
+func (p *peer) RemoteICE() (ufrag, pwd string) {
+	rd := p.pc.CurrentRemoteDescription()
+	if rd == nil {
+		return "", ""
+	}
+	return sdpAttr(rd.SDP, "ice-ufrag"), sdpAttr(rd.SDP, "ice-pwd")
+}

@@ -1,0 +1,195 @@
+package sfu
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// Room is one live stream on this node: its publisher, the forwarders of the publisher's
+// tracks, and the viewers.
+type Room struct {
+	id       string
+	sfu      *SFU
+	expected int
+	onEnd    func(reason string)
+
+	pub *Publisher // set once, before the room is reachable by viewers' tracks
+
+	mu         sync.Mutex
+	forwarders []*forwarder
+	ready      chan struct{} // closed once every announced track has arrived
+	subs       map[*Subscriber]struct{}
+	closed     bool
+	wg         sync.WaitGroup // forwarder goroutines
+}
+
+func newRoom(s *SFU, id string, expected int, onEnd func(string)) *Room {
+	return &Room{id: id, sfu: s, expected: expected, onEnd: onEnd,
+		ready: make(chan struct{}), subs: map[*Subscriber]struct{}{}}
+}
+
+// ID is the stream id.
+func (r *Room) ID() string { return r.id }
+
+// Publisher is the room's publisher.
+func (r *Room) Publisher() *Publisher { return r.pub }
+
+// Subscribers is how many viewers the room has.
+func (r *Room) Subscribers() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.subs)
+}
+
+func (r *Room) addTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver, pc *webrtc.PeerConnection) {
+	f := newForwarder(r, remote, pc)
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.forwarders = append(r.forwarders, f)
+	if len(r.forwarders) == r.expected {
+		close(r.ready)
+	}
+	r.wg.Add(2)
+	r.mu.Unlock()
+
+	go func() { defer r.wg.Done(); f.run() }()
+	// Reading RTCP lets the interceptors see the publisher's sender reports.
+	go func() {
+		defer r.wg.Done()
+		for {
+			if _, _, err := receiver.ReadRTCP(); err != nil {
+				return
+			}
+		}
+	}()
+}
+
+// waitTracks returns the publisher's tracks, waiting a little for a publisher that has
+// only just connected.
+func (r *Room) waitTracks(ctx context.Context) ([]*forwarder, error) {
+	t := time.NewTimer(r.sfu.cfg.TracksWait)
+	defer t.Stop()
+	select {
+	case <-r.ready:
+	case <-t.C:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-r.pub.done:
+		return nil, ErrNotLive
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || len(r.forwarders) == 0 {
+		return nil, ErrNotLive
+	}
+	return append([]*forwarder(nil), r.forwarders...), nil
+}
+
+func (r *Room) addSubscriber(s *Subscriber) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrNotLive
+	}
+	r.subs[s] = struct{}{}
+	return nil
+}
+
+func (r *Room) removeSubscriber(s *Subscriber) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.subs[s]
+	delete(r.subs, s)
+	return ok
+}
+
+// Close ends the room: viewers are disconnected, then the publisher, then OnEnd runs.
+func (r *Room) Close(reason string) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.closed = true
+	subs := make([]*Subscriber, 0, len(r.subs))
+	for s := range r.subs {
+		subs = append(subs, s)
+	}
+	r.mu.Unlock()
+
+	r.sfu.removeRoom(r)
+	for _, s := range subs {
+		s.Close()
+	}
+	if r.pub != nil {
+		r.pub.closePC()
+		r.sfu.metrics.Publishers.Dec()
+	}
+	r.sfu.log.Info("room ended", "stream", r.id, "reason", reason, "viewers", len(subs))
+	if r.onEnd != nil {
+		go r.onEnd(reason)
+	}
+}
+
+// Publisher is the creator's connection to a room.
+type Publisher struct {
+	peer
+	room *Room
+}
+
+// Room is the room this publisher feeds.
+func (p *Publisher) Room() *Room { return p.room }
+
+// Close ends the broadcast.
+func (p *Publisher) Close() { p.room.Close("publisher ended the broadcast") }
+
+// Subscriber is one viewer's connection to a room.
+type Subscriber struct {
+	peer
+	room      *Room
+	downs     []*downTrack
+	joinStart time.Time
+	firstSent sync.Once
+	closeOnce sync.Once
+}
+
+// Room is the room this viewer watches.
+func (s *Subscriber) Room() *Room { return s.room }
+
+// activate starts media once the viewer's transport is up, so its first video packet is a
+// keyframe it can actually receive.
+func (s *Subscriber) activate() {
+	for _, d := range s.downs {
+		d.activate()
+	}
+}
+
+func (s *Subscriber) sentFirst() {
+	s.firstSent.Do(func() {
+		s.room.sfu.metrics.JoinLatency.Observe(time.Since(s.joinStart).Seconds())
+	})
+}
+
+// Close disconnects the viewer.
+func (s *Subscriber) Close() {
+	s.closeOnce.Do(func() {
+		if s.room.removeSubscriber(s) {
+			s.room.sfu.metrics.Subscribers.Dec()
+		}
+		s.close()
+	})
+}
+
+// close releases the viewer's resources without touching room bookkeeping.
+func (s *Subscriber) close() {
+	for _, d := range s.downs {
+		d.forwarder.removeDown(d)
+	}
+	s.closePC()
+}

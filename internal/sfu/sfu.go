@@ -1,0 +1,374 @@
+// Package sfu is livegate's media plane: one Room per live stream, where the publisher's
+// tracks are read once and fanned out to every viewer with per-viewer sequence and
+// timestamp rewriting, keyframe-aligned joins, and NACKs answered from one packet cache per
+// track. It knows nothing of HTTP, money or who may watch; callers decide that.
+package sfu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/dtls/v3"
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/logging"
+	"github.com/pion/webrtc/v4"
+)
+
+// Errors the signalling layer maps to HTTP statuses.
+var (
+	ErrBadOffer        = errors.New("unusable SDP offer")
+	ErrNoCodec         = errors.New("no supported codec in offer")
+	ErrPublisherExists = errors.New("stream already has a publisher")
+	ErrNotLive         = errors.New("stream is not live")
+	ErrDraining        = errors.New("node is shutting down")
+	ErrClosed          = errors.New("peer closed")
+)
+
+// Config is what the SFU needs from the node's configuration.
+type Config struct {
+	UDPPort         int      // ICE UDP mux port; 0 picks a free one
+	TCPAddr         string   // ICE-TCP mux listen address; empty disables ICE-TCP
+	NAT1To1IPs      []string // announced instead of local host addresses
+	Interfaces      []string // interfaces to gather on; empty means all
+	IncludeLoopback bool
+	DisableMDNS     bool
+	PLIThrottle     time.Duration
+	PacketCacheSize int
+	// TracksWait bounds how long a viewer's join waits for a just-connected publisher's
+	// tracks to arrive.
+	TracksWait time.Duration
+	Logger     *slog.Logger
+	Metrics    *Metrics
+}
+
+// SFU owns the ICE sockets and every room on this node.
+type SFU struct {
+	cfg      Config
+	log      *slog.Logger
+	metrics  *Metrics
+	pubAPI   *webrtc.API
+	subAPI   *webrtc.API
+	udpMux   ice.UDPMux
+	tcpMux   ice.TCPMux
+	tcpLn    net.Listener
+	draining atomic.Bool
+
+	mu     sync.Mutex
+	rooms  map[string]*Room
+	closed bool
+}
+
+// New opens the UDP (and TCP) ports and prepares the WebRTC stacks.
+func New(cfg Config) (*SFU, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	if cfg.PLIThrottle <= 0 {
+		cfg.PLIThrottle = 500 * time.Millisecond
+	}
+	if cfg.TracksWait <= 0 {
+		cfg.TracksWait = 3 * time.Second
+	}
+	s := &SFU{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, rooms: map[string]*Room{}}
+
+	ifFilter := func(string) bool { return true }
+	if len(cfg.Interfaces) > 0 {
+		ifFilter = func(name string) bool { return slices.Contains(cfg.Interfaces, name) }
+	}
+	loggerFactory := logging.NewDefaultLoggerFactory()
+	loggerFactory.DefaultLogLevel = logging.LogLevelError
+
+	muxOpts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithInterfaceFilter(ifFilter),
+		ice.UDPMuxFromPortWithReadBufferSize(4 << 20), ice.UDPMuxFromPortWithWriteBufferSize(4 << 20)}
+	if cfg.IncludeLoopback {
+		muxOpts = append(muxOpts, ice.UDPMuxFromPortWithLoopback())
+	}
+	udpMux, err := ice.NewMultiUDPMuxFromPort(cfg.UDPPort, muxOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("listen udp %d: %w", cfg.UDPPort, err)
+	}
+	s.udpMux = udpMux
+	if cfg.TCPAddr != "" {
+		ln, err := net.Listen("tcp", cfg.TCPAddr)
+		if err != nil {
+			udpMux.Close()
+			return nil, fmt.Errorf("listen tcp %s: %w", cfg.TCPAddr, err)
+		}
+		s.tcpLn = ln
+		s.tcpMux = webrtc.NewICETCPMux(loggerFactory.NewLogger("ice-tcp"), ln, 64)
+	}
+
+	settings := webrtc.SettingEngine{LoggerFactory: loggerFactory}
+	settings.SetICEUDPMux(udpMux)
+	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if s.tcpMux != nil {
+		settings.SetICETCPMux(s.tcpMux)
+		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	settings.SetNetworkTypes(networks)
+	settings.SetInterfaceFilter(ifFilter)
+	settings.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
+	if cfg.DisableMDNS {
+		settings.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	}
+	if len(cfg.NAT1To1IPs) > 0 {
+		settings.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
+	}
+	// GCM costs a sixth of AES-CM+HMAC per packet; browsers offer it.
+	settings.SetSRTPProtectionProfiles(
+		dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80,
+	)
+	settings.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
+
+	if s.pubAPI, err = newAPI(settings, true); err != nil {
+		s.closeSockets()
+		return nil, err
+	}
+	if s.subAPI, err = newAPI(settings, false); err != nil {
+		s.closeSockets()
+		return nil, err
+	}
+	return s, nil
+}
+
+// newAPI builds the WebRTC stack of one side. Publishers get a NACK generator and receiver
+// reports so we recover loss on ingest; viewers get only sender reports (for lip sync):
+// their NACKs are answered from the shared packet cache, not a per-viewer buffer.
+func newAPI(settings webrtc.SettingEngine, publisher bool) (*webrtc.API, error) {
+	m, err := newMediaEngine()
+	if err != nil {
+		return nil, err
+	}
+	reg := &interceptor.Registry{}
+	if publisher {
+		gen, err := nack.NewGeneratorInterceptor()
+		if err != nil {
+			return nil, fmt.Errorf("nack generator: %w", err)
+		}
+		reg.Add(gen)
+		rr, err := report.NewReceiverInterceptor()
+		if err != nil {
+			return nil, fmt.Errorf("receiver reports: %w", err)
+		}
+		reg.Add(rr)
+	} else {
+		sr, err := report.NewSenderInterceptor()
+		if err != nil {
+			return nil, fmt.Errorf("sender reports: %w", err)
+		}
+		reg.Add(sr)
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg),
+		webrtc.WithSettingEngine(settings)), nil
+}
+
+// UDPAddrs are the addresses the ICE UDP mux listens on.
+func (s *SFU) UDPAddrs() []net.Addr { return s.udpMux.GetListenAddresses() }
+
+// Drain refuses new publishers and viewers; media already flowing continues.
+func (s *SFU) Drain() { s.draining.Store(true) }
+
+// Close ends every room and releases the sockets.
+func (s *SFU) Close() error {
+	s.Drain()
+	s.mu.Lock()
+	s.closed = true
+	rooms := make([]*Room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.mu.Unlock()
+	for _, r := range rooms {
+		r.Close("node shutting down")
+	}
+	return s.closeSockets()
+}
+
+func (s *SFU) closeSockets() error {
+	var errs []error
+	if s.udpMux != nil {
+		errs = append(errs, s.udpMux.Close())
+	}
+	if s.tcpMux != nil {
+		errs = append(errs, s.tcpMux.Close())
+	}
+	if s.tcpLn != nil {
+		_ = s.tcpLn.Close() // the TCP mux closes it too
+	}
+	return errors.Join(errs...)
+}
+
+// Room returns the live room of a stream, or nil.
+func (s *SFU) Room(streamID string) *Room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rooms[streamID]
+}
+
+// EndRoom disconnects the publisher and every viewer of a stream, if it is live here.
+func (s *SFU) EndRoom(streamID, reason string) {
+	if r := s.Room(streamID); r != nil {
+		r.Close(reason)
+	}
+}
+
+func (s *SFU) removeRoom(r *Room) {
+	s.mu.Lock()
+	if s.rooms[r.id] == r {
+		delete(s.rooms, r.id)
+	}
+	s.mu.Unlock()
+}
+
+// PublishOptions are a publisher's callbacks.
+type PublishOptions struct {
+	// OnEnd runs once when the room ends, whatever the reason, after viewers were
+	// disconnected. It runs on its own goroutine.
+	OnEnd func(reason string)
+}
+
+// Publish answers a WHIP offer and opens the stream's room. The answer carries every
+// local candidate (the UDP mux gathers instantly), so clients need not trickle.
+func (s *SFU) Publish(ctx context.Context, streamID, offer string, opts PublishOptions) (*Publisher, string, error) {
+	if s.draining.Load() {
+		return nil, "", ErrDraining
+	}
+	parsed, err := ParseOffer(offer)
+	if err != nil {
+		return nil, "", err
+	}
+	expected := parsed.sending()
+	if expected == 0 {
+		return nil, "", fmt.Errorf("%w: offer sends no audio or video with a supported codec", ErrNoCodec)
+	}
+
+	room := newRoom(s, streamID, expected, opts.OnEnd)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, "", ErrDraining
+	}
+	if _, busy := s.rooms[streamID]; busy {
+		s.mu.Unlock()
+		return nil, "", ErrPublisherExists
+	}
+	s.rooms[streamID] = room
+	s.mu.Unlock()
+
+	pc, err := s.pubAPI.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		s.removeRoom(room)
+		return nil, "", fmt.Errorf("new peer connection: %w", err)
+	}
+	p := &Publisher{peer: newPeer(pc), room: room}
+	room.pub = p
+	pc.OnTrack(func(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+		room.addTrack(remote, receiver, pc)
+	})
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		switch st {
+		case webrtc.PeerConnectionStateConnected:
+			s.log.Info("publisher connected", "stream", streamID, "peer", p.ID())
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			room.Close("publisher left")
+		}
+	})
+	answer, err := p.answer(ctx, offer)
+	if err != nil {
+		room.Close("publisher negotiation failed")
+		return nil, "", err
+	}
+	s.metrics.Publishers.Inc()
+	return p, answer, nil
+}
+
+// Subscribe answers a WHEP offer with the room's tracks. The viewer's video starts at a
+// keyframe requested on join.
+func (s *SFU) Subscribe(ctx context.Context, streamID, offer string) (*Subscriber, string, error) {
+	joinStart := time.Now()
+	if s.draining.Load() {
+		return nil, "", ErrDraining
+	}
+	parsed, err := ParseOffer(offer)
+	if err != nil {
+		return nil, "", err
+	}
+	room := s.Room(streamID)
+	if room == nil {
+		return nil, "", ErrNotLive
+	}
+	fwds, err := room.waitTracks(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	var usable []*forwarder
+	for _, f := range fwds {
+		if parsed.receives(f.kind, f.codec) {
+			usable = append(usable, f)
+		}
+	}
+	if len(usable) == 0 {
+		return nil, "", fmt.Errorf("%w: the viewer accepts none of the stream's codecs", ErrNoCodec)
+	}
+
+	pc, err := s.subAPI.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, "", fmt.Errorf("new peer connection: %w", err)
+	}
+	sub := &Subscriber{peer: newPeer(pc), room: room, joinStart: joinStart}
+	for _, f := range usable {
+		d := newDownTrack(f, sub)
+		sender, err := pc.AddTrack(d)
+		if err != nil {
+			sub.close()
+			return nil, "", fmt.Errorf("add track: %w", err)
+		}
+		d.sender = sender
+		sub.downs = append(sub.downs, d)
+	}
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		switch st {
+		case webrtc.PeerConnectionStateConnected:
+			sub.activate()
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			sub.Close()
+		}
+	})
+	answer, err := sub.answer(ctx, offer)
+	if err != nil {
+		sub.close()
+		return nil, "", err
+	}
+	if err := room.addSubscriber(sub); err != nil {
+		sub.close()
+		return nil, "", err
+	}
+	for _, d := range sub.downs {
+		go d.readRTCP()
+	}
+	s.metrics.Subscribers.Inc()
+	return sub, answer, nil
+}
+
+// Draining reports whether Drain was called.
+func (s *SFU) Draining() bool { return s.draining.Load() }
+
+// Rooms counts the live rooms on this node.
+func (s *SFU) Rooms() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.rooms)
+}

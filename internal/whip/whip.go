@@ -1,0 +1,407 @@
+// Package whip serves WHIP (RFC 9725) ingest and WHEP playback over HTTP: SDP offer in,
+// answer out, a session resource for trickle ICE, ICE restart and teardown. It turns HTTP
+// into calls on the SFU and decides nothing about media itself.
+package whip
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/livegate/livegate/internal/problem"
+	"github.com/livegate/livegate/internal/sfu"
+	"github.com/livegate/livegate/internal/store"
+)
+
+// Streams is the part of the store the handlers need.
+type Streams interface {
+	Stream(ctx context.Context, id string) (store.Stream, error)
+	MarkStreamLive(ctx context.Context, id string, at time.Time) error
+	EndStream(ctx context.Context, id string, at time.Time) error
+}
+
+// Config tunes the handlers.
+type Config struct {
+	MaxBodyBytes int64
+	// ICEServers are advertised in Link headers (RFC 9725 §4.6), e.g. "stun:stun.example.org:3478".
+	ICEServers []string
+	// PathParam reads a path parameter ("stream", "session") from the router.
+	PathParam func(r *http.Request, name string) string
+	Logger    *slog.Logger
+}
+
+// Handler serves /whip and /whep.
+type Handler struct {
+	sfu     *sfu.SFU
+	streams Streams
+	cfg     Config
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[string]*session
+}
+
+// session is one WHIP or WHEP resource.
+type session struct {
+	id       string
+	streamID string
+	ingest   bool
+	peer     sessionPeer
+	close    func()
+
+	mu   sync.Mutex
+	etag string
+}
+
+// sessionPeer is what PATCH needs of a publisher or viewer connection.
+type sessionPeer interface {
+	ID() string
+	Done() <-chan struct{}
+	AddICECandidate(webrtc.ICECandidateInit) error
+	RestartICE(ctx context.Context, ufrag, pwd string) (string, error)
+	LocalICE() (ufrag, pwd string)
+	RemoteICE() (ufrag, pwd string)
+}
+
+// New returns the WHIP/WHEP handlers.
+func New(s *sfu.SFU, streams Streams, cfg Config) *Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	return &Handler{sfu: s, streams: streams, cfg: cfg, log: cfg.Logger, sessions: map[string]*session{}}
+}
+
+// Sessions counts open WHIP and WHEP sessions.
+func (h *Handler) Sessions() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.sessions)
+}
+
+// HashKey is how stream keys are stored.
+func HashKey(key string) []byte {
+	sum := sha256.Sum256([]byte(key))
+	return sum[:]
+}
+
+// Publish handles POST /whip/{stream}.
+func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
+	offer, ok := h.readSDP(w, r)
+	if !ok {
+		return
+	}
+	st, ok := h.stream(w, r)
+	if !ok {
+		return
+	}
+	if !keyMatches(r, st.KeyHash) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="livegate"`)
+		problem.Write(w, r, http.StatusUnauthorized, "bad-stream-key", "Stream key rejected",
+			"send the stream key as Authorization: Bearer <key>")
+		return
+	}
+	if st.State == store.StateEnded {
+		problem.Write(w, r, http.StatusConflict, "stream-ended", "Stream has ended", "create a new stream to go live again")
+		return
+	}
+	streamID := st.ID
+	pub, answer, err := h.sfu.Publish(r.Context(), streamID, offer, sfu.PublishOptions{
+		OnEnd: func(reason string) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := h.streams.EndStream(ctx, streamID, time.Now()); err != nil {
+				h.log.Error("end stream", "stream", streamID, "err", err)
+			}
+		},
+	})
+	if err != nil {
+		h.sfuError(w, r, err)
+		return
+	}
+	if err := h.streams.MarkStreamLive(r.Context(), streamID, time.Now()); err != nil {
+		pub.Close()
+		if errors.Is(err, store.ErrConflict) {
+			problem.Write(w, r, http.StatusConflict, "stream-ended", "Stream has ended", "the stream ended while connecting")
+			return
+		}
+		h.log.Error("mark stream live", "stream", streamID, "err", err)
+		problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
+		return
+	}
+	h.log.Info("publisher joined", "stream", streamID, "session", pub.ID())
+	h.created(w, r, &session{id: pub.ID(), streamID: streamID, ingest: true, peer: pub, close: pub.Close}, "/whip/", answer)
+}
+
+// View handles POST /whep/{stream}.
+func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
+	offer, ok := h.readSDP(w, r)
+	if !ok {
+		return
+	}
+	st, ok := h.stream(w, r)
+	if !ok {
+		return
+	}
+	if st.State != store.StateLive {
+		problem.Write(w, r, http.StatusConflict, "stream-not-live", "Stream is not live",
+			fmt.Sprintf("the stream is %s", st.State))
+		return
+	}
+	if st.AccessMode != store.AccessFree {
+		problem.Write(w, r, http.StatusForbidden, "access-denied", "Access denied", "this stream needs a ticket or subscription")
+		return
+	}
+	sub, answer, err := h.sfu.Subscribe(r.Context(), st.ID, offer)
+	if err != nil {
+		h.sfuError(w, r, err)
+		return
+	}
+	h.created(w, r, &session{id: sub.ID(), streamID: st.ID, peer: sub, close: sub.Close}, "/whep/", answer)
+}
+
+// created registers the session and writes the 201 answer.
+func (h *Handler) created(w http.ResponseWriter, r *http.Request, s *session, prefix, answer string) {
+	ufrag, _ := s.peer.LocalICE()
+	s.etag = etag(ufrag)
+	h.mu.Lock()
+	h.sessions[s.id] = s
+	h.mu.Unlock()
+	go func() {
+		<-s.peer.Done()
+		h.mu.Lock()
+		delete(h.sessions, s.id)
+		h.mu.Unlock()
+	}()
+
+	hdr := w.Header()
+	h.linkHeaders(hdr)
+	hdr.Set("Content-Type", "application/sdp")
+	hdr.Set("Location", prefix+s.streamID+"/"+s.id)
+	hdr.Set("ETag", s.etag)
+	hdr.Set("Accept-Patch", "application/trickle-ice-sdpfrag")
+	w.WriteHeader(http.StatusCreated)
+	_, _ = io.WriteString(w, answer)
+}
+
+// Options answers CORS preflights and advertises ICE servers.
+func (h *Handler) Options(w http.ResponseWriter, r *http.Request) {
+	h.linkHeaders(w.Header())
+	w.Header().Set("Accept-Post", "application/sdp")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) linkHeaders(hdr http.Header) {
+	for _, s := range h.cfg.ICEServers {
+		hdr.Add("Link", fmt.Sprintf(`<%s>; rel="ice-server"`, s))
+	}
+}
+
+// Patch handles PATCH on a session: trickle ICE candidates, or an ICE restart when the
+// fragment carries new credentials and If-Match is "*".
+func (h *Handler) Patch(w http.ResponseWriter, r *http.Request) {
+	s, ok := h.session(w, r)
+	if !ok {
+		return
+	}
+	if !contentTypeIs(r, "application/trickle-ice-sdpfrag") {
+		problem.Write(w, r, http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
+			"PATCH takes application/trickle-ice-sdpfrag")
+		return
+	}
+	body, ok := h.readBody(w, r)
+	if !ok {
+		return
+	}
+	frag, err := parseSDPFrag(body)
+	if err != nil {
+		problem.Write(w, r, http.StatusBadRequest, "bad-sdpfrag", "Malformed SDP fragment", err.Error())
+		return
+	}
+	ifMatch := r.Header.Get("If-Match")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	remoteUfrag, remotePwd := s.peer.RemoteICE()
+	restart := frag.Ufrag != "" && (frag.Ufrag != remoteUfrag || frag.Pwd != remotePwd)
+	if restart {
+		if ifMatch != "*" {
+			problem.Write(w, r, http.StatusPreconditionRequired, "if-match-required", "ICE restart needs If-Match: *",
+				"new ICE credentials restart ICE, which must be sent with If-Match: \"*\"")
+			return
+		}
+		local, err := s.peer.RestartICE(r.Context(), frag.Ufrag, frag.Pwd)
+		if err != nil {
+			h.sfuError(w, r, err)
+			return
+		}
+		for _, c := range frag.Candidates {
+			_ = s.peer.AddICECandidate(candidateInit(c))
+		}
+		ufrag, _ := s.peer.LocalICE()
+		s.etag = etag(ufrag)
+		w.Header().Set("Content-Type", "application/trickle-ice-sdpfrag")
+		w.Header().Set("ETag", s.etag)
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, answerFrag(local))
+		return
+	}
+	if ifMatch != "" && ifMatch != "*" && ifMatch != s.etag {
+		problem.Write(w, r, http.StatusPreconditionFailed, "etag-mismatch", "Session has changed",
+			"If-Match does not match the session's current ETag")
+		return
+	}
+	for _, c := range frag.Candidates {
+		if err := s.peer.AddICECandidate(candidateInit(c)); err != nil {
+			problem.Write(w, r, http.StatusBadRequest, "bad-candidate", "Candidate rejected", err.Error())
+			return
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func candidateInit(c fragCandidate) webrtc.ICECandidateInit {
+	init := webrtc.ICECandidateInit{Candidate: c.Candidate}
+	if c.Mid != "" {
+		mid := c.Mid
+		init.SDPMid = &mid
+	} else {
+		zero := uint16(0)
+		init.SDPMLineIndex = &zero
+	}
+	return init
+}
+
+// Delete ends a session: for WHIP the broadcast, for WHEP the viewer's playback.
+func (h *Handler) Delete(w http.ResponseWriter, r *http.Request) {
+	s, ok := h.session(w, r)
+	if !ok {
+		return
+	}
+	s.close()
+	h.mu.Lock()
+	delete(h.sessions, s.id)
+	h.mu.Unlock()
+	w.WriteHeader(http.StatusOK)
+}
+
+// session finds the session of the URL; an ingest session also needs the stream key.
+func (h *Handler) session(w http.ResponseWriter, r *http.Request) (*session, bool) {
+	streamID, id := h.cfg.PathParam(r, "stream"), h.cfg.PathParam(r, "session")
+	ingest := strings.HasPrefix(r.URL.Path, "/whip/")
+	h.mu.Lock()
+	s := h.sessions[id]
+	h.mu.Unlock()
+	if s == nil || s.streamID != streamID || s.ingest != ingest {
+		problem.Write(w, r, http.StatusNotFound, "session-not-found", "No such session", "the session ended or never existed")
+		return nil, false
+	}
+	if ingest {
+		st, err := h.streams.Stream(r.Context(), streamID)
+		if err != nil || !keyMatches(r, st.KeyHash) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="livegate"`)
+			problem.Write(w, r, http.StatusUnauthorized, "bad-stream-key", "Stream key rejected", "")
+			return nil, false
+		}
+	}
+	return s, true
+}
+
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request) (store.Stream, bool) {
+	id := h.cfg.PathParam(r, "stream")
+	st, err := h.streams.Stream(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		problem.Write(w, r, http.StatusNotFound, "stream-not-found", "No such stream", fmt.Sprintf("stream %q does not exist", id))
+		return st, false
+	}
+	if err != nil {
+		h.log.Error("load stream", "stream", id, "err", err)
+		problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
+		return st, false
+	}
+	return st, true
+}
+
+// readSDP checks the content type and reads a bounded SDP body.
+func (h *Handler) readSDP(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if !contentTypeIs(r, "application/sdp") {
+		problem.Write(w, r, http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
+			"POST an SDP offer as application/sdp")
+		return "", false
+	}
+	body, ok := h.readBody(w, r)
+	if !ok {
+		return "", false
+	}
+	if strings.TrimSpace(body) == "" {
+		problem.Write(w, r, http.StatusBadRequest, "bad-sdp", "Malformed SDP offer", "the body is empty")
+		return "", false
+	}
+	return body, true
+}
+
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (string, bool) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		problem.Write(w, r, http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large",
+			fmt.Sprintf("the limit is %d bytes", h.cfg.MaxBodyBytes))
+		return "", false
+	}
+	if err != nil {
+		problem.Write(w, r, http.StatusBadRequest, "bad-body", "Unreadable request body", err.Error())
+		return "", false
+	}
+	return string(b), true
+}
+
+func (h *Handler) sfuError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, sfu.ErrNoCodec):
+		problem.Write(w, r, http.StatusBadRequest, "unsupported-codec", "No supported codec", err.Error())
+	case errors.Is(err, sfu.ErrBadOffer):
+		problem.Write(w, r, http.StatusBadRequest, "bad-sdp", "Malformed SDP offer", err.Error())
+	case errors.Is(err, sfu.ErrPublisherExists):
+		problem.Write(w, r, http.StatusConflict, "stream-busy", "Stream already has a publisher",
+			"end the other broadcast (DELETE its WHIP session) first")
+	case errors.Is(err, sfu.ErrNotLive):
+		problem.Write(w, r, http.StatusConflict, "stream-not-live", "Stream is not live", "the publisher is not connected")
+	case errors.Is(err, sfu.ErrDraining):
+		problem.RetryAfter(w, 5*time.Second)
+		problem.Write(w, r, http.StatusServiceUnavailable, "draining", "Node is shutting down", "retry on another node")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		problem.Write(w, r, http.StatusServiceUnavailable, "timeout", "Negotiation timed out", "")
+	default:
+		h.log.Error("negotiation failed", "path", r.URL.Path, "err", err)
+		problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
+	}
+}
+
+func contentTypeIs(r *http.Request, want string) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == want
+}
+
+// keyMatches compares the bearer key's hash with the stored one in constant time.
+func keyMatches(r *http.Request, hash []byte) bool {
+	auth := r.Header.Get("Authorization")
+	key, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || key == "" || len(hash) == 0 {
+		return false
+	}
+	return subtle.ConstantTimeCompare(HashKey(strings.TrimSpace(key)), hash) == 1
+}
+
+func etag(ufrag string) string { return `"` + ufrag + `"` }
