@@ -30,6 +30,7 @@ type Node struct {
 	log      *slog.Logger
 	Store    store.Store
 	SFU      *sfu.SFU
+	Metrics  *sfu.Metrics
 	WHIP     *whip.Handler
 	Registry *prometheus.Registry
 	handler  http.Handler
@@ -52,11 +53,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 	}
 	n.Store = db
 
+	n.Metrics = sfu.NewMetrics(n.Registry)
 	n.SFU, err = sfu.New(sfu.Config{
 		UDPPort: cfg.UDPPort, TCPAddr: cfg.TCPAddr, NAT1To1IPs: cfg.NAT1To1IPs, Interfaces: cfg.Interfaces,
 		IncludeLoopback: cfg.IncludeLoopback, DisableMDNS: cfg.DisableMDNS, PLIThrottle: cfg.PLIThrottle,
 		PacketCacheSize: cfg.PacketCacheSize, Logger: log.With("component", "sfu"),
-		Metrics: sfu.NewMetrics(n.Registry),
+		Metrics: n.Metrics,
 	})
 	if err != nil {
 		db.Close()

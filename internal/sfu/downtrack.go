@@ -43,9 +43,9 @@ func newDownTrack(f *forwarder, s *Subscriber) *downTrack {
 	return &downTrack{forwarder: f, sub: s, startSeq: uint16(rand.Uint32()), startTS: rand.Uint32()}
 }
 
-func (d *downTrack) ID() string                 { return d.forwarder.kind.String() }
-func (d *downTrack) RID() string                { return "" }
-func (d *downTrack) StreamID() string           { return "livegate-" + d.forwarder.room.id }
+func (d *downTrack) ID() string                { return d.forwarder.kind.String() }
+func (d *downTrack) RID() string               { return "" }
+func (d *downTrack) StreamID() string          { return "livegate-" + d.forwarder.room.id }
 func (d *downTrack) Kind() webrtc.RTPCodecType { return d.forwarder.kind }
 
 // Bind picks the viewer's payload type for the publisher's codec.

@@ -22,10 +22,10 @@ type forwarder struct {
 	mime   string
 	cache  *packetCache
 
-	mu      sync.Mutex                  // guards writes of downs
+	mu      sync.Mutex                   // guards writes of downs
 	downs   atomic.Pointer[[]*downTrack] // copy-on-write: read lock-free per packet
-	waiting atomic.Int32                // down tracks waiting for a keyframe
-	lastPLI atomic.Int64                // unix nanos of the last keyframe request
+	waiting atomic.Int32                 // down tracks waiting for a keyframe
+	lastPLI atomic.Int64                 // unix nanos of the last keyframe request
 }
 
 func newForwarder(r *Room, remote *webrtc.TrackRemote, pc *webrtc.PeerConnection) *forwarder {

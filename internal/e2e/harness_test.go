@@ -1,0 +1,363 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/livegate/livegate/internal/config"
+	"github.com/livegate/livegate/internal/mediagen"
+	"github.com/livegate/livegate/internal/node"
+	"github.com/livegate/livegate/internal/whipclient"
+)
+
+const testAPIKey = "test-operator-key-0123456789"
+
+// testConfig is a node that only ever touches loopback.
+func testConfig(t *testing.T) config.Config {
+	cfg := config.Default()
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.DataDir = t.TempDir()
+	cfg.UDPPort = 0
+	cfg.TCPAddr = "127.0.0.1:0"
+	cfg.Interfaces = []string{"lo"}
+	cfg.IncludeLoopback = true
+	cfg.DisableMDNS = true
+	cfg.ShutdownGrace = time.Second
+	cfg.APIKey = testAPIKey
+	cfg.NodeID = "test"
+	return cfg
+}
+
+type testNode struct {
+	*node.Node
+	t      *testing.T
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startNode(t *testing.T, mutate func(*config.Config)) *testNode {
+	t.Helper()
+	cfg := testConfig(t)
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	level := slog.LevelWarn
+	if os.Getenv("LIVEGATE_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	n, err := node.New(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tn := &testNode{Node: n, t: t, cancel: cancel, done: make(chan error, 1)}
+	go func() { tn.done <- n.Run(ctx) }()
+	t.Cleanup(tn.stop)
+	return tn
+}
+
+func (n *testNode) stop() {
+	n.cancel()
+	select {
+	case <-n.done:
+	case <-time.After(15 * time.Second):
+		n.t.Errorf("node did not stop within 15s")
+	}
+}
+
+// call does a JSON API request with the operator key and decodes the answer into out.
+func (n *testNode) call(method, path string, body any, out any) int {
+	n.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, n.URL()+path, rd)
+	req.Header.Set("Authorization", "Bearer "+testAPIKey)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		n.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			n.t.Fatalf("%s %s: decode: %v", method, path, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+type streamInfo struct {
+	ID        string `json:"id"`
+	State     string `json:"state"`
+	StreamKey string `json:"stream_key"`
+	WHIPURL   string `json:"whip_url"`
+	Viewers   int    `json:"viewers"`
+}
+
+func (n *testNode) newStream() streamInfo {
+	n.t.Helper()
+	var c struct{ ID string }
+	if st := n.call("POST", "/v1/creators", map[string]any{"name": "Amina"}, &c); st != 201 {
+		n.t.Fatalf("create creator: %d", st)
+	}
+	var s streamInfo
+	if st := n.call("POST", "/v1/streams", map[string]any{"creator_id": c.ID, "title": "Live from Casablanca"}, &s); st != 201 {
+		n.t.Fatalf("create stream: %d", st)
+	}
+	if s.StreamKey == "" {
+		n.t.Fatal("no stream key returned")
+	}
+	return s
+}
+
+func (n *testNode) stream(id string) streamInfo {
+	var s streamInfo
+	if st := n.call("GET", "/v1/streams/"+id, nil, &s); st != 200 {
+		n.t.Fatalf("get stream: %d", st)
+	}
+	return s
+}
+
+func clientAPI(t *testing.T, extra ...interceptor.Factory) *webrtc.API {
+	t.Helper()
+	api, err := whipclient.NewAPI(whipclient.Options{Interfaces: []string{"lo"}, Loopback: true, Interceptors: extra,
+		NoReplayProtection: len(extra) > 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api
+}
+
+// publisher is a WHIP client sending generated video and Opus.
+type publisher struct {
+	sess   *whipclient.Session
+	video  *mediagen.Source
+	audio  *mediagen.Source
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func publish(t *testing.T, n *testNode, s streamInfo, videoMime string, keyframeEvery int) *publisher {
+	t.Helper()
+	video, err := mediagen.NewVideo(videoMime, 300_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	video.KeyframeEvery = keyframeEvery
+	audio, err := mediagen.NewOpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sess, senders, err := whipclient.Publish(ctx, clientAPI(t), n.URL()+"/whip/"+s.ID, s.StreamKey, video.Track, audio.Track)
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	p := &publisher{sess: sess, video: video, audio: audio}
+	runCtx, runCancel := context.WithCancel(context.Background())
+	p.cancel = runCancel
+	p.wg.Add(4)
+	go func() { defer p.wg.Done(); video.Run(runCtx) }()
+	go func() { defer p.wg.Done(); audio.Run(runCtx) }()
+	go func() { defer p.wg.Done(); video.ReadRTCP(senders[0]) }()
+	go func() { defer p.wg.Done(); audio.ReadRTCP(senders[1]) }()
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *publisher) stop() {
+	p.cancel()
+	p.sess.PC.Close()
+	p.wg.Wait()
+}
+
+// received is one RTP packet as a viewer saw it.
+type received struct {
+	seq   uint16
+	index uint64
+	key   bool
+	ok    bool
+	at    time.Time
+}
+
+// viewer is a WHEP client recording every packet.
+type viewer struct {
+	sess    *whipclient.Session
+	started time.Time
+	mu      sync.Mutex
+	packets map[string][]received // by kind
+	mimes   map[string]string
+	closed  chan struct{}
+	wg      sync.WaitGroup
+	state   atomic.Value
+}
+
+func watch(t *testing.T, n *testNode, s streamInfo, extra ...interceptor.Factory) (*viewer, error) {
+	t.Helper()
+	v := &viewer{packets: map[string][]received{}, mimes: map[string]string{}, closed: make(chan struct{}), started: time.Now()}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sess, err := whipclient.View(ctx, clientAPI(t, extra...), n.URL()+"/whep/"+s.ID, "", func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		kind := tr.Kind().String()
+		v.mu.Lock()
+		v.mimes[kind] = tr.Codec().MimeType
+		v.mu.Unlock()
+		v.wg.Add(1)
+		go func() {
+			defer v.wg.Done()
+			for {
+				pkt, _, err := tr.ReadRTP()
+				if err != nil {
+					return
+				}
+				idx, key, ok := mediagen.Check(tr.Codec().MimeType, pkt.Payload)
+				v.mu.Lock()
+				v.packets[kind] = append(v.packets[kind], received{seq: pkt.SequenceNumber, index: idx, key: key, ok: ok, at: time.Now()})
+				v.mu.Unlock()
+			}
+		}()
+	})
+	if err != nil {
+		return nil, err
+	}
+	v.sess = sess
+	v.state.Store(webrtc.PeerConnectionStateNew)
+	sess.PC.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		v.state.Store(st)
+		if st == webrtc.PeerConnectionStateClosed || st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateDisconnected {
+			select {
+			case <-v.closed:
+			default:
+				close(v.closed)
+			}
+		}
+	})
+	t.Cleanup(func() { sess.PC.Close(); v.wg.Wait() })
+	return v, nil
+}
+
+func mustWatch(t *testing.T, n *testNode, s streamInfo, extra ...interceptor.Factory) *viewer {
+	t.Helper()
+	v, err := watch(t, n, s, extra...)
+	if err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	return v
+}
+
+func (v *viewer) snapshot(kind string) []received {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([]received(nil), v.packets[kind]...)
+}
+
+// waitPackets waits until the viewer has at least n packets of kind.
+func (v *viewer) waitPackets(t *testing.T, kind string, n int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if len(v.snapshot(kind)) >= n {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("viewer got %d %s packets within %v, want %d", len(v.snapshot(kind)), kind, within, n)
+}
+
+// checkStream asserts what a viewer of a live stream would: every payload is the
+// publisher's, sequence numbers are continuous with the publisher's packets (the SFU's
+// rewriting keeps one offset), no packet is missing, and packets came in order.
+func checkStream(t *testing.T, name string, pkts []received, wantKeyFirst bool) {
+	t.Helper()
+	if len(pkts) == 0 {
+		t.Fatalf("%s: no packets", name)
+	}
+	if wantKeyFirst && !pkts[0].key {
+		t.Errorf("%s: first video packet is not a keyframe", name)
+	}
+	offset := pkts[0].seq - uint16(pkts[0].index)
+	seen := map[uint64]bool{}
+	outOfOrder := 0
+	minIdx, maxIdx := pkts[0].index, pkts[0].index
+	for i, p := range pkts {
+		if !p.ok {
+			t.Fatalf("%s: packet %d payload differs from what the publisher sent", name, i)
+		}
+		if p.seq-uint16(p.index) != offset {
+			t.Fatalf("%s: packet %d has seq %d for publisher packet %d; rewriting not continuous", name, i, p.seq, p.index)
+		}
+		if i > 0 && p.index < pkts[i-1].index {
+			outOfOrder++
+		}
+		seen[p.index] = true
+		minIdx, maxIdx = min(minIdx, p.index), max(maxIdx, p.index)
+	}
+	missing := 0
+	for i := minIdx; i <= maxIdx; i++ {
+		if !seen[i] {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%s: %d of %d packets missing between first and last received", name, missing, maxIdx-minIdx+1)
+	}
+	if outOfOrder*100 > len(pkts) {
+		t.Errorf("%s: %d of %d packets out of order", name, outOfOrder, len(pkts))
+	}
+}
+
+// lossFactory drops a fraction of incoming RTP before the NACK generator sees it, as a
+// lossy network would.
+type lossFactory struct {
+	rate    float64
+	dropped atomic.Int64
+}
+
+func (f *lossFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
+	return &lossInterceptor{f: f, rng: rand.New(rand.NewPCG(1, 2))}, nil
+}
+
+type lossInterceptor struct {
+	interceptor.NoOp
+	f   *lossFactory
+	mu  sync.Mutex
+	rng *rand.Rand
+}
+
+func (l *lossInterceptor) BindRemoteStream(_ *interceptor.StreamInfo, r interceptor.RTPReader) interceptor.RTPReader {
+	return interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		for {
+			n, attr, err := r.Read(b, a)
+			if err != nil {
+				return n, attr, err
+			}
+			l.mu.Lock()
+			drop := l.rng.Float64() < l.f.rate
+			l.mu.Unlock()
+			if !drop {
+				return n, attr, nil
+			}
+			l.f.dropped.Add(1)
+		}
+	})
+}

@@ -1,0 +1,172 @@
+package e2e
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestTwentyViewersVP8AndOpus(t *testing.T) {
+	n := startNode(t, nil)
+	s := n.newStream()
+	publish(t, n, s, webrtc.MimeTypeVP8, 60)
+
+	const viewers = 20
+	vs := make([]*viewer, viewers)
+	var wg sync.WaitGroup
+	errs := make(chan error, viewers)
+	for i := range vs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := watch(t, n, s)
+			if err != nil {
+				errs <- err
+				return
+			}
+			vs[i] = v
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("viewer join: %v", err)
+	}
+	for _, v := range vs {
+		v.waitPackets(t, "video", 60, 10*time.Second)
+		v.waitPackets(t, "audio", 100, 10*time.Second)
+	}
+	if got := n.stream(s.ID); got.State != "live" || got.Viewers != viewers {
+		t.Errorf("stream state %s with %d viewers, want live with %d", got.State, got.Viewers, viewers)
+	}
+	for i, v := range vs {
+		if v.mimes["video"] != webrtc.MimeTypeVP8 || v.mimes["audio"] != webrtc.MimeTypeOpus {
+			t.Errorf("viewer %d got codecs %v", i, v.mimes)
+		}
+		checkStream(t, "video", v.snapshot("video"), true)
+		checkStream(t, "audio", v.snapshot("audio"), false)
+	}
+	if f := testutil.ToFloat64(n.Metrics.PacketsForwarded); f < viewers*160 {
+		t.Errorf("packets forwarded metric = %v, want at least %d", f, viewers*160)
+	}
+}
+
+func TestH264(t *testing.T) {
+	n := startNode(t, nil)
+	s := n.newStream()
+	publish(t, n, s, webrtc.MimeTypeH264, 30)
+	for i := 0; i < 2; i++ {
+		v := mustWatch(t, n, s)
+		v.waitPackets(t, "video", 45, 10*time.Second)
+		if v.mimes["video"] != webrtc.MimeTypeH264 {
+			t.Fatalf("viewer codec %s, want H264", v.mimes["video"])
+		}
+		checkStream(t, "h264 video", v.snapshot("video"), true)
+	}
+}
+
+// A viewer joining long after the last keyframe starts at a fresh keyframe, got by PLI.
+func TestLateJoinerStartsAtKeyframe(t *testing.T) {
+	n := startNode(t, nil)
+	s := n.newStream()
+	pub := publish(t, n, s, webrtc.MimeTypeVP8, 0) // keyframes only on request
+	first := mustWatch(t, n, s)
+	first.waitPackets(t, "video", 30, 10*time.Second)
+	time.Sleep(1500 * time.Millisecond)
+	plisBefore := pub.video.PLIs()
+
+	late := mustWatch(t, n, s)
+	late.waitPackets(t, "video", 10, 5*time.Second)
+	pkts := late.snapshot("video")
+	if !pkts[0].key {
+		t.Fatalf("late joiner's first video packet (publisher packet %d) is not a keyframe", pkts[0].index)
+	}
+	if wait := pkts[0].at.Sub(late.started); wait > 2*time.Second {
+		t.Errorf("late joiner waited %v for its first keyframe", wait)
+	}
+	if pub.video.PLIs() <= plisBefore {
+		t.Errorf("publisher got no keyframe request for the late joiner")
+	}
+	checkStream(t, "late video", pkts, true)
+}
+
+// 5% loss on one viewer's path is repaired by NACKs answered from the packet cache.
+func TestLossRecoveredByNACK(t *testing.T) {
+	n := startNode(t, nil)
+	s := n.newStream()
+	publish(t, n, s, webrtc.MimeTypeVP8, 30)
+	loss := &lossFactory{rate: 0.05}
+	v := mustWatch(t, n, s, loss)
+	v.waitPackets(t, "video", 150, 15*time.Second)
+	time.Sleep(500 * time.Millisecond) // let the last retransmissions land
+	if loss.dropped.Load() == 0 {
+		t.Fatal("loss injector dropped nothing")
+	}
+	pkts := v.snapshot("video")
+	// The newest packets may still be in repair; judge the stream up to a second ago.
+	cut := len(pkts)
+	for cut > 0 && time.Since(pkts[cut-1].at) < time.Second {
+		cut--
+	}
+	checkStreamAllowingReorder(t, pkts[:cut])
+	if r := testutil.ToFloat64(n.Metrics.Retransmits); r == 0 {
+		t.Error("server retransmitted nothing")
+	}
+	t.Logf("dropped %d packets, server retransmitted %v", loss.dropped.Load(), testutil.ToFloat64(n.Metrics.Retransmits))
+}
+
+// checkStreamAllowingReorder is checkStream for a lossy path, where repaired packets come
+// late by design.
+func checkStreamAllowingReorder(t *testing.T, pkts []received) {
+	t.Helper()
+	sorted := append([]received(nil), pkts...)
+	for i := 1; i < len(sorted); i++ {
+		for j := i; j > 0 && sorted[j].index < sorted[j-1].index; j-- {
+			sorted[j], sorted[j-1] = sorted[j-1], sorted[j]
+		}
+	}
+	// Duplicates are allowed (a NACK can race the original); the set must be complete.
+	dedup := sorted[:0]
+	for i, p := range sorted {
+		if i == 0 || p.index != sorted[i-1].index {
+			dedup = append(dedup, p)
+		}
+	}
+	checkStream(t, "lossy video", dedup, true)
+}
+
+func TestPublisherLeavingEndsViewers(t *testing.T) {
+	n := startNode(t, nil)
+	s := n.newStream()
+	pub := publish(t, n, s, webrtc.MimeTypeVP8, 30)
+	v1, v2 := mustWatch(t, n, s), mustWatch(t, n, s)
+	v1.waitPackets(t, "video", 10, 10*time.Second)
+	v2.waitPackets(t, "video", 10, 10*time.Second)
+
+	if err := pub.sess.Close(t.Context()); err != nil {
+		t.Fatalf("WHIP DELETE: %v", err)
+	}
+	for i, v := range []*viewer{v1, v2} {
+		select {
+		case <-v.closed:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("viewer %d still connected (%v) 5s after the publisher left", i, v.state.Load())
+		}
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for n.stream(s.ID).State != "ended" && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st := n.stream(s.ID).State; st != "ended" {
+		t.Fatalf("stream state %s after the publisher left, want ended", st)
+	}
+	if _, err := watch(t, n, s); err == nil {
+		t.Fatal("a viewer could join an ended stream")
+	}
+	if n.WHIP.Sessions() != 0 {
+		t.Errorf("%d WHIP/WHEP sessions left open", n.WHIP.Sessions())
+	}
+}

@@ -1,0 +1,190 @@
+// Package mediagen makes synthetic RTP media that a receiver can check byte for byte: each
+// packet's payload carries its index and a filler derived from it, behind a real VP8,
+// H.264 or Opus payload header, so an SFU relays and inspects it like camera output.
+package mediagen
+
+import (
+	"context"
+	"encoding/binary"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// headerLen is the codec header, then 8 bytes of index.
+const headerLen = 2
+
+// Payload builds packet index's payload of size bytes (at least 10) for mime. first marks
+// the first packet of a frame; key a keyframe.
+func Payload(dst []byte, mime string, index uint64, first, key bool, size int) []byte {
+	if size < headerLen+8 {
+		size = headerLen + 8
+	}
+	p := dst[:0]
+	if cap(p) < size {
+		p = make([]byte, 0, size)
+	}
+	p = p[:size]
+	switch strings.ToLower(mime) {
+	case "video/vp8":
+		p[0] = 0
+		if first {
+			p[0] = 0x10 // S: start of partition 0
+		}
+		p[1] = 0x01 // P: inter frame
+		if key {
+			p[1] = 0x00
+		}
+	case "video/h264":
+		p[0] = 0x41 // non-IDR slice
+		if key {
+			p[0] = 0x65 // IDR slice
+		}
+		p[1] = 0x88
+	default: // audio/opus: a TOC byte and a frame byte
+		p[0], p[1] = 0xfc, 0xff
+	}
+	binary.BigEndian.PutUint64(p[headerLen:], index)
+	for i := headerLen + 8; i < size; i++ {
+		p[i] = byte(index*7 + uint64(i))
+	}
+	return p
+}
+
+// Check reports whether payload is exactly what Payload made for its index, and returns
+// that index and whether it starts a keyframe.
+func Check(mime string, payload []byte) (index uint64, key bool, ok bool) {
+	if len(payload) < headerLen+8 {
+		return 0, false, false
+	}
+	index = binary.BigEndian.Uint64(payload[headerLen:])
+	for i := headerLen + 8; i < len(payload); i++ {
+		if payload[i] != byte(index*7+uint64(i)) {
+			return index, false, false
+		}
+	}
+	switch strings.ToLower(mime) {
+	case "video/vp8":
+		key = payload[0]&0x10 != 0 && payload[1]&0x01 == 0
+	case "video/h264":
+		key = payload[0]&0x1f == 5
+	}
+	return index, key, true
+}
+
+// Source sends one generated track until stopped.
+type Source struct {
+	Track *webrtc.TrackLocalStaticRTP
+	mime  string
+	clock uint32
+
+	// PacketsPerSecond and PacketsPerFrame set the rate; PayloadSize each packet's size.
+	PacketsPerSecond int
+	PacketsPerFrame  int
+	PayloadSize      int
+	// KeyframeEvery sends a keyframe every so many frames anyway (0: only on request).
+	KeyframeEvery int
+
+	keyRequested atomic.Bool
+	sent         atomic.Uint64
+	plis         atomic.Uint64
+}
+
+// NewVideo makes a video source (mime "video/VP8" or "video/H264") at a bitrate in bits
+// per second with 1,100-byte packets at 30 frames per second.
+func NewVideo(mime string, bitrate int) (*Source, error) {
+	c := webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 90000}
+	if strings.EqualFold(mime, webrtc.MimeTypeH264) {
+		c.SDPFmtpLine = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+	}
+	t, err := webrtc.NewTrackLocalStaticRTP(c, "video", "livegate-gen")
+	if err != nil {
+		return nil, err
+	}
+	const size = 1100
+	pps := bitrate / 8 / size
+	if pps < 30 {
+		pps = 30
+	}
+	perFrame := pps / 30
+	if strings.EqualFold(mime, webrtc.MimeTypeH264) {
+		perFrame = 1 // one NAL unit per frame keeps the H.264 stream simple to check
+	}
+	return &Source{Track: t, mime: mime, clock: 90000, PacketsPerSecond: pps, PacketsPerFrame: perFrame, PayloadSize: size}, nil
+}
+
+// NewOpus makes a 20 ms Opus source of 160-byte packets (64 kbit/s).
+func NewOpus() (*Source, error) {
+	t, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "livegate-gen")
+	if err != nil {
+		return nil, err
+	}
+	return &Source{Track: t, mime: webrtc.MimeTypeOpus, clock: 48000, PacketsPerSecond: 50, PacketsPerFrame: 1, PayloadSize: 160}, nil
+}
+
+// Sent is how many packets were written.
+func (s *Source) Sent() uint64 { return s.sent.Load() }
+
+// PLIs is how many keyframe requests arrived.
+func (s *Source) PLIs() uint64 { return s.plis.Load() }
+
+// RequestKeyframe makes the next frame a keyframe.
+func (s *Source) RequestKeyframe() { s.keyRequested.Store(true) }
+
+// ReadRTCP answers PLI and FIR from the sender with a keyframe, until the sender closes.
+func (s *Source) ReadRTCP(sender *webrtc.RTPSender) {
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				s.plis.Add(1)
+				s.RequestKeyframe()
+			}
+		}
+	}
+}
+
+// Run writes packets at the source's rate until ctx ends. The first frame is a keyframe.
+func (s *Source) Run(ctx context.Context) {
+	framesPerSecond := s.PacketsPerSecond / s.PacketsPerFrame
+	if framesPerSecond < 1 {
+		framesPerSecond = 1
+	}
+	interval := time.Second / time.Duration(framesPerSecond)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	var index uint64
+	frame := 0
+	buf := make([]byte, 0, s.PayloadSize)
+	pkt := &rtp.Packet{Header: rtp.Header{Version: 2}}
+	s.keyRequested.Store(true)
+	for {
+		key := s.keyRequested.Swap(false) || (s.KeyframeEvery > 0 && frame%s.KeyframeEvery == 0)
+		ts := uint32(frame) * (s.clock / uint32(framesPerSecond))
+		for i := 0; i < s.PacketsPerFrame; i++ {
+			buf = Payload(buf, s.mime, index, i == 0, key, s.PayloadSize)
+			pkt.SequenceNumber = uint16(index)
+			pkt.Timestamp = ts
+			pkt.Marker = i == s.PacketsPerFrame-1
+			pkt.Payload = buf
+			// A write fails only for a viewer-less or closing connection; keep the clock.
+			_ = s.Track.WriteRTP(pkt)
+			index++
+			s.sent.Add(1)
+		}
+		frame++
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}

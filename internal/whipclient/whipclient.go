@@ -1,0 +1,236 @@
+// Package whipclient is a WHIP/WHEP client on pion: it publishes tracks to, or watches a
+// stream from, any WHIP/WHEP server. The load generator and the end-to-end tests use it.
+package whipclient
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/logging"
+	"github.com/pion/webrtc/v4"
+)
+
+// Options shape the client's WebRTC stack.
+type Options struct {
+	// Interfaces limits ICE gathering to these interfaces (e.g. "lo"); empty means all.
+	Interfaces []string
+	// Loopback gathers loopback candidates and turns mDNS off: what every test on one
+	// machine needs.
+	Loopback bool
+	// Interceptors adds interceptors before the NACK generator and receiver reports, i.e.
+	// closer to the network (a loss injector sees packets before NACK does).
+	Interceptors []interceptor.Factory
+	// NoNACK leaves out the NACK generator.
+	NoNACK bool
+	// NoReplayProtection turns SRTP replay protection off. A loss injector in Interceptors
+	// sits after SRTP decryption, so the repaired packet would otherwise look like a replay
+	// of the one it dropped; on a real network the lost packet never reaches SRTP.
+	NoReplayProtection bool
+}
+
+// NewAPI builds a pion API for a WHIP publisher or a WHEP viewer with livegate's codecs.
+func NewAPI(o Options) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	reg := &interceptor.Registry{}
+	for _, f := range o.Interceptors {
+		reg.Add(f)
+	}
+	if !o.NoNACK {
+		gen, err := nack.NewGeneratorInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		reg.Add(gen)
+		resp, err := nack.NewResponderInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		reg.Add(resp)
+	}
+	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
+		return nil, err
+	}
+	lf := logging.NewDefaultLoggerFactory()
+	lf.DefaultLogLevel = logging.LogLevelError
+	se := webrtc.SettingEngine{LoggerFactory: lf}
+	if len(o.Interfaces) > 0 {
+		se.SetInterfaceFilter(func(name string) bool { return slices.Contains(o.Interfaces, name) })
+	}
+	if o.NoReplayProtection {
+		se.DisableSRTPReplayProtection(true)
+	}
+	if o.Loopback {
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
+}
+
+// Session is one WHIP or WHEP session.
+type Session struct {
+	PC       *webrtc.PeerConnection
+	Location string // absolute URL of the session resource
+	ETag     string
+	Token    string
+	client   *http.Client
+}
+
+// Error is a non-2xx answer from the server.
+type Error struct {
+	Status      int
+	ContentType string
+	Body        string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("server answered %d: %s", e.Status, strings.TrimSpace(e.Body))
+}
+
+// Publish offers the tracks to a WHIP endpoint with the stream key as bearer token.
+func Publish(ctx context.Context, api *webrtc.API, endpoint, key string, tracks ...webrtc.TrackLocal) (*Session, []*webrtc.RTPSender, error) {
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, nil, err
+	}
+	var senders []*webrtc.RTPSender
+	for _, t := range tracks {
+		tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			pc.Close()
+			return nil, nil, err
+		}
+		senders = append(senders, tr.Sender())
+	}
+	s, err := negotiate(ctx, pc, endpoint, key)
+	if err != nil {
+		pc.Close()
+		return nil, nil, err
+	}
+	return s, senders, nil
+}
+
+// View asks a WHEP endpoint for the stream's audio and video. onTrack runs for each track.
+func View(ctx context.Context, api *webrtc.API, endpoint, token string, onTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) (*Session, error) {
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			pc.Close()
+			return nil, err
+		}
+	}
+	if onTrack != nil {
+		pc.OnTrack(onTrack)
+	}
+	s, err := negotiate(ctx, pc, endpoint, token)
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func negotiate(ctx context.Context, pc *webrtc.PeerConnection, endpoint, token string) (*Session, error) {
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return nil, err
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return nil, err
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(pc.LocalDescription().SDP))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/sdp")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	client := http.DefaultClient
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusCreated {
+		return nil, &Error{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: string(body)}
+	}
+	loc, err := url.Parse(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	rel, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		return nil, fmt.Errorf("bad Location: %w", err)
+	}
+	s := &Session{PC: pc, Location: loc.ResolveReference(rel).String(), ETag: resp.Header.Get("ETag"), Token: token, client: client}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
+		return nil, fmt.Errorf("set answer: %w", err)
+	}
+	return s, nil
+}
+
+// Patch sends a trickle-ice-sdpfrag to the session and returns the response.
+func (s *Session) Patch(ctx context.Context, frag, ifMatch string) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, s.Location, bytes.NewBufferString(frag))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/trickle-ice-sdpfrag")
+	if ifMatch != "" {
+		req.Header.Set("If-Match", ifMatch)
+	}
+	if s.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.Token)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp, body, nil
+}
+
+// Close deletes the session on the server and closes the connection.
+func (s *Session) Close(ctx context.Context) error {
+	defer s.PC.Close()
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, s.Location, nil)
+	if err != nil {
+		return err
+	}
+	if s.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.Token)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return &Error{Status: resp.StatusCode}
+	}
+	return nil
+}
