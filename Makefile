@@ -1,0 +1,32 @@
+# The two commands a newcomer needs: `make run` (or `go run ./cmd/livegate`) and `make test`.
+GO ?= go
+
+.PHONY: run test test-short services vet fuzz bench load build
+
+run:
+	$(GO) run ./cmd/livegate
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+# Starts (and if needed installs) PostgreSQL, Redis and stripe-mock, then runs every test
+# with the race detector. LIVEGATE_REQUIRE_SERVICES makes a missing service a failure.
+test: services vet
+	LIVEGATE_REQUIRE_SERVICES=1 $(GO) test -race -count=1 -timeout 20m ./...
+
+services:
+	bash scripts/services.sh
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+# Runs each fuzz target for FUZZTIME (default 30s).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./internal/sfu -run '^$$' -fuzz FuzzParseOffer -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/whip -run '^$$' -fuzz FuzzParseSDPFrag -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/httpapi -run '^$$' -fuzz FuzzCreateStreamJSON -fuzztime $(FUZZTIME)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/sfu/

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Makes sure every service the tests talk to is answering on loopback: PostgreSQL
+# (127.0.0.1:5432, database "test"), Redis (127.0.0.1:6379) and stripe-mock
+# (127.0.0.1:12111/12112). Starts what is down, installs what is missing. Any failure
+# exits non-zero: the tests never silently skip a service under CI.
+set -euo pipefail
+
+log() { echo "services: $*" >&2; }
+
+answers() { # host port
+	timeout 1 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null
+}
+
+wait_for() { # name host port seconds
+	for _ in $(seq 1 $(($4 * 10))); do
+		answers "$2" "$3" && return 0
+		sleep 0.1
+	done
+	log "$1 is not answering on $2:$3"
+	return 1
+}
+
+apt_install() {
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+		log "installing $*"
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+	else
+		log "cannot install $* (not root or no apt-get)"
+		return 1
+	fi
+}
+
+# PostgreSQL
+if ! answers 127.0.0.1 5432; then
+	command -v pg_ctlcluster >/dev/null || apt_install postgresql
+	ver=$(ls /etc/postgresql | sort -V | tail -n 1)
+	log "starting PostgreSQL $ver"
+	pg_ctlcluster --skip-systemctl-redirect "$ver" main start || true
+	wait_for PostgreSQL 127.0.0.1 5432 30
+fi
+if command -v psql >/dev/null; then
+	if ! psql -h 127.0.0.1 -U postgres -d test -Atc 'select 1' >/dev/null 2>&1; then
+		log "creating database test"
+		psql -h 127.0.0.1 -U postgres -d postgres -c 'CREATE DATABASE test' >/dev/null
+	fi
+fi
+
+# Redis
+if ! answers 127.0.0.1 6379; then
+	command -v redis-server >/dev/null || apt_install redis-server
+	mkdir -p /var/lib/redis /var/log/redis
+	log "starting Redis"
+	redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+		--dir /var/lib/redis --logfile /var/log/redis/ci.log
+	wait_for Redis 127.0.0.1 6379 15
+fi
+
+# stripe-mock
+gobin=$(go env GOBIN)
+[ -n "$gobin" ] || gobin="$(go env GOPATH)/bin"
+if ! answers 127.0.0.1 12111; then
+	if [ ! -x "$gobin/stripe-mock" ]; then
+		log "installing stripe-mock"
+		go install github.com/stripe/stripe-mock@latest
+	fi
+	log "starting stripe-mock"
+	nohup "$gobin/stripe-mock" -http-addr 127.0.0.1:12111 -https-addr 127.0.0.1:12112 >/tmp/stripe-mock.log 2>&1 &
+	wait_for stripe-mock 127.0.0.1 12111 30
+fi
+log "PostgreSQL, Redis and stripe-mock are up"
