@@ -234,3 +234,81 @@ func (s *Session) Close(ctx context.Context) error {
 	}
 	return nil
 }
+
+// RestartICE performs a client-initiated ICE restart (RFC 9725 §4.3.2): new local
+// credentials go to the server in a PATCH with If-Match: "*", and the server's new
+// credentials and candidates from the answer fragment are applied locally.
+func (s *Session) RestartICE(ctx context.Context) error {
+	offer, err := s.PC.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
+	if err != nil {
+		return err
+	}
+	gathered := webrtc.GatheringCompletePromise(s.PC)
+	if err := s.PC.SetLocalDescription(offer); err != nil {
+		return err
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	local := s.PC.LocalDescription().SDP
+	var frag strings.Builder
+	for _, line := range strings.Split(local, "\n") {
+		line = strings.TrimRight(line, "\r")
+		if strings.HasPrefix(line, "a=ice-ufrag:") || strings.HasPrefix(line, "a=ice-pwd:") {
+			if !strings.Contains(frag.String(), line[:10]) {
+				frag.WriteString(line + "\r\n")
+			}
+		}
+	}
+	resp, body, err := s.Patch(ctx, frag.String(), "*")
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return &Error{Status: resp.StatusCode, Body: string(body)}
+	}
+	s.ETag = resp.Header.Get("ETag")
+	ufrag, pwd, cands := "", "", []string{}
+	for _, line := range strings.Split(string(body), "\n") {
+		line = strings.TrimRight(line, "\r")
+		switch {
+		case strings.HasPrefix(line, "a=ice-ufrag:"):
+			ufrag = strings.TrimPrefix(line, "a=ice-ufrag:")
+		case strings.HasPrefix(line, "a=ice-pwd:"):
+			pwd = strings.TrimPrefix(line, "a=ice-pwd:")
+		case strings.HasPrefix(line, "a=candidate:"):
+			cands = append(cands, strings.TrimPrefix(line, "a="))
+		}
+	}
+	if ufrag == "" || pwd == "" {
+		return fmt.Errorf("ICE restart answer without credentials: %q", body)
+	}
+	// The new answer is the old one with the server's new credentials.
+	prev := s.PC.CurrentRemoteDescription().SDP
+	var ans strings.Builder
+	for _, line := range strings.Split(prev, "\n") {
+		line = strings.TrimRight(line, "\r")
+		switch {
+		case line == "":
+			continue
+		case strings.HasPrefix(line, "a=ice-ufrag:"):
+			line = "a=ice-ufrag:" + ufrag
+		case strings.HasPrefix(line, "a=ice-pwd:"):
+			line = "a=ice-pwd:" + pwd
+		case strings.HasPrefix(line, "a=candidate:"), line == "a=end-of-candidates":
+			continue
+		}
+		ans.WriteString(line + "\r\n")
+	}
+	if err := s.PC.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.String()}); err != nil {
+		return fmt.Errorf("apply restarted answer: %w", err)
+	}
+	for _, c := range cands {
+		if err := s.PC.AddICECandidate(webrtc.ICECandidateInit{Candidate: c}); err != nil {
+			return fmt.Errorf("add restarted candidate: %w", err)
+		}
+	}
+	return nil
+}
