@@ -288,4 +288,3 @@ func TestShutdownDrains(t *testing.T) {
 	}
 	n.done <- nil // for the cleanup's stop
 }
-
