@@ -1,0 +1,131 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"gopkg.in/yaml.v3"
+
+	"github.com/livegate/livegate/internal/sfu"
+	"github.com/livegate/livegate/internal/store/sqlstore"
+	"github.com/livegate/livegate/internal/whip"
+)
+
+// newAPI builds the API over a real SQLite store and a loopback-only SFU.
+func newAPI(t testing.TB) *api {
+	t.Helper()
+	db, err := sqlstore.Open(context.Background(), filepath.Join(t.TempDir(), "api.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s, err := sfu.New(sfu.Config{Interfaces: []string{"lo"}, IncludeLoopback: true, DisableMDNS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return &api{Deps: Deps{Store: db, SFU: s, WHIP: whip.New(s, db, whip.Config{PathParam: PathParam}),
+		Gatherer: prometheus.NewRegistry(), MaxBody: 64 << 10, PublicURL: "http://localhost:8080",
+		Logger: nil, Ready: func() bool { return true }}}
+}
+
+// The spec and the router must list the same operations.
+func TestOpenAPIMatchesRouter(t *testing.T) {
+	a := newAPI(t)
+	a.Deps.Logger = discard()
+	routes := map[string]bool{}
+	err := chi.Walk(a.routes(), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		routes[strings.ToLower(method)+" "+strings.TrimSuffix(route, "/")] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, file, _, _ := runtime.Caller(0)
+	raw, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "api", "openapi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec struct {
+		Paths map[string]map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(raw, &spec); err != nil {
+		t.Fatalf("api/openapi.yaml: %v", err)
+	}
+	documented := map[string]bool{}
+	for path, ops := range spec.Paths {
+		for method := range ops {
+			switch method {
+			case "get", "post", "put", "patch", "delete", "options", "head":
+				documented[method+" "+path] = true
+			}
+		}
+	}
+	var missing, extra []string
+	for r := range routes {
+		if !documented[r] {
+			missing = append(missing, r)
+		}
+	}
+	for d := range documented {
+		if !routes[d] {
+			extra = append(extra, d)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	if len(missing) > 0 {
+		t.Errorf("routes not in api/openapi.yaml: %v", missing)
+	}
+	if len(extra) > 0 {
+		t.Errorf("api/openapi.yaml operations with no route: %v", extra)
+	}
+}
+
+// FuzzCreateStreamJSON: whatever JSON arrives, the API answers with a client error or a
+// created resource, never a 500, and always with a JSON body.
+func FuzzCreateStreamJSON(f *testing.F) {
+	a := newAPI(f)
+	a.Deps.Logger = discard()
+	h := a.routes()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/creators", strings.NewReader(`{"name":"fuzz"}`)))
+	if rec.Code != 201 {
+		f.Fatalf("create creator: %d %s", rec.Code, rec.Body)
+	}
+	f.Add("/v1/streams", `{"creator_id":"cr_x","title":"t"}`)
+	f.Add("/v1/streams", `{"creator_id":"","title":"","access_mode":"free"}`)
+	f.Add("/v1/creators", `{"name":"Amina"}`)
+	f.Add("/v1/creators", `{"name":"a"}{"name":"b"}`)
+	f.Add("/v1/streams", `[1,2,3]`)
+	f.Fuzz(func(t *testing.T, path, body string) {
+		if path != "/v1/streams" && path != "/v1/creators" {
+			path = "/v1/streams"
+		}
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("POST", path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		h.ServeHTTP(rec, req)
+		switch rec.Code {
+		case 201, 400, 413, 422:
+		default:
+			t.Fatalf("POST %s %q: status %d %s", path, body, rec.Code, rec.Body)
+		}
+		ct := rec.Header().Get("Content-Type")
+		if !strings.HasPrefix(ct, "application/json") && !strings.HasPrefix(ct, "application/problem+json") {
+			t.Fatalf("content type %q", ct)
+		}
+	})
+}
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -1,0 +1,75 @@
+package sfu
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/pion/webrtc/v4"
+)
+
+const chromeLikeOffer = "v=0\r\no=- 46117317 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n" +
+	"m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\na=rtpmap:0 PCMU/8000\r\n" +
+	"m=video 9 UDP/TLS/RTP/SAVPF 96 102\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\na=sendonly\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:102 H264/90000\r\na=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n"
+
+func TestParseOffer(t *testing.T) {
+	o, err := ParseOffer(chromeLikeOffer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.Media) != 2 || o.sending() != 2 {
+		t.Fatalf("parsed %+v", o)
+	}
+	if len(o.Media[0].Codecs) != 1 || o.Media[0].Codecs[0].MimeType != webrtc.MimeTypeOpus {
+		t.Errorf("audio codecs %+v: PCMU must be left out", o.Media[0].Codecs)
+	}
+	if len(o.Media[1].Codecs) != 2 {
+		t.Errorf("video codecs %+v", o.Media[1].Codecs)
+	}
+	for _, bad := range []string{"", "garbage", "v=0\r\n", "v=0\r\no=- 1 1 IN IP4 1.1.1.1\r\ns=-\r\nt=0 0\r\n"} {
+		if _, err := ParseOffer(bad); !errors.Is(err, ErrBadOffer) && !errors.Is(err, ErrNoCodec) {
+			t.Errorf("ParseOffer(%q) = %v, want an offer error", bad, err)
+		}
+	}
+}
+
+func TestCodecMatches(t *testing.T) {
+	h264 := func(fmtp string) webrtc.RTPCodecCapability {
+		return webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: fmtp}
+	}
+	cases := []struct {
+		a, b webrtc.RTPCodecCapability
+		want bool
+	}{
+		{h264("packetization-mode=1;profile-level-id=42e01f"), h264("packetization-mode=1;profile-level-id=42001f"), true},
+		{h264("packetization-mode=1;profile-level-id=42e01f"), h264("packetization-mode=0;profile-level-id=42e01f"), false},
+		{h264("packetization-mode=1;profile-level-id=64001f"), h264("packetization-mode=1;profile-level-id=42e01f"), false},
+		{webrtc.RTPCodecCapability{MimeType: "video/vp8", ClockRate: 90000}, webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, true},
+		{webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=2"}, webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000}, false},
+		{webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeAV1, ClockRate: 90000}, false},
+	}
+	for i, c := range cases {
+		if got := codecMatches(c.a, c.b); got != c.want {
+			t.Errorf("case %d: codecMatches = %v, want %v", i, got, c.want)
+		}
+	}
+}
+
+// FuzzParseOffer: no input panics, and an accepted offer always has a usable section.
+func FuzzParseOffer(f *testing.F) {
+	f.Add(chromeLikeOffer)
+	f.Add("v=0\r\n")
+	f.Add("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 45\r\na=rtpmap:45 AV1/90000\r\n")
+	f.Fuzz(func(t *testing.T, raw string) {
+		o, err := ParseOffer(raw)
+		if err != nil {
+			return
+		}
+		usable := false
+		for _, m := range o.Media {
+			usable = usable || len(m.Codecs) > 0
+		}
+		if !usable || len(o.Media) > maxMedia {
+			t.Fatalf("accepted an offer with nothing to relay: %+v", o)
+		}
+	})
+}
