@@ -1,0 +1,406 @@
+// Command livegate-load measures a livegate node: one WHIP publisher of generated video
+// and Opus, then N WHEP viewers, and a report of join times, received bitrate, loss and
+// the server's CPU cost per forwarded packet. It only ever targets loopback addresses, and
+// its counts and duration are bounded.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/livegate/livegate/internal/mediagen"
+	"github.com/livegate/livegate/internal/whipclient"
+)
+
+type options struct {
+	url, apiKey string
+	viewers     int
+	bitrate     int
+	duration    time.Duration
+	rampRate    float64
+	serverPID   int
+	codec       string
+	warmup      time.Duration
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.url, "url", "http://127.0.0.1:8080", "livegate node (loopback only)")
+	flag.StringVar(&o.apiKey, "api-key", os.Getenv("LIVEGATE_API_KEY"), "operator API key, to create the test stream")
+	flag.IntVar(&o.viewers, "viewers", 50, "WHEP viewers to connect (at most 5000)")
+	flag.IntVar(&o.bitrate, "bitrate", 1_500_000, "publisher video bitrate in bit/s (plus 64 kbit/s Opus)")
+	flag.DurationVar(&o.duration, "duration", 20*time.Second, "measurement time after every viewer joined (at most 10m)")
+	flag.Float64Var(&o.rampRate, "ramp", 50, "viewer joins per second")
+	flag.IntVar(&o.serverPID, "server-pid", 0, "server pid for CPU from /proc (default: process_cpu_seconds_total from /metrics)")
+	flag.StringVar(&o.codec, "codec", "VP8", "video codec: VP8 or H264")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "time after the last join before measuring")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "livegate-load:", err)
+		os.Exit(1)
+	}
+}
+
+func checkLoopback(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("--url %s: livegate-load only targets loopback addresses", raw)
+	}
+	return nil
+}
+
+type viewerStats struct {
+	joinStart  time.Time
+	firstRTP   atomic.Int64 // unix nanos
+	packets    atomic.Uint64
+	bytes      atomic.Uint64
+	mu         sync.Mutex
+	videoFirst uint64
+	videoMax   uint64
+	videoSeen  uint64
+	videoInit  bool
+	lastSeq    uint16
+	ext        uint64
+}
+
+// count records a video sequence number, extended across wraps.
+func (v *viewerStats) count(seq uint16) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.videoInit {
+		v.videoInit, v.lastSeq, v.ext, v.videoFirst, v.videoMax = true, seq, 1<<32, 1<<32, 1<<32
+		v.videoSeen = 1
+		return
+	}
+	d := int16(seq - v.lastSeq)
+	e := uint64(int64(v.ext) + int64(d))
+	if d > 0 {
+		v.ext, v.lastSeq = e, seq
+	}
+	if e > v.videoMax {
+		v.videoMax = e
+	}
+	v.videoSeen++
+}
+
+func (v *viewerStats) videoCounts() (seen, expected uint64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.videoInit {
+		return 0, 0
+	}
+	return v.videoSeen, v.videoMax - v.videoFirst + 1
+}
+
+func run(ctx context.Context, o options, out io.Writer) error {
+	if err := checkLoopback(o.url); err != nil {
+		return err
+	}
+	if o.viewers < 0 || o.viewers > 5000 {
+		return errors.New("--viewers must be 0..5000")
+	}
+	if o.duration <= 0 || o.duration > 10*time.Minute {
+		return errors.New("--duration must be in (0, 10m]")
+	}
+	api, err := whipclient.NewAPI(whipclient.Options{Interfaces: []string{"lo"}, Loopback: true})
+	if err != nil {
+		return err
+	}
+	base := strings.TrimRight(o.url, "/")
+	streamID, key, err := createStream(ctx, base, o.apiKey)
+	if err != nil {
+		return fmt.Errorf("create stream: %w", err)
+	}
+
+	// Publisher.
+	mime := webrtc.MimeTypeVP8
+	if strings.EqualFold(o.codec, "h264") {
+		mime = webrtc.MimeTypeH264
+	}
+	video, err := mediagen.NewVideo(mime, o.bitrate)
+	if err != nil {
+		return err
+	}
+	video.KeyframeEvery = 60
+	audio, err := mediagen.NewOpus()
+	if err != nil {
+		return err
+	}
+	pubCtx, cancelPub := context.WithCancel(ctx)
+	defer cancelPub()
+	pub, senders, err := whipclient.Publish(pubCtx, api, base+"/whip/"+streamID, key, video.Track, audio.Track)
+	if err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	var wg sync.WaitGroup
+	defer func() {
+		// The RTCP readers end when the publisher's connection closes.
+		cancelPub()
+		_ = pub.Close(context.Background())
+		wg.Wait()
+	}()
+	wg.Add(4)
+	go func() { defer wg.Done(); video.Run(pubCtx) }()
+	go func() { defer wg.Done(); audio.Run(pubCtx) }()
+	go func() { defer wg.Done(); video.ReadRTCP(senders[0]) }()
+	go func() { defer wg.Done(); audio.ReadRTCP(senders[1]) }()
+	fmt.Fprintf(out, "publishing %s to stream %s at %d kbit/s video + 64 kbit/s Opus\n", o.codec, streamID, o.bitrate/1000)
+
+	// Viewers, ramped.
+	stats := make([]*viewerStats, o.viewers)
+	sessions := make([]*whipclient.Session, o.viewers)
+	var joined, failed atomic.Int64
+	var joinWG sync.WaitGroup
+	interval := time.Duration(float64(time.Second) / o.rampRate)
+	rampStart := time.Now()
+	var firstErr atomic.Value
+	for i := 0; i < o.viewers; i++ {
+		if ctx.Err() != nil {
+			break
+		}
+		st := &viewerStats{joinStart: time.Now()}
+		stats[i] = st
+		joinWG.Add(1)
+		go func(i int) {
+			defer joinWG.Done()
+			jctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			s, err := whipclient.View(jctx, api, base+"/whep/"+streamID, "", func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+				isVideo := tr.Kind() == webrtc.RTPCodecTypeVideo
+				buf := make([]byte, 1500)
+				for {
+					n, _, err := tr.Read(buf)
+					if err != nil {
+						return
+					}
+					if st.firstRTP.Load() == 0 {
+						st.firstRTP.CompareAndSwap(0, time.Now().UnixNano())
+					}
+					st.packets.Add(1)
+					st.bytes.Add(uint64(n))
+					if isVideo && n >= 4 {
+						st.count(uint16(buf[2])<<8 | uint16(buf[3]))
+					}
+				}
+			})
+			if err != nil {
+				failed.Add(1)
+				firstErr.CompareAndSwap(nil, err.Error())
+				return
+			}
+			sessions[i] = s
+			joined.Add(1)
+		}(i)
+		if i%10 == 0 || i == o.viewers-1 {
+			fmt.Fprintf(out, "\rramping: %d/%d started, %d joined, %d failed", i+1, o.viewers, joined.Load(), failed.Load())
+		}
+		time.Sleep(interval)
+	}
+	joinWG.Wait()
+	fmt.Fprintf(out, "\rramping: %d/%d joined, %d failed in %.1fs            \n", joined.Load(), o.viewers, failed.Load(), time.Since(rampStart).Seconds())
+	if e := firstErr.Load(); e != nil {
+		fmt.Fprintf(out, "first join error: %v\n", e)
+	}
+	defer func() {
+		for _, s := range sessions {
+			if s != nil {
+				s.PC.Close()
+			}
+		}
+	}()
+
+	select {
+	case <-time.After(o.warmup):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+
+	// Measure.
+	cpu0, err := serverCPU(ctx, base, o.serverPID)
+	if err != nil {
+		return err
+	}
+	fwd0, _ := metric(ctx, base, "livegate_packets_forwarded_total")
+	bytes0 := make([]uint64, len(stats))
+	seen0 := make([]uint64, len(stats))
+	exp0 := make([]uint64, len(stats))
+	for i, st := range stats {
+		if st != nil {
+			bytes0[i] = st.bytes.Load()
+			seen0[i], exp0[i] = st.videoCounts()
+		}
+	}
+	t0 := time.Now()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	deadline := t0.Add(o.duration)
+loop:
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-tick.C:
+			fmt.Fprintf(out, "\rmeasuring: %2.0fs/%v", time.Since(t0).Seconds(), o.duration)
+		}
+	}
+	elapsed := time.Since(t0)
+	cpu1, err := serverCPU(context.Background(), base, o.serverPID)
+	if err != nil {
+		return err
+	}
+	fwd1, _ := metric(context.Background(), base, "livegate_packets_forwarded_total")
+	fmt.Fprintln(out)
+
+	var joins, rates []float64
+	var seenSum, expSum uint64
+	for i, st := range stats {
+		if st == nil || sessions[i] == nil {
+			continue
+		}
+		if f := st.firstRTP.Load(); f != 0 {
+			joins = append(joins, float64(time.Unix(0, f).Sub(st.joinStart).Milliseconds()))
+		}
+		rates = append(rates, float64(st.bytes.Load()-bytes0[i])*8/elapsed.Seconds()/1000)
+		s, e := st.videoCounts()
+		seenSum += s - seen0[i]
+		expSum += e - exp0[i]
+	}
+	loss := 0.0
+	if expSum > 0 && seenSum < expSum {
+		loss = 100 * float64(expSum-seenSum) / float64(expSum)
+	}
+	forwarded := fwd1 - fwd0
+	fmt.Fprintf(out, "\n== livegate-load report ==\n")
+	fmt.Fprintf(out, "viewers connected      %d of %d\n", joined.Load(), o.viewers)
+	fmt.Fprintf(out, "join time (ms)         p50 %.0f  p99 %.0f  max %.0f   (WHEP POST to first RTP)\n", pct(joins, 50), pct(joins, 99), pct(joins, 100))
+	fmt.Fprintf(out, "received kbit/s/viewer mean %.0f  min %.0f\n", mean(rates), pct(rates, 0))
+	fmt.Fprintf(out, "video loss             %.3f%%  (%d of %d packets)\n", loss, expSum-min(seenSum, expSum), expSum)
+	fmt.Fprintf(out, "forwarded packets/s    %.0f\n", forwarded/elapsed.Seconds())
+	if forwarded > 0 {
+		cpu := cpu1 - cpu0
+		fmt.Fprintf(out, "server CPU             %.2f s in %.1f s (%.0f%% of a core)\n", cpu, elapsed.Seconds(), 100*cpu/elapsed.Seconds())
+		fmt.Fprintf(out, "server CPU per packet  %.2f µs  (%.2f CPU s per million forwarded packets)\n", cpu/forwarded*1e6, cpu/forwarded*1e6)
+	}
+	return nil
+}
+
+func createStream(ctx context.Context, base, apiKey string) (string, string, error) {
+	call := func(path string, body any, out any) error {
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequestWithContext(ctx, "POST", base+path, bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		if apiKey != "" {
+			req.Header.Set("Authorization", "Bearer "+apiKey)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 201 {
+			return fmt.Errorf("%s: %d %s", path, resp.StatusCode, raw)
+		}
+		return json.Unmarshal(raw, out)
+	}
+	var c struct{ ID string }
+	if err := call("/v1/creators", map[string]string{"name": "livegate-load"}, &c); err != nil {
+		return "", "", err
+	}
+	var s struct {
+		ID        string `json:"id"`
+		StreamKey string `json:"stream_key"`
+	}
+	if err := call("/v1/streams", map[string]string{"creator_id": c.ID, "title": "load test"}, &s); err != nil {
+		return "", "", err
+	}
+	return s.ID, s.StreamKey, nil
+}
+
+// serverCPU is the server's user+system CPU seconds.
+func serverCPU(ctx context.Context, base string, pid int) (float64, error) {
+	if pid == 0 {
+		v, err := metric(ctx, base, "process_cpu_seconds_total")
+		if err != nil {
+			return 0, fmt.Errorf("server CPU from /metrics: %w", err)
+		}
+		return v, nil
+	}
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the parenthesised command name; utime and stime are 14 and 15.
+	s := string(raw)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100, nil // USER_HZ is 100 on Linux
+}
+
+func metric(ctx context.Context, base, name string) (float64, error) {
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, name+" ") {
+			return strconv.ParseFloat(strings.TrimSpace(line[len(name):]), 64)
+		}
+	}
+	return 0, fmt.Errorf("metric %s not found", name)
+}
+
+func pct(xs []float64, p float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	i := int(p / 100 * float64(len(s)-1))
+	return s[i]
+}
+
+func mean(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	t := 0.0
+	for _, x := range xs {
+		t += x
+	}
+	return t / float64(len(xs))
+}
