@@ -38,6 +38,7 @@ type Config struct {
 	PLIThrottle     time.Duration // at most one keyframe request per publisher track per interval
 	PacketCacheSize int           // packets kept per publisher track to answer NACKs
 	LogLevel        string        // debug, info, warn, error
+	DebugAddr       string        // serves net/http/pprof when set (keep it private)
 }
 
 // Default returns the configuration of a single node that needs no external service.
@@ -92,6 +93,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.DurationVar(&c.PLIThrottle, "pli-throttle", c.PLIThrottle, "minimum interval between keyframe requests per track")
 	fs.IntVar(&c.PacketCacheSize, "packet-cache-size", c.PacketCacheSize, "packets kept per publisher track for NACK answers (power of two)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&c.DebugAddr, "debug-addr", c.DebugAddr, "address for /debug/pprof (e.g. 127.0.0.1:6060); empty disables")
 
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: livegate [flags]\n\nEvery flag can also be set as LIVEGATE_<NAME> (e.g. LIVEGATE_HTTP_ADDR).\n\n")

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"path/filepath"
 	"time"
 
@@ -96,6 +97,15 @@ func (n *Node) Handler() http.Handler { return n.handler }
 func (n *Node) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- n.server.Serve(n.ln) }()
+	if n.cfg.DebugAddr != "" {
+		dbg := &http.Server{Addr: n.cfg.DebugAddr, Handler: debugMux(), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := dbg.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				n.log.Error("debug server", "err", err)
+			}
+		}()
+		defer dbg.Close()
+	}
 	n.log.Info("livegate listening", "http", n.ln.Addr().String(), "udp", fmt.Sprint(n.SFU.UDPAddrs()),
 		"node", n.cfg.NodeID, "api_key_set", n.cfg.APIKey != "")
 	select {
@@ -125,6 +135,17 @@ func (n *Node) Shutdown(grace time.Duration) {
 	_ = n.server.Shutdown(ctx)
 	n.close()
 	n.log.Info("stopped")
+}
+
+// debugMux serves the profiler on its own listener, never on the public API.
+func debugMux() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 func (n *Node) close() {

@@ -1,0 +1,68 @@
+package sfu
+
+import (
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// countingWriter stands in for a viewer's SRTP stream; it only counts.
+type countingWriter struct{ n int }
+
+func (w *countingWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	w.n++
+	return len(payload), nil
+}
+func (w *countingWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+func benchRoom() *Room {
+	s := &SFU{metrics: NewMetrics(nil), cfg: Config{PLIThrottle: time.Second, PacketCacheSize: 1024}}
+	return &Room{sfu: s}
+}
+
+// BenchmarkFanout measures livegate's own work per incoming packet for 100 viewers:
+// header rewrite and hand-off to each viewer's writer, plus the packet cache. SRTP and
+// the socket are pion's and the kernel's (see docs/BENCHMARKS.md for the whole path).
+func BenchmarkFanout100(b *testing.B) {
+	r := benchRoom()
+	f := &forwarder{room: r, kind: webrtc.RTPCodecTypeVideo, mime: "video/vp8", cache: newPacketCache(1024)}
+	w := &countingWriter{}
+	var downs []*downTrack
+	for i := 0; i < 100; i++ {
+		d := newDownTrack(f, &Subscriber{room: r})
+		d.bound, d.active, d.ws, d.ssrc, d.pt = true, true, w, uint32(i), 96
+		downs = append(downs, d)
+	}
+	f.downs.Store(&downs)
+	pkt := make([]byte, 1200)
+	h := rtp.Header{Version: 2, PayloadType: 96, SSRC: 1}
+	hl, _ := h.MarshalTo(pkt)
+	pkt[hl], pkt[hl+1] = 0x10, 0x00 // VP8 keyframe start
+	b.ReportAllocs()
+	b.SetBytes(int64(len(pkt)))
+	var parsed rtp.Header
+	for i := 0; i < b.N; i++ {
+		pkt[2], pkt[3] = byte(i>>8), byte(i)
+		payload, _ := parseRTP(&parsed, pkt)
+		f.cache.put(parsed.SequenceNumber, pkt)
+		for _, d := range downs {
+			d.writeRTP(&parsed, payload, true)
+		}
+	}
+	if w.n < b.N*100 {
+		b.Fatalf("wrote %d packets, want %d", w.n, b.N*100)
+	}
+}
+
+func BenchmarkPacketCache(b *testing.B) {
+	c := newPacketCache(1024)
+	pkt := make([]byte, 1200)
+	dst := make([]byte, maxPacket)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		c.put(uint16(i), pkt)
+		c.get(uint16(i-100), dst)
+	}
+}
