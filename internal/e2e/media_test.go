@@ -54,17 +54,22 @@ func TestTwentyViewersVP8AndOpus(t *testing.T) {
 	}
 }
 
-func TestH264(t *testing.T) {
-	n := startNode(t, nil)
-	s := n.newStream()
-	publish(t, n, s, webrtc.MimeTypeH264, 30)
-	for i := 0; i < 2; i++ {
-		v := mustWatch(t, n, s)
-		v.waitPackets(t, "video", 45, 10*time.Second)
-		if v.mimes["video"] != webrtc.MimeTypeH264 {
-			t.Fatalf("viewer codec %s, want H264", v.mimes["video"])
-		}
-		checkStream(t, "h264 video", v.snapshot("video"), true)
+// Every video codec livegate relays reaches viewers unchanged, starting at a keyframe.
+func TestVideoCodecs(t *testing.T) {
+	for _, mime := range []string{webrtc.MimeTypeH264, webrtc.MimeTypeVP9, webrtc.MimeTypeAV1} {
+		t.Run(mime, func(t *testing.T) {
+			n := startNode(t, nil)
+			s := n.newStream()
+			publish(t, n, s, mime, 30)
+			for i := 0; i < 2; i++ {
+				v := mustWatch(t, n, s)
+				v.waitPackets(t, "video", 45, 10*time.Second)
+				if v.mimes["video"] != mime {
+					t.Fatalf("viewer codec %s, want %s", v.mimes["video"], mime)
+				}
+				checkStream(t, mime, v.snapshot("video"), true)
+			}
+		})
 	}
 }
 

@@ -45,6 +45,21 @@ func Payload(dst []byte, mime string, index uint64, first, key bool, size int) [
 			p[0] = 0x65 // IDR slice
 		}
 		p[1] = 0x88
+	case "video/vp9":
+		p[0] = 0x40 // P: inter-picture predicted
+		if first {
+			p[0] |= 0x08 // B: beginning of frame
+		}
+		if key {
+			p[0] &^= 0x40
+		}
+		p[1] = 0
+	case "video/av1":
+		p[0] = 0x10 // aggregation header: W=1
+		if first && key {
+			p[0] |= 0x08 // N: first packet of a coded video sequence
+		}
+		p[1] = 0
 	default: // audio/opus: a TOC byte and a frame byte
 		p[0], p[1] = 0xfc, 0xff
 	}
@@ -72,6 +87,10 @@ func Check(mime string, payload []byte) (index uint64, key bool, ok bool) {
 		key = payload[0]&0x10 != 0 && payload[1]&0x01 == 0
 	case "video/h264":
 		key = payload[0]&0x1f == 5
+	case "video/vp9":
+		key = payload[0]&0x08 != 0 && payload[0]&0x40 == 0
+	case "video/av1":
+		key = payload[0]&0x08 != 0
 	}
 	return index, key, true
 }
@@ -94,12 +113,15 @@ type Source struct {
 	plis         atomic.Uint64
 }
 
-// NewVideo makes a video source (mime "video/VP8" or "video/H264") at a bitrate in bits
+// NewVideo makes a video source (VP8, H.264, VP9 or AV1 by mime type) at a bitrate in bits
 // per second with 1,100-byte packets at 30 frames per second.
 func NewVideo(mime string, bitrate int) (*Source, error) {
 	c := webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 90000}
-	if strings.EqualFold(mime, webrtc.MimeTypeH264) {
+	switch {
+	case strings.EqualFold(mime, webrtc.MimeTypeH264):
 		c.SDPFmtpLine = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+	case strings.EqualFold(mime, webrtc.MimeTypeVP9):
+		c.SDPFmtpLine = "profile-id=0"
 	}
 	t, err := webrtc.NewTrackLocalStaticRTP(c, "video", "livegate-gen")
 	if err != nil {

@@ -190,6 +190,7 @@ func (d *downTrack) readRTCP() {
 				for _, r := range p.Reports {
 					if r.SSRC == d.ssrc {
 						d.fractionLost.Store(uint32(r.FractionLost))
+						m.ViewerLoss.Observe(float64(r.FractionLost) / 256)
 					}
 				}
 			}

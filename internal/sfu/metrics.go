@@ -13,6 +13,7 @@ type Metrics struct {
 	Retransmits      prometheus.Counter
 	PLIsSent         prometheus.Counter
 	JoinLatency      prometheus.Histogram
+	ViewerLoss       prometheus.Histogram
 }
 
 // NewMetrics creates the collectors and registers them with reg when reg is not nil.
@@ -35,10 +36,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		JoinLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "livegate_join_latency_seconds", Help: "From a viewer's WHEP POST to its first media packet sent.",
 			Buckets: []float64{.025, .05, .1, .2, .35, .5, .75, 1, 1.5, 2, 3, 5}}),
+		ViewerLoss: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "livegate_viewer_reported_loss_ratio", Help: "Fraction lost in viewers' RTCP receiver reports, before NACK repair.",
+			Buckets: []float64{0, .001, .005, .01, .02, .05, .1, .2, .5}}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Publishers, m.Subscribers, m.PacketsForwarded, m.BytesForwarded,
-			m.NACKsReceived, m.Retransmits, m.PLIsSent, m.JoinLatency)
+			m.NACKsReceived, m.Retransmits, m.PLIsSent, m.JoinLatency, m.ViewerLoss)
 	}
 	return m
 }

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/livegate/livegate/internal/config"
+	"github.com/livegate/livegate/internal/node"
+)
+
+func TestRefusesNonLoopback(t *testing.T) {
+	for _, u := range []string{"http://10.0.0.1:8080", "http://example.com", "http://192.168.1.2"} {
+		if err := checkLoopback(u); err == nil {
+			t.Errorf("%s accepted", u)
+		}
+	}
+	for _, u := range []string{"http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"} {
+		if err := checkLoopback(u); err != nil {
+			t.Errorf("%s refused: %v", u, err)
+		}
+	}
+}
+
+// A short real run against a real node: every viewer connects and the report says so.
+func TestReportAgainstNode(t *testing.T) {
+	cfg := config.Default()
+	cfg.HTTPAddr, cfg.DataDir, cfg.UDPPort, cfg.TCPAddr = "127.0.0.1:0", t.TempDir(), 0, ""
+	cfg.Interfaces, cfg.IncludeLoopback, cfg.DisableMDNS = []string{"lo"}, true, true
+	n, err := node.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- n.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	var out bytes.Buffer
+	err = run(context.Background(), options{url: n.URL(), viewers: 3, bitrate: 300_000, duration: 2 * time.Second,
+		rampRate: 50, codec: "VP8", warmup: 500 * time.Millisecond}, &out)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{`viewers connected\s+3 of 3`, `join time \(ms\)\s+p50 \d+`, `video loss\s+0\.000%`, `server CPU per packet\s+[\d.]+ µs`} {
+		if !regexp.MustCompile(want).MatchString(out.String()) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
