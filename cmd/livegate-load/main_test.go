@@ -3,13 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"regexp"
 	"testing"
 	"time"
 
-	"github.com/livegate/livegate/internal/config"
-	"github.com/livegate/livegate/internal/node"
+	"github.com/livegate/livegate/internal/testenv"
 )
 
 func TestRefusesNonLoopback(t *testing.T) {
@@ -27,20 +25,11 @@ func TestRefusesNonLoopback(t *testing.T) {
 
 // A short real run against a real node: every viewer connects and the report says so.
 func TestReportAgainstNode(t *testing.T) {
-	cfg := config.Default()
-	cfg.HTTPAddr, cfg.DataDir, cfg.UDPPort, cfg.TCPAddr = "127.0.0.1:0", t.TempDir(), 0, ""
-	cfg.Interfaces, cfg.IncludeLoopback, cfg.DisableMDNS = []string{"lo"}, true, true
-	n, err := node.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- n.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	cfg := testenv.LoopbackConfig(t)
+	n := testenv.StartNode(t, cfg)
 
 	var out bytes.Buffer
-	err = run(context.Background(), options{url: n.URL(), viewers: 3, bitrate: 300_000, duration: 2 * time.Second,
+	err := run(context.Background(), options{url: n.URL(), viewers: 3, bitrate: 300_000, duration: 2 * time.Second,
 		rampRate: 50, codec: "VP8", warmup: 500 * time.Millisecond}, &out)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())

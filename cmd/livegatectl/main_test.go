@@ -3,28 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"strings"
 	"testing"
 
-	"github.com/livegate/livegate/internal/config"
-	"github.com/livegate/livegate/internal/node"
+	"github.com/livegate/livegate/internal/testenv"
 )
 
 // The CLI against a real node: create a creator and a stream, list, end.
 func TestCLIAgainstNode(t *testing.T) {
-	cfg := config.Default()
-	cfg.HTTPAddr, cfg.DataDir, cfg.UDPPort, cfg.TCPAddr = "127.0.0.1:0", t.TempDir(), 0, ""
-	cfg.Interfaces, cfg.IncludeLoopback, cfg.DisableMDNS = []string{"lo"}, true, true
+	cfg := testenv.LoopbackConfig(t)
 	cfg.APIKey = "cli-test-key-0123456789"
-	n, err := node.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- n.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	n := testenv.StartNode(t, cfg)
 
 	cli := func(args ...string) string {
 		t.Helper()
@@ -57,7 +46,7 @@ func TestCLIAgainstNode(t *testing.T) {
 		t.Fatalf("state after end: %s", got)
 	}
 	var out, errOut bytes.Buffer
-	err = run(context.Background(), []string{"--url", n.URL(), "--api-key", "wrong", "streams", "list"}, &out, &errOut)
+	err := run(context.Background(), []string{"--url", n.URL(), "--api-key", "wrong", "streams", "list"}, &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("wrong key: %v", err)
 	}

@@ -263,8 +263,8 @@ func TestShutdownDrains(t *testing.T) {
 	v := mustWatch(t, n, s)
 	v.waitPackets(t, "video", 5, 10*time.Second)
 
-	stopped := make(chan struct{})
-	go func() { n.cancel(); <-n.done; close(stopped) }()
+	stopped := make(chan error, 1)
+	go func() { stopped <- n.Stop() }()
 	time.Sleep(200 * time.Millisecond)
 	expectProblem(t, "join while draining", n.raw("POST", "/whep/"+s.ID, "application/sdp", offerSDP(t, false), nil), 503, "draining")
 	r := n.raw("GET", "/readyz", "", "", nil)
@@ -277,7 +277,10 @@ func TestShutdownDrains(t *testing.T) {
 		t.Errorf("media stopped during the grace period (%d -> %d packets)", before, after)
 	}
 	select {
-	case <-stopped:
+	case err := <-stopped:
+		if err != nil {
+			t.Fatalf("stop: %v", err)
+		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("node did not stop after its grace period")
 	}
@@ -286,5 +289,4 @@ func TestShutdownDrains(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("viewer still connected after shutdown")
 	}
-	n.done <- nil // for the cleanup's stop
 }

@@ -5,10 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,64 +17,25 @@ import (
 
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/mediagen"
-	"github.com/livegate/livegate/internal/node"
+	"github.com/livegate/livegate/internal/testenv"
 	"github.com/livegate/livegate/internal/whipclient"
 )
 
 const testAPIKey = "test-operator-key-0123456789"
 
-// testConfig is a node that only ever touches loopback.
-func testConfig(t *testing.T) config.Config {
-	cfg := config.Default()
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.DataDir = t.TempDir()
-	cfg.UDPPort = 0
-	cfg.TCPAddr = "127.0.0.1:0"
-	cfg.Interfaces = []string{"lo"}
-	cfg.IncludeLoopback = true
-	cfg.DisableMDNS = true
-	cfg.ShutdownGrace = time.Second
-	cfg.APIKey = testAPIKey
-	cfg.NodeID = "test"
-	return cfg
-}
-
 type testNode struct {
-	*node.Node
-	t      *testing.T
-	cancel context.CancelFunc
-	done   chan error
+	*testenv.Node
+	t *testing.T
 }
 
 func startNode(t *testing.T, mutate func(*config.Config)) *testNode {
 	t.Helper()
-	cfg := testConfig(t)
+	cfg := testenv.LoopbackConfig(t)
+	cfg.APIKey = testAPIKey
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	level := slog.LevelWarn
-	if os.Getenv("LIVEGATE_TEST_LOG") != "" {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	n, err := node.New(context.Background(), cfg, log)
-	if err != nil {
-		t.Fatalf("start node: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	tn := &testNode{Node: n, t: t, cancel: cancel, done: make(chan error, 1)}
-	go func() { tn.done <- n.Run(ctx) }()
-	t.Cleanup(tn.stop)
-	return tn
-}
-
-func (n *testNode) stop() {
-	n.cancel()
-	select {
-	case <-n.done:
-	case <-time.After(15 * time.Second):
-		n.t.Errorf("node did not stop within 15s")
-	}
+	return &testNode{Node: testenv.StartNode(t, cfg), t: t}
 }
 
 // call does a JSON API request with the operator key and decodes the answer into out.

@@ -1,19 +1,24 @@
-// Package testenv gives tests the real services they run against (PostgreSQL, Redis,
-// stripe-mock) and decides what a missing one means: a failure under CI=true, a loud skip
+// Package testenv gives tests the real things they run against: a loopback-only livegate
+// node, and the services (PostgreSQL, Redis, stripe-mock), deciding what a missing one means: a failure under CI=true, a loud skip
 // on a developer's machine where `make test` was not used.
 package testenv
 
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/livegate/livegate/internal/config"
+	"github.com/livegate/livegate/internal/node"
 	"github.com/livegate/livegate/internal/store"
 )
 
@@ -60,4 +65,62 @@ func PostgresURL(t testing.TB) string {
 		sep = "&"
 	}
 	return fmt.Sprintf("%s%ssearch_path=%s", base, sep, schema)
+}
+
+// LoopbackConfig is a node configuration that only ever touches loopback: HTTP and ICE
+// ports picked by the kernel, candidates only on lo, no mDNS, data in a temp dir.
+func LoopbackConfig(t testing.TB) config.Config {
+	cfg := config.Default()
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.DataDir = t.TempDir()
+	cfg.UDPPort = 0
+	cfg.TCPAddr = "127.0.0.1:0"
+	cfg.Interfaces = []string{"lo"}
+	cfg.IncludeLoopback = true
+	cfg.DisableMDNS = true
+	cfg.ShutdownGrace = time.Second
+	cfg.NodeID = "test"
+	return cfg
+}
+
+// Node is a running node of a test.
+type Node struct {
+	*node.Node
+	Stop func() error // cancels and waits for Run; called again by the cleanup, harmlessly
+}
+
+// StartNode runs a node with cfg until the test ends. LIVEGATE_TEST_LOG=1 shows its logs.
+func StartNode(t testing.TB, cfg config.Config) *Node {
+	t.Helper()
+	level := slog.LevelWarn
+	if os.Getenv("LIVEGATE_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	n, err := node.New(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(20 * time.Second):
+				runErr = errors.New("node did not stop within 20s")
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("stop node: %v", err)
+		}
+	})
+	return &Node{Node: n, Stop: stop}
 }
