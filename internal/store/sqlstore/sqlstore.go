@@ -87,10 +87,7 @@ func (d *DB) Close() error { return d.db.Close() }
 func (d *DB) SQL() *sql.DB { return d.db }
 
 func (d *DB) migrate(ctx context.Context) error {
-	dir := "migrations/sqlite"
-	if d.dialect == postgres {
-		dir = "migrations/postgres"
-	}
+	const dir = "migrations"
 	entries, err := fs.ReadDir(migrationsFS, dir)
 	if err != nil {
 		return fmt.Errorf("read migrations: %w", err)
@@ -127,7 +124,7 @@ func (d *DB) migrate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("migration %d: %w", version, err)
 		}
-		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		if _, err := tx.ExecContext(ctx, d.translate(string(body))); err != nil {
 			return fmt.Errorf("migration %d: %w", version, err)
 		}
 		if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), version, time.Now().UnixMicro()); err != nil {
@@ -135,6 +132,15 @@ func (d *DB) migrate(ctx context.Context) error {
 		}
 	}
 	return tx.Commit()
+}
+
+// translate adapts a migration, written in the SQL both databases share, to the
+// dialect's type names.
+func (d *DB) translate(ddl string) string {
+	if d.dialect != postgres {
+		return ddl
+	}
+	return strings.NewReplacer(" BLOB", " BYTEA").Replace(ddl)
 }
 
 // rebind turns ? placeholders into $n for PostgreSQL.
