@@ -21,13 +21,18 @@ var (
 // AccessMode says who may watch a stream.
 type AccessMode string
 
-// Access modes. The money plane adds paid modes.
+// Access modes: anyone may watch a free stream; a ticket stream needs a ticket for that
+// live event; a subscribers stream needs an active subscription to its creator.
 const (
-	AccessFree AccessMode = "free"
+	AccessFree        AccessMode = "free"
+	AccessTicket      AccessMode = "ticket"
+	AccessSubscribers AccessMode = "subscribers"
 )
 
 // Valid reports whether m is a mode this build understands.
-func (m AccessMode) Valid() bool { return m == AccessFree }
+func (m AccessMode) Valid() bool {
+	return m == AccessFree || m == AccessTicket || m == AccessSubscribers
+}
 
 // StreamState is where a stream is in its life.
 type StreamState string
@@ -49,6 +54,7 @@ func (s StreamState) Valid() bool {
 type Creator struct {
 	ID        string
 	Name      string
+	Country   string // ISO 3166-1 alpha-2: where the creator is paid out
 	CreatedAt time.Time
 }
 
@@ -74,6 +80,8 @@ type StreamFilter struct {
 
 // Store is livegate's durable data.
 type Store interface {
+	Billing
+
 	CreateCreator(ctx context.Context, c Creator) error
 	Creator(ctx context.Context, id string) (Creator, error)
 

@@ -198,7 +198,7 @@ func fromMicros(n sql.NullInt64) time.Time {
 
 // CreateCreator implements store.Store.
 func (d *DB) CreateCreator(ctx context.Context, c store.Creator) error {
-	_, err := d.exec(ctx, `INSERT INTO creators (id, name, created_at) VALUES (?, ?, ?)`, c.ID, c.Name, c.CreatedAt.UnixMicro())
+	_, err := d.exec(ctx, `INSERT INTO creators (id, name, country, created_at) VALUES (?, ?, ?, ?)`, c.ID, c.Name, c.Country, c.CreatedAt.UnixMicro())
 	if d.isUniqueViolation(err) {
 		return fmt.Errorf("create creator %s: %w", c.ID, store.ErrConflict)
 	}
@@ -212,7 +212,7 @@ func (d *DB) CreateCreator(ctx context.Context, c store.Creator) error {
 func (d *DB) Creator(ctx context.Context, id string) (store.Creator, error) {
 	var c store.Creator
 	var created int64
-	err := d.db.QueryRowContext(ctx, d.rebind(`SELECT id, name, created_at FROM creators WHERE id = ?`), id).Scan(&c.ID, &c.Name, &created)
+	err := d.db.QueryRowContext(ctx, d.rebind(`SELECT id, name, country, created_at FROM creators WHERE id = ?`), id).Scan(&c.ID, &c.Name, &c.Country, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, fmt.Errorf("creator %s: %w", id, store.ErrNotFound)
 	}

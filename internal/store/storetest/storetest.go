@@ -16,13 +16,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("StreamLifecycle", func(t *testing.T) { testStreamLifecycle(t, open(t)) })
 	t.Run("ListStreamsFilters", func(t *testing.T) { testListStreams(t, open(t)) })
 	t.Run("StreamNeedsCreator", func(t *testing.T) { testStreamNeedsCreator(t, open(t)) })
+	runBilling(t, open)
 }
 
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
 func mustCreator(t *testing.T, s store.Store) store.Creator {
 	t.Helper()
-	c := store.Creator{ID: store.NewID("cr"), Name: "Amina", CreatedAt: now()}
+	c := store.Creator{ID: store.NewID("cr"), Name: "Amina", Country: "MA", CreatedAt: now()}
 	if err := s.CreateCreator(context.Background(), c); err != nil {
 		t.Fatalf("CreateCreator: %v", err)
 	}
@@ -36,7 +37,7 @@ func testCreatorRoundTrip(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatalf("Creator: %v", err)
 	}
-	if got.ID != c.ID || got.Name != c.Name || !got.CreatedAt.Equal(c.CreatedAt) {
+	if got.ID != c.ID || got.Name != c.Name || got.Country != "MA" || !got.CreatedAt.Equal(c.CreatedAt) {
 		t.Fatalf("Creator = %+v, want %+v", got, c)
 	}
 	if err := s.CreateCreator(ctx, c); !errors.Is(err, store.ErrConflict) {

@@ -1,0 +1,189 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// CountryPolicy rows and their audit trail. The policy type itself lives in the countries
+// package; the store keeps it as the columns below.
+type CountryPolicy struct {
+	Code           string
+	Enabled        bool
+	LaunchAt       time.Time
+	Currency       string
+	MinTicket      int64
+	MaxTicket      int64
+	MinSub         int64
+	MaxSub         int64
+	FeeBPS         int
+	FeeWaivedUntil time.Time
+	Payouts        string
+	UpdatedAt      time.Time
+}
+
+// AuditEntry is one change an operator made, with the state before and after as JSON.
+type AuditEntry struct {
+	ID     string
+	Object string // e.g. "country:MA"
+	Actor  string
+	At     time.Time
+	Before string
+	After  string
+}
+
+// Price is an amount in a currency's minor units.
+type Price struct {
+	Currency string
+	Amount   int64
+	// StripePriceID is set for subscription prices (a recurring Stripe Price).
+	StripePriceID string
+}
+
+// Checkout is a purchase a viewer started: what, at which price and fee, from where.
+type Checkout struct {
+	ID              string
+	StripeSessionID string
+	ViewerID        string
+	Kind            string // ticket or subscription
+	StreamID        string // tickets
+	CreatorID       string
+	Country         string
+	Currency        string
+	Amount          int64
+	FeeBPS          int
+	Fee             int64
+	Payouts         string // connect or manual
+	State           string // open, completed, failed
+	URL             string
+	CreatedAt       time.Time
+}
+
+// Entitlement kinds and states.
+const (
+	KindTicket       = "ticket"
+	KindSubscription = "subscription"
+	EntActive        = "active"
+	EntRevoked       = "revoked"
+)
+
+// Entitlement is a viewer's right to watch: a ticket for one stream or a subscription to
+// a creator. Source is the Stripe object it came from (payment intent or subscription),
+// unique, so the same purchase can never grant twice.
+type Entitlement struct {
+	ID            string
+	ViewerID      string
+	Kind          string
+	StreamID      string
+	CreatorID     string
+	Source        string
+	State         string
+	RevokedReason string
+	ExpiresAt     time.Time // subscriptions: end of the paid period
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Ledger entry kinds.
+const (
+	LedgerSale        = "sale"
+	LedgerRefund      = "refund"
+	LedgerDisputeLost = "dispute_lost"
+)
+
+// LedgerEntry is one movement of money: a sale (positive) or a refund or lost dispute
+// (negative), with the platform fee and the creator's net of it.
+type LedgerEntry struct {
+	ID            string
+	Kind          string
+	CreatorID     string
+	StreamID      string
+	ViewerID      string
+	Country       string
+	Currency      string
+	Gross         int64
+	Fee           int64
+	Net           int64
+	Payouts       string
+	StripeEventID string
+	StripeObject  string // the payment intent, invoice, refund or dispute this entry is for
+	PaymentIntent string
+	CreatedAt     time.Time
+}
+
+// CreatorPayment is a creator's Stripe Connect state.
+type CreatorPayment struct {
+	Country         string
+	StripeAccountID string
+	ChargesEnabled  bool
+	PayoutsEnabled  bool
+	StripeProductID string
+}
+
+// Billing is the money plane's durable data.
+type Billing interface {
+	CountryPolicy(ctx context.Context, code string) (CountryPolicy, error)
+	ListCountryPolicies(ctx context.Context) ([]CountryPolicy, error)
+	CountryPoliciesByCurrency(ctx context.Context, currency string) ([]CountryPolicy, error)
+	// PutCountryPolicy saves p and its audit entry in one transaction.
+	PutCountryPolicy(ctx context.Context, p CountryPolicy, audit AuditEntry) error
+	ListAudit(ctx context.Context, object string, limit int) ([]AuditEntry, error)
+
+	SetCreatorPayment(ctx context.Context, creatorID string, p CreatorPayment) error
+	CreatorPayment(ctx context.Context, creatorID string) (CreatorPayment, error)
+	CreatorByStripeAccount(ctx context.Context, accountID string) (string, error)
+
+	SetStreamAccess(ctx context.Context, streamID string, mode AccessMode) error
+	PutStreamPrices(ctx context.Context, streamID string, prices []Price) error
+	StreamPrices(ctx context.Context, streamID string) ([]Price, error)
+	PutSubscriptionPrice(ctx context.Context, creatorID string, p Price) error
+	SubscriptionPrices(ctx context.Context, creatorID string) ([]Price, error)
+
+	CreateCheckout(ctx context.Context, c Checkout) error
+	Checkout(ctx context.Context, id string) (Checkout, error)
+
+	// ActiveEntitlement finds the viewer's active ticket for the stream or active,
+	// unexpired subscription to the creator.
+	ActiveEntitlement(ctx context.Context, viewerID, streamID, creatorID string, now time.Time) (Entitlement, error)
+	EntitlementsOfStream(ctx context.Context, streamID string) ([]Entitlement, error)
+	Ledger(ctx context.Context, creatorID string) ([]LedgerEntry, error)
+	ManualLedger(ctx context.Context) ([]LedgerEntry, error)
+
+	// ApplyEvent runs apply in a transaction that also records the event id; an event
+	// already recorded is not applied again and returns applied=false.
+	ApplyEvent(ctx context.Context, eventID, eventType string, apply func(tx BillingTx) error) (applied bool, err error)
+}
+
+// BillingTx is what a webhook event may change, all inside one transaction.
+type BillingTx interface {
+	Checkout(id string) (Checkout, error)
+	SetCheckoutState(id, state string) error
+	// GrantEntitlement inserts e unless an entitlement with the same source exists (a
+	// refund that came first leaves a revoked one behind); it reports whether e is
+	// now active.
+	GrantEntitlement(e Entitlement) (granted bool, err error)
+	// RevokeEntitlement revokes the entitlement of source, or records a revoked
+	// placeholder when it does not exist yet. It returns the entitlement as it now is.
+	RevokeEntitlement(source, reason string, placeholder Entitlement, at time.Time) (Entitlement, error)
+	ExtendEntitlement(source string, until time.Time, at time.Time) (Entitlement, error)
+	EntitlementBySource(source string) (Entitlement, error)
+	// AddLedger inserts e unless an entry of the same kind for the same Stripe object
+	// exists; it reports whether it inserted.
+	AddLedger(e LedgerEntry) (bool, error)
+	SaleByPaymentIntent(pi string) (LedgerEntry, error)
+	// AddPendingRefund keeps a refund whose sale is not recorded yet.
+	AddPendingRefund(pi, refundID string, amount int64, eventID string, at time.Time) error
+	TakePendingRefunds(pi string) ([]PendingRefund, error)
+	SetCreatorPayment(creatorID string, p CreatorPayment) error
+	CreatorByStripeAccount(accountID string) (string, error)
+	CreatorPayment(creatorID string) (CreatorPayment, error)
+}
+
+// PendingRefund is a refund seen before its sale.
+type PendingRefund struct {
+	PaymentIntent string
+	RefundID      string
+	Amount        int64
+	EventID       string
+	At            time.Time
+}
