@@ -126,7 +126,9 @@ func (p Policy) FeeAt(t time.Time) int {
 }
 
 // TicketInBounds says whether a ticket price fits the country.
-func (p Policy) TicketInBounds(amount int64) bool { return amount >= p.MinTicket && amount <= p.MaxTicket }
+func (p Policy) TicketInBounds(amount int64) bool {
+	return amount >= p.MinTicket && amount <= p.MaxTicket
+}
 
 // SubInBounds says whether a subscription price fits the country.
 func (p Policy) SubInBounds(amount int64) bool { return amount >= p.MinSub && amount <= p.MaxSub }

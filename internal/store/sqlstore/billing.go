@@ -422,7 +422,9 @@ func (t *billingTx) exec(q string, args ...any) (sql.Result, error) {
 	return t.tx.ExecContext(t.ctx, t.d.rebind(q), args...)
 }
 
-func (t *billingTx) Checkout(id string) (store.Checkout, error) { return checkout(t.ctx, t.d, t.tx, id) }
+func (t *billingTx) Checkout(id string) (store.Checkout, error) {
+	return checkout(t.ctx, t.d, t.tx, id)
+}
 
 func (t *billingTx) SetCheckoutState(id, state string) error {
 	_, err := t.exec(`UPDATE checkouts SET state = ? WHERE id = ?`, state, id)
