@@ -39,6 +39,26 @@ type Config struct {
 	PacketCacheSize int           // packets kept per publisher track to answer NACKs
 	LogLevel        string        // debug, info, warn, error
 	DebugAddr       string        // serves net/http/pprof when set (keep it private)
+
+	// Operators: extra named API keys ("alice=key,bob=key"), recorded as the actor in audits.
+	OperatorKeys []string
+
+	// Money plane.
+	StripeSecretKey     string // also read from STRIPE_SECRET_KEY; empty: development checkout
+	StripeWebhookSecret string // also read from STRIPE_WEBHOOK_SECRET
+	StripeAPIBase       string // Stripe API URL override (stripe-mock)
+
+	// Viewer country.
+	GeoIPDB        string   // MaxMind GeoIP2/GeoLite2 Country mmdb
+	CountryHeader  string   // e.g. CF-IPCountry, believed only from TrustedProxies
+	TrustedProxies []string // CIDRs whose X-Forwarded-For and country header are believed
+	DefaultCountry string   // when nothing else tells
+
+	// Viewer identity: the embedding platform's JWTs.
+	ViewerJWTSecret    string // HS256 shared secret
+	ViewerJWTPublicKey string // PEM file of an Ed25519 or P-256 public key
+	ViewerJWTIssuer    string
+	ViewerJWTAudience  string
 }
 
 // Default returns the configuration of a single node that needs no external service.
@@ -93,6 +113,18 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.DurationVar(&c.PLIThrottle, "pli-throttle", c.PLIThrottle, "minimum interval between keyframe requests per track")
 	fs.IntVar(&c.PacketCacheSize, "packet-cache-size", c.PacketCacheSize, "packets kept per publisher track for NACK answers (power of two)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.Var((*listFlag)(&c.OperatorKeys), "operator-keys", "extra operator API keys as name=key, comma-separated; names appear in audit logs")
+	fs.StringVar(&c.StripeSecretKey, "stripe-secret-key", c.StripeSecretKey, "Stripe secret key (or STRIPE_SECRET_KEY); empty uses the development checkout")
+	fs.StringVar(&c.StripeWebhookSecret, "stripe-webhook-secret", c.StripeWebhookSecret, "Stripe webhook signing secret (or STRIPE_WEBHOOK_SECRET)")
+	fs.StringVar(&c.StripeAPIBase, "stripe-api-base", c.StripeAPIBase, "Stripe API URL override, e.g. http://127.0.0.1:12111 for stripe-mock")
+	fs.StringVar(&c.GeoIPDB, "geoip-db", c.GeoIPDB, "MaxMind GeoIP2/GeoLite2 Country mmdb for viewer countries")
+	fs.StringVar(&c.CountryHeader, "country-header", c.CountryHeader, "header with the viewer's country (e.g. CF-IPCountry), trusted only from --trusted-proxies")
+	fs.Var((*listFlag)(&c.TrustedProxies), "trusted-proxies", "comma-separated CIDRs of proxies whose X-Forwarded-For and country header are believed")
+	fs.StringVar(&c.DefaultCountry, "default-country", c.DefaultCountry, "viewer country when neither mmdb nor header tells")
+	fs.StringVar(&c.ViewerJWTSecret, "viewer-jwt-secret", c.ViewerJWTSecret, "HS256 secret of the platform's viewer JWTs (32+ bytes)")
+	fs.StringVar(&c.ViewerJWTPublicKey, "viewer-jwt-public-key", c.ViewerJWTPublicKey, "PEM file of the platform's Ed25519 or P-256 JWT public key")
+	fs.StringVar(&c.ViewerJWTIssuer, "viewer-jwt-issuer", c.ViewerJWTIssuer, "required iss of viewer JWTs, if set")
+	fs.StringVar(&c.ViewerJWTAudience, "viewer-jwt-audience", c.ViewerJWTAudience, "required aud of viewer JWTs, if set")
 	fs.StringVar(&c.DebugAddr, "debug-addr", c.DebugAddr, "address for /debug/pprof (e.g. 127.0.0.1:6060); empty disables")
 
 	fs.Usage = func() {
@@ -112,6 +144,13 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	})
 	if envErr != nil {
 		return c, envErr
+	}
+	// Stripe's own variable names are what operators already have in their secrets.
+	if c.StripeSecretKey == "" {
+		c.StripeSecretKey = getenv("STRIPE_SECRET_KEY")
+	}
+	if c.StripeWebhookSecret == "" {
+		c.StripeWebhookSecret = getenv("STRIPE_WEBHOOK_SECRET")
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -148,6 +187,22 @@ func (c Config) Validate() error {
 	}
 	if c.Production && c.APIKey == "" {
 		errs = append(errs, errors.New("--production needs --api-key"))
+	}
+	if c.Production && c.StripeSecretKey == "" {
+		errs = append(errs, errors.New("--production refuses the development checkout: set STRIPE_SECRET_KEY"))
+	}
+	if c.Production && c.StripeWebhookSecret == "" {
+		errs = append(errs, errors.New("--production needs STRIPE_WEBHOOK_SECRET to accept Stripe webhooks"))
+	}
+	if c.Production && c.ViewerJWTSecret == "" && c.ViewerJWTPublicKey == "" {
+		errs = append(errs, errors.New("--production needs --viewer-jwt-secret or --viewer-jwt-public-key"))
+	}
+	for _, kv := range c.OperatorKeys {
+		name, key, ok := strings.Cut(kv, "=")
+		if !ok || name == "" || len(key) < 16 {
+			errs = append(errs, errors.New("operator-keys: each entry is name=key with a key of 16+ characters"))
+			break
+		}
 	}
 	if c.Production && len(c.APIKey) < 16 {
 		errs = append(errs, errors.New("--production needs an api-key of at least 16 characters"))

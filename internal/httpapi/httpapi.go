@@ -4,6 +4,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -19,6 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/livegate/livegate/internal/access"
+	"github.com/livegate/livegate/internal/billing"
+	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/problem"
 	"github.com/livegate/livegate/internal/sfu"
 	"github.com/livegate/livegate/internal/store"
@@ -30,8 +34,14 @@ type Deps struct {
 	Store     store.Store
 	SFU       *sfu.SFU
 	WHIP      *whip.Handler
+	Billing   *billing.Service
+	Resolver  *countries.Resolver
+	Viewers   *access.ViewerAuth
 	Gatherer  prometheus.Gatherer
 	APIKey    string // empty: /v1 is open (development only)
+	// OperatorKeys are more operator keys by name; the name is the actor in audit logs.
+	OperatorKeys map[string]string
+	Production   bool
 	PublicURL string
 	MaxBody   int64
 	Logger    *slog.Logger
@@ -41,7 +51,12 @@ type Deps struct {
 
 type api struct {
 	Deps
-	keyHash []byte
+	keys []namedKey
+}
+
+type namedKey struct {
+	name string
+	hash [32]byte
 }
 
 // New returns the node's HTTP handler.
@@ -57,8 +72,10 @@ func New(d Deps) http.Handler {
 	}
 	a := &api{Deps: d}
 	if d.APIKey != "" {
-		sum := sha256.Sum256([]byte(d.APIKey))
-		a.keyHash = sum[:]
+		a.keys = append(a.keys, namedKey{"operator", sha256.Sum256([]byte(d.APIKey))})
+	}
+	for name, key := range d.OperatorKeys {
+		a.keys = append(a.keys, namedKey{name, sha256.Sum256([]byte(key))})
 	}
 	return a.routes()
 }
@@ -89,14 +106,39 @@ func (a *api) routes() chi.Router {
 	}
 
 	r.Route("/v1", func(r chi.Router) {
-		r.Use(a.requireAPIKey)
-		r.Post("/creators", a.createCreator)
-		r.Get("/creators/{id}", a.getCreator)
-		r.Post("/streams", a.createStream)
-		r.Get("/streams", a.listStreams)
-		r.Get("/streams/{id}", a.getStream)
-		r.Delete("/streams/{id}", a.endStream)
+		// Operator and creator API.
+		r.Group(func(r chi.Router) {
+			r.Use(a.requireAPIKey)
+			r.Post("/creators", a.createCreator)
+			r.Get("/creators/{id}", a.getCreator)
+			r.Post("/creators/{id}/connect", a.connectCreator)
+			r.Put("/creators/{id}/subscription-prices/{currency}", a.putSubscriptionPrice)
+			r.Get("/creators/{id}/earnings", a.earnings)
+			r.Post("/streams", a.createStream)
+			r.Get("/streams", a.listStreams)
+			r.Get("/streams/{id}", a.getStream)
+			r.Delete("/streams/{id}", a.endStream)
+			r.Put("/streams/{id}/prices", a.putStreamPrices)
+			r.Get("/streams/{id}/prices", a.streamPrices)
+
+			r.Get("/admin/countries", a.listCountries)
+			r.Get("/admin/countries/{code}", a.getCountry)
+			r.Put("/admin/countries/{code}", a.putCountry)
+			r.Post("/admin/countries/{code}/enable", a.enableCountry(true))
+			r.Post("/admin/countries/{code}/disable", a.enableCountry(false))
+			r.Get("/admin/audit", a.listAudit)
+			r.Get("/admin/payouts/manual.csv", a.manualPayoutsCSV)
+			r.Post("/admin/dev/tokens", a.mintDevToken)
+		})
+		// Viewers, with the platform's JWT.
+		r.Post("/streams/{id}/checkout", a.buyTicket)
+		r.Post("/creators/{id}/subscribe", a.subscribe)
+		r.Get("/checkouts/{id}", a.getCheckout)
+		// Stripe, verified by signature.
+		r.Post("/webhooks/stripe", a.stripeWebhook)
 	})
+	r.Get("/dev/checkout/{id}", a.devCheckout)
+	r.Post("/dev/checkout/{id}/pay", a.devPay)
 
 	for _, prefix := range []string{"/whip", "/whep"} {
 		r.Group(func(r chi.Router) {
@@ -129,15 +171,22 @@ func cors(next http.Handler) http.Handler {
 
 func (a *api) requireAPIKey(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.keyHash != nil {
+		if len(a.keys) > 0 {
 			key, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			sum := sha256.Sum256([]byte(key))
-			if key == "" || subtle.ConstantTimeCompare(sum[:], a.keyHash) != 1 {
+			who := ""
+			for _, k := range a.keys { // every key is compared, in constant time
+				if subtle.ConstantTimeCompare(sum[:], k.hash[:]) == 1 && who == "" {
+					who = k.name
+				}
+			}
+			if key == "" || who == "" {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="livegate"`)
 				problem.Write(w, r, http.StatusUnauthorized, "unauthorized", "API key required",
 					"send the operator API key as Authorization: Bearer <key>")
 				return
 			}
+			r = r.WithContext(context.WithValue(r.Context(), actorKey{}, who))
 		}
 		next.ServeHTTP(w, r)
 	})

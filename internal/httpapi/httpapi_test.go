@@ -16,6 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
 
+	"github.com/livegate/livegate/internal/access"
+	"github.com/livegate/livegate/internal/billing"
+	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/sfu"
 	"github.com/livegate/livegate/internal/store/sqlstore"
 	"github.com/livegate/livegate/internal/whip"
@@ -34,7 +37,14 @@ func newAPI(t testing.TB) *api {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	bill, err := billing.New(db, billing.Config{PublicURL: "http://localhost:8080"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := countries.NewResolver(countries.ResolverConfig{Default: "MA"})
+	viewers, _ := access.NewViewerAuth(access.ViewerAuthConfig{})
 	return &api{Deps: Deps{Store: db, SFU: s, WHIP: whip.New(s, db, whip.Config{PathParam: PathParam}),
+		Billing: bill, Resolver: res, Viewers: viewers,
 		Gatherer: prometheus.NewRegistry(), MaxBody: 64 << 10, PublicURL: "http://localhost:8080",
 		Logger: nil, Ready: func() bool { return true }}}
 }

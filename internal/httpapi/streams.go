@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/problem"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/whip"
@@ -20,12 +22,14 @@ import (
 type creatorJSON struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
+	Country   string    `json:"country,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
 func (a *api) createCreator(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		Name string `json:"name"`
+		Name    string `json:"name"`
+		Country string `json:"country"`
 	}
 	if !a.decodeJSON(w, r, &in) {
 		return
@@ -35,12 +39,16 @@ func (a *api) createCreator(w http.ResponseWriter, r *http.Request) {
 		invalid(w, r, "name", "name must be 1 to 100 characters")
 		return
 	}
-	c := store.Creator{ID: store.NewID("cr"), Name: in.Name, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	if in.Country != "" && !countries.ValidCode(in.Country) {
+		invalid(w, r, "country", "country must be an ISO 3166-1 alpha-2 code, e.g. MA")
+		return
+	}
+	c := store.Creator{ID: store.NewID("cr"), Name: in.Name, Country: in.Country, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
 	if err := a.Store.CreateCreator(r.Context(), c); err != nil {
 		a.storeError(w, r, "creator", err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, creatorJSON{c.ID, c.Name, c.CreatedAt})
+	writeJSON(w, http.StatusCreated, creatorJSON{c.ID, c.Name, c.Country, c.CreatedAt})
 }
 
 func (a *api) getCreator(w http.ResponseWriter, r *http.Request) {
@@ -49,7 +57,7 @@ func (a *api) getCreator(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, "creator", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, creatorJSON{c.ID, c.Name, c.CreatedAt})
+	writeJSON(w, http.StatusOK, creatorJSON{c.ID, c.Name, c.Country, c.CreatedAt})
 }
 
 type streamJSON struct {
@@ -66,6 +74,8 @@ type streamJSON struct {
 	Viewers    int        `json:"viewers"`
 	// StreamKey is returned once, when the stream is created.
 	StreamKey string `json:"stream_key,omitempty"`
+	// TicketsRefunded counts the tickets refunded when a ticketed stream is cancelled.
+	TicketsRefunded int `json:"tickets_refunded,omitempty"`
 }
 
 func (a *api) streamJSON(s store.Stream) streamJSON {
@@ -106,7 +116,7 @@ func (a *api) createStream(w http.ResponseWriter, r *http.Request) {
 		invalid(w, r, "title", "title must be 1 to 200 characters")
 		return
 	case !store.AccessMode(in.AccessMode).Valid():
-		invalid(w, r, "access_mode", "access_mode must be one of: free")
+		invalid(w, r, "access_mode", "access_mode must be one of: free, ticket, subscribers")
 		return
 	}
 	if _, err := a.Store.Creator(r.Context(), in.CreatorID); err != nil {
@@ -175,18 +185,36 @@ func (a *api) getStream(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, a.streamJSON(s))
 }
 
-// endStream ends a stream for good: the publisher and every viewer are disconnected.
+// endStream ends a stream for good: the publisher and every viewer are disconnected. A
+// ticketed stream cancelled before it went live refunds every ticket.
 func (a *api) endStream(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
+	before, err := a.Store.Stream(r.Context(), id)
+	if err != nil {
+		a.storeError(w, r, "stream", err)
+		return
+	}
 	if err := a.Store.EndStream(r.Context(), id, time.Now()); err != nil {
 		a.storeError(w, r, "stream", err)
 		return
 	}
 	a.SFU.EndRoom(id, "stream ended by the creator")
+	refunded := 0
+	if before.State == store.StateScheduled && before.AccessMode == store.AccessTicket {
+		if refunded, err = a.Billing.RefundStream(r.Context(), id); err != nil {
+			// The stream stays ended; repeating DELETE retries the remaining refunds.
+			a.Logger.Error("refund cancelled stream", "stream", id, "refunded", refunded, "err", err)
+			problem.Write(w, r, http.StatusBadGateway, "refunds-incomplete", "Some refunds failed",
+				fmt.Sprintf("%d tickets refunded; repeat the request to retry the rest", refunded))
+			return
+		}
+	}
 	s, err := a.Store.Stream(r.Context(), id)
 	if err != nil {
 		a.storeError(w, r, "stream", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.streamJSON(s))
+	out := a.streamJSON(s)
+	out.TicketsRefunded = refunded
+	writeJSON(w, http.StatusOK, out)
 }

@@ -12,12 +12,16 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/livegate/livegate/internal/access"
+	"github.com/livegate/livegate/internal/billing"
 	"github.com/livegate/livegate/internal/config"
+	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/httpapi"
 	"github.com/livegate/livegate/internal/sfu"
 	"github.com/livegate/livegate/internal/store"
@@ -34,6 +38,9 @@ type Node struct {
 	Metrics  *sfu.Metrics
 	WHIP     *whip.Handler
 	Registry *prometheus.Registry
+	Billing  *billing.Service
+	Resolver *countries.Resolver
+	Viewers  *access.ViewerAuth
 	handler  http.Handler
 	server   *http.Server
 	ln       net.Listener
@@ -65,10 +72,47 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 		db.Close()
 		return nil, fmt.Errorf("start media: %w", err)
 	}
+	proxies, err := countries.ParsePrefixes(cfg.TrustedProxies)
+	if err != nil {
+		n.SFU.Close()
+		db.Close()
+		return nil, err
+	}
+	n.Resolver, err = countries.NewResolver(countries.ResolverConfig{GeoIPDB: cfg.GeoIPDB, Header: cfg.CountryHeader,
+		TrustedProxies: proxies, Default: cfg.DefaultCountry})
+	if err != nil {
+		n.SFU.Close()
+		db.Close()
+		return nil, err
+	}
+	n.Viewers, err = access.NewViewerAuth(access.ViewerAuthConfig{HS256Secret: cfg.ViewerJWTSecret, PublicKeyPEM: cfg.ViewerJWTPublicKey,
+		Issuer: cfg.ViewerJWTIssuer, Audience: cfg.ViewerJWTAudience})
+	if err != nil {
+		n.SFU.Close()
+		db.Close()
+		return nil, err
+	}
+	n.Billing, err = billing.New(db, billing.Config{SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret,
+		APIBase: cfg.StripeAPIBase, PublicURL: cfg.PublicURL, Logger: log.With("component", "billing")})
+	if err != nil {
+		n.SFU.Close()
+		db.Close()
+		return nil, err
+	}
+	if n.Billing.DevMode() {
+		log.Warn("no STRIPE_SECRET_KEY: purchases use the development checkout, no money moves")
+	}
+	opKeys := map[string]string{}
+	for _, kv := range cfg.OperatorKeys {
+		name, key, _ := strings.Cut(kv, "=")
+		opKeys[name] = key
+	}
+
 	n.WHIP = whip.New(n.SFU, db, whip.Config{MaxBodyBytes: cfg.MaxBodyBytes, ICEServers: cfg.STUNServers,
 		PathParam: httpapi.PathParam, Logger: log.With("component", "whip")})
 
 	n.handler = httpapi.New(httpapi.Deps{Store: db, SFU: n.SFU, WHIP: n.WHIP, Gatherer: n.Registry,
+		Billing: n.Billing, Resolver: n.Resolver, Viewers: n.Viewers, OperatorKeys: opKeys, Production: cfg.Production,
 		APIKey: cfg.APIKey, PublicURL: cfg.PublicURL, MaxBody: cfg.MaxBodyBytes, Logger: log.With("component", "http"),
 		Ready: func() bool { return !n.SFU.Draining() }})
 
@@ -150,5 +194,6 @@ func debugMux() http.Handler {
 
 func (n *Node) close() {
 	n.SFU.Close()
+	n.Resolver.Close()
 	n.Store.Close()
 }

@@ -142,9 +142,9 @@ type Billing interface {
 	CreateCheckout(ctx context.Context, c Checkout) error
 	Checkout(ctx context.Context, id string) (Checkout, error)
 
-	// ActiveEntitlement finds the viewer's active ticket for the stream or active,
-	// unexpired subscription to the creator.
-	ActiveEntitlement(ctx context.Context, viewerID, streamID, creatorID string, now time.Time) (Entitlement, error)
+	// ActiveEntitlement finds the viewer's active ticket for the stream (kind ticket) or
+	// active, unexpired subscription to the creator (kind subscription).
+	ActiveEntitlement(ctx context.Context, viewerID, kind, streamID, creatorID string, now time.Time) (Entitlement, error)
 	EntitlementsOfStream(ctx context.Context, streamID string) ([]Entitlement, error)
 	Ledger(ctx context.Context, creatorID string) ([]LedgerEntry, error)
 	ManualLedger(ctx context.Context) ([]LedgerEntry, error)
@@ -171,6 +171,9 @@ type BillingTx interface {
 	// exists; it reports whether it inserted.
 	AddLedger(e LedgerEntry) (bool, error)
 	SaleByPaymentIntent(pi string) (LedgerEntry, error)
+	// RefundedAmount is what the ledger has refunded of a payment so far (positive).
+	RefundedAmount(pi string) (int64, error)
+	CountryPolicy(code string) (CountryPolicy, error)
 	// AddPendingRefund keeps a refund whose sale is not recorded yet.
 	AddPendingRefund(pi, refundID string, amount int64, eventID string, at time.Time) error
 	TakePendingRefunds(pi string) ([]PendingRefund, error)

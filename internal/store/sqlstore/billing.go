@@ -313,12 +313,15 @@ func scanEnt(row scanner) (store.Entitlement, error) {
 }
 
 // ActiveEntitlement implements store.Billing.
-func (d *DB) ActiveEntitlement(ctx context.Context, viewerID, streamID, creatorID string, now time.Time) (store.Entitlement, error) {
-	e, err := scanEnt(d.db.QueryRowContext(ctx, d.rebind(`SELECT `+entColumns+` FROM entitlements
-		WHERE viewer_id = ? AND state = 'active' AND (
-			(kind = 'ticket' AND stream_id = ? AND stream_id <> '') OR
-			(kind = 'subscription' AND creator_id = ? AND (expires_at IS NULL OR expires_at > ?)))
-		ORDER BY created_at LIMIT 1`), viewerID, streamID, creatorID, now.UnixMicro()))
+func (d *DB) ActiveEntitlement(ctx context.Context, viewerID, kind, streamID, creatorID string, now time.Time) (store.Entitlement, error) {
+	q := `SELECT ` + entColumns + ` FROM entitlements WHERE viewer_id = ? AND state = 'active' AND kind = 'ticket' AND stream_id = ? ORDER BY created_at LIMIT 1`
+	args := []any{viewerID, streamID}
+	if kind == store.KindSubscription {
+		q = `SELECT ` + entColumns + ` FROM entitlements WHERE viewer_id = ? AND state = 'active' AND kind = 'subscription' AND creator_id = ?
+			AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at LIMIT 1`
+		args = []any{viewerID, creatorID, now.UnixMicro()}
+	}
+	e, err := scanEnt(d.db.QueryRowContext(ctx, d.rebind(q), args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, fmt.Errorf("entitlement of %s: %w", viewerID, store.ErrNotFound)
 	}
@@ -528,6 +531,20 @@ func (t *billingTx) SaleByPaymentIntent(pi string) (store.LedgerEntry, error) {
 		return e, fmt.Errorf("sale of %s: %w", pi, store.ErrNotFound)
 	}
 	return e, err
+}
+
+func (t *billingTx) RefundedAmount(pi string) (int64, error) {
+	var n sql.NullInt64
+	err := t.tx.QueryRowContext(t.ctx, t.d.rebind(`SELECT SUM(-gross) FROM ledger WHERE kind = 'refund' AND payment_intent = ?`), pi).Scan(&n)
+	return n.Int64, err
+}
+
+func (t *billingTx) CountryPolicy(code string) (store.CountryPolicy, error) {
+	p, err := scanPolicy(t.tx.QueryRowContext(t.ctx, t.d.rebind(`SELECT `+policyColumns+` FROM country_policies WHERE code = ?`), code))
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, fmt.Errorf("country %s: %w", code, store.ErrNotFound)
+	}
+	return p, err
 }
 
 func (t *billingTx) AddPendingRefund(pi, refundID string, amount int64, eventID string, at time.Time) error {

@@ -147,7 +147,7 @@ func testEventsExactlyOnce(t *testing.T, s store.Store) {
 	if len(led) != 1 {
 		t.Fatalf("ledger has %d rows, want 1", len(led))
 	}
-	if _, err := s.ActiveEntitlement(ctx, "v1", st.ID, c.ID, now()); err != nil {
+	if _, err := s.ActiveEntitlement(ctx, "v1", store.KindTicket, st.ID, c.ID, now()); err != nil {
 		t.Fatalf("no entitlement after the event: %v", err)
 	}
 	// A failing apply records nothing, so a redelivery can succeed.
@@ -188,7 +188,7 @@ func testRevokeBeforeGrant(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ActiveEntitlement(ctx, "v9", st.ID, c.ID, now()); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.ActiveEntitlement(ctx, "v9", store.KindTicket, st.ID, c.ID, now()); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("access left behind after refund-before-completion: %v", err)
 	}
 	ents, _ := s.EntitlementsOfStream(ctx, st.ID)
@@ -212,13 +212,16 @@ func testSubscriptionExpiry(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ActiveEntitlement(ctx, "v", st.ID, c.ID, now()); err != nil {
+	if _, err := s.ActiveEntitlement(ctx, "v", store.KindSubscription, st.ID, c.ID, now()); err != nil {
 		t.Fatalf("active subscription not found: %v", err)
 	}
-	if _, err := s.ActiveEntitlement(ctx, "v", st.ID, c.ID, until.Add(time.Second)); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.ActiveEntitlement(ctx, "v", store.KindTicket, st.ID, c.ID, now()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a subscription counted as a ticket: %v", err)
+	}
+	if _, err := s.ActiveEntitlement(ctx, "v", store.KindSubscription, st.ID, c.ID, until.Add(time.Second)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("expired subscription still grants access: %v", err)
 	}
-	if _, err := s.ActiveEntitlement(ctx, "other", st.ID, c.ID, now()); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.ActiveEntitlement(ctx, "other", store.KindSubscription, st.ID, c.ID, now()); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("another viewer has access: %v", err)
 	}
 }

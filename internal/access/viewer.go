@@ -1,0 +1,132 @@
+// Package access decides who may watch: it knows viewers by the platform's JWTs and, with
+// the money plane's entitlements and the country policies, answers "may this viewer watch
+// this stream?".
+package access
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// ErrNoViewer means the request carries no valid viewer token.
+var ErrNoViewer = errors.New("no valid viewer token")
+
+// ViewerAuthConfig says how the embedding platform signs its viewers' tokens.
+type ViewerAuthConfig struct {
+	// HS256Secret verifies (and, in development, mints) HS256 tokens.
+	HS256Secret string
+	// PublicKeyPEM is a file with an Ed25519 or ECDSA P-256 public key (EdDSA / ES256).
+	PublicKeyPEM string
+	// Leeway bounds the clock skew accepted on exp/nbf/iat.
+	Leeway time.Duration
+	// Issuer and Audience, when set, must match.
+	Issuer, Audience string
+}
+
+// ViewerAuth verifies platform JWTs; the viewer id is the token's sub.
+type ViewerAuth struct {
+	cfg     ViewerAuthConfig
+	key     any
+	methods []string
+	secret  []byte
+}
+
+// NewViewerAuth prepares verification. With neither a secret nor a public key it makes a
+// random development secret, so tokens minted by this process (dev login, livegatectl
+// token) work and nothing else does.
+func NewViewerAuth(cfg ViewerAuthConfig) (*ViewerAuth, error) {
+	if cfg.Leeway <= 0 {
+		cfg.Leeway = 30 * time.Second
+	}
+	a := &ViewerAuth{cfg: cfg}
+	switch {
+	case cfg.PublicKeyPEM != "":
+		raw, err := os.ReadFile(cfg.PublicKeyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("viewer jwt public key: %w", err)
+		}
+		if k, err := jwt.ParseEdPublicKeyFromPEM(raw); err == nil {
+			a.key, a.methods = k, []string{"EdDSA"}
+		} else if k, err := jwt.ParseECPublicKeyFromPEM(raw); err == nil {
+			a.key, a.methods = k, []string{"ES256"}
+		} else {
+			return nil, fmt.Errorf("viewer jwt public key: not an Ed25519 or P-256 key")
+		}
+	case cfg.HS256Secret != "":
+		if len(cfg.HS256Secret) < 32 {
+			return nil, errors.New("viewer jwt secret must be at least 32 bytes")
+		}
+		a.secret = []byte(cfg.HS256Secret)
+		a.key, a.methods = a.secret, []string{"HS256"}
+	default:
+		var b [32]byte
+		_, _ = rand.Read(b[:])
+		a.secret = b[:]
+		a.key, a.methods = a.secret, []string{"HS256"}
+	}
+	return a, nil
+}
+
+// CanMint reports whether this node can mint viewer tokens (HS256 only).
+func (a *ViewerAuth) CanMint() bool { return a.secret != nil }
+
+// Mint signs a viewer token; development and tests only.
+func (a *ViewerAuth) Mint(viewerID string, ttl time.Duration) (string, error) {
+	if !a.CanMint() {
+		return "", errors.New("viewer tokens are signed by the platform (public key configured)")
+	}
+	now := time.Now()
+	claims := jwt.RegisteredClaims{Subject: viewerID, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl))}
+	if a.cfg.Issuer != "" {
+		claims.Issuer = a.cfg.Issuer
+	}
+	if a.cfg.Audience != "" {
+		claims.Audience = jwt.ClaimStrings{a.cfg.Audience}
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(a.secret)
+}
+
+// Viewer returns the verified viewer id of a request's bearer token.
+func (a *ViewerAuth) Viewer(r *http.Request) (string, error) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || tok == "" {
+		return "", ErrNoViewer
+	}
+	return a.Verify(tok)
+}
+
+// Verify checks a token and returns its subject.
+func (a *ViewerAuth) Verify(tok string) (string, error) {
+	opts := []jwt.ParserOption{jwt.WithValidMethods(a.methods), jwt.WithLeeway(a.cfg.Leeway), jwt.WithExpirationRequired()}
+	if a.cfg.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(a.cfg.Issuer))
+	}
+	if a.cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(a.cfg.Audience))
+	}
+	var claims jwt.RegisteredClaims
+	if _, err := jwt.ParseWithClaims(tok, &claims, func(*jwt.Token) (any, error) { return a.key, nil }, opts...); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrNoViewer, err)
+	}
+	if claims.Subject == "" || len(claims.Subject) > 200 {
+		return "", fmt.Errorf("%w: sub missing or too long", ErrNoViewer)
+	}
+	return claims.Subject, nil
+}
+
+// KeyID is a short fingerprint of the HS256 secret for logs; never the secret.
+func (a *ViewerAuth) KeyID() string {
+	if a.secret == nil {
+		return "public-key"
+	}
+	sum := sha256.Sum256(a.secret)
+	return fmt.Sprintf("%x", sum[:4])
+}

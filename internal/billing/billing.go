@@ -1,0 +1,342 @@
+// Package billing is livegate's money plane: Stripe Checkout for tickets and creator
+// subscriptions (Connect destination charges with the viewer's country's fee, or platform
+// charges with a creator balance where Connect is not self-serve), creator onboarding,
+// refunds, signed webhooks applied exactly once, and the ledger behind creator earnings.
+// Without a Stripe key it runs a clearly marked development checkout through the same
+// entitlement and ledger code.
+package billing
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/client"
+
+	"github.com/livegate/livegate/internal/countries"
+	"github.com/livegate/livegate/internal/money"
+	"github.com/livegate/livegate/internal/store"
+)
+
+// Errors the API maps to statuses.
+var (
+	ErrCountryNotEnabled = errors.New("paid live is not available in the viewer's country")
+	ErrNotForSale        = errors.New("not for sale")
+	ErrAlreadyEntitled   = errors.New("viewer already has access")
+	ErrCreatorNotReady   = errors.New("creator cannot take payments yet")
+	ErrBadSignature      = errors.New("webhook signature rejected")
+	ErrManualPayouts     = errors.New("creator's country uses manual payouts")
+)
+
+// Store is the durable data billing needs.
+type Store interface {
+	store.Billing
+	Stream(ctx context.Context, id string) (store.Stream, error)
+	Creator(ctx context.Context, id string) (store.Creator, error)
+}
+
+// Config sets billing up.
+type Config struct {
+	// SecretKey is the Stripe secret key; empty selects the development checkout.
+	SecretKey string
+	// WebhookSecret is the endpoint's signing secret (whsec_...).
+	WebhookSecret string
+	// APIBase overrides Stripe's API URL (stripe-mock in tests).
+	APIBase string
+	// PublicURL is where viewers' browsers reach this service, for redirects.
+	PublicURL string
+	Logger    *slog.Logger
+	// Now is the clock; tests move it across fee waivers and launch dates.
+	Now func() time.Time
+	// OnRevoke runs after commit for every entitlement a webhook or refund revoked, so the
+	// access plane can cut media.
+	OnRevoke func(store.Entitlement)
+	// HTTPClient talks to Stripe.
+	HTTPClient *http.Client
+}
+
+// Service is the money plane.
+type Service struct {
+	st  Store
+	cfg Config
+	sc  *client.API // nil in development checkout mode
+	log *slog.Logger
+}
+
+// New returns the billing service.
+func New(st Store, cfg Config) (*Service, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.OnRevoke == nil {
+		cfg.OnRevoke = func(store.Entitlement) {}
+	}
+	s := &Service{st: st, cfg: cfg, log: cfg.Logger}
+	if cfg.SecretKey != "" {
+		bc := &stripe.BackendConfig{LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull}, MaxNetworkRetries: stripe.Int64(2)}
+		if cfg.HTTPClient != nil {
+			bc.HTTPClient = cfg.HTTPClient
+		}
+		if cfg.APIBase != "" {
+			bc.URL = stripe.String(strings.TrimRight(cfg.APIBase, "/"))
+		}
+		sc := &client.API{}
+		sc.Init(cfg.SecretKey, stripe.NewBackendsWithConfig(bc))
+		s.sc = sc
+	}
+	return s, nil
+}
+
+// DevMode reports whether purchases go through the local development checkout.
+func (s *Service) DevMode() bool { return s.sc == nil }
+
+// Sellable returns the policy of a country where paid live is open now.
+func (s *Service) Sellable(ctx context.Context, country string) (countries.Policy, error) {
+	if country == "" {
+		return countries.Policy{}, fmt.Errorf("%w: the viewer's country is unknown", ErrCountryNotEnabled)
+	}
+	p, err := s.st.CountryPolicy(ctx, country)
+	if errors.Is(err, store.ErrNotFound) {
+		return countries.Policy{}, fmt.Errorf("%w: %s", ErrCountryNotEnabled, country)
+	}
+	if err != nil {
+		return countries.Policy{}, err
+	}
+	pol := FromStore(p)
+	if !pol.Sellable(s.cfg.Now()) {
+		if pol.Enabled && s.cfg.Now().Before(pol.LaunchAt) {
+			return pol, fmt.Errorf("%w: %s launches %s", ErrCountryNotEnabled, country, pol.LaunchAt.Format(time.RFC3339))
+		}
+		return pol, fmt.Errorf("%w: %s", ErrCountryNotEnabled, country)
+	}
+	return pol, nil
+}
+
+// FromStore converts a stored policy.
+func FromStore(p store.CountryPolicy) countries.Policy {
+	return countries.Policy{Code: p.Code, Enabled: p.Enabled, LaunchAt: p.LaunchAt, Currency: p.Currency,
+		MinTicket: p.MinTicket, MaxTicket: p.MaxTicket, MinSub: p.MinSub, MaxSub: p.MaxSub, FeeBPS: p.FeeBPS,
+		FeeWaivedUntil: p.FeeWaivedUntil, Payouts: countries.Payouts(p.Payouts), UpdatedAt: p.UpdatedAt}
+}
+
+// ToStore converts a policy for storage.
+func ToStore(p countries.Policy) store.CountryPolicy {
+	return store.CountryPolicy{Code: p.Code, Enabled: p.Enabled, LaunchAt: p.LaunchAt, Currency: p.Currency,
+		MinTicket: p.MinTicket, MaxTicket: p.MaxTicket, MinSub: p.MinSub, MaxSub: p.MaxSub, FeeBPS: p.FeeBPS,
+		FeeWaivedUntil: p.FeeWaivedUntil, Payouts: string(p.Payouts), UpdatedAt: p.UpdatedAt}
+}
+
+// payoutsOf is how the creator is paid: their country's rule, Connect by default.
+func (s *Service) payoutsOf(ctx context.Context, c store.Creator) countries.Payouts {
+	if c.Country != "" {
+		if p, err := s.st.CountryPolicy(ctx, c.Country); err == nil && p.Payouts != "" {
+			return countries.Payouts(p.Payouts)
+		}
+	}
+	return countries.PayoutsConnect
+}
+
+// Offer is what a viewer would pay, before any checkout exists.
+type Offer struct {
+	Kind     string
+	Country  string
+	Currency string
+	Amount   int64
+	Display  string // e.g. "MAD 49.00"
+}
+
+// TicketOffer prices a ticket for a viewer in country, or says why it is not on sale.
+func (s *Service) TicketOffer(ctx context.Context, st store.Stream, country string) (Offer, countries.Policy, error) {
+	if st.AccessMode != store.AccessTicket {
+		return Offer{}, countries.Policy{}, fmt.Errorf("%w: stream %s is %s, not sold by ticket", ErrNotForSale, st.ID, st.AccessMode)
+	}
+	if st.State == store.StateEnded {
+		return Offer{}, countries.Policy{}, fmt.Errorf("%w: stream %s has ended", ErrNotForSale, st.ID)
+	}
+	pol, err := s.Sellable(ctx, country)
+	if err != nil {
+		return Offer{}, pol, err
+	}
+	prices, err := s.st.StreamPrices(ctx, st.ID)
+	if err != nil {
+		return Offer{}, pol, err
+	}
+	for _, p := range prices {
+		if p.Currency == pol.Currency {
+			if !pol.TicketInBounds(p.Amount) {
+				return Offer{}, pol, fmt.Errorf("%w: the %s price is outside %s's ticket bounds", ErrNotForSale, p.Currency, country)
+			}
+			return offer(store.KindTicket, country, p), pol, nil
+		}
+	}
+	return Offer{}, pol, fmt.Errorf("%w: stream %s has no price in %s, the currency of %s", ErrNotForSale, st.ID, pol.Currency, country)
+}
+
+// SubscriptionOffer prices a monthly subscription to a creator for a viewer in country.
+func (s *Service) SubscriptionOffer(ctx context.Context, creatorID, country string) (Offer, countries.Policy, store.Price, error) {
+	pol, err := s.Sellable(ctx, country)
+	if err != nil {
+		return Offer{}, pol, store.Price{}, err
+	}
+	prices, err := s.st.SubscriptionPrices(ctx, creatorID)
+	if err != nil {
+		return Offer{}, pol, store.Price{}, err
+	}
+	for _, p := range prices {
+		if p.Currency == pol.Currency {
+			if !pol.SubInBounds(p.Amount) {
+				return Offer{}, pol, p, fmt.Errorf("%w: the %s subscription price is outside %s's bounds", ErrNotForSale, p.Currency, country)
+			}
+			return offer(store.KindSubscription, country, p), pol, p, nil
+		}
+	}
+	return Offer{}, pol, store.Price{}, fmt.Errorf("%w: creator %s has no subscription in %s, the currency of %s", ErrNotForSale, creatorID, pol.Currency, country)
+}
+
+func offer(kind, country string, p store.Price) Offer {
+	cur, _ := money.Lookup(p.Currency)
+	return Offer{Kind: kind, Country: country, Currency: p.Currency, Amount: p.Amount, Display: cur.Format(p.Amount)}
+}
+
+// CheckoutTicket starts (or returns the already started) purchase of a ticket.
+func (s *Service) CheckoutTicket(ctx context.Context, viewerID, streamID, country string) (store.Checkout, error) {
+	st, err := s.st.Stream(ctx, streamID)
+	if err != nil {
+		return store.Checkout{}, err
+	}
+	off, pol, err := s.TicketOffer(ctx, st, country)
+	if err != nil {
+		return store.Checkout{}, err
+	}
+	if _, err := s.st.ActiveEntitlement(ctx, viewerID, store.KindTicket, st.ID, st.CreatorID, s.cfg.Now()); err == nil {
+		return store.Checkout{}, ErrAlreadyEntitled
+	}
+	creator, err := s.st.Creator(ctx, st.CreatorID)
+	if err != nil {
+		return store.Checkout{}, err
+	}
+	return s.checkout(ctx, viewerID, store.KindTicket, st.ID, creator, pol, off, "", st.Title)
+}
+
+// CheckoutSubscription starts the purchase of a monthly subscription to a creator.
+func (s *Service) CheckoutSubscription(ctx context.Context, viewerID, creatorID, country string) (store.Checkout, error) {
+	creator, err := s.st.Creator(ctx, creatorID)
+	if err != nil {
+		return store.Checkout{}, err
+	}
+	off, pol, price, err := s.SubscriptionOffer(ctx, creatorID, country)
+	if err != nil {
+		return store.Checkout{}, err
+	}
+	if _, err := s.st.ActiveEntitlement(ctx, viewerID, store.KindSubscription, "", creatorID, s.cfg.Now()); err == nil {
+		return store.Checkout{}, ErrAlreadyEntitled
+	}
+	return s.checkout(ctx, viewerID, store.KindSubscription, "", creator, pol, off, price.StripePriceID, "Subscription to "+creator.Name)
+}
+
+func (s *Service) checkout(ctx context.Context, viewerID, kind, streamID string, creator store.Creator, pol countries.Policy,
+	off Offer, stripePrice, name string) (store.Checkout, error) {
+	now := s.cfg.Now()
+	feeBPS := pol.FeeAt(now)
+	payouts := s.payoutsOf(ctx, creator)
+	pay, err := s.st.CreatorPayment(ctx, creator.ID)
+	if err != nil {
+		return store.Checkout{}, err
+	}
+	if payouts == countries.PayoutsConnect && !s.DevMode() && (pay.StripeAccountID == "" || !pay.ChargesEnabled) {
+		return store.Checkout{}, fmt.Errorf("%w: the creator has not finished Stripe onboarding", ErrCreatorNotReady)
+	}
+	product := streamID
+	if kind == store.KindSubscription {
+		product = creator.ID
+	}
+	// The same viewer buying the same thing at the same terms on the same day gets the same
+	// checkout, here and at Stripe (whose idempotency keys last 24 hours): double clicks
+	// and retries never make two sessions.
+	key := idempotencyKey(viewerID, kind, product, off.Currency, off.Amount, feeBPS, string(payouts), now.UTC().Format("2006-01-02"))
+	id := "co_" + key[:26]
+	if existing, err := s.st.Checkout(ctx, id); err == nil {
+		return existing, nil
+	}
+	co := store.Checkout{ID: id, ViewerID: viewerID, Kind: kind, StreamID: streamID, CreatorID: creator.ID, Country: off.Country,
+		Currency: off.Currency, Amount: off.Amount, FeeBPS: feeBPS, Fee: money.Fee(off.Amount, feeBPS), Payouts: string(payouts),
+		State: "open", CreatedAt: now.UTC().Truncate(time.Microsecond)}
+	if s.DevMode() {
+		co.StripeSessionID = "dev_" + id
+		co.URL = strings.TrimRight(s.cfg.PublicURL, "/") + "/dev/checkout/" + id
+	} else {
+		sess, err := s.stripeSession(co, pay, stripePrice, name, key)
+		if err != nil {
+			return store.Checkout{}, fmt.Errorf("stripe checkout: %w", err)
+		}
+		co.StripeSessionID, co.URL = sess.ID, sess.URL
+	}
+	if err := s.st.CreateCheckout(ctx, co); err != nil {
+		if existing, err2 := s.st.Checkout(ctx, id); err2 == nil {
+			return existing, nil // a concurrent identical request won
+		}
+		return store.Checkout{}, err
+	}
+	s.log.Info("checkout started", "checkout", co.ID, "kind", kind, "country", co.Country, "currency", co.Currency,
+		"amount", co.Amount, "fee", co.Fee, "payouts", co.Payouts)
+	return co, nil
+}
+
+func idempotencyKey(parts ...any) string {
+	h := sha256.New()
+	for _, p := range parts {
+		fmt.Fprintf(h, "%v|", p)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// metadata marks Stripe objects as ours and carries the purchase.
+func metadata(co store.Checkout) map[string]string {
+	return map[string]string{"livegate_checkout": co.ID, "livegate_kind": co.Kind, "livegate_viewer": co.ViewerID,
+		"livegate_stream": co.StreamID, "livegate_creator": co.CreatorID, "livegate_country": co.Country}
+}
+
+func (s *Service) stripeSession(co store.Checkout, pay store.CreatorPayment, stripePrice, name, key string) (*stripe.CheckoutSession, error) {
+	base := strings.TrimRight(s.cfg.PublicURL, "/")
+	p := &stripe.CheckoutSessionParams{
+		ClientReferenceID: stripe.String(co.ViewerID),
+		SuccessURL:        stripe.String(base + "/checkout/done?checkout=" + co.ID),
+		CancelURL:         stripe.String(base + "/checkout/cancelled?checkout=" + co.ID),
+		Metadata:          metadata(co),
+	}
+	connect := co.Payouts == string(countries.PayoutsConnect) && pay.StripeAccountID != ""
+	if co.Kind == store.KindTicket {
+		p.Mode = stripe.String(string(stripe.CheckoutSessionModePayment))
+		p.LineItems = []*stripe.CheckoutSessionLineItemParams{{
+			Quantity: stripe.Int64(1),
+			PriceData: &stripe.CheckoutSessionLineItemPriceDataParams{Currency: stripe.String(strings.ToLower(co.Currency)),
+				UnitAmount: stripe.Int64(co.Amount), ProductData: &stripe.CheckoutSessionLineItemPriceDataProductDataParams{Name: stripe.String(name)}},
+		}}
+		p.PaymentIntentData = &stripe.CheckoutSessionPaymentIntentDataParams{Metadata: metadata(co)}
+		if connect {
+			p.PaymentIntentData.ApplicationFeeAmount = stripe.Int64(co.Fee)
+			p.PaymentIntentData.TransferData = &stripe.CheckoutSessionPaymentIntentDataTransferDataParams{Destination: stripe.String(pay.StripeAccountID)}
+		}
+	} else {
+		p.Mode = stripe.String(string(stripe.CheckoutSessionModeSubscription))
+		p.LineItems = []*stripe.CheckoutSessionLineItemParams{{Price: stripe.String(stripePrice), Quantity: stripe.Int64(1)}}
+		p.SubscriptionData = &stripe.CheckoutSessionSubscriptionDataParams{Metadata: metadata(co)}
+		if connect {
+			// Stripe takes the subscription fee as a percentage; bps/100 is exact.
+			p.SubscriptionData.ApplicationFeePercent = stripe.Float64(float64(co.FeeBPS) / 100)
+			p.SubscriptionData.TransferData = &stripe.CheckoutSessionSubscriptionDataTransferDataParams{Destination: stripe.String(pay.StripeAccountID)}
+		}
+	}
+	p.SetIdempotencyKey("checkout-" + key)
+	return s.sc.CheckoutSessions.New(p)
+}

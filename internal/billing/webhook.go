@@ -1,0 +1,391 @@
+package billing
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/webhook"
+
+	"github.com/livegate/livegate/internal/money"
+	"github.com/livegate/livegate/internal/store"
+)
+
+// eventRevoke is livegate's own event for revoking access at once (a cancelled stream),
+// recorded like Stripe's so that it too happens exactly once. Stripe never sends it: its
+// ids are ours and it never arrives through the webhook endpoint.
+const eventRevoke = "livegate.revoke"
+
+type revokeRequest struct {
+	Source string `json:"source"`
+	Reason string `json:"reason"`
+}
+
+// WebhookTolerance is how old a signed webhook may be.
+const WebhookTolerance = 300 * time.Second
+
+// HandleWebhook verifies a Stripe webhook and applies it exactly once. The endpoint must
+// be created with API version 2023-10-16 (stripe-go v76's); events of another version are
+// refused rather than misread.
+func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature string) error {
+	if s.cfg.WebhookSecret == "" {
+		return fmt.Errorf("%w: no webhook secret configured", ErrBadSignature)
+	}
+	ev, err := webhook.ConstructEventWithOptions(payload, signature, s.cfg.WebhookSecret,
+		webhook.ConstructEventOptions{Tolerance: WebhookTolerance})
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSignature, err)
+	}
+	if ev.Data == nil || strings.HasPrefix(string(ev.Type), "livegate.") {
+		return fmt.Errorf("%w: not a Stripe event", ErrBadSignature)
+	}
+	return s.apply(ctx, ev.ID, string(ev.Type), ev.Data.Raw)
+}
+
+// apply runs one event's effects in the transaction that records it, then tells the
+// access plane about revocations.
+func (s *Service) apply(ctx context.Context, eventID, eventType string, raw json.RawMessage) error {
+	var revoked []store.Entitlement
+	applied, err := s.st.ApplyEvent(ctx, eventID, eventType, func(tx store.BillingTx) error {
+		revoked = revoked[:0]
+		h := &eventTx{s: s, tx: tx, eventID: eventID, now: s.cfg.Now().UTC().Truncate(time.Microsecond), revoked: &revoked}
+		return h.handle(eventType, raw)
+	})
+	if err != nil {
+		return fmt.Errorf("apply %s %s: %w", eventType, eventID, err)
+	}
+	if !applied {
+		s.log.Info("webhook duplicate ignored", "event", eventID, "type", eventType)
+		return nil
+	}
+	for _, e := range revoked {
+		s.cfg.OnRevoke(e)
+	}
+	return nil
+}
+
+type eventTx struct {
+	s       *Service
+	tx      store.BillingTx
+	eventID string
+	now     time.Time
+	revoked *[]store.Entitlement
+}
+
+func (h *eventTx) handle(eventType string, raw json.RawMessage) error {
+	switch eventType {
+	case "checkout.session.completed", "checkout.session.async_payment_succeeded":
+		var cs stripe.CheckoutSession
+		if err := json.Unmarshal(raw, &cs); err != nil {
+			return fmt.Errorf("decode session: %w", err)
+		}
+		if cs.PaymentStatus == stripe.CheckoutSessionPaymentStatusUnpaid {
+			return nil // delayed payment method: wait for async_payment_succeeded
+		}
+		return h.completed(cs)
+	case "checkout.session.async_payment_failed":
+		var cs stripe.CheckoutSession
+		if err := json.Unmarshal(raw, &cs); err != nil {
+			return fmt.Errorf("decode session: %w", err)
+		}
+		if id := cs.Metadata["livegate_checkout"]; id != "" {
+			return ignoreMissing(h.tx.SetCheckoutState(id, "failed"))
+		}
+		return nil
+	case "charge.refunded":
+		var ch stripe.Charge
+		if err := json.Unmarshal(raw, &ch); err != nil {
+			return fmt.Errorf("decode charge: %w", err)
+		}
+		return h.refunded(ch)
+	case "charge.dispute.created":
+		return nil // funds are held; access stays until the dispute is lost
+	case "charge.dispute.closed":
+		var d stripe.Dispute
+		if err := json.Unmarshal(raw, &d); err != nil {
+			return fmt.Errorf("decode dispute: %w", err)
+		}
+		return h.disputeClosed(d)
+	case "customer.subscription.updated", "customer.subscription.deleted":
+		var sub stripe.Subscription
+		if err := json.Unmarshal(raw, &sub); err != nil {
+			return fmt.Errorf("decode subscription: %w", err)
+		}
+		return h.subscriptionChanged(sub, eventType == "customer.subscription.deleted")
+	case "invoice.paid":
+		var inv stripe.Invoice
+		if err := json.Unmarshal(raw, &inv); err != nil {
+			return fmt.Errorf("decode invoice: %w", err)
+		}
+		return h.invoicePaid(inv)
+	case "invoice.payment_failed":
+		return nil // Stripe retries; the subscription's status change decides access
+	case eventRevoke:
+		var r revokeRequest
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return err
+		}
+		return h.revoke(r.Source, r.Reason)
+	case "account.updated":
+		var a stripe.Account
+		if err := json.Unmarshal(raw, &a); err != nil {
+			return fmt.Errorf("decode account: %w", err)
+		}
+		return h.accountUpdated(a)
+	}
+	return nil
+}
+
+func ignoreMissing(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// completed grants what a paid checkout bought and books the sale.
+func (h *eventTx) completed(cs stripe.CheckoutSession) error {
+	co, err := h.tx.Checkout(cs.Metadata["livegate_checkout"])
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // not one of ours
+	}
+	if err != nil {
+		return err
+	}
+	if err := h.tx.SetCheckoutState(co.ID, "completed"); err != nil {
+		return err
+	}
+	if co.Kind == store.KindSubscription {
+		if cs.Subscription == nil || cs.Subscription.ID == "" {
+			return fmt.Errorf("subscription checkout %s completed without a subscription", co.ID)
+		}
+		// Access until the first invoice tells the exact period end.
+		_, err := h.grant(co, cs.Subscription.ID, h.now.AddDate(0, 1, 2))
+		return err
+	}
+	if cs.PaymentIntent == nil || cs.PaymentIntent.ID == "" {
+		return fmt.Errorf("checkout %s completed without a payment intent", co.ID)
+	}
+	pi := cs.PaymentIntent.ID
+	if _, err := h.grant(co, pi, time.Time{}); err != nil {
+		return err
+	}
+	gross := cs.AmountTotal
+	if gross == 0 {
+		gross = co.Amount
+	}
+	return h.sale(co, gross, co.Fee, pi, pi)
+}
+
+func (h *eventTx) grant(co store.Checkout, source string, expires time.Time) (bool, error) {
+	return h.tx.GrantEntitlement(store.Entitlement{ID: store.NewID("ent"), ViewerID: co.ViewerID, Kind: co.Kind,
+		StreamID: co.StreamID, CreatorID: co.CreatorID, Source: source, ExpiresAt: expires, CreatedAt: h.now, UpdatedAt: h.now})
+}
+
+// sale books a sale and any refund that arrived before it.
+func (h *eventTx) sale(co store.Checkout, gross, fee int64, object, pi string) error {
+	e := store.LedgerEntry{Kind: store.LedgerSale, CreatorID: co.CreatorID, StreamID: co.StreamID, ViewerID: co.ViewerID,
+		Country: co.Country, Currency: co.Currency, Gross: gross, Fee: fee, Net: gross - fee, Payouts: co.Payouts,
+		StripeEventID: h.eventID, StripeObject: object, PaymentIntent: pi, CreatedAt: h.now}
+	if _, err := h.tx.AddLedger(e); err != nil {
+		return err
+	}
+	if pi == "" {
+		return nil
+	}
+	pending, err := h.tx.TakePendingRefunds(pi)
+	if err != nil {
+		return err
+	}
+	var most int64
+	for _, p := range pending {
+		most = max(most, p.Amount) // amounts are cumulative
+	}
+	if most > 0 {
+		return h.bookRefund(e, pi, most)
+	}
+	return nil
+}
+
+// bookRefund brings the ledger's refunds of a sale up to the cumulative amount refunded.
+func (h *eventTx) bookRefund(sale store.LedgerEntry, pi string, cumulative int64) error {
+	refundedSoFar, err := h.refundedSoFar(pi)
+	if err != nil {
+		return err
+	}
+	amount := min(cumulative, sale.Gross) - refundedSoFar
+	if amount <= 0 {
+		return nil
+	}
+	fee := int64(0)
+	if sale.Gross > 0 {
+		fee = (sale.Fee*amount + sale.Gross/2) / sale.Gross // the fee goes back in proportion
+	}
+	_, err = h.tx.AddLedger(store.LedgerEntry{Kind: store.LedgerRefund, CreatorID: sale.CreatorID, StreamID: sale.StreamID,
+		ViewerID: sale.ViewerID, Country: sale.Country, Currency: sale.Currency, Gross: -amount, Fee: -fee, Net: -(amount - fee),
+		Payouts: sale.Payouts, StripeEventID: h.eventID, StripeObject: fmt.Sprintf("refund:%s:%d", pi, cumulative),
+		PaymentIntent: pi, CreatedAt: h.now})
+	return err
+}
+
+func (h *eventTx) refundedSoFar(pi string) (int64, error) {
+	return h.tx.RefundedAmount(pi)
+}
+
+// refunded revokes a fully refunded ticket and books the refund, whether or not the sale
+// has been seen yet.
+func (h *eventTx) refunded(ch stripe.Charge) error {
+	if ch.PaymentIntent == nil || ch.PaymentIntent.ID == "" {
+		return nil
+	}
+	pi := ch.PaymentIntent.ID
+	sale, err := h.tx.SaleByPaymentIntent(pi)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// Possibly ours and not completed yet: keep the refund for when the sale arrives.
+		if err := h.tx.AddPendingRefund(pi, fmt.Sprintf("cum:%d", ch.AmountRefunded), ch.AmountRefunded, h.eventID, h.now); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		if err := h.bookRefund(sale, pi, ch.AmountRefunded); err != nil {
+			return err
+		}
+	}
+	if ch.Refunded {
+		return h.revoke(pi, "refunded")
+	}
+	return nil
+}
+
+func (h *eventTx) revoke(source, reason string) error {
+	before, err := h.tx.EntitlementBySource(source)
+	wasActive := err == nil && before.State == store.EntActive
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	e, err := h.tx.RevokeEntitlement(source, reason, store.Entitlement{}, h.now)
+	if err != nil {
+		return err
+	}
+	if wasActive {
+		*h.revoked = append(*h.revoked, e)
+	}
+	return nil
+}
+
+func (h *eventTx) disputeClosed(d stripe.Dispute) error {
+	if d.Status != stripe.DisputeStatusLost || d.PaymentIntent == nil || d.PaymentIntent.ID == "" {
+		return nil
+	}
+	pi := d.PaymentIntent.ID
+	sale, err := h.tx.SaleByPaymentIntent(pi)
+	if errors.Is(err, store.ErrNotFound) {
+		return h.revoke(pi, "dispute lost")
+	}
+	if err != nil {
+		return err
+	}
+	amount := min(d.Amount, sale.Gross)
+	fee := int64(0)
+	if sale.Gross > 0 {
+		fee = (sale.Fee*amount + sale.Gross/2) / sale.Gross
+	}
+	if _, err := h.tx.AddLedger(store.LedgerEntry{Kind: store.LedgerDisputeLost, CreatorID: sale.CreatorID, StreamID: sale.StreamID,
+		ViewerID: sale.ViewerID, Country: sale.Country, Currency: sale.Currency, Gross: -amount, Fee: -fee, Net: -(amount - fee),
+		Payouts: sale.Payouts, StripeEventID: h.eventID, StripeObject: d.ID, PaymentIntent: pi, CreatedAt: h.now}); err != nil {
+		return err
+	}
+	return h.revoke(pi, "dispute lost")
+}
+
+func (h *eventTx) subscriptionChanged(sub stripe.Subscription, deleted bool) error {
+	if _, err := h.tx.EntitlementBySource(sub.ID); errors.Is(err, store.ErrNotFound) && sub.Metadata["livegate_checkout"] == "" {
+		return nil // not ours
+	}
+	switch {
+	case deleted, sub.Status == stripe.SubscriptionStatusCanceled, sub.Status == stripe.SubscriptionStatusUnpaid,
+		sub.Status == stripe.SubscriptionStatusIncompleteExpired:
+		return h.revoke(sub.ID, "subscription "+string(sub.Status))
+	case sub.Status == stripe.SubscriptionStatusActive || sub.Status == stripe.SubscriptionStatusTrialing:
+		if sub.CurrentPeriodEnd > 0 {
+			_, err := h.tx.ExtendEntitlement(sub.ID, time.Unix(sub.CurrentPeriodEnd, 0).UTC(), h.now)
+			return ignoreMissing(err)
+		}
+	}
+	return nil // past_due: Stripe is retrying; access stays until it gives up
+}
+
+func (h *eventTx) invoicePaid(inv stripe.Invoice) error {
+	if inv.Subscription == nil || inv.Subscription.ID == "" || inv.SubscriptionDetails == nil {
+		return nil
+	}
+	co, err := h.tx.Checkout(inv.SubscriptionDetails.Metadata["livegate_checkout"])
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // not ours
+	}
+	if err != nil {
+		return err
+	}
+	periodEnd := time.Unix(inv.PeriodEnd, 0)
+	if inv.Lines != nil {
+		for _, l := range inv.Lines.Data {
+			if l.Period != nil && time.Unix(l.Period.End, 0).After(periodEnd) {
+				periodEnd = time.Unix(l.Period.End, 0)
+			}
+		}
+	}
+	periodEnd = periodEnd.UTC()
+	// invoice.paid may come before checkout.session.completed.
+	if _, err := h.grant(co, inv.Subscription.ID, periodEnd); err != nil {
+		return err
+	}
+	if _, err := h.tx.ExtendEntitlement(inv.Subscription.ID, periodEnd, h.now); err != nil {
+		return err
+	}
+	fee := inv.ApplicationFeeAmount
+	if co.Payouts != "connect" || fee == 0 {
+		// The fee of the viewer's country at the time of this sale.
+		fee, err = h.feeNow(co, inv.AmountPaid)
+		if err != nil {
+			return err
+		}
+	}
+	pi := ""
+	if inv.PaymentIntent != nil {
+		pi = inv.PaymentIntent.ID
+	}
+	return h.sale(co, inv.AmountPaid, fee, inv.ID, pi)
+}
+
+func (h *eventTx) feeNow(co store.Checkout, gross int64) (int64, error) {
+	p, err := h.tx.CountryPolicy(co.Country)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return money.Fee(gross, FromStore(p).FeeAt(h.now)), nil
+}
+
+func (h *eventTx) accountUpdated(a stripe.Account) error {
+	creatorID, err := h.tx.CreatorByStripeAccount(a.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // not one of our creators
+	}
+	if err != nil {
+		return err
+	}
+	pay, err := h.tx.CreatorPayment(creatorID)
+	if err != nil {
+		return err
+	}
+	pay.ChargesEnabled, pay.PayoutsEnabled = a.ChargesEnabled, a.PayoutsEnabled
+	return h.tx.SetCreatorPayment(creatorID, pay)
+}
