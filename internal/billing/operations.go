@@ -320,7 +320,9 @@ func (s *Service) Earnings(ctx context.Context, creatorID string) ([]EarningsRow
 	if err != nil {
 		return nil, err
 	}
-	return summarize(led, func(e store.LedgerEntry) string { return e.Country + "|" + e.Currency + "|" + e.CreatedAt.UTC().Format("2006-01") }), nil
+	return summarize(led, func(e store.LedgerEntry) string {
+		return e.Country + "|" + e.Currency + "|" + e.CreatedAt.UTC().Format("2006-01")
+	}), nil
 }
 
 func summarize(led []store.LedgerEntry, key func(store.LedgerEntry) string) []EarningsRow {

@@ -31,20 +31,20 @@ import (
 
 // Deps are what the API serves.
 type Deps struct {
-	Store     store.Store
-	SFU       *sfu.SFU
-	WHIP      *whip.Handler
-	Billing   *billing.Service
-	Resolver  *countries.Resolver
-	Viewers   *access.ViewerAuth
-	Gatherer  prometheus.Gatherer
-	APIKey    string // empty: /v1 is open (development only)
+	Store    store.Store
+	SFU      *sfu.SFU
+	WHIP     *whip.Handler
+	Billing  *billing.Service
+	Resolver *countries.Resolver
+	Viewers  *access.ViewerAuth
+	Gatherer prometheus.Gatherer
+	APIKey   string // empty: /v1 is open (development only)
 	// OperatorKeys are more operator keys by name; the name is the actor in audit logs.
 	OperatorKeys map[string]string
 	Production   bool
-	PublicURL string
-	MaxBody   int64
-	Logger    *slog.Logger
+	PublicURL    string
+	MaxBody      int64
+	Logger       *slog.Logger
 	// Ready reports whether the node takes new work; false while draining.
 	Ready func() bool
 }
