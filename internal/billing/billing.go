@@ -97,6 +97,9 @@ func New(st Store, cfg Config) (*Service, error) {
 	return s, nil
 }
 
+// SetOnRevoke replaces the revocation hook (the access plane registers itself here).
+func (s *Service) SetOnRevoke(f func(store.Entitlement)) { s.cfg.OnRevoke = f }
+
 // DevMode reports whether purchases go through the local development checkout.
 func (s *Service) DevMode() bool { return s.sc == nil }
 
@@ -266,7 +269,12 @@ func (s *Service) checkout(ctx context.Context, viewerID, kind, streamID string,
 	key := idempotencyKey(viewerID, kind, product, off.Currency, off.Amount, feeBPS, string(payouts), now.UTC().Format("2006-01-02"))
 	id := "co_" + key[:26]
 	if existing, err := s.st.Checkout(ctx, id); err == nil {
-		return existing, nil
+		if existing.State == "open" {
+			return existing, nil
+		}
+		// That purchase finished (and was refunded, or failed): this is a new one.
+		key = idempotencyKey(key, store.NewID("retry"))
+		id = "co_" + key[:26]
 	}
 	co := store.Checkout{ID: id, ViewerID: viewerID, Kind: kind, StreamID: streamID, CreatorID: creator.ID, Country: off.Country,
 		Currency: off.Currency, Amount: off.Amount, FeeBPS: feeBPS, Fee: money.Fee(off.Amount, feeBPS), Payouts: string(payouts),

@@ -163,8 +163,8 @@ func (h *eventTx) completed(cs stripe.CheckoutSession) error {
 		if cs.Subscription == nil || cs.Subscription.ID == "" {
 			return fmt.Errorf("subscription checkout %s completed without a subscription", co.ID)
 		}
-		// Access until the first invoice tells the exact period end.
-		_, err := h.grant(co, cs.Subscription.ID, h.now.AddDate(0, 1, 2))
+		// Two days of access until the first invoice, seconds away, tells the period end.
+		_, err := h.grant(co, cs.Subscription.ID, h.now.Add(48*time.Hour))
 		return err
 	}
 	if cs.PaymentIntent == nil || cs.PaymentIntent.ID == "" {

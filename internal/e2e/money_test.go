@@ -1,0 +1,546 @@
+package e2e
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/webhook"
+
+	"github.com/livegate/livegate/internal/config"
+	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/testenv"
+)
+
+const webhookSecret = "whsec_livegate_test_secret"
+
+// startMoneyNode is a node billing through stripe-mock, placing viewers with a GeoIP
+// database behind a trusted proxy (the test client on 127.0.0.1 sends X-Forwarded-For),
+// and keeping its data in PostgreSQL.
+func startMoneyNode(t *testing.T, mutate func(*config.Config)) *testNode {
+	t.Helper()
+	stripeMock := testenv.StripeMockURL(t)
+	mmdb := testenv.CountryMMDB(t)
+	pg := testenv.PostgresURL(t)
+	return startNode(t, func(c *config.Config) {
+		c.StripeSecretKey = "sk_test_livegate"
+		c.StripeAPIBase = stripeMock
+		c.StripeWebhookSecret = webhookSecret
+		c.GeoIPDB = mmdb
+		c.TrustedProxies = []string{"127.0.0.1/32", "::1/128"}
+		c.DatabaseURL = pg
+		c.OperatorKeys = []string{"alice=alice-operator-key-0123456789"}
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+}
+
+func (n *testNode) viewerToken(viewer string) string {
+	n.t.Helper()
+	var out struct{ Token string }
+	if st := n.call("POST", "/v1/admin/dev/tokens", map[string]string{"viewer_id": viewer}, &out); st != 201 || out.Token == "" {
+		n.t.Fatalf("mint viewer token: %d", st)
+	}
+	return out.Token
+}
+
+// buyer is a viewer somewhere in the world.
+type buyer struct {
+	n     *testNode
+	id    string
+	token string
+	ip    string
+}
+
+func (n *testNode) buyer(id, ip string) buyer {
+	return buyer{n: n, id: id, token: n.viewerToken(id), ip: ip}
+}
+
+func (b buyer) post(path string) rawResponse {
+	return b.n.raw("POST", path, "", "", map[string]string{"Authorization": "Bearer " + b.token, "X-Forwarded-For": b.ip})
+}
+
+type checkoutInfo struct {
+	ID          string `json:"id"`
+	CheckoutURL string `json:"checkout_url"`
+	Currency    string `json:"currency"`
+	Amount      int64  `json:"amount"`
+	Display     string `json:"display"`
+	Country     string `json:"country"`
+	State       string `json:"state"`
+}
+
+func (b buyer) checkout(path string) checkoutInfo {
+	b.n.t.Helper()
+	r := b.post(path)
+	if r.status != 201 {
+		b.n.t.Fatalf("checkout %s as %s from %s: %d %s", path, b.id, b.ip, r.status, r.body)
+	}
+	var c checkoutInfo
+	if err := json.Unmarshal([]byte(r.body), &c); err != nil {
+		b.n.t.Fatal(err)
+	}
+	return c
+}
+
+func (n *testNode) setCountry(code string, body map[string]any) {
+	n.t.Helper()
+	var out map[string]any
+	if st := n.call("PUT", "/v1/admin/countries/"+code, body, &out); st != 200 {
+		n.t.Fatalf("set country %s: %d %v", code, st, out)
+	}
+}
+
+// launchCountries configures Morocco (manual payouts, MAD, 15%), South Africa (Connect,
+// ZAR, 10%) and Egypt (manual, EGP, launching in an hour).
+func (n *testNode) launchCountries() {
+	now := time.Now().UTC()
+	n.setCountry("MA", map[string]any{"enabled": true, "launch_at": now.Add(-time.Minute), "currency": "MAD",
+		"min_ticket": 1000, "max_ticket": 50000, "min_subscription": 2000, "max_subscription": 20000, "fee_bps": 1500, "payouts": "manual"})
+	n.setCountry("ZA", map[string]any{"enabled": true, "launch_at": now.Add(-time.Minute), "currency": "ZAR",
+		"min_ticket": 2000, "max_ticket": 100000, "min_subscription": 2000, "max_subscription": 50000, "fee_bps": 1000, "payouts": "connect"})
+	n.setCountry("EG", map[string]any{"enabled": true, "launch_at": now.Add(time.Hour), "currency": "EGP",
+		"min_ticket": 5000, "max_ticket": 500000, "min_subscription": 5000, "max_subscription": 300000, "fee_bps": 1000, "payouts": "manual"})
+}
+
+// ticketStream makes a creator in country and a ticket stream priced in prices.
+func (n *testNode) ticketStream(country string, prices map[string]int64) (creatorID string, s streamInfo) {
+	n.t.Helper()
+	var c struct{ ID string }
+	if st := n.call("POST", "/v1/creators", map[string]any{"name": "Yasmine", "country": country}, &c); st != 201 {
+		n.t.Fatalf("create creator: %d", st)
+	}
+	if st := n.call("POST", "/v1/streams", map[string]any{"creator_id": c.ID, "title": "Gnawa night", "access_mode": "ticket"}, &s); st != 201 {
+		n.t.Fatalf("create stream: %d", st)
+	}
+	var out map[string]any
+	if st := n.call("PUT", "/v1/streams/"+s.ID+"/prices", map[string]any{"prices": prices}, &out); st != 200 {
+		n.t.Fatalf("set prices: %d %v", st, out)
+	}
+	return c.ID, s
+}
+
+// sendEvent signs an event with the endpoint secret, as Stripe would, and posts it.
+func (n *testNode) sendEvent(id, typ string, object map[string]any, signedAt time.Time, secret string) rawResponse {
+	n.t.Helper()
+	payload, _ := json.Marshal(map[string]any{"id": id, "object": "event", "api_version": stripe.APIVersion, "type": typ,
+		"created": signedAt.Unix(), "livemode": false, "data": map[string]any{"object": object}})
+	sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret, Timestamp: signedAt})
+	return n.raw("POST", "/v1/webhooks/stripe", "application/json", string(payload), map[string]string{"Stripe-Signature": sp.Header})
+}
+
+func (n *testNode) deliver(id, typ string, object map[string]any) {
+	n.t.Helper()
+	if r := n.sendEvent(id, typ, object, time.Now(), webhookSecret); r.status != 200 {
+		n.t.Fatalf("webhook %s %s: %d %s", typ, id, r.status, r.body)
+	}
+}
+
+func completedSession(co checkoutInfo, pi string) map[string]any {
+	return map[string]any{"id": "cs_test_" + co.ID, "object": "checkout.session", "mode": "payment", "payment_status": "paid",
+		"amount_total": co.Amount, "currency": strings.ToLower(co.Currency), "payment_intent": pi,
+		"metadata": map[string]string{"livegate_checkout": co.ID}}
+}
+
+func refundedCharge(pi string, amount int64, full bool) map[string]any {
+	return map[string]any{"id": "ch_" + pi, "object": "charge", "payment_intent": pi, "amount_refunded": amount, "refunded": full}
+}
+
+func (n *testNode) ledger(creatorID string) []store.LedgerEntry {
+	n.t.Helper()
+	led, err := n.Store.Ledger(n.t.Context(), creatorID)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return led
+}
+
+func (n *testNode) hasTicket(viewer, streamID, creatorID string) bool {
+	_, err := n.Store.ActiveEntitlement(n.t.Context(), viewer, store.KindTicket, streamID, creatorID, time.Now())
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		n.t.Fatal(err)
+	}
+	return err == nil
+}
+
+type earningsRow struct {
+	Country, Currency, Month string
+	Sales                    int
+	Gross, Refunds, Fee, Net int64
+}
+
+func (n *testNode) earnings(creatorID string) []earningsRow {
+	n.t.Helper()
+	var out struct{ Earnings []earningsRow }
+	if st := n.call("GET", "/v1/creators/"+creatorID+"/earnings", nil, &out); st != 200 {
+		n.t.Fatalf("earnings: %d", st)
+	}
+	return out.Earnings
+}
+
+// A purchase delivered three times (and once more as a different event for the same
+// payment) grants one entitlement and books one sale.
+func TestTicketPurchaseExactlyOnce(t *testing.T) {
+	n := startMoneyNode(t, nil)
+	n.launchCountries()
+	creator, s := n.ticketStream("MA", map[string]int64{"MAD": 4900, "ZAR": 9900})
+	amina := n.buyer("viewer-amina", testenv.IPMorocco)
+
+	co := amina.checkout("/v1/streams/" + s.ID + "/checkout")
+	if co.Currency != "MAD" || co.Amount != 4900 || co.Display != "MAD 49.00" || co.Country != "MA" || co.CheckoutURL == "" {
+		t.Fatalf("checkout = %+v, want MAD 49.00 for a viewer in Morocco with a Stripe URL", co)
+	}
+	if again := amina.checkout("/v1/streams/" + s.ID + "/checkout"); again.ID != co.ID {
+		t.Fatalf("a retried checkout made a second one: %s then %s", co.ID, again.ID)
+	}
+	if n.hasTicket(amina.id, s.ID, creator) {
+		t.Fatal("access granted before payment (e.g. from the redirect)")
+	}
+	for i := 0; i < 3; i++ {
+		n.deliver("evt_completed_1", "checkout.session.completed", completedSession(co, "pi_amina"))
+	}
+	n.deliver("evt_async_1", "checkout.session.async_payment_succeeded", completedSession(co, "pi_amina"))
+
+	if !n.hasTicket(amina.id, s.ID, creator) {
+		t.Fatal("no ticket after the verified webhook")
+	}
+	expectProblem(t, "buying twice", amina.post("/v1/streams/"+s.ID+"/checkout"), 409, "already-entitled")
+	ents, _ := n.Store.EntitlementsOfStream(t.Context(), s.ID)
+	if len(ents) != 1 {
+		t.Fatalf("%d entitlements, want 1", len(ents))
+	}
+	led := n.ledger(creator)
+	if len(led) != 1 || led[0].Gross != 4900 || led[0].Fee != 735 || led[0].Net != 4165 || led[0].Payouts != "manual" || led[0].Country != "MA" {
+		t.Fatalf("ledger = %+v, want one MAD 49.00 sale with a 15%% fee (735) on manual payouts", led)
+	}
+	e := n.earnings(creator)
+	if len(e) != 1 || e[0].Country != "MA" || e[0].Currency != "MAD" || e[0].Sales != 1 || e[0].Gross != 4900 || e[0].Net != 4165 ||
+		e[0].Month != time.Now().UTC().Format("2006-01") {
+		t.Fatalf("earnings = %+v", e)
+	}
+
+	// The operator's export of what is owed to manually paid creators.
+	req, _ := http.NewRequest("GET", n.URL()+"/v1/admin/payouts/manual.csv", nil)
+	req.Header.Set("Authorization", "Bearer "+testAPIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(resp.Body).ReadAll()
+	resp.Body.Close()
+	if err != nil || len(rows) != 2 || rows[1][0] != creator || rows[1][8] != "4165" || rows[1][9] != "MAD 41.65" {
+		t.Fatalf("manual payouts CSV = %v, %v", rows, err)
+	}
+}
+
+// A refund that Stripe delivers before the purchase's completion never leaves access
+// behind, and the books balance.
+func TestRefundBeforeCompletion(t *testing.T) {
+	n := startMoneyNode(t, nil)
+	n.launchCountries()
+	creator, s := n.ticketStream("MA", map[string]int64{"MAD": 4900})
+	omar := n.buyer("viewer-omar", testenv.IPMorocco)
+	co := omar.checkout("/v1/streams/" + s.ID + "/checkout")
+
+	n.deliver("evt_refund_first", "charge.refunded", refundedCharge("pi_omar", 4900, true))
+	n.deliver("evt_completed_late", "checkout.session.completed", completedSession(co, "pi_omar"))
+	if n.hasTicket(omar.id, s.ID, creator) {
+		t.Fatal("refunded purchase left access behind")
+	}
+	e := n.earnings(creator)
+	if len(e) != 1 || e[0].Gross != 4900 || e[0].Refunds != 4900 || e[0].Net != 0 || e[0].Fee != 0 {
+		t.Fatalf("earnings after refund = %+v, want gross 4900, refunds 4900, net 0, fee 0", e)
+	}
+	// The viewer may buy again; it is a new checkout.
+	if again := omar.checkout("/v1/streams/" + s.ID + "/checkout"); again.ID == co.ID {
+		t.Fatal("a completed checkout was handed out again")
+	}
+}
+
+// A refund after the purchase revokes access and books the refund, fee included.
+func TestRefundAfterPurchase(t *testing.T) {
+	n := startMoneyNode(t, nil)
+	n.launchCountries()
+	creator, s := n.ticketStream("MA", map[string]int64{"MAD": 10000})
+	var revoked []store.Entitlement
+	n.Billing.SetOnRevoke(func(e store.Entitlement) { revoked = append(revoked, e) })
+	v := n.buyer("viewer-salma", testenv.IPMorocco)
+	co := v.checkout("/v1/streams/" + s.ID + "/checkout")
+	n.deliver("evt_c", "checkout.session.completed", completedSession(co, "pi_salma"))
+	n.deliver("evt_partial", "charge.refunded", refundedCharge("pi_salma", 4000, false))
+	if !n.hasTicket(v.id, s.ID, creator) {
+		t.Fatal("a partial refund revoked access")
+	}
+	n.deliver("evt_full", "charge.refunded", refundedCharge("pi_salma", 10000, true))
+	n.deliver("evt_full", "charge.refunded", refundedCharge("pi_salma", 10000, true))
+	if n.hasTicket(v.id, s.ID, creator) {
+		t.Fatal("full refund left access")
+	}
+	if len(revoked) != 1 || revoked[0].ViewerID != v.id || revoked[0].StreamID != s.ID {
+		t.Fatalf("access plane told of %d revocations: %+v", len(revoked), revoked)
+	}
+	var refunds, fee int64
+	for _, l := range n.ledger(creator) {
+		if l.Kind == store.LedgerRefund {
+			refunds -= l.Gross
+		}
+		fee += l.Fee
+	}
+	if refunds != 10000 || fee != 0 {
+		t.Fatalf("refunded %d with %d fee left, want 10000 and 0", refunds, fee)
+	}
+}
+
+func TestWebhookSignatureChecks(t *testing.T) {
+	n := startMoneyNode(t, nil)
+	n.launchCountries()
+	creator, s := n.ticketStream("MA", map[string]int64{"MAD": 4900})
+	co := n.buyer("viewer-x", testenv.IPMorocco).checkout("/v1/streams/" + s.ID + "/checkout")
+	obj := completedSession(co, "pi_x")
+
+	expectProblem(t, "forged signature", n.sendEvent("evt_forged", "checkout.session.completed", obj, time.Now(), "whsec_attacker"), 400, "bad-signature")
+	expectProblem(t, "stale signature", n.sendEvent("evt_stale", "checkout.session.completed", obj, time.Now().Add(-10*time.Minute), webhookSecret), 400, "bad-signature")
+	expectProblem(t, "no signature", n.raw("POST", "/v1/webhooks/stripe", "application/json", `{"id":"evt_1"}`, nil), 400, "bad-signature")
+	if n.hasTicket("viewer-x", s.ID, creator) || len(n.ledger(creator)) != 0 {
+		t.Fatal("a rejected webhook wrote something")
+	}
+	// The genuine delivery of the forged event's id is still applied: nothing was recorded.
+	n.deliver("evt_forged", "checkout.session.completed", obj)
+	if !n.hasTicket("viewer-x", s.ID, creator) {
+		t.Fatal("genuine event not applied after a forged one with the same id")
+	}
+}
+
+// The platform fee is zero while the country's waiver runs, and its bps after.
+func TestFeeWaiver(t *testing.T) {
+	n := startMoneyNode(t, nil)
+	n.launchCountries()
+	waiverEnds := time.Now().Add(3 * time.Second).UTC()
+	n.setCountry("ZA", map[string]any{"fee_waived_until": waiverEnds})
+
+	var c struct{ ID string }
+	n.call("POST", "/v1/creators", map[string]any{"name": "Thabo", "country": "ZA"}, &c)
+	var s streamInfo
+	n.call("POST", "/v1/streams", map[string]any{"creator_id": c.ID, "title": "Amapiano live", "access_mode": "ticket"}, &s)
+	n.call("PUT", "/v1/streams/"+s.ID+"/prices", map[string]any{"prices": map[string]int64{"ZAR": 15000}}, nil)
+
+	// Connect: not before the creator's account can take charges.
+	early := n.buyer("viewer-early", testenv.IPSouthAfrica)
+	expectProblem(t, "creator not onboarded", early.post("/v1/streams/"+s.ID+"/checkout"), 409, "creator-not-ready")
+	var link struct {
+		OnboardingURL string `json:"onboarding_url"`
+	}
+	if st := n.call("POST", "/v1/creators/"+c.ID+"/connect", nil, &link); st != 200 || link.OnboardingURL == "" {
+		t.Fatalf("connect onboarding: %d %+v", st, link)
+	}
+	pay, _ := n.Store.CreatorPayment(t.Context(), c.ID)
+	n.deliver("evt_acct", "account.updated", map[string]any{"id": pay.StripeAccountID, "object": "account",
+		"charges_enabled": true, "payouts_enabled": true})
+
+	a := early.checkout("/v1/streams/" + s.ID + "/checkout")
+	n.deliver("evt_a", "checkout.session.completed", completedSession(a, "pi_during_waiver"))
+	time.Sleep(time.Until(waiverEnds) + 100*time.Millisecond)
+	b := n.buyer("viewer-late", testenv.IPSouthAfrica).checkout("/v1/streams/" + s.ID + "/checkout")
+	n.deliver("evt_b", "checkout.session.completed", completedSession(b, "pi_after_waiver"))
+
+	fees := map[string]int64{}
+	for _, l := range n.ledger(c.ID) {
+		fees[l.PaymentIntent] = l.Fee
+		if l.Payouts != "connect" || l.Currency != "ZAR" {
+			t.Errorf("ledger row %+v", l)
+		}
+	}
+	if fee, ok := fees["pi_during_waiver"]; !ok || fee != 0 {
+		t.Errorf("fee inside the waiver = %d (%v), want 0", fee, ok)
+	}
+	if fee := fees["pi_after_waiver"]; fee != 1500 {
+		t.Errorf("fee after the waiver = %d, want 1500 (10%% of ZAR 150.00)", fee)
+	}
+}
+
+// Viewers where paid live is off, not launched or unknown cannot buy; a stream with no
+// price in the viewer's currency is not on sale there.
+func TestCountryGates(t *testing.T) {
+	n := startMoneyNode(t, nil)
+	n.launchCountries()
+	_, s := n.ticketStream("MA", map[string]int64{"MAD": 4900})
+	for _, c := range []struct{ name, ip string }{
+		{"Egypt, not launched yet", testenv.IPEgypt},
+		{"France, never enabled", testenv.IPFrance},
+		{"address outside the GeoIP database", "192.0.2.44"},
+	} {
+		expectProblem(t, c.name, n.buyer("v-"+c.ip, c.ip).post("/v1/streams/"+s.ID+"/checkout"), 451, "country-not-enabled")
+	}
+	expectProblem(t, "no ZAR price", n.buyer("v-za", testenv.IPSouthAfrica).post("/v1/streams/"+s.ID+"/checkout"), 409, "not-for-sale")
+	expectProblem(t, "no viewer token", n.raw("POST", "/v1/streams/"+s.ID+"/checkout", "", "", map[string]string{"X-Forwarded-For": testenv.IPMorocco}), 401, "viewer-unauthorized")
+	expectProblem(t, "forged viewer token", n.raw("POST", "/v1/streams/"+s.ID+"/checkout", "", "",
+		map[string]string{"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.bad"}), 401, "viewer-unauthorized")
+
+	// Switching Morocco off stops sales there at once.
+	if st := n.call("POST", "/v1/admin/countries/MA/disable", nil, nil); st != 200 {
+		t.Fatalf("disable: %d", st)
+	}
+	expectProblem(t, "Morocco disabled", n.buyer("v-ma", testenv.IPMorocco).post("/v1/streams/"+s.ID+"/checkout"), 451, "country-not-enabled")
+}
+
+func TestSubscriptionLifecycle(t *testing.T) {
+	n := startMoneyNode(t, nil)
+	n.launchCountries()
+	var c struct{ ID string }
+	n.call("POST", "/v1/creators", map[string]any{"name": "Karim", "country": "MA"}, &c)
+	var price map[string]any
+	if st := n.call("PUT", "/v1/creators/"+c.ID+"/subscription-prices/MAD", map[string]any{"amount": 2500}, &price); st != 200 || price["display"] != "MAD 25.00" {
+		t.Fatalf("subscription price: %d %v", st, price)
+	}
+	var bad map[string]any
+	if st := n.call("PUT", "/v1/creators/"+c.ID+"/subscription-prices/MAD", map[string]any{"amount": 999999}, &bad); st != 422 || bad["field"] != "amount" {
+		t.Fatalf("out-of-bounds subscription price: %d %v", st, bad)
+	}
+	v := n.buyer("viewer-nadia", testenv.IPMorocco)
+	co := v.checkout("/v1/creators/" + c.ID + "/subscribe")
+	if co.Amount != 2500 || co.Currency != "MAD" {
+		t.Fatalf("subscription checkout %+v", co)
+	}
+	md := map[string]string{"livegate_checkout": co.ID}
+	n.deliver("evt_sub_done", "checkout.session.completed", map[string]any{"id": "cs_sub", "object": "checkout.session",
+		"mode": "subscription", "payment_status": "paid", "amount_total": 2500, "currency": "mad", "subscription": "sub_nadia", "metadata": md})
+	periodEnd := time.Now().AddDate(0, 1, 0).Unix()
+	n.deliver("evt_inv_1", "invoice.paid", map[string]any{"id": "in_1", "object": "invoice", "amount_paid": 2500, "currency": "mad",
+		"subscription": "sub_nadia", "payment_intent": "pi_inv_1", "subscription_details": map[string]any{"metadata": md},
+		"lines": map[string]any{"object": "list", "data": []any{map[string]any{"id": "il_1", "period": map[string]any{"start": time.Now().Unix(), "end": periodEnd}}}}})
+	ent, err := n.Store.ActiveEntitlement(t.Context(), v.id, store.KindSubscription, "", c.ID, time.Now())
+	if err != nil || ent.ExpiresAt.Unix() != periodEnd {
+		t.Fatalf("subscription entitlement %+v, %v; want active until the invoice's period end", ent, err)
+	}
+	expectProblem(t, "subscribing twice", v.post("/v1/creators/"+c.ID+"/subscribe"), 409, "already-entitled")
+	if led := n.ledger(c.ID); len(led) != 1 || led[0].Gross != 2500 || led[0].Fee != 375 {
+		t.Fatalf("ledger %+v, want one MAD 25.00 sale with 15%% fee", led)
+	}
+	n.deliver("evt_sub_del", "customer.subscription.deleted", map[string]any{"id": "sub_nadia", "object": "subscription", "status": "canceled"})
+	if _, err := n.Store.ActiveEntitlement(t.Context(), v.id, store.KindSubscription, "", c.ID, time.Now()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("cancelled subscription still grants access: %v", err)
+	}
+}
+
+// A creator cancelling a ticketed stream before it starts refunds every ticket, once.
+func TestCancelTicketedStreamRefunds(t *testing.T) {
+	n := startMoneyNode(t, nil)
+	n.launchCountries()
+	creator, s := n.ticketStream("MA", map[string]int64{"MAD": 4900})
+	for i, id := range []string{"v1", "v2"} {
+		co := n.buyer(id, testenv.IPMorocco).checkout("/v1/streams/" + s.ID + "/checkout")
+		n.deliver(fmt.Sprintf("evt_buy_%d", i), "checkout.session.completed", completedSession(co, "pi_"+id))
+	}
+	var out struct {
+		State           string `json:"state"`
+		TicketsRefunded int    `json:"tickets_refunded"`
+	}
+	if st := n.call("DELETE", "/v1/streams/"+s.ID, nil, &out); st != 200 || out.State != "ended" || out.TicketsRefunded != 2 {
+		t.Fatalf("cancel: %d %+v, want ended with 2 tickets refunded", st, out)
+	}
+	for _, id := range []string{"v1", "v2"} {
+		if n.hasTicket(id, s.ID, creator) {
+			t.Errorf("%s kept access to a cancelled stream", id)
+		}
+	}
+	var again struct {
+		State           string `json:"state"`
+		TicketsRefunded int    `json:"tickets_refunded"`
+	}
+	if st := n.call("DELETE", "/v1/streams/"+s.ID, nil, &again); st != 200 || again.State != "ended" || again.TicketsRefunded != 0 {
+		t.Fatalf("cancelling again: %d %+v, want nothing more refunded", st, again)
+	}
+	// Stripe then confirms each refund; the books follow.
+	n.deliver("evt_r1", "charge.refunded", refundedCharge("pi_v1", 4900, true))
+	n.deliver("evt_r2", "charge.refunded", refundedCharge("pi_v2", 4900, true))
+	if e := n.earnings(creator); len(e) != 1 || e[0].Refunds != 9800 || e[0].Net != 0 {
+		t.Fatalf("earnings after cancellation %+v", e)
+	}
+}
+
+func TestCountryAdminValidationAndAudit(t *testing.T) {
+	n := startMoneyNode(t, nil)
+	alice := map[string]string{"Authorization": "Bearer alice-operator-key-0123456789"}
+	put := func(code, body string) rawResponse {
+		return n.raw("PUT", "/v1/admin/countries/"+code, "application/json", body, alice)
+	}
+	launch := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
+	base := `"launch_at":"` + launch + `","min_ticket":1000,"max_ticket":50000,"min_subscription":2000,"max_subscription":20000`
+	for _, c := range []struct{ name, code, body, field string }{
+		{"unknown currency", "MA", `{"enabled":true,"currency":"XYZ",` + base + `}`, "currency"},
+		{"fee above 100%", "MA", `{"enabled":true,"currency":"MAD","fee_bps":10001,` + base + `}`, "fee_bps"},
+		{"min above max", "MA", `{"enabled":true,"currency":"MAD","launch_at":"` + launch + `","min_ticket":60000,"max_ticket":50000,"min_subscription":2000,"max_subscription":20000}`, "min_ticket"},
+		{"waiver in the past when enabling", "MA", `{"enabled":true,"currency":"MAD","fee_waived_until":"2020-01-01T00:00:00Z",` + base + `}`, "fee_waived_until"},
+		{"fractional yen", "JP", `{"currency":"JPY","min_ticket":4.5,"max_ticket":5000}`, "min_ticket"},
+		{"fractional dirham", "MA", `{"currency":"MAD","max_ticket":49.99}`, "max_ticket"},
+		{"bad payouts", "MA", `{"payouts":"cash"}`, "payouts"},
+	} {
+		r := put(c.code, c.body)
+		expectProblem(t, c.name, r, 422, "invalid-field")
+		if r.problem.Field != c.field {
+			t.Errorf("%s: field %q, want %q", c.name, r.problem.Field, c.field)
+		}
+	}
+	expectProblem(t, "unknown country", put("XX", `{}`), 404, "unknown-country")
+	if r := put("MA", `{"enabled":true,"currency":"MAD","fee_bps":1500,"payouts":"manual",`+base+`}`); r.status != 200 {
+		t.Fatalf("valid policy: %d %s", r.status, r.body)
+	}
+	if r := n.raw("POST", "/v1/admin/countries/MA/disable", "", "", alice); r.status != 200 {
+		t.Fatalf("disable: %d", r.status)
+	}
+	var audit struct {
+		Audit []struct {
+			Actor  string
+			Object string
+			Before map[string]any
+			After  map[string]any
+		}
+	}
+	n.call("GET", "/v1/admin/audit?object=country:MA", nil, &audit)
+	if len(audit.Audit) != 2 || audit.Audit[0].Actor != "alice" || audit.Audit[0].Before["enabled"] != true || audit.Audit[0].After["enabled"] != false {
+		t.Fatalf("audit = %+v, want alice's two changes, newest first, with before and after", audit.Audit)
+	}
+	if audit.Audit[1].Before != nil {
+		t.Errorf("first change's before = %v, want null", audit.Audit[1].Before)
+	}
+}
+
+// Without a Stripe key the development checkout completes purchases through the same
+// entitlement and ledger code.
+func TestDevCheckout(t *testing.T) {
+	mmdb := testenv.CountryMMDB(t)
+	n := startNode(t, func(c *config.Config) {
+		c.GeoIPDB = mmdb
+		c.TrustedProxies = []string{"127.0.0.1/32"}
+	})
+	n.launchCountries()
+	creator, s := n.ticketStream("MA", map[string]int64{"MAD": 4900})
+	v := n.buyer("viewer-dev", testenv.IPMorocco)
+	co := v.checkout("/v1/streams/" + s.ID + "/checkout")
+	if !strings.HasSuffix(co.CheckoutURL, "/dev/checkout/"+co.ID) {
+		t.Fatalf("dev checkout URL %q", co.CheckoutURL)
+	}
+	page := n.raw("GET", "/dev/checkout/"+co.ID, "", "", nil)
+	if page.status != 200 || !strings.Contains(page.body, "Development checkout") || !strings.Contains(page.body, "MAD 49.00") {
+		t.Fatalf("dev checkout page: %d %s", page.status, page.body)
+	}
+	for i := 0; i < 2; i++ {
+		if r := n.raw("POST", "/dev/checkout/"+co.ID+"/pay", "", "", map[string]string{"Accept": "application/json"}); r.status != 200 {
+			t.Fatalf("pay: %d %s", r.status, r.body)
+		}
+	}
+	if !n.hasTicket(v.id, s.ID, creator) {
+		t.Fatal("no ticket after paying the dev checkout")
+	}
+	if led := n.ledger(creator); len(led) != 1 || led[0].Fee != 735 {
+		t.Fatalf("ledger %+v, want one sale", led)
+	}
+	expectProblem(t, "webhooks without a secret", n.sendEvent("evt_1", "checkout.session.completed", completedSession(co, "pi_z"), time.Now(), webhookSecret), 400, "bad-signature")
+}
