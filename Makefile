@@ -30,3 +30,4 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/sfu/
+	$(GO) test -run '^$$' -bench WebhookPostgres -benchtime 3000x ./internal/billing/

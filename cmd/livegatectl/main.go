@@ -2,12 +2,8 @@
 //
 //	livegatectl [--url URL] [--api-key KEY] [--json] <command> ...
 //
-//	creators create <name>
-//	creators get <id>
-//	streams create <creator-id> <title>
-//	streams list [--state scheduled|live|ended] [--creator <id>]
-//	streams get <id>
-//	streams end <id>
+// Run `livegatectl --help` for the commands: creators, streams, countries (enable, disable,
+// set, audit), earnings, payouts export and development viewer tokens.
 package main
 
 import (
@@ -47,18 +43,7 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	fs.StringVar(&c.key, "api-key", os.Getenv("LIVEGATE_API_KEY"), "operator API key (LIVEGATE_API_KEY)")
 	fs.BoolVar(&c.asJSON, "json", false, "print the API's JSON instead of a table")
 	fs.Usage = func() {
-		fmt.Fprint(errOut, `usage: livegatectl [flags] <command>
-
-commands:
-  creators create <name>
-  creators get <id>
-  streams create <creator-id> <title>
-  streams list [--state scheduled|live|ended] [--creator <id>]
-  streams get <id>
-  streams end <id>
-
-flags:
-`)
+		fmt.Fprint(errOut, usage)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -69,22 +54,32 @@ flags:
 		fs.Usage()
 		return fmt.Errorf("missing command")
 	}
+	if rest[0] == "countries" || rest[0] == "earnings" || rest[0] == "payouts" || rest[0] == "token" ||
+		(rest[0] == "creators" && (rest[1] == "connect" || rest[1] == "subscription-price")) || (rest[0] == "streams" && rest[1] == "prices") {
+		return c.money(ctx, rest, errOut)
+	}
 	switch rest[0] + " " + rest[1] {
 	case "creators create":
-		if len(rest) != 3 {
-			return fmt.Errorf("usage: creators create <name>")
+		cf := flag.NewFlagSet("creators create", flag.ContinueOnError)
+		cf.SetOutput(errOut)
+		country := cf.String("country", "", "ISO 3166-1 alpha-2 country the creator is paid out in")
+		if err := cf.Parse(rest[2:]); err != nil || cf.NArg() != 1 {
+			return fmt.Errorf("usage: creators create [--country XX] <name>")
 		}
-		return c.show(ctx, "POST", "/v1/creators", map[string]string{"name": rest[2]}, creatorTable)
+		return c.show(ctx, "POST", "/v1/creators", map[string]string{"name": cf.Arg(0), "country": *country}, creatorTable)
 	case "creators get":
 		if len(rest) != 3 {
 			return fmt.Errorf("usage: creators get <id>")
 		}
 		return c.show(ctx, "GET", "/v1/creators/"+url.PathEscape(rest[2]), nil, creatorTable)
 	case "streams create":
-		if len(rest) != 4 {
-			return fmt.Errorf("usage: streams create <creator-id> <title>")
+		sf := flag.NewFlagSet("streams create", flag.ContinueOnError)
+		sf.SetOutput(errOut)
+		mode := sf.String("access", "free", "free, ticket or subscribers")
+		if err := sf.Parse(rest[2:]); err != nil || sf.NArg() != 2 {
+			return fmt.Errorf("usage: streams create [--access free|ticket|subscribers] <creator-id> <title>")
 		}
-		return c.show(ctx, "POST", "/v1/streams", map[string]string{"creator_id": rest[2], "title": rest[3]}, streamTable)
+		return c.show(ctx, "POST", "/v1/streams", map[string]string{"creator_id": sf.Arg(0), "title": sf.Arg(1), "access_mode": *mode}, streamTable)
 	case "streams list":
 		lf := flag.NewFlagSet("streams list", flag.ContinueOnError)
 		lf.SetOutput(errOut)
@@ -134,19 +129,19 @@ func envOr(k, def string) string {
 	return def
 }
 
-// show calls the API and prints the answer as a table (or JSON with --json).
-func (c *client) show(ctx context.Context, method, path string, body any, table func(io.Writer, []byte) error) error {
+// do calls the API and returns the body of a 2xx answer, or the problem as an error.
+func (c *client) do(ctx context.Context, method, path string, body any) ([]byte, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.base, "/")+path, rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -156,12 +151,12 @@ func (c *client) show(ctx context.Context, method, path string, body any, table 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if resp.StatusCode >= 300 {
 		var p struct{ Title, Detail, Field string }
@@ -173,9 +168,18 @@ func (c *client) show(ctx context.Context, method, path string, body any, table 
 			if p.Detail != "" {
 				msg += ": " + p.Detail
 			}
-			return fmt.Errorf("%s", msg)
+			return nil, fmt.Errorf("%s", msg)
 		}
-		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+		return nil, fmt.Errorf("%s %s: %s", method, path, resp.Status)
+	}
+	return raw, nil
+}
+
+// show calls the API and prints the answer as a table (or JSON with --json).
+func (c *client) show(ctx context.Context, method, path string, body any, table func(io.Writer, []byte) error) error {
+	raw, err := c.do(ctx, method, path, body)
+	if err != nil {
+		return err
 	}
 	if c.asJSON {
 		_, err := c.out.Write(raw)
@@ -199,7 +203,7 @@ func keyValues(w io.Writer, raw []byte, keys ...string) error {
 }
 
 func creatorTable(w io.Writer, raw []byte) error {
-	return keyValues(w, raw, "id", "name", "created_at")
+	return keyValues(w, raw, "id", "name", "country", "created_at")
 }
 
 func streamTable(w io.Writer, raw []byte) error {

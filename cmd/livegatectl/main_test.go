@@ -51,3 +51,51 @@ func TestCLIAgainstNode(t *testing.T) {
 		t.Fatalf("wrong key: %v", err)
 	}
 }
+
+// The operator's country workflow and the money reports, against a real node.
+func TestCLICountriesAndMoney(t *testing.T) {
+	cfg := testenv.LoopbackConfig(t)
+	cfg.APIKey = "cli-test-key-0123456789"
+	cfg.DefaultCountry = "MA"
+	n := testenv.StartNode(t, cfg)
+	run1 := func(args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), append([]string{"--url", n.URL(), "--api-key", cfg.APIKey}, args...), &out, &errOut)
+		return out.String(), err
+	}
+	cli := func(args ...string) string {
+		t.Helper()
+		out, err := run1(args...)
+		if err != nil {
+			t.Fatalf("livegatectl %v: %v", args, err)
+		}
+		return out
+	}
+	cli("countries", "set", "MA", "--currency", "MAD", "--min-ticket", "1000", "--max-ticket", "50000",
+		"--min-sub", "2000", "--max-sub", "20000", "--fee-bps", "1500", "--payouts", "manual", "--launch-at", "2026-01-01")
+	shown := cli("countries", "enable", "MA")
+	if !strings.Contains(shown, "enabled") || !strings.Contains(shown, "yes") || !strings.Contains(shown, "MAD 10.00 .. MAD 500.00") || !strings.Contains(shown, "15.00%") {
+		t.Fatalf("enable output:\n%s", shown)
+	}
+	list := cli("countries", "list")
+	if !strings.Contains(list, "MA") || !strings.Contains(list, "FEE WAIVED UNTIL") {
+		t.Fatalf("countries list:\n%s", list)
+	}
+	if _, err := run1("countries", "set", "MA", "--fee-bps", "20000"); err == nil || !strings.Contains(err.Error(), "fee_bps") {
+		t.Fatalf("bad fee: %v", err)
+	}
+	audit := cli("countries", "audit", "MA")
+	if !strings.Contains(audit, "enabled: false -> true") || !strings.Contains(audit, "operator") {
+		t.Fatalf("audit:\n%s", audit)
+	}
+	creator := strings.Fields(strings.Split(cli("creators", "create", "--country", "MA", "Amina"), "\n")[0])[1]
+	if tok := strings.TrimSpace(cli("token", "viewer-1")); strings.Count(tok, ".") != 2 {
+		t.Fatalf("token %q is not a JWT", tok)
+	}
+	if e := cli("earnings", creator); !strings.Contains(e, "MONTH") {
+		t.Fatalf("earnings:\n%s", e)
+	}
+	if csv := cli("payouts", "export"); !strings.HasPrefix(csv, "creator_id,") {
+		t.Fatalf("payouts export:\n%s", csv)
+	}
+}
