@@ -102,8 +102,9 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 	}
 }
 
-// FuzzCreateStreamJSON: whatever JSON arrives, the API answers with a client error or a
-// created resource, never a 500, and always with a JSON body.
+// FuzzCreateStreamJSON: whatever JSON arrives at the creator, stream or country
+// endpoints, the API answers with a client error or the resource, never a 500, and always
+// with a JSON body.
 func FuzzCreateStreamJSON(f *testing.F) {
 	a := newAPI(f)
 	a.Deps.Logger = discard()
@@ -118,16 +119,24 @@ func FuzzCreateStreamJSON(f *testing.F) {
 	f.Add("/v1/creators", `{"name":"Amina"}`)
 	f.Add("/v1/creators", `{"name":"a"}{"name":"b"}`)
 	f.Add("/v1/streams", `[1,2,3]`)
+	f.Add("/v1/admin/countries/MA", `{"enabled":true,"currency":"MAD","min_ticket":1000,"max_ticket":50000,"fee_bps":1500,"launch_at":"2026-01-01T00:00:00Z"}`)
+	f.Add("/v1/admin/countries/JP", `{"currency":"JPY","min_ticket":4.5}`)
+	f.Add("/v1/admin/countries/MA", `{"fee_bps":1e400}`)
 	f.Fuzz(func(t *testing.T, path, body string) {
-		if path != "/v1/streams" && path != "/v1/creators" {
+		method := "POST"
+		switch path {
+		case "/v1/streams", "/v1/creators":
+		case "/v1/admin/countries/MA", "/v1/admin/countries/JP":
+			method = "PUT"
+		default:
 			path = "/v1/streams"
 		}
 		rec := httptest.NewRecorder()
-		req := httptest.NewRequest("POST", path, strings.NewReader(body))
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		h.ServeHTTP(rec, req)
 		switch rec.Code {
-		case 201, 400, 413, 422:
+		case 200, 201, 400, 413, 422:
 		default:
 			t.Fatalf("POST %s %q: status %d %s", path, body, rec.Code, rec.Body)
 		}
