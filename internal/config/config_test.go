@@ -41,6 +41,9 @@ func TestLoadRejects(t *testing.T) {
 		{"--log-level", "loud"},
 		{"--production"},
 		{"--production", "--api-key", "short"},
+		// The development checkout never runs in production.
+		{"--production", "--api-key", "0123456789abcdef0123", "--stripe-webhook-secret", "whsec_x", "--viewer-jwt-secret", "0123456789abcdef0123456789abcdef"},
+		{"--operator-keys", "alice"},
 	} {
 		if _, err := Load(args, env(nil), &bytes.Buffer{}); err == nil {
 			t.Errorf("Load(%v) accepted", args)
@@ -49,6 +52,20 @@ func TestLoadRejects(t *testing.T) {
 	if _, err := Load(nil, env(map[string]string{"LIVEGATE_UDP_PORT": "x"}), &bytes.Buffer{}); err == nil ||
 		!strings.Contains(err.Error(), "LIVEGATE_UDP_PORT") {
 		t.Errorf("bad env value: %v, want an error naming the variable", err)
+	}
+}
+
+func TestProductionNeedsStripeAndViewerKeys(t *testing.T) {
+	ok := []string{"--production", "--api-key", "0123456789abcdef0123", "--viewer-jwt-secret", "0123456789abcdef0123456789abcdef"}
+	c, err := Load(ok, env(map[string]string{"STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_x"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatalf("production with Stripe from STRIPE_* variables: %v", err)
+	}
+	if c.StripeSecretKey != "sk_live_x" || c.StripeWebhookSecret != "whsec_x" {
+		t.Fatalf("STRIPE_* not read: %+v", c)
+	}
+	if _, err := Load(ok, env(map[string]string{"STRIPE_SECRET_KEY": "sk_live_x"}), &bytes.Buffer{}); err == nil {
+		t.Fatal("production without a webhook secret accepted")
 	}
 }
 
