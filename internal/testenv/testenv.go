@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -124,3 +125,21 @@ func StartNode(t testing.TB, cfg config.Config) *Node {
 	})
 	return &Node{Node: n, Stop: stop}
 }
+
+// RedisURL is the test Redis (LIVEGATE_TEST_REDIS_URL overrides 127.0.0.1:6379).
+func RedisURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("LIVEGATE_TEST_REDIS_URL")
+	if u == "" {
+		u = "redis://127.0.0.1:6379/0"
+	}
+	conn, err := net.DialTimeout("tcp", strings.Split(strings.TrimPrefix(u, "redis://"), "/")[0], time.Second)
+	if err != nil {
+		Missing(t, "Redis", err)
+	}
+	conn.Close()
+	return u
+}
+
+// UniquePrefix namespaces one test's Redis keys.
+func UniquePrefix() string { return store.NewID("t") + ":" }

@@ -1,0 +1,221 @@
+package sessions
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Memory is the in-process Store of a single node.
+type Memory struct {
+	mu       sync.Mutex
+	now      func() time.Time
+	sessions map[string]memSession
+	ended    map[string]memEnded
+	unique   map[string]map[string]bool // stream -> viewers
+	collects map[string]map[string]bool
+	preview  map[string]time.Duration // viewer|stream
+	subs     map[chan Event]struct{}
+}
+
+type memSession struct {
+	Session
+	expires time.Time
+}
+
+type memEnded struct {
+	reason  string
+	expires time.Time
+}
+
+var _ Store = (*Memory)(nil)
+
+// NewMemory returns an empty in-process store.
+func NewMemory() *Memory {
+	return &Memory{now: time.Now, sessions: map[string]memSession{}, ended: map[string]memEnded{},
+		unique: map[string]map[string]bool{}, collects: map[string]map[string]bool{}, preview: map[string]time.Duration{},
+		subs: map[chan Event]struct{}{}}
+}
+
+// live drops expired sessions; callers hold mu.
+func (m *Memory) live() {
+	now := m.now()
+	for id, s := range m.sessions {
+		if !s.expires.After(now) {
+			delete(m.sessions, id)
+		}
+	}
+	for id, e := range m.ended {
+		if !e.expires.After(now) {
+			delete(m.ended, id)
+		}
+	}
+}
+
+// Open implements Store.
+func (m *Memory) Open(_ context.Context, s Session, lim Limit, ttl time.Duration) ([]Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.live()
+	if _, ok := m.sessions[s.ID]; ok {
+		return nil, ErrExists
+	}
+	var same []memSession
+	for _, o := range m.sessions {
+		if o.scope() == s.scope() {
+			same = append(same, o)
+		}
+	}
+	var kicked []Session
+	if lim.Max > 0 && len(same) >= lim.Max {
+		if !lim.Replace {
+			return nil, ErrLimit
+		}
+		sort.Slice(same, func(i, j int) bool { return same[i].StartedAt.Before(same[j].StartedAt) })
+		for _, o := range same[:len(same)-lim.Max+1] {
+			delete(m.sessions, o.ID)
+			m.ended[o.ID] = memEnded{"replaced by a newer session", m.now().Add(time.Hour)}
+			kicked = append(kicked, o.Session)
+		}
+	}
+	m.sessions[s.ID] = memSession{s, m.now().Add(ttl)}
+	if m.unique[s.StreamID] == nil {
+		m.unique[s.StreamID] = map[string]bool{}
+	}
+	m.unique[s.StreamID][s.ViewerID] = true
+	return kicked, nil
+}
+
+// Refresh implements Store.
+func (m *Memory) Refresh(_ context.Context, live []Session, ttl time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, s := range live {
+		m.sessions[s.ID] = memSession{s, m.now().Add(ttl)}
+	}
+	return nil
+}
+
+// End implements Store.
+func (m *Memory) End(_ context.Context, id, reason string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.sessions, id)
+	m.ended[id] = memEnded{reason, m.now().Add(time.Hour)}
+	return nil
+}
+
+// Get implements Store.
+func (m *Memory) Get(_ context.Context, id string) (Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.live()
+	s, ok := m.sessions[id]
+	if !ok {
+		return Session{}, ErrNotFound
+	}
+	return s.Session, nil
+}
+
+// Ended implements Store.
+func (m *Memory) Ended(_ context.Context, id string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.live()
+	e, ok := m.ended[id]
+	if !ok {
+		return "", ErrNotFound
+	}
+	return e.reason, nil
+}
+
+// List implements Store.
+func (m *Memory) List(_ context.Context, streamID string) ([]Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.live()
+	out := []Session{}
+	for _, s := range m.sessions {
+		if streamID == "" || s.StreamID == streamID {
+			out = append(out, s.Session)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].StartedAt.Before(out[j].StartedAt) })
+	return out, nil
+}
+
+// Stats implements Store.
+func (m *Memory) Stats(_ context.Context, streamID string) (Stats, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.live()
+	st := Stats{Unique: len(m.unique[streamID]), Collects: len(m.collects[streamID])}
+	for _, s := range m.sessions {
+		if s.StreamID == streamID {
+			st.Current++
+		}
+	}
+	return st, nil
+}
+
+// AddPreview implements Store.
+func (m *Memory) AddPreview(_ context.Context, viewerID, streamID string, d time.Duration) (time.Duration, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.preview[viewerID+"|"+streamID] += d
+	return m.preview[viewerID+"|"+streamID], nil
+}
+
+// PreviewUsed implements Store.
+func (m *Memory) PreviewUsed(_ context.Context, viewerID, streamID string) (time.Duration, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.preview[viewerID+"|"+streamID], nil
+}
+
+// Collect implements Store.
+func (m *Memory) Collect(_ context.Context, streamID, viewerID string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.collects[streamID] == nil {
+		m.collects[streamID] = map[string]bool{}
+	}
+	if m.collects[streamID][viewerID] {
+		return false, nil
+	}
+	m.collects[streamID][viewerID] = true
+	return true, nil
+}
+
+// Publish implements Store: every subscriber gets the event.
+func (m *Memory) Publish(_ context.Context, e Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for ch := range m.subs {
+		select {
+		case ch <- e:
+		default: // a stuck subscriber must not block revocations for everyone
+		}
+	}
+	return nil
+}
+
+// Events implements Store.
+func (m *Memory) Events(ctx context.Context) <-chan Event {
+	ch := make(chan Event, 256)
+	m.mu.Lock()
+	m.subs[ch] = struct{}{}
+	m.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		m.mu.Lock()
+		delete(m.subs, ch)
+		m.mu.Unlock()
+		close(ch)
+	}()
+	return ch
+}
+
+// Close implements Store.
+func (m *Memory) Close() error { return nil }

@@ -1,0 +1,343 @@
+package sessions
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis is the Store of a fleet: every node sees every session, counts are global, and
+// events reach every node through one pub/sub channel.
+type Redis struct {
+	rdb    *redis.Client
+	prefix string
+	log    *slog.Logger
+}
+
+var _ Store = (*Redis)(nil)
+
+// record is a session as stored: the session and its scope.
+type record struct {
+	Session
+	Scope string `json:"scope"`
+}
+
+// NewRedis connects to url (redis://host:port/db). prefix namespaces every key, so tests
+// and several deployments can share one Redis.
+func NewRedis(url, prefix string, log *slog.Logger) (*Redis, error) {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redis url: %w", err)
+	}
+	// Fail fast while Redis is down: a join waiting seconds is worse than a 503.
+	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = time.Second, time.Second, time.Second
+	opt.MaxRetries = 1
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Redis{rdb: redis.NewClient(opt), prefix: prefix, log: log}, nil
+}
+
+// Ping checks that Redis answers.
+func (r *Redis) Ping(ctx context.Context) error { return r.wrap(r.rdb.Ping(ctx).Err()) }
+
+func (r *Redis) wrap(err error) error {
+	if err == nil || errors.Is(err, redis.Nil) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrUnavailable, err)
+}
+
+func (r *Redis) key(parts ...string) string {
+	k := r.prefix
+	for i, p := range parts {
+		if i > 0 {
+			k += ":"
+		}
+		k += p
+	}
+	return k
+}
+
+// openScript enforces the cap and registers the session in one step, so two joins on two
+// nodes can never both take the last slot.
+var openScript = redis.NewScript(`
+local p = ARGV[1]
+local id, scope, stream, viewer = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local now, ttl, max, replace = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9] == '1'
+local data = ARGV[10]
+local skey = p .. 's:' .. id
+if redis.call('EXISTS', skey) == 1 then return {'exists'} end
+local scopekey = p .. 'scope:' .. scope
+for _, m in ipairs(redis.call('ZRANGE', scopekey, 0, -1)) do
+  if redis.call('EXISTS', p .. 's:' .. m) == 0 then redis.call('ZREM', scopekey, m) end
+end
+local out = {'ok'}
+if max > 0 then
+  local n = redis.call('ZCARD', scopekey)
+  if n >= max then
+    if not replace then return {'limit'} end
+    for _, o in ipairs(redis.call('ZRANGE', scopekey, 0, n - max)) do
+      local okey = p .. 's:' .. o
+      local od = redis.call('GET', okey)
+      if od then
+        local rec = cjson.decode(od)
+        redis.call('ZREM', p .. 'live:' .. rec.stream_id, o)
+        table.insert(out, od)
+      end
+      redis.call('DEL', okey)
+      redis.call('ZREM', p .. 'all', o)
+      redis.call('ZREM', scopekey, o)
+      redis.call('SET', p .. 'ended:' .. o, 'replaced by a newer session', 'EX', 3600)
+    end
+  end
+end
+redis.call('SET', skey, data, 'PX', ttl)
+redis.call('ZADD', scopekey, now, id)
+redis.call('PEXPIRE', scopekey, 86400000)
+redis.call('ZADD', p .. 'live:' .. stream, now + ttl, id)
+redis.call('ZADD', p .. 'all', now + ttl, id)
+redis.call('SADD', p .. 'uniq:' .. stream, viewer)
+return out
+`)
+
+var endScript = redis.NewScript(`
+local p, id, reason = ARGV[1], ARGV[2], ARGV[3]
+local d = redis.call('GET', p .. 's:' .. id)
+if d then
+  local rec = cjson.decode(d)
+  redis.call('ZREM', p .. 'live:' .. rec.stream_id, id)
+  redis.call('ZREM', p .. 'scope:' .. rec.scope, id)
+end
+redis.call('DEL', p .. 's:' .. id)
+redis.call('ZREM', p .. 'all', id)
+redis.call('SET', p .. 'ended:' .. id, reason, 'EX', 3600)
+return 1
+`)
+
+// Open implements Store.
+func (r *Redis) Open(ctx context.Context, s Session, lim Limit, ttl time.Duration) ([]Session, error) {
+	data, err := json.Marshal(record{s, s.scope()})
+	if err != nil {
+		return nil, err
+	}
+	replace := "0"
+	if lim.Replace {
+		replace = "1"
+	}
+	res, err := openScript.Run(ctx, r.rdb, nil, r.prefix, s.ID, s.scope(), s.StreamID, s.ViewerID,
+		time.Now().UnixMilli(), ttl.Milliseconds(), lim.Max, replace, string(data)).StringSlice()
+	if err != nil {
+		return nil, r.wrap(err)
+	}
+	switch res[0] {
+	case "exists":
+		return nil, ErrExists
+	case "limit":
+		return nil, ErrLimit
+	}
+	var kicked []Session
+	for _, raw := range res[1:] {
+		var rec record
+		if json.Unmarshal([]byte(raw), &rec) == nil {
+			kicked = append(kicked, rec.Session)
+		}
+	}
+	return kicked, nil
+}
+
+// Refresh implements Store: one pipeline for all of a node's sessions.
+func (r *Redis) Refresh(ctx context.Context, live []Session, ttl time.Duration) error {
+	if len(live) == 0 {
+		return nil
+	}
+	now := time.Now()
+	exp := float64(now.Add(ttl).UnixMilli())
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, s := range live {
+			data, _ := json.Marshal(record{s, s.scope()})
+			p.Set(ctx, r.key("s", s.ID), data, ttl)
+			p.ZAddNX(ctx, r.key("scope", s.scope()), redis.Z{Score: float64(s.StartedAt.UnixMilli()), Member: s.ID})
+			p.Expire(ctx, r.key("scope", s.scope()), 24*time.Hour)
+			p.ZAdd(ctx, r.key("live", s.StreamID), redis.Z{Score: exp, Member: s.ID})
+			p.ZAdd(ctx, r.key("all"), redis.Z{Score: exp, Member: s.ID})
+			p.SAdd(ctx, r.key("uniq", s.StreamID), s.ViewerID)
+		}
+		return nil
+	})
+	return r.wrap(err)
+}
+
+// End implements Store.
+func (r *Redis) End(ctx context.Context, id, reason string) error {
+	return r.wrap(endScript.Run(ctx, r.rdb, nil, r.prefix, id, reason).Err())
+}
+
+// Get implements Store.
+func (r *Redis) Get(ctx context.Context, id string) (Session, error) {
+	raw, err := r.rdb.Get(ctx, r.key("s", id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return Session{}, ErrNotFound
+	}
+	if err != nil {
+		return Session{}, r.wrap(err)
+	}
+	var rec record
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return Session{}, err
+	}
+	return rec.Session, nil
+}
+
+// Ended implements Store.
+func (r *Redis) Ended(ctx context.Context, id string) (string, error) {
+	reason, err := r.rdb.Get(ctx, r.key("ended", id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", ErrNotFound
+	}
+	return reason, r.wrap(err)
+}
+
+// List implements Store.
+func (r *Redis) List(ctx context.Context, streamID string) ([]Session, error) {
+	set := r.key("all")
+	if streamID != "" {
+		set = r.key("live", streamID)
+	}
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	if err := r.rdb.ZRemRangeByScore(ctx, set, "-inf", "("+now).Err(); err != nil {
+		return nil, r.wrap(err)
+	}
+	ids, err := r.rdb.ZRange(ctx, set, 0, -1).Result()
+	if err != nil {
+		return nil, r.wrap(err)
+	}
+	out := []Session{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = r.key("s", id)
+	}
+	vals, err := r.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, r.wrap(err)
+	}
+	for _, v := range vals {
+		if s, ok := v.(string); ok {
+			var rec record
+			if json.Unmarshal([]byte(s), &rec) == nil {
+				out = append(out, rec.Session)
+			}
+		}
+	}
+	return out, nil
+}
+
+// Stats implements Store.
+func (r *Redis) Stats(ctx context.Context, streamID string) (Stats, error) {
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	var cur, uniq, col *redis.IntCmd
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZRemRangeByScore(ctx, r.key("live", streamID), "-inf", "("+now)
+		cur = p.ZCard(ctx, r.key("live", streamID))
+		uniq = p.SCard(ctx, r.key("uniq", streamID))
+		col = p.SCard(ctx, r.key("collect", streamID))
+		return nil
+	})
+	if err != nil {
+		return Stats{}, r.wrap(err)
+	}
+	return Stats{Current: int(cur.Val()), Unique: int(uniq.Val()), Collects: int(col.Val())}, nil
+}
+
+// AddPreview implements Store.
+func (r *Redis) AddPreview(ctx context.Context, viewerID, streamID string, d time.Duration) (time.Duration, error) {
+	k := r.key("preview", streamID, viewerID)
+	var total *redis.IntCmd
+	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		total = p.IncrBy(ctx, k, d.Milliseconds())
+		p.Expire(ctx, k, 7*24*time.Hour)
+		return nil
+	})
+	if err != nil {
+		return 0, r.wrap(err)
+	}
+	return time.Duration(total.Val()) * time.Millisecond, nil
+}
+
+// PreviewUsed implements Store.
+func (r *Redis) PreviewUsed(ctx context.Context, viewerID, streamID string) (time.Duration, error) {
+	ms, err := r.rdb.Get(ctx, r.key("preview", streamID, viewerID)).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, r.wrap(err)
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
+
+// Collect implements Store.
+func (r *Redis) Collect(ctx context.Context, streamID, viewerID string) (bool, error) {
+	n, err := r.rdb.SAdd(ctx, r.key("collect", streamID), viewerID).Result()
+	return n == 1, r.wrap(err)
+}
+
+// Publish implements Store.
+func (r *Redis) Publish(ctx context.Context, e Event) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	return r.wrap(r.rdb.Publish(ctx, r.key("events"), b).Err())
+}
+
+// Events implements Store. go-redis resubscribes by itself after Redis comes back.
+func (r *Redis) Events(ctx context.Context) <-chan Event {
+	out := make(chan Event, 256)
+	ps := r.rdb.Subscribe(ctx, r.key("events"))
+	// Wait for the subscription to be confirmed so that nothing published after Events
+	// returns is missed; if Redis is down, the channel below subscribes when it is back.
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	if _, err := ps.Receive(rctx); err != nil {
+		r.log.Warn("session events: subscribe", "err", err)
+	}
+	cancel()
+	go func() {
+		defer close(out)
+		defer ps.Close()
+		msgs := ps.Channel(redis.WithChannelHealthCheckInterval(5 * time.Second))
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m, ok := <-msgs:
+				if !ok {
+					return
+				}
+				var e Event
+				if err := json.Unmarshal([]byte(m.Payload), &e); err != nil {
+					r.log.Warn("bad session event", "err", err)
+					continue
+				}
+				select {
+				case out <- e:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out
+}
+
+// Close implements Store.
+func (r *Redis) Close() error { return r.rdb.Close() }

@@ -1,0 +1,113 @@
+// Package sessions tracks who is watching: one Session per viewer connection, with a TTL
+// the owning node keeps refreshing while the viewer's ICE connection is up, a concurrent-
+// session cap per viewer and entitlement enforced atomically, live and unique viewer
+// counts, free-preview time used, "collects", and a fan-out channel that tells every node
+// to drop sessions whose access ended. Redis backs a fleet; an in-process store backs a
+// single node. Both pass the sessionstest conformance suite.
+package sessions
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors callers branch on.
+var (
+	ErrLimit       = errors.New("too many concurrent sessions")
+	ErrExists      = errors.New("session already open")
+	ErrNotFound    = errors.New("session not found")
+	ErrUnavailable = errors.New("session store unavailable")
+)
+
+// Session is one viewer connection to one stream on one node.
+type Session struct {
+	ID          string    `json:"id"`
+	NodeID      string    `json:"node_id"`
+	StreamID    string    `json:"stream_id"`
+	ViewerID    string    `json:"viewer_id"`
+	Country     string    `json:"country"`
+	Entitlement string    `json:"entitlement"` // entitlement id, "free" or "preview"
+	Preview     bool      `json:"preview"`
+	StartedAt   time.Time `json:"started_at"`
+}
+
+// scope is what the concurrency cap counts: one viewer using one entitlement (for free
+// and preview watching, one stream).
+func (s Session) scope() string {
+	if s.Entitlement == "free" || s.Entitlement == "preview" || s.Entitlement == "" {
+		return s.ViewerID + "|" + s.Entitlement + ":" + s.StreamID
+	}
+	return s.ViewerID + "|" + s.Entitlement
+}
+
+// Limit caps concurrent sessions of one scope. Max 0 means no cap. When full, Replace
+// kicks the oldest session instead of refusing the new one.
+type Limit struct {
+	Max     int
+	Replace bool
+}
+
+// Stats are a stream's audience figures.
+type Stats struct {
+	Current  int `json:"viewers"`
+	Unique   int `json:"unique_viewers"`
+	Collects int `json:"collects"`
+}
+
+// Event kinds.
+const (
+	EventEntitlement = "entitlement" // an entitlement was revoked: drop its sessions
+	EventSession     = "session"     // one session was kicked
+	EventStream      = "stream"      // a stream ended: drop its viewers
+)
+
+// Event tells every node to drop matching sessions.
+type Event struct {
+	Kind          string `json:"kind"`
+	SessionID     string `json:"session_id,omitempty"`
+	StreamID      string `json:"stream_id,omitempty"`
+	EntitlementID string `json:"entitlement_id,omitempty"`
+	Reason        string `json:"reason"`
+}
+
+// Matches reports whether the event ends session s.
+func (e Event) Matches(s Session) bool {
+	switch e.Kind {
+	case EventSession:
+		return e.SessionID == s.ID
+	case EventStream:
+		return e.StreamID == s.StreamID
+	case EventEntitlement:
+		return e.EntitlementID != "" && e.EntitlementID == s.Entitlement
+	}
+	return false
+}
+
+// Store is where sessions live.
+type Store interface {
+	// Open registers s, enforcing lim within s's scope atomically. It returns the
+	// sessions it kicked to make room (Replace), ErrLimit when full, ErrExists when s.ID
+	// is taken.
+	Open(ctx context.Context, s Session, lim Limit, ttl time.Duration) (kicked []Session, err error)
+	// Refresh extends the TTL of a node's live sessions, re-creating any the store lost
+	// (after a Redis restart).
+	Refresh(ctx context.Context, live []Session, ttl time.Duration) error
+	// End ends a session and remembers why for an hour.
+	End(ctx context.Context, id, reason string) error
+	Get(ctx context.Context, id string) (Session, error)
+	// Ended returns why a closed session ended.
+	Ended(ctx context.Context, id string) (reason string, err error)
+	// List returns the live sessions of a stream, or of every stream for "".
+	List(ctx context.Context, streamID string) ([]Session, error)
+	Stats(ctx context.Context, streamID string) (Stats, error)
+	// AddPreview adds watched preview time and returns the viewer's total for the stream.
+	AddPreview(ctx context.Context, viewerID, streamID string, d time.Duration) (time.Duration, error)
+	PreviewUsed(ctx context.Context, viewerID, streamID string) (time.Duration, error)
+	// Collect records a viewer's collect of a stream once; added is false the second time.
+	Collect(ctx context.Context, streamID, viewerID string) (added bool, err error)
+	Publish(ctx context.Context, e Event) error
+	// Events delivers every published event, from any node, until ctx ends.
+	Events(ctx context.Context) <-chan Event
+	Close() error
+}

@@ -1,0 +1,245 @@
+// Package sessionstest is the conformance suite every sessions.Store must pass.
+package sessionstest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/livegate/livegate/internal/sessions"
+)
+
+// Run runs the suite; open returns a fresh, empty store for each subtest.
+func Run(t *testing.T, open func(t *testing.T) sessions.Store) {
+	t.Run("OpenGetEnd", func(t *testing.T) { testOpenGetEnd(t, open(t)) })
+	t.Run("RejectOverLimit", func(t *testing.T) { testReject(t, open(t)) })
+	t.Run("ReplaceOldest", func(t *testing.T) { testReplace(t, open(t)) })
+	t.Run("LimitIsAtomic", func(t *testing.T) { testAtomic(t, open(t)) })
+	t.Run("TTLAndRefresh", func(t *testing.T) { testTTL(t, open(t)) })
+	t.Run("StatsPreviewCollect", func(t *testing.T) { testStats(t, open(t)) })
+	t.Run("Events", func(t *testing.T) { testEvents(t, open(t)) })
+}
+
+var seq int64
+var seqMu sync.Mutex
+
+func sess(viewer, stream, ent string) sessions.Session {
+	seqMu.Lock()
+	seq++
+	n := seq
+	seqMu.Unlock()
+	return sessions.Session{ID: fmt.Sprintf("s%d-%d", time.Now().UnixNano(), n), NodeID: "node-a", StreamID: stream,
+		ViewerID: viewer, Country: "MA", Entitlement: ent, StartedAt: time.Now().Add(time.Duration(n) * time.Millisecond)}
+}
+
+func testOpenGetEnd(t *testing.T, st sessions.Store) {
+	ctx := context.Background()
+	s := sess("v1", "str1", "ent1")
+	if _, err := st.Open(ctx, s, sessions.Limit{Max: 1}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Open(ctx, s, sessions.Limit{}, time.Minute); !errors.Is(err, sessions.ErrExists) {
+		t.Fatalf("reopening the same id: %v, want ErrExists", err)
+	}
+	got, err := st.Get(ctx, s.ID)
+	if err != nil || got.ViewerID != "v1" || got.Country != "MA" || got.NodeID != "node-a" || got.StartedAt.UnixMilli() != s.StartedAt.UnixMilli() {
+		t.Fatalf("Get = %+v, %v", got, err)
+	}
+	list, _ := st.List(ctx, "str1")
+	all, _ := st.List(ctx, "")
+	if len(list) != 1 || len(all) != 1 {
+		t.Fatalf("List = %d, all = %d", len(list), len(all))
+	}
+	if err := st.End(ctx, s.ID, "viewer left"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Get(ctx, s.ID); !errors.Is(err, sessions.ErrNotFound) {
+		t.Fatalf("Get after End: %v", err)
+	}
+	if reason, err := st.Ended(ctx, s.ID); err != nil || reason != "viewer left" {
+		t.Fatalf("Ended = %q, %v", reason, err)
+	}
+	// The slot is free again.
+	if _, err := st.Open(ctx, sess("v1", "str1", "ent1"), sessions.Limit{Max: 1}, time.Minute); err != nil {
+		t.Fatalf("open after end: %v", err)
+	}
+}
+
+func testReject(t *testing.T, st sessions.Store) {
+	ctx := context.Background()
+	lim := sessions.Limit{Max: 2}
+	for i := 0; i < 2; i++ {
+		if _, err := st.Open(ctx, sess("v", "str", "ent"), lim, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.Open(ctx, sess("v", "str", "ent"), lim, time.Minute); !errors.Is(err, sessions.ErrLimit) {
+		t.Fatalf("third session: %v, want ErrLimit", err)
+	}
+	// Other viewers, and the same viewer on another entitlement, are not affected.
+	if _, err := st.Open(ctx, sess("w", "str", "ent2"), lim, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Open(ctx, sess("v", "str", "ent3"), lim, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testReplace(t *testing.T, st sessions.Store) {
+	ctx := context.Background()
+	first := sess("v", "str", "ent")
+	if _, err := st.Open(ctx, first, sessions.Limit{Max: 1, Replace: true}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	second := sess("v", "str", "ent")
+	kicked, err := st.Open(ctx, second, sessions.Limit{Max: 1, Replace: true}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kicked) != 1 || kicked[0].ID != first.ID || kicked[0].NodeID != "node-a" {
+		t.Fatalf("kicked = %+v, want the first session", kicked)
+	}
+	if _, err := st.Get(ctx, first.ID); !errors.Is(err, sessions.ErrNotFound) {
+		t.Fatalf("replaced session still there: %v", err)
+	}
+	if reason, _ := st.Ended(ctx, first.ID); reason == "" {
+		t.Fatal("replaced session has no end reason")
+	}
+	if s, _ := st.Stats(ctx, "str"); s.Current != 1 {
+		t.Fatalf("current viewers = %d after replace, want 1", s.Current)
+	}
+}
+
+// Many simultaneous joins of one viewer on one entitlement: exactly Max get in.
+func testAtomic(t *testing.T, st sessions.Store) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok := 0
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := st.Open(ctx, sess("racer", "str", "ent"), sessions.Limit{Max: 1}, time.Minute); err == nil {
+				mu.Lock()
+				ok++
+				mu.Unlock()
+			} else if !errors.Is(err, sessions.ErrLimit) {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok != 1 {
+		t.Fatalf("%d of 20 concurrent joins got in, want 1", ok)
+	}
+}
+
+func testTTL(t *testing.T, st sessions.Store) {
+	ctx := context.Background()
+	a, b := sess("v", "str", "e1"), sess("w", "str", "e2")
+	for _, s := range []sessions.Session{a, b} {
+		if _, err := st.Open(ctx, s, sessions.Limit{Max: 1}, 300*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// a's node keeps it alive; b's node crashed.
+	for i := 0; i < 4; i++ {
+		time.Sleep(150 * time.Millisecond)
+		if err := st.Refresh(ctx, []sessions.Session{a}, 300*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.Get(ctx, a.ID); err != nil {
+		t.Fatalf("refreshed session expired: %v", err)
+	}
+	if _, err := st.Get(ctx, b.ID); !errors.Is(err, sessions.ErrNotFound) {
+		t.Fatalf("crashed node's session still there: %v", err)
+	}
+	if s, _ := st.Stats(ctx, "str"); s.Current != 1 || s.Unique != 2 {
+		t.Fatalf("stats = %+v, want 1 current, 2 unique", s)
+	}
+	// The expired session's slot is free.
+	if _, err := st.Open(ctx, sess("w", "str", "e2"), sessions.Limit{Max: 1}, time.Minute); err != nil {
+		t.Fatalf("slot of an expired session: %v", err)
+	}
+	// Refresh re-creates a session the store lost (Redis restarted empty).
+	lost := sess("z", "str2", "e9")
+	if err := st.Refresh(ctx, []sessions.Session{lost}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Get(ctx, lost.ID); err != nil {
+		t.Fatalf("Refresh did not re-register: %v", err)
+	}
+}
+
+func testStats(t *testing.T, st sessions.Store) {
+	ctx := context.Background()
+	for _, v := range []string{"a", "b", "a"} {
+		if _, err := st.Open(ctx, sess(v, "s", "free"), sessions.Limit{}, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s, _ := st.Stats(ctx, "s"); s.Current != 3 || s.Unique != 2 {
+		t.Fatalf("stats %+v, want 3 current, 2 unique", s)
+	}
+	if total, _ := st.AddPreview(ctx, "a", "s", 1500*time.Millisecond); total != 1500*time.Millisecond {
+		t.Fatalf("preview total %v", total)
+	}
+	st.AddPreview(ctx, "a", "s", 500*time.Millisecond)
+	if used, _ := st.PreviewUsed(ctx, "a", "s"); used != 2*time.Second {
+		t.Fatalf("preview used %v, want 2s", used)
+	}
+	if used, _ := st.PreviewUsed(ctx, "b", "s"); used != 0 {
+		t.Fatalf("another viewer's preview used %v", used)
+	}
+	if added, _ := st.Collect(ctx, "s", "a"); !added {
+		t.Fatal("first collect not added")
+	}
+	if added, _ := st.Collect(ctx, "s", "a"); added {
+		t.Fatal("second collect by the same viewer added")
+	}
+	st.Collect(ctx, "s", "b")
+	if s, _ := st.Stats(ctx, "s"); s.Collects != 2 {
+		t.Fatalf("collects %d, want 2", s.Collects)
+	}
+}
+
+func testEvents(t *testing.T, st sessions.Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, b := st.Events(ctx), st.Events(ctx) // two nodes
+	want := sessions.Event{Kind: sessions.EventEntitlement, EntitlementID: "ent_1", Reason: "refunded"}
+	start := time.Now()
+	if err := st.Publish(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	for i, ch := range []<-chan sessions.Event{a, b} {
+		select {
+		case got := <-ch:
+			if got != want {
+				t.Fatalf("subscriber %d got %+v", i, got)
+			}
+		case <-time.After(time.Second):
+			t.Fatalf("subscriber %d got nothing within 1s", i)
+		}
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("fan-out took %v", d)
+	}
+	if !want.Matches(sessions.Session{Entitlement: "ent_1"}) || want.Matches(sessions.Session{Entitlement: "ent_2"}) {
+		t.Fatal("Matches")
+	}
+	cancel()
+	select {
+	case _, ok := <-a:
+		if ok {
+			t.Fatal("event after cancel")
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("events channel not closed after cancel")
+	}
+}
