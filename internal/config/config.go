@@ -54,6 +54,11 @@ type Config struct {
 	TrustedProxies []string // CIDRs whose X-Forwarded-For and country header are believed
 	DefaultCountry string   // when nothing else tells
 
+	// Access plane.
+	RedisURL       string        // viewer sessions in Redis (required for more than one node)
+	PlaybackSecret string        // signs playback tokens; every node of a fleet shares it
+	SessionTTL     time.Duration // a session outlives its node's last heartbeat this long
+
 	// Viewer identity: the embedding platform's JWTs.
 	ViewerJWTSecret    string // HS256 shared secret
 	ViewerJWTPublicKey string // PEM file of an Ed25519 or P-256 public key
@@ -75,6 +80,7 @@ func Default() Config {
 		PLIThrottle:     500 * time.Millisecond,
 		PacketCacheSize: 1024,
 		LogLevel:        "info",
+		SessionTTL:      15 * time.Second,
 	}
 }
 
@@ -121,6 +127,9 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.StringVar(&c.CountryHeader, "country-header", c.CountryHeader, "header with the viewer's country (e.g. CF-IPCountry), trusted only from --trusted-proxies")
 	fs.Var((*listFlag)(&c.TrustedProxies), "trusted-proxies", "comma-separated CIDRs of proxies whose X-Forwarded-For and country header are believed")
 	fs.StringVar(&c.DefaultCountry, "default-country", c.DefaultCountry, "viewer country when neither mmdb nor header tells")
+	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis for viewer sessions (redis://host:6379/0); empty keeps them in process (single node)")
+	fs.StringVar(&c.PlaybackSecret, "playback-secret", c.PlaybackSecret, "secret (32+ bytes) signing playback tokens, shared by every node")
+	fs.DurationVar(&c.SessionTTL, "session-ttl", c.SessionTTL, "how long a viewer session outlives its node's last heartbeat")
 	fs.StringVar(&c.ViewerJWTSecret, "viewer-jwt-secret", c.ViewerJWTSecret, "HS256 secret of the platform's viewer JWTs (32+ bytes)")
 	fs.StringVar(&c.ViewerJWTPublicKey, "viewer-jwt-public-key", c.ViewerJWTPublicKey, "PEM file of the platform's Ed25519 or P-256 JWT public key")
 	fs.StringVar(&c.ViewerJWTIssuer, "viewer-jwt-issuer", c.ViewerJWTIssuer, "required iss of viewer JWTs, if set")
@@ -193,6 +202,12 @@ func (c Config) Validate() error {
 	}
 	if c.Production && c.StripeWebhookSecret == "" {
 		errs = append(errs, errors.New("--production needs STRIPE_WEBHOOK_SECRET to accept Stripe webhooks"))
+	}
+	if c.Production && len(c.PlaybackSecret) < 32 {
+		errs = append(errs, errors.New("--production needs a --playback-secret of 32+ bytes shared by every node"))
+	}
+	if c.SessionTTL < time.Second {
+		errs = append(errs, errors.New("session-ttl must be at least 1s"))
 	}
 	if c.Production && c.ViewerJWTSecret == "" && c.ViewerJWTPublicKey == "" {
 		errs = append(errs, errors.New("--production needs --viewer-jwt-secret or --viewer-jwt-public-key"))

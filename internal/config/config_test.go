@@ -56,7 +56,8 @@ func TestLoadRejects(t *testing.T) {
 }
 
 func TestProductionNeedsStripeAndViewerKeys(t *testing.T) {
-	ok := []string{"--production", "--api-key", "0123456789abcdef0123", "--viewer-jwt-secret", "0123456789abcdef0123456789abcdef"}
+	ok := []string{"--production", "--api-key", "0123456789abcdef0123", "--viewer-jwt-secret", "0123456789abcdef0123456789abcdef",
+		"--playback-secret", "fedcba9876543210fedcba9876543210"}
 	c, err := Load(ok, env(map[string]string{"STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_x"}), &bytes.Buffer{})
 	if err != nil {
 		t.Fatalf("production with Stripe from STRIPE_* variables: %v", err)

@@ -37,6 +37,8 @@ type Deps struct {
 	Billing  *billing.Service
 	Resolver *countries.Resolver
 	Viewers  *access.ViewerAuth
+	Gate     *access.Gate
+	Decider  *access.Decider
 	Gatherer prometheus.Gatherer
 	APIKey   string // empty: /v1 is open (development only)
 	// OperatorKeys are more operator keys by name; the name is the actor in audit logs.
@@ -126,11 +128,19 @@ func (a *api) routes() chi.Router {
 			r.Put("/admin/countries/{code}", a.putCountry)
 			r.Post("/admin/countries/{code}/enable", a.enableCountry(true))
 			r.Post("/admin/countries/{code}/disable", a.enableCountry(false))
+			r.Patch("/streams/{id}", a.patchStream)
+			r.Get("/admin/sessions", a.listSessions)
+			r.Post("/admin/sessions/{id}/kick", a.kickSession)
 			r.Get("/admin/audit", a.listAudit)
 			r.Get("/admin/payouts/manual.csv", a.manualPayoutsCSV)
 			r.Post("/admin/dev/tokens", a.mintDevToken)
 		})
 		// Viewers, with the platform's JWT.
+		r.Post("/streams/{id}/access", a.streamAccess)
+		r.Post("/streams/{id}/collect", a.collect)
+		r.Get("/streams/{id}/stats", a.streamStats)
+		r.Get("/streams/{id}/stats/events", a.streamStatsEvents)
+		r.Get("/sessions/{id}", a.sessionStatus)
 		r.Post("/streams/{id}/checkout", a.buyTicket)
 		r.Post("/creators/{id}/subscribe", a.subscribe)
 		r.Get("/checkouts/{id}", a.getCheckout)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/problem"
+	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/whip"
 )
@@ -61,17 +62,20 @@ func (a *api) getCreator(w http.ResponseWriter, r *http.Request) {
 }
 
 type streamJSON struct {
-	ID         string     `json:"id"`
-	CreatorID  string     `json:"creator_id"`
-	Title      string     `json:"title"`
-	AccessMode string     `json:"access_mode"`
-	State      string     `json:"state"`
-	CreatedAt  time.Time  `json:"created_at"`
-	StartedAt  *time.Time `json:"started_at,omitempty"`
-	EndedAt    *time.Time `json:"ended_at,omitempty"`
-	WHIPURL    string     `json:"whip_url"`
-	WHEPURL    string     `json:"whep_url"`
-	Viewers    int        `json:"viewers"`
+	ID             string     `json:"id"`
+	CreatorID      string     `json:"creator_id"`
+	Title          string     `json:"title"`
+	AccessMode     string     `json:"access_mode"`
+	PreviewSeconds int        `json:"preview_seconds"`
+	MaxSessions    int        `json:"max_sessions"`
+	SessionPolicy  string     `json:"session_policy"`
+	State          string     `json:"state"`
+	CreatedAt      time.Time  `json:"created_at"`
+	StartedAt      *time.Time `json:"started_at,omitempty"`
+	EndedAt        *time.Time `json:"ended_at,omitempty"`
+	WHIPURL        string     `json:"whip_url"`
+	WHEPURL        string     `json:"whep_url"`
+	Viewers        int        `json:"viewers"`
 	// StreamKey is returned once, when the stream is created.
 	StreamKey string `json:"stream_key,omitempty"`
 	// TicketsRefunded counts the tickets refunded when a ticketed stream is cancelled.
@@ -87,6 +91,7 @@ func (a *api) streamJSON(s store.Stream) streamJSON {
 	}
 	base := strings.TrimRight(a.PublicURL, "/")
 	out := streamJSON{ID: s.ID, CreatorID: s.CreatorID, Title: s.Title, AccessMode: string(s.AccessMode),
+		PreviewSeconds: s.PreviewSeconds, MaxSessions: s.MaxSessions, SessionPolicy: s.SessionPolicy,
 		State: string(s.State), CreatedAt: s.CreatedAt, StartedAt: opt(s.StartedAt), EndedAt: opt(s.EndedAt),
 		WHIPURL: base + "/whip/" + s.ID, WHEPURL: base + "/whep/" + s.ID}
 	if room := a.SFU.Room(s.ID); room != nil {
@@ -96,11 +101,14 @@ func (a *api) streamJSON(s store.Stream) streamJSON {
 }
 
 func (a *api) createStream(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		CreatorID  string `json:"creator_id"`
-		Title      string `json:"title"`
-		AccessMode string `json:"access_mode"`
-	}
+	in := struct {
+		CreatorID      string `json:"creator_id"`
+		Title          string `json:"title"`
+		AccessMode     string `json:"access_mode"`
+		PreviewSeconds int    `json:"preview_seconds"`
+		MaxSessions    int    `json:"max_sessions"`
+		SessionPolicy  string `json:"session_policy"`
+	}{MaxSessions: 1, SessionPolicy: store.PolicyReject}
 	if !a.decodeJSON(w, r, &in) {
 		return
 	}
@@ -130,7 +138,12 @@ func (a *api) createStream(w http.ResponseWriter, r *http.Request) {
 	key := newStreamKey()
 	s := store.Stream{ID: store.NewID("str"), CreatorID: in.CreatorID, Title: in.Title,
 		AccessMode: store.AccessMode(in.AccessMode), KeyHash: whip.HashKey(key), State: store.StateScheduled,
-		CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+		CreatedAt: time.Now().UTC().Truncate(time.Microsecond), PreviewSeconds: in.PreviewSeconds,
+		MaxSessions: in.MaxSessions, SessionPolicy: in.SessionPolicy}
+	if field, msg := validAccessRules(s); field != "" {
+		invalid(w, r, field, msg)
+		return
+	}
 	if err := a.Store.CreateStream(r.Context(), s); err != nil {
 		a.storeError(w, r, "stream", err)
 		return
@@ -199,6 +212,9 @@ func (a *api) endStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.SFU.EndRoom(id, "stream ended by the creator")
+	if err := a.Gate.Publish(r.Context(), sessions.Event{Kind: sessions.EventStream, StreamID: id, Reason: "stream ended"}); err != nil {
+		a.Logger.Warn("publish stream end", "stream", id, "err", err)
+	}
 	refunded := 0
 	if before.State == store.StateScheduled && before.AccessMode == store.AccessTicket {
 		if refunded, err = a.Billing.RefundStream(r.Context(), id); err != nil {

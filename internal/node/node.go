@@ -23,6 +23,7 @@ import (
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/httpapi"
+	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/sfu"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/store/sqlstore"
@@ -41,9 +42,12 @@ type Node struct {
 	Billing  *billing.Service
 	Resolver *countries.Resolver
 	Viewers  *access.ViewerAuth
+	Gate     *access.Gate
+	Decider  *access.Decider
 	handler  http.Handler
 	server   *http.Server
 	ln       net.Listener
+	stopGate func() // set by Run
 }
 
 // New builds a node: opens the database, the media sockets and the HTTP listener.
@@ -102,17 +106,46 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 	if n.Billing.DevMode() {
 		log.Warn("no STRIPE_SECRET_KEY: purchases use the development checkout, no money moves")
 	}
+	var sessStore sessions.Store = sessions.NewMemory()
+	if cfg.RedisURL != "" {
+		rs, err := sessions.NewRedis(cfg.RedisURL, "livegate:", log.With("component", "sessions"))
+		if err != nil {
+			n.SFU.Close()
+			db.Close()
+			return nil, err
+		}
+		if err := rs.Ping(ctx); err != nil {
+			// Not fatal: media needs no Redis; joins answer 503 until it is back.
+			log.Warn("redis not answering at start", "err", err)
+		}
+		sessStore = rs
+	}
+	tokens, err := access.NewPlaybackTokens(cfg.PlaybackSecret, 0)
+	if err != nil {
+		n.SFU.Close()
+		db.Close()
+		return nil, err
+	}
+	n.Gate = access.NewGate(sessStore, tokens, access.GateConfig{Node: cfg.NodeID, TTL: cfg.SessionTTL, Logger: log.With("component", "access")})
+	n.Billing.SetOnRevoke(func(e store.Entitlement) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := n.Gate.Publish(ctx, sessions.Event{Kind: sessions.EventEntitlement, EntitlementID: e.ID, Reason: "access revoked: " + e.RevokedReason}); err != nil {
+			log.Error("publish revocation", "entitlement", e.ID, "err", err)
+		}
+	})
+	n.Decider = &access.Decider{Entitlements: db, Billing: n.Billing, Previews: sessStore}
 	opKeys := map[string]string{}
 	for _, kv := range cfg.OperatorKeys {
 		name, key, _ := strings.Cut(kv, "=")
 		opKeys[name] = key
 	}
 
-	n.WHIP = whip.New(n.SFU, db, whip.Config{MaxBodyBytes: cfg.MaxBodyBytes, ICEServers: cfg.STUNServers,
+	n.WHIP = whip.New(n.SFU, db, whip.Config{Gate: n.Gate, MaxBodyBytes: cfg.MaxBodyBytes, ICEServers: cfg.STUNServers,
 		PathParam: httpapi.PathParam, Logger: log.With("component", "whip")})
 
 	n.handler = httpapi.New(httpapi.Deps{Store: db, SFU: n.SFU, WHIP: n.WHIP, Gatherer: n.Registry,
-		Billing: n.Billing, Resolver: n.Resolver, Viewers: n.Viewers, OperatorKeys: opKeys, Production: cfg.Production,
+		Billing: n.Billing, Resolver: n.Resolver, Viewers: n.Viewers, Gate: n.Gate, Decider: n.Decider, OperatorKeys: opKeys, Production: cfg.Production,
 		APIKey: cfg.APIKey, PublicURL: cfg.PublicURL, MaxBody: cfg.MaxBodyBytes, Logger: log.With("component", "http"),
 		Ready: func() bool { return !n.SFU.Draining() }})
 
@@ -141,6 +174,10 @@ func (n *Node) Handler() http.Handler { return n.handler }
 func (n *Node) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- n.server.Serve(n.ln) }()
+	gateCtx, stopGate := context.WithCancel(context.Background())
+	gateDone := make(chan struct{})
+	go func() { defer close(gateDone); n.Gate.Run(gateCtx) }()
+	n.stopGate = func() { stopGate(); <-gateDone }
 	if n.cfg.DebugAddr != "" {
 		dbg := &http.Server{Addr: n.cfg.DebugAddr, Handler: debugMux(), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
@@ -193,7 +230,11 @@ func debugMux() http.Handler {
 }
 
 func (n *Node) close() {
-	n.SFU.Close()
+	n.SFU.Close() // viewers' sessions end in the store while it is still open
+	if n.stopGate != nil {
+		n.stopGate()
+	}
+	n.Gate.Store().Close()
 	n.Resolver.Close()
 	n.Store.Close()
 }

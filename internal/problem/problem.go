@@ -18,6 +18,9 @@ type Details struct {
 	Instance string `json:"instance,omitempty"`
 	// Field names the request field at fault, when there is one.
 	Field string `json:"field,omitempty"`
+	// Checkout and Price extend payment-required problems: where to buy, for how much.
+	Checkout any `json:"checkout,omitempty"`
+	Price    any `json:"price,omitempty"`
 }
 
 // Type builds the problem type URI of a slug such as "stream-not-live".

@@ -69,7 +69,19 @@ type Stream struct {
 	CreatedAt  time.Time
 	StartedAt  time.Time // zero until the first publish
 	EndedAt    time.Time // zero until ended
+	// PreviewSeconds lets a viewer without access watch this long (per viewer, in all).
+	PreviewSeconds int
+	// MaxSessions caps one viewer's concurrent sessions per entitlement (0: no cap);
+	// SessionPolicy says what a join over the cap does: "reject" it or "replace" the oldest.
+	MaxSessions   int
+	SessionPolicy string
 }
+
+// Session policies.
+const (
+	PolicyReject  = "reject"
+	PolicyReplace = "replace"
+)
 
 // StreamFilter narrows ListStreams. Zero values match everything.
 type StreamFilter struct {
@@ -91,6 +103,8 @@ type Store interface {
 	// MarkStreamLive moves a scheduled or live stream to live, setting StartedAt on the
 	// first publish. An ended stream gives ErrConflict.
 	MarkStreamLive(ctx context.Context, id string, at time.Time) error
+	// UpdateStreamAccess changes a stream's preview and session rules.
+	UpdateStreamAccess(ctx context.Context, id string, previewSeconds, maxSessions int, policy string) error
 	// EndStream ends a stream for good. Ending an ended stream is not an error and keeps
 	// the first EndedAt.
 	EndStream(ctx context.Context, id string, at time.Time) error

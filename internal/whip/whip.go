@@ -19,7 +19,9 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/livegate/livegate/internal/access"
 	"github.com/livegate/livegate/internal/problem"
+	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/sfu"
 	"github.com/livegate/livegate/internal/store"
 )
@@ -31,8 +33,19 @@ type Streams interface {
 	EndStream(ctx context.Context, id string, at time.Time) error
 }
 
+// Gate admits viewers: it checks their playback token and opens their session before the
+// SFU answers, and ties the session to the viewer's connection.
+type Gate interface {
+	Admit(ctx context.Context, token string, st store.Stream) (access.Pass, error)
+	Attach(p access.Pass, close func(reason string), done <-chan struct{})
+	Release(p access.Pass, reason string)
+	Publish(ctx context.Context, e sessions.Event) error
+}
+
 // Config tunes the handlers.
 type Config struct {
+	// Gate admits WHEP viewers.
+	Gate         Gate
 	MaxBodyBytes int64
 	// ICEServers are advertised in Link headers (RFC 9725 §4.6), e.g. "stun:stun.example.org:3478".
 	ICEServers []string
@@ -126,6 +139,10 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 			if err := h.streams.EndStream(ctx, streamID, time.Now()); err != nil {
 				h.log.Error("end stream", "stream", streamID, "err", err)
 			}
+			// Viewers on other nodes (edges) go too.
+			if err := h.cfg.Gate.Publish(ctx, sessions.Event{Kind: sessions.EventStream, StreamID: streamID, Reason: "stream ended"}); err != nil {
+				h.log.Warn("publish stream end", "stream", streamID, "err", err)
+			}
 		},
 	})
 	if err != nil {
@@ -161,15 +178,34 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("the stream is %s", st.State))
 		return
 	}
-	if st.AccessMode != store.AccessFree {
-		problem.Write(w, r, http.StatusForbidden, "access-denied", "Access denied", "this stream needs a ticket or subscription")
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	pass, err := h.cfg.Gate.Admit(r.Context(), strings.TrimSpace(token), st)
+	switch {
+	case errors.Is(err, access.ErrBadPlaybackToken):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="livegate-playback"`)
+		problem.Write(w, r, http.StatusUnauthorized, "playback-token-invalid", "Playback token required", err.Error())
+		return
+	case errors.Is(err, access.ErrSessionLimit):
+		problem.Write(w, r, http.StatusConflict, "session-limit", "Too many sessions",
+			"this viewer is already watching as many times as the stream allows")
+		return
+	case errors.Is(err, sessions.ErrUnavailable):
+		problem.RetryAfter(w, 5*time.Second)
+		problem.Write(w, r, http.StatusServiceUnavailable, "sessions-unavailable", "Cannot open a session now", "retry shortly")
+		return
+	case err != nil:
+		h.log.Error("admit viewer", "stream", st.ID, "err", err)
+		problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
 		return
 	}
 	sub, answer, err := h.sfu.Subscribe(r.Context(), st.ID, offer)
 	if err != nil {
+		h.cfg.Gate.Release(pass, "join failed")
 		h.sfuError(w, r, err)
 		return
 	}
+	h.cfg.Gate.Attach(pass, func(string) { sub.Close() }, sub.Done())
+	w.Header().Set("Livegate-Session", pass.Session.ID)
 	h.created(w, r, &session{id: sub.ID(), streamID: st.ID, peer: sub, close: sub.Close}, "/whep/", answer)
 }
 

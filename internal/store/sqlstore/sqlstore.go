@@ -225,9 +225,14 @@ func (d *DB) Creator(ctx context.Context, id string) (store.Creator, error) {
 
 // CreateStream implements store.Store.
 func (d *DB) CreateStream(ctx context.Context, s store.Stream) error {
-	_, err := d.exec(ctx, `INSERT INTO streams (id, creator_id, title, access_mode, key_hash, state, created_at, started_at, ended_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		s.ID, s.CreatorID, s.Title, string(s.AccessMode), s.KeyHash, string(s.State), s.CreatedAt.UnixMicro(), micros(s.StartedAt), micros(s.EndedAt))
+	if s.SessionPolicy == "" {
+		s.SessionPolicy = store.PolicyReject
+	}
+	_, err := d.exec(ctx, `INSERT INTO streams (id, creator_id, title, access_mode, key_hash, state, created_at, started_at, ended_at,
+		preview_seconds, max_sessions, session_policy)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, s.CreatorID, s.Title, string(s.AccessMode), s.KeyHash, string(s.State), s.CreatedAt.UnixMicro(), micros(s.StartedAt), micros(s.EndedAt),
+		s.PreviewSeconds, s.MaxSessions, s.SessionPolicy)
 	switch {
 	case d.isUniqueViolation(err):
 		return fmt.Errorf("create stream %s: %w", s.ID, store.ErrConflict)
@@ -239,7 +244,7 @@ func (d *DB) CreateStream(ctx context.Context, s store.Stream) error {
 	return nil
 }
 
-const streamColumns = `id, creator_id, title, access_mode, key_hash, state, created_at, started_at, ended_at`
+const streamColumns = `id, creator_id, title, access_mode, key_hash, state, created_at, started_at, ended_at, preview_seconds, max_sessions, session_policy`
 
 type scanner interface{ Scan(...any) error }
 
@@ -248,7 +253,8 @@ func scanStream(row scanner) (store.Stream, error) {
 	var mode, state string
 	var created int64
 	var started, ended sql.NullInt64
-	if err := row.Scan(&s.ID, &s.CreatorID, &s.Title, &mode, &s.KeyHash, &state, &created, &started, &ended); err != nil {
+	if err := row.Scan(&s.ID, &s.CreatorID, &s.Title, &mode, &s.KeyHash, &state, &created, &started, &ended,
+		&s.PreviewSeconds, &s.MaxSessions, &s.SessionPolicy); err != nil {
 		return s, err
 	}
 	s.AccessMode = store.AccessMode(mode)
@@ -321,6 +327,19 @@ func (d *DB) MarkStreamLive(ctx context.Context, id string, at time.Time) error 
 		return fmt.Errorf("mark stream live: %w", err)
 	}
 	return fmt.Errorf("mark stream %s live: stream ended: %w", id, store.ErrConflict)
+}
+
+// UpdateStreamAccess implements store.Store.
+func (d *DB) UpdateStreamAccess(ctx context.Context, id string, previewSeconds, maxSessions int, policy string) error {
+	res, err := d.exec(ctx, `UPDATE streams SET preview_seconds = ?, max_sessions = ?, session_policy = ? WHERE id = ?`,
+		previewSeconds, maxSessions, policy, id)
+	if err != nil {
+		return fmt.Errorf("update stream %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("update stream %s: %w", id, store.ErrNotFound)
+	}
+	return nil
 }
 
 // EndStream implements store.Store.

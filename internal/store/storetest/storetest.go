@@ -53,7 +53,7 @@ func testStreamLifecycle(t *testing.T, s store.Store) {
 	c := mustCreator(t, s)
 	st := store.Stream{
 		ID: store.NewID("str"), CreatorID: c.ID, Title: "Sunday show", AccessMode: store.AccessFree,
-		KeyHash: []byte{1, 2, 3, 0, 255}, State: store.StateScheduled, CreatedAt: now(),
+		KeyHash: []byte{1, 2, 3, 0, 255}, State: store.StateScheduled, CreatedAt: now(), MaxSessions: 1,
 	}
 	if err := s.CreateStream(ctx, st); err != nil {
 		t.Fatalf("CreateStream: %v", err)
@@ -63,7 +63,8 @@ func testStreamLifecycle(t *testing.T, s store.Store) {
 		t.Fatalf("Stream: %v", err)
 	}
 	if got.Title != st.Title || got.State != store.StateScheduled || string(got.KeyHash) != string(st.KeyHash) ||
-		got.AccessMode != store.AccessFree || !got.StartedAt.IsZero() || !got.EndedAt.IsZero() {
+		got.AccessMode != store.AccessFree || !got.StartedAt.IsZero() || !got.EndedAt.IsZero() ||
+		got.MaxSessions != 1 || got.SessionPolicy != store.PolicyReject || got.PreviewSeconds != 0 {
 		t.Fatalf("Stream = %+v, want %+v", got, st)
 	}
 
@@ -96,6 +97,15 @@ func testStreamLifecycle(t *testing.T, s store.Store) {
 	}
 	if err := s.MarkStreamLive(ctx, "str_missing", t2); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("MarkStreamLive on missing stream: %v, want ErrNotFound", err)
+	}
+	if err := s.UpdateStreamAccess(ctx, st.ID, 120, 2, store.PolicyReplace); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Stream(ctx, st.ID); got.PreviewSeconds != 120 || got.MaxSessions != 2 || got.SessionPolicy != store.PolicyReplace {
+		t.Fatalf("access settings = %d %d %s", got.PreviewSeconds, got.MaxSessions, got.SessionPolicy)
+	}
+	if err := s.UpdateStreamAccess(ctx, "str_missing", 0, 1, store.PolicyReject); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("UpdateStreamAccess on missing stream: %v", err)
 	}
 	if err := s.EndStream(ctx, "str_missing", t2); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("EndStream on missing stream: %v, want ErrNotFound", err)

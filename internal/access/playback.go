@@ -1,0 +1,76 @@
+package access
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// ErrBadPlaybackToken means a WHEP join's token is missing, forged, expired or for
+// another stream.
+var ErrBadPlaybackToken = errors.New("invalid playback token")
+
+const playbackAudience = "livegate-playback"
+
+// PlaybackClaims is what a playback token grants: one session of one viewer on one
+// stream, under one entitlement, for a short time to start watching.
+type PlaybackClaims struct {
+	jwt.RegisteredClaims        // sub: viewer, jti: session id, exp
+	Stream               string `json:"str"`
+	Entitlement          string `json:"ent"` // entitlement id, "free" or "preview"
+	Country              string `json:"cty,omitempty"`
+	PreviewMillis        int64  `json:"pvw,omitempty"` // preview left when issued
+}
+
+// PlaybackTokens signs and checks playback tokens with a secret every node shares.
+type PlaybackTokens struct {
+	secret []byte
+	ttl    time.Duration
+}
+
+// NewPlaybackTokens uses secret (32+ bytes) or, when empty, a random one: fine for a
+// single node, wrong for a fleet.
+func NewPlaybackTokens(secret string, ttl time.Duration) (*PlaybackTokens, error) {
+	if ttl <= 0 {
+		ttl = 2 * time.Minute
+	}
+	p := &PlaybackTokens{secret: []byte(secret), ttl: ttl}
+	if secret == "" {
+		p.secret = make([]byte, 32)
+		_, _ = rand.Read(p.secret)
+	} else if len(secret) < 32 {
+		return nil, errors.New("playback secret must be at least 32 bytes")
+	}
+	return p, nil
+}
+
+// Issue signs a token for session id.
+func (p *PlaybackTokens) Issue(c PlaybackClaims) (string, time.Time, error) {
+	now := time.Now()
+	exp := now.Add(p.ttl)
+	c.Audience = jwt.ClaimStrings{playbackAudience}
+	c.IssuedAt, c.ExpiresAt = jwt.NewNumericDate(now), jwt.NewNumericDate(exp)
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(p.secret)
+	return tok, exp, err
+}
+
+// Verify checks a token for a stream.
+func (p *PlaybackTokens) Verify(tok, streamID string) (PlaybackClaims, error) {
+	var c PlaybackClaims
+	_, err := jwt.ParseWithClaims(tok, &c, func(*jwt.Token) (any, error) { return p.secret, nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithAudience(playbackAudience), jwt.WithExpirationRequired(),
+		jwt.WithLeeway(5*time.Second))
+	if err != nil {
+		return c, fmt.Errorf("%w: %v", ErrBadPlaybackToken, err)
+	}
+	if c.Stream != streamID {
+		return c, fmt.Errorf("%w: issued for another stream", ErrBadPlaybackToken)
+	}
+	if c.ID == "" || c.Subject == "" {
+		return c, fmt.Errorf("%w: no session or viewer", ErrBadPlaybackToken)
+	}
+	return c, nil
+}
