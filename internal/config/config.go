@@ -56,6 +56,7 @@ type Config struct {
 
 	// Access plane.
 	RedisURL       string        // viewer sessions in Redis (required for more than one node)
+	RedisPrefix    string        // namespace of every key and channel in Redis
 	PlaybackSecret string        // signs playback tokens; every node of a fleet shares it
 	SessionTTL     time.Duration // a session outlives its node's last heartbeat this long
 
@@ -81,6 +82,7 @@ func Default() Config {
 		PacketCacheSize: 1024,
 		LogLevel:        "info",
 		SessionTTL:      15 * time.Second,
+		RedisPrefix:     "livegate:",
 	}
 }
 
@@ -128,6 +130,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.Var((*listFlag)(&c.TrustedProxies), "trusted-proxies", "comma-separated CIDRs of proxies whose X-Forwarded-For and country header are believed")
 	fs.StringVar(&c.DefaultCountry, "default-country", c.DefaultCountry, "viewer country when neither mmdb nor header tells")
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis for viewer sessions (redis://host:6379/0); empty keeps them in process (single node)")
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", c.RedisPrefix, "prefix of livegate's Redis keys and channel (one per deployment)")
 	fs.StringVar(&c.PlaybackSecret, "playback-secret", c.PlaybackSecret, "secret (32+ bytes) signing playback tokens, shared by every node")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", c.SessionTTL, "how long a viewer session outlives its node's last heartbeat")
 	fs.StringVar(&c.ViewerJWTSecret, "viewer-jwt-secret", c.ViewerJWTSecret, "HS256 secret of the platform's viewer JWTs (32+ bytes)")

@@ -49,7 +49,7 @@ func newAPI(t testing.TB) *api {
 	gate := access.NewGate(mem, tokens, access.GateConfig{Node: "test"})
 	return &api{Deps: Deps{Store: db, SFU: s, WHIP: whip.New(s, db, whip.Config{PathParam: PathParam, Gate: gate}),
 		Billing: bill, Resolver: res, Viewers: viewers, Gate: gate,
-		Decider: &access.Decider{Entitlements: db, Billing: bill, Previews: mem},
+		Decider:  &access.Decider{Entitlements: db, Billing: bill, Previews: mem},
 		Gatherer: prometheus.NewRegistry(), MaxBody: 64 << 10, PublicURL: "http://localhost:8080",
 		Logger: nil, Ready: func() bool { return true }}}
 }

@@ -108,7 +108,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 	}
 	var sessStore sessions.Store = sessions.NewMemory()
 	if cfg.RedisURL != "" {
-		rs, err := sessions.NewRedis(cfg.RedisURL, "livegate:", log.With("component", "sessions"))
+		rs, err := sessions.NewRedis(cfg.RedisURL, cfg.RedisPrefix, log.With("component", "sessions"))
 		if err != nil {
 			n.SFU.Close()
 			db.Close()
