@@ -173,10 +173,16 @@ type viewer struct {
 
 func watch(t *testing.T, n *testNode, s streamInfo, extra ...interceptor.Factory) (*viewer, error) {
 	t.Helper()
+	return watchWithToken(t, n, s, "", extra...)
+}
+
+// watchWithToken joins with a playback token (empty for none).
+func watchWithToken(t *testing.T, n *testNode, s streamInfo, token string, extra ...interceptor.Factory) (*viewer, error) {
+	t.Helper()
 	v := &viewer{packets: map[string][]received{}, mimes: map[string]string{}, closed: make(chan struct{}), started: time.Now()}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	sess, err := whipclient.View(ctx, clientAPI(t, extra...), n.URL()+"/whep/"+s.ID, "", func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	sess, err := whipclient.View(ctx, clientAPI(t, extra...), n.URL()+"/whep/"+s.ID, token, func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		kind := tr.Kind().String()
 		v.mu.Lock()
 		v.mimes[kind] = tr.Codec().MimeType

@@ -1,0 +1,458 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/livegate/livegate/internal/config"
+	"github.com/livegate/livegate/internal/testenv"
+	"github.com/livegate/livegate/internal/whipclient"
+)
+
+const playbackSecret = "e2e-playback-secret-0123456789abcdef"
+
+// startAccessNode is a money node (stripe-mock, GeoIP, PostgreSQL) whose viewer sessions
+// live in Redis under a prefix of its own.
+func startAccessNode(t *testing.T, mutate func(*config.Config)) *testNode {
+	t.Helper()
+	redisURL := testenv.RedisURL(t)
+	return startMoneyNode(t, func(c *config.Config) {
+		c.RedisURL = redisURL
+		c.RedisPrefix = testenv.UniquePrefix()
+		c.PlaybackSecret = playbackSecret
+		c.SessionTTL = 3 * time.Second
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+}
+
+type accessGrant struct {
+	PlaybackToken      string `json:"playback_token"`
+	SessionID          string `json:"session_id"`
+	WHEPURL            string `json:"whep_url"`
+	Access             string `json:"access"`
+	PreviewSecondsLeft int    `json:"preview_seconds_left"`
+}
+
+func (b buyer) access(streamID string) (accessGrant, rawResponse) {
+	r := b.post("/v1/streams/" + streamID + "/access")
+	var g accessGrant
+	if r.status == 200 {
+		_ = json.Unmarshal([]byte(r.body), &g)
+	}
+	return g, r
+}
+
+func (b buyer) mustAccess(streamID string) accessGrant {
+	b.n.t.Helper()
+	g, r := b.access(streamID)
+	if r.status != 200 || g.PlaybackToken == "" {
+		b.n.t.Fatalf("access for %s: %d %s", b.id, r.status, r.body)
+	}
+	return g
+}
+
+// buyTicket buys a ticket the way a viewer does: checkout, then Stripe's verified webhook.
+func (b buyer) buyTicket(streamID string) {
+	b.n.t.Helper()
+	co := b.checkout("/v1/streams/" + streamID + "/checkout")
+	b.n.deliver("evt_buy_"+b.id, "checkout.session.completed", completedSession(co, "pi_"+b.id))
+}
+
+func (n *testNode) sessionEnded(id string) string {
+	var out struct{ State, Reason string }
+	n.call("GET", "/v1/sessions/"+id, nil, &out)
+	if out.State != "ended" {
+		return ""
+	}
+	return out.Reason
+}
+
+// waitClosed waits for the viewer's connection to end and returns when its last RTP came.
+func (v *viewer) waitClosed(t *testing.T, within time.Duration) time.Time {
+	t.Helper()
+	select {
+	case <-v.closed:
+	case <-time.After(within):
+		t.Fatalf("viewer still connected %v later", within)
+	}
+	time.Sleep(300 * time.Millisecond) // anything still in flight
+	last := time.Time{}
+	for _, k := range []string{"video", "audio"} {
+		if p := v.snapshot(k); len(p) > 0 && p[len(p)-1].at.After(last) {
+			last = p[len(p)-1].at
+		}
+	}
+	return last
+}
+
+func expectNoMedia(t *testing.T, n *testNode, s streamInfo, token string, status int, typ string) {
+	t.Helper()
+	v, err := watchWithToken(t, n, s, token)
+	var werr *whipclient.Error
+	if err == nil || !errors.As(err, &werr) {
+		if v != nil {
+			time.Sleep(500 * time.Millisecond)
+			t.Fatalf("joined without access; got %d packets", len(v.snapshot("video")))
+		}
+		t.Fatalf("join error %v", err)
+	}
+	if werr.Status != status || !strings.Contains(werr.Body, "/problems/"+typ) {
+		t.Fatalf("join refused with %d %s, want %d %s", werr.Status, werr.Body, status, typ)
+	}
+}
+
+// No entitlement, no media; a ticket bought through the webhook opens it; a refund
+// cuts it within a second.
+func TestPaidAccessAndRefundCutsMedia(t *testing.T) {
+	n := startAccessNode(t, nil)
+	n.launchCountries()
+	_, s := n.ticketStream("MA", map[string]int64{"MAD": 4900})
+	publish(t, n, s, webrtc.MimeTypeVP8, 30)
+	amina := n.buyer("viewer-amina", testenv.IPMorocco)
+
+	expectNoMedia(t, n, s, "", 401, "playback-token-invalid")
+	expectProblem(t, "access without viewer token", n.raw("POST", "/v1/streams/"+s.ID+"/access", "", "", nil), 401, "viewer-unauthorized")
+	_, r := amina.access(s.ID)
+	expectProblem(t, "access without a ticket", r, 402, "payment-required")
+	var pr struct {
+		Checkout struct{ Href, Method string }
+		Price    struct {
+			Currency string
+			Amount   int64
+			Display  string
+		}
+	}
+	_ = json.Unmarshal([]byte(r.body), &pr)
+	if pr.Checkout.Href != "/v1/streams/"+s.ID+"/checkout" || pr.Price.Display != "MAD 49.00" || pr.Price.Amount != 4900 {
+		t.Fatalf("402 body %s", r.body)
+	}
+	expectProblem(t, "access from Egypt (not launched)", n.buyer("viewer-eg", testenv.IPEgypt).post("/v1/streams/"+s.ID+"/access"), 451, "country-not-enabled")
+
+	amina.buyTicket(s.ID)
+	g := amina.mustAccess(s.ID)
+	if g.Access != "ticket" || !strings.HasSuffix(g.WHEPURL, "/whep/"+s.ID) {
+		t.Fatalf("grant %+v", g)
+	}
+	v, err := watchWithToken(t, n, s, g.PlaybackToken)
+	if err != nil {
+		t.Fatalf("watch with ticket: %v", err)
+	}
+	v.waitPackets(t, "video", 20, 10*time.Second)
+	checkStream(t, "paid video", v.snapshot("video"), true)
+
+	revokedAt := time.Now()
+	n.deliver("evt_refund", "charge.refunded", refundedCharge("pi_"+amina.id, 4900, true))
+	last := v.waitClosed(t, 3*time.Second)
+	if cut := last.Sub(revokedAt); cut > time.Second {
+		t.Fatalf("media kept flowing %v after the refund, want < 1s", cut)
+	}
+	t.Logf("last RTP %v after the refund webhook", last.Sub(revokedAt))
+	if reason := n.sessionEnded(g.SessionID); !strings.Contains(reason, "refunded") {
+		t.Fatalf("session end reason %q", reason)
+	}
+	_, r = amina.access(s.ID)
+	expectProblem(t, "access after refund", r, 402, "payment-required")
+}
+
+func TestConcurrentSessions(t *testing.T) {
+	n := startAccessNode(t, nil)
+	n.launchCountries()
+	_, s := n.ticketStream("MA", map[string]int64{"MAD": 4900})
+	publish(t, n, s, webrtc.MimeTypeVP8, 30)
+	b := n.buyer("viewer-omar", testenv.IPMorocco)
+	b.buyTicket(s.ID)
+
+	first, err := watchWithToken(t, n, s, b.mustAccess(s.ID).PlaybackToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.waitPackets(t, "video", 5, 10*time.Second)
+	// Default: one session per viewer and ticket; the second is refused.
+	expectNoMedia(t, n, s, b.mustAccess(s.ID).PlaybackToken, 409, "session-limit")
+
+	// Replace policy: the new session wins and the old one is dropped.
+	var out map[string]any
+	if st := n.call("PATCH", "/v1/streams/"+s.ID, map[string]any{"session_policy": "replace"}, &out); st != 200 {
+		t.Fatalf("patch: %d %v", st, out)
+	}
+	g := b.mustAccess(s.ID)
+	second, err := watchWithToken(t, n, s, g.PlaybackToken)
+	if err != nil {
+		t.Fatalf("replacing session: %v", err)
+	}
+	first.waitClosed(t, 3*time.Second)
+	second.waitPackets(t, "video", 10, 10*time.Second)
+	// A playback token opens one session only.
+	expectNoMedia(t, n, s, g.PlaybackToken, 401, "playback-token-invalid")
+}
+
+func TestPreviewEndsAndDoesNotReset(t *testing.T) {
+	n := startAccessNode(t, nil)
+	n.launchCountries()
+	_, s := n.ticketStream("MA", map[string]int64{"MAD": 4900})
+	if st := n.call("PATCH", "/v1/streams/"+s.ID, map[string]any{"preview_seconds": 3}, nil); st != 200 {
+		t.Fatalf("patch: %d", st)
+	}
+	publish(t, n, s, webrtc.MimeTypeVP8, 30)
+	b := n.buyer("viewer-curious", testenv.IPMorocco)
+
+	g := b.mustAccess(s.ID)
+	if g.Access != "preview" || g.PreviewSecondsLeft != 3 {
+		t.Fatalf("grant %+v, want a 3 s preview", g)
+	}
+	v, err := watchWithToken(t, n, s, g.PlaybackToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.waitPackets(t, "video", 10, 5*time.Second)
+	time.Sleep(1500 * time.Millisecond)
+	if err := v.sess.Close(context.Background()); err != nil { // the viewer reloads the page
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+
+	g2 := b.mustAccess(s.ID)
+	if g2.Access != "preview" || g2.PreviewSecondsLeft >= 3 || g2.PreviewSecondsLeft < 0 {
+		t.Fatalf("after reconnecting: %+v, want less than 3 s left", g2)
+	}
+	v2, err := watchWithToken(t, n, s, g2.PlaybackToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	v2.waitPackets(t, "video", 3, 5*time.Second)
+	v2.waitClosed(t, 4*time.Second)
+	if watched := time.Since(start); watched > 3*time.Second {
+		t.Fatalf("second preview lasted %v; the preview reset", watched)
+	}
+	if reason := n.sessionEnded(g2.SessionID); reason != "preview ended" {
+		t.Fatalf("end reason %q, want \"preview ended\"", reason)
+	}
+	_, r := b.access(s.ID)
+	expectProblem(t, "after the preview", r, 402, "payment-required")
+}
+
+func TestPlaybackTokensRefused(t *testing.T) {
+	n := startAccessNode(t, nil)
+	n.launchCountries()
+	_, s := n.ticketStream("MA", map[string]int64{"MAD": 4900})
+	_, other := n.ticketStream("MA", map[string]int64{"MAD": 4900})
+	publish(t, n, s, webrtc.MimeTypeVP8, 30)
+	b := n.buyer("viewer-t", testenv.IPMorocco)
+	b.buyTicket(s.ID)
+
+	mint := func(secret string, stream string, exp time.Time) string {
+		claims := jwt.MapClaims{"sub": b.id, "jti": "sess-" + strconv.FormatInt(time.Now().UnixNano(), 10), "str": stream,
+			"ent": "ent_x", "aud": "livegate-playback", "exp": exp.Unix()}
+		tok, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
+		return tok
+	}
+	expectNoMedia(t, n, s, mint("forged-secret-forged-secret-forged", s.ID, time.Now().Add(time.Minute)), 401, "playback-token-invalid")
+	expectNoMedia(t, n, s, mint(playbackSecret, s.ID, time.Now().Add(-time.Minute)), 401, "playback-token-invalid")
+	expectNoMedia(t, n, s, mint(playbackSecret, other.ID, time.Now().Add(time.Minute)), 401, "playback-token-invalid")
+	expectNoMedia(t, n, s, "not-a-token", 401, "playback-token-invalid")
+	expectNoMedia(t, n, s, b.mustAccess(s.ID).PlaybackToken+"x", 401, "playback-token-invalid")
+}
+
+func TestKickStatsAndCollect(t *testing.T) {
+	n := startAccessNode(t, nil)
+	s := n.newStream() // free
+	publish(t, n, s, webrtc.MimeTypeVP8, 30)
+	a, b := n.buyer("fan-a", testenv.IPFrance), n.buyer("fan-b", testenv.IPUSA)
+	va, err := watchWithToken(t, n, s, a.mustAccess(s.ID).PlaybackToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vb, err := watchWithToken(t, n, s, b.mustAccess(s.ID).PlaybackToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anon := mustWatch(t, n, s) // free streams need no token
+	for _, v := range []*viewer{va, vb, anon} {
+		v.waitPackets(t, "video", 5, 10*time.Second)
+	}
+	for _, who := range []buyer{a, a, b} {
+		if r := who.post("/v1/streams/" + s.ID + "/collect"); r.status != 200 {
+			t.Fatalf("collect: %d %s", r.status, r.body)
+		}
+	}
+	var st struct {
+		Viewers       int `json:"viewers"`
+		UniqueViewers int `json:"unique_viewers"`
+		Collects      int `json:"collects"`
+	}
+	r := n.raw("GET", "/v1/streams/"+s.ID+"/stats", "", "", nil)
+	_ = json.Unmarshal([]byte(r.body), &st)
+	if st.Viewers != 3 || st.UniqueViewers != 3 || st.Collects != 2 {
+		t.Fatalf("stats %s, want 3 viewers, 3 unique, 2 collects", r.body)
+	}
+
+	// The studio's live feed.
+	req, _ := http.NewRequest("GET", n.URL()+"/v1/streams/"+s.ID+"/stats/events", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := ""
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "data: ") {
+			line = sc.Text()
+			break
+		}
+	}
+	resp.Body.Close()
+	if !strings.Contains(line, `"viewers":3`) {
+		t.Fatalf("SSE first event %q", line)
+	}
+
+	var list struct {
+		Sessions []struct {
+			ID       string `json:"id"`
+			ViewerID string `json:"viewer_id"`
+			Country  string `json:"country"`
+			NodeID   string `json:"node_id"`
+		}
+	}
+	n.call("GET", "/v1/admin/sessions?stream="+s.ID, nil, &list)
+	target := ""
+	for _, x := range list.Sessions {
+		if x.ViewerID == b.id {
+			target = x.ID
+			if x.Country != "US" || x.NodeID != "test" {
+				t.Errorf("session %+v", x)
+			}
+		}
+	}
+	if len(list.Sessions) != 3 || target == "" {
+		t.Fatalf("sessions %+v", list.Sessions)
+	}
+	kickedAt := time.Now()
+	if st := n.call("POST", "/v1/admin/sessions/"+target+"/kick", nil, nil); st != 200 {
+		t.Fatalf("kick: %d", st)
+	}
+	if last := vb.waitClosed(t, 3*time.Second); last.Sub(kickedAt) > time.Second {
+		t.Fatalf("kicked viewer got media %v later", last.Sub(kickedAt))
+	}
+	if reason := n.sessionEnded(target); !strings.Contains(reason, "kicked by operator") {
+		t.Fatalf("kick reason %q", reason)
+	}
+	before := len(va.snapshot("video"))
+	time.Sleep(500 * time.Millisecond)
+	if len(va.snapshot("video")) <= before {
+		t.Fatal("kicking one viewer stopped another")
+	}
+	expectProblem(t, "kick unknown", n.raw("POST", "/v1/admin/sessions/nope/kick", "", "", map[string]string{"Authorization": "Bearer " + testAPIKey}), 404, "session-not-found")
+}
+
+// ownRedis runs a Redis server of the test's own on a free loopback port.
+type ownRedis struct {
+	port int
+	cmd  *exec.Cmd
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func (r *ownRedis) start(t *testing.T) {
+	t.Helper()
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		testenv.Missing(t, "redis-server binary", err)
+	}
+	r.cmd = exec.Command(path, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", r.port)); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("own redis did not start")
+}
+
+func (r *ownRedis) shutdown(t *testing.T) {
+	t.Helper()
+	out, err := exec.Command("redis-cli", "-p", strconv.Itoa(r.port), "shutdown", "nosave").CombinedOutput()
+	if err != nil && len(out) > 0 && !strings.Contains(string(out), "connection") {
+		t.Logf("redis-cli shutdown: %v %s", err, out)
+	}
+	_ = r.cmd.Wait()
+}
+
+// Redis stopped mid-stream: the viewer keeps watching, new joins get 503, and when Redis
+// returns every live session is registered again and joins work.
+func TestRedisOutage(t *testing.T) {
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		testenv.Missing(t, "redis-cli", err)
+	}
+	rd := &ownRedis{port: freePort(t)}
+	rd.start(t)
+	t.Cleanup(func() {
+		if rd.cmd.ProcessState == nil {
+			rd.shutdown(t)
+		}
+	})
+	n := startNode(t, func(c *config.Config) {
+		c.RedisURL = fmt.Sprintf("redis://127.0.0.1:%d/0", rd.port)
+		c.SessionTTL = 3 * time.Second
+	})
+	s := n.newStream()
+	publish(t, n, s, webrtc.MimeTypeVP8, 30)
+	v := mustWatch(t, n, s)
+	v.waitPackets(t, "video", 10, 10*time.Second)
+
+	rd.shutdown(t)
+	before := len(v.snapshot("video"))
+	r := n.raw("POST", "/whep/"+s.ID, "application/sdp", offerSDP(t, false), nil)
+	expectProblem(t, "join while Redis is down", r, 503, "sessions-unavailable")
+	if r.header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	time.Sleep(2 * time.Second)
+	if after := len(v.snapshot("video")); after < before+30 {
+		t.Fatalf("media slowed or stopped while Redis was down: %d -> %d packets in 2s", before, after)
+	}
+
+	rd.start(t) // empty: nothing was saved
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var list struct{ Sessions []struct{ ID string } }
+		n.call("GET", "/v1/admin/sessions?stream="+s.ID, nil, &list)
+		if len(list.Sessions) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("live session not re-registered 5s after Redis came back: %d listed", len(list.Sessions))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	v2 := mustWatch(t, n, s)
+	v2.waitPackets(t, "video", 5, 10*time.Second)
+}
