@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/node"
 )
@@ -26,6 +28,12 @@ func main() {
 	}
 }
 
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
+	l.log.Debug(fmt.Sprintf(format, v...))
+}
+
 func run() error {
 	cfg, err := config.Load(os.Args[1:], os.Getenv, os.Stderr)
 	if err != nil {
@@ -34,6 +42,8 @@ func run() error {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// go-redis logs reconnect attempts on its own; route them into our logs at debug.
+	redis.SetLogger(redisLogger{log.With("component", "redis")})
 	if cfg.APIKey == "" {
 		log.Warn("no --api-key set: /v1 is open to anyone who can reach this node (development mode)")
 	}

@@ -54,7 +54,8 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		fs.Usage()
 		return fmt.Errorf("missing command")
 	}
-	if rest[0] == "countries" || rest[0] == "earnings" || rest[0] == "payouts" || rest[0] == "token" ||
+	if rest[0] == "countries" || rest[0] == "earnings" || rest[0] == "payouts" || rest[0] == "token" || rest[0] == "sessions" ||
+		(rest[0] == "streams" && rest[1] == "access") ||
 		(rest[0] == "creators" && (rest[1] == "connect" || rest[1] == "subscription-price")) || (rest[0] == "streams" && rest[1] == "prices") {
 		return c.money(ctx, rest, errOut)
 	}
@@ -207,6 +208,6 @@ func creatorTable(w io.Writer, raw []byte) error {
 }
 
 func streamTable(w io.Writer, raw []byte) error {
-	return keyValues(w, raw, "id", "creator_id", "title", "state", "access_mode", "viewers",
+	return keyValues(w, raw, "id", "creator_id", "title", "state", "access_mode", "preview_seconds", "max_sessions", "session_policy", "viewers",
 		"created_at", "started_at", "ended_at", "whip_url", "whep_url", "stream_key")
 }

@@ -42,6 +42,15 @@ func TestCLIAgainstNode(t *testing.T) {
 	if list := cli("streams", "list", "--state", "scheduled"); !strings.Contains(list, id) || !strings.Contains(list, "STATE") {
 		t.Fatalf("list:\n%s", list)
 	}
+	if got := field(cli("streams", "access", id, "--preview-seconds", "30", "--session-policy", "replace"), "session_policy"); got != "replace" {
+		t.Fatalf("streams access: session_policy %s", got)
+	}
+	if list := cli("sessions", "list", "--stream", id); !strings.Contains(list, "SESSION") {
+		t.Fatalf("sessions list:\n%s", list)
+	}
+	if err := run(context.Background(), []string{"--url", n.URL(), "--api-key", cfg.APIKey, "sessions", "kick", "nope"}, &bytes.Buffer{}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("kick unknown session: %v", err)
+	}
 	if got := field(cli("streams", "end", id), "state"); got != "ended" {
 		t.Fatalf("state after end: %s", got)
 	}

@@ -36,6 +36,11 @@ countries (paid live per country):
                        (T is RFC 3339 or YYYY-MM-DD; amounts in minor units)
   countries audit [<code>]
 
+viewers:
+  sessions list [--stream <id>]                 live viewer sessions across the fleet
+  sessions kick <session-id>                    drop a viewer (within a second, on any node)
+  streams access <id> [--preview-seconds N] [--max-sessions N] [--session-policy reject|replace]
+
 money:
   earnings <creator-id>                         gross, refunds, fee and net by country, currency, month
   payouts export                                CSV of balances owed to manually paid creators
@@ -101,6 +106,48 @@ func (c *client) money(ctx context.Context, rest []string, errOut io.Writer) err
 		}
 		_, err = fmt.Fprintln(c.out, out.Token)
 		return err
+	case "sessions list":
+		lf := flag.NewFlagSet("sessions list", flag.ContinueOnError)
+		lf.SetOutput(errOut)
+		stream := lf.String("stream", "", "only this stream's sessions")
+		if err := lf.Parse(rest[2:]); err != nil {
+			return err
+		}
+		path := "/v1/admin/sessions"
+		if *stream != "" {
+			path += "?stream=" + url.QueryEscape(*stream)
+		}
+		return c.show(ctx, "GET", path, nil, sessionsTable)
+	case "sessions kick":
+		if len(rest) != 3 {
+			return fmt.Errorf("usage: sessions kick <session-id>")
+		}
+		return c.show(ctx, "POST", "/v1/admin/sessions/"+url.PathEscape(rest[2])+"/kick", nil, func(w io.Writer, raw []byte) error {
+			return keyValues(w, raw, "id", "kicked", "stream_id", "viewer_id")
+		})
+	case "streams access":
+		af := flag.NewFlagSet("streams access", flag.ContinueOnError)
+		af.SetOutput(errOut)
+		preview := af.Int("preview-seconds", -1, "free preview per viewer, seconds")
+		maxS := af.Int("max-sessions", -1, "concurrent sessions per viewer and entitlement (0: no cap)")
+		policy := af.String("session-policy", "", "reject or replace, for a join over the cap")
+		if len(rest) < 3 {
+			return fmt.Errorf("usage: streams access <id> [flags]")
+		}
+		if err := af.Parse(rest[3:]); err != nil {
+			return err
+		}
+		body := map[string]any{}
+		if *preview >= 0 {
+			body["preview_seconds"] = *preview
+		}
+		if *maxS >= 0 {
+			body["max_sessions"] = *maxS
+		}
+		if *policy != "" {
+			body["session_policy"] = *policy
+		}
+		return c.show(ctx, "PATCH", "/v1/streams/"+url.PathEscape(rest[2]), body, streamTable)
 	case "creators connect":
 		if len(rest) != 3 {
 			return fmt.Errorf("usage: creators connect <id>")
@@ -318,6 +365,30 @@ func earningsTable(w io.Writer, raw []byte) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t\n", e.Month, e.Country, e.Currency, e.Sales, e.Gross, e.Refunds, e.Fee, e.Net)
 	}
 	fmt.Fprintln(tw, "(amounts in minor units)\t\t\t\t\t\t\t\t")
+	return tw.Flush()
+}
+
+func sessionsTable(w io.Writer, raw []byte) error {
+	var out struct {
+		Sessions []struct {
+			ID          string    `json:"id"`
+			NodeID      string    `json:"node_id"`
+			StreamID    string    `json:"stream_id"`
+			ViewerID    string    `json:"viewer_id"`
+			Country     string    `json:"country"`
+			Entitlement string    `json:"entitlement"`
+			StartedAt   time.Time `json:"started_at"`
+		}
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SESSION\tSTREAM\tVIEWER\tCOUNTRY\tACCESS\tNODE\tWATCHING FOR")
+	for _, s := range out.Sessions {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.StreamID, s.ViewerID, orDash(s.Country), s.Entitlement, s.NodeID,
+			time.Since(s.StartedAt).Round(time.Second))
+	}
 	return tw.Flush()
 }
 

@@ -456,3 +456,56 @@ func TestRedisOutage(t *testing.T) {
 	v2 := mustWatch(t, n, s)
 	v2.waitPackets(t, "video", 5, 10*time.Second)
 }
+
+// Two nodes sharing PostgreSQL and Redis: the refund webhook lands on node A, the viewer
+// watches on node B, and B cuts the media within a second; an operator on A kicks a
+// viewer on B the same way.
+func TestRevocationReachesEveryNode(t *testing.T) {
+	stripeMock, mmdb, pg, redisURL := testenv.StripeMockURL(t), testenv.CountryMMDB(t), testenv.PostgresURL(t), testenv.RedisURL(t)
+	prefix := testenv.UniquePrefix()
+	shared := func(id string) func(*config.Config) {
+		return func(c *config.Config) {
+			c.NodeID = id
+			c.StripeSecretKey, c.StripeAPIBase, c.StripeWebhookSecret = "sk_test_livegate", stripeMock, webhookSecret
+			c.GeoIPDB, c.TrustedProxies = mmdb, []string{"127.0.0.1/32"}
+			c.DatabaseURL, c.RedisURL, c.RedisPrefix = pg, redisURL, prefix
+			c.PlaybackSecret, c.SessionTTL = playbackSecret, 3*time.Second
+		}
+	}
+	a := startNode(t, shared("node-a"))
+	b := startNode(t, shared("node-b"))
+	a.launchCountries()
+	_, s := a.ticketStream("MA", map[string]int64{"MAD": 4900})
+	publish(t, b, s, webrtc.MimeTypeVP8, 30)
+
+	buyerA := a.buyer("viewer-two-nodes", testenv.IPMorocco)
+	buyerA.buyTicket(s.ID)
+	g := buyerA.mustAccess(s.ID) // a token from node A is good on node B
+	v, err := watchWithToken(t, b, s, g.PlaybackToken)
+	if err != nil {
+		t.Fatalf("watch on node B: %v", err)
+	}
+	v.waitPackets(t, "video", 10, 10*time.Second)
+
+	other := a.buyer("viewer-kicked", testenv.IPMorocco)
+	other.buyTicket(s.ID)
+	g2 := other.mustAccess(s.ID)
+	v2, err := watchWithToken(t, b, s, g2.PlaybackToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2.waitPackets(t, "video", 10, 10*time.Second)
+
+	revokedAt := time.Now()
+	a.deliver("evt_refund_two_nodes", "charge.refunded", refundedCharge("pi_"+buyerA.id, 4900, true))
+	if cut := v.waitClosed(t, 3*time.Second).Sub(revokedAt); cut > time.Second {
+		t.Fatalf("node B kept sending %v after node A got the refund", cut)
+	}
+	kickedAt := time.Now()
+	if st := a.call("POST", "/v1/admin/sessions/"+g2.SessionID+"/kick", nil, nil); st != 200 {
+		t.Fatalf("kick via node A: %d", st)
+	}
+	if cut := v2.waitClosed(t, 3*time.Second).Sub(kickedAt); cut > time.Second {
+		t.Fatalf("node B kept sending %v after the kick on node A", cut)
+	}
+}
