@@ -40,6 +40,10 @@ type options struct {
 	serverPID   int
 	codec       string
 	warmup      time.Duration
+	paid        bool
+	country     string
+	currency    string
+	price       int64
 }
 
 func main() {
@@ -53,6 +57,10 @@ func main() {
 	flag.IntVar(&o.serverPID, "server-pid", 0, "server pid for CPU from /proc (default: process_cpu_seconds_total from /metrics)")
 	flag.StringVar(&o.codec, "codec", "VP8", "video codec: VP8 or H264")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "time after the last join before measuring")
+	flag.BoolVar(&o.paid, "paid", false, "a ticketed stream: every viewer buys a ticket (development checkout), then joins with POST /access + WHEP")
+	flag.StringVar(&o.country, "country", "MA", "with --paid: the country the server places viewers in (start it with --default-country)")
+	flag.StringVar(&o.currency, "currency", "MAD", "with --paid: that country's currency")
+	flag.Int64Var(&o.price, "price", 4900, "with --paid: ticket price in minor units")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -136,9 +144,21 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	base := strings.TrimRight(o.url, "/")
-	streamID, key, err := createStream(ctx, base, o.apiKey)
+	mode := "free"
+	if o.paid {
+		mode = "ticket"
+	}
+	streamID, key, err := createStream(ctx, base, o.apiKey, mode)
 	if err != nil {
 		return fmt.Errorf("create stream: %w", err)
+	}
+	var viewerTokens []string
+	if o.paid {
+		prepStart := time.Now()
+		if viewerTokens, err = preparePaid(ctx, base, o, streamID); err != nil {
+			return fmt.Errorf("prepare paid viewers: %w", err)
+		}
+		fmt.Fprintf(out, "paid: %d viewers bought tickets (%s %d) in %.1fs\n", o.viewers, o.currency, o.price, time.Since(prepStart).Seconds())
 	}
 
 	// Publisher.
@@ -194,7 +214,16 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			defer joinWG.Done()
 			jctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			defer cancel()
-			s, err := whipclient.View(jctx, api, base+"/whep/"+streamID, "", func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+			token := ""
+			if o.paid {
+				var err error
+				if token, err = playbackToken(jctx, base, streamID, viewerTokens[i]); err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					return
+				}
+			}
+			s, err := whipclient.View(jctx, api, base+"/whep/"+streamID, token, func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 				isVideo := tr.Kind() == webrtc.RTPCodecTypeVideo
 				buf := make([]byte, 1500)
 				for {
@@ -223,9 +252,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		if i%10 == 0 || i == o.viewers-1 {
 			fmt.Fprintf(out, "\rramping: %d/%d started, %d joined, %d failed", i+1, o.viewers, joined.Load(), failed.Load())
 		}
-		time.Sleep(interval)
+		// Pace by the clock, not by sleeps, so the ramp rate holds whatever each step costs.
+		time.Sleep(time.Until(rampStart.Add(time.Duration(i+1) * interval)))
 	}
 	joinWG.Wait()
+	rampDur := time.Since(rampStart)
 	fmt.Fprintf(out, "\rramping: %d/%d joined, %d failed in %.1fs            \n", joined.Load(), o.viewers, failed.Load(), time.Since(rampStart).Seconds())
 	if e := firstErr.Load(); e != nil {
 		fmt.Fprintf(out, "first join error: %v\n", e)
@@ -300,8 +331,12 @@ loop:
 	}
 	forwarded := fwd1 - fwd0
 	fmt.Fprintf(out, "\n== livegate-load report ==\n")
-	fmt.Fprintf(out, "viewers connected      %d of %d\n", joined.Load(), o.viewers)
-	fmt.Fprintf(out, "join time (ms)         p50 %.0f  p99 %.0f  max %.0f   (WHEP POST to first RTP)\n", pct(joins, 50), pct(joins, 99), pct(joins, 100))
+	fmt.Fprintf(out, "viewers connected      %d of %d (ramp %.1fs)\n", joined.Load(), o.viewers, rampDur.Seconds())
+	what := "WHEP POST to first RTP"
+	if o.paid {
+		what = "POST /access to first RTP"
+	}
+	fmt.Fprintf(out, "join time (ms)         p50 %.0f  p99 %.0f  max %.0f   (%s)\n", pct(joins, 50), pct(joins, 99), pct(joins, 100), what)
 	fmt.Fprintf(out, "received kbit/s/viewer mean %.0f  min %.0f\n", mean(rates), pct(rates, 0))
 	fmt.Fprintf(out, "video loss             %.3f%%  (%d of %d packets)\n", loss, expSum-min(seenSum, expSum), expSum)
 	fmt.Fprintf(out, "forwarded packets/s    %.0f\n", forwarded/elapsed.Seconds())
@@ -313,7 +348,7 @@ loop:
 	return nil
 }
 
-func createStream(ctx context.Context, base, apiKey string) (string, string, error) {
+func createStream(ctx context.Context, base, apiKey, mode string) (string, string, error) {
 	call := func(path string, body any, out any) error {
 		b, _ := json.Marshal(body)
 		req, _ := http.NewRequestWithContext(ctx, "POST", base+path, bytes.NewReader(b))
@@ -340,7 +375,7 @@ func createStream(ctx context.Context, base, apiKey string) (string, string, err
 		ID        string `json:"id"`
 		StreamKey string `json:"stream_key"`
 	}
-	if err := call("/v1/streams", map[string]string{"creator_id": c.ID, "title": "load test"}, &s); err != nil {
+	if err := call("/v1/streams", map[string]string{"creator_id": c.ID, "title": "load test", "access_mode": mode}, &s); err != nil {
 		return "", "", err
 	}
 	return s.ID, s.StreamKey, nil
@@ -403,4 +438,104 @@ func mean(xs []float64) float64 {
 		t += x
 	}
 	return t / float64(len(xs))
+}
+
+// apiCall does one JSON request with a bearer token.
+func apiCall(ctx context.Context, method, url, bearer string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %d %s", method, url, resp.StatusCode, strings.TrimSpace(string(raw)))
+	}
+	if out != nil {
+		return json.Unmarshal(raw, out)
+	}
+	return nil
+}
+
+// preparePaid enables the country, prices the stream and has every viewer buy a ticket
+// through the development checkout; it returns the viewers' tokens.
+func preparePaid(ctx context.Context, base string, o options, streamID string) ([]string, error) {
+	key := o.apiKey
+	launch := time.Now().Add(-time.Minute).UTC()
+	err := apiCall(ctx, "PUT", base+"/v1/admin/countries/"+o.country, key, map[string]any{"enabled": true, "launch_at": launch,
+		"currency": o.currency, "min_ticket": o.price, "max_ticket": o.price, "min_subscription": o.price, "max_subscription": o.price,
+		"fee_bps": 1000, "payouts": "manual"}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := apiCall(ctx, "PUT", base+"/v1/streams/"+streamID+"/prices", key, map[string]any{"prices": map[string]int64{o.currency: o.price}}, nil); err != nil {
+		return nil, err
+	}
+	tokens := make([]string, o.viewers)
+	errs := make(chan error, o.viewers)
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i := range tokens {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			var tok struct{ Token string }
+			if err := apiCall(ctx, "POST", base+"/v1/admin/dev/tokens", key, map[string]string{"viewer_id": fmt.Sprintf("load-viewer-%d-%s", i, streamID), "ttl": "2h"}, &tok); err != nil {
+				errs <- err
+				return
+			}
+			var co struct {
+				ID          string `json:"id"`
+				DevCheckout bool   `json:"dev_checkout"`
+			}
+			if err := apiCall(ctx, "POST", base+"/v1/streams/"+streamID+"/checkout", tok.Token, nil, &co); err != nil {
+				errs <- err
+				return
+			}
+			if !co.DevCheckout {
+				errs <- errors.New("--paid needs a server in development checkout mode (no STRIPE_SECRET_KEY)")
+				return
+			}
+			if err := apiCall(ctx, "POST", base+"/dev/checkout/"+co.ID+"/pay", "", nil, nil); err != nil {
+				errs <- err
+				return
+			}
+			tokens[i] = tok.Token
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+	return tokens, nil
+}
+
+// playbackToken asks for access as a viewer.
+func playbackToken(ctx context.Context, base, streamID, viewerToken string) (string, error) {
+	var g struct {
+		PlaybackToken string `json:"playback_token"`
+	}
+	if err := apiCall(ctx, "POST", base+"/v1/streams/"+streamID+"/access", viewerToken, nil, &g); err != nil {
+		return "", err
+	}
+	return g.PlaybackToken, nil
 }
