@@ -40,3 +40,23 @@ func TestReportAgainstNode(t *testing.T) {
 		}
 	}
 }
+
+// --paid: viewers buy tickets through the development checkout, then join with playback
+// tokens; every one connects.
+func TestPaidJoinStorm(t *testing.T) {
+	cfg := testenv.LoopbackConfig(t)
+	cfg.TCPAddr = ""
+	cfg.DefaultCountry = "MA"
+	n := testenv.StartNode(t, cfg)
+	var out bytes.Buffer
+	err := run(context.Background(), options{url: n.URL(), viewers: 4, bitrate: 300_000, duration: time.Second,
+		rampRate: 50, codec: "VP8", warmup: 300 * time.Millisecond, paid: true, country: "MA", currency: "MAD", price: 4900}, &out)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{`paid: 4 viewers bought tickets`, `viewers connected\s+4 of 4`, `POST /access to first RTP`} {
+		if !regexp.MustCompile(want).MatchString(out.String()) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}

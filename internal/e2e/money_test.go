@@ -542,5 +542,9 @@ func TestDevCheckout(t *testing.T) {
 	if led := n.ledger(creator); len(led) != 1 || led[0].Fee != 735 {
 		t.Fatalf("ledger %+v, want one sale", led)
 	}
+	login := n.raw("POST", "/dev/login", "application/x-www-form-urlencoded", "viewer_id=amina", nil)
+	if login.status != 200 || !strings.Contains(login.body, "Development login") || !strings.Contains(login.body, "livegate_viewer_token") {
+		t.Fatalf("dev login: %d %s", login.status, login.body)
+	}
 	expectProblem(t, "webhooks without a secret", n.sendEvent("evt_1", "checkout.session.completed", completedSession(co, "pi_z"), time.Now(), webhookSecret), 400, "bad-signature")
 }

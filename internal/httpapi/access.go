@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"strings"
 	"time"
@@ -263,4 +264,43 @@ func validAccessRules(st store.Stream) (field, msg string) {
 		return "session_policy", `session_policy must be "reject" or "replace"`
 	}
 	return "", ""
+}
+
+var devLoginPage = template.Must(template.New("login").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>livegate development login</title>
+<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto}.warn{background:#fee;border:1px solid #c00;padding:1rem}
+code{word-break:break-all;background:#f4f4f4;padding:.2rem}</style></head>
+<body><p class="warn"><strong>Development login.</strong> In production the platform that embeds livegate signs
+its viewers' tokens; this page exists only on a development node.</p>
+<form method="post" action="/dev/login"><label>Viewer id <input name="viewer_id" value="{{.Viewer}}" required maxlength="200"></label>
+<button type="submit">Log in</button></form>
+{{if .Token}}<p>Viewer token for <strong>{{.Viewer}}</strong> (1 hour), stored in localStorage as <code>livegate_viewer_token</code>:</p>
+<p><code id="token">{{.Token}}</code></p>
+<script>localStorage.setItem("livegate_viewer_token", document.getElementById("token").textContent)</script>{{end}}
+</body></html>`))
+
+// devLogin mints a viewer token from a form, for trying paid streams in a browser.
+func (a *api) devLogin(w http.ResponseWriter, r *http.Request) {
+	if a.Production || !a.Viewers.CanMint() {
+		problem.Write(w, r, http.StatusNotFound, "not-found", "Not found", "")
+		return
+	}
+	data := map[string]string{}
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+		viewer := strings.TrimSpace(r.PostFormValue("viewer_id"))
+		if viewer == "" || len(viewer) > 200 {
+			invalid(w, r, "viewer_id", "viewer_id must be 1 to 200 characters")
+			return
+		}
+		tok, err := a.Viewers.Mint(viewer, time.Hour)
+		if err != nil {
+			problem.Write(w, r, http.StatusConflict, "cannot-mint", "Cannot mint viewer tokens", err.Error())
+			return
+		}
+		data["Viewer"], data["Token"] = viewer, tok
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = devLoginPage.Execute(w, data)
 }
