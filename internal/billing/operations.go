@@ -304,14 +304,15 @@ func (s *Service) saleOf(ctx context.Context, e store.Entitlement) (store.Ledger
 
 // EarningsRow is a creator's money for one country, currency and month.
 type EarningsRow struct {
-	Country  string `json:"country"`
-	Currency string `json:"currency"`
-	Month    string `json:"month"` // YYYY-MM, UTC
-	Sales    int    `json:"sales"`
-	Gross    int64  `json:"gross"`   // sales
-	Refunds  int64  `json:"refunds"` // refunds and lost disputes, positive
-	Fee      int64  `json:"fee"`     // platform fee kept, after refunds
-	Net      int64  `json:"net"`     // creator's share, after refunds
+	CreatorID string `json:"-"`
+	Country   string `json:"country"`
+	Currency  string `json:"currency"`
+	Month     string `json:"month"` // YYYY-MM, UTC
+	Sales     int    `json:"sales"`
+	Gross     int64  `json:"gross"`   // sales
+	Refunds   int64  `json:"refunds"` // refunds and lost disputes, positive
+	Fee       int64  `json:"fee"`     // platform fee kept, after refunds
+	Net       int64  `json:"net"`     // creator's share, after refunds
 }
 
 // Earnings sums a creator's ledger by country, currency and month.
@@ -325,6 +326,8 @@ func (s *Service) Earnings(ctx context.Context, creatorID string) ([]EarningsRow
 	}), nil
 }
 
+// summarize adds up ledger entries by key; each row keeps its first entry's creator,
+// country, currency and month.
 func summarize(led []store.LedgerEntry, key func(store.LedgerEntry) string) []EarningsRow {
 	rows := map[string]*EarningsRow{}
 	var keys []string
@@ -332,7 +335,7 @@ func summarize(led []store.LedgerEntry, key func(store.LedgerEntry) string) []Ea
 		k := key(e)
 		r := rows[k]
 		if r == nil {
-			r = &EarningsRow{Country: e.Country, Currency: e.Currency, Month: e.CreatedAt.UTC().Format("2006-01")}
+			r = &EarningsRow{CreatorID: e.CreatorID, Country: e.Country, Currency: e.Currency, Month: e.CreatedAt.UTC().Format("2006-01")}
 			rows[k] = r
 			keys = append(keys, k)
 		}
@@ -360,42 +363,17 @@ func (s *Service) WriteManualBalancesCSV(ctx context.Context, w io.Writer) error
 	if err != nil {
 		return err
 	}
-	type bal struct {
-		creator, country, currency string
-		entries                    int
-		gross, refunds, fee, net   int64
-	}
-	byKey := map[string]*bal{}
-	var keys []string
-	for _, e := range led {
-		k := e.CreatorID + "|" + e.Currency
-		b := byKey[k]
-		if b == nil {
-			b = &bal{creator: e.CreatorID, country: e.Country, currency: e.Currency}
-			byKey[k] = b
-			keys = append(keys, k)
-		}
-		b.entries++
-		if e.Kind == store.LedgerSale {
-			b.gross += e.Gross
-		} else {
-			b.refunds -= e.Gross
-		}
-		b.fee += e.Fee
-		b.net += e.Net
-	}
-	sort.Strings(keys)
+	rows := summarize(led, func(e store.LedgerEntry) string { return e.CreatorID + "|" + e.Currency })
 	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"creator_id", "creator_name", "country", "currency", "entries", "gross_minor", "refunds_minor", "fee_minor", "balance_minor", "balance"})
-	for _, k := range keys {
-		b := byKey[k]
+	_ = cw.Write([]string{"creator_id", "creator_name", "country", "currency", "sales", "gross_minor", "refunds_minor", "fee_minor", "balance_minor", "balance"})
+	for _, r := range rows {
 		name := ""
-		if c, err := s.st.Creator(ctx, b.creator); err == nil {
+		if c, err := s.st.Creator(ctx, r.CreatorID); err == nil {
 			name = c.Name
 		}
-		cur, _ := money.Lookup(b.currency)
-		_ = cw.Write([]string{b.creator, name, b.country, b.currency, strconv.Itoa(b.entries), strconv.FormatInt(b.gross, 10),
-			strconv.FormatInt(b.refunds, 10), strconv.FormatInt(b.fee, 10), strconv.FormatInt(b.net, 10), cur.Format(b.net)})
+		cur, _ := money.Lookup(r.Currency)
+		_ = cw.Write([]string{r.CreatorID, name, r.Country, r.Currency, strconv.Itoa(r.Sales), strconv.FormatInt(r.Gross, 10),
+			strconv.FormatInt(r.Refunds, 10), strconv.FormatInt(r.Fee, 10), strconv.FormatInt(r.Net, 10), cur.Format(r.Net)})
 	}
 	cw.Flush()
 	return cw.Error()

@@ -141,8 +141,8 @@ func (a *api) routes() chi.Router {
 		r.Get("/streams/{id}/stats", a.streamStats)
 		r.Get("/streams/{id}/stats/events", a.streamStatsEvents)
 		r.Get("/sessions/{id}", a.sessionStatus)
-		r.Post("/streams/{id}/checkout", a.buyTicket)
-		r.Post("/creators/{id}/subscribe", a.subscribe)
+		r.Post("/streams/{id}/checkout", a.startCheckout(a.Billing.CheckoutTicket))
+		r.Post("/creators/{id}/subscribe", a.startCheckout(a.Billing.CheckoutSubscription))
 		r.Get("/checkouts/{id}", a.getCheckout)
 		// Stripe, verified by signature.
 		r.Post("/webhooks/stripe", a.stripeWebhook)

@@ -382,32 +382,21 @@ func (a *api) checkoutJSON(co store.Checkout) map[string]any {
 		"creator_id": co.CreatorID, "dev_checkout": strings.HasPrefix(co.StripeSessionID, "dev_")}
 }
 
-func (a *api) buyTicket(w http.ResponseWriter, r *http.Request) {
-	viewer, err := a.Viewers.Viewer(r)
-	if err != nil {
-		a.moneyError(w, r, err)
-		return
+// startCheckout runs one of billing's checkouts for the calling viewer in their country.
+func (a *api) startCheckout(start func(ctx context.Context, viewer, id, country string) (store.Checkout, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		viewer, err := a.Viewers.Viewer(r)
+		if err != nil {
+			a.moneyError(w, r, err)
+			return
+		}
+		co, err := start(r.Context(), viewer, chi.URLParam(r, "id"), a.Resolver.Country(r))
+		if err != nil {
+			a.moneyError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, a.checkoutJSON(co))
 	}
-	co, err := a.Billing.CheckoutTicket(r.Context(), viewer, chi.URLParam(r, "id"), a.Resolver.Country(r))
-	if err != nil {
-		a.moneyError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, a.checkoutJSON(co))
-}
-
-func (a *api) subscribe(w http.ResponseWriter, r *http.Request) {
-	viewer, err := a.Viewers.Viewer(r)
-	if err != nil {
-		a.moneyError(w, r, err)
-		return
-	}
-	co, err := a.Billing.CheckoutSubscription(r.Context(), viewer, chi.URLParam(r, "id"), a.Resolver.Country(r))
-	if err != nil {
-		a.moneyError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, a.checkoutJSON(co))
 }
 
 func (a *api) getCheckout(w http.ResponseWriter, r *http.Request) {
