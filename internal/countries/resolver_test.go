@@ -1,52 +1,19 @@
-package countries
+package countries_test
 
 import (
-	"net"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/maxmind/mmdbwriter"
-	"github.com/maxmind/mmdbwriter/mmdbtype"
+	"github.com/livegate/livegate/internal/countries"
+	"github.com/livegate/livegate/internal/testenv"
 )
 
-// writeTestMMDB builds a GeoIP2-Country-shaped database with documentation ranges for
-// MA, ZA, EG, FR and US.
-func writeTestMMDB(t *testing.T) string {
-	t.Helper()
-	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "GeoIP2-Country", RecordSize: 24, IncludeReservedNetworks: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for cidr, code := range map[string]string{
-		"198.51.100.0/26": "MA", "198.51.100.64/26": "ZA", "198.51.100.128/26": "EG",
-		"203.0.113.0/25": "FR", "203.0.113.128/25": "US", "2001:db8:1::/48": "MA",
-	} {
-		_, n, _ := net.ParseCIDR(cidr)
-		rec := mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String(code)}}
-		if err := w.Insert(n, rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	path := filepath.Join(t.TempDir(), "test-country.mmdb")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.WriteTo(f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	return path
-}
-
 func TestResolver(t *testing.T) {
-	proxies, err := ParsePrefixes([]string{"10.0.0.0/8", "127.0.0.1"})
+	proxies, err := countries.ParsePrefixes([]string{"10.0.0.0/8", "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := NewResolver(ResolverConfig{GeoIPDB: writeTestMMDB(t), Header: "CF-IPCountry", TrustedProxies: proxies, Default: "US"})
+	r, err := countries.NewResolver(countries.ResolverConfig{GeoIPDB: testenv.CountryMMDB(t), Header: "CF-IPCountry", TrustedProxies: proxies, Default: "US"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +51,7 @@ func TestResolver(t *testing.T) {
 }
 
 func TestResolverDefaultOnly(t *testing.T) {
-	r, err := NewResolver(ResolverConfig{Default: "MA"})
+	r, err := countries.NewResolver(countries.ResolverConfig{Default: "MA"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,10 +60,10 @@ func TestResolverDefaultOnly(t *testing.T) {
 	if got := r.Country(req); got != "MA" {
 		t.Fatalf("Country = %s, want the default", got)
 	}
-	if _, err := NewResolver(ResolverConfig{Default: "Morocco"}); err == nil {
+	if _, err := countries.NewResolver(countries.ResolverConfig{Default: "Morocco"}); err == nil {
 		t.Fatal("bad default accepted")
 	}
-	if _, err := NewResolver(ResolverConfig{GeoIPDB: "/nonexistent.mmdb"}); err == nil {
+	if _, err := countries.NewResolver(countries.ResolverConfig{GeoIPDB: "/nonexistent.mmdb"}); err == nil {
 		t.Fatal("missing mmdb accepted")
 	}
 }

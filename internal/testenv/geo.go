@@ -20,7 +20,7 @@ const (
 )
 
 // CountryMMDB writes a GeoIP2-Country database mapping the addresses above to MA, ZA,
-// EG, FR and US, as MaxMind's would, and returns its path.
+// EG, FR and US (and 2001:db8:1::/48 to MA), as MaxMind's would, and returns its path.
 func CountryMMDB(t testing.TB) string {
 	t.Helper()
 	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "GeoIP2-Country", RecordSize: 24, IncludeReservedNetworks: true})
@@ -29,7 +29,7 @@ func CountryMMDB(t testing.TB) string {
 	}
 	for cidr, code := range map[string]string{
 		"198.51.100.0/26": "MA", "198.51.100.64/26": "ZA", "198.51.100.128/26": "EG",
-		"203.0.113.0/25": "FR", "203.0.113.128/25": "US",
+		"203.0.113.0/25": "FR", "203.0.113.128/25": "US", "2001:db8:1::/48": "MA",
 	} {
 		_, n, _ := net.ParseCIDR(cidr)
 		if err := w.Insert(n, mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String(code)}}); err != nil {
