@@ -268,7 +268,28 @@ func (g *Gate) beat(ctx context.Context) error {
 			return err // the unbooked time is lost with a down store; the timer still ends the preview
 		}
 	}
-	return g.store.Refresh(bctx, live, g.ttl)
+	// A revocation whose message this node missed (its subscription was reconnecting)
+	// is still recorded: act on it before keeping the session alive.
+	revoked, err := g.store.Revoked(bctx, live)
+	if err != nil {
+		return err
+	}
+	gone := map[string]bool{}
+	for _, e := range revoked {
+		g.apply(e)
+		for _, s := range live {
+			if e.Matches(s) {
+				gone[s.ID] = true
+			}
+		}
+	}
+	keep := live[:0]
+	for _, s := range live {
+		if !gone[s.ID] {
+			keep = append(keep, s)
+		}
+	}
+	return g.store.Refresh(bctx, keep, g.ttl)
 }
 
 func newID() string {

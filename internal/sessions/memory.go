@@ -17,6 +17,12 @@ type Memory struct {
 	collects map[string]map[string]bool
 	preview  map[string]time.Duration // viewer|stream
 	subs     map[chan Event]struct{}
+	revoked  map[string]memRevoked // by marker key
+}
+
+type memRevoked struct {
+	e       Event
+	expires time.Time
 }
 
 type memSession struct {
@@ -35,7 +41,7 @@ var _ Store = (*Memory)(nil)
 func NewMemory() *Memory {
 	return &Memory{now: time.Now, sessions: map[string]memSession{}, ended: map[string]memEnded{},
 		unique: map[string]map[string]bool{}, collects: map[string]map[string]bool{}, preview: map[string]time.Duration{},
-		subs: map[chan Event]struct{}{}}
+		subs: map[chan Event]struct{}{}, revoked: map[string]memRevoked{}}
 }
 
 // live drops expired sessions; callers hold mu.
@@ -192,6 +198,9 @@ func (m *Memory) Collect(_ context.Context, streamID, viewerID string) (bool, er
 func (m *Memory) Publish(_ context.Context, e Event) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if k := e.markerKey(); k != "" {
+		m.revoked[k] = memRevoked{e, m.now().Add(time.Hour)}
+	}
 	for ch := range m.subs {
 		select {
 		case ch <- e:
@@ -199,6 +208,22 @@ func (m *Memory) Publish(_ context.Context, e Event) error {
 		}
 	}
 	return nil
+}
+
+// Revoked implements Store.
+func (m *Memory) Revoked(_ context.Context, live []Session) ([]Event, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Event
+	for _, s := range live {
+		for _, probe := range s.markerKeys() {
+			if r, ok := m.revoked[probe.markerKey()]; ok && r.expires.After(m.now()) && r.e.Matches(s) {
+				out = append(out, r.e)
+				break
+			}
+		}
+	}
+	return out, nil
 }
 
 // Events implements Store.

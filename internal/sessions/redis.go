@@ -297,7 +297,51 @@ func (r *Redis) Publish(ctx context.Context, e Event) error {
 	if err != nil {
 		return err
 	}
-	return r.wrap(r.rdb.Publish(ctx, r.key("events"), b).Err())
+	_, err = r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		if k := e.markerKey(); k != "" {
+			p.Set(ctx, r.key("rev", k), b, time.Hour)
+		}
+		p.Publish(ctx, r.key("events"), b)
+		return nil
+	})
+	return r.wrap(err)
+}
+
+// Revoked implements Store: one pipelined read of every marker that could end a session.
+func (r *Redis) Revoked(ctx context.Context, live []Session) ([]Event, error) {
+	if len(live) == 0 {
+		return nil, nil
+	}
+	type probe struct {
+		s   Session
+		cmd *redis.StringCmd
+	}
+	var probes []probe
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, s := range live {
+			for _, k := range s.markerKeys() {
+				probes = append(probes, probe{s, p.Get(ctx, r.key("rev", k.markerKey()))})
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, r.wrap(err)
+	}
+	var out []Event
+	done := map[string]bool{}
+	for _, pr := range probes {
+		raw, err := pr.cmd.Bytes()
+		if err != nil || done[pr.s.ID] {
+			continue
+		}
+		var e Event
+		if json.Unmarshal(raw, &e) == nil && e.Matches(pr.s) {
+			out = append(out, e)
+			done[pr.s.ID] = true
+		}
+	}
+	return out, nil
 }
 
 // Events implements Store. go-redis resubscribes by itself after Redis comes back.

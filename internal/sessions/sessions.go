@@ -71,6 +71,25 @@ type Event struct {
 	Reason        string `json:"reason"`
 }
 
+// markerKey is where an event is recorded, by what it revokes.
+func (e Event) markerKey() string {
+	switch e.Kind {
+	case EventSession:
+		return "session:" + e.SessionID
+	case EventStream:
+		return "stream:" + e.StreamID
+	case EventEntitlement:
+		return "ent:" + e.EntitlementID
+	}
+	return ""
+}
+
+// markerKeys are the records that could end s.
+func (s Session) markerKeys() []Event {
+	return []Event{{Kind: EventSession, SessionID: s.ID}, {Kind: EventStream, StreamID: s.StreamID},
+		{Kind: EventEntitlement, EntitlementID: s.Entitlement}}
+}
+
 // Matches reports whether the event ends session s.
 func (e Event) Matches(s Session) bool {
 	switch e.Kind {
@@ -106,7 +125,11 @@ type Store interface {
 	PreviewUsed(ctx context.Context, viewerID, streamID string) (time.Duration, error)
 	// Collect records a viewer's collect of a stream once; added is false the second time.
 	Collect(ctx context.Context, streamID, viewerID string) (added bool, err error)
+	// Publish records e for an hour and sends it to every node at once.
 	Publish(ctx context.Context, e Event) error
+	// Revoked returns the recorded events that end any of sessions: the safety net for an
+	// event a node's subscription missed (it is checked on every heartbeat).
+	Revoked(ctx context.Context, sessions []Session) ([]Event, error)
 	// Events delivers every published event, from any node, until ctx ends.
 	Events(ctx context.Context) <-chan Event
 	Close() error

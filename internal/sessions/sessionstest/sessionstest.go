@@ -21,6 +21,7 @@ func Run(t *testing.T, open func(t *testing.T) sessions.Store) {
 	t.Run("TTLAndRefresh", func(t *testing.T) { testTTL(t, open(t)) })
 	t.Run("StatsPreviewCollect", func(t *testing.T) { testStats(t, open(t)) })
 	t.Run("Events", func(t *testing.T) { testEvents(t, open(t)) })
+	t.Run("RevokedRecorded", func(t *testing.T) { testRevoked(t, open(t)) })
 }
 
 var seq int64
@@ -241,5 +242,31 @@ func testEvents(t *testing.T, st sessions.Store) {
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("events channel not closed after cancel")
+	}
+}
+
+// An event is recorded as well as sent, so a node that missed it finds it.
+func testRevoked(t *testing.T, st sessions.Store) {
+	ctx := context.Background()
+	a, b, c := sess("v1", "str1", "ent_a"), sess("v2", "str1", "ent_b"), sess("v3", "str2", "ent_c")
+	if got, err := st.Revoked(ctx, []sessions.Session{a, b, c}); err != nil || len(got) != 0 {
+		t.Fatalf("nothing revoked yet: %v %v", got, err)
+	}
+	st.Publish(ctx, sessions.Event{Kind: sessions.EventEntitlement, EntitlementID: "ent_a", Reason: "refunded"})
+	st.Publish(ctx, sessions.Event{Kind: sessions.EventStream, StreamID: "str2", Reason: "stream ended"})
+	got, err := st.Revoked(ctx, []sessions.Session{a, b, c})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("Revoked = %+v, %v; want the refund of a and the end of str2", got, err)
+	}
+	reasons := map[string]bool{}
+	for _, e := range got {
+		reasons[e.Reason] = true
+	}
+	if !reasons["refunded"] || !reasons["stream ended"] {
+		t.Fatalf("Revoked = %+v", got)
+	}
+	st.Publish(ctx, sessions.Event{Kind: sessions.EventSession, SessionID: b.ID, Reason: "kicked"})
+	if got, _ := st.Revoked(ctx, []sessions.Session{b}); len(got) != 1 || got[0].Reason != "kicked" {
+		t.Fatalf("kick not recorded: %+v", got)
 	}
 }

@@ -1,0 +1,57 @@
+package access_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/livegate/livegate/internal/access"
+	"github.com/livegate/livegate/internal/sessions"
+	"github.com/livegate/livegate/internal/store"
+)
+
+// A revocation published while this node was not listening still ends its session on
+// the next heartbeat.
+func TestGateCatchesMissedRevocation(t *testing.T) {
+	ctx := context.Background()
+	mem := sessions.NewMemory()
+	tokens, _ := access.NewPlaybackTokens("", 0)
+	g := access.NewGate(mem, tokens, access.GateConfig{Node: "n1", TTL: 300 * time.Millisecond, Heartbeat: 50 * time.Millisecond})
+	st := store.Stream{ID: "str", AccessMode: store.AccessTicket, MaxSessions: 1, SessionPolicy: store.PolicyReject}
+	c := access.PlaybackClaims{Stream: "str", Entitlement: "ent_1"}
+	c.Subject, c.ID = "viewer", "sess-1"
+	tok, _, _ := tokens.Issue(c)
+	pass, err := g.Admit(ctx, tok, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan string, 1)
+	done := make(chan struct{})
+	g.Attach(pass, func(reason string) { closed <- reason; close(done) }, done)
+
+	// Published before the gate subscribes: the live message is missed.
+	mem.Publish(ctx, sessions.Event{Kind: sessions.EventEntitlement, EntitlementID: "ent_1", Reason: "refunded"})
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go g.Run(runCtx)
+	select {
+	case reason := <-closed:
+		if reason != "refunded" {
+			t.Fatalf("closed for %q", reason)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("missed revocation not caught by the heartbeat")
+	}
+	// The store learns the reason right after the media is cut.
+	deadline := time.Now().Add(time.Second)
+	for {
+		r, _ := mem.Ended(ctx, "sess-1")
+		if r == "refunded" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("store end reason %q", r)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
