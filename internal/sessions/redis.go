@@ -104,6 +104,7 @@ redis.call('PEXPIRE', scopekey, 86400000)
 redis.call('ZADD', p .. 'live:' .. stream, now + ttl, id)
 redis.call('ZADD', p .. 'all', now + ttl, id)
 redis.call('SADD', p .. 'uniq:' .. stream, viewer)
+redis.call('EXPIRE', p .. 'uniq:' .. stream, 2592000)
 return out
 `)
 
@@ -168,6 +169,7 @@ func (r *Redis) Refresh(ctx context.Context, live []Session, ttl time.Duration) 
 			p.ZAdd(ctx, r.key("live", s.StreamID), redis.Z{Score: exp, Member: s.ID})
 			p.ZAdd(ctx, r.key("all"), redis.Z{Score: exp, Member: s.ID})
 			p.SAdd(ctx, r.key("uniq", s.StreamID), s.ViewerID)
+			p.Expire(ctx, r.key("uniq", s.StreamID), statsRetention)
 		}
 		return nil
 	})
@@ -285,10 +287,22 @@ func (r *Redis) PreviewUsed(ctx context.Context, viewerID, streamID string) (tim
 	return time.Duration(ms) * time.Millisecond, nil
 }
 
+// statsRetention is how long a stream's unique viewers and collects are kept after the
+// last change.
+const statsRetention = 30 * 24 * time.Hour
+
 // Collect implements Store.
 func (r *Redis) Collect(ctx context.Context, streamID, viewerID string) (bool, error) {
-	n, err := r.rdb.SAdd(ctx, r.key("collect", streamID), viewerID).Result()
-	return n == 1, r.wrap(err)
+	var add *redis.IntCmd
+	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		add = p.SAdd(ctx, r.key("collect", streamID), viewerID)
+		p.Expire(ctx, r.key("collect", streamID), statsRetention)
+		return nil
+	})
+	if err != nil {
+		return false, r.wrap(err)
+	}
+	return add.Val() == 1, nil
 }
 
 // Publish implements Store.
