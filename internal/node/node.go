@@ -51,9 +51,18 @@ type Node struct {
 }
 
 // New builds a node: opens the database, the media sockets and the HTTP listener.
-func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error) {
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err error) {
 	n := &Node{cfg: cfg, log: log, Registry: prometheus.NewRegistry()}
 	n.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// What is opened is closed again, newest first, if a later step fails.
+	var opened []func() error
+	defer func() {
+		if err != nil {
+			for i := len(opened) - 1; i >= 0; i-- {
+				_ = opened[i]()
+			}
+		}
+	}()
 
 	dbURL := cfg.DatabaseURL
 	if dbURL == "" {
@@ -64,54 +73,39 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	n.Store = db
+	opened = append(opened, db.Close)
 
 	n.Metrics = sfu.NewMetrics(n.Registry)
 	n.SFU, err = sfu.New(sfu.Config{
 		UDPPort: cfg.UDPPort, TCPAddr: cfg.TCPAddr, NAT1To1IPs: cfg.NAT1To1IPs, Interfaces: cfg.Interfaces,
 		IncludeLoopback: cfg.IncludeLoopback, DisableMDNS: cfg.DisableMDNS, PLIThrottle: cfg.PLIThrottle,
-		PacketCacheSize: cfg.PacketCacheSize, Logger: log.With("component", "sfu"),
-		Metrics: n.Metrics,
+		PacketCacheSize: cfg.PacketCacheSize, Logger: log.With("component", "sfu"), Metrics: n.Metrics,
 	})
 	if err != nil {
-		db.Close()
 		return nil, fmt.Errorf("start media: %w", err)
 	}
+	opened = append(opened, n.SFU.Close)
+
 	proxies, err := countries.ParsePrefixes(cfg.TrustedProxies)
 	if err != nil {
-		n.SFU.Close()
-		db.Close()
 		return nil, err
 	}
 	n.Resolver, err = countries.NewResolver(countries.ResolverConfig{GeoIPDB: cfg.GeoIPDB, Header: cfg.CountryHeader,
 		TrustedProxies: proxies, Default: cfg.DefaultCountry})
 	if err != nil {
-		n.SFU.Close()
-		db.Close()
 		return nil, err
 	}
+	opened = append(opened, n.Resolver.Close)
 	n.Viewers, err = access.NewViewerAuth(access.ViewerAuthConfig{HS256Secret: cfg.ViewerJWTSecret, PublicKeyPEM: cfg.ViewerJWTPublicKey,
 		Issuer: cfg.ViewerJWTIssuer, Audience: cfg.ViewerJWTAudience})
 	if err != nil {
-		n.SFU.Close()
-		db.Close()
 		return nil, err
 	}
-	n.Billing, err = billing.New(db, billing.Config{SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret,
-		APIBase: cfg.StripeAPIBase, PublicURL: cfg.PublicURL, Logger: log.With("component", "billing")})
-	if err != nil {
-		n.SFU.Close()
-		db.Close()
-		return nil, err
-	}
-	if n.Billing.DevMode() {
-		log.Warn("no STRIPE_SECRET_KEY: purchases use the development checkout, no money moves")
-	}
+
 	var sessStore sessions.Store = sessions.NewMemory()
 	if cfg.RedisURL != "" {
 		rs, err := sessions.NewRedis(cfg.RedisURL, cfg.RedisPrefix, log.With("component", "sessions"))
 		if err != nil {
-			n.SFU.Close()
-			db.Close()
 			return nil, err
 		}
 		if err := rs.Ping(ctx); err != nil {
@@ -120,39 +114,47 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error
 		}
 		sessStore = rs
 	}
+	opened = append(opened, sessStore.Close)
 	tokens, err := access.NewPlaybackTokens(cfg.PlaybackSecret, 0)
 	if err != nil {
-		n.SFU.Close()
-		db.Close()
 		return nil, err
 	}
 	n.Gate = access.NewGate(sessStore, tokens, access.GateConfig{Node: cfg.NodeID, TTL: cfg.SessionTTL, Logger: log.With("component", "access")})
-	n.Billing.SetOnRevoke(func(e store.Entitlement) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if err := n.Gate.Publish(ctx, sessions.Event{Kind: sessions.EventEntitlement, EntitlementID: e.ID, Reason: "access revoked: " + e.RevokedReason}); err != nil {
-			log.Error("publish revocation", "entitlement", e.ID, "err", err)
-		}
-	})
+
+	n.Billing, err = billing.New(db, billing.Config{SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret,
+		APIBase: cfg.StripeAPIBase, PublicURL: cfg.PublicURL, Logger: log.With("component", "billing"),
+		// Money decides, access enforces: a revoked entitlement drops its viewers fleet-wide.
+		OnRevoke: func(e store.Entitlement) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			ev := sessions.Event{Kind: sessions.EventEntitlement, EntitlementID: e.ID, Reason: "access revoked: " + e.RevokedReason}
+			if err := n.Gate.Publish(ctx, ev); err != nil {
+				log.Error("publish revocation", "entitlement", e.ID, "err", err)
+			}
+		}})
+	if err != nil {
+		return nil, err
+	}
+	if n.Billing.DevMode() {
+		log.Warn("no STRIPE_SECRET_KEY: purchases use the development checkout, no money moves")
+	}
 	n.Decider = &access.Decider{Entitlements: db, Billing: n.Billing, Previews: sessStore}
+
 	opKeys := map[string]string{}
 	for _, kv := range cfg.OperatorKeys {
 		name, key, _ := strings.Cut(kv, "=")
 		opKeys[name] = key
 	}
-
 	n.WHIP = whip.New(n.SFU, db, whip.Config{Gate: n.Gate, MaxBodyBytes: cfg.MaxBodyBytes, ICEServers: cfg.STUNServers,
 		PathParam: httpapi.PathParam, Logger: log.With("component", "whip")})
-
 	n.handler = httpapi.New(httpapi.Deps{Store: db, SFU: n.SFU, WHIP: n.WHIP, Gatherer: n.Registry,
-		Billing: n.Billing, Resolver: n.Resolver, Viewers: n.Viewers, Gate: n.Gate, Decider: n.Decider, OperatorKeys: opKeys, Production: cfg.Production,
-		APIKey: cfg.APIKey, PublicURL: cfg.PublicURL, MaxBody: cfg.MaxBodyBytes, Logger: log.With("component", "http"),
+		Billing: n.Billing, Resolver: n.Resolver, Viewers: n.Viewers, Gate: n.Gate, Decider: n.Decider,
+		APIKey: cfg.APIKey, OperatorKeys: opKeys, Production: cfg.Production, PublicURL: cfg.PublicURL,
+		MaxBody: cfg.MaxBodyBytes, Logger: log.With("component", "http"),
 		Ready: func() bool { return !n.SFU.Draining() }})
 
 	n.ln, err = net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
-		n.SFU.Close()
-		db.Close()
 		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTPAddr, err)
 	}
 	n.server = &http.Server{Handler: n.handler, ReadHeaderTimeout: 10 * time.Second,
