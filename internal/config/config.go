@@ -32,6 +32,7 @@ type Config struct {
 	STUNServers     []string      // STUN URLs given to clients in Link headers
 	Interfaces      []string      // network interfaces to gather candidates on; empty means all
 	IncludeLoopback bool          // gather loopback candidates (tests, single-machine setups)
+	RemoteNetworks  []string      // CIDRs media may be sent to; empty means anywhere
 	DisableMDNS     bool          // never use mDNS candidates
 	ShutdownGrace   time.Duration // media keeps flowing this long after SIGTERM
 	MaxBodyBytes    int64         // bound on WHIP/WHEP and JSON request bodies
@@ -115,6 +116,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.Var((*listFlag)(&c.STUNServers), "stun-servers", "comma-separated STUN URLs (stun:host:port) offered to clients")
 	fs.Var((*listFlag)(&c.Interfaces), "interfaces", "comma-separated network interfaces to use for media; empty means all")
 	fs.BoolVar(&c.IncludeLoopback, "include-loopback", c.IncludeLoopback, "offer loopback ICE candidates")
+	fs.Var((*listFlag)(&c.RemoteNetworks), "remote-networks", "comma-separated CIDRs peers may be reached at (e.g. 127.0.0.0/8,::1/128 on a test machine); empty allows any")
 	fs.BoolVar(&c.DisableMDNS, "disable-mdns", c.DisableMDNS, "never gather or resolve mDNS candidates")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "how long media keeps flowing after SIGTERM")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest accepted request body")
@@ -185,6 +187,11 @@ func (c Config) Validate() error {
 	for _, ip := range c.NAT1To1IPs {
 		if _, err := netip.ParseAddr(ip); err != nil {
 			errs = append(errs, fmt.Errorf("nat-1to1-ips: %w", err))
+		}
+	}
+	for _, n := range c.RemoteNetworks {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			errs = append(errs, fmt.Errorf("remote-networks: %w", err))
 		}
 	}
 	for _, s := range c.STUNServers {

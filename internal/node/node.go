@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
@@ -75,10 +76,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	n.Store = db
 	opened = append(opened, db.Close)
 
+	var remote []netip.Prefix
+	for _, c := range cfg.RemoteNetworks {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nil, fmt.Errorf("remote-networks: %w", err)
+		}
+		remote = append(remote, p)
+	}
 	n.Metrics = sfu.NewMetrics(n.Registry)
 	n.SFU, err = sfu.New(sfu.Config{
 		UDPPort: cfg.UDPPort, TCPAddr: cfg.TCPAddr, NAT1To1IPs: cfg.NAT1To1IPs, Interfaces: cfg.Interfaces,
-		IncludeLoopback: cfg.IncludeLoopback, DisableMDNS: cfg.DisableMDNS, PLIThrottle: cfg.PLIThrottle,
+		IncludeLoopback: cfg.IncludeLoopback, DisableMDNS: cfg.DisableMDNS, RemoteNetworks: remote, PLIThrottle: cfg.PLIThrottle,
 		PacketCacheSize: cfg.PacketCacheSize, Logger: log.With("component", "sfu"), Metrics: n.Metrics,
 	})
 	if err != nil {

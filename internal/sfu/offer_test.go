@@ -2,6 +2,8 @@ package sfu
 
 import (
 	"errors"
+	"net"
+	"net/netip"
 	"testing"
 
 	"github.com/pion/webrtc/v4"
@@ -72,4 +74,14 @@ func FuzzParseOffer(f *testing.F) {
 			t.Fatalf("accepted an offer with nothing to relay: %+v", o)
 		}
 	})
+}
+
+func TestRemoteFilter(t *testing.T) {
+	keep := remoteFilter([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")})
+	for ip, want := range map[string]bool{"127.0.0.1": true, "127.1.2.3": true, "::1": true, "::ffff:127.0.0.1": true,
+		"10.0.0.5": false, "192.168.1.2": false, "2001:db8::1": false} {
+		if got := keep(net.ParseIP(ip)); got != want {
+			t.Errorf("%s: keep = %v, want %v", ip, got, want)
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,9 @@ type Config struct {
 	Interfaces      []string // interfaces to gather on; empty means all
 	IncludeLoopback bool
 	DisableMDNS     bool
+	// RemoteNetworks limits the addresses media is sent to (every remote candidate,
+	// peer-reflexive ones included, must be inside one); empty allows any.
+	RemoteNetworks  []netip.Prefix
 	PLIThrottle     time.Duration
 	PacketCacheSize int
 	// TracksWait bounds how long a viewer's join waits for a just-connected publisher's
@@ -124,6 +128,9 @@ func New(cfg Config) (*SFU, error) {
 	if cfg.DisableMDNS {
 		settings.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	}
+	if len(cfg.RemoteNetworks) > 0 {
+		settings.SetRemoteIPFilter(remoteFilter(cfg.RemoteNetworks))
+	}
 	if len(cfg.NAT1To1IPs) > 0 {
 		settings.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
 	}
@@ -142,6 +149,23 @@ func New(cfg Config) (*SFU, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// remoteFilter keeps remote candidates inside nets.
+func remoteFilter(nets []netip.Prefix) func(net.IP) bool {
+	return func(ip net.IP) bool {
+		a, ok := netip.AddrFromSlice(ip)
+		if !ok {
+			return false
+		}
+		a = a.Unmap()
+		for _, p := range nets {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // newAPI builds the WebRTC stack of one side. Publishers get a NACK generator and receiver

@@ -79,6 +79,7 @@ func LoopbackConfig(t testing.TB) config.Config {
 	cfg.Interfaces = []string{"lo"}
 	cfg.IncludeLoopback = true
 	cfg.DisableMDNS = true
+	cfg.RemoteNetworks = []string{"127.0.0.0/8", "::1/128"}
 	cfg.ShutdownGrace = time.Second
 	cfg.NodeID = "test"
 	return cfg

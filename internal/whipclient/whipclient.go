@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -72,6 +73,8 @@ func NewAPI(o Options) (*webrtc.API, error) {
 		se.DisableSRTPReplayProtection(true)
 	}
 	if o.Loopback {
+		// Never send to anything but loopback, whatever the server offers.
+		se.SetRemoteIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
