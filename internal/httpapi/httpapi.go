@@ -95,6 +95,11 @@ func (a *api) routes() chi.Router {
 		problem.Write(w, r, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", r.Method+" is not allowed here")
 	})
 
+	r.Get("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"name": "livegate", "api": "/v1", "spec": "api/openapi.yaml in the repository",
+			"whip": "/whip/{stream}", "whep": "/whep/{stream}", "health": "/healthz", "metrics": "/metrics",
+			"development_checkout": a.Billing.DevMode()})
+	})
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !a.Ready() {
