@@ -97,7 +97,11 @@ func (g *Gate) Admit(ctx context.Context, token string, st store.Stream) (Pass, 
 	}
 	s := sessions.Session{ID: c.ID, NodeID: g.node, StreamID: st.ID, ViewerID: c.Subject, Country: c.Country,
 		Entitlement: c.Entitlement, Preview: c.Entitlement == "preview", StartedAt: now}
+	// The cap is per entitlement: free streams have none to share, so no cap.
 	lim := sessions.Limit{Max: st.MaxSessions, Replace: st.SessionPolicy == store.PolicyReplace}
+	if st.AccessMode == store.AccessFree {
+		lim = sessions.Limit{}
+	}
 	kicked, err := g.store.Open(ctx, s, lim, g.ttl)
 	switch {
 	case errors.Is(err, sessions.ErrLimit):
