@@ -233,10 +233,31 @@ func TestStreamAPILifecycle(t *testing.T) {
 	if len(list.Streams) != 0 {
 		t.Fatalf("live streams before publishing: %d", len(list.Streams))
 	}
+	// A publisher whose connection never comes up does not start (or end) the broadcast.
+	key := map[string]string{"Authorization": "Bearer " + s.StreamKey}
+	r := n.raw("POST", "/whip/"+s.ID, "application/sdp", offerSDP(t, true), key)
+	if r.status != 201 {
+		t.Fatalf("WHIP POST: %d %s", r.status, r.body)
+	}
+	if st := n.raw("DELETE", r.header.Get("Location"), "", "", key); st.status != 200 {
+		t.Fatalf("WHIP DELETE before connecting: %d", st.status)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if st := n.stream(s.ID).State; st != "scheduled" {
+		t.Fatalf("stream %s after a publisher that never connected, want scheduled", st)
+	}
+
 	publish(t, n, s, webrtc.MimeTypeVP8, 30)
-	n.call("GET", "/v1/streams?state=live", nil, &list)
-	if len(list.Streams) != 1 || list.Streams[0].ID != s.ID {
-		t.Fatalf("live streams while publishing: %+v", list.Streams)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n.call("GET", "/v1/streams?state=live", nil, &list)
+		if len(list.Streams) == 1 && list.Streams[0].ID == s.ID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("live streams while publishing: %+v", list.Streams)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	v := mustWatch(t, n, s)
 	v.waitPackets(t, "video", 5, 10*time.Second)
@@ -251,7 +272,6 @@ func TestStreamAPILifecycle(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("viewer still connected after the stream was ended")
 	}
-	key := map[string]string{"Authorization": "Bearer " + s.StreamKey}
 	expectProblem(t, "publish to ended stream", n.raw("POST", "/whip/"+s.ID, "application/sdp", offerSDP(t, true), key), 409, "stream-ended")
 }
 

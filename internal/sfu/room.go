@@ -3,6 +3,7 @@ package sfu
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -14,7 +15,8 @@ type Room struct {
 	id       string
 	sfu      *SFU
 	expected int
-	onEnd    func(reason string)
+	opts     PublishOptions
+	live     atomic.Bool // the publisher connected at least once
 
 	pub *Publisher // set once, before the room is reachable by viewers' tracks
 
@@ -26,8 +28,8 @@ type Room struct {
 	wg         sync.WaitGroup // forwarder goroutines
 }
 
-func newRoom(s *SFU, id string, expected int, onEnd func(string)) *Room {
-	return &Room{id: id, sfu: s, expected: expected, onEnd: onEnd,
+func newRoom(s *SFU, id string, expected int, opts PublishOptions) *Room {
+	return &Room{id: id, sfu: s, expected: expected, opts: opts,
 		ready: make(chan struct{}), subs: map[*Subscriber]struct{}{}}
 }
 
@@ -109,6 +111,13 @@ func (r *Room) removeSubscriber(s *Subscriber) bool {
 	return ok
 }
 
+// connected marks the room live the first time its publisher connects.
+func (r *Room) connected() {
+	if r.live.CompareAndSwap(false, true) && r.opts.OnLive != nil {
+		go r.opts.OnLive()
+	}
+}
+
 // Close ends the room: viewers are disconnected, then the publisher, then OnEnd runs.
 func (r *Room) Close(reason string) {
 	r.mu.Lock()
@@ -132,8 +141,8 @@ func (r *Room) Close(reason string) {
 		r.sfu.metrics.Publishers.Dec()
 	}
 	r.sfu.log.Info("room ended", "stream", r.id, "reason", reason, "viewers", len(subs))
-	if r.onEnd != nil {
-		go r.onEnd(reason)
+	if r.opts.OnEnd != nil {
+		go r.opts.OnEnd(reason, r.live.Load())
 	}
 }
 

@@ -259,9 +259,13 @@ func (s *SFU) removeRoom(r *Room) {
 
 // PublishOptions are a publisher's callbacks.
 type PublishOptions struct {
+	// OnLive runs once, on its own goroutine, when the publisher's connection is first up.
+	OnLive func()
 	// OnEnd runs once when the room ends, whatever the reason, after viewers were
-	// disconnected. It runs on its own goroutine.
-	OnEnd func(reason string)
+	// disconnected. wasLive says whether the publisher ever connected: a publisher that
+	// never got through (ICE failed, bad offer) has not started the broadcast. It runs on
+	// its own goroutine.
+	OnEnd func(reason string, wasLive bool)
 }
 
 // Publish answers a WHIP offer and opens the stream's room. The answer carries every
@@ -279,7 +283,7 @@ func (s *SFU) Publish(ctx context.Context, streamID, offer string, opts PublishO
 		return nil, "", fmt.Errorf("%w: offer sends no audio or video with a supported codec", ErrNoCodec)
 	}
 
-	room := newRoom(s, streamID, expected, opts.OnEnd)
+	room := newRoom(s, streamID, expected, opts)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -306,6 +310,7 @@ func (s *SFU) Publish(ctx context.Context, streamID, offer string, opts PublishO
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
 			s.log.Info("publisher connected", "stream", streamID, "peer", p.ID())
+			room.connected()
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			room.Close("publisher left")
 		}

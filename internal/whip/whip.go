@@ -133,7 +133,22 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 	}
 	streamID := st.ID
 	pub, answer, err := h.sfu.Publish(r.Context(), streamID, offer, sfu.PublishOptions{
-		OnEnd: func(reason string) {
+		// The stream goes live when media can flow, not when the offer arrives.
+		OnLive: func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := h.streams.MarkStreamLive(ctx, streamID, time.Now()); err != nil {
+				h.log.Warn("mark stream live", "stream", streamID, "err", err)
+				if errors.Is(err, store.ErrConflict) {
+					h.sfu.EndRoom(streamID, "stream ended by the creator") // meanwhile
+				}
+			}
+		},
+		OnEnd: func(reason string, wasLive bool) {
+			if !wasLive {
+				h.log.Info("publisher never connected; stream unchanged", "stream", streamID, "reason", reason)
+				return
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			if err := h.streams.EndStream(ctx, streamID, time.Now()); err != nil {
@@ -147,16 +162,6 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		h.sfuError(w, r, err)
-		return
-	}
-	if err := h.streams.MarkStreamLive(r.Context(), streamID, time.Now()); err != nil {
-		pub.Close()
-		if errors.Is(err, store.ErrConflict) {
-			problem.Write(w, r, http.StatusConflict, "stream-ended", "Stream has ended", "the stream ended while connecting")
-			return
-		}
-		h.log.Error("mark stream live", "stream", streamID, "err", err)
-		problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
 		return
 	}
 	h.log.Info("publisher joined", "stream", streamID, "session", pub.ID())
@@ -173,9 +178,10 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if st.State != store.StateLive {
-		problem.Write(w, r, http.StatusConflict, "stream-not-live", "Stream is not live",
-			fmt.Sprintf("the stream is %s", st.State))
+	// Whether there is media is the SFU's to say: a publisher that has just posted its
+	// offer is joined (the SFU waits for its tracks); no publisher is 409 from the SFU.
+	if st.State == store.StateEnded {
+		problem.Write(w, r, http.StatusConflict, "stream-not-live", "Stream is not live", "the stream has ended")
 		return
 	}
 	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
