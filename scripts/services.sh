@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure every service the tests talk to is answering on loopback: PostgreSQL
 # (127.0.0.1:5432, database "test"), Redis (127.0.0.1:6379) and stripe-mock
-# (127.0.0.1:12111/12112). Starts what is down, installs what is missing. Any failure
-# exits non-zero: the tests never silently skip a service under CI.
+# (127.0.0.1:12111/12112), and that Chromium is installed for the browser test. Starts
+# what is down, installs what is missing. Any failure exits non-zero: the tests never
+# silently skip a service under CI.
 set -euo pipefail
 
 log() { echo "services: $*" >&2; }
@@ -68,4 +69,8 @@ if ! answers 127.0.0.1 12111; then
 	nohup "$gobin/stripe-mock" -http-addr 127.0.0.1:12111 -https-addr 127.0.0.1:12112 >/tmp/stripe-mock.log 2>&1 &
 	wait_for stripe-mock 127.0.0.1 12111 30
 fi
-log "PostgreSQL, Redis and stripe-mock are up"
+# Chromium, for the browser end-to-end test (Debian's package; no browser download).
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+	apt_install chromium
+fi
+log "PostgreSQL, Redis, stripe-mock and Chromium are ready"

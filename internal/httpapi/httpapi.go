@@ -26,6 +26,7 @@ import (
 	"github.com/livegate/livegate/internal/problem"
 	"github.com/livegate/livegate/internal/sfu"
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/web"
 	"github.com/livegate/livegate/internal/whip"
 )
 
@@ -152,6 +153,7 @@ func (a *api) routes() chi.Router {
 		// Stripe, verified by signature.
 		r.Post("/webhooks/stripe", a.stripeWebhook)
 	})
+	r.Get("/watch/{stream}", web.Watch)
 	r.Get("/dev/login", a.devLogin)
 	r.Post("/dev/login", a.devLogin)
 	r.Get("/dev/checkout/{id}", a.devCheckout)

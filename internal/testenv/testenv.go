@@ -72,7 +72,14 @@ func PostgresURL(t testing.TB) string {
 // ports picked by the kernel, candidates only on lo, no mDNS, data in a temp dir.
 func LoopbackConfig(t testing.TB) config.Config {
 	cfg := config.Default()
-	cfg.HTTPAddr = "127.0.0.1:0"
+	// A port chosen now, so the node's public URL (in checkout and WHEP links) is right.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.HTTPAddr = l.Addr().String()
+	l.Close()
+	cfg.PublicURL = "http://" + cfg.HTTPAddr
 	cfg.DataDir = t.TempDir()
 	cfg.UDPPort = 0
 	cfg.TCPAddr = "127.0.0.1:0"
