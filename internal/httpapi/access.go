@@ -47,8 +47,7 @@ func (a *api) streamAccess(w http.ResponseWriter, r *http.Request) {
 			Price:    map[string]any{"kind": pr.Offer.Kind, "currency": pr.Offer.Currency, "amount": pr.Offer.Amount, "display": pr.Offer.Display, "country": pr.Offer.Country}})
 		return
 	case errors.Is(err, sessions.ErrUnavailable):
-		problem.RetryAfter(w, 5*time.Second)
-		problem.Write(w, r, http.StatusServiceUnavailable, "sessions-unavailable", "Cannot decide access now", "retry shortly")
+		problem.Unavailable(w, r, "Cannot decide access now")
 		return
 	case err != nil:
 		a.moneyError(w, r, err)
@@ -85,8 +84,7 @@ func (a *api) sessionStatus(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"id": id, "state": "live", "stream_id": s.StreamID, "started_at": s.StartedAt})
 		return
 	} else if errors.Is(err, sessions.ErrUnavailable) {
-		problem.RetryAfter(w, 5*time.Second)
-		problem.Write(w, r, http.StatusServiceUnavailable, "sessions-unavailable", "Session store unavailable", "")
+		problem.Unavailable(w, r, "Session store unavailable")
 		return
 	}
 	reason, err := st.Ended(r.Context(), id)
@@ -109,8 +107,7 @@ func (a *api) stats(r *http.Request) (sessions.Stats, error) {
 func (a *api) streamStats(w http.ResponseWriter, r *http.Request) {
 	s, err := a.stats(r)
 	if errors.Is(err, sessions.ErrUnavailable) {
-		problem.RetryAfter(w, 5*time.Second)
-		problem.Write(w, r, http.StatusServiceUnavailable, "sessions-unavailable", "Counts unavailable", "")
+		problem.Unavailable(w, r, "Counts unavailable")
 		return
 	}
 	if err != nil {
@@ -176,8 +173,7 @@ func (a *api) collect(w http.ResponseWriter, r *http.Request) {
 	}
 	added, err := a.Gate.Store().Collect(r.Context(), id, viewer)
 	if err != nil {
-		problem.RetryAfter(w, 5*time.Second)
-		problem.Write(w, r, http.StatusServiceUnavailable, "sessions-unavailable", "Cannot record the collect now", "")
+		problem.Unavailable(w, r, "Cannot record the collect now")
 		return
 	}
 	s, _ := a.Gate.Store().Stats(r.Context(), id)
@@ -187,8 +183,7 @@ func (a *api) collect(w http.ResponseWriter, r *http.Request) {
 func (a *api) listSessions(w http.ResponseWriter, r *http.Request) {
 	list, err := a.Gate.Store().List(r.Context(), r.URL.Query().Get("stream"))
 	if err != nil {
-		problem.RetryAfter(w, 5*time.Second)
-		problem.Write(w, r, http.StatusServiceUnavailable, "sessions-unavailable", "Session store unavailable", "")
+		problem.Unavailable(w, r, "Session store unavailable")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"sessions": list})
@@ -203,14 +198,12 @@ func (a *api) kickSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		problem.RetryAfter(w, 5*time.Second)
-		problem.Write(w, r, http.StatusServiceUnavailable, "sessions-unavailable", "Session store unavailable", "")
+		problem.Unavailable(w, r, "Session store unavailable")
 		return
 	}
 	reason := "kicked by " + actor(r.Context())
 	if err := a.Gate.Publish(r.Context(), sessions.Event{Kind: sessions.EventSession, SessionID: id, Reason: reason}); err != nil {
-		problem.RetryAfter(w, 5*time.Second)
-		problem.Write(w, r, http.StatusServiceUnavailable, "sessions-unavailable", "Session store unavailable", "")
+		problem.Unavailable(w, r, "Session store unavailable")
 		return
 	}
 	a.Logger.Info("session kicked", "session", id, "stream", s.StreamID, "actor", actor(r.Context()))

@@ -51,3 +51,10 @@ func RetryAfter(w http.ResponseWriter, d time.Duration) {
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(s))
 }
+
+// Unavailable answers 503 for a dependency that is down (the session store), with
+// Retry-After, under one stable type.
+func Unavailable(w http.ResponseWriter, r *http.Request, title string) {
+	RetryAfter(w, 5*time.Second)
+	Write(w, r, http.StatusServiceUnavailable, "sessions-unavailable", title, "retry shortly")
+}

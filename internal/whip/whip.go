@@ -196,8 +196,7 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 			"this viewer is already watching as many times as the stream allows")
 		return
 	case errors.Is(err, sessions.ErrUnavailable):
-		problem.RetryAfter(w, 5*time.Second)
-		problem.Write(w, r, http.StatusServiceUnavailable, "sessions-unavailable", "Cannot open a session now", "retry shortly")
+		problem.Unavailable(w, r, "Cannot open a session now")
 		return
 	case err != nil:
 		h.log.Error("admit viewer", "stream", st.ID, "err", err)
