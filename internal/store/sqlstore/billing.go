@@ -81,15 +81,11 @@ func (d *DB) CountryPoliciesByCurrency(ctx context.Context, currency string) ([]
 // PutCountryPolicy implements store.Billing.
 func (d *DB) PutCountryPolicy(ctx context.Context, p store.CountryPolicy, a store.AuditEntry) error {
 	return d.inTx(ctx, func(tx *sql.Tx) error {
-		var q string
-		if d.dialect == postgres {
-			q = `INSERT INTO country_policies (` + policyColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
-				ON CONFLICT (code) DO UPDATE SET enabled=EXCLUDED.enabled, launch_at=EXCLUDED.launch_at, currency=EXCLUDED.currency,
-				min_ticket=EXCLUDED.min_ticket, max_ticket=EXCLUDED.max_ticket, min_sub=EXCLUDED.min_sub, max_sub=EXCLUDED.max_sub,
-				fee_bps=EXCLUDED.fee_bps, fee_waived_until=EXCLUDED.fee_waived_until, payouts=EXCLUDED.payouts, updated_at=EXCLUDED.updated_at`
-		} else {
-			q = `INSERT OR REPLACE INTO country_policies (` + policyColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`
-		}
+		// Upsert syntax is the same in SQLite (3.24+) and PostgreSQL.
+		q := `INSERT INTO country_policies (` + policyColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+			ON CONFLICT (code) DO UPDATE SET enabled=excluded.enabled, launch_at=excluded.launch_at, currency=excluded.currency,
+			min_ticket=excluded.min_ticket, max_ticket=excluded.max_ticket, min_sub=excluded.min_sub, max_sub=excluded.max_sub,
+			fee_bps=excluded.fee_bps, fee_waived_until=excluded.fee_waived_until, payouts=excluded.payouts, updated_at=excluded.updated_at`
 		if _, err := tx.ExecContext(ctx, d.rebind(q), p.Code, b2i(p.Enabled), micros(p.LaunchAt), p.Currency, p.MinTicket, p.MaxTicket,
 			p.MinSub, p.MaxSub, p.FeeBPS, micros(p.FeeWaivedUntil), p.Payouts, p.UpdatedAt.UnixMicro()); err != nil {
 			return fmt.Errorf("put country %s: %w", p.Code, err)
@@ -390,12 +386,7 @@ func (d *DB) ManualLedger(ctx context.Context) ([]store.LedgerEntry, error) {
 func (d *DB) ApplyEvent(ctx context.Context, eventID, eventType string, apply func(store.BillingTx) error) (bool, error) {
 	applied := false
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
-		var q string
-		if d.dialect == postgres {
-			q = `INSERT INTO stripe_events (id, type, processed_at) VALUES (?,?,?) ON CONFLICT (id) DO NOTHING`
-		} else {
-			q = `INSERT OR IGNORE INTO stripe_events (id, type, processed_at) VALUES (?,?,?)`
-		}
+		q := `INSERT INTO stripe_events (id, type, processed_at) VALUES (?,?,?) ON CONFLICT DO NOTHING`
 		res, err := tx.ExecContext(ctx, d.rebind(q), eventID, eventType, time.Now().UnixMicro())
 		if err != nil {
 			return fmt.Errorf("record event %s: %w", eventID, err)
@@ -443,12 +434,7 @@ func (t *billingTx) EntitlementBySource(source string) (store.Entitlement, error
 }
 
 func (t *billingTx) insertEnt(e store.Entitlement) (bool, error) {
-	var q string
-	if t.d.dialect == postgres {
-		q = `INSERT INTO entitlements (` + entColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (source) DO NOTHING`
-	} else {
-		q = `INSERT OR IGNORE INTO entitlements (` + entColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?)`
-	}
+	q := `INSERT INTO entitlements (` + entColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (source) DO NOTHING`
 	res, err := t.exec(q, e.ID, e.ViewerID, e.Kind, e.StreamID, e.CreatorID, e.Source, e.State, e.RevokedReason,
 		micros(e.ExpiresAt), e.CreatedAt.UnixMicro(), e.UpdatedAt.UnixMicro())
 	if err != nil {
@@ -507,12 +493,7 @@ func (t *billingTx) ExtendEntitlement(source string, until, at time.Time) (store
 }
 
 func (t *billingTx) AddLedger(e store.LedgerEntry) (bool, error) {
-	var q string
-	if t.d.dialect == postgres {
-		q = `INSERT INTO ledger (` + ledgerColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (kind, stripe_object) DO NOTHING`
-	} else {
-		q = `INSERT OR IGNORE INTO ledger (` + ledgerColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
-	}
+	q := `INSERT INTO ledger (` + ledgerColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (kind, stripe_object) DO NOTHING`
 	if e.ID == "" {
 		e.ID = store.NewID("led")
 	}
@@ -548,12 +529,7 @@ func (t *billingTx) CountryPolicy(code string) (store.CountryPolicy, error) {
 }
 
 func (t *billingTx) AddPendingRefund(pi, refundID string, amount int64, eventID string, at time.Time) error {
-	var q string
-	if t.d.dialect == postgres {
-		q = `INSERT INTO pending_refunds (payment_intent, refund_id, amount, event_id, at) VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING`
-	} else {
-		q = `INSERT OR IGNORE INTO pending_refunds (payment_intent, refund_id, amount, event_id, at) VALUES (?,?,?,?,?)`
-	}
+	q := `INSERT INTO pending_refunds (payment_intent, refund_id, amount, event_id, at) VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING`
 	_, err := t.exec(q, pi, refundID, amount, eventID, at.UnixMicro())
 	return err
 }
