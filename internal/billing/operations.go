@@ -253,15 +253,19 @@ func (s *Service) RefundStream(ctx context.Context, streamID string) (int, error
 	if err != nil {
 		return 0, err
 	}
+	sales, err := s.salesOfStream(ctx, streamID)
+	if err != nil {
+		return 0, err
+	}
 	n := 0
 	for _, e := range ents {
 		if e.Kind != store.KindTicket || e.State != store.EntActive {
 			continue
 		}
+		sale, sold := sales[e.Source]
 		if s.DevMode() {
-			sale, err := s.saleOf(ctx, e)
-			if err != nil {
-				return n, fmt.Errorf("refund %s: %w", e.Source, err)
+			if !sold {
+				return n, fmt.Errorf("refund %s: %w", e.Source, store.ErrNotFound)
 			}
 			ch := map[string]any{"id": "ch_dev_" + e.Source, "object": "charge", "payment_intent": e.Source,
 				"refunded": true, "amount_refunded": sale.Gross}
@@ -271,7 +275,7 @@ func (s *Service) RefundStream(ctx context.Context, streamID string) (int, error
 		} else {
 			rp := &stripe.RefundParams{PaymentIntent: stripe.String(e.Source), RefundApplicationFee: stripe.Bool(true),
 				ReverseTransfer: stripe.Bool(true), Metadata: map[string]string{"livegate_reason": "stream cancelled"}}
-			if sale, err := s.saleOf(ctx, e); err == nil && sale.Payouts != string(countries.PayoutsConnect) {
+			if sold && sale.Payouts != string(countries.PayoutsConnect) {
 				rp.RefundApplicationFee, rp.ReverseTransfer = nil, nil // a platform charge has neither
 			}
 			rp.SetIdempotencyKey("refund-" + e.Source)
@@ -289,17 +293,23 @@ func (s *Service) RefundStream(ctx context.Context, streamID string) (int, error
 	return n, nil
 }
 
-func (s *Service) saleOf(ctx context.Context, e store.Entitlement) (store.LedgerEntry, error) {
-	led, err := s.st.Ledger(ctx, e.CreatorID)
+// salesOfStream are a stream's ticket sales by payment intent, read once.
+func (s *Service) salesOfStream(ctx context.Context, streamID string) (map[string]store.LedgerEntry, error) {
+	st, err := s.st.Stream(ctx, streamID)
 	if err != nil {
-		return store.LedgerEntry{}, err
+		return nil, err
 	}
+	led, err := s.st.Ledger(ctx, st.CreatorID)
+	if err != nil {
+		return nil, err
+	}
+	sales := map[string]store.LedgerEntry{}
 	for _, l := range led {
-		if l.Kind == store.LedgerSale && l.PaymentIntent == e.Source {
-			return l, nil
+		if l.Kind == store.LedgerSale && l.StreamID == streamID && l.PaymentIntent != "" {
+			sales[l.PaymentIntent] = l
 		}
 	}
-	return store.LedgerEntry{}, store.ErrNotFound
+	return sales, nil
 }
 
 // EarningsRow is a creator's money for one country, currency and month.

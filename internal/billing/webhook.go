@@ -213,7 +213,7 @@ func (h *eventTx) sale(co store.Checkout, gross, fee int64, object, pi string) e
 
 // bookRefund brings the ledger's refunds of a sale up to the cumulative amount refunded.
 func (h *eventTx) bookRefund(sale store.LedgerEntry, pi string, cumulative int64) error {
-	refundedSoFar, err := h.refundedSoFar(pi)
+	refundedSoFar, err := h.tx.RefundedAmount(pi)
 	if err != nil {
 		return err
 	}
@@ -230,10 +230,6 @@ func (h *eventTx) bookRefund(sale store.LedgerEntry, pi string, cumulative int64
 		Payouts: sale.Payouts, StripeEventID: h.eventID, StripeObject: fmt.Sprintf("refund:%s:%d", pi, cumulative),
 		PaymentIntent: pi, CreatedAt: h.now})
 	return err
-}
-
-func (h *eventTx) refundedSoFar(pi string) (int64, error) {
-	return h.tx.RefundedAmount(pi)
 }
 
 // refunded revokes a fully refunded ticket and books the refund, whether or not the sale
