@@ -278,22 +278,11 @@ func (g *Gate) beat(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	gone := map[string]bool{}
 	for _, e := range revoked {
 		g.apply(e)
-		for _, s := range live {
-			if e.Matches(s) {
-				gone[s.ID] = true
-			}
-		}
 	}
-	keep := live[:0]
-	for _, s := range live {
-		if !gone[s.ID] {
-			keep = append(keep, s)
-		}
-	}
-	return g.store.Refresh(bctx, keep, g.ttl)
+	// What is still live after the revocations is what stays alive.
+	return g.store.Refresh(bctx, g.Live(), g.ttl)
 }
 
 func newID() string {
