@@ -97,9 +97,6 @@ func New(st Store, cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// SetOnRevoke replaces the revocation hook (the access plane registers itself here).
-func (s *Service) SetOnRevoke(f func(store.Entitlement)) { s.cfg.OnRevoke = f }
-
 // DevMode reports whether purchases go through the local development checkout.
 func (s *Service) DevMode() bool { return s.sc == nil }
 
