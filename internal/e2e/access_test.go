@@ -24,20 +24,20 @@ import (
 
 const playbackSecret = "e2e-playback-secret-0123456789abcdef"
 
-// startAccessNode is a money node (stripe-mock, GeoIP, PostgreSQL) whose viewer sessions
-// live in Redis under a prefix of its own.
+// accessSettings are moneySettings plus viewer sessions in Redis under a prefix of this
+// test, shared by every node given them.
+func accessSettings(t *testing.T) func(*config.Config) {
+	t.Helper()
+	money, redisURL, prefix := moneySettings(t), testenv.RedisURL(t), testenv.UniquePrefix()
+	return chain(money, func(c *config.Config) {
+		c.RedisURL, c.RedisPrefix = redisURL, prefix
+		c.PlaybackSecret, c.SessionTTL = playbackSecret, 3*time.Second
+	})
+}
+
 func startAccessNode(t *testing.T, mutate func(*config.Config)) *testNode {
 	t.Helper()
-	redisURL := testenv.RedisURL(t)
-	return startMoneyNode(t, func(c *config.Config) {
-		c.RedisURL = redisURL
-		c.RedisPrefix = testenv.UniquePrefix()
-		c.PlaybackSecret = playbackSecret
-		c.SessionTTL = 3 * time.Second
-		if mutate != nil {
-			mutate(c)
-		}
-	})
+	return startNode(t, chain(accessSettings(t), mutate))
 }
 
 type accessGrant struct {
@@ -461,19 +461,9 @@ func TestRedisOutage(t *testing.T) {
 // watches on node B, and B cuts the media within a second; an operator on A kicks a
 // viewer on B the same way.
 func TestRevocationReachesEveryNode(t *testing.T) {
-	stripeMock, mmdb, pg, redisURL := testenv.StripeMockURL(t), testenv.CountryMMDB(t), testenv.PostgresURL(t), testenv.RedisURL(t)
-	prefix := testenv.UniquePrefix()
-	shared := func(id string) func(*config.Config) {
-		return func(c *config.Config) {
-			c.NodeID = id
-			c.StripeSecretKey, c.StripeAPIBase, c.StripeWebhookSecret = "sk_test_livegate", stripeMock, webhookSecret
-			c.GeoIPDB, c.TrustedProxies = mmdb, []string{"127.0.0.1/32"}
-			c.DatabaseURL, c.RedisURL, c.RedisPrefix = pg, redisURL, prefix
-			c.PlaybackSecret, c.SessionTTL = playbackSecret, 3*time.Second
-		}
-	}
-	a := startNode(t, shared("node-a"))
-	b := startNode(t, shared("node-b"))
+	shared := accessSettings(t)
+	a := startNode(t, chain(shared, func(c *config.Config) { c.NodeID = "node-a" }))
+	b := startNode(t, chain(shared, func(c *config.Config) { c.NodeID = "node-b" }))
 	a.launchCountries()
 	_, s := a.ticketStream("MA", map[string]int64{"MAD": 4900})
 	publish(t, b, s, webrtc.MimeTypeVP8, 30)

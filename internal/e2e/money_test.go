@@ -21,26 +21,34 @@ import (
 
 const webhookSecret = "whsec_livegate_test_secret"
 
-// startMoneyNode is a node billing through stripe-mock, placing viewers with a GeoIP
-// database behind a trusted proxy (the test client on 127.0.0.1 sends X-Forwarded-For),
-// and keeping its data in PostgreSQL.
-func startMoneyNode(t *testing.T, mutate func(*config.Config)) *testNode {
+// moneySettings bill through stripe-mock, place viewers with a GeoIP database behind a
+// trusted proxy (the test client on 127.0.0.1 sends X-Forwarded-For) and keep data in a
+// PostgreSQL schema of this test. Every node given these settings shares them.
+func moneySettings(t *testing.T) func(*config.Config) {
 	t.Helper()
-	stripeMock := testenv.StripeMockURL(t)
-	mmdb := testenv.CountryMMDB(t)
-	pg := testenv.PostgresURL(t)
-	return startNode(t, func(c *config.Config) {
-		c.StripeSecretKey = "sk_test_livegate"
-		c.StripeAPIBase = stripeMock
-		c.StripeWebhookSecret = webhookSecret
-		c.GeoIPDB = mmdb
-		c.TrustedProxies = []string{"127.0.0.1/32", "::1/128"}
+	stripeMock, mmdb, pg := testenv.StripeMockURL(t), testenv.CountryMMDB(t), testenv.PostgresURL(t)
+	return func(c *config.Config) {
+		c.StripeSecretKey, c.StripeAPIBase, c.StripeWebhookSecret = "sk_test_livegate", stripeMock, webhookSecret
+		c.GeoIPDB, c.TrustedProxies = mmdb, []string{"127.0.0.1/32", "::1/128"}
 		c.DatabaseURL = pg
 		c.OperatorKeys = []string{"alice=alice-operator-key-0123456789"}
-		if mutate != nil {
-			mutate(c)
+	}
+}
+
+// chain applies config changes in order; nil ones are skipped.
+func chain(fs ...func(*config.Config)) func(*config.Config) {
+	return func(c *config.Config) {
+		for _, f := range fs {
+			if f != nil {
+				f(c)
+			}
 		}
-	})
+	}
+}
+
+func startMoneyNode(t *testing.T, mutate func(*config.Config)) *testNode {
+	t.Helper()
+	return startNode(t, chain(moneySettings(t), mutate))
 }
 
 func (n *testNode) viewerToken(viewer string) string {
