@@ -450,6 +450,20 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	if led := n.ledger(c.ID); len(led) != 1 || led[0].Gross != 2500 || led[0].Fee != 375 {
 		t.Fatalf("ledger %+v, want one MAD 25.00 sale with 15%% fee", led)
 	}
+	later := time.Now().AddDate(0, 2, 0).Unix()
+	n.deliver("evt_sub_renewed", "customer.subscription.updated", map[string]any{"id": "sub_nadia", "object": "subscription",
+		"status": "active", "current_period_end": later})
+	if ent, err := n.Store.ActiveEntitlement(t.Context(), v.id, store.KindSubscription, "", c.ID, time.Now()); err != nil || ent.ExpiresAt.Unix() != later {
+		t.Fatalf("after subscription.updated(active): %+v %v, want access until the new period end", ent, err)
+	}
+	n.deliver("evt_sub_past_due", "customer.subscription.updated", map[string]any{"id": "sub_nadia", "object": "subscription", "status": "past_due"})
+	if _, err := n.Store.ActiveEntitlement(t.Context(), v.id, store.KindSubscription, "", c.ID, time.Now()); err != nil {
+		t.Fatalf("past_due (Stripe still retrying) revoked access: %v", err)
+	}
+	n.deliver("evt_sub_unpaid", "customer.subscription.updated", map[string]any{"id": "sub_nadia", "object": "subscription", "status": "unpaid"})
+	if _, err := n.Store.ActiveEntitlement(t.Context(), v.id, store.KindSubscription, "", c.ID, time.Now()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unpaid subscription still grants access: %v", err)
+	}
 	n.deliver("evt_sub_del", "customer.subscription.deleted", map[string]any{"id": "sub_nadia", "object": "subscription", "status": "canceled"})
 	if _, err := n.Store.ActiveEntitlement(t.Context(), v.id, store.KindSubscription, "", c.ID, time.Now()); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("cancelled subscription still grants access: %v", err)
@@ -569,9 +583,94 @@ func TestDevCheckout(t *testing.T) {
 	if led := n.ledger(creator); len(led) != 1 || led[0].Fee != 735 {
 		t.Fatalf("ledger %+v, want one sale", led)
 	}
+	// Cancelling the ticketed stream refunds the ticket through the same webhook code.
+	var cancelled struct {
+		TicketsRefunded int `json:"tickets_refunded"`
+	}
+	if st := n.call("DELETE", "/v1/streams/"+s.ID, nil, &cancelled); st != 200 || cancelled.TicketsRefunded != 1 {
+		t.Fatalf("cancel in development mode: %d %+v", st, cancelled)
+	}
+	if n.hasTicket(v.id, s.ID, creator) {
+		t.Fatal("ticket survived the cancellation")
+	}
+	if e := n.earnings(creator); len(e) != 1 || e[0].Refunds != 4900 || e[0].Net != 0 {
+		t.Fatalf("earnings after the dev refund %+v", e)
+	}
 	login := n.raw("POST", "/dev/login", "application/x-www-form-urlencoded", "viewer_id=amina", nil)
 	if login.status != 200 || !strings.Contains(login.body, "Development login") || !strings.Contains(login.body, "livegate_viewer_token") {
 		t.Fatalf("dev login: %d %s", login.status, login.body)
 	}
 	expectProblem(t, "webhooks without a secret", n.sendEvent("evt_1", "checkout.session.completed", completedSession(co, "pi_z"), time.Now(), webhookSecret), 400, "bad-signature")
+}
+
+// A lost dispute revokes and is booked; a won one changes nothing.
+func TestDisputes(t *testing.T) {
+	n := startMoneyNode(t, nil)
+	n.launchCountries()
+	creator, s := n.ticketStream("MA", map[string]int64{"MAD": 4900})
+	lost, won := n.buyer("viewer-lost", testenv.IPMorocco), n.buyer("viewer-won", testenv.IPMorocco)
+	for _, b := range []buyer{lost, won} {
+		co := b.checkout("/v1/streams/" + s.ID + "/checkout")
+		n.deliver("evt_buy_"+b.id, "checkout.session.completed", completedSession(co, "pi_"+b.id))
+		n.deliver("evt_dispute_open_"+b.id, "charge.dispute.created", map[string]any{"id": "dp_" + b.id, "object": "dispute",
+			"payment_intent": "pi_" + b.id, "amount": 4900, "status": "needs_response"})
+	}
+	if !n.hasTicket(lost.id, s.ID, creator) {
+		t.Fatal("an open dispute revoked access")
+	}
+	n.deliver("evt_dispute_lost", "charge.dispute.closed", map[string]any{"id": "dp_" + lost.id, "object": "dispute",
+		"payment_intent": "pi_" + lost.id, "amount": 4900, "status": "lost"})
+	n.deliver("evt_dispute_won", "charge.dispute.closed", map[string]any{"id": "dp_" + won.id, "object": "dispute",
+		"payment_intent": "pi_" + won.id, "amount": 4900, "status": "won"})
+	if n.hasTicket(lost.id, s.ID, creator) {
+		t.Fatal("a lost dispute left access")
+	}
+	if !n.hasTicket(won.id, s.ID, creator) {
+		t.Fatal("a won dispute revoked access")
+	}
+	var disputed []store.LedgerEntry
+	for _, l := range n.ledger(creator) {
+		if l.Kind == store.LedgerDisputeLost {
+			disputed = append(disputed, l)
+		}
+	}
+	if len(disputed) != 1 || disputed[0].Gross != -4900 || disputed[0].Fee != -735 || disputed[0].PaymentIntent != "pi_"+lost.id {
+		t.Fatalf("dispute ledger rows %+v", disputed)
+	}
+}
+
+// Delayed payment methods: access only once the payment succeeds; a failed one never.
+func TestDelayedPayment(t *testing.T) {
+	n := startMoneyNode(t, nil)
+	n.launchCountries()
+	creator, s := n.ticketStream("MA", map[string]int64{"MAD": 4900})
+	ok, bad := n.buyer("viewer-slow-ok", testenv.IPMorocco), n.buyer("viewer-slow-bad", testenv.IPMorocco)
+	coOK := ok.checkout("/v1/streams/" + s.ID + "/checkout")
+	coBad := bad.checkout("/v1/streams/" + s.ID + "/checkout")
+	for _, co := range []checkoutInfo{coOK, coBad} {
+		unpaid := completedSession(co, "pi_"+co.ID)
+		unpaid["payment_status"] = "unpaid"
+		n.deliver("evt_pending_"+co.ID, "checkout.session.completed", unpaid)
+	}
+	if n.hasTicket(ok.id, s.ID, creator) || n.hasTicket(bad.id, s.ID, creator) {
+		t.Fatal("access before the delayed payment succeeded")
+	}
+	n.deliver("evt_async_ok", "checkout.session.async_payment_succeeded", completedSession(coOK, "pi_"+coOK.ID))
+	failed := completedSession(coBad, "pi_"+coBad.ID)
+	failed["payment_status"] = "unpaid"
+	n.deliver("evt_async_bad", "checkout.session.async_payment_failed", failed)
+	if !n.hasTicket(ok.id, s.ID, creator) {
+		t.Fatal("no access after the delayed payment succeeded")
+	}
+	if n.hasTicket(bad.id, s.ID, creator) {
+		t.Fatal("access after the delayed payment failed")
+	}
+	var state struct{ State string }
+	r := n.raw("GET", "/v1/checkouts/"+coBad.ID, "", "", map[string]string{"Authorization": "Bearer " + bad.token})
+	if err := json.Unmarshal([]byte(r.body), &state); err != nil || state.State != "failed" {
+		t.Fatalf("failed checkout as the viewer sees it: %d %s", r.status, r.body)
+	}
+	if led := n.ledger(creator); len(led) != 1 {
+		t.Fatalf("ledger %+v, want only the successful sale", led)
+	}
 }
