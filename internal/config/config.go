@@ -204,9 +204,6 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log-level %q unknown", c.LogLevel))
 	}
-	if c.Production && c.APIKey == "" {
-		errs = append(errs, errors.New("--production needs --api-key"))
-	}
 	if c.Production && c.StripeSecretKey == "" {
 		errs = append(errs, errors.New("--production refuses the development checkout: set STRIPE_SECRET_KEY"))
 	}
@@ -230,7 +227,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.Production && len(c.APIKey) < 16 {
-		errs = append(errs, errors.New("--production needs an api-key of at least 16 characters"))
+		errs = append(errs, errors.New("--production needs --api-key of at least 16 characters"))
 	}
 	return errors.Join(errs...)
 }

@@ -256,16 +256,8 @@ func (s *Session) RestartICE(ctx context.Context) error {
 		return ctx.Err()
 	}
 	local := s.PC.LocalDescription().SDP
-	var frag strings.Builder
-	for _, line := range strings.Split(local, "\n") {
-		line = strings.TrimRight(line, "\r")
-		if strings.HasPrefix(line, "a=ice-ufrag:") || strings.HasPrefix(line, "a=ice-pwd:") {
-			if !strings.Contains(frag.String(), line[:10]) {
-				frag.WriteString(line + "\r\n")
-			}
-		}
-	}
-	resp, body, err := s.Patch(ctx, frag.String(), "*")
+	frag := "a=ice-ufrag:" + firstAttr(local, "ice-ufrag") + "\r\na=ice-pwd:" + firstAttr(local, "ice-pwd") + "\r\n"
+	resp, body, err := s.Patch(ctx, frag, "*")
 	if err != nil {
 		return err
 	}
@@ -273,16 +265,11 @@ func (s *Session) RestartICE(ctx context.Context) error {
 		return &Error{Status: resp.StatusCode, Body: string(body)}
 	}
 	s.ETag = resp.Header.Get("ETag")
-	ufrag, pwd, cands := "", "", []string{}
+	ufrag, pwd := firstAttr(string(body), "ice-ufrag"), firstAttr(string(body), "ice-pwd")
+	var cands []string
 	for _, line := range strings.Split(string(body), "\n") {
-		line = strings.TrimRight(line, "\r")
-		switch {
-		case strings.HasPrefix(line, "a=ice-ufrag:"):
-			ufrag = strings.TrimPrefix(line, "a=ice-ufrag:")
-		case strings.HasPrefix(line, "a=ice-pwd:"):
-			pwd = strings.TrimPrefix(line, "a=ice-pwd:")
-		case strings.HasPrefix(line, "a=candidate:"):
-			cands = append(cands, strings.TrimPrefix(line, "a="))
+		if c, ok := strings.CutPrefix(strings.TrimRight(line, "\r"), "a="); ok && strings.HasPrefix(c, "candidate:") {
+			cands = append(cands, c)
 		}
 	}
 	if ufrag == "" || pwd == "" {
@@ -314,4 +301,14 @@ func (s *Session) RestartICE(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// firstAttr is the value of the first a=name: line of an SDP or SDP fragment.
+func firstAttr(sdp, name string) string {
+	for _, line := range strings.Split(sdp, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimRight(line, "\r"), "a="+name+":"); ok {
+			return v
+		}
+	}
+	return ""
 }
