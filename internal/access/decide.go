@@ -44,7 +44,6 @@ type Decider struct {
 	Entitlements Entitlements
 	Billing      *billing.Service
 	Previews     PreviewClock
-	Now          func() time.Time
 }
 
 // Decide applies, in order: free streams are open; an active ticket (ticket streams) or
@@ -52,9 +51,6 @@ type Decider struct {
 // stream's preview allowance; otherwise payment is required (or the country cannot buy).
 func (d *Decider) Decide(ctx context.Context, viewer string, st store.Stream, country string) (Decision, error) {
 	now := time.Now()
-	if d.Now != nil {
-		now = d.Now()
-	}
 	dec := Decision{Viewer: viewer, StreamID: st.ID, Country: country}
 	if st.AccessMode == store.AccessFree {
 		dec.Entitlement = "free"

@@ -5,7 +5,6 @@ package access
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
@@ -120,13 +119,4 @@ func (a *ViewerAuth) Verify(tok string) (string, error) {
 		return "", fmt.Errorf("%w: sub missing or too long", ErrNoViewer)
 	}
 	return claims.Subject, nil
-}
-
-// KeyID is a short fingerprint of the HS256 secret for logs; never the secret.
-func (a *ViewerAuth) KeyID() string {
-	if a.secret == nil {
-		return "public-key"
-	}
-	sum := sha256.Sum256(a.secret)
-	return fmt.Sprintf("%x", sum[:4])
 }

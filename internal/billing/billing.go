@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
@@ -53,13 +52,9 @@ type Config struct {
 	// PublicURL is where viewers' browsers reach this service, for redirects.
 	PublicURL string
 	Logger    *slog.Logger
-	// Now is the clock; tests move it across fee waivers and launch dates.
-	Now func() time.Time
 	// OnRevoke runs after commit for every entitlement a webhook or refund revoked, so the
 	// access plane can cut media.
 	OnRevoke func(store.Entitlement)
-	// HTTPClient talks to Stripe.
-	HTTPClient *http.Client
 }
 
 // Service is the money plane.
@@ -75,18 +70,12 @@ func New(st Store, cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	if cfg.OnRevoke == nil {
 		cfg.OnRevoke = func(store.Entitlement) {}
 	}
 	s := &Service{st: st, cfg: cfg, log: cfg.Logger}
 	if cfg.SecretKey != "" {
 		bc := &stripe.BackendConfig{LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull}, MaxNetworkRetries: stripe.Int64(2)}
-		if cfg.HTTPClient != nil {
-			bc.HTTPClient = cfg.HTTPClient
-		}
 		if cfg.APIBase != "" {
 			bc.URL = stripe.String(strings.TrimRight(cfg.APIBase, "/"))
 		}
@@ -113,8 +102,8 @@ func (s *Service) Sellable(ctx context.Context, country string) (countries.Polic
 		return countries.Policy{}, err
 	}
 	pol := FromStore(p)
-	if !pol.Sellable(s.cfg.Now()) {
-		if pol.Enabled && s.cfg.Now().Before(pol.LaunchAt) {
+	if !pol.Sellable(time.Now()) {
+		if pol.Enabled && time.Now().Before(pol.LaunchAt) {
 			return pol, fmt.Errorf("%w: %s launches %s", ErrCountryNotEnabled, country, pol.LaunchAt.Format(time.RFC3339))
 		}
 		return pol, fmt.Errorf("%w: %s", ErrCountryNotEnabled, country)
@@ -218,7 +207,7 @@ func (s *Service) CheckoutTicket(ctx context.Context, viewerID, streamID, countr
 	if err != nil {
 		return store.Checkout{}, err
 	}
-	if _, err := s.st.ActiveEntitlement(ctx, viewerID, store.KindTicket, st.ID, st.CreatorID, s.cfg.Now()); err == nil {
+	if _, err := s.st.ActiveEntitlement(ctx, viewerID, store.KindTicket, st.ID, st.CreatorID, time.Now()); err == nil {
 		return store.Checkout{}, ErrAlreadyEntitled
 	}
 	creator, err := s.st.Creator(ctx, st.CreatorID)
@@ -238,7 +227,7 @@ func (s *Service) CheckoutSubscription(ctx context.Context, viewerID, creatorID,
 	if err != nil {
 		return store.Checkout{}, err
 	}
-	if _, err := s.st.ActiveEntitlement(ctx, viewerID, store.KindSubscription, "", creatorID, s.cfg.Now()); err == nil {
+	if _, err := s.st.ActiveEntitlement(ctx, viewerID, store.KindSubscription, "", creatorID, time.Now()); err == nil {
 		return store.Checkout{}, ErrAlreadyEntitled
 	}
 	return s.checkout(ctx, viewerID, store.KindSubscription, "", creator, pol, off, price.StripePriceID, "Subscription to "+creator.Name)
@@ -246,7 +235,7 @@ func (s *Service) CheckoutSubscription(ctx context.Context, viewerID, creatorID,
 
 func (s *Service) checkout(ctx context.Context, viewerID, kind, streamID string, creator store.Creator, pol countries.Policy,
 	off Offer, stripePrice, name string) (store.Checkout, error) {
-	now := s.cfg.Now()
+	now := time.Now()
 	feeBPS := pol.FeeAt(now)
 	payouts := s.payoutsOf(ctx, creator)
 	pay, err := s.st.CreatorPayment(ctx, creator.ID)

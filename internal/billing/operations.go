@@ -21,7 +21,7 @@ import (
 
 // SetCountry saves an operator's change to a country's policy with an audit entry.
 func (s *Service) SetCountry(ctx context.Context, actor string, p countries.Policy) (countries.Policy, error) {
-	now := s.cfg.Now()
+	now := time.Now()
 	before, err := s.st.CountryPolicy(ctx, p.Code)
 	wasEnabled := err == nil && before.Enabled
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -228,8 +228,8 @@ func (s *Service) CompleteDevCheckout(ctx context.Context, id string) error {
 		}
 		inv := map[string]any{"id": "in_dev_" + co.ID, "object": "invoice", "amount_paid": co.Amount, "currency": strings.ToLower(co.Currency),
 			"subscription": sub, "subscription_details": map[string]any{"metadata": md}, "payment_intent": "pi_dev_" + co.ID,
-			"period_end": s.cfg.Now().Unix(), "lines": map[string]any{"object": "list", "data": []any{map[string]any{
-				"id": "il_dev_" + co.ID, "period": map[string]any{"start": s.cfg.Now().Unix(), "end": s.cfg.Now().AddDate(0, 1, 0).Unix()}}}}}
+			"period_end": time.Now().Unix(), "lines": map[string]any{"object": "list", "data": []any{map[string]any{
+				"id": "il_dev_" + co.ID, "period": map[string]any{"start": time.Now().Unix(), "end": time.Now().AddDate(0, 1, 0).Unix()}}}}}
 		return s.applyJSON(ctx, "evt_dev_invoice_"+co.ID, "invoice.paid", inv)
 	}
 	cs := map[string]any{"id": co.StripeSessionID, "object": "checkout.session", "mode": "payment", "payment_status": "paid",

@@ -52,7 +52,7 @@ func (s *Service) apply(ctx context.Context, eventID, eventType string, raw json
 	var revoked []store.Entitlement
 	applied, err := s.st.ApplyEvent(ctx, eventID, eventType, func(tx store.BillingTx) error {
 		revoked = revoked[:0]
-		h := &eventTx{s: s, tx: tx, eventID: eventID, now: s.cfg.Now().UTC().Truncate(time.Microsecond), revoked: &revoked}
+		h := &eventTx{s: s, tx: tx, eventID: eventID, now: time.Now().UTC().Truncate(time.Microsecond), revoked: &revoked}
 		return h.handle(eventType, raw)
 	})
 	if err != nil {

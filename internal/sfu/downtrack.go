@@ -3,7 +3,6 @@ package sfu
 import (
 	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -33,8 +32,6 @@ type downTrack struct {
 	hdr            rtp.Header // scratch for writes; a field so it is not allocated per packet
 	rtxHdr         rtp.Header
 	rtxBuf         [maxPacket]byte
-
-	fractionLost atomic.Uint32 // last receiver report, in 1/256
 }
 
 var _ webrtc.TrackLocal = (*downTrack)(nil)
@@ -189,7 +186,6 @@ func (d *downTrack) readRTCP() {
 			case *rtcp.ReceiverReport:
 				for _, r := range p.Reports {
 					if r.SSRC == d.ssrc {
-						d.fractionLost.Store(uint32(r.FractionLost))
 						m.ViewerLoss.Observe(float64(r.FractionLost) / 256)
 					}
 				}

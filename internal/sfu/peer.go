@@ -29,9 +29,6 @@ func (p *peer) ID() string { return p.id }
 // Done is closed when the peer is closed.
 func (p *peer) Done() <-chan struct{} { return p.done }
 
-// ConnectionState is the PeerConnection's state.
-func (p *peer) ConnectionState() webrtc.PeerConnectionState { return p.pc.ConnectionState() }
-
 func (p *peer) answer(ctx context.Context, offer string) (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

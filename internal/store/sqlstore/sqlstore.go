@@ -83,9 +83,6 @@ func Open(ctx context.Context, url string) (*DB, error) {
 // Close closes the database.
 func (d *DB) Close() error { return d.db.Close() }
 
-// SQL exposes the handle for packages that add their own tables through migrations here.
-func (d *DB) SQL() *sql.DB { return d.db }
-
 func (d *DB) migrate(ctx context.Context) error {
 	const dir = "migrations"
 	entries, err := fs.ReadDir(migrationsFS, dir)
