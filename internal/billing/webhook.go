@@ -260,12 +260,7 @@ func (h *eventTx) refunded(ch stripe.Charge) error {
 }
 
 func (h *eventTx) revoke(source, reason string) error {
-	before, err := h.tx.EntitlementBySource(source)
-	wasActive := err == nil && before.State == store.EntActive
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	e, err := h.tx.RevokeEntitlement(source, reason, store.Entitlement{}, h.now)
+	e, wasActive, err := h.tx.RevokeEntitlement(source, reason, h.now)
 	if err != nil {
 		return err
 	}

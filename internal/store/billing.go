@@ -163,8 +163,9 @@ type BillingTx interface {
 	// now active.
 	GrantEntitlement(e Entitlement) (granted bool, err error)
 	// RevokeEntitlement revokes the entitlement of source, or records a revoked
-	// placeholder when it does not exist yet. It returns the entitlement as it now is.
-	RevokeEntitlement(source, reason string, placeholder Entitlement, at time.Time) (Entitlement, error)
+	// placeholder when it does not exist yet. It returns the entitlement as it now is and
+	// whether this call ended an active one.
+	RevokeEntitlement(source, reason string, at time.Time) (e Entitlement, wasActive bool, err error)
 	ExtendEntitlement(source string, until time.Time, at time.Time) (Entitlement, error)
 	EntitlementBySource(source string) (Entitlement, error)
 	// AddLedger inserts e unless an entry of the same kind for the same Stripe object

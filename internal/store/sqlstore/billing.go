@@ -464,23 +464,22 @@ func (t *billingTx) GrantEntitlement(e store.Entitlement) (bool, error) {
 	return cur.State == store.EntActive, nil
 }
 
-func (t *billingTx) RevokeEntitlement(source, reason string, placeholder store.Entitlement, at time.Time) (store.Entitlement, error) {
+func (t *billingTx) RevokeEntitlement(source, reason string, at time.Time) (store.Entitlement, bool, error) {
 	res, err := t.exec(`UPDATE entitlements SET state = 'revoked', revoked_reason = ?, updated_at = ? WHERE source = ? AND state = 'active'`,
 		reason, at.UnixMicro(), source)
 	if err != nil {
-		return store.Entitlement{}, fmt.Errorf("revoke entitlement: %w", err)
+		return store.Entitlement{}, false, fmt.Errorf("revoke entitlement: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		placeholder.Source, placeholder.State, placeholder.RevokedReason = source, store.EntRevoked, reason
-		placeholder.CreatedAt, placeholder.UpdatedAt = at, at
-		if placeholder.ID == "" {
-			placeholder.ID = store.NewID("ent")
-		}
+	n, _ := res.RowsAffected()
+	if n == 0 {
+		placeholder := store.Entitlement{ID: store.NewID("ent"), Source: source, State: store.EntRevoked, RevokedReason: reason,
+			CreatedAt: at, UpdatedAt: at}
 		if _, err := t.insertEnt(placeholder); err != nil {
-			return store.Entitlement{}, err
+			return store.Entitlement{}, false, err
 		}
 	}
-	return t.EntitlementBySource(source)
+	e, err := t.EntitlementBySource(source)
+	return e, n == 1, err
 }
 
 func (t *billingTx) ExtendEntitlement(source string, until, at time.Time) (store.Entitlement, error) {
