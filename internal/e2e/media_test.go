@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -128,11 +129,7 @@ func TestLossRecoveredByNACK(t *testing.T) {
 func checkStreamAllowingReorder(t *testing.T, pkts []received) {
 	t.Helper()
 	sorted := append([]received(nil), pkts...)
-	for i := 1; i < len(sorted); i++ {
-		for j := i; j > 0 && sorted[j].index < sorted[j-1].index; j-- {
-			sorted[j], sorted[j-1] = sorted[j-1], sorted[j]
-		}
-	}
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].index < sorted[j].index })
 	// Duplicates are allowed (a NACK can race the original); the set must be complete.
 	dedup := sorted[:0]
 	for i, p := range sorted {
