@@ -40,6 +40,11 @@ type Config struct {
 	PacketCacheSize int           // packets kept per publisher track to answer NACKs
 	LogLevel        string        // debug, info, warn, error
 	DebugAddr       string        // serves net/http/pprof when set (keep it private)
+	MetricsAddr     string        // serves /metrics on its own listener instead of the public one
+	// ICE abuse bounds: remote candidates one WHIP/WHEP session may add (offer and trickle
+	// together) and trickle PATCHes it may send.
+	MaxCandidates int
+	MaxPatches    int
 
 	// Operators: extra named API keys ("alice=key,bob=key"), recorded as the actor in audits.
 	OperatorKeys []string
@@ -47,7 +52,10 @@ type Config struct {
 	// Money plane.
 	StripeSecretKey     string // also read from STRIPE_SECRET_KEY; empty: development checkout
 	StripeWebhookSecret string // also read from STRIPE_WEBHOOK_SECRET
-	StripeAPIBase       string // Stripe API URL override (stripe-mock)
+	// StripeConnectWebhookSecret verifies the Connect endpoint's events (account.updated);
+	// also read from STRIPE_CONNECT_WEBHOOK_SECRET.
+	StripeConnectWebhookSecret string
+	StripeAPIBase              string // Stripe API URL override (stripe-mock)
 
 	// Viewer country.
 	GeoIPDB        string   // MaxMind GeoIP2/GeoLite2 Country mmdb
@@ -84,6 +92,8 @@ func Default() Config {
 		LogLevel:        "info",
 		SessionTTL:      15 * time.Second,
 		RedisPrefix:     "livegate:",
+		MaxCandidates:   32,
+		MaxPatches:      32,
 	}
 }
 
@@ -139,6 +149,10 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.StringVar(&c.ViewerJWTPublicKey, "viewer-jwt-public-key", c.ViewerJWTPublicKey, "PEM file of the platform's Ed25519 or P-256 JWT public key")
 	fs.StringVar(&c.ViewerJWTIssuer, "viewer-jwt-issuer", c.ViewerJWTIssuer, "required iss of viewer JWTs, if set")
 	fs.StringVar(&c.ViewerJWTAudience, "viewer-jwt-audience", c.ViewerJWTAudience, "required aud of viewer JWTs, if set")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "serve /metrics only on this address (e.g. 10.0.0.5:9090) instead of --http-addr")
+	fs.IntVar(&c.MaxCandidates, "max-candidates", c.MaxCandidates, "remote ICE candidates one WHIP/WHEP session may add")
+	fs.IntVar(&c.MaxPatches, "max-patches", c.MaxPatches, "trickle-ICE PATCH requests one WHIP/WHEP session may send")
+	fs.StringVar(&c.StripeConnectWebhookSecret, "stripe-connect-webhook-secret", c.StripeConnectWebhookSecret, "signing secret of the Stripe Connect webhook endpoint (or STRIPE_CONNECT_WEBHOOK_SECRET)")
 	fs.StringVar(&c.DebugAddr, "debug-addr", c.DebugAddr, "address for /debug/pprof (e.g. 127.0.0.1:6060); empty disables")
 
 	fs.Usage = func() {
@@ -165,6 +179,9 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	}
 	if c.StripeWebhookSecret == "" {
 		c.StripeWebhookSecret = getenv("STRIPE_WEBHOOK_SECRET")
+	}
+	if c.StripeConnectWebhookSecret == "" {
+		c.StripeConnectWebhookSecret = getenv("STRIPE_CONNECT_WEBHOOK_SECRET")
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -204,20 +221,11 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log-level %q unknown", c.LogLevel))
 	}
-	if c.Production && c.StripeSecretKey == "" {
-		errs = append(errs, errors.New("--production refuses the development checkout: set STRIPE_SECRET_KEY"))
-	}
-	if c.Production && c.StripeWebhookSecret == "" {
-		errs = append(errs, errors.New("--production needs STRIPE_WEBHOOK_SECRET to accept Stripe webhooks"))
-	}
-	if c.Production && len(c.PlaybackSecret) < 32 {
-		errs = append(errs, errors.New("--production needs a --playback-secret of 32+ bytes shared by every node"))
-	}
 	if c.SessionTTL < time.Second {
 		errs = append(errs, errors.New("session-ttl must be at least 1s"))
 	}
-	if c.Production && c.ViewerJWTSecret == "" && c.ViewerJWTPublicKey == "" {
-		errs = append(errs, errors.New("--production needs --viewer-jwt-secret or --viewer-jwt-public-key"))
+	if c.MaxCandidates < 1 || c.MaxPatches < 1 {
+		errs = append(errs, errors.New("max-candidates and max-patches must be at least 1"))
 	}
 	for _, kv := range c.OperatorKeys {
 		name, key, ok := strings.Cut(kv, "=")
@@ -226,8 +234,13 @@ func (c Config) Validate() error {
 			break
 		}
 	}
-	if c.Production && len(c.APIKey) < 16 {
-		errs = append(errs, errors.New("--production needs --api-key of at least 16 characters"))
+	switch {
+	case c.Production:
+		errs = append(errs, c.productionErrors()...)
+	case LiveStripeKey(c.StripeSecretKey):
+		// Real money never meets a development door: name everything still missing.
+		errs = append(errs, errors.New("a live Stripe key (sk_live_/rk_live_) moves real money: start with --production"))
+		errs = append(errs, c.productionErrors()...)
 	}
 	return errors.Join(errs...)
 }

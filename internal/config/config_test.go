@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +45,8 @@ func TestLoadRejects(t *testing.T) {
 		{"--production"},
 		{"--production", "--api-key", "short"},
 		// The development checkout never runs in production.
-		{"--production", "--api-key", "0123456789abcdef0123", "--stripe-webhook-secret", "whsec_x", "--viewer-jwt-secret", "0123456789abcdef0123456789abcdef"},
+		{"--production", "--api-key", strongAPIKey, "--stripe-webhook-secret", strongWebhookSecret, "--viewer-jwt-secret", strongJWTSecret,
+			"--playback-secret", strongPlayback},
 		{"--operator-keys", "alice"},
 	} {
 		if _, err := Load(args, env(nil), &bytes.Buffer{}); err == nil {
@@ -55,19 +59,126 @@ func TestLoadRejects(t *testing.T) {
 	}
 }
 
+// Values shaped like real ones (random, as `openssl rand -hex` makes them).
+const (
+	strongAPIKey        = "9f3c1ab07e52d4c86b1e0fa3"
+	strongJWTSecret     = "c4e81f0b9a27d3e65f108b7c2ad94e3f61b0c8d7"
+	strongPlayback      = "71d0e9c3b8a2f64e05c1d7b93fa2e86c40b5d1e9"
+	strongStripeKey     = "sk_live_51NzQk2HdR7vT3mWq9LbXy"
+	strongWebhookSecret = "whsec_Qm4Tz8Lk2Vb7Nw1Rc5Hy9Jd3"
+)
+
+func strongProduction() []string {
+	return []string{"--production", "--api-key", strongAPIKey, "--viewer-jwt-secret", strongJWTSecret, "--playback-secret", strongPlayback}
+}
+
 func TestProductionNeedsStripeAndViewerKeys(t *testing.T) {
-	ok := []string{"--production", "--api-key", "0123456789abcdef0123", "--viewer-jwt-secret", "0123456789abcdef0123456789abcdef",
-		"--playback-secret", "fedcba9876543210fedcba9876543210"}
-	c, err := Load(ok, env(map[string]string{"STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_x"}), &bytes.Buffer{})
+	c, err := Load(strongProduction(), env(map[string]string{"STRIPE_SECRET_KEY": strongStripeKey, "STRIPE_WEBHOOK_SECRET": strongWebhookSecret}), &bytes.Buffer{})
 	if err != nil {
 		t.Fatalf("production with Stripe from STRIPE_* variables: %v", err)
 	}
-	if c.StripeSecretKey != "sk_live_x" || c.StripeWebhookSecret != "whsec_x" {
+	if c.StripeSecretKey != strongStripeKey || c.StripeWebhookSecret != strongWebhookSecret {
 		t.Fatalf("STRIPE_* not read: %+v", c)
 	}
-	if _, err := Load(ok, env(map[string]string{"STRIPE_SECRET_KEY": "sk_live_x"}), &bytes.Buffer{}); err == nil {
+	if len(c.DevelopmentDefaults()) != 0 && c.DatabaseURL != "" {
+		t.Fatalf("production node keeps development defaults: %v", c.DevelopmentDefaults())
+	}
+	if _, err := Load(strongProduction(), env(map[string]string{"STRIPE_SECRET_KEY": strongStripeKey}), &bytes.Buffer{}); err == nil {
 		t.Fatal("production without a webhook secret accepted")
 	}
+}
+
+func TestLiveStripeKeyNeedsProduction(t *testing.T) {
+	_, err := Load([]string{"--api-key", strongAPIKey}, env(map[string]string{"STRIPE_SECRET_KEY": "rk_live_51NzQk2HdR7vT3mWq9LbXy"}), &bytes.Buffer{})
+	if err == nil {
+		t.Fatal("a live restricted key started without --production")
+	}
+	for _, want := range []string{"--production", "STRIPE_WEBHOOK_SECRET", "--playback-secret", "--viewer-jwt"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+	// A test key is a development setup and stays allowed.
+	if _, err := Load(nil, env(map[string]string{"STRIPE_SECRET_KEY": "sk_test_51NzQk2HdR7vT3mWq9LbXy"}), &bytes.Buffer{}); err != nil {
+		t.Fatalf("test key without --production: %v", err)
+	}
+}
+
+func TestProductionRefusesWeakAndPlaceholderSecrets(t *testing.T) {
+	stripe := env(map[string]string{"STRIPE_SECRET_KEY": strongStripeKey, "STRIPE_WEBHOOK_SECRET": strongWebhookSecret})
+	for _, c := range []struct{ flag, value string }{
+		{"--api-key", "aaaaaaaaaaaaaaaaaaaaaaaa"},                    // one character
+		{"--api-key", "abcdefghijklmnopqrstuvwx"},                    // one kind, consecutive
+		{"--api-key", "my-change-me-api-key-9876"},                   // placeholder word
+		{"--playback-secret", "Example-Playback-1234567890qwertyui"}, // placeholder word
+		{"--playback-secret", "short-9f3c1ab0"},                      // too short
+		{"--viewer-jwt-secret", "0123456789abcdef0123456789abcdef"},  // consecutive run, and published
+	} {
+		args := append(strongProduction(), c.flag, c.value)
+		_, err := Load(args, stripe, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), c.flag) {
+			t.Errorf("%s %q: %v, want a refusal naming the flag", c.flag, c.value, err)
+		}
+	}
+	_, err := Load(strongProduction(), env(map[string]string{"STRIPE_SECRET_KEY": "sk_live_...", "STRIPE_WEBHOOK_SECRET": strongWebhookSecret}), &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "STRIPE_SECRET_KEY") {
+		t.Errorf("placeholder Stripe key: %v", err)
+	}
+}
+
+// Every secret written anywhere in the repository's deploy files, compose file and
+// documentation is refused by --production, whatever it is.
+func TestRepositorySecretsRefused(t *testing.T) {
+	root := "../.."
+	files := []string{"docker-compose.yml", "README.md", "deploy/livegate.env.example", "deploy/k8s/livegate.yaml"}
+	if docs, err := filepath.Glob(filepath.Join(root, "docs", "*.md")); err == nil {
+		for _, d := range docs {
+			files = append(files, strings.TrimPrefix(d, root+"/"))
+		}
+	}
+	assign := regexp.MustCompile(`(?m)\b((?:LIVEGATE_)?(?:API_KEY|PLAYBACK_SECRET|VIEWER_JWT_SECRET)|STRIPE_SECRET_KEY|STRIPE_WEBHOOK_SECRET|STRIPE_CONNECT_WEBHOOK_SECRET)[ \t]*[:=][ \t]*"?([^"\s#}]+)`)
+	found := 0
+	for _, f := range files {
+		raw, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			t.Fatalf("read %s: %v", f, err)
+		}
+		for _, m := range assign.FindAllStringSubmatch(string(raw), -1) {
+			name, value := m[1], m[2]
+			if strings.HasPrefix(value, "$") || value == "" {
+				continue // taken from the environment
+			}
+			found++
+			c := Default()
+			c.Production = true
+			c.StripeSecretKey, c.StripeWebhookSecret = strongStripeKey, strongWebhookSecret
+			c.APIKey, c.PlaybackSecret, c.ViewerJWTSecret = strongAPIKey, strongPlayback, strongJWTSecret
+			switch {
+			case strings.HasSuffix(name, "API_KEY"):
+				c.APIKey = value
+			case strings.HasSuffix(name, "PLAYBACK_SECRET"):
+				c.PlaybackSecret = value
+			case strings.HasSuffix(name, "VIEWER_JWT_SECRET"):
+				c.ViewerJWTSecret = value
+			case name == "STRIPE_SECRET_KEY":
+				c.StripeSecretKey = value
+			case name == "STRIPE_WEBHOOK_SECRET":
+				c.StripeWebhookSecret = value
+			case name == "STRIPE_CONNECT_WEBHOOK_SECRET":
+				c.StripeConnectWebhookSecret = value
+			}
+			if err := c.Validate(); err == nil {
+				t.Errorf("%s: %s=%q passes --production", f, name, value)
+			}
+		}
+	}
+	// The published test and compose values too, which the scan above cannot see.
+	for _, v := range repositoryValues {
+		if secretProblem(v, 1, false) == "" {
+			t.Errorf("published value %q accepted", v)
+		}
+	}
+	t.Logf("%d secret assignments checked", found)
 }
 
 func TestHelpListsEveryFlag(t *testing.T) {
