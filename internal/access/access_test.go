@@ -91,7 +91,7 @@ func TestViewerAuth(t *testing.T) {
 	if v, err := ed.Verify(signed); err != nil || v != "v9" {
 		t.Fatalf("EdDSA token: %q %v", v, err)
 	}
-	if ed.CanMint() {
+	if ed.DevelopmentSecret() {
 		t.Error("a node with only the platform's public key can mint")
 	}
 	hsOnEd, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "v", "exp": time.Now().Add(time.Hour).Unix()}).SignedString(der)

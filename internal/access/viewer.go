@@ -36,6 +36,9 @@ type ViewerAuth struct {
 	key     any
 	methods []string
 	secret  []byte
+	// devSecret: the secret is one this process made, so no platform trusts it and
+	// minting tokens for anyone opens nothing real.
+	devSecret bool
 }
 
 // NewViewerAuth prepares verification. With neither a secret nor a public key it makes a
@@ -70,16 +73,20 @@ func NewViewerAuth(cfg ViewerAuthConfig) (*ViewerAuth, error) {
 		_, _ = rand.Read(b[:])
 		a.secret = b[:]
 		a.key, a.methods = a.secret, []string{"HS256"}
+		a.devSecret = true
 	}
 	return a, nil
 }
 
-// CanMint reports whether this node can mint viewer tokens (HS256 only).
-func (a *ViewerAuth) CanMint() bool { return a.secret != nil }
+// DevelopmentSecret reports whether viewer tokens are signed with a secret this node made
+// itself (neither a platform secret nor a public key configured). Only then may the node
+// hand out viewer tokens (/dev/login): with the platform's secret, a minted token would
+// be a real identity.
+func (a *ViewerAuth) DevelopmentSecret() bool { return a.devSecret }
 
-// Mint signs a viewer token; development and tests only.
+// Mint signs a viewer token with an HS256 secret; development and tests only.
 func (a *ViewerAuth) Mint(viewerID string, ttl time.Duration) (string, error) {
-	if !a.CanMint() {
+	if a.secret == nil {
 		return "", errors.New("viewer tokens are signed by the platform (public key configured)")
 	}
 	now := time.Now()

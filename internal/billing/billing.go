@@ -47,6 +47,8 @@ type Config struct {
 	SecretKey string
 	// WebhookSecret is the endpoint's signing secret (whsec_...).
 	WebhookSecret string
+	// ConnectWebhookSecret is the Connect endpoint's signing secret, if it has its own.
+	ConnectWebhookSecret string
 	// APIBase overrides Stripe's API URL (stripe-mock in tests).
 	APIBase string
 	// PublicURL is where viewers' browsers reach this service, for redirects.

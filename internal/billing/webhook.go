@@ -32,11 +32,22 @@ const WebhookTolerance = 300 * time.Second
 // be created with API version 2023-10-16 (stripe-go v76's); events of another version are
 // refused rather than misread.
 func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature string) error {
-	if s.cfg.WebhookSecret == "" {
+	if s.cfg.WebhookSecret == "" && s.cfg.ConnectWebhookSecret == "" {
 		return fmt.Errorf("%w: no webhook secret configured", ErrBadSignature)
 	}
-	ev, err := webhook.ConstructEventWithOptions(payload, signature, s.cfg.WebhookSecret,
-		webhook.ConstructEventOptions{Tolerance: WebhookTolerance})
+	// Stripe signs the platform endpoint and the Connect endpoint (account.updated of
+	// connected accounts) with different secrets; either may deliver here.
+	var ev stripe.Event
+	err := errors.New("no secret matched")
+	for _, secret := range []string{s.cfg.WebhookSecret, s.cfg.ConnectWebhookSecret} {
+		if secret == "" {
+			continue
+		}
+		if ev, err = webhook.ConstructEventWithOptions(payload, signature, secret,
+			webhook.ConstructEventOptions{Tolerance: WebhookTolerance}); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
@@ -92,10 +103,11 @@ func (h *eventTx) handle(eventType string, raw json.RawMessage) error {
 		if err := json.Unmarshal(raw, &cs); err != nil {
 			return fmt.Errorf("decode session: %w", err)
 		}
-		if id := cs.Metadata["livegate_checkout"]; id != "" {
-			return ignoreMissing(h.tx.SetCheckoutState(id, "failed"))
+		co, ok, err := h.checkoutOf(cs)
+		if !ok || err != nil {
+			return err
 		}
-		return nil
+		return h.tx.SetCheckoutState(co.ID, "failed")
 	case "charge.refunded":
 		var ch stripe.Charge
 		if err := json.Unmarshal(raw, &ch); err != nil {
@@ -149,11 +161,8 @@ func ignoreMissing(err error) error {
 
 // completed grants what a paid checkout bought and books the sale.
 func (h *eventTx) completed(cs stripe.CheckoutSession) error {
-	co, err := h.tx.Checkout(cs.Metadata["livegate_checkout"])
-	if errors.Is(err, store.ErrNotFound) {
-		return nil // not one of ours
-	}
-	if err != nil {
+	co, ok, err := h.checkoutOf(cs)
+	if !ok || err != nil {
 		return err
 	}
 	if err := h.tx.SetCheckoutState(co.ID, "completed"); err != nil {
@@ -174,11 +183,39 @@ func (h *eventTx) completed(cs stripe.CheckoutSession) error {
 	if _, err := h.grant(co, pi, time.Time{}); err != nil {
 		return err
 	}
+	// What Stripe collected, never the list price: a fully discounted sale is 0, and
+	// Stripe cannot take more application fee than was paid.
 	gross := cs.AmountTotal
-	if gross == 0 {
-		gross = co.Amount
+	return h.sale(co, gross, min(co.Fee, gross), pi, pi)
+}
+
+// checkoutOf finds the livegate checkout a Stripe Checkout session completes. Metadata
+// alone is not enough (anyone can create a session carrying our metadata on their own
+// account's events): the session id, mode and currency must be the ones we created.
+func (h *eventTx) checkoutOf(cs stripe.CheckoutSession) (store.Checkout, bool, error) {
+	co, err := h.tx.Checkout(cs.Metadata["livegate_checkout"])
+	if errors.Is(err, store.ErrNotFound) {
+		return co, false, nil // not one of ours
 	}
-	return h.sale(co, gross, co.Fee, pi, pi)
+	if err != nil {
+		return co, false, err
+	}
+	wantMode := stripe.CheckoutSessionModePayment
+	if co.Kind == store.KindSubscription {
+		wantMode = stripe.CheckoutSessionModeSubscription
+	}
+	switch {
+	case cs.ID == "" || cs.ID != co.StripeSessionID:
+		h.s.log.Warn("checkout session does not match its checkout; ignored", "checkout", co.ID, "event", h.eventID)
+		return co, false, nil
+	case cs.Mode != wantMode:
+		h.s.log.Warn("checkout session mode does not match; ignored", "checkout", co.ID, "mode", string(cs.Mode), "event", h.eventID)
+		return co, false, nil
+	case cs.Currency != "" && !strings.EqualFold(string(cs.Currency), co.Currency):
+		h.s.log.Warn("checkout session currency does not match; ignored", "checkout", co.ID, "event", h.eventID)
+		return co, false, nil
+	}
+	return co, true, nil
 }
 
 func (h *eventTx) grant(co store.Checkout, source string, expires time.Time) (bool, error) {

@@ -84,6 +84,9 @@ type checkoutInfo struct {
 	Display     string `json:"display"`
 	Country     string `json:"country"`
 	State       string `json:"state"`
+	// SessionID is the Stripe Checkout session livegate created (stripe-mock's id), which
+	// a completed event must carry.
+	SessionID string `json:"-"`
 }
 
 func (b buyer) checkout(path string) checkoutInfo {
@@ -96,6 +99,11 @@ func (b buyer) checkout(path string) checkoutInfo {
 	if err := json.Unmarshal([]byte(r.body), &c); err != nil {
 		b.n.t.Fatal(err)
 	}
+	stored, err := b.n.Store.Checkout(b.n.t.Context(), c.ID)
+	if err != nil {
+		b.n.t.Fatal(err)
+	}
+	c.SessionID = stored.StripeSessionID
 	return c
 }
 
@@ -153,7 +161,7 @@ func (n *testNode) deliver(id, typ string, object map[string]any) {
 }
 
 func completedSession(co checkoutInfo, pi string) map[string]any {
-	return map[string]any{"id": "cs_test_" + co.ID, "object": "checkout.session", "mode": "payment", "payment_status": "paid",
+	return map[string]any{"id": co.SessionID, "object": "checkout.session", "mode": "payment", "payment_status": "paid",
 		"amount_total": co.Amount, "currency": strings.ToLower(co.Currency), "payment_intent": pi,
 		"metadata": map[string]string{"livegate_checkout": co.ID}}
 }
@@ -436,7 +444,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		t.Fatalf("subscription checkout %+v", co)
 	}
 	md := map[string]string{"livegate_checkout": co.ID}
-	n.deliver("evt_sub_done", "checkout.session.completed", map[string]any{"id": "cs_sub", "object": "checkout.session",
+	n.deliver("evt_sub_done", "checkout.session.completed", map[string]any{"id": co.SessionID, "object": "checkout.session",
 		"mode": "subscription", "payment_status": "paid", "amount_total": 2500, "currency": "mad", "subscription": "sub_nadia", "metadata": md})
 	periodEnd := time.Now().AddDate(0, 1, 0).Unix()
 	n.deliver("evt_inv_1", "invoice.paid", map[string]any{"id": "in_1", "object": "invoice", "amount_paid": 2500, "currency": "mad",

@@ -40,12 +40,16 @@ type Deps struct {
 	Viewers  *access.ViewerAuth
 	Gate     *access.Gate
 	Decider  *access.Decider
+	// Gatherer serves /metrics on the public listener; nil when metrics have a listener
+	// of their own (--metrics-addr).
 	Gatherer prometheus.Gatherer
 	APIKey   string // empty: /v1 is open (development only)
 	// OperatorKeys are more operator keys by name; the name is the actor in audit logs.
 	OperatorKeys map[string]string
 	Production   bool
-	PublicURL    string
+	// Development lists the development defaults in force (GET / shows them).
+	Development []string
+	PublicURL   string
 	MaxBody      int64
 	Logger       *slog.Logger
 	// Ready reports whether the node takes new work; false while draining.
@@ -97,9 +101,17 @@ func (a *api) routes() chi.Router {
 	})
 
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"name": "livegate", "api": "/v1", "spec": "api/openapi.yaml in the repository",
-			"whip": "/whip/{stream}", "whep": "/whep/{stream}", "health": "/healthz", "metrics": "/metrics",
-			"development_checkout": a.Billing.DevMode()})
+		dev := a.Development
+		if dev == nil {
+			dev = []string{}
+		}
+		out := map[string]any{"name": "livegate", "api": "/v1", "spec": "api/openapi.yaml in the repository",
+			"whip": "/whip/{stream}", "whep": "/whep/{stream}", "health": "/healthz",
+			"development_checkout": a.Billing.DevMode(), "development": dev}
+		if a.Gatherer != nil {
+			out["metrics"] = "/metrics"
+		}
+		writeJSON(w, http.StatusOK, out)
 	})
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -139,7 +151,9 @@ func (a *api) routes() chi.Router {
 			r.Post("/admin/sessions/{id}/kick", a.kickSession)
 			r.Get("/admin/audit", a.listAudit)
 			r.Get("/admin/payouts/manual.csv", a.manualPayoutsCSV)
-			r.Post("/admin/dev/tokens", a.mintDevToken)
+			if a.devTokens() {
+				r.Post("/admin/dev/tokens", a.mintDevToken)
+			}
 		})
 		// Viewers, with the platform's JWT.
 		r.Post("/streams/{id}/access", a.streamAccess)
@@ -154,10 +168,16 @@ func (a *api) routes() chi.Router {
 		r.Post("/webhooks/stripe", a.stripeWebhook)
 	})
 	r.Get("/watch/{stream}", web.Watch)
-	r.Get("/dev/login", a.devLogin)
-	r.Post("/dev/login", a.devLogin)
-	r.Get("/dev/checkout/{id}", a.devCheckout)
-	r.Post("/dev/checkout/{id}/pay", a.devPay)
+	// Development doors exist only while they open nothing real: viewer tokens only while
+	// the node signs them with a secret of its own, the checkout only without Stripe.
+	if a.devTokens() {
+		r.Get("/dev/login", a.devLogin)
+		r.Post("/dev/login", a.devLogin)
+	}
+	if a.Billing.DevMode() && !a.Production {
+		r.Get("/dev/checkout/{id}", a.devCheckout)
+		r.Post("/dev/checkout/{id}/pay", a.devPay)
+	}
 
 	for _, prefix := range []string{"/whip", "/whep"} {
 		r.Group(func(r chi.Router) {
@@ -175,6 +195,9 @@ func (a *api) routes() chi.Router {
 	}
 	return r
 }
+
+// devTokens reports whether this node may mint viewer tokens for anyone.
+func (a *api) devTokens() bool { return !a.Production && a.Viewers.DevelopmentSecret() }
 
 // cors lets browser players on other origins use WHIP/WHEP.
 func cors(next http.Handler) http.Handler {

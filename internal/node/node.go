@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/livegate/livegate/internal/access"
 	"github.com/livegate/livegate/internal/billing"
@@ -48,6 +49,8 @@ type Node struct {
 	handler  http.Handler
 	server   *http.Server
 	ln       net.Listener
+	metrics  *http.Server // --metrics-addr, else nil
+	metricLn net.Listener
 	stopGate func() // set by Run
 }
 
@@ -131,6 +134,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	n.Gate = access.NewGate(sessStore, tokens, access.GateConfig{Node: cfg.NodeID, TTL: cfg.SessionTTL, Logger: log.With("component", "access")})
 
 	n.Billing, err = billing.New(db, billing.Config{SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret,
+		ConnectWebhookSecret: cfg.StripeConnectWebhookSecret,
 		APIBase: cfg.StripeAPIBase, PublicURL: cfg.PublicURL, Logger: log.With("component", "billing"),
 		// Money decides, access enforces: a revoked entitlement drops its viewers fleet-wide.
 		OnRevoke: func(e store.Entitlement) {
@@ -144,9 +148,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	if err != nil {
 		return nil, err
 	}
-	if n.Billing.DevMode() {
-		log.Warn("no STRIPE_SECRET_KEY: purchases use the development checkout, no money moves")
-	}
 	n.Decider = &access.Decider{Entitlements: db, Billing: n.Billing, Previews: sessStore}
 
 	opKeys := map[string]string{}
@@ -156,12 +157,26 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	}
 	n.WHIP = whip.New(n.SFU, db, whip.Config{Gate: n.Gate, MaxBodyBytes: cfg.MaxBodyBytes, ICEServers: cfg.STUNServers,
 		PathParam: httpapi.PathParam, Logger: log.With("component", "whip")})
-	n.handler = httpapi.New(httpapi.Deps{Store: db, SFU: n.SFU, WHIP: n.WHIP, Gatherer: n.Registry,
+	var publicMetrics prometheus.Gatherer = n.Registry
+	if cfg.MetricsAddr != "" {
+		publicMetrics = nil
+	}
+	n.handler = httpapi.New(httpapi.Deps{Store: db, SFU: n.SFU, WHIP: n.WHIP, Gatherer: publicMetrics,
 		Billing: n.Billing, Resolver: n.Resolver, Viewers: n.Viewers, Gate: n.Gate, Decider: n.Decider,
-		APIKey: cfg.APIKey, OperatorKeys: opKeys, Production: cfg.Production, PublicURL: cfg.PublicURL,
+		APIKey: cfg.APIKey, OperatorKeys: opKeys, Production: cfg.Production, Development: cfg.DevelopmentDefaults(), PublicURL: cfg.PublicURL,
 		MaxBody: cfg.MaxBodyBytes, Logger: log.With("component", "http"),
 		Ready: func() bool { return !n.SFU.Draining() }})
 
+	if cfg.MetricsAddr != "" {
+		n.metricLn, err = net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return nil, fmt.Errorf("listen metrics %s: %w", cfg.MetricsAddr, err)
+		}
+		opened = append(opened, n.metricLn.Close)
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(n.Registry, promhttp.HandlerOpts{}))
+		n.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	}
 	n.ln, err = net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTPAddr, err)
@@ -176,6 +191,15 @@ func (n *Node) Addr() net.Addr { return n.ln.Addr() }
 
 // URL is the node's base URL as reached on its listen address.
 func (n *Node) URL() string { return "http://" + n.ln.Addr().String() }
+
+// MetricsAddr is the --metrics-addr listener's address, or nil when /metrics is served on
+// the public listener.
+func (n *Node) MetricsAddr() net.Addr {
+	if n.metricLn == nil {
+		return nil
+	}
+	return n.metricLn.Addr()
+}
 
 // Handler is the node's HTTP handler.
 func (n *Node) Handler() http.Handler { return n.handler }
@@ -198,8 +222,20 @@ func (n *Node) Run(ctx context.Context) error {
 		}()
 		defer dbg.Close()
 	}
+	if n.metrics != nil {
+		go func() {
+			if err := n.metrics.Serve(n.metricLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				n.log.Error("metrics server", "err", err)
+			}
+		}()
+		defer n.metrics.Close()
+	}
 	n.log.Info("livegate listening", "http", n.ln.Addr().String(), "udp", fmt.Sprint(n.SFU.UDPAddrs()),
-		"node", n.cfg.NodeID, "api_key_set", n.cfg.APIKey != "")
+		"node", n.cfg.NodeID, "api_key_set", n.cfg.APIKey != "", "production", n.cfg.Production)
+	if dev := n.cfg.DevelopmentDefaults(); len(dev) > 0 {
+		// One line an operator cannot miss: everything that makes this a development node.
+		n.log.Warn("development defaults in force", "defaults", strings.Join(dev, "; "))
+	}
 	select {
 	case err := <-errc:
 		n.close()

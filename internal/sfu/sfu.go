@@ -303,6 +303,8 @@ func (s *SFU) Publish(ctx context.Context, streamID, offer string, opts PublishO
 	}
 	p := &Publisher{peer: newPeer(pc), room: room}
 	room.pub = p
+	// Counted from here because Close, on any path from here on, uncounts it.
+	s.metrics.Publishers.Inc()
 	pc.OnTrack(func(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
 		room.addTrack(remote, receiver, pc)
 	})
@@ -320,7 +322,6 @@ func (s *SFU) Publish(ctx context.Context, streamID, offer string, opts PublishO
 		room.Close("publisher negotiation failed")
 		return nil, "", err
 	}
-	s.metrics.Publishers.Inc()
 	return p, answer, nil
 }
 
