@@ -25,6 +25,8 @@ type Pass struct {
 // is connected, and drops them when access ends anywhere in the fleet.
 type Gate struct {
 	store     sessions.Store
+	revoked   Revocations
+	recheck   time.Duration
 	tokens    *PlaybackTokens
 	node      string
 	ttl       time.Duration
@@ -42,9 +44,21 @@ type liveSession struct {
 	timer     *time.Timer
 }
 
+// Revocations reads revoked entitlements from durable data (SQL): the truth a node
+// re-checks its viewers against, so a revocation whose fan-out message was lost still
+// ends the viewer's media.
+type Revocations interface {
+	RevokedEntitlements(ctx context.Context, ids []string) ([]store.Entitlement, error)
+}
+
 // GateConfig tunes a Gate.
 type GateConfig struct {
 	Node string
+	// Revocations, when set, is checked on every admission and every Recheck for the
+	// entitlements of live sessions.
+	Revocations Revocations
+	// Recheck is how often live sessions are checked against Revocations (default 1s).
+	Recheck time.Duration
 	// TTL is how long a session outlives its node's last heartbeat (a crashed node's
 	// viewers vanish from counts after this).
 	TTL       time.Duration
@@ -63,8 +77,11 @@ func NewGate(st sessions.Store, tokens *PlaybackTokens, cfg GateConfig) *Gate {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Gate{store: st, tokens: tokens, node: cfg.Node, ttl: cfg.TTL, heartbeat: cfg.Heartbeat, log: cfg.Logger,
-		live: map[string]*liveSession{}}
+	if cfg.Recheck <= 0 {
+		cfg.Recheck = time.Second
+	}
+	return &Gate{store: st, revoked: cfg.Revocations, recheck: cfg.Recheck, tokens: tokens, node: cfg.Node, ttl: cfg.TTL,
+		heartbeat: cfg.Heartbeat, log: cfg.Logger, live: map[string]*liveSession{}}
 }
 
 // Store is the session store behind the gate.
@@ -73,11 +90,21 @@ func (g *Gate) Store() sessions.Store { return g.store }
 // Tokens signs playback tokens.
 func (g *Gate) Tokens() *PlaybackTokens { return g.tokens }
 
-// ErrSessionLimit means the viewer has as many sessions as the stream allows.
-var ErrSessionLimit = errors.New("too many concurrent sessions for this viewer")
+// Admission errors.
+var (
+	// ErrSessionLimit means the viewer has as many sessions as the stream allows.
+	ErrSessionLimit = errors.New("too many concurrent sessions for this viewer")
+	// ErrRevoked means the access the token was issued for has ended since.
+	ErrRevoked = errors.New("access revoked")
+	// ErrPreviewUsed means the viewer has watched all of the stream's free preview.
+	ErrPreviewUsed = errors.New("free preview used up")
+)
 
 // Admit checks a WHEP join and opens its session. Free streams admit anonymous viewers
-// without a token.
+// without a token. A token opens one session, ever; before answering, the gate checks that
+// nothing the token stands on was revoked since it was issued (the fleet's revocation
+// records and, for paid access, the durable entitlement), and charges a preview against
+// what the viewer has already watched of this stream.
 func (g *Gate) Admit(ctx context.Context, token string, st store.Stream) (Pass, error) {
 	now := time.Now()
 	if token == "" {
@@ -97,17 +124,34 @@ func (g *Gate) Admit(ctx context.Context, token string, st store.Stream) (Pass, 
 	}
 	s := sessions.Session{ID: c.ID, NodeID: g.node, StreamID: st.ID, ViewerID: c.Subject, Country: c.Country,
 		Entitlement: c.Entitlement, Preview: c.Entitlement == "preview", StartedAt: now}
+	if err := g.stillValid(ctx, s); err != nil {
+		return Pass{}, err
+	}
 	// The cap is per entitlement: free streams have none to share, so no cap.
 	lim := sessions.Limit{Max: st.MaxSessions, Replace: st.SessionPolicy == store.PolicyReplace}
-	if st.AccessMode == store.AccessFree {
+	var preview time.Duration
+	switch {
+	case st.AccessMode == store.AccessFree:
 		lim = sessions.Limit{}
+	case s.Preview:
+		// Preview time belongs to the viewer and stream, not to a token: what is left is
+		// what the store says now, and one preview plays at a time (a new one takes over).
+		used, err := g.store.PreviewUsed(ctx, s.ViewerID, st.ID)
+		if err != nil {
+			return Pass{}, err
+		}
+		preview = min(time.Duration(c.PreviewMillis)*time.Millisecond, time.Duration(st.PreviewSeconds)*time.Second-used)
+		if preview <= 0 {
+			return Pass{}, ErrPreviewUsed
+		}
+		lim = sessions.Limit{Max: 1, Replace: true}
 	}
 	kicked, err := g.store.Open(ctx, s, lim, g.ttl)
 	switch {
 	case errors.Is(err, sessions.ErrLimit):
 		return Pass{}, ErrSessionLimit
 	case errors.Is(err, sessions.ErrExists):
-		return Pass{}, fmt.Errorf("%w: already used", ErrBadPlaybackToken)
+		return Pass{}, fmt.Errorf("%w: already used (a playback token opens one session)", ErrBadPlaybackToken)
 	case err != nil:
 		return Pass{}, err
 	}
@@ -116,7 +160,35 @@ func (g *Gate) Admit(ctx context.Context, token string, st store.Stream) (Pass, 
 			g.log.Warn("publish kick", "session", k.ID, "err", err)
 		}
 	}
-	return Pass{Session: s, Preview: time.Duration(c.PreviewMillis) * time.Millisecond}, nil
+	return Pass{Session: s, Preview: preview}, nil
+}
+
+// stillValid refuses a session whose session id, stream or entitlement was revoked
+// after its token was issued.
+func (g *Gate) stillValid(ctx context.Context, s sessions.Session) error {
+	recorded, err := g.store.Revoked(ctx, []sessions.Session{s})
+	if err != nil {
+		return err
+	}
+	if len(recorded) > 0 {
+		return fmt.Errorf("%w: %s", ErrRevoked, recorded[0].Reason)
+	}
+	if g.revoked == nil || !paid(s) {
+		return nil
+	}
+	ents, err := g.revoked.RevokedEntitlements(ctx, []string{s.Entitlement})
+	if err != nil {
+		return fmt.Errorf("%w: check entitlement: %v", sessions.ErrUnavailable, err)
+	}
+	if len(ents) > 0 {
+		return fmt.Errorf("%w: %s", ErrRevoked, ents[0].RevokedReason)
+	}
+	return nil
+}
+
+// paid reports whether a session stands on an entitlement (ticket or subscription).
+func paid(s sessions.Session) bool {
+	return s.Entitlement != "" && s.Entitlement != "free" && s.Entitlement != "preview"
 }
 
 // Attach ties an admitted session to the viewer's media connection: close drops the
@@ -210,6 +282,8 @@ func (g *Gate) Run(ctx context.Context) {
 	events := g.store.Events(ctx)
 	tick := time.NewTicker(g.heartbeat)
 	defer tick.Stop()
+	recheck := time.NewTicker(g.recheck)
+	defer recheck.Stop()
 	failing := false
 	for {
 		select {
@@ -220,6 +294,8 @@ func (g *Gate) Run(ctx context.Context) {
 				return
 			}
 			g.apply(e)
+		case <-recheck.C:
+			g.recheckEntitlements(ctx)
 		case <-tick.C:
 			err := g.beat(ctx)
 			switch {
@@ -234,6 +310,37 @@ func (g *Gate) Run(ctx context.Context) {
 	}
 }
 
+// recheckEntitlements ends live sessions whose entitlement is revoked in durable data,
+// whether or not the fan-out reached this node (Redis away, a message lost).
+func (g *Gate) recheckEntitlements(ctx context.Context) {
+	if g.revoked == nil {
+		return
+	}
+	g.mu.Lock()
+	seen := map[string]bool{}
+	var ids []string
+	for _, ls := range g.live {
+		if paid(ls.Session) && !seen[ls.Entitlement] {
+			seen[ls.Entitlement] = true
+			ids = append(ids, ls.Entitlement)
+		}
+	}
+	g.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, g.recheck)
+	defer cancel()
+	ents, err := g.revoked.RevokedEntitlements(cctx, ids)
+	if err != nil {
+		g.log.Warn("re-check entitlements", "err", err)
+		return
+	}
+	for _, e := range ents {
+		g.apply(sessions.Event{Kind: sessions.EventEntitlement, EntitlementID: e.ID, Reason: "access revoked: " + e.RevokedReason})
+	}
+}
+
 func (g *Gate) apply(e sessions.Event) {
 	g.mu.Lock()
 	var ids []string
@@ -243,8 +350,18 @@ func (g *Gate) apply(e sessions.Event) {
 		}
 	}
 	g.mu.Unlock()
+	// Every matching viewer's media stops first; the store hears of it after, so a slow
+	// store delays bookkeeping, never the cut.
+	var ended []*liveSession
 	for _, id := range ids {
-		g.End(id, e.Reason)
+		if ls := g.take(id); ls != nil {
+			g.log.Info("session ended", "session", id, "stream", ls.StreamID, "reason", e.Reason)
+			ls.close(e.Reason)
+			ended = append(ended, ls)
+		}
+	}
+	for _, ls := range ended {
+		g.finish(ls, e.Reason)
 	}
 }
 

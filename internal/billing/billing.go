@@ -54,9 +54,10 @@ type Config struct {
 	// PublicURL is where viewers' browsers reach this service, for redirects.
 	PublicURL string
 	Logger    *slog.Logger
-	// OnRevoke runs after commit for every entitlement a webhook or refund revoked, so the
-	// access plane can cut media.
-	OnRevoke func(store.Entitlement)
+	// Deliver tells every node to drop a revoked entitlement's viewers. Revocations are
+	// queued in the transaction that revokes (the outbox) and Deliver is retried until it
+	// succeeds, so a revocation survives a session store that is briefly away.
+	Deliver func(ctx context.Context, r store.Revocation) error
 }
 
 // Service is the money plane.
@@ -65,6 +66,8 @@ type Service struct {
 	cfg Config
 	sc  *client.API // nil in development checkout mode
 	log *slog.Logger
+	// outboxWake nudges RunOutbox when a commit queued revocations.
+	outboxWake chan struct{}
 }
 
 // New returns the billing service.
@@ -72,10 +75,10 @@ func New(st Store, cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.OnRevoke == nil {
-		cfg.OnRevoke = func(store.Entitlement) {}
+	if cfg.Deliver == nil {
+		cfg.Deliver = func(context.Context, store.Revocation) error { return nil }
 	}
-	s := &Service{st: st, cfg: cfg, log: cfg.Logger}
+	s := &Service{st: st, cfg: cfg, log: cfg.Logger, outboxWake: make(chan struct{}, 1)}
 	if cfg.SecretKey != "" {
 		bc := &stripe.BackendConfig{LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull}, MaxNetworkRetries: stripe.Int64(2)}
 		if cfg.APIBase != "" {

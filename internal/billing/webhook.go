@@ -60,9 +60,9 @@ func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature s
 // apply runs one event's effects in the transaction that records it, then tells the
 // access plane about revocations.
 func (s *Service) apply(ctx context.Context, eventID, eventType string, raw json.RawMessage) error {
-	var revoked []store.Entitlement
+	revoked := 0
 	applied, err := s.st.ApplyEvent(ctx, eventID, eventType, func(tx store.BillingTx) error {
-		revoked = revoked[:0]
+		revoked = 0
 		h := &eventTx{s: s, tx: tx, eventID: eventID, now: time.Now().UTC().Truncate(time.Microsecond), revoked: &revoked}
 		return h.handle(eventType, raw)
 	})
@@ -73,8 +73,8 @@ func (s *Service) apply(ctx context.Context, eventID, eventType string, raw json
 		s.log.Info("webhook duplicate ignored", "event", eventID, "type", eventType)
 		return nil
 	}
-	for _, e := range revoked {
-		s.cfg.OnRevoke(e)
+	if revoked > 0 {
+		s.wakeOutbox()
 	}
 	return nil
 }
@@ -84,7 +84,7 @@ type eventTx struct {
 	tx      store.BillingTx
 	eventID string
 	now     time.Time
-	revoked *[]store.Entitlement
+	revoked *int // revocations queued by this transaction
 }
 
 func (h *eventTx) handle(eventType string, raw json.RawMessage) error {
@@ -301,10 +301,11 @@ func (h *eventTx) revoke(source, reason string) error {
 	if err != nil {
 		return err
 	}
-	if wasActive {
-		*h.revoked = append(*h.revoked, e)
+	if !wasActive {
+		return nil
 	}
-	return nil
+	*h.revoked++
+	return h.tx.QueueRevocation(e.ID, reason, h.now)
 }
 
 func (h *eventTx) disputeClosed(d stripe.Dispute) error {

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -131,19 +132,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	if err != nil {
 		return nil, err
 	}
-	n.Gate = access.NewGate(sessStore, tokens, access.GateConfig{Node: cfg.NodeID, TTL: cfg.SessionTTL, Logger: log.With("component", "access")})
+	n.Gate = access.NewGate(sessStore, tokens, access.GateConfig{Node: cfg.NodeID, TTL: cfg.SessionTTL, Revocations: db,
+		Logger: log.With("component", "access")})
 
 	n.Billing, err = billing.New(db, billing.Config{SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret,
 		ConnectWebhookSecret: cfg.StripeConnectWebhookSecret,
 		APIBase: cfg.StripeAPIBase, PublicURL: cfg.PublicURL, Logger: log.With("component", "billing"),
 		// Money decides, access enforces: a revoked entitlement drops its viewers fleet-wide.
-		OnRevoke: func(e store.Entitlement) {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			ev := sessions.Event{Kind: sessions.EventEntitlement, EntitlementID: e.ID, Reason: "access revoked: " + e.RevokedReason}
-			if err := n.Gate.Publish(ctx, ev); err != nil {
-				log.Error("publish revocation", "entitlement", e.ID, "err", err)
-			}
+		Deliver: func(ctx context.Context, r store.Revocation) error {
+			return n.Gate.Publish(ctx, sessions.Event{Kind: sessions.EventEntitlement, EntitlementID: r.EntitlementID,
+				Reason: "access revoked: " + r.Reason})
 		}})
 	if err != nil {
 		return nil, err
@@ -210,9 +208,11 @@ func (n *Node) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- n.server.Serve(n.ln) }()
 	gateCtx, stopGate := context.WithCancel(context.Background())
-	gateDone := make(chan struct{})
-	go func() { defer close(gateDone); n.Gate.Run(gateCtx) }()
-	n.stopGate = func() { stopGate(); <-gateDone }
+	var gateDone sync.WaitGroup
+	gateDone.Add(2)
+	go func() { defer gateDone.Done(); n.Gate.Run(gateCtx) }()
+	go func() { defer gateDone.Done(); n.Billing.RunOutbox(gateCtx) }()
+	n.stopGate = func() { stopGate(); gateDone.Wait() }
 	if n.cfg.DebugAddr != "" {
 		dbg := &http.Server{Addr: n.cfg.DebugAddr, Handler: debugMux(), ReadHeaderTimeout: 10 * time.Second}
 		go func() {

@@ -18,6 +18,7 @@ type Memory struct {
 	preview  map[string]time.Duration // viewer|stream
 	subs     map[chan Event]struct{}
 	revoked  map[string]memRevoked // by marker key
+	spent    map[string]time.Time  // session id -> until
 }
 
 type memRevoked struct {
@@ -41,7 +42,7 @@ var _ Store = (*Memory)(nil)
 func NewMemory() *Memory {
 	return &Memory{now: time.Now, sessions: map[string]memSession{}, ended: map[string]memEnded{},
 		unique: map[string]map[string]bool{}, collects: map[string]map[string]bool{}, preview: map[string]time.Duration{},
-		subs: map[chan Event]struct{}{}, revoked: map[string]memRevoked{}}
+		subs: map[chan Event]struct{}{}, revoked: map[string]memRevoked{}, spent: map[string]time.Time{}}
 }
 
 // live drops expired sessions; callers hold mu.
@@ -57,6 +58,11 @@ func (m *Memory) live() {
 			delete(m.ended, id)
 		}
 	}
+	for id, until := range m.spent {
+		if !until.After(now) {
+			delete(m.spent, id)
+		}
+	}
 }
 
 // Open implements Store.
@@ -65,6 +71,9 @@ func (m *Memory) Open(_ context.Context, s Session, lim Limit, ttl time.Duration
 	defer m.mu.Unlock()
 	m.live()
 	if _, ok := m.sessions[s.ID]; ok {
+		return nil, ErrExists
+	}
+	if _, ok := m.spent[s.ID]; ok {
 		return nil, ErrExists
 	}
 	var same []memSession
@@ -86,6 +95,7 @@ func (m *Memory) Open(_ context.Context, s Session, lim Limit, ttl time.Duration
 		}
 	}
 	m.sessions[s.ID] = memSession{s, m.now().Add(ttl)}
+	m.spent[s.ID] = m.now().Add(SpentFor)
 	if m.unique[s.StreamID] == nil {
 		m.unique[s.StreamID] = map[string]bool{}
 	}

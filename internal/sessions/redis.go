@@ -73,7 +73,8 @@ local id, scope, stream, viewer = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local now, ttl, max, replace = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9] == '1'
 local data = ARGV[10]
 local skey = p .. 's:' .. id
-if redis.call('EXISTS', skey) == 1 then return {'exists'} end
+local spent = p .. 'spent:' .. id
+if redis.call('EXISTS', skey) == 1 or redis.call('EXISTS', spent) == 1 then return {'exists'} end
 local scopekey = p .. 'scope:' .. scope
 for _, m in ipairs(redis.call('ZRANGE', scopekey, 0, -1)) do
   if redis.call('EXISTS', p .. 's:' .. m) == 0 then redis.call('ZREM', scopekey, m) end
@@ -99,6 +100,7 @@ if max > 0 then
   end
 end
 redis.call('SET', skey, data, 'PX', ttl)
+redis.call('SET', spent, '1', 'PX', tonumber(ARGV[11]))
 redis.call('ZADD', scopekey, now, id)
 redis.call('PEXPIRE', scopekey, 86400000)
 redis.call('ZADD', p .. 'live:' .. stream, now + ttl, id)
@@ -133,7 +135,7 @@ func (r *Redis) Open(ctx context.Context, s Session, lim Limit, ttl time.Duratio
 		replace = "1"
 	}
 	res, err := openScript.Run(ctx, r.rdb, nil, r.prefix, s.ID, s.scope(), s.StreamID, s.ViewerID,
-		time.Now().UnixMilli(), ttl.Milliseconds(), lim.Max, replace, string(data)).StringSlice()
+		time.Now().UnixMilli(), ttl.Milliseconds(), lim.Max, replace, string(data), SpentFor.Milliseconds()).StringSlice()
 	if err != nil {
 		return nil, r.wrap(err)
 	}

@@ -103,11 +103,15 @@ func (e Event) Matches(s Session) bool {
 	return false
 }
 
+// SpentFor is how long a session id, once opened, can never open again. Playback tokens
+// carry the id and live far shorter, so a token opens one session, ever.
+const SpentFor = time.Hour
+
 // Store is where sessions live.
 type Store interface {
 	// Open registers s, enforcing lim within s's scope atomically. It returns the
 	// sessions it kicked to make room (Replace), ErrLimit when full, ErrExists when s.ID
-	// is taken.
+	// is open or was opened within SpentFor (whether or not it has ended since).
 	Open(ctx context.Context, s Session, lim Limit, ttl time.Duration) (kicked []Session, err error)
 	// Refresh extends the TTL of a node's live sessions, re-creating any the store lost
 	// (after a Redis restart).

@@ -149,6 +149,14 @@ type Billing interface {
 	Ledger(ctx context.Context, creatorID string) ([]LedgerEntry, error)
 	ManualLedger(ctx context.Context) ([]LedgerEntry, error)
 
+	// RevokedEntitlements returns those of ids that are revoked: what a node re-checks its
+	// live viewers against, whatever happened to the fan-out.
+	RevokedEntitlements(ctx context.Context, ids []string) ([]Entitlement, error)
+	// PendingRevocations lists queued revocations not yet delivered, oldest first.
+	PendingRevocations(ctx context.Context, limit int) ([]Revocation, error)
+	// RevocationDelivered marks a queued revocation delivered.
+	RevocationDelivered(ctx context.Context, id string, at time.Time) error
+
 	// ApplyEvent runs apply in a transaction that also records the event id; an event
 	// already recorded is not applied again and returns applied=false.
 	ApplyEvent(ctx context.Context, eventID, eventType string, apply func(tx BillingTx) error) (applied bool, err error)
@@ -166,6 +174,9 @@ type BillingTx interface {
 	// placeholder when it does not exist yet. It returns the entitlement as it now is and
 	// whether this call ended an active one.
 	RevokeEntitlement(source, reason string, at time.Time) (e Entitlement, wasActive bool, err error)
+	// QueueRevocation records, in this transaction, that every node must drop the
+	// entitlement's viewers (the outbox): committed with the revocation or not at all.
+	QueueRevocation(entitlementID, reason string, at time.Time) error
 	ExtendEntitlement(source string, until time.Time, at time.Time) (Entitlement, error)
 	EntitlementBySource(source string) (Entitlement, error)
 	// AddLedger inserts e unless an entry of the same kind for the same Stripe object
@@ -181,6 +192,14 @@ type BillingTx interface {
 	SetCreatorPayment(creatorID string, p CreatorPayment) error
 	CreatorByStripeAccount(accountID string) (string, error)
 	CreatorPayment(creatorID string) (CreatorPayment, error)
+}
+
+// Revocation is an entitlement revocation queued for delivery to every node.
+type Revocation struct {
+	ID            string
+	EntitlementID string
+	Reason        string
+	CreatedAt     time.Time
 }
 
 // PendingRefund is a refund seen before its sale.

@@ -191,6 +191,13 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="livegate-playback"`)
 		problem.Write(w, r, http.StatusUnauthorized, "playback-token-invalid", "Playback token required", err.Error())
 		return
+	case errors.Is(err, access.ErrRevoked):
+		problem.Write(w, r, http.StatusForbidden, "access-revoked", "Access revoked", err.Error())
+		return
+	case errors.Is(err, access.ErrPreviewUsed):
+		problem.Write(w, r, http.StatusPaymentRequired, "preview-ended", "Free preview used up",
+			"POST /v1/streams/"+st.ID+"/access to buy access")
+		return
 	case errors.Is(err, access.ErrSessionLimit):
 		problem.Write(w, r, http.StatusConflict, "session-limit", "Too many sessions",
 			"this viewer is already watching as many times as the stream allows")

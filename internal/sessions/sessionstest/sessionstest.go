@@ -67,6 +67,10 @@ func testOpenGetEnd(t *testing.T, st sessions.Store) {
 	if _, err := st.Open(ctx, sess("v1", "str1", "ent1"), sessions.Limit{Max: 1}, time.Minute); err != nil {
 		t.Fatalf("open after end: %v", err)
 	}
+	// An ended id stays spent: a playback token opens one session, ever.
+	if _, err := st.Open(ctx, s, sessions.Limit{}, time.Minute); !errors.Is(err, sessions.ErrExists) {
+		t.Fatalf("reopening an ended id: %v, want ErrExists", err)
+	}
 }
 
 func testReject(t *testing.T, st sessions.Store) {
@@ -159,6 +163,10 @@ func testTTL(t *testing.T, st sessions.Store) {
 	}
 	if _, err := st.Get(ctx, b.ID); !errors.Is(err, sessions.ErrNotFound) {
 		t.Fatalf("crashed node's session still there: %v", err)
+	}
+	// Expired without an End (its node died), its id is spent all the same.
+	if _, err := st.Open(ctx, b, sessions.Limit{}, time.Minute); !errors.Is(err, sessions.ErrExists) {
+		t.Fatalf("reopening an expired id: %v, want ErrExists", err)
 	}
 	if s, _ := st.Stats(ctx, "str"); s.Current != 1 || s.Unique != 2 {
 		t.Fatalf("stats = %+v, want 1 current, 2 unique", s)

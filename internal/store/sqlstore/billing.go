@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/livegate/livegate/internal/store"
@@ -324,6 +325,71 @@ func (d *DB) ActiveEntitlement(ctx context.Context, viewerID, kind, streamID, cr
 	return e, err
 }
 
+// RevokedEntitlements implements store.Billing.
+func (d *DB) RevokedEntitlements(ctx context.Context, ids []string) ([]store.Entitlement, error) {
+	out := []store.Entitlement{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	const batch = 500
+	for len(ids) > 0 {
+		n := min(batch, len(ids))
+		args := make([]any, n)
+		for i, id := range ids[:n] {
+			args[i] = id
+		}
+		q := `SELECT ` + entColumns + ` FROM entitlements WHERE state = 'revoked' AND id IN (?` + strings.Repeat(",?", n-1) + `)`
+		rows, err := d.db.QueryContext(ctx, d.rebind(q), args...)
+		if err != nil {
+			return nil, fmt.Errorf("revoked entitlements: %w", err)
+		}
+		for rows.Next() {
+			e, err := scanEnt(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		ids = ids[n:]
+	}
+	return out, nil
+}
+
+// PendingRevocations implements store.Billing.
+func (d *DB) PendingRevocations(ctx context.Context, limit int) ([]store.Revocation, error) {
+	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT id, entitlement_id, reason, created_at FROM revocation_outbox
+		WHERE delivered_at IS NULL ORDER BY created_at LIMIT ?`), limit)
+	if err != nil {
+		return nil, fmt.Errorf("pending revocations: %w", err)
+	}
+	defer rows.Close()
+	out := []store.Revocation{}
+	for rows.Next() {
+		var r store.Revocation
+		var created int64
+		if err := rows.Scan(&r.ID, &r.EntitlementID, &r.Reason, &created); err != nil {
+			return nil, err
+		}
+		r.CreatedAt = time.UnixMicro(created).UTC()
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// RevocationDelivered implements store.Billing.
+func (d *DB) RevocationDelivered(ctx context.Context, id string, at time.Time) error {
+	_, err := d.db.ExecContext(ctx, d.rebind(`UPDATE revocation_outbox SET delivered_at = ? WHERE id = ?`), at.UnixMicro(), id)
+	if err != nil {
+		return fmt.Errorf("mark revocation delivered: %w", err)
+	}
+	return nil
+}
+
 // EntitlementsOfStream implements store.Billing.
 func (d *DB) EntitlementsOfStream(ctx context.Context, streamID string) ([]store.Entitlement, error) {
 	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT `+entColumns+` FROM entitlements WHERE stream_id = ? ORDER BY created_at`), streamID)
@@ -480,6 +546,15 @@ func (t *billingTx) RevokeEntitlement(source, reason string, at time.Time) (stor
 	}
 	e, err := t.EntitlementBySource(source)
 	return e, n == 1, err
+}
+
+func (t *billingTx) QueueRevocation(entitlementID, reason string, at time.Time) error {
+	_, err := t.exec(`INSERT INTO revocation_outbox (id, entitlement_id, reason, created_at) VALUES (?, ?, ?, ?)`,
+		store.NewID("rvk"), entitlementID, reason, at.UnixMicro())
+	if err != nil {
+		return fmt.Errorf("queue revocation: %w", err)
+	}
+	return nil
 }
 
 func (t *billingTx) ExtendEntitlement(source string, until, at time.Time) (store.Entitlement, error) {

@@ -18,6 +18,66 @@ func runBilling(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("RevokeBeforeGrant", func(t *testing.T) { testRevokeBeforeGrant(t, open(t)) })
 	t.Run("SubscriptionExpiry", func(t *testing.T) { testSubscriptionExpiry(t, open(t)) })
 	t.Run("LedgerAndPendingRefunds", func(t *testing.T) { testLedger(t, open(t)) })
+	t.Run("RevocationOutbox", func(t *testing.T) { testRevocationOutbox(t, open(t)) })
+}
+
+// A revocation is queued with the revoking transaction or not at all, stays pending until
+// delivered, and the revoked entitlement is found by id for the nodes' re-check.
+func testRevocationOutbox(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	c, st := mustStream(t, s, store.AccessTicket)
+	var granted store.Entitlement
+	if _, err := s.ApplyEvent(ctx, "evt_g", "x", func(tx store.BillingTx) error {
+		e := ticket(c, st, "v1", "pi_1")
+		granted = e
+		_, err := tx.GrantEntitlement(e)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.RevokedEntitlements(ctx, []string{granted.ID, "ent_unknown"}); err != nil || len(got) != 0 {
+		t.Fatalf("revoked before any revocation: %+v %v", got, err)
+	}
+	// A transaction that fails after queueing leaves nothing queued.
+	boom := errors.New("boom")
+	if _, err := s.ApplyEvent(ctx, "evt_r", "charge.refunded", func(tx store.BillingTx) error {
+		e, _, err := tx.RevokeEntitlement("pi_1", "refunded", now())
+		if err != nil {
+			return err
+		}
+		if err := tx.QueueRevocation(e.ID, "refunded", now()); err != nil {
+			return err
+		}
+		return boom
+	}); !errors.Is(err, boom) {
+		t.Fatalf("failing apply: %v", err)
+	}
+	if p, err := s.PendingRevocations(ctx, 10); err != nil || len(p) != 0 {
+		t.Fatalf("rolled-back revocation queued: %+v %v", p, err)
+	}
+	if _, err := s.ApplyEvent(ctx, "evt_r", "charge.refunded", func(tx store.BillingTx) error {
+		e, _, err := tx.RevokeEntitlement("pi_1", "refunded", now())
+		if err != nil {
+			return err
+		}
+		return tx.QueueRevocation(e.ID, "refunded", now())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.PendingRevocations(ctx, 10)
+	if err != nil || len(p) != 1 || p[0].EntitlementID != granted.ID || p[0].Reason != "refunded" {
+		t.Fatalf("pending = %+v %v", p, err)
+	}
+	got, err := s.RevokedEntitlements(ctx, []string{granted.ID, "ent_unknown"})
+	if err != nil || len(got) != 1 || got[0].ID != granted.ID || got[0].RevokedReason != "refunded" {
+		t.Fatalf("revoked = %+v %v", got, err)
+	}
+	if err := s.RevocationDelivered(ctx, p[0].ID, now()); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.PendingRevocations(ctx, 10); err != nil || len(p) != 0 {
+		t.Fatalf("delivered revocation still pending: %+v %v", p, err)
+	}
 }
 
 func testCountryPolicy(t *testing.T, s store.Store) {
