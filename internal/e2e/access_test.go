@@ -351,7 +351,7 @@ func TestKickStatsAndCollect(t *testing.T) {
 	if last := vb.waitClosed(t, 3*time.Second); last.Sub(kickedAt) > time.Second {
 		t.Fatalf("kicked viewer got media %v later", last.Sub(kickedAt))
 	}
-	if reason := n.sessionEnded(target); !strings.Contains(reason, "kicked by operator") {
+	if reason := n.sessionEnded(target); reason != "kicked by an operator" {
 		t.Fatalf("kick reason %q", reason)
 	}
 	before := len(va.snapshot("video"))
