@@ -50,8 +50,8 @@ type Deps struct {
 	// Development lists the development defaults in force (GET / shows them).
 	Development []string
 	PublicURL   string
-	MaxBody      int64
-	Logger       *slog.Logger
+	MaxBody     int64
+	Logger      *slog.Logger
 	// Ready reports whether the node takes new work; false while draining.
 	Ready func() bool
 }

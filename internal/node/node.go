@@ -91,7 +91,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	n.Metrics = sfu.NewMetrics(n.Registry)
 	n.SFU, err = sfu.New(sfu.Config{
 		UDPPort: cfg.UDPPort, TCPAddr: cfg.TCPAddr, NAT1To1IPs: cfg.NAT1To1IPs, Interfaces: cfg.Interfaces,
-		IncludeLoopback: cfg.IncludeLoopback, DisableMDNS: cfg.DisableMDNS, RemoteNetworks: remote, PLIThrottle: cfg.PLIThrottle,
+		IncludeLoopback: cfg.IncludeLoopback, DisableMDNS: cfg.DisableMDNS, RemoteNetworks: remote, PublicOnly: cfg.Production,
+		PLIThrottle:     cfg.PLIThrottle,
 		PacketCacheSize: cfg.PacketCacheSize, Logger: log.With("component", "sfu"), Metrics: n.Metrics,
 	})
 	if err != nil {
@@ -137,7 +138,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 
 	n.Billing, err = billing.New(db, billing.Config{SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret,
 		ConnectWebhookSecret: cfg.StripeConnectWebhookSecret,
-		APIBase: cfg.StripeAPIBase, PublicURL: cfg.PublicURL, Logger: log.With("component", "billing"),
+		APIBase:              cfg.StripeAPIBase, PublicURL: cfg.PublicURL, Logger: log.With("component", "billing"),
 		// Money decides, access enforces: a revoked entitlement drops its viewers fleet-wide.
 		Deliver: func(ctx context.Context, r store.Revocation) error {
 			return n.Gate.Publish(ctx, sessions.Event{Kind: sessions.EventEntitlement, EntitlementID: r.EntitlementID,
@@ -154,7 +155,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		opKeys[name] = key
 	}
 	n.WHIP = whip.New(n.SFU, db, whip.Config{Gate: n.Gate, MaxBodyBytes: cfg.MaxBodyBytes, ICEServers: cfg.STUNServers,
-		PathParam: httpapi.PathParam, Logger: log.With("component", "whip")})
+		PathParam: httpapi.PathParam, MaxCandidates: cfg.MaxCandidates, MaxPatches: cfg.MaxPatches,
+		Logger: log.With("component", "whip")})
 	var publicMetrics prometheus.Gatherer = n.Registry
 	if cfg.MetricsAddr != "" {
 		publicMetrics = nil

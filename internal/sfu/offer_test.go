@@ -77,11 +77,28 @@ func FuzzParseOffer(f *testing.F) {
 }
 
 func TestRemoteFilter(t *testing.T) {
-	keep := remoteFilter([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")})
+	keep := remoteFilter([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}, true)
 	for ip, want := range map[string]bool{"127.0.0.1": true, "127.1.2.3": true, "::1": true, "::ffff:127.0.0.1": true,
 		"10.0.0.5": false, "192.168.1.2": false, "2001:db8::1": false} {
 		if got := keep(net.ParseIP(ip)); got != want {
-			t.Errorf("%s: keep = %v, want %v", ip, got, want)
+			t.Errorf("networks %s: keep = %v, want %v", ip, got, want)
+		}
+	}
+	// Production's default: public unicast only.
+	public := remoteFilter(nil, true)
+	for ip, want := range map[string]bool{"8.8.8.8": true, "2a00:1450:4007::1": true, "41.250.1.9": true,
+		"127.0.0.1": false, "::1": false, "10.1.2.3": false, "172.16.0.9": false, "192.168.0.1": false, "169.254.1.1": false,
+		"fe80::1": false, "fd00::1": false, "100.64.0.1": false, "224.0.0.251": false, "ff02::1": false, "0.0.0.0": false,
+		"255.255.255.255": false, "::": false, "::ffff:10.0.0.1": false} {
+		if got := public(net.ParseIP(ip)); got != want {
+			t.Errorf("public only %s: keep = %v, want %v", ip, got, want)
+		}
+	}
+	// Development: anything that can be a peer.
+	any := remoteFilter(nil, false)
+	for ip, want := range map[string]bool{"10.1.2.3": true, "127.0.0.1": true, "224.0.0.251": false, "0.0.0.0": false} {
+		if got := any(net.ParseIP(ip)); got != want {
+			t.Errorf("development %s: keep = %v, want %v", ip, got, want)
 		}
 	}
 }

@@ -43,9 +43,13 @@ type Config struct {
 	Interfaces      []string // interfaces to gather on; empty means all
 	IncludeLoopback bool
 	DisableMDNS     bool
-	// RemoteNetworks limits the addresses media is sent to (every remote candidate,
-	// peer-reflexive ones included, must be inside one); empty allows any.
-	RemoteNetworks  []netip.Prefix
+	// RemoteNetworks limits the addresses media and ICE checks are sent to (every remote
+	// candidate, peer-reflexive ones included, must be inside one).
+	RemoteNetworks []netip.Prefix
+	// PublicOnly, when RemoteNetworks is empty, refuses remote candidates in private,
+	// loopback, link-local, shared (CGNAT) and reserved ranges: a node on the internet
+	// must not be aimed at its own neighbours (production's default).
+	PublicOnly      bool
 	PLIThrottle     time.Duration
 	PacketCacheSize int
 	// TracksWait bounds how long a viewer's join waits for a just-connected publisher's
@@ -128,9 +132,10 @@ func New(cfg Config) (*SFU, error) {
 	if cfg.DisableMDNS {
 		settings.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	}
-	if len(cfg.RemoteNetworks) > 0 {
-		settings.SetRemoteIPFilter(remoteFilter(cfg.RemoteNetworks))
-	}
+	settings.SetRemoteIPFilter(remoteFilter(cfg.RemoteNetworks, cfg.PublicOnly))
+	// The node only accepts ICE-TCP: an active side would open TCP connections to any
+	// address a client names.
+	settings.DisableActiveTCP(true)
 	if len(cfg.NAT1To1IPs) > 0 {
 		settings.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
 	}
@@ -151,14 +156,39 @@ func New(cfg Config) (*SFU, error) {
 	return s, nil
 }
 
-// remoteFilter keeps remote candidates inside nets.
-func remoteFilter(nets []netip.Prefix) func(net.IP) bool {
+// remoteFilter decides which remote candidates ICE may send to: never an address that
+// cannot be one peer (unspecified, multicast, broadcast); inside nets when nets are
+// given; else only public unicast addresses when publicOnly.
+func remoteFilter(nets []netip.Prefix, publicOnly bool) func(net.IP) bool {
 	return func(ip net.IP) bool {
 		a, ok := netip.AddrFromSlice(ip)
 		if !ok {
 			return false
 		}
-		a = a.Unmap()
+		return RemoteAllowed(a.Unmap(), nets, publicOnly)
+	}
+}
+
+// nonPublic are ranges netip's predicates do not cover that no viewer on the internet has.
+var nonPublic = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),       // "this network"
+	netip.MustParsePrefix("100.64.0.0/10"),   // shared address space (CGNAT)
+	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
+	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
+	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, broadcast included
+	netip.MustParsePrefix("fec0::/10"),       // deprecated site-local
+	netip.MustParsePrefix("2001:db8::/32"),   // documentation
+	netip.MustParsePrefix("192.0.2.0/24"),    // documentation
+	netip.MustParsePrefix("198.51.100.0/24"), // documentation
+	netip.MustParsePrefix("203.0.113.0/24"),  // documentation
+}
+
+// RemoteAllowed is remoteFilter's decision for one address.
+func RemoteAllowed(a netip.Addr, nets []netip.Prefix, publicOnly bool) bool {
+	if !a.IsValid() || a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return false
+	}
+	if len(nets) > 0 {
 		for _, p := range nets {
 			if p.Contains(a) {
 				return true
@@ -166,6 +196,18 @@ func remoteFilter(nets []netip.Prefix) func(net.IP) bool {
 		}
 		return false
 	}
+	if !publicOnly {
+		return true
+	}
+	if a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsInterfaceLocalMulticast() {
+		return false
+	}
+	for _, p := range nonPublic {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	return true
 }
 
 // newAPI builds the WebRTC stack of one side. Publishers get a NACK generator and receiver

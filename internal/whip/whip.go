@@ -51,7 +51,12 @@ type Config struct {
 	ICEServers []string
 	// PathParam reads a path parameter ("stream", "session") from the router.
 	PathParam func(r *http.Request, name string) string
-	Logger    *slog.Logger
+	// MaxCandidates bounds the remote ICE candidates of one session (offer and trickle;
+	// an ICE restart starts a new count), MaxPatches the PATCH requests of one session:
+	// each candidate makes the node send connectivity checks.
+	MaxCandidates int
+	MaxPatches    int
+	Logger        *slog.Logger
 }
 
 // Handler serves /whip and /whep.
@@ -73,8 +78,10 @@ type session struct {
 	peer     sessionPeer
 	close    func()
 
-	mu   sync.Mutex
-	etag string
+	mu         sync.Mutex
+	etag       string
+	patches    int // PATCH requests so far
+	candidates int // remote candidates since the last ICE (re)start
 }
 
 // sessionPeer is what PATCH needs of a publisher or viewer connection.
@@ -94,6 +101,12 @@ func New(s *sfu.SFU, streams Streams, cfg Config) *Handler {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.MaxCandidates <= 0 {
+		cfg.MaxCandidates = 32
+	}
+	if cfg.MaxPatches <= 0 {
+		cfg.MaxPatches = 32
 	}
 	return &Handler{sfu: s, streams: streams, cfg: cfg, log: cfg.Logger, sessions: map[string]*session{}}
 }
@@ -165,7 +178,8 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.Info("publisher joined", "stream", streamID, "session", pub.ID())
-	h.created(w, r, &session{id: pub.ID(), streamID: streamID, ingest: true, peer: pub, close: pub.Close}, "/whip/", answer)
+	h.created(w, r, &session{id: pub.ID(), streamID: streamID, ingest: true, peer: pub, close: pub.Close,
+		candidates: countCandidates(offer)}, "/whip/", answer)
 }
 
 // View handles POST /whep/{stream}.
@@ -218,7 +232,8 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 	}
 	h.cfg.Gate.Attach(pass, func(string) { sub.Close() }, sub.Done())
 	w.Header().Set("Livegate-Session", pass.Session.ID)
-	h.created(w, r, &session{id: sub.ID(), streamID: st.ID, peer: sub, close: sub.Close}, "/whep/", answer)
+	h.created(w, r, &session{id: sub.ID(), streamID: st.ID, peer: sub, close: sub.Close,
+		candidates: countCandidates(offer)}, "/whep/", answer)
 }
 
 // created registers the session and writes the 201 answer.
@@ -282,6 +297,13 @@ func (h *Handler) Patch(w http.ResponseWriter, r *http.Request) {
 	ifMatch := r.Header.Get("If-Match")
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.patches >= h.cfg.MaxPatches {
+		problem.RetryAfter(w, time.Minute)
+		problem.Write(w, r, http.StatusTooManyRequests, "too-many-patches", "Too many PATCH requests",
+			fmt.Sprintf("a session may send at most %d; start a new session", h.cfg.MaxPatches))
+		return
+	}
+	s.patches++
 	remoteUfrag, remotePwd := s.peer.RemoteICE()
 	restart := frag.Ufrag != "" && (frag.Ufrag != remoteUfrag || frag.Pwd != remotePwd)
 	if restart {
@@ -290,11 +312,16 @@ func (h *Handler) Patch(w http.ResponseWriter, r *http.Request) {
 				"new ICE credentials restart ICE, which must be sent with If-Match: \"*\"")
 			return
 		}
+		if len(frag.Candidates) > h.cfg.MaxCandidates {
+			h.tooManyCandidates(w, r, len(frag.Candidates))
+			return
+		}
 		local, err := s.peer.RestartICE(r.Context(), frag.Ufrag, frag.Pwd)
 		if err != nil {
 			h.sfuError(w, r, err)
 			return
 		}
+		s.candidates = len(frag.Candidates)
 		for _, c := range frag.Candidates {
 			_ = s.peer.AddICECandidate(candidateInit(c))
 		}
@@ -311,6 +338,11 @@ func (h *Handler) Patch(w http.ResponseWriter, r *http.Request) {
 			"If-Match does not match the session's current ETag")
 		return
 	}
+	if s.candidates+len(frag.Candidates) > h.cfg.MaxCandidates {
+		h.tooManyCandidates(w, r, s.candidates+len(frag.Candidates))
+		return
+	}
+	s.candidates += len(frag.Candidates)
 	for _, c := range frag.Candidates {
 		if err := s.peer.AddICECandidate(candidateInit(c)); err != nil {
 			problem.Write(w, r, http.StatusBadRequest, "bad-candidate", "Candidate rejected", err.Error())
@@ -397,6 +429,10 @@ func (h *Handler) readSDP(w http.ResponseWriter, r *http.Request) (string, bool)
 		problem.Write(w, r, http.StatusBadRequest, "bad-sdp", "Malformed SDP offer", "the body is empty")
 		return "", false
 	}
+	if n := countCandidates(body); n > h.cfg.MaxCandidates {
+		h.tooManyCandidates(w, r, n)
+		return "", false
+	}
 	return body, true
 }
 
@@ -435,6 +471,22 @@ func (h *Handler) sfuError(w http.ResponseWriter, r *http.Request, err error) {
 		h.log.Error("negotiation failed", "path", r.URL.Path, "err", err)
 		problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
 	}
+}
+
+// countCandidates counts the a=candidate lines of an SDP body.
+func countCandidates(sdp string) int {
+	n := 0
+	for _, line := range strings.Split(sdp, "\n") {
+		if strings.HasPrefix(line, "a=candidate:") {
+			n++
+		}
+	}
+	return n
+}
+
+func (h *Handler) tooManyCandidates(w http.ResponseWriter, r *http.Request, n int) {
+	problem.Write(w, r, http.StatusRequestEntityTooLarge, "too-many-candidates", "Too many ICE candidates",
+		fmt.Sprintf("%d candidates; a session may have at most %d", n, h.cfg.MaxCandidates))
 }
 
 func contentTypeIs(r *http.Request, want string) bool {
