@@ -57,7 +57,8 @@ type GateConfig struct {
 	// Revocations, when set, is checked on every admission and every Recheck for the
 	// entitlements of live sessions.
 	Revocations Revocations
-	// Recheck is how often live sessions are checked against Revocations (default 1s).
+	// Recheck is how often live sessions are checked against Revocations (default
+	// 500ms, so a revocation the fan-out missed still ends media within a second).
 	Recheck time.Duration
 	// TTL is how long a session outlives its node's last heartbeat (a crashed node's
 	// viewers vanish from counts after this).
@@ -78,7 +79,7 @@ func NewGate(st sessions.Store, tokens *PlaybackTokens, cfg GateConfig) *Gate {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Recheck <= 0 {
-		cfg.Recheck = time.Second
+		cfg.Recheck = 500 * time.Millisecond
 	}
 	return &Gate{store: st, revoked: cfg.Revocations, recheck: cfg.Recheck, tokens: tokens, node: cfg.Node, ttl: cfg.TTL,
 		heartbeat: cfg.Heartbeat, log: cfg.Logger, live: map[string]*liveSession{}}
@@ -279,11 +280,26 @@ func (g *Gate) Publish(ctx context.Context, e sessions.Event) error { return g.s
 // node, until ctx ends. While the store is down, media keeps flowing and heartbeats keep
 // trying; the first one that succeeds re-registers every live session.
 func (g *Gate) Run(ctx context.Context) {
+	// The SQL re-check has a loop of its own: a heartbeat or bookkeeping call stuck on
+	// a paused Redis must not hold back the one path that works without Redis.
+	rechecking := make(chan struct{})
+	go func() {
+		defer close(rechecking)
+		recheck := time.NewTicker(g.recheck)
+		defer recheck.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-recheck.C:
+				g.recheckEntitlements(ctx)
+			}
+		}
+	}()
+	defer func() { <-rechecking }()
 	events := g.store.Events(ctx)
 	tick := time.NewTicker(g.heartbeat)
 	defer tick.Stop()
-	recheck := time.NewTicker(g.recheck)
-	defer recheck.Stop()
 	failing := false
 	for {
 		select {
@@ -294,8 +310,6 @@ func (g *Gate) Run(ctx context.Context) {
 				return
 			}
 			g.apply(e)
-		case <-recheck.C:
-			g.recheckEntitlements(ctx)
 		case <-tick.C:
 			err := g.beat(ctx)
 			switch {

@@ -17,15 +17,24 @@ import (
 
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/mediagen"
+	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/store/sqlstore"
 	"github.com/livegate/livegate/internal/testenv"
 	"github.com/livegate/livegate/internal/whipclient"
 )
 
 const testAPIKey = "test-operator-key-0123456789"
 
+// testNode is a node under test: one running in the test process (Node set), or the
+// real binary (proc set), reached over HTTP either way. Store is the node's database,
+// opened by the test for a process, to check what the API does not show.
 type testNode struct {
 	*testenv.Node
-	t *testing.T
+	proc  *testenv.Process
+	t     *testing.T
+	url   string
+	Store store.Store
+	key   string // operator API key, when not testAPIKey
 }
 
 func startNode(t *testing.T, mutate func(*config.Config)) *testNode {
@@ -35,8 +44,47 @@ func startNode(t *testing.T, mutate func(*config.Config)) *testNode {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	return &testNode{Node: testenv.StartNode(t, cfg), t: t}
+	n := testenv.StartNode(t, cfg)
+	return &testNode{Node: n, t: t, url: n.URL(), Store: n.Store}
 }
+
+// startProcess runs cmd/livegate with the loopback flags, the operator key and extra
+// flags and environment. databaseURL, when not empty, is passed with --database-url and
+// opened by the test too.
+func startProcess(t *testing.T, databaseURL string, extra, env []string) *testNode {
+	t.Helper()
+	args, url := testenv.LoopbackArgs(t)
+	args = append(args, "--api-key", testAPIKey)
+	if databaseURL != "" {
+		args = append(args, "--database-url", databaseURL)
+	}
+	p := testenv.StartProcess(t, url, append(args, extra...), env)
+	n := &testNode{proc: p, t: t, url: url}
+	for i, a := range extra { // a later --api-key wins, in the node as here
+		if a == "--api-key" && i+1 < len(extra) {
+			n.key = extra[i+1]
+		}
+	}
+	if databaseURL != "" {
+		db, err := sqlstore.Open(t.Context(), databaseURL)
+		if err != nil {
+			t.Fatalf("open the node's database: %v", err)
+		}
+		t.Cleanup(func() { db.Close() })
+		n.Store = db
+	}
+	return n
+}
+
+func (n *testNode) apiKey() string {
+	if n.key != "" {
+		return n.key
+	}
+	return testAPIKey
+}
+
+// URL is where the node's HTTP API answers.
+func (n *testNode) URL() string { return n.url }
 
 // call does a JSON API request with the operator key and decodes the answer into out.
 func (n *testNode) call(method, path string, body any, out any) int {
@@ -47,7 +95,7 @@ func (n *testNode) call(method, path string, body any, out any) int {
 		rd = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, n.URL()+path, rd)
-	req.Header.Set("Authorization", "Bearer "+testAPIKey)
+	req.Header.Set("Authorization", "Bearer "+n.apiKey())
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -1,0 +1,189 @@
+package testenv
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is cmd/livegate built once for the whole test process: tests of what a deployed
+// node does start the real program, flags, environment and all.
+var binary struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+// Binary builds cmd/livegate (once per test process) and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	binary.once.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		binary.dir, binary.err = os.MkdirTemp("", "livegate-bin-")
+		if binary.err != nil {
+			return
+		}
+		binary.path = filepath.Join(binary.dir, "livegate")
+		cmd := exec.Command("go", "build", "-o", binary.path, "./cmd/livegate")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binary.err = fmt.Errorf("go build ./cmd/livegate: %v\n%s", err, out)
+		}
+	})
+	if binary.err != nil {
+		t.Fatal(binary.err)
+	}
+	return binary.path
+}
+
+// RemoveBinary deletes what Binary built; TestMain calls it after the tests.
+func RemoveBinary() {
+	if binary.dir != "" {
+		_ = os.RemoveAll(binary.dir)
+	}
+}
+
+// LoopbackArgs are the flags of a node that only ever touches loopback, on fresh ports,
+// with data in a temporary directory; url is where its HTTP API answers.
+func LoopbackArgs(t testing.TB) (args []string, url string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	url = "http://" + addr
+	return []string{"--http-addr", addr, "--public-url", url, "--data-dir", t.TempDir(), "--udp-port", "0",
+		"--tcp-addr", "127.0.0.1:0", "--interfaces", "lo", "--include-loopback", "--disable-mdns",
+		"--remote-networks", "127.0.0.0/8,::1/128", "--shutdown-grace", "1s", "--node-id", "proc"}, url
+}
+
+// Process is a livegate binary started by a test, stopped when the test ends.
+type Process struct {
+	URL  string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+	err  error // exit status, valid after done
+}
+
+// StartProcess runs the binary with args and env (added to a minimal environment) and
+// waits until url answers /healthz.
+func StartProcess(t testing.TB, url string, args, env []string) *Process {
+	t.Helper()
+	p := startProcess(t, args, env)
+	t.Cleanup(func() { p.Stop(t) })
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.done:
+			t.Fatalf("livegate exited at start: %v\n%s", p.err, p.Output())
+		default:
+		}
+		if resp, err := http.Get(url + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				p.URL = url
+				return p
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("livegate did not answer at %s within 15s\n%s", url, p.Output())
+	return nil
+}
+
+// RunUntilExit runs the binary expecting it to refuse to start; it returns the exit
+// code and everything the program printed.
+func RunUntilExit(t testing.TB, args, env []string, within time.Duration) (code int, output string) {
+	t.Helper()
+	p := startProcess(t, args, env)
+	select {
+	case <-p.done:
+	case <-time.After(within):
+		p.Stop(t)
+		t.Fatalf("livegate still running after %v\n%s", within, p.Output())
+	}
+	var exit *exec.ExitError
+	if errors.As(p.err, &exit) {
+		return exit.ExitCode(), p.Output()
+	}
+	return 0, p.Output()
+}
+
+func startProcess(t testing.TB, args, env []string) *Process {
+	t.Helper()
+	p := &Process{out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(Binary(t), args...)
+	// Only what the test names: no LIVEGATE_* or STRIPE_* of the developer's shell.
+	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start livegate: %v", err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	return p
+}
+
+// Output is what the program has printed so far (logs go to stderr).
+func (p *Process) Output() string { return p.out.String() }
+
+// Stop sends SIGTERM and waits for the drain; a node that does not stop is killed.
+func (p *Process) Stop(t testing.TB) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		t.Errorf("livegate did not stop within 20s of SIGTERM")
+	}
+	if os.Getenv("LIVEGATE_TEST_LOG") != "" {
+		t.Logf("livegate output:\n%s", p.Output())
+	}
+}
+
+// Kill ends the process at once (a crash: no drain, no goodbye).
+func (p *Process) Kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// Pid is the process id.
+func (p *Process) Pid() string { return strconv.Itoa(p.cmd.Process.Pid) }
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
