@@ -87,7 +87,7 @@ func (d *Decider) Decide(ctx context.Context, viewer string, st store.Stream, co
 		if err != nil {
 			return dec, err
 		}
-		if left := time.Duration(st.PreviewSeconds)*time.Second - used; left > 0 {
+		if left := time.Duration(st.PreviewSeconds)*time.Second - used; left >= minPreview {
 			dec.Entitlement, dec.Preview = "preview", left
 			return dec, nil
 		}

@@ -98,8 +98,14 @@ var (
 	// ErrRevoked means the access the token was issued for has ended since.
 	ErrRevoked = errors.New("access revoked")
 	// ErrPreviewUsed means the viewer has watched all of the stream's free preview.
+	// What is left under minPreview counts as watched: booked time is whole
+	// milliseconds per heartbeat, so a finished preview can leave a sliver that would
+	// otherwise open one more session per token.
 	ErrPreviewUsed = errors.New("free preview used up")
 )
+
+// minPreview is the least preview worth a session: less than this left is used up.
+const minPreview = time.Second
 
 // Admit checks a WHEP join and opens its session. Free streams admit anonymous viewers
 // without a token. A token opens one session, ever; before answering, the gate checks that
@@ -142,7 +148,7 @@ func (g *Gate) Admit(ctx context.Context, token string, st store.Stream) (Pass, 
 			return Pass{}, err
 		}
 		preview = min(time.Duration(c.PreviewMillis)*time.Millisecond, time.Duration(st.PreviewSeconds)*time.Second-used)
-		if preview <= 0 {
+		if preview < minPreview {
 			return Pass{}, ErrPreviewUsed
 		}
 		lim = sessions.Limit{Max: 1, Replace: true}
