@@ -1,7 +1,6 @@
 package access_test
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
@@ -16,10 +15,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/livegate/livegate/internal/access"
-	"github.com/livegate/livegate/internal/billing"
-	"github.com/livegate/livegate/internal/sessions"
-	"github.com/livegate/livegate/internal/store"
-	"github.com/livegate/livegate/internal/store/sqlstore"
 )
 
 func TestPlaybackTokens(t *testing.T) {
@@ -97,57 +92,5 @@ func TestViewerAuth(t *testing.T) {
 	hsOnEd, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "v", "exp": time.Now().Add(time.Hour).Unix()}).SignedString(der)
 	if _, err := ed.Verify(hsOnEd); err == nil {
 		t.Error("HS256 token signed with the public key accepted (algorithm confusion)")
-	}
-}
-
-// The decision over a real SQLite store and the in-process session store.
-func TestDecide(t *testing.T) {
-	ctx := context.Background()
-	db, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "d.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	bill, _ := billing.New(db, billing.Config{})
-	mem := sessions.NewMemory()
-	d := &access.Decider{Entitlements: db, Billing: bill, Previews: mem}
-	now := time.Now().UTC()
-	if _, err := bill.SetCountry(ctx, "op", billingPolicy(now)); err != nil {
-		t.Fatal(err)
-	}
-	c := store.Creator{ID: "cr", Name: "c", Country: "MA", CreatedAt: now}
-	db.CreateCreator(ctx, c)
-	free := store.Stream{ID: "free", CreatorID: "cr", Title: "f", AccessMode: store.AccessFree, KeyHash: []byte{1}, State: store.StateLive, CreatedAt: now}
-	paid := store.Stream{ID: "paid", CreatorID: "cr", Title: "p", AccessMode: store.AccessTicket, KeyHash: []byte{1}, State: store.StateLive, CreatedAt: now, PreviewSeconds: 60}
-	db.CreateStream(ctx, free)
-	db.CreateStream(ctx, paid)
-	db.PutStreamPrices(ctx, "paid", []store.Price{{Currency: "MAD", Amount: 4900}})
-
-	if dec, err := d.Decide(ctx, "", free, ""); err != nil || dec.Entitlement != "free" {
-		t.Fatalf("free: %+v %v", dec, err)
-	}
-	if _, err := d.Decide(ctx, "", paid, "MA"); !errors.Is(err, access.ErrNoViewer) {
-		t.Fatalf("paid without viewer: %v", err)
-	}
-	if dec, err := d.Decide(ctx, "v", paid, "MA"); err != nil || dec.Entitlement != "preview" || dec.Preview != time.Minute {
-		t.Fatalf("preview: %+v %v", dec, err)
-	}
-	// Bookings are whole milliseconds: a watched preview can leave a sliver, which is
-	// not a preview.
-	mem.AddPreview(ctx, "v", "paid", time.Minute-3*time.Millisecond)
-	var pr *access.PaymentRequired
-	if _, err := d.Decide(ctx, "v", paid, "MA"); !errors.As(err, &pr) || pr.Offer.Display != "MAD 49.00" {
-		t.Fatalf("after preview: %v", err)
-	}
-	if _, err := d.Decide(ctx, "v", paid, "FR"); !errors.Is(err, billing.ErrCountryNotEnabled) {
-		t.Fatalf("France: %v", err)
-	}
-	db.ApplyEvent(ctx, "e", "t", func(tx store.BillingTx) error {
-		_, err := tx.GrantEntitlement(store.Entitlement{ID: "ent_v", ViewerID: "v", Kind: store.KindTicket, StreamID: "paid", CreatorID: "cr", Source: "pi", CreatedAt: now, UpdatedAt: now})
-		return err
-	})
-	// A ticket holder watches, even from a country that cannot buy.
-	if dec, err := d.Decide(ctx, "v", paid, "FR"); err != nil || dec.Entitlement != "ent_v" {
-		t.Fatalf("ticket holder: %+v %v", dec, err)
 	}
 }

@@ -98,14 +98,14 @@ var (
 	// ErrRevoked means the access the token was issued for has ended since.
 	ErrRevoked = errors.New("access revoked")
 	// ErrPreviewUsed means the viewer has watched all of the stream's free preview.
-	// What is left under minPreview counts as watched: booked time is whole
+	// What is left under MinPreview counts as watched: booked time is whole
 	// milliseconds per heartbeat, so a finished preview can leave a sliver that would
 	// otherwise open one more session per token.
 	ErrPreviewUsed = errors.New("free preview used up")
 )
 
-// minPreview is the least preview worth a session: less than this left is used up.
-const minPreview = time.Second
+// MinPreview is the least preview worth a session: less than this left is used up.
+const MinPreview = time.Second
 
 // Admit checks a WHEP join and opens its session. Free streams admit anonymous viewers
 // without a token. A token opens one session, ever; before answering, the gate checks that
@@ -119,7 +119,7 @@ func (g *Gate) Admit(ctx context.Context, token string, st store.Stream) (Pass, 
 			return Pass{}, fmt.Errorf("%w: this stream needs a playback token from POST /v1/streams/%s/access", ErrBadPlaybackToken, st.ID)
 		}
 		id := newID()
-		s := sessions.Session{ID: id, NodeID: g.node, StreamID: st.ID, ViewerID: "anon:" + id, Entitlement: "free", StartedAt: now}
+		s := sessions.Session{ID: id, NodeID: g.node, StreamID: st.ID, ViewerID: "anon:" + id, Entitlement: sessions.EntitlementFree, StartedAt: now}
 		if _, err := g.store.Open(ctx, s, sessions.Limit{}, g.ttl); err != nil {
 			return Pass{}, err
 		}
@@ -130,7 +130,7 @@ func (g *Gate) Admit(ctx context.Context, token string, st store.Stream) (Pass, 
 		return Pass{}, err
 	}
 	s := sessions.Session{ID: c.ID, NodeID: g.node, StreamID: st.ID, ViewerID: c.Subject, Country: c.Country,
-		Entitlement: c.Entitlement, Preview: c.Entitlement == "preview", StartedAt: now}
+		Entitlement: c.Entitlement, Preview: c.Entitlement == sessions.EntitlementPreview, StartedAt: now}
 	if err := g.stillValid(ctx, s); err != nil {
 		return Pass{}, err
 	}
@@ -148,7 +148,7 @@ func (g *Gate) Admit(ctx context.Context, token string, st store.Stream) (Pass, 
 			return Pass{}, err
 		}
 		preview = min(time.Duration(c.PreviewMillis)*time.Millisecond, time.Duration(st.PreviewSeconds)*time.Second-used)
-		if preview < minPreview {
+		if preview < MinPreview {
 			return Pass{}, ErrPreviewUsed
 		}
 		lim = sessions.Limit{Max: 1, Replace: true}
@@ -180,7 +180,7 @@ func (g *Gate) stillValid(ctx context.Context, s sessions.Session) error {
 	if len(recorded) > 0 {
 		return fmt.Errorf("%w: %s", ErrRevoked, recorded[0].Reason)
 	}
-	if g.revoked == nil || !paid(s) {
+	if g.revoked == nil || !s.Paid() {
 		return nil
 	}
 	ents, err := g.revoked.RevokedEntitlements(ctx, []string{s.Entitlement})
@@ -191,11 +191,6 @@ func (g *Gate) stillValid(ctx context.Context, s sessions.Session) error {
 		return fmt.Errorf("%w: %s", ErrRevoked, ents[0].RevokedReason)
 	}
 	return nil
-}
-
-// paid reports whether a session stands on an entitlement (ticket or subscription).
-func paid(s sessions.Session) bool {
-	return s.Entitlement != "" && s.Entitlement != "free" && s.Entitlement != "preview"
 }
 
 // Attach ties an admitted session to the viewer's media connection: close drops the
@@ -340,7 +335,7 @@ func (g *Gate) recheckEntitlements(ctx context.Context) {
 	seen := map[string]bool{}
 	var ids []string
 	for _, ls := range g.live {
-		if paid(ls.Session) && !seen[ls.Entitlement] {
+		if ls.Session.Paid() && !seen[ls.Entitlement] {
 			seen[ls.Entitlement] = true
 			ids = append(ids, ls.Entitlement)
 		}
@@ -427,6 +422,3 @@ func newID() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
-
-// NewSessionID is a fresh session id for a playback token.
-func NewSessionID() string { return newID() }

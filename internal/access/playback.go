@@ -20,7 +20,7 @@ const playbackAudience = "livegate-playback"
 type PlaybackClaims struct {
 	jwt.RegisteredClaims        // sub: viewer, jti: session id, exp
 	Stream               string `json:"str"`
-	Entitlement          string `json:"ent"` // entitlement id, "free" or "preview"
+	Entitlement          string `json:"ent"` // entitlement id, sessions.EntitlementFree or EntitlementPreview
 	Country              string `json:"cty,omitempty"`
 	PreviewMillis        int64  `json:"pvw,omitempty"` // preview left when issued
 }

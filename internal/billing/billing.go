@@ -150,7 +150,19 @@ type Offer struct {
 }
 
 // TicketOffer prices a ticket for a viewer in country, or says why it is not on sale.
-func (s *Service) TicketOffer(ctx context.Context, st store.Stream, country string) (Offer, countries.Policy, error) {
+func (s *Service) TicketOffer(ctx context.Context, st store.Stream, country string) (Offer, error) {
+	off, _, err := s.ticketOffer(ctx, st, country)
+	return off, err
+}
+
+// SubscriptionOffer prices a monthly subscription to a creator for a viewer in country.
+func (s *Service) SubscriptionOffer(ctx context.Context, creatorID, country string) (Offer, error) {
+	off, _, _, err := s.subscriptionOffer(ctx, creatorID, country)
+	return off, err
+}
+
+// ticketOffer is TicketOffer with the country policy the checkout needs.
+func (s *Service) ticketOffer(ctx context.Context, st store.Stream, country string) (Offer, countries.Policy, error) {
 	if st.AccessMode != store.AccessTicket {
 		return Offer{}, countries.Policy{}, fmt.Errorf("%w: stream %s is %s, not sold by ticket", ErrNotForSale, st.ID, st.AccessMode)
 	}
@@ -176,8 +188,8 @@ func (s *Service) TicketOffer(ctx context.Context, st store.Stream, country stri
 	return Offer{}, pol, fmt.Errorf("%w: stream %s has no price in %s, the currency of %s", ErrNotForSale, st.ID, pol.Currency, country)
 }
 
-// SubscriptionOffer prices a monthly subscription to a creator for a viewer in country.
-func (s *Service) SubscriptionOffer(ctx context.Context, creatorID, country string) (Offer, countries.Policy, store.Price, error) {
+// subscriptionOffer is SubscriptionOffer with the policy and the price the checkout needs.
+func (s *Service) subscriptionOffer(ctx context.Context, creatorID, country string) (Offer, countries.Policy, store.Price, error) {
 	pol, err := s.Sellable(ctx, country)
 	if err != nil {
 		return Offer{}, pol, store.Price{}, err
@@ -208,7 +220,7 @@ func (s *Service) CheckoutTicket(ctx context.Context, viewerID, streamID, countr
 	if err != nil {
 		return store.Checkout{}, err
 	}
-	off, pol, err := s.TicketOffer(ctx, st, country)
+	off, pol, err := s.ticketOffer(ctx, st, country)
 	if err != nil {
 		return store.Checkout{}, err
 	}
@@ -228,7 +240,7 @@ func (s *Service) CheckoutSubscription(ctx context.Context, viewerID, creatorID,
 	if err != nil {
 		return store.Checkout{}, err
 	}
-	off, pol, price, err := s.SubscriptionOffer(ctx, creatorID, country)
+	off, pol, price, err := s.subscriptionOffer(ctx, creatorID, country)
 	if err != nil {
 		return store.Checkout{}, err
 	}

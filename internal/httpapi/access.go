@@ -11,7 +11,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/livegate/livegate/internal/access"
+	"github.com/livegate/livegate/internal/paywall"
 	"github.com/livegate/livegate/internal/problem"
 	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/store"
@@ -37,8 +37,8 @@ func (a *api) streamAccess(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	country := a.Resolver.Country(r)
-	dec, err := a.Decider.Decide(r.Context(), viewer, st, country)
-	var pr *access.PaymentRequired
+	right, err := a.Decider.Decide(r.Context(), viewer, st, country)
+	var pr *paywall.PaymentRequired
 	switch {
 	case errors.As(err, &pr):
 		problem.WriteDetails(w, r, problem.Details{Type: problem.Type("payment-required"), Title: "Payment required",
@@ -53,25 +53,17 @@ func (a *api) streamAccess(w http.ResponseWriter, r *http.Request) {
 		a.moneyError(w, r, err)
 		return
 	}
-	if viewer == "" {
-		viewer = "anon:" + access.NewSessionID()
-	}
-	sid := access.NewSessionID()
-	claims := access.PlaybackClaims{Stream: st.ID, Entitlement: dec.Entitlement, Country: country, PreviewMillis: dec.Preview.Milliseconds()}
-	claims.Subject, claims.ID = viewer, sid
-	tok, exp, err := a.Gate.Tokens().Issue(claims)
+	grant, err := a.Gate.Grant(right)
 	if err != nil {
-		a.Logger.Error("issue playback token", "err", err)
+		a.Logger.Error("grant access", "stream", st.ID, "err", err)
 		problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
 		return
 	}
-	out := map[string]any{"playback_token": tok, "expires_at": exp.UTC(), "session_id": sid,
-		"whep_url": strings.TrimRight(a.PublicURL, "/") + "/whep/" + st.ID, "access": dec.Entitlement, "country": country}
-	if dec.Entitlement == "preview" {
+	out := map[string]any{"playback_token": grant.Token, "expires_at": grant.ExpiresAt.UTC(), "session_id": grant.SessionID,
+		"whep_url": strings.TrimRight(a.PublicURL, "/") + "/whep/" + st.ID, "access": string(st.AccessMode), "country": country}
+	if right.Entitlement == sessions.EntitlementPreview {
 		out["access"] = "preview"
-		out["preview_seconds_left"] = int(dec.Preview.Seconds())
-	} else if dec.Entitlement != "free" {
-		out["access"] = string(st.AccessMode)
+		out["preview_seconds_left"] = int(right.Preview.Seconds())
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/livegate/livegate/internal/access"
 	"github.com/livegate/livegate/internal/billing"
 	"github.com/livegate/livegate/internal/countries"
+	"github.com/livegate/livegate/internal/paywall"
 	"github.com/livegate/livegate/internal/problem"
 	"github.com/livegate/livegate/internal/sfu"
 	"github.com/livegate/livegate/internal/store"
@@ -39,7 +40,7 @@ type Deps struct {
 	Resolver *countries.Resolver
 	Viewers  *access.ViewerAuth
 	Gate     *access.Gate
-	Decider  *access.Decider
+	Decider  *paywall.Decider
 	// Gatherer serves /metrics on the public listener; nil when metrics have a listener
 	// of their own (--metrics-addr).
 	Gatherer prometheus.Gatherer

@@ -19,6 +19,7 @@ import (
 	"github.com/livegate/livegate/internal/access"
 	"github.com/livegate/livegate/internal/billing"
 	"github.com/livegate/livegate/internal/countries"
+	"github.com/livegate/livegate/internal/paywall"
 	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/sfu"
 	"github.com/livegate/livegate/internal/store/sqlstore"
@@ -49,7 +50,7 @@ func newAPI(t testing.TB) *api {
 	gate := access.NewGate(mem, tokens, access.GateConfig{Node: "test"})
 	return &api{Deps: Deps{Store: db, SFU: s, WHIP: whip.New(s, db, whip.Config{PathParam: PathParam, Gate: gate}),
 		Billing: bill, Resolver: res, Viewers: viewers, Gate: gate,
-		Decider:  &access.Decider{Entitlements: db, Billing: bill, Previews: mem},
+		Decider:  &paywall.Decider{Entitlements: db, Offers: bill, Previews: mem},
 		Gatherer: prometheus.NewRegistry(), MaxBody: 64 << 10, PublicURL: "http://localhost:8080",
 		Logger: nil, Ready: func() bool { return true }}}
 }

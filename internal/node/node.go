@@ -26,6 +26,7 @@ import (
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/httpapi"
+	"github.com/livegate/livegate/internal/paywall"
 	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/sfu"
 	"github.com/livegate/livegate/internal/store"
@@ -46,7 +47,7 @@ type Node struct {
 	Resolver *countries.Resolver
 	Viewers  *access.ViewerAuth
 	Gate     *access.Gate
-	Decider  *access.Decider
+	Decider  *paywall.Decider
 	handler  http.Handler
 	server   *http.Server
 	ln       net.Listener
@@ -147,7 +148,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	if err != nil {
 		return nil, err
 	}
-	n.Decider = &access.Decider{Entitlements: db, Billing: n.Billing, Previews: sessStore}
+	n.Decider = &paywall.Decider{Entitlements: db, Offers: n.Billing, Previews: sessStore}
 
 	opKeys := map[string]string{}
 	for _, kv := range cfg.OperatorKeys {

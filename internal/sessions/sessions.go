@@ -20,6 +20,12 @@ var (
 	ErrUnavailable = errors.New("session store unavailable")
 )
 
+// What a session stands on when it is not an entitlement (ticket or subscription) id.
+const (
+	EntitlementFree    = "free"    // a free stream
+	EntitlementPreview = "preview" // a paid stream's free preview
+)
+
 // Session is one viewer connection to one stream on one node.
 type Session struct {
 	ID          string    `json:"id"`
@@ -27,15 +33,21 @@ type Session struct {
 	StreamID    string    `json:"stream_id"`
 	ViewerID    string    `json:"viewer_id"`
 	Country     string    `json:"country"`
-	Entitlement string    `json:"entitlement"` // entitlement id, "free" or "preview"
+	Entitlement string    `json:"entitlement"` // entitlement id, EntitlementFree or EntitlementPreview
 	Preview     bool      `json:"preview"`
 	StartedAt   time.Time `json:"started_at"`
+}
+
+// Paid reports whether the session stands on an entitlement (ticket or subscription),
+// which a refund, dispute or cancellation can revoke.
+func (s Session) Paid() bool {
+	return s.Entitlement != "" && s.Entitlement != EntitlementFree && s.Entitlement != EntitlementPreview
 }
 
 // scope is what the concurrency cap counts: one viewer using one entitlement (for free
 // and preview watching, one stream).
 func (s Session) scope() string {
-	if s.Entitlement == "free" || s.Entitlement == "preview" || s.Entitlement == "" {
+	if !s.Paid() {
 		return s.ViewerID + "|" + s.Entitlement + ":" + s.StreamID
 	}
 	return s.ViewerID + "|" + s.Entitlement

@@ -1,4 +1,4 @@
-package access_test
+package paywall_test
 
 import (
 	"time"

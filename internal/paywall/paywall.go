@@ -1,4 +1,9 @@
-package access
+// Package paywall decides whether a viewer may watch a stream now: free, by an active
+// ticket or subscription, by what is left of a free preview, or only after paying (what,
+// and for how much in the viewer's country). It sits beside billing so that the media
+// path (access, whip, sfu) depends on no price, Stripe or GeoIP code: what it decides is
+// an access.Right, which the gate turns into a playback token.
+package paywall
 
 import (
 	"context"
@@ -6,7 +11,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/livegate/livegate/internal/access"
 	"github.com/livegate/livegate/internal/billing"
+	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/store"
 )
 
@@ -20,15 +27,6 @@ func (p *PaymentRequired) Error() string {
 	return fmt.Sprintf("payment required: %s %s", p.Offer.Kind, p.Offer.Display)
 }
 
-// Decision is a viewer's right to watch a stream now.
-type Decision struct {
-	Viewer      string
-	StreamID    string
-	Country     string
-	Entitlement string        // entitlement id, "free" or "preview"
-	Preview     time.Duration // preview time left, for "preview"
-}
-
 // Entitlements is what the decision reads of the money plane's data.
 type Entitlements interface {
 	ActiveEntitlement(ctx context.Context, viewerID, kind, streamID, creatorID string, now time.Time) (store.Entitlement, error)
@@ -39,25 +37,32 @@ type PreviewClock interface {
 	PreviewUsed(ctx context.Context, viewerID, streamID string) (time.Duration, error)
 }
 
+// Offers prices what a viewer in a country could buy, or says why it is not on sale
+// (billing.ErrCountryNotEnabled and friends).
+type Offers interface {
+	TicketOffer(ctx context.Context, st store.Stream, country string) (billing.Offer, error)
+	SubscriptionOffer(ctx context.Context, creatorID, country string) (billing.Offer, error)
+}
+
 // Decider answers "may this viewer watch this stream?".
 type Decider struct {
 	Entitlements Entitlements
-	Billing      *billing.Service
+	Offers       Offers
 	Previews     PreviewClock
 }
 
 // Decide applies, in order: free streams are open; an active ticket (ticket streams) or
 // subscription (subscriber streams) opens; a viewer who could buy here may preview for the
 // stream's preview allowance; otherwise payment is required (or the country cannot buy).
-func (d *Decider) Decide(ctx context.Context, viewer string, st store.Stream, country string) (Decision, error) {
+func (d *Decider) Decide(ctx context.Context, viewer string, st store.Stream, country string) (access.Right, error) {
 	now := time.Now()
-	dec := Decision{Viewer: viewer, StreamID: st.ID, Country: country}
+	dec := access.Right{Viewer: viewer, StreamID: st.ID, Country: country}
 	if st.AccessMode == store.AccessFree {
-		dec.Entitlement = "free"
+		dec.Entitlement = sessions.EntitlementFree
 		return dec, nil
 	}
 	if viewer == "" {
-		return dec, ErrNoViewer
+		return dec, access.ErrNoViewer
 	}
 	kind := store.KindTicket
 	if st.AccessMode == store.AccessSubscribers {
@@ -74,9 +79,9 @@ func (d *Decider) Decide(ctx context.Context, viewer string, st store.Stream, co
 	var offer billing.Offer
 	path := "/v1/streams/" + st.ID + "/checkout"
 	if kind == store.KindTicket {
-		offer, _, err = d.Billing.TicketOffer(ctx, st, country)
+		offer, err = d.Offers.TicketOffer(ctx, st, country)
 	} else {
-		offer, _, _, err = d.Billing.SubscriptionOffer(ctx, st.CreatorID, country)
+		offer, err = d.Offers.SubscriptionOffer(ctx, st.CreatorID, country)
 		path = "/v1/creators/" + st.CreatorID + "/subscribe"
 	}
 	if err != nil {
@@ -87,8 +92,8 @@ func (d *Decider) Decide(ctx context.Context, viewer string, st store.Stream, co
 		if err != nil {
 			return dec, err
 		}
-		if left := time.Duration(st.PreviewSeconds)*time.Second - used; left >= minPreview {
-			dec.Entitlement, dec.Preview = "preview", left
+		if left := time.Duration(st.PreviewSeconds)*time.Second - used; left >= access.MinPreview {
+			dec.Entitlement, dec.Preview = sessions.EntitlementPreview, left
 			return dec, nil
 		}
 	}

@@ -1,4 +1,4 @@
-package access_test
+package paywall_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/livegate/livegate/internal/access"
 	"github.com/livegate/livegate/internal/billing"
+	"github.com/livegate/livegate/internal/paywall"
 	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/store/sqlstore"
@@ -35,7 +36,7 @@ func BenchmarkJoinAt1000PerSecond(b *testing.B) {
 	bill, _ := billing.New(db, billing.Config{PublicURL: "http://localhost"})
 	tokens, _ := access.NewPlaybackTokens("", 0)
 	gate := access.NewGate(rs, tokens, access.GateConfig{Node: "bench", TTL: time.Minute})
-	dec := &access.Decider{Entitlements: db, Billing: bill, Previews: rs}
+	dec := &paywall.Decider{Entitlements: db, Offers: bill, Previews: rs}
 
 	now := time.Now().UTC()
 	c := store.Creator{ID: "cr_b", Name: "b", Country: "MA", CreatedAt: now}
@@ -71,19 +72,17 @@ func BenchmarkJoinAt1000PerSecond(b *testing.B) {
 		go func(i int) {
 			defer wg.Done()
 			start := time.Now()
-			d, err := dec.Decide(ctx, viewers[i], st, "MA")
+			right, err := dec.Decide(ctx, viewers[i], st, "MA")
 			if err != nil {
 				b.Error(err)
 				return
 			}
-			claims := access.PlaybackClaims{Stream: st.ID, Entitlement: d.Entitlement, Country: "MA"}
-			claims.Subject, claims.ID = viewers[i], access.NewSessionID()
-			tok, _, err := tokens.Issue(claims)
+			grant, err := gate.Grant(right)
 			if err != nil {
 				b.Error(err)
 				return
 			}
-			if _, err := gate.Admit(ctx, tok, st); err != nil {
+			if _, err := gate.Admit(ctx, grant.Token, st); err != nil {
 				b.Error(err)
 				return
 			}
