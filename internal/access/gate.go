@@ -2,14 +2,13 @@ package access
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/livegate/livegate/internal/ids"
 	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/store"
 )
@@ -118,7 +117,7 @@ func (g *Gate) Admit(ctx context.Context, token string, st store.Stream) (Pass, 
 		if st.AccessMode != store.AccessFree {
 			return Pass{}, fmt.Errorf("%w: this stream needs a playback token from POST /v1/streams/%s/access", ErrBadPlaybackToken, st.ID)
 		}
-		id := newID()
+		id := ids.Session()
 		s := sessions.Session{ID: id, NodeID: g.node, StreamID: st.ID, ViewerID: "anon:" + id, Entitlement: sessions.EntitlementFree, StartedAt: now}
 		if _, err := g.store.Open(ctx, s, sessions.Limit{}, g.ttl); err != nil {
 			return Pass{}, err
@@ -415,10 +414,4 @@ func (g *Gate) beat(ctx context.Context) error {
 	}
 	// What is still live after the revocations is what stays alive.
 	return g.store.Refresh(bctx, g.Live(), g.ttl)
-}
-
-func newID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

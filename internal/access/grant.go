@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/livegate/livegate/internal/ids"
 	"github.com/livegate/livegate/internal/sessions"
 )
 
@@ -28,10 +29,10 @@ type Grant struct {
 // Grant issues the playback token for r: one session id, the entitlement it stands on and
 // the preview left, signed for the right's stream.
 func (g *Gate) Grant(r Right) (Grant, error) {
-	sid := newID()
+	sid := ids.Session()
 	viewer := r.Viewer
 	if viewer == "" {
-		viewer = "anon:" + newID()
+		viewer = "anon:" + ids.Session()
 	}
 	claims := PlaybackClaims{Stream: r.StreamID, Entitlement: r.Entitlement, Country: r.Country}
 	if r.Entitlement == sessions.EntitlementPreview {

@@ -4,7 +4,6 @@
 package countries
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -47,9 +46,6 @@ type FieldError struct {
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
-
-// ErrNotSellable is why a country cannot buy now (not enabled or not launched).
-var ErrNotSellable = errors.New("paid live is not available in this country")
 
 // Validate checks a policy as an operator would save it at now. Enabling needs a full
 // configuration; a disabled policy may be a draft but must still be consistent.

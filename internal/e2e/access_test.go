@@ -406,9 +406,9 @@ func (r *ownRedis) shutdown(t *testing.T) {
 	_ = r.cmd.Wait()
 }
 
-// Redis stopped mid-stream: the viewer keeps watching, new joins get 503, and when Redis
-// returns every live session is registered again and joins work.
-func TestRedisOutage(t *testing.T) {
+// startOwnRedis starts a Redis of the test's own, shut down when the test ends.
+func startOwnRedis(t *testing.T) *ownRedis {
+	t.Helper()
 	if _, err := exec.LookPath("redis-cli"); err != nil {
 		testenv.Missing(t, "redis-cli", err)
 	}
@@ -419,6 +419,13 @@ func TestRedisOutage(t *testing.T) {
 			rd.shutdown(t)
 		}
 	})
+	return rd
+}
+
+// Redis stopped mid-stream: the viewer keeps watching, new joins get 503, and when Redis
+// returns every live session is registered again and joins work.
+func TestRedisOutage(t *testing.T) {
+	rd := startOwnRedis(t)
 	n := startNode(t, func(c *config.Config) {
 		c.RedisURL = fmt.Sprintf("redis://127.0.0.1:%d/0", rd.port)
 		c.SessionTTL = 3 * time.Second

@@ -429,16 +429,7 @@ func waitMarker(t *testing.T, port int, prefix string, within time.Duration) {
 // Item 3: a refund while Redis is paused, and while it is down, still reaches Redis and
 // cuts the refunded viewer within a second.
 func TestRevocationSurvivesRedisBlips(t *testing.T) {
-	if _, err := exec.LookPath("redis-cli"); err != nil {
-		testenv.Missing(t, "redis-cli", err)
-	}
-	rd := &ownRedis{port: freePort(t)}
-	rd.start(t)
-	t.Cleanup(func() {
-		if rd.cmd.ProcessState == nil {
-			rd.shutdown(t)
-		}
-	})
+	rd := startOwnRedis(t)
 	prefix := testenv.UniquePrefix()
 	db, args, env := moneyProcess(t)
 	n := startProcess(t, db, append(args, "--redis-url", fmt.Sprintf("redis://127.0.0.1:%d/0", rd.port), "--redis-prefix", prefix,

@@ -1,8 +1,6 @@
 package sfu
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -158,10 +156,4 @@ func sdpAttr(sdpText, name string) string {
 		}
 	}
 	return ""
-}
-
-func newSessionID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

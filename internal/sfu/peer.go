@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/livegate/livegate/internal/ids"
 )
 
 // peer is what publishers and viewers share: one PeerConnection, trickle ICE and ICE
@@ -20,7 +22,7 @@ type peer struct {
 }
 
 func newPeer(pc *webrtc.PeerConnection) peer {
-	return peer{id: newSessionID(), pc: pc, done: make(chan struct{})}
+	return peer{id: ids.Session(), pc: pc, done: make(chan struct{})}
 }
 
 // ID is the peer's session identifier, used in the WHIP/WHEP session URL.

@@ -36,9 +36,6 @@ func newRoom(s *SFU, id string, expected int, opts PublishOptions) *Room {
 // ID is the stream id.
 func (r *Room) ID() string { return r.id }
 
-// Publisher is the room's publisher.
-func (r *Room) Publisher() *Publisher { return r.pub }
-
 // Subscribers is how many viewers the room has.
 func (r *Room) Subscribers() int {
 	r.mu.Lock()
@@ -152,9 +149,6 @@ type Publisher struct {
 	room *Room
 }
 
-// Room is the room this publisher feeds.
-func (p *Publisher) Room() *Room { return p.room }
-
 // Close ends the broadcast.
 func (p *Publisher) Close() { p.room.Close("publisher ended the broadcast") }
 
@@ -167,9 +161,6 @@ type Subscriber struct {
 	firstSent sync.Once
 	closeOnce sync.Once
 }
-
-// Room is the room this viewer watches.
-func (s *Subscriber) Room() *Room { return s.room }
 
 // activate starts media once the viewer's transport is up, so its first video packet is a
 // keyframe it can actually receive.

@@ -5,11 +5,10 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"errors"
-	"strings"
 	"time"
+
+	"github.com/livegate/livegate/internal/ids"
 )
 
 // Errors callers branch on. Implementations wrap them.
@@ -113,10 +112,4 @@ type Store interface {
 }
 
 // NewID returns a random, URL-safe identifier with a readable prefix, e.g. "str_...".
-func NewID(prefix string) string {
-	var b [15]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
-	return prefix + "_" + strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))
-}
+func NewID(prefix string) string { return ids.New(prefix) }
