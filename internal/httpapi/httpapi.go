@@ -27,6 +27,7 @@ import (
 	"github.com/livegate/livegate/internal/problem"
 	"github.com/livegate/livegate/internal/sfu"
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/streams"
 	"github.com/livegate/livegate/internal/web"
 	"github.com/livegate/livegate/internal/whip"
 )
@@ -41,6 +42,7 @@ type Deps struct {
 	Viewers  *access.ViewerAuth
 	Gate     *access.Gate
 	Decider  *paywall.Decider
+	Streams  *streams.Lifecycle
 	// Gatherer serves /metrics on the public listener; nil when metrics have a listener
 	// of their own (--metrics-addr).
 	Gatherer prometheus.Gatherer

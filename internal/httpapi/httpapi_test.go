@@ -23,6 +23,7 @@ import (
 	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/sfu"
 	"github.com/livegate/livegate/internal/store/sqlstore"
+	"github.com/livegate/livegate/internal/streams"
 	"github.com/livegate/livegate/internal/whip"
 )
 
@@ -48,8 +49,9 @@ func newAPI(t testing.TB) *api {
 	tokens, _ := access.NewPlaybackTokens("", 0)
 	mem := sessions.NewMemory()
 	gate := access.NewGate(mem, tokens, access.GateConfig{Node: "test"})
-	return &api{Deps: Deps{Store: db, SFU: s, WHIP: whip.New(s, db, whip.Config{PathParam: PathParam, Gate: gate}),
-		Billing: bill, Resolver: res, Viewers: viewers, Gate: gate,
+	lifecycle := streams.New(db, s, gate, nil)
+	return &api{Deps: Deps{Store: db, SFU: s, WHIP: whip.New(s, db, whip.Config{PathParam: PathParam, Gate: gate, Lifecycle: lifecycle}),
+		Billing: bill, Resolver: res, Viewers: viewers, Gate: gate, Streams: lifecycle,
 		Decider:  &paywall.Decider{Entitlements: db, Offers: bill, Previews: mem},
 		Gatherer: prometheus.NewRegistry(), MaxBody: 64 << 10, PublicURL: "http://localhost:8080",
 		Logger: nil, Ready: func() bool { return true }}}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/problem"
-	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/whip"
 )
@@ -207,13 +206,9 @@ func (a *api) endStream(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, "stream", err)
 		return
 	}
-	if err := a.Store.EndStream(r.Context(), id, time.Now()); err != nil {
+	if err := a.Streams.End(r.Context(), id, "stream ended by the creator"); err != nil {
 		a.storeError(w, r, "stream", err)
 		return
-	}
-	a.SFU.EndRoom(id, "stream ended by the creator")
-	if err := a.Gate.Publish(r.Context(), sessions.Event{Kind: sessions.EventStream, StreamID: id, Reason: "stream ended"}); err != nil {
-		a.Logger.Warn("publish stream end", "stream", id, "err", err)
 	}
 	refunded := 0
 	if before.State == store.StateScheduled && before.AccessMode == store.AccessTicket {

@@ -31,6 +31,7 @@ import (
 	"github.com/livegate/livegate/internal/sfu"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/store/sqlstore"
+	"github.com/livegate/livegate/internal/streams"
 	"github.com/livegate/livegate/internal/whip"
 )
 
@@ -155,7 +156,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		name, key, _ := strings.Cut(kv, "=")
 		opKeys[name] = key
 	}
-	n.WHIP = whip.New(n.SFU, db, whip.Config{Gate: n.Gate, MaxBodyBytes: cfg.MaxBodyBytes, ICEServers: cfg.STUNServers,
+	lifecycle := streams.New(db, n.SFU, n.Gate, log.With("component", "streams"))
+	n.WHIP = whip.New(n.SFU, db, whip.Config{Gate: n.Gate, Lifecycle: lifecycle, MaxBodyBytes: cfg.MaxBodyBytes, ICEServers: cfg.STUNServers,
 		PathParam: httpapi.PathParam, MaxCandidates: cfg.MaxCandidates, MaxPatches: cfg.MaxPatches,
 		Logger: log.With("component", "whip")})
 	var publicMetrics prometheus.Gatherer = n.Registry
@@ -163,7 +165,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		publicMetrics = nil
 	}
 	n.handler = httpapi.New(httpapi.Deps{Store: db, SFU: n.SFU, WHIP: n.WHIP, Gatherer: publicMetrics,
-		Billing: n.Billing, Resolver: n.Resolver, Viewers: n.Viewers, Gate: n.Gate, Decider: n.Decider,
+		Billing: n.Billing, Resolver: n.Resolver, Viewers: n.Viewers, Gate: n.Gate, Decider: n.Decider, Streams: lifecycle,
 		APIKey: cfg.APIKey, OperatorKeys: opKeys, Production: cfg.Production, Development: cfg.DevelopmentDefaults(), PublicURL: cfg.PublicURL,
 		MaxBody: cfg.MaxBodyBytes, Logger: log.With("component", "http"),
 		Ready: func() bool { return !n.SFU.Draining() }})

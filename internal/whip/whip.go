@@ -29,8 +29,12 @@ import (
 // Streams is the part of the store the handlers need.
 type Streams interface {
 	Stream(ctx context.Context, id string) (store.Stream, error)
-	MarkStreamLive(ctx context.Context, id string, at time.Time) error
-	EndStream(ctx context.Context, id string, at time.Time) error
+}
+
+// Lifecycle records what a publisher's connection does to its stream (streams.Lifecycle).
+type Lifecycle interface {
+	WentLive(ctx context.Context, id string)
+	End(ctx context.Context, id, reason string) error
 }
 
 // Gate admits viewers: it checks their playback token and opens their session before the
@@ -39,13 +43,15 @@ type Gate interface {
 	Admit(ctx context.Context, token string, st store.Stream) (access.Pass, error)
 	Attach(p access.Pass, close func(reason string), done <-chan struct{})
 	Release(p access.Pass, reason string)
-	Publish(ctx context.Context, e sessions.Event) error
 }
 
 // Config tunes the handlers.
 type Config struct {
 	// Gate admits WHEP viewers.
-	Gate         Gate
+	Gate Gate
+	// Lifecycle marks a stream live when its publisher connects and ends it when the
+	// publisher goes.
+	Lifecycle    Lifecycle
 	MaxBodyBytes int64
 	// ICEServers are advertised in Link headers (RFC 9725 §4.6), e.g. "stun:stun.example.org:3478".
 	ICEServers []string
@@ -150,12 +156,7 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 		OnLive: func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := h.streams.MarkStreamLive(ctx, streamID, time.Now()); err != nil {
-				h.log.Warn("mark stream live", "stream", streamID, "err", err)
-				if errors.Is(err, store.ErrConflict) {
-					h.sfu.EndRoom(streamID, "stream ended by the creator") // meanwhile
-				}
-			}
+			h.cfg.Lifecycle.WentLive(ctx, streamID)
 		},
 		OnEnd: func(reason string, wasLive bool) {
 			if !wasLive {
@@ -164,12 +165,8 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := h.streams.EndStream(ctx, streamID, time.Now()); err != nil {
+			if err := h.cfg.Lifecycle.End(ctx, streamID, reason); err != nil {
 				h.log.Error("end stream", "stream", streamID, "err", err)
-			}
-			// Viewers on other nodes (edges) go too.
-			if err := h.cfg.Gate.Publish(ctx, sessions.Event{Kind: sessions.EventStream, StreamID: streamID, Reason: "stream ended"}); err != nil {
-				h.log.Warn("publish stream end", "stream", streamID, "err", err)
 			}
 		},
 	})
