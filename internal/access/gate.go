@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/livegate/livegate/internal/ids"
+	"github.com/livegate/livegate/internal/problem"
 	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/store"
 )
@@ -87,20 +89,19 @@ func NewGate(st sessions.Store, tokens *PlaybackTokens, cfg GateConfig) *Gate {
 // Store is the session store behind the gate.
 func (g *Gate) Store() sessions.Store { return g.store }
 
-// Tokens signs playback tokens.
-func (g *Gate) Tokens() *PlaybackTokens { return g.tokens }
-
 // Admission errors.
 var (
 	// ErrSessionLimit means the viewer has as many sessions as the stream allows.
-	ErrSessionLimit = errors.New("too many concurrent sessions for this viewer")
+	ErrSessionLimit = &problem.Error{Status: http.StatusConflict, Type: "session-limit", Title: "Too many sessions",
+		Msg: "too many concurrent sessions for this viewer", Hint: "this viewer is already watching as many times as the stream allows"}
 	// ErrRevoked means the access the token was issued for has ended since.
-	ErrRevoked = errors.New("access revoked")
+	ErrRevoked = &problem.Error{Status: http.StatusForbidden, Type: "access-revoked", Title: "Access revoked", Msg: "access revoked"}
 	// ErrPreviewUsed means the viewer has watched all of the stream's free preview.
 	// What is left under MinPreview counts as watched: booked time is whole
 	// milliseconds per heartbeat, so a finished preview can leave a sliver that would
 	// otherwise open one more session per token.
-	ErrPreviewUsed = errors.New("free preview used up")
+	ErrPreviewUsed = &problem.Error{Status: http.StatusPaymentRequired, Type: "preview-ended", Title: "Free preview used up",
+		Msg: "free preview used up"}
 )
 
 // MinPreview is the least preview worth a session: less than this left is used up.
@@ -148,7 +149,7 @@ func (g *Gate) Admit(ctx context.Context, token string, st store.Stream) (Pass, 
 		}
 		preview = min(time.Duration(c.PreviewMillis)*time.Millisecond, time.Duration(st.PreviewSeconds)*time.Second-used)
 		if preview < MinPreview {
-			return Pass{}, ErrPreviewUsed
+			return Pass{}, fmt.Errorf("%w: POST /v1/streams/%s/access to buy access", ErrPreviewUsed, st.ID)
 		}
 		lim = sessions.Limit{Max: 1, Replace: true}
 	}

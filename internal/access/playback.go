@@ -4,14 +4,18 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/livegate/livegate/internal/problem"
 )
 
 // ErrBadPlaybackToken means a WHEP join's token is missing, forged, expired or for
 // another stream.
-var ErrBadPlaybackToken = errors.New("invalid playback token")
+var ErrBadPlaybackToken = &problem.Error{Status: http.StatusUnauthorized, Type: "playback-token-invalid", Title: "Playback token required",
+	Msg: "invalid playback token", Challenge: `Bearer realm="livegate-playback"`}
 
 const playbackAudience = "livegate-playback"
 

@@ -13,10 +13,13 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/livegate/livegate/internal/problem"
 )
 
 // ErrNoViewer means the request carries no valid viewer token.
-var ErrNoViewer = errors.New("no valid viewer token")
+var ErrNoViewer = &problem.Error{Status: http.StatusUnauthorized, Type: "viewer-unauthorized", Title: "Viewer token required",
+	Msg: "no valid viewer token", Challenge: `Bearer realm="livegate-viewer"`}
 
 // ViewerAuthConfig says how the embedding platform signs its viewers' tokens.
 type ViewerAuthConfig struct {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -21,17 +22,23 @@ import (
 
 	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/money"
+	"github.com/livegate/livegate/internal/problem"
 	"github.com/livegate/livegate/internal/store"
 )
 
-// Errors the API maps to statuses.
+// Errors of selling, with the problem an API caller gets for each.
 var (
-	ErrCountryNotEnabled = errors.New("paid live is not available in the viewer's country")
-	ErrNotForSale        = errors.New("not for sale")
-	ErrAlreadyEntitled   = errors.New("viewer already has access")
-	ErrCreatorNotReady   = errors.New("creator cannot take payments yet")
-	ErrBadSignature      = errors.New("webhook signature rejected")
-	ErrManualPayouts     = errors.New("creator's country uses manual payouts")
+	ErrCountryNotEnabled = &problem.Error{Status: http.StatusUnavailableForLegalReasons, Type: "country-not-enabled",
+		Title: "Paid live is not available in your country", Msg: "paid live is not available in the viewer's country"}
+	ErrNotForSale      = &problem.Error{Status: http.StatusConflict, Type: "not-for-sale", Title: "Not for sale here", Msg: "not for sale"}
+	ErrAlreadyEntitled = &problem.Error{Status: http.StatusConflict, Type: "already-entitled", Title: "You already have access",
+		Msg: "viewer already has access"}
+	ErrCreatorNotReady = &problem.Error{Status: http.StatusConflict, Type: "creator-not-ready", Title: "Creator cannot take payments yet",
+		Msg: "creator cannot take payments yet"}
+	ErrBadSignature = &problem.Error{Status: http.StatusBadRequest, Type: "bad-signature", Title: "Webhook signature rejected",
+		Msg: "webhook signature rejected"}
+	ErrManualPayouts = &problem.Error{Status: http.StatusConflict, Type: "manual-payouts", Title: "Creator is paid out manually",
+		Msg: "creator's country uses manual payouts"}
 )
 
 // Store is the durable data billing needs.

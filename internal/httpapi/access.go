@@ -46,9 +46,6 @@ func (a *api) streamAccess(w http.ResponseWriter, r *http.Request) {
 			Checkout: map[string]string{"method": "POST", "href": pr.CheckoutPath},
 			Price:    map[string]any{"kind": pr.Offer.Kind, "currency": pr.Offer.Currency, "amount": pr.Offer.Amount, "display": pr.Offer.Display, "country": pr.Offer.Country}})
 		return
-	case errors.Is(err, sessions.ErrUnavailable):
-		problem.Unavailable(w, r, "Cannot decide access now")
-		return
 	case err != nil:
 		a.moneyError(w, r, err)
 		return

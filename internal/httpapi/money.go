@@ -13,7 +13,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/livegate/livegate/internal/access"
 	"github.com/livegate/livegate/internal/billing"
 	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/money"
@@ -37,19 +36,7 @@ func (a *api) moneyError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &fe):
 		invalid(w, r, fe.Field, fe.Error())
-	case errors.Is(err, billing.ErrCountryNotEnabled):
-		problem.Write(w, r, http.StatusUnavailableForLegalReasons, "country-not-enabled", "Paid live is not available in your country", err.Error())
-	case errors.Is(err, billing.ErrNotForSale):
-		problem.Write(w, r, http.StatusConflict, "not-for-sale", "Not for sale here", err.Error())
-	case errors.Is(err, billing.ErrAlreadyEntitled):
-		problem.Write(w, r, http.StatusConflict, "already-entitled", "You already have access", err.Error())
-	case errors.Is(err, billing.ErrCreatorNotReady):
-		problem.Write(w, r, http.StatusConflict, "creator-not-ready", "Creator cannot take payments yet", err.Error())
-	case errors.Is(err, billing.ErrManualPayouts):
-		problem.Write(w, r, http.StatusConflict, "manual-payouts", "Creator is paid out manually", err.Error())
-	case errors.Is(err, access.ErrNoViewer):
-		w.Header().Set("WWW-Authenticate", `Bearer realm="livegate-viewer"`)
-		problem.Write(w, r, http.StatusUnauthorized, "viewer-unauthorized", "Viewer token required", err.Error())
+	case problem.Answer(w, r, err):
 	default:
 		a.storeError(w, r, "resource", err)
 	}
@@ -419,8 +406,7 @@ func (a *api) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	err = a.Billing.HandleWebhook(r.Context(), body, r.Header.Get("Stripe-Signature"))
 	switch {
-	case errors.Is(err, billing.ErrBadSignature):
-		problem.Write(w, r, http.StatusBadRequest, "bad-signature", "Webhook signature rejected", err.Error())
+	case err != nil && problem.Answer(w, r, err): // a bad signature
 	case err != nil:
 		a.Logger.Error("webhook", "err", err)
 		problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")

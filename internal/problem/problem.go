@@ -4,6 +4,7 @@ package problem
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -57,4 +58,44 @@ func RetryAfter(w http.ResponseWriter, d time.Duration) {
 func Unavailable(w http.ResponseWriter, r *http.Request, title string) {
 	RetryAfter(w, 5*time.Second)
 	Write(w, r, http.StatusServiceUnavailable, "sessions-unavailable", title, "retry shortly")
+}
+
+// Error is a sentinel error that says how an HTTP API answers it. Each package declares
+// its errors once with their status and type (sfu.ErrNoCodec is 400 "unsupported-codec"),
+// and every handler answers an error wrapping one of them with Answer: the mapping from
+// errors to problems is the list of these declarations, not a switch per handler.
+type Error struct {
+	Status int
+	Type   string // the slug, e.g. "stream-not-live"
+	Title  string
+	Msg    string // the error text (Error())
+	// Hint, when set, is the detail instead of the error text: what the caller can do.
+	Hint string
+	// RetryAfter, when set, is sent as Retry-After.
+	RetryAfter time.Duration
+	// Challenge, when set, is sent as WWW-Authenticate.
+	Challenge string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Answer writes the problem of the first Error in err's chain and reports whether there
+// was one; the detail is err's text (with its context), or the Error's Hint.
+func Answer(w http.ResponseWriter, r *http.Request, err error) bool {
+	var pe *Error
+	if !errors.As(err, &pe) {
+		return false
+	}
+	if pe.RetryAfter > 0 {
+		RetryAfter(w, pe.RetryAfter)
+	}
+	if pe.Challenge != "" {
+		w.Header().Set("WWW-Authenticate", pe.Challenge)
+	}
+	detail := err.Error()
+	if pe.Hint != "" {
+		detail = pe.Hint
+	}
+	Write(w, r, pe.Status, pe.Type, pe.Title, detail)
+	return true
 }

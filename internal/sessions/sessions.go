@@ -9,7 +9,10 @@ package sessions
 import (
 	"context"
 	"errors"
+	"net/http"
 	"time"
+
+	"github.com/livegate/livegate/internal/problem"
 )
 
 // Errors callers branch on.
@@ -17,7 +20,8 @@ var (
 	ErrLimit       = errors.New("too many concurrent sessions")
 	ErrExists      = errors.New("session already open")
 	ErrNotFound    = errors.New("session not found")
-	ErrUnavailable = errors.New("session store unavailable")
+	ErrUnavailable = &problem.Error{Status: http.StatusServiceUnavailable, Type: "sessions-unavailable",
+		Title: "Session store unavailable", Msg: "session store unavailable", Hint: "retry shortly", RetryAfter: 5 * time.Second}
 )
 
 // What a session stands on when it is not an entitlement (ticket or subscription) id.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"slices"
 	"sync"
@@ -23,16 +24,23 @@ import (
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/livegate/livegate/internal/problem"
 )
 
-// Errors the signalling layer maps to HTTP statuses.
+// Errors of a negotiation, with the problem a WHIP/WHEP caller gets for each.
 var (
-	ErrBadOffer        = errors.New("unusable SDP offer")
-	ErrNoCodec         = errors.New("no supported codec in offer")
-	ErrPublisherExists = errors.New("stream already has a publisher")
-	ErrNotLive         = errors.New("stream is not live")
-	ErrDraining        = errors.New("node is shutting down")
-	ErrClosed          = errors.New("peer closed")
+	ErrBadOffer = &problem.Error{Status: http.StatusBadRequest, Type: "bad-sdp", Title: "Malformed SDP offer",
+		Msg: "unusable SDP offer"}
+	ErrNoCodec = &problem.Error{Status: http.StatusBadRequest, Type: "unsupported-codec", Title: "No supported codec",
+		Msg: "no supported codec in offer"}
+	ErrPublisherExists = &problem.Error{Status: http.StatusConflict, Type: "stream-busy", Title: "Stream already has a publisher",
+		Msg: "stream already has a publisher", Hint: "end the other broadcast (DELETE its WHIP session) first"}
+	ErrNotLive = &problem.Error{Status: http.StatusConflict, Type: "stream-not-live", Title: "Stream is not live",
+		Msg: "stream is not live", Hint: "the publisher is not connected"}
+	ErrDraining = &problem.Error{Status: http.StatusServiceUnavailable, Type: "draining", Title: "Node is shutting down",
+		Msg: "node is shutting down", Hint: "retry on another node", RetryAfter: 5 * time.Second}
+	ErrClosed = errors.New("peer closed")
 )
 
 // Config is what the SFU needs from the node's configuration.

@@ -21,7 +21,6 @@ import (
 
 	"github.com/livegate/livegate/internal/access"
 	"github.com/livegate/livegate/internal/problem"
-	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/sfu"
 	"github.com/livegate/livegate/internal/store"
 )
@@ -197,28 +196,11 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 	}
 	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	pass, err := h.cfg.Gate.Admit(r.Context(), strings.TrimSpace(token), st)
-	switch {
-	case errors.Is(err, access.ErrBadPlaybackToken):
-		w.Header().Set("WWW-Authenticate", `Bearer realm="livegate-playback"`)
-		problem.Write(w, r, http.StatusUnauthorized, "playback-token-invalid", "Playback token required", err.Error())
-		return
-	case errors.Is(err, access.ErrRevoked):
-		problem.Write(w, r, http.StatusForbidden, "access-revoked", "Access revoked", err.Error())
-		return
-	case errors.Is(err, access.ErrPreviewUsed):
-		problem.Write(w, r, http.StatusPaymentRequired, "preview-ended", "Free preview used up",
-			"POST /v1/streams/"+st.ID+"/access to buy access")
-		return
-	case errors.Is(err, access.ErrSessionLimit):
-		problem.Write(w, r, http.StatusConflict, "session-limit", "Too many sessions",
-			"this viewer is already watching as many times as the stream allows")
-		return
-	case errors.Is(err, sessions.ErrUnavailable):
-		problem.Unavailable(w, r, "Cannot open a session now")
-		return
-	case err != nil:
-		h.log.Error("admit viewer", "stream", st.ID, "err", err)
-		problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
+	if err != nil {
+		if !problem.Answer(w, r, err) {
+			h.log.Error("admit viewer", "stream", st.ID, "err", err)
+			problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
+		}
 		return
 	}
 	sub, answer, err := h.sfu.Subscribe(r.Context(), st.ID, offer)
@@ -450,18 +432,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (string, bool
 
 func (h *Handler) sfuError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case errors.Is(err, sfu.ErrNoCodec):
-		problem.Write(w, r, http.StatusBadRequest, "unsupported-codec", "No supported codec", err.Error())
-	case errors.Is(err, sfu.ErrBadOffer):
-		problem.Write(w, r, http.StatusBadRequest, "bad-sdp", "Malformed SDP offer", err.Error())
-	case errors.Is(err, sfu.ErrPublisherExists):
-		problem.Write(w, r, http.StatusConflict, "stream-busy", "Stream already has a publisher",
-			"end the other broadcast (DELETE its WHIP session) first")
-	case errors.Is(err, sfu.ErrNotLive):
-		problem.Write(w, r, http.StatusConflict, "stream-not-live", "Stream is not live", "the publisher is not connected")
-	case errors.Is(err, sfu.ErrDraining):
-		problem.RetryAfter(w, 5*time.Second)
-		problem.Write(w, r, http.StatusServiceUnavailable, "draining", "Node is shutting down", "retry on another node")
+	case problem.Answer(w, r, err):
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		problem.Write(w, r, http.StatusServiceUnavailable, "timeout", "Negotiation timed out", "")
 	default:
