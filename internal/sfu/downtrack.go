@@ -17,8 +17,6 @@ type downTrack struct {
 	forwarder *forwarder
 	sub       *Subscriber
 	sender    *webrtc.RTPSender
-	startSeq  uint16
-	startTS   uint32
 
 	mu             sync.Mutex
 	bound, active  bool
@@ -27,8 +25,7 @@ type downTrack struct {
 	ssrc           uint32
 	pt             uint8
 	ws             webrtc.TrackLocalWriter
-	seqOffset      uint16
-	tsOffset       uint32
+	munger         munger
 	hdr            rtp.Header // scratch for writes; a field so it is not allocated per packet
 	rtxHdr         rtp.Header
 	rtxBuf         [maxPacket]byte
@@ -37,7 +34,7 @@ type downTrack struct {
 var _ webrtc.TrackLocal = (*downTrack)(nil)
 
 func newDownTrack(f *forwarder, s *Subscriber) *downTrack {
-	return &downTrack{forwarder: f, sub: s, startSeq: uint16(rand.Uint32()), startTS: rand.Uint32()}
+	return &downTrack{forwarder: f, sub: s, munger: newMunger(uint16(rand.Uint32()), rand.Uint32())}
 }
 
 func (d *downTrack) ID() string                { return d.forwarder.kind.String() }
@@ -111,8 +108,7 @@ func (d *downTrack) writeRTP(h *rtp.Header, payload []byte, key bool) bool {
 			d.waitingCounted = false
 			d.forwarder.waiting.Add(-1)
 		}
-		d.seqOffset = h.SequenceNumber - d.startSeq
-		d.tsOffset = h.Timestamp - d.startTS
+		d.munger.start(h.SequenceNumber, h.Timestamp)
 	}
 	if !d.write(&d.hdr, h, payload) {
 		return false
@@ -127,8 +123,7 @@ func (d *downTrack) write(scratch, src *rtp.Header, payload []byte) bool {
 	*scratch = *src
 	scratch.SSRC = d.ssrc
 	scratch.PayloadType = d.pt
-	scratch.SequenceNumber = src.SequenceNumber - d.seqOffset
-	scratch.Timestamp = src.Timestamp - d.tsOffset
+	scratch.SequenceNumber, scratch.Timestamp = d.munger.rewrite(src.SequenceNumber, src.Timestamp)
 	scratch.Extension = false
 	scratch.ExtensionProfile = 0
 	scratch.Extensions = nil
@@ -144,7 +139,7 @@ func (d *downTrack) retransmit(seq uint16) {
 	if !d.bound || !d.started {
 		return
 	}
-	n := d.forwarder.cache.get(seq+d.seqOffset, d.rtxBuf[:])
+	n := d.forwarder.cache.get(d.munger.upstream(seq), d.rtxBuf[:])
 	if n == 0 {
 		return
 	}
