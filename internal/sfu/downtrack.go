@@ -14,9 +14,9 @@ import (
 // with its own sequence numbers and timestamps: the viewer sees one continuous stream
 // whatever happens upstream.
 type downTrack struct {
-	forwarder *forwarder
-	sub       *Subscriber
-	sender    *webrtc.RTPSender
+	receiver *receiver
+	sub      *Subscriber
+	sender   *webrtc.RTPSender
 
 	mu             sync.Mutex
 	bound, active  bool
@@ -31,21 +31,24 @@ type downTrack struct {
 	rtxBuf         [maxPacket]byte
 }
 
-var _ webrtc.TrackLocal = (*downTrack)(nil)
+var (
+	_ webrtc.TrackLocal = (*downTrack)(nil)
+	_ sink              = (*downTrack)(nil)
+)
 
-func newDownTrack(f *forwarder, s *Subscriber) *downTrack {
-	return &downTrack{forwarder: f, sub: s, munger: newMunger(uint16(rand.Uint32()), rand.Uint32())}
+func newDownTrack(f *receiver, s *Subscriber) *downTrack {
+	return &downTrack{receiver: f, sub: s, munger: newMunger(uint16(rand.Uint32()), rand.Uint32())}
 }
 
-func (d *downTrack) ID() string                { return d.forwarder.kind.String() }
+func (d *downTrack) ID() string                { return d.receiver.kind.String() }
 func (d *downTrack) RID() string               { return "" }
-func (d *downTrack) StreamID() string          { return "livegate-" + d.forwarder.room.id }
-func (d *downTrack) Kind() webrtc.RTPCodecType { return d.forwarder.kind }
+func (d *downTrack) StreamID() string          { return "livegate-" + d.receiver.room.id }
+func (d *downTrack) Kind() webrtc.RTPCodecType { return d.receiver.kind }
 
 // Bind picks the viewer's payload type for the publisher's codec.
 func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	for _, c := range ctx.CodecParameters() {
-		if codecMatches(c.RTPCodecCapability, d.forwarder.codec.RTPCodecCapability) {
+		if codecMatches(c.RTPCodecCapability, d.receiver.codec.RTPCodecCapability) {
 			d.mu.Lock()
 			d.ssrc, d.pt, d.ws, d.bound = uint32(ctx.SSRC()), uint8(c.PayloadType), ctx.WriteStream(), true
 			d.mu.Unlock()
@@ -63,7 +66,7 @@ func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
 	return nil
 }
 
-// activate joins the forwarder's fan-out; video then waits for a keyframe, which is
+// activate joins the receiver's fan-out; video then waits for a keyframe, which is
 // requested now.
 func (d *downTrack) activate() {
 	d.mu.Lock()
@@ -72,41 +75,42 @@ func (d *downTrack) activate() {
 		return
 	}
 	d.active = true
-	if d.forwarder.kind == webrtc.RTPCodecTypeVideo {
+	if d.receiver.kind == webrtc.RTPCodecTypeVideo {
 		d.waitingCounted = true
-		d.forwarder.waiting.Add(1)
+		d.receiver.waiting.Add(1)
 	}
 	d.mu.Unlock()
-	d.forwarder.addDown(d)
-	d.forwarder.requestKeyframe()
+	d.receiver.addSink(d)
+	d.receiver.requestKeyframe()
 }
 
-func (d *downTrack) stopWaiting() {
+// Detached implements sink: the receiver dropped this viewer.
+func (d *downTrack) Detached() {
 	d.mu.Lock()
 	if d.waitingCounted {
 		d.waitingCounted = false
-		d.forwarder.waiting.Add(-1)
+		d.receiver.waiting.Add(-1)
 	}
 	d.mu.Unlock()
 }
 
-// writeRTP sends one packet of the forwarder to this viewer. key says whether the packet
-// starts a keyframe (computed only while someone waits for one).
-func (d *downTrack) writeRTP(h *rtp.Header, payload []byte, key bool) bool {
+// WriteRTP implements sink: one packet of the receiver to this viewer. key says whether
+// the packet starts a keyframe (computed only while someone waits for one).
+func (d *downTrack) WriteRTP(h *rtp.Header, payload []byte, key bool) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.bound {
 		return false
 	}
 	if !d.started {
-		if d.forwarder.kind == webrtc.RTPCodecTypeVideo && !key {
-			d.forwarder.requestKeyframe()
+		if d.receiver.kind == webrtc.RTPCodecTypeVideo && !key {
+			d.receiver.requestKeyframe()
 			return false
 		}
 		d.started = true
 		if d.waitingCounted {
 			d.waitingCounted = false
-			d.forwarder.waiting.Add(-1)
+			d.receiver.waiting.Add(-1)
 		}
 		d.munger.start(h.SequenceNumber, h.Timestamp)
 	}
@@ -139,7 +143,7 @@ func (d *downTrack) retransmit(seq uint16) {
 	if !d.bound || !d.started {
 		return
 	}
-	n := d.forwarder.cache.get(d.munger.upstream(seq), d.rtxBuf[:])
+	n := d.receiver.cache.get(d.munger.upstream(seq), d.rtxBuf[:])
 	if n == 0 {
 		return
 	}
@@ -148,7 +152,7 @@ func (d *downTrack) retransmit(seq uint16) {
 		return
 	}
 	if d.write(&d.hdr, &d.rtxHdr, payload) {
-		d.forwarder.room.sfu.metrics.Retransmits.Inc()
+		d.receiver.room.sfu.metrics.Retransmits.Inc()
 	}
 }
 
@@ -156,7 +160,7 @@ func (d *downTrack) retransmit(seq uint16) {
 // cache, PLI/FIR upstream (throttled), receiver reports recorded.
 func (d *downTrack) readRTCP() {
 	buf := make([]byte, maxPacket)
-	m := d.forwarder.room.sfu.metrics
+	m := d.receiver.room.sfu.metrics
 	for {
 		n, _, err := d.sender.Read(buf)
 		if err != nil {
@@ -169,7 +173,7 @@ func (d *downTrack) readRTCP() {
 		for _, p := range pkts {
 			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				d.forwarder.requestKeyframe()
+				d.receiver.requestKeyframe()
 			case *rtcp.TransportLayerNack:
 				for _, pair := range p.Nacks {
 					pair.Range(func(seq uint16) bool {

@@ -27,15 +27,15 @@ func benchRoom() *Room {
 // the socket are pion's and the kernel's (see docs/BENCHMARKS.md for the whole path).
 func BenchmarkFanout100(b *testing.B) {
 	r := benchRoom()
-	f := &forwarder{room: r, kind: webrtc.RTPCodecTypeVideo, mime: "video/vp8", cache: newPacketCache(1024)}
+	f := &receiver{room: r, kind: webrtc.RTPCodecTypeVideo, mime: "video/vp8", cache: newPacketCache(1024)}
 	w := &countingWriter{}
-	var downs []*downTrack
+	var downs []sink
 	for i := 0; i < 100; i++ {
 		d := newDownTrack(f, &Subscriber{room: r})
 		d.bound, d.active, d.ws, d.ssrc, d.pt = true, true, w, uint32(i), 96
 		downs = append(downs, d)
 	}
-	f.downs.Store(&downs)
+	f.sinks.Store(&downs)
 	pkt := make([]byte, 1200)
 	h := rtp.Header{Version: 2, PayloadType: 96, SSRC: 1}
 	hl, _ := h.MarshalTo(pkt)
@@ -43,13 +43,10 @@ func BenchmarkFanout100(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(pkt)))
 	var parsed rtp.Header
+	f.waiting.Store(1) // every packet is checked for a keyframe, the costlier path
 	for i := 0; i < b.N; i++ {
 		pkt[2], pkt[3] = byte(i>>8), byte(i)
-		payload, _ := parseRTP(&parsed, pkt)
-		f.cache.put(parsed.SequenceNumber, pkt)
-		for _, d := range downs {
-			d.writeRTP(&parsed, payload, true)
-		}
+		f.forward(&parsed, pkt)
 	}
 	if w.n < b.N*100 {
 		b.Fatalf("wrote %d packets, want %d", w.n, b.N*100)

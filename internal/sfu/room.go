@@ -9,7 +9,7 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// Room is one live stream on this node: its publisher, the forwarders of the publisher's
+// Room is one live stream on this node: its publisher, the receivers of the publisher's
 // tracks, and the viewers.
 type Room struct {
 	id       string
@@ -20,12 +20,12 @@ type Room struct {
 
 	pub *Publisher // set once, before the room is reachable by viewers' tracks
 
-	mu         sync.Mutex
-	forwarders []*forwarder
-	ready      chan struct{} // closed once every announced track has arrived
-	subs       map[*Subscriber]struct{}
-	closed     bool
-	wg         sync.WaitGroup // forwarder goroutines
+	mu        sync.Mutex
+	receivers []*receiver
+	ready     chan struct{} // closed once every announced track has arrived
+	subs      map[*Subscriber]struct{}
+	closed    bool
+	wg        sync.WaitGroup // receiver goroutines
 }
 
 func newRoom(s *SFU, id string, expected int, opts PublishOptions) *Room {
@@ -43,15 +43,15 @@ func (r *Room) Subscribers() int {
 	return len(r.subs)
 }
 
-func (r *Room) addTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver, pc *webrtc.PeerConnection) {
-	f := newForwarder(r, remote, pc)
+func (r *Room) addTrack(remote *webrtc.TrackRemote, rtpReceiver *webrtc.RTPReceiver, pc *webrtc.PeerConnection) {
+	f := newReceiver(r, trackSource{track: remote, pc: pc}, remote.Kind(), remote.Codec())
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		return
 	}
-	r.forwarders = append(r.forwarders, f)
-	if len(r.forwarders) == r.expected {
+	r.receivers = append(r.receivers, f)
+	if len(r.receivers) == r.expected {
 		close(r.ready)
 	}
 	r.wg.Add(2)
@@ -62,7 +62,7 @@ func (r *Room) addTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver
 	go func() {
 		defer r.wg.Done()
 		for {
-			if _, _, err := receiver.ReadRTCP(); err != nil {
+			if _, _, err := rtpReceiver.ReadRTCP(); err != nil {
 				return
 			}
 		}
@@ -71,7 +71,7 @@ func (r *Room) addTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver
 
 // waitTracks returns the publisher's tracks, waiting a little for a publisher that has
 // only just connected.
-func (r *Room) waitTracks(ctx context.Context) ([]*forwarder, error) {
+func (r *Room) waitTracks(ctx context.Context) ([]*receiver, error) {
 	t := time.NewTimer(r.sfu.cfg.TracksWait)
 	defer t.Stop()
 	select {
@@ -84,10 +84,10 @@ func (r *Room) waitTracks(ctx context.Context) ([]*forwarder, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed || len(r.forwarders) == 0 {
+	if r.closed || len(r.receivers) == 0 {
 		return nil, ErrNotLive
 	}
-	return append([]*forwarder(nil), r.forwarders...), nil
+	return append([]*receiver(nil), r.receivers...), nil
 }
 
 func (r *Room) addSubscriber(s *Subscriber) error {
@@ -189,7 +189,7 @@ func (s *Subscriber) Close() {
 // close releases the viewer's resources without touching room bookkeeping.
 func (s *Subscriber) close() {
 	for _, d := range s.downs {
-		d.forwarder.removeDown(d)
+		d.receiver.removeSink(d)
 	}
 	s.closePC()
 }

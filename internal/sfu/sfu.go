@@ -355,8 +355,8 @@ func (s *SFU) Publish(ctx context.Context, streamID, offer string, opts PublishO
 	room.pub = p
 	// Counted from here because Close, on any path from here on, uncounts it.
 	s.metrics.Publishers.Inc()
-	pc.OnTrack(func(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
-		room.addTrack(remote, receiver, pc)
+	pc.OnTrack(func(remote *webrtc.TrackRemote, rtpReceiver *webrtc.RTPReceiver) {
+		room.addTrack(remote, rtpReceiver, pc)
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {
@@ -394,7 +394,7 @@ func (s *SFU) Subscribe(ctx context.Context, streamID, offer string) (*Subscribe
 	if err != nil {
 		return nil, "", err
 	}
-	var usable []*forwarder
+	var usable []*receiver
 	for _, f := range fwds {
 		if parsed.receives(f.kind, f.codec) {
 			usable = append(usable, f)
