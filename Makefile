@@ -25,6 +25,7 @@ vet:
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test ./internal/sfu -run '^$$' -fuzz FuzzParseOffer -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/sfu -run '^$$' -fuzz FuzzMunger -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/whip -run '^$$' -fuzz FuzzParseSDPFrag -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/httpapi -run '^$$' -fuzz FuzzCreateStreamJSON -fuzztime $(FUZZTIME)
 
