@@ -33,6 +33,7 @@ type Gate struct {
 	ttl       time.Duration
 	heartbeat time.Duration
 	log       *slog.Logger
+	metrics   *Metrics
 
 	mu   sync.Mutex
 	live map[string]*liveSession
@@ -66,6 +67,8 @@ type GateConfig struct {
 	TTL       time.Duration
 	Heartbeat time.Duration
 	Logger    *slog.Logger
+	// Metrics, when nil, are kept but not registered anywhere.
+	Metrics *Metrics
 }
 
 // NewGate returns a gate over a session store.
@@ -82,8 +85,11 @@ func NewGate(st sessions.Store, tokens *PlaybackTokens, cfg GateConfig) *Gate {
 	if cfg.Recheck <= 0 {
 		cfg.Recheck = 500 * time.Millisecond
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
 	return &Gate{store: st, revoked: cfg.Revocations, recheck: cfg.Recheck, tokens: tokens, node: cfg.Node, ttl: cfg.TTL,
-		heartbeat: cfg.Heartbeat, log: cfg.Logger, live: map[string]*liveSession{}}
+		heartbeat: cfg.Heartbeat, log: cfg.Logger, metrics: cfg.Metrics, live: map[string]*liveSession{}}
 }
 
 // Store is the session store behind the gate.
@@ -112,7 +118,8 @@ const MinPreview = time.Second
 // nothing the token stands on was revoked since it was issued (the fleet's revocation
 // records and, for paid access, the durable entitlement), and charges a preview against
 // what the viewer has already watched of this stream.
-func (g *Gate) Admit(ctx context.Context, token string, st store.Stream) (Pass, error) {
+func (g *Gate) Admit(ctx context.Context, token string, st store.Stream) (_ Pass, err error) {
+	defer func() { g.metrics.admitted(err) }()
 	now := time.Now()
 	if token == "" {
 		if st.AccessMode != store.AccessFree {
@@ -200,7 +207,11 @@ func (g *Gate) Attach(p Pass, close func(reason string), done <-chan struct{}) {
 	g.mu.Lock()
 	g.live[p.Session.ID] = ls
 	if p.Session.Preview {
-		ls.timer = time.AfterFunc(p.Preview, func() { g.End(p.Session.ID, "preview ended") })
+		ls.timer = time.AfterFunc(p.Preview, func() {
+			if g.End(p.Session.ID, "preview ended") {
+				g.metrics.PreviewsEnded.Inc()
+			}
+		})
 	}
 	g.mu.Unlock()
 	go func() {
@@ -316,9 +327,11 @@ func (g *Gate) Run(ctx context.Context) {
 			switch {
 			case err != nil && !failing:
 				g.log.Warn("session store unreachable; media keeps flowing, new joins get 503", "err", err)
+				g.metrics.SessionStore.Set(0)
 				failing = true
 			case err == nil && failing:
 				g.log.Info("session store back; live sessions re-registered", "sessions", len(g.Live()))
+				g.metrics.SessionStore.Set(1)
 				failing = false
 			}
 		}
@@ -372,6 +385,7 @@ func (g *Gate) apply(e sessions.Event) {
 		if ls := g.take(id); ls != nil {
 			g.log.Info("session ended", "session", id, "stream", ls.StreamID, "reason", e.Reason)
 			ls.close(e.Reason)
+			g.metrics.SessionsCut.Inc()
 			ended = append(ended, ls)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/livegate/livegate/internal/access"
 	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/store"
@@ -16,7 +18,8 @@ func TestGateCatchesMissedRevocation(t *testing.T) {
 	ctx := context.Background()
 	mem := sessions.NewMemory()
 	tokens, _ := access.NewPlaybackTokens("", 0)
-	g := access.NewGate(mem, tokens, access.GateConfig{Node: "n1", TTL: 300 * time.Millisecond, Heartbeat: 50 * time.Millisecond})
+	metrics := access.NewMetrics(nil)
+	g := access.NewGate(mem, tokens, access.GateConfig{Node: "n1", TTL: 300 * time.Millisecond, Heartbeat: 50 * time.Millisecond, Metrics: metrics})
 	st := store.Stream{ID: "str", AccessMode: store.AccessTicket, MaxSessions: 1, SessionPolicy: store.PolicyReject}
 	c := access.PlaybackClaims{Stream: "str", Entitlement: "ent_1"}
 	c.Subject, c.ID = "viewer", "sess-1"
@@ -24,6 +27,12 @@ func TestGateCatchesMissedRevocation(t *testing.T) {
 	pass, err := g.Admit(ctx, tok, st)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := g.Admit(ctx, tok, st); err == nil {
+		t.Fatal("a playback token opened a second session")
+	}
+	if a, b := testutil.ToFloat64(metrics.Admissions.WithLabelValues("admitted")), testutil.ToFloat64(metrics.Admissions.WithLabelValues("bad_token")); a != 1 || b != 1 {
+		t.Fatalf("admissions: %v admitted, %v bad_token; want 1 and 1", a, b)
 	}
 	closed := make(chan string, 1)
 	done := make(chan struct{})
@@ -41,6 +50,9 @@ func TestGateCatchesMissedRevocation(t *testing.T) {
 		}
 	case <-time.After(time.Second):
 		t.Fatal("missed revocation not caught by the heartbeat")
+	}
+	if cut := testutil.ToFloat64(metrics.SessionsCut); cut != 1 {
+		t.Errorf("sessions cut %v, want 1", cut)
 	}
 	// The store learns the reason right after the media is cut.
 	deadline := time.Now().Add(time.Second)

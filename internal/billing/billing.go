@@ -65,6 +65,8 @@ type Config struct {
 	// queued in the transaction that revokes (the outbox) and Deliver is retried until it
 	// succeeds, so a revocation survives a session store that is briefly away.
 	Deliver func(ctx context.Context, r store.Revocation) error
+	// Metrics, when nil, are kept but not registered anywhere.
+	Metrics *Metrics
 }
 
 // Service is the money plane.
@@ -84,6 +86,9 @@ func New(st Store, cfg Config) (*Service, error) {
 	}
 	if cfg.Deliver == nil {
 		cfg.Deliver = func(context.Context, store.Revocation) error { return nil }
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
 	}
 	s := &Service{st: st, cfg: cfg, log: cfg.Logger, outboxWake: make(chan struct{}, 1)}
 	if cfg.SecretKey != "" {

@@ -60,12 +60,14 @@ func (s *Service) deliverPending(ctx context.Context) bool {
 		cancel()
 		if err != nil {
 			s.log.Warn("deliver revocation; will retry", "entitlement", r.EntitlementID, "queued", r.CreatedAt, "err", err)
+			s.cfg.Metrics.RevocationRetries.Inc()
 			return false
 		}
 		if err := s.st.RevocationDelivered(ctx, r.ID, time.Now()); err != nil {
 			s.log.Warn("mark revocation delivered", "entitlement", r.EntitlementID, "err", err)
 			return false
 		}
+		s.cfg.Metrics.RevocationsDelivered.Inc()
 		s.log.Info("revocation delivered", "entitlement", r.EntitlementID, "after", time.Since(r.CreatedAt).String())
 	}
 	if len(pending) == outboxBatch {

@@ -49,6 +49,7 @@ func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature s
 		}
 	}
 	if err != nil {
+		s.cfg.Metrics.Webhooks.WithLabelValues("rejected").Inc()
 		return fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
 	if ev.Data == nil || strings.HasPrefix(string(ev.Type), "livegate.") {
@@ -67,12 +68,15 @@ func (s *Service) apply(ctx context.Context, eventID, eventType string, raw json
 		return h.handle(eventType, raw)
 	})
 	if err != nil {
+		s.cfg.Metrics.Webhooks.WithLabelValues("failed").Inc()
 		return fmt.Errorf("apply %s %s: %w", eventType, eventID, err)
 	}
 	if !applied {
+		s.cfg.Metrics.Webhooks.WithLabelValues("duplicate").Inc()
 		s.log.Info("webhook duplicate ignored", "event", eventID, "type", eventType)
 		return nil
 	}
+	s.cfg.Metrics.Webhooks.WithLabelValues("applied").Inc()
 	if revoked > 0 {
 		s.wakeOutbox()
 	}

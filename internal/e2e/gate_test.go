@@ -654,4 +654,15 @@ func TestGateSmallerItems(t *testing.T) {
 			t.Errorf("earnings %+v after a fully discounted ticket, want gross 0 and fee 0", row)
 		}
 	}
+
+	// The access and money planes are seen from outside too.
+	for name, want := range map[string]float64{
+		`livegate_webhooks_total{result="applied"}`:  4, // account.updated, two mismatched completions, the match
+		`livegate_webhooks_total{result="rejected"}`: 1,
+		`livegate_session_store_up`:                  1,
+	} {
+		if got := scrape(t, metrics, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
 }

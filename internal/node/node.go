@@ -136,11 +136,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		return nil, err
 	}
 	n.Gate = access.NewGate(sessStore, tokens, access.GateConfig{Node: cfg.NodeID, TTL: cfg.SessionTTL, Revocations: db,
-		Logger: log.With("component", "access")})
+		Logger: log.With("component", "access"), Metrics: access.NewMetrics(n.Registry)})
 
 	n.Billing, err = billing.New(db, billing.Config{SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret,
 		ConnectWebhookSecret: cfg.StripeConnectWebhookSecret,
 		APIBase:              cfg.StripeAPIBase, PublicURL: cfg.PublicURL, Logger: log.With("component", "billing"),
+		Metrics: billing.NewMetrics(n.Registry),
 		// Money decides, access enforces: a revoked entitlement drops its viewers fleet-wide.
 		Deliver: func(ctx context.Context, r store.Revocation) error {
 			return n.Gate.Publish(ctx, sessions.Event{Kind: sessions.EventEntitlement, EntitlementID: r.EntitlementID,

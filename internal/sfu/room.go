@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 type Room struct {
 	id       string
 	sfu      *SFU
+	log      *slog.Logger // the node's, with this stream
 	expected int
 	opts     PublishOptions
 	live     atomic.Bool // the publisher connected at least once
@@ -29,7 +31,7 @@ type Room struct {
 }
 
 func newRoom(s *SFU, id string, expected int, opts PublishOptions) *Room {
-	return &Room{id: id, sfu: s, expected: expected, opts: opts,
+	return &Room{id: id, sfu: s, log: s.log.With("stream", id), expected: expected, opts: opts,
 		ready: make(chan struct{}), subs: map[*Subscriber]struct{}{}}
 }
 
@@ -137,7 +139,7 @@ func (r *Room) Close(reason string) {
 		r.pub.closePC()
 		r.sfu.metrics.Publishers.Dec()
 	}
-	r.sfu.log.Info("room ended", "stream", r.id, "reason", reason, "viewers", len(subs))
+	r.log.Info("room ended", "reason", reason, "viewers", len(subs))
 	if r.opts.OnEnd != nil {
 		go r.opts.OnEnd(reason, r.live.Load())
 	}

@@ -22,7 +22,6 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
-	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/livegate/livegate/internal/problem"
@@ -104,8 +103,7 @@ func New(cfg Config) (*SFU, error) {
 	if len(cfg.Interfaces) > 0 {
 		ifFilter = func(name string) bool { return slices.Contains(cfg.Interfaces, name) }
 	}
-	loggerFactory := logging.NewDefaultLoggerFactory()
-	loggerFactory.DefaultLogLevel = logging.LogLevelError
+	loggerFactory := newPionLogs(cfg.Logger.With("component", "pion"))
 
 	muxOpts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithInterfaceFilter(ifFilter),
 		ice.UDPMuxFromPortWithReadBufferSize(4 << 20), ice.UDPMuxFromPortWithWriteBufferSize(4 << 20)}
@@ -361,7 +359,7 @@ func (s *SFU) Publish(ctx context.Context, streamID, offer string, opts PublishO
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
-			s.log.Info("publisher connected", "stream", streamID, "peer", p.ID())
+			room.log.Info("publisher connected", "peer", p.ID())
 			room.connected()
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			room.Close("publisher left")
