@@ -1,8 +1,11 @@
 package httpapi
 
+// Streams: create, list, read, end; access rules and ticket prices.
+
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,52 +16,11 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/livegate/livegate/internal/countries"
+	"github.com/livegate/livegate/internal/money"
 	"github.com/livegate/livegate/internal/problem"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/whip"
 )
-
-type creatorJSON struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Country   string    `json:"country,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
-func (a *api) createCreator(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Name    string `json:"name"`
-		Country string `json:"country"`
-	}
-	if !a.decodeJSON(w, r, &in) {
-		return
-	}
-	in.Name = strings.TrimSpace(in.Name)
-	if in.Name == "" || utf8.RuneCountInString(in.Name) > 100 {
-		invalid(w, r, "name", "name must be 1 to 100 characters")
-		return
-	}
-	if in.Country != "" && !countries.ValidCode(in.Country) {
-		invalid(w, r, "country", "country must be an ISO 3166-1 alpha-2 code, e.g. MA")
-		return
-	}
-	c := store.Creator{ID: store.NewID("cr"), Name: in.Name, Country: in.Country, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
-	if err := a.Store.CreateCreator(r.Context(), c); err != nil {
-		a.storeError(w, r, "creator", err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, creatorJSON{c.ID, c.Name, c.Country, c.CreatedAt})
-}
-
-func (a *api) getCreator(w http.ResponseWriter, r *http.Request) {
-	c, err := a.Store.Creator(r.Context(), chi.URLParam(r, "id"))
-	if err != nil {
-		a.storeError(w, r, "creator", err)
-		return
-	}
-	writeJSON(w, http.StatusOK, creatorJSON{c.ID, c.Name, c.Country, c.CreatedAt})
-}
 
 type streamJSON struct {
 	ID             string     `json:"id"`
@@ -228,4 +190,91 @@ func (a *api) endStream(w http.ResponseWriter, r *http.Request) {
 	out := a.streamJSON(s)
 	out.TicketsRefunded = refunded
 	writeJSON(w, http.StatusOK, out)
+}
+
+// patchStream changes a stream's title-independent access rules: preview allowance and
+// concurrent-session cap.
+func (a *api) patchStream(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	st, err := a.Store.Stream(r.Context(), id)
+	if err != nil {
+		a.storeError(w, r, "stream", err)
+		return
+	}
+	var in struct {
+		PreviewSeconds *int    `json:"preview_seconds"`
+		MaxSessions    *int    `json:"max_sessions"`
+		SessionPolicy  *string `json:"session_policy"`
+	}
+	if !a.decodeJSON(w, r, &in) {
+		return
+	}
+	if in.PreviewSeconds != nil {
+		st.PreviewSeconds = *in.PreviewSeconds
+	}
+	if in.MaxSessions != nil {
+		st.MaxSessions = *in.MaxSessions
+	}
+	if in.SessionPolicy != nil {
+		st.SessionPolicy = *in.SessionPolicy
+	}
+	if field, msg := validAccessRules(st); field != "" {
+		invalid(w, r, field, msg)
+		return
+	}
+	if err := a.Store.UpdateStreamAccess(r.Context(), id, st.PreviewSeconds, st.MaxSessions, st.SessionPolicy); err != nil {
+		a.storeError(w, r, "stream", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.streamJSON(st))
+}
+
+func validAccessRules(st store.Stream) (field, msg string) {
+	switch {
+	case st.PreviewSeconds < 0 || st.PreviewSeconds > 3600:
+		return "preview_seconds", "preview_seconds must be 0 to 3600"
+	case st.MaxSessions < 0 || st.MaxSessions > 100:
+		return "max_sessions", "max_sessions must be 0 (no cap) to 100"
+	case st.SessionPolicy != store.PolicyReject && st.SessionPolicy != store.PolicyReplace:
+		return "session_policy", `session_policy must be "reject" or "replace"`
+	}
+	return "", ""
+}
+
+func (a *api) putStreamPrices(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Prices map[string]json.Number `json:"prices"`
+	}
+	if !a.decodeJSON(w, r, &in) {
+		return
+	}
+	prices := map[string]int64{}
+	for cur, num := range in.Prices {
+		n, err := num.Int64()
+		if err != nil {
+			invalid(w, r, "prices."+cur, "amounts are whole numbers of the currency's minor unit")
+			return
+		}
+		prices[cur] = n
+	}
+	id := chi.URLParam(r, "id")
+	if err := a.Billing.SetStreamPrices(r.Context(), id, prices); err != nil {
+		a.moneyError(w, r, err)
+		return
+	}
+	a.streamPrices(w, r)
+}
+
+func (a *api) streamPrices(w http.ResponseWriter, r *http.Request) {
+	ps, err := a.Store.StreamPrices(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		a.storeError(w, r, "stream", err)
+		return
+	}
+	out := map[string]any{}
+	for _, p := range ps {
+		cur, _ := money.Lookup(p.Currency)
+		out[p.Currency] = map[string]any{"amount": p.Amount, "display": cur.Format(p.Amount)}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"prices": out})
 }

@@ -1,14 +1,35 @@
-// Package web serves livegate's pages: for now the viewer page, which asks for access
-// (or shows the paywall) and plays the stream over WHEP in any modern browser.
+// Package web holds livegate's pages: the viewer page, which asks for access (or shows the
+// paywall) and plays the stream over WHEP in any modern browser, and the development
+// login and checkout pages.
 package web
 
 import (
 	"embed"
+	"html/template"
 	"net/http"
 )
 
-//go:embed static/watch.html
+//go:embed static/watch.html static/devlogin.html static/devcheckout.html
 var files embed.FS
+
+// Parsed once; html/template escapes what the handlers put in.
+var pages = template.Must(template.ParseFS(files, "static/devlogin.html", "static/devcheckout.html"))
+
+// DevLogin renders the development login page: data has Viewer and Token once minted.
+func DevLogin(w http.ResponseWriter, data map[string]string) {
+	render(w, "devlogin.html", data)
+}
+
+// DevCheckout renders a development checkout: data has ID, Title, Display, State.
+func DevCheckout(w http.ResponseWriter, data map[string]string) {
+	render(w, "devcheckout.html", data)
+}
+
+func render(w http.ResponseWriter, name string, data map[string]string) {
+	if err := pages.ExecuteTemplate(w, name, data); err != nil {
+		http.Error(w, "page failed", http.StatusInternalServerError)
+	}
+}
 
 // Watch serves the viewer page of /watch/{stream}.
 func Watch(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,67 @@
+package httpapi
+
+// Checkout: buying tickets and subscriptions, and the errors of selling.
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/livegate/livegate/internal/countries"
+	"github.com/livegate/livegate/internal/money"
+	"github.com/livegate/livegate/internal/problem"
+	"github.com/livegate/livegate/internal/store"
+)
+
+// moneyError maps the money plane's errors to problems.
+func (a *api) moneyError(w http.ResponseWriter, r *http.Request, err error) {
+	var fe *countries.FieldError
+	switch {
+	case errors.As(err, &fe):
+		invalid(w, r, fe.Field, fe.Error())
+	case problem.Answer(w, r, err):
+	default:
+		a.storeError(w, r, "resource", err)
+	}
+}
+
+func (a *api) checkoutJSON(co store.Checkout) map[string]any {
+	cur, _ := money.Lookup(co.Currency)
+	return map[string]any{"id": co.ID, "kind": co.Kind, "state": co.State, "checkout_url": co.URL, "country": co.Country,
+		"currency": co.Currency, "amount": co.Amount, "display": cur.Format(co.Amount), "stream_id": co.StreamID,
+		"creator_id": co.CreatorID, "dev_checkout": strings.HasPrefix(co.StripeSessionID, "dev_")}
+}
+
+// startCheckout runs one of billing's checkouts for the calling viewer in their country.
+func (a *api) startCheckout(start func(ctx context.Context, viewer, id, country string) (store.Checkout, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		viewer, err := a.Viewers.Viewer(r)
+		if err != nil {
+			a.moneyError(w, r, err)
+			return
+		}
+		co, err := start(r.Context(), viewer, chi.URLParam(r, "id"), a.Resolver.Country(r))
+		if err != nil {
+			a.moneyError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, a.checkoutJSON(co))
+	}
+}
+
+func (a *api) getCheckout(w http.ResponseWriter, r *http.Request) {
+	viewer, err := a.Viewers.Viewer(r)
+	if err != nil {
+		a.moneyError(w, r, err)
+		return
+	}
+	co, err := a.Store.Checkout(r.Context(), chi.URLParam(r, "id"))
+	if err != nil || co.ViewerID != viewer {
+		problem.Write(w, r, http.StatusNotFound, "checkout-not-found", "No such checkout", "")
+		return
+	}
+	writeJSON(w, http.StatusOK, a.checkoutJSON(co))
+}

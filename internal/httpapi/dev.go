@@ -1,0 +1,98 @@
+package httpapi
+
+// Development doors: viewer tokens and a checkout that moves no money. Routed only
+// while the node's secrets are its own (see routes).
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/livegate/livegate/internal/money"
+	"github.com/livegate/livegate/internal/problem"
+	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/web"
+)
+
+// devLogin mints a viewer token from a form, for trying paid streams in a browser.
+func (a *api) devLogin(w http.ResponseWriter, r *http.Request) {
+	data := map[string]string{}
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+		viewer := strings.TrimSpace(r.PostFormValue("viewer_id"))
+		if viewer == "" || len(viewer) > 200 {
+			invalid(w, r, "viewer_id", "viewer_id must be 1 to 200 characters")
+			return
+		}
+		tok, err := a.Viewers.Mint(viewer, time.Hour)
+		if err != nil {
+			problem.Write(w, r, http.StatusConflict, "cannot-mint", "Cannot mint viewer tokens", err.Error())
+			return
+		}
+		data["Viewer"], data["Token"] = viewer, tok
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	web.DevLogin(w, data)
+}
+
+func (a *api) mintDevToken(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		ViewerID string `json:"viewer_id"`
+		TTL      string `json:"ttl"`
+	}
+	if !a.decodeJSON(w, r, &in) {
+		return
+	}
+	if in.ViewerID == "" || len(in.ViewerID) > 200 {
+		invalid(w, r, "viewer_id", "viewer_id must be 1 to 200 characters")
+		return
+	}
+	ttl := time.Hour
+	if in.TTL != "" {
+		d, err := time.ParseDuration(in.TTL)
+		if err != nil || d <= 0 || d > 30*24*time.Hour {
+			invalid(w, r, "ttl", "ttl must be a duration up to 720h")
+			return
+		}
+		ttl = d
+	}
+	tok, err := a.Viewers.Mint(in.ViewerID, ttl)
+	if err != nil {
+		problem.Write(w, r, http.StatusConflict, "cannot-mint", "Cannot mint viewer tokens", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "viewer_id": in.ViewerID, "expires_at": time.Now().Add(ttl).UTC()})
+}
+
+// Creators' money.
+
+func (a *api) devCheckout(w http.ResponseWriter, r *http.Request) {
+	co, err := a.Store.Checkout(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		a.storeError(w, r, "checkout", err)
+		return
+	}
+	cur, _ := money.Lookup(co.Currency)
+	title := "Ticket"
+	if co.Kind == store.KindSubscription {
+		title = "Monthly subscription"
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	web.DevCheckout(w, map[string]string{"ID": co.ID, "Title": title, "Display": cur.Format(co.Amount),
+		"Country": co.Country, "State": co.State})
+}
+
+func (a *api) devPay(w http.ResponseWriter, r *http.Request) {
+	if err := a.Billing.CompleteDevCheckout(r.Context(), chi.URLParam(r, "id")); err != nil {
+		a.moneyError(w, r, err)
+		return
+	}
+	if strings.Contains(r.Header.Get("Accept"), "application/json") {
+		writeJSON(w, http.StatusOK, map[string]string{"state": "completed"})
+		return
+	}
+	http.Redirect(w, r, "/dev/checkout/"+chi.URLParam(r, "id"), http.StatusSeeOther)
+}

@@ -1,0 +1,63 @@
+package httpapi
+
+// Viewer sessions: a player's status, the operator's list and kick.
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/livegate/livegate/internal/problem"
+	"github.com/livegate/livegate/internal/sessions"
+)
+
+// sessionStatus tells a player whether its session is live or why it ended.
+func (a *api) sessionStatus(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	st := a.Gate.Store()
+	if s, err := st.Get(r.Context(), id); err == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"id": id, "state": "live", "stream_id": s.StreamID, "started_at": s.StartedAt})
+		return
+	} else if errors.Is(err, sessions.ErrUnavailable) {
+		problem.Unavailable(w, r, "Session store unavailable")
+		return
+	}
+	reason, err := st.Ended(r.Context(), id)
+	if err != nil {
+		problem.Write(w, r, http.StatusNotFound, "session-not-found", "No such session", "")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "state": "ended", "reason": reason})
+}
+
+func (a *api) listSessions(w http.ResponseWriter, r *http.Request) {
+	list, err := a.Gate.Store().List(r.Context(), r.URL.Query().Get("stream"))
+	if err != nil {
+		problem.Unavailable(w, r, "Session store unavailable")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": list})
+}
+
+// kickSession drops a viewer wherever in the fleet it is watching.
+func (a *api) kickSession(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	s, err := a.Gate.Store().Get(r.Context(), id)
+	if errors.Is(err, sessions.ErrNotFound) {
+		problem.Write(w, r, http.StatusNotFound, "session-not-found", "No such session", "")
+		return
+	}
+	if err != nil {
+		problem.Unavailable(w, r, "Session store unavailable")
+		return
+	}
+	// The viewer sees that an operator ended the session, never which key did it.
+	reason := "kicked by an operator"
+	if err := a.Gate.Publish(r.Context(), sessions.Event{Kind: sessions.EventSession, SessionID: id, Reason: reason}); err != nil {
+		problem.Unavailable(w, r, "Session store unavailable")
+		return
+	}
+	a.Logger.Info("session kicked", "session", id, "stream", s.StreamID, "actor", actor(r.Context()))
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "kicked": true, "stream_id": s.StreamID, "viewer_id": s.ViewerID})
+}
