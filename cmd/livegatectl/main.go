@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -54,70 +53,9 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		fs.Usage()
 		return fmt.Errorf("missing command")
 	}
-	if rest[0] == "countries" || rest[0] == "earnings" || rest[0] == "payouts" || rest[0] == "token" || rest[0] == "sessions" ||
-		(rest[0] == "streams" && rest[1] == "access") ||
-		(rest[0] == "creators" && (rest[1] == "connect" || rest[1] == "subscription-price")) || (rest[0] == "streams" && rest[1] == "prices") {
-		return c.money(ctx, rest, errOut)
-	}
-	switch rest[0] + " " + rest[1] {
-	case "creators create":
-		cf := flag.NewFlagSet("creators create", flag.ContinueOnError)
-		cf.SetOutput(errOut)
-		country := cf.String("country", "", "ISO 3166-1 alpha-2 country the creator is paid out in")
-		if err := cf.Parse(rest[2:]); err != nil || cf.NArg() != 1 {
-			return fmt.Errorf("usage: creators create [--country XX] <name>")
-		}
-		return c.show(ctx, "POST", "/v1/creators", map[string]string{"name": cf.Arg(0), "country": *country}, creatorTable)
-	case "creators get":
-		if len(rest) != 3 {
-			return fmt.Errorf("usage: creators get <id>")
-		}
-		return c.show(ctx, "GET", "/v1/creators/"+url.PathEscape(rest[2]), nil, creatorTable)
-	case "streams create":
-		sf := flag.NewFlagSet("streams create", flag.ContinueOnError)
-		sf.SetOutput(errOut)
-		mode := sf.String("access", "free", "free, ticket or subscribers")
-		if err := sf.Parse(rest[2:]); err != nil || sf.NArg() != 2 {
-			return fmt.Errorf("usage: streams create [--access free|ticket|subscribers] <creator-id> <title>")
-		}
-		return c.show(ctx, "POST", "/v1/streams", map[string]string{"creator_id": sf.Arg(0), "title": sf.Arg(1), "access_mode": *mode}, streamTable)
-	case "streams list":
-		lf := flag.NewFlagSet("streams list", flag.ContinueOnError)
-		lf.SetOutput(errOut)
-		state := lf.String("state", "", "scheduled, live or ended")
-		creator := lf.String("creator", "", "only this creator's streams")
-		if err := lf.Parse(rest[2:]); err != nil {
-			return err
-		}
-		q := url.Values{}
-		if *state != "" {
-			q.Set("state", *state)
-		}
-		if *creator != "" {
-			q.Set("creator_id", *creator)
-		}
-		return c.show(ctx, "GET", "/v1/streams?"+q.Encode(), nil, func(w io.Writer, raw []byte) error {
-			var list struct{ Streams []map[string]any }
-			if err := json.Unmarshal(raw, &list); err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSTATE\tVIEWERS\tACCESS\tTITLE\tCREATED")
-			for _, s := range list.Streams {
-				fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\t%v\n", s["id"], s["state"], s["viewers"], s["access_mode"], s["title"], s["created_at"])
-			}
-			return tw.Flush()
-		})
-	case "streams get":
-		if len(rest) != 3 {
-			return fmt.Errorf("usage: streams get <id>")
-		}
-		return c.show(ctx, "GET", "/v1/streams/"+url.PathEscape(rest[2]), nil, streamTable)
-	case "streams end":
-		if len(rest) != 3 {
-			return fmt.Errorf("usage: streams end <id>")
-		}
-		return c.show(ctx, "DELETE", "/v1/streams/"+url.PathEscape(rest[2]), nil, streamTable)
+
+	if cmd, ok := lookup(rest); ok {
+		return cmd(ctx, c, rest, errOut)
 	}
 	fs.Usage()
 	return fmt.Errorf("unknown command %q", strings.Join(rest[:2], " "))
