@@ -206,10 +206,8 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("nat-1to1-ips: %w", err))
 		}
 	}
-	for _, n := range c.RemoteNetworks {
-		if _, err := netip.ParsePrefix(n); err != nil {
-			errs = append(errs, fmt.Errorf("remote-networks: %w", err))
-		}
+	if _, err := c.RemotePrefixes(); err != nil {
+		errs = append(errs, err)
 	}
 	for _, s := range c.STUNServers {
 		if !strings.HasPrefix(s, "stun:") && !strings.HasPrefix(s, "stuns:") {
@@ -227,12 +225,8 @@ func (c Config) Validate() error {
 	if c.MaxCandidates < 1 || c.MaxPatches < 1 {
 		errs = append(errs, errors.New("max-candidates and max-patches must be at least 1"))
 	}
-	for _, kv := range c.OperatorKeys {
-		name, key, ok := strings.Cut(kv, "=")
-		if !ok || name == "" || len(key) < 16 {
-			errs = append(errs, errors.New("operator-keys: each entry is name=key with a key of 16+ characters"))
-			break
-		}
+	if _, err := c.OperatorKeyMap(); err != nil {
+		errs = append(errs, err)
 	}
 	switch {
 	case c.Production:
@@ -258,4 +252,30 @@ func (l *listFlag) Set(s string) error {
 		}
 	}
 	return nil
+}
+
+// RemotePrefixes is --remote-networks parsed: the one place it is read.
+func (c Config) RemotePrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, n := range c.RemoteNetworks {
+		p, err := netip.ParsePrefix(n)
+		if err != nil {
+			return nil, fmt.Errorf("remote-networks: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// OperatorKeyMap is --operator-keys parsed, name to key: the one place it is read.
+func (c Config) OperatorKeyMap() (map[string]string, error) {
+	out := make(map[string]string, len(c.OperatorKeys))
+	for _, kv := range c.OperatorKeys {
+		name, key, ok := strings.Cut(kv, "=")
+		if !ok || name == "" || len(key) < 16 {
+			return nil, errors.New("operator-keys: each entry is name=key with a key of 16+ characters")
+		}
+		out[name] = key
+	}
+	return out, nil
 }

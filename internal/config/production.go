@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -138,9 +140,9 @@ func (c Config) productionErrors() []error {
 	} else {
 		check("--api-key", c.APIKey, 16, true)
 	}
-	for _, kv := range c.OperatorKeys {
-		name, key, _ := strings.Cut(kv, "=")
-		check("--operator-keys "+name, key, 16, true)
+	keys, _ := c.OperatorKeyMap() // malformed entries are Validate's to report
+	for _, name := range slices.Sorted(maps.Keys(keys)) {
+		check("--operator-keys "+name, keys[name], 16, true)
 	}
 	if c.PlaybackSecret != "" && (c.PlaybackSecret == c.ViewerJWTSecret || c.PlaybackSecret == c.APIKey) {
 		errs = append(errs, errors.New("--production: --playback-secret must differ from the API key and the viewer JWT secret"))

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -82,13 +81,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	n.Store = db
 	opened = append(opened, db.Close)
 
-	var remote []netip.Prefix
-	for _, c := range cfg.RemoteNetworks {
-		p, err := netip.ParsePrefix(c)
-		if err != nil {
-			return nil, fmt.Errorf("remote-networks: %w", err)
-		}
-		remote = append(remote, p)
+	remote, err := cfg.RemotePrefixes()
+	if err != nil {
+		return nil, err
 	}
 	n.Metrics = sfu.NewMetrics(n.Registry)
 	n.SFU, err = sfu.New(sfu.Config{
@@ -152,10 +147,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	}
 	n.Decider = &paywall.Decider{Entitlements: db, Offers: n.Billing, Previews: sessStore}
 
-	opKeys := map[string]string{}
-	for _, kv := range cfg.OperatorKeys {
-		name, key, _ := strings.Cut(kv, "=")
-		opKeys[name] = key
+	opKeys, err := cfg.OperatorKeyMap()
+	if err != nil {
+		return nil, err
 	}
 	lifecycle := streams.New(db, n.SFU, n.Gate, log.With("component", "streams"))
 	n.WHIP = whip.New(n.SFU, db, whip.Config{Gate: n.Gate, Lifecycle: lifecycle, MaxBodyBytes: cfg.MaxBodyBytes, ICEServers: cfg.STUNServers,
