@@ -170,7 +170,7 @@ func (g *Gate) Admit(ctx context.Context, token string, st store.Stream) (_ Pass
 		return Pass{}, err
 	}
 	for _, k := range kicked {
-		if err := g.store.Publish(ctx, sessions.Event{Kind: sessions.EventSession, SessionID: k.ID, Reason: "replaced by a newer session"}); err != nil {
+		if err := g.store.Publish(ctx, sessions.Event{Kind: sessions.EventSession, SessionID: k.ID, Reason: sessions.ReasonReplaced}); err != nil {
 			g.log.Warn("publish kick", "session", k.ID, "err", err)
 		}
 	}
@@ -208,7 +208,7 @@ func (g *Gate) Attach(p Pass, close func(reason string), done <-chan struct{}) {
 	g.live[p.Session.ID] = ls
 	if p.Session.Preview {
 		ls.timer = time.AfterFunc(p.Preview, func() {
-			if g.End(p.Session.ID, "preview ended") {
+			if g.End(p.Session.ID, sessions.ReasonPreviewEnded) {
 				g.metrics.PreviewsEnded.Inc()
 			}
 		})
@@ -216,7 +216,7 @@ func (g *Gate) Attach(p Pass, close func(reason string), done <-chan struct{}) {
 	g.mu.Unlock()
 	go func() {
 		<-done
-		g.release(p.Session.ID, "viewer left")
+		g.release(p.Session.ID, sessions.ReasonViewerLeft)
 	}()
 }
 
@@ -365,7 +365,7 @@ func (g *Gate) recheckEntitlements(ctx context.Context) {
 		return
 	}
 	for _, e := range ents {
-		g.apply(sessions.Event{Kind: sessions.EventEntitlement, EntitlementID: e.ID, Reason: "access revoked: " + e.RevokedReason})
+		g.apply(sessions.Event{Kind: sessions.EventEntitlement, EntitlementID: e.ID, Reason: sessions.ReasonRevoked(e.RevokedReason)})
 	}
 }
 

@@ -53,7 +53,7 @@ func (a *api) kickSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The viewer sees that an operator ended the session, never which key did it.
-	reason := "kicked by an operator"
+	reason := sessions.ReasonKicked
 	if err := a.Gate.Publish(r.Context(), sessions.Event{Kind: sessions.EventSession, SessionID: id, Reason: reason}); err != nil {
 		problem.Unavailable(w, r, "Session store unavailable")
 		return

@@ -19,6 +19,7 @@ import (
 	"github.com/livegate/livegate/internal/money"
 	"github.com/livegate/livegate/internal/problem"
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/streams"
 	"github.com/livegate/livegate/internal/whip"
 )
 
@@ -168,7 +169,7 @@ func (a *api) endStream(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, "stream", err)
 		return
 	}
-	if err := a.Streams.End(r.Context(), id, "stream ended by the creator"); err != nil {
+	if err := a.Streams.End(r.Context(), id, streams.ReasonEndedByCreator); err != nil {
 		a.storeError(w, r, "stream", err)
 		return
 	}

@@ -140,7 +140,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		// Money decides, access enforces: a revoked entitlement drops its viewers fleet-wide.
 		Deliver: func(ctx context.Context, r store.Revocation) error {
 			return n.Gate.Publish(ctx, sessions.Event{Kind: sessions.EventEntitlement, EntitlementID: r.EntitlementID,
-				Reason: "access revoked: " + r.Reason})
+				Reason: sessions.ReasonRevoked(r.Reason)})
 		}})
 	if err != nil {
 		return nil, err

@@ -90,7 +90,7 @@ func (m *Memory) Open(_ context.Context, s Session, lim Limit, ttl time.Duration
 		sort.Slice(same, func(i, j int) bool { return same[i].StartedAt.Before(same[j].StartedAt) })
 		for _, o := range same[:len(same)-lim.Max+1] {
 			delete(m.sessions, o.ID)
-			m.ended[o.ID] = memEnded{"replaced by a newer session", m.now().Add(time.Hour)}
+			m.ended[o.ID] = memEnded{ReasonReplaced, m.now().Add(time.Hour)}
 			kicked = append(kicked, o.Session)
 		}
 	}

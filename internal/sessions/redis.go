@@ -95,7 +95,7 @@ if max > 0 then
       redis.call('DEL', okey)
       redis.call('ZREM', p .. 'all', o)
       redis.call('ZREM', scopekey, o)
-      redis.call('SET', p .. 'ended:' .. o, 'replaced by a newer session', 'EX', 3600)
+      redis.call('SET', p .. 'ended:' .. o, ARGV[12], 'EX', 3600)
     end
   end
 end
@@ -135,7 +135,7 @@ func (r *Redis) Open(ctx context.Context, s Session, lim Limit, ttl time.Duratio
 		replace = "1"
 	}
 	res, err := openScript.Run(ctx, r.rdb, nil, r.prefix, s.ID, s.scope(), s.StreamID, s.ViewerID,
-		time.Now().UnixMilli(), ttl.Milliseconds(), lim.Max, replace, string(data), SpentFor.Milliseconds()).StringSlice()
+		time.Now().UnixMilli(), ttl.Milliseconds(), lim.Max, replace, string(data), SpentFor.Milliseconds(), ReasonReplaced).StringSlice()
 	if err != nil {
 		return nil, r.wrap(err)
 	}

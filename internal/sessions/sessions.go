@@ -24,6 +24,22 @@ var (
 		Title: "Session store unavailable", Msg: "session store unavailable", Hint: "retry shortly", RetryAfter: 5 * time.Second}
 )
 
+// Why a session ended, as a player reads it at GET /v1/sessions/{id}: fixed texts, never
+// a name (an operator's, a viewer's), so players can branch on them.
+const (
+	ReasonViewerLeft   = "viewer left"
+	ReasonKicked       = "kicked by an operator"
+	ReasonReplaced     = "replaced by a newer session"
+	ReasonPreviewEnded = "preview ended"
+	ReasonStreamEnded  = "stream ended"
+	ReasonJoinFailed   = "join failed"
+	reasonRevoked      = "access revoked"
+)
+
+// ReasonRevoked is the end reason of a session whose entitlement was revoked, with the
+// money plane's why ("refunded", "disputed", "subscription canceled").
+func ReasonRevoked(why string) string { return reasonRevoked + ": " + why }
+
 // What a session stands on when it is not an entitlement (ticket or subscription) id.
 const (
 	EntitlementFree    = "free"    // a free stream

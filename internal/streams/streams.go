@@ -47,8 +47,8 @@ func New(st Store, rooms Rooms, fanout Fanout, log *slog.Logger) *Lifecycle {
 	return &Lifecycle{store: st, rooms: rooms, fanout: fanout, log: log}
 }
 
-// ReasonEnded is what viewers of an ended stream are told.
-const ReasonEnded = "stream ended"
+// ReasonEndedByCreator is why a room closes when its stream is ended through the API.
+const ReasonEndedByCreator = "stream ended by the creator"
 
 // WentLive records that the stream's publisher is connected. A stream ended meanwhile
 // (between the WHIP offer and the connection) stays ended: its room closes.
@@ -59,7 +59,7 @@ func (l *Lifecycle) WentLive(ctx context.Context, id string) {
 	}
 	l.log.Warn("mark stream live", "stream", id, "err", err)
 	if errors.Is(err, store.ErrConflict) {
-		l.rooms.EndRoom(id, "stream ended by the creator")
+		l.rooms.EndRoom(id, ReasonEndedByCreator)
 	}
 }
 
@@ -71,7 +71,7 @@ func (l *Lifecycle) End(ctx context.Context, id, reason string) error {
 		return fmt.Errorf("end stream %s: %w", id, err)
 	}
 	l.rooms.EndRoom(id, reason)
-	if err := l.fanout.Publish(ctx, sessions.Event{Kind: sessions.EventStream, StreamID: id, Reason: ReasonEnded}); err != nil {
+	if err := l.fanout.Publish(ctx, sessions.Event{Kind: sessions.EventStream, StreamID: id, Reason: sessions.ReasonStreamEnded}); err != nil {
 		// The media here has stopped already; what is lost is the word to other nodes,
 		// which then hold viewers of a stream with no source until their sessions expire.
 		l.log.Warn("publish stream end", "stream", id, "err", err)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/livegate/livegate/internal/access"
 	"github.com/livegate/livegate/internal/problem"
+	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/sfu"
 	"github.com/livegate/livegate/internal/store"
 )
@@ -205,7 +206,7 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 	}
 	sub, answer, err := h.sfu.Subscribe(r.Context(), st.ID, offer)
 	if err != nil {
-		h.cfg.Gate.Release(pass, "join failed")
+		h.cfg.Gate.Release(pass, sessions.ReasonJoinFailed)
 		h.sfuError(w, r, err)
 		return
 	}

@@ -110,8 +110,8 @@ func testReplace(t *testing.T, st sessions.Store) {
 	if _, err := st.Get(ctx, first.ID); !errors.Is(err, sessions.ErrNotFound) {
 		t.Fatalf("replaced session still there: %v", err)
 	}
-	if reason, _ := st.Ended(ctx, first.ID); reason == "" {
-		t.Fatal("replaced session has no end reason")
+	if reason, _ := st.Ended(ctx, first.ID); reason != sessions.ReasonReplaced {
+		t.Fatalf("replaced session ended with %q, want %q", reason, sessions.ReasonReplaced)
 	}
 	if s, _ := st.Stats(ctx, "str"); s.Current != 1 {
 		t.Fatalf("current viewers = %d after replace, want 1", s.Current)
