@@ -150,7 +150,7 @@ func (g *Gate) Admit(ctx context.Context, token string, st store.Stream) (_ Pass
 	case s.Preview:
 		// Preview time belongs to the viewer and stream, not to a token: what is left is
 		// what the store says now, and one preview plays at a time (a new one takes over).
-		used, err := g.store.PreviewUsed(ctx, s.ViewerID, st.ID)
+		used, err := g.store.PreviewUsed(ctx, sessions.Watch{Viewer: s.ViewerID, Stream: st.ID})
 		if err != nil {
 			return Pass{}, err
 		}
@@ -265,7 +265,7 @@ func (g *Gate) finish(ls *liveSession, reason string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if ls.Preview {
-		if _, err := g.store.AddPreview(ctx, ls.ViewerID, ls.StreamID, time.Since(ls.accounted)); err != nil {
+		if _, err := g.store.AddPreview(ctx, sessions.Watch{Viewer: ls.ViewerID, Stream: ls.StreamID}, time.Since(ls.accounted)); err != nil {
 			g.log.Warn("book preview time", "session", ls.ID, "err", err)
 		}
 	}
@@ -399,14 +399,14 @@ func (g *Gate) beat(ctx context.Context) error {
 	g.mu.Lock()
 	live := make([]sessions.Session, 0, len(g.live))
 	type pv struct {
-		viewer, stream string
-		d              time.Duration
+		watch sessions.Watch
+		d     time.Duration
 	}
 	var previews []pv
 	for _, ls := range g.live {
 		live = append(live, ls.Session)
 		if ls.Preview {
-			previews = append(previews, pv{ls.ViewerID, ls.StreamID, now.Sub(ls.accounted)})
+			previews = append(previews, pv{sessions.Watch{Viewer: ls.ViewerID, Stream: ls.StreamID}, now.Sub(ls.accounted)})
 			ls.accounted = now
 		}
 	}
@@ -414,7 +414,7 @@ func (g *Gate) beat(ctx context.Context) error {
 	bctx, cancel := context.WithTimeout(ctx, g.heartbeat)
 	defer cancel()
 	for _, p := range previews {
-		if _, err := g.store.AddPreview(bctx, p.viewer, p.stream, p.d); err != nil {
+		if _, err := g.store.AddPreview(bctx, p.watch, p.d); err != nil {
 			return err // the unbooked time is lost with a down store; the timer still ends the preview
 		}
 	}

@@ -142,7 +142,7 @@ func (a *api) collect(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, "stream", err)
 		return
 	}
-	added, err := a.Gate.Store().Collect(r.Context(), id, viewer)
+	added, err := a.Gate.Store().Collect(r.Context(), sessions.Watch{Viewer: viewer, Stream: id})
 	if err != nil {
 		problem.Unavailable(w, r, "Cannot record the collect now")
 		return

@@ -34,7 +34,7 @@ type Entitlements interface {
 
 // PreviewClock tells how much preview a viewer has used.
 type PreviewClock interface {
-	PreviewUsed(ctx context.Context, viewerID, streamID string) (time.Duration, error)
+	PreviewUsed(ctx context.Context, w sessions.Watch) (time.Duration, error)
 }
 
 // Offers prices what a viewer in a country could buy, or says why it is not on sale
@@ -88,7 +88,7 @@ func (d *Decider) Decide(ctx context.Context, viewer string, st store.Stream, co
 		return dec, err // not sellable here (451) or not for sale (409)
 	}
 	if st.PreviewSeconds > 0 {
-		used, err := d.Previews.PreviewUsed(ctx, viewer, st.ID)
+		used, err := d.Previews.PreviewUsed(ctx, sessions.Watch{Viewer: viewer, Stream: st.ID})
 		if err != nil {
 			return dec, err
 		}

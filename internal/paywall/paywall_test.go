@@ -49,7 +49,7 @@ func TestDecide(t *testing.T) {
 	}
 	// Bookings are whole milliseconds: a watched preview can leave a sliver, which is
 	// not a preview.
-	mem.AddPreview(ctx, "v", "paid", time.Minute-3*time.Millisecond)
+	mem.AddPreview(ctx, sessions.Watch{Viewer: "v", Stream: "paid"}, time.Minute-3*time.Millisecond)
 	var pr *paywall.PaymentRequired
 	if _, err := d.Decide(ctx, "v", paid, "MA"); !errors.As(err, &pr) || pr.Offer.Display != "MAD 49.00" {
 		t.Fatalf("after preview: %v", err)

@@ -176,22 +176,23 @@ func (m *Memory) Stats(_ context.Context, streamID string) (Stats, error) {
 }
 
 // AddPreview implements Store.
-func (m *Memory) AddPreview(_ context.Context, viewerID, streamID string, d time.Duration) (time.Duration, error) {
+func (m *Memory) AddPreview(_ context.Context, w Watch, d time.Duration) (time.Duration, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.preview[viewerID+"|"+streamID] += d
-	return m.preview[viewerID+"|"+streamID], nil
+	m.preview[w.Viewer+"|"+w.Stream] += d
+	return m.preview[w.Viewer+"|"+w.Stream], nil
 }
 
 // PreviewUsed implements Store.
-func (m *Memory) PreviewUsed(_ context.Context, viewerID, streamID string) (time.Duration, error) {
+func (m *Memory) PreviewUsed(_ context.Context, w Watch) (time.Duration, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.preview[viewerID+"|"+streamID], nil
+	return m.preview[w.Viewer+"|"+w.Stream], nil
 }
 
 // Collect implements Store.
-func (m *Memory) Collect(_ context.Context, streamID, viewerID string) (bool, error) {
+func (m *Memory) Collect(_ context.Context, w Watch) (bool, error) {
+	streamID, viewerID := w.Stream, w.Viewer
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.collects[streamID] == nil {

@@ -263,8 +263,8 @@ func (r *Redis) Stats(ctx context.Context, streamID string) (Stats, error) {
 }
 
 // AddPreview implements Store.
-func (r *Redis) AddPreview(ctx context.Context, viewerID, streamID string, d time.Duration) (time.Duration, error) {
-	k := r.key("preview", streamID, viewerID)
+func (r *Redis) AddPreview(ctx context.Context, w Watch, d time.Duration) (time.Duration, error) {
+	k := r.key("preview", w.Stream, w.Viewer)
 	var total *redis.IntCmd
 	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		total = p.IncrBy(ctx, k, d.Milliseconds())
@@ -278,8 +278,8 @@ func (r *Redis) AddPreview(ctx context.Context, viewerID, streamID string, d tim
 }
 
 // PreviewUsed implements Store.
-func (r *Redis) PreviewUsed(ctx context.Context, viewerID, streamID string) (time.Duration, error) {
-	ms, err := r.rdb.Get(ctx, r.key("preview", streamID, viewerID)).Int64()
+func (r *Redis) PreviewUsed(ctx context.Context, w Watch) (time.Duration, error) {
+	ms, err := r.rdb.Get(ctx, r.key("preview", w.Stream, w.Viewer)).Int64()
 	if errors.Is(err, redis.Nil) {
 		return 0, nil
 	}
@@ -294,7 +294,8 @@ func (r *Redis) PreviewUsed(ctx context.Context, viewerID, streamID string) (tim
 const statsRetention = 30 * 24 * time.Hour
 
 // Collect implements Store.
-func (r *Redis) Collect(ctx context.Context, streamID, viewerID string) (bool, error) {
+func (r *Redis) Collect(ctx context.Context, w Watch) (bool, error) {
+	streamID, viewerID := w.Stream, w.Viewer
 	var add *redis.IntCmd
 	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		add = p.SAdd(ctx, r.key("collect", streamID), viewerID)

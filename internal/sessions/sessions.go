@@ -46,6 +46,13 @@ const (
 	EntitlementPreview = "preview" // a paid stream's free preview
 )
 
+// Watch names one viewer of one stream, what preview time and collects belong to. Named
+// fields, because two bare string ids in a row get swapped.
+type Watch struct {
+	Viewer string
+	Stream string
+}
+
 // Session is one viewer connection to one stream on one node.
 type Session struct {
 	ID          string    `json:"id"`
@@ -157,10 +164,10 @@ type Store interface {
 	List(ctx context.Context, streamID string) ([]Session, error)
 	Stats(ctx context.Context, streamID string) (Stats, error)
 	// AddPreview adds watched preview time and returns the viewer's total for the stream.
-	AddPreview(ctx context.Context, viewerID, streamID string, d time.Duration) (time.Duration, error)
-	PreviewUsed(ctx context.Context, viewerID, streamID string) (time.Duration, error)
+	AddPreview(ctx context.Context, w Watch, d time.Duration) (time.Duration, error)
+	PreviewUsed(ctx context.Context, w Watch) (time.Duration, error)
 	// Collect records a viewer's collect of a stream once; added is false the second time.
-	Collect(ctx context.Context, streamID, viewerID string) (added bool, err error)
+	Collect(ctx context.Context, w Watch) (added bool, err error)
 	// Publish records e for an hour and sends it to every node at once.
 	Publish(ctx context.Context, e Event) error
 	// Revoked returns the recorded events that end any of sessions: the safety net for an

@@ -195,23 +195,23 @@ func testStats(t *testing.T, st sessions.Store) {
 	if s, _ := st.Stats(ctx, "s"); s.Current != 3 || s.Unique != 2 {
 		t.Fatalf("stats %+v, want 3 current, 2 unique", s)
 	}
-	if total, _ := st.AddPreview(ctx, "a", "s", 1500*time.Millisecond); total != 1500*time.Millisecond {
+	if total, _ := st.AddPreview(ctx, sessions.Watch{Viewer: "a", Stream: "s"}, 1500*time.Millisecond); total != 1500*time.Millisecond {
 		t.Fatalf("preview total %v", total)
 	}
-	st.AddPreview(ctx, "a", "s", 500*time.Millisecond)
-	if used, _ := st.PreviewUsed(ctx, "a", "s"); used != 2*time.Second {
+	st.AddPreview(ctx, sessions.Watch{Viewer: "a", Stream: "s"}, 500*time.Millisecond)
+	if used, _ := st.PreviewUsed(ctx, sessions.Watch{Viewer: "a", Stream: "s"}); used != 2*time.Second {
 		t.Fatalf("preview used %v, want 2s", used)
 	}
-	if used, _ := st.PreviewUsed(ctx, "b", "s"); used != 0 {
+	if used, _ := st.PreviewUsed(ctx, sessions.Watch{Viewer: "b", Stream: "s"}); used != 0 {
 		t.Fatalf("another viewer's preview used %v", used)
 	}
-	if added, _ := st.Collect(ctx, "s", "a"); !added {
+	if added, _ := st.Collect(ctx, sessions.Watch{Viewer: "a", Stream: "s"}); !added {
 		t.Fatal("first collect not added")
 	}
-	if added, _ := st.Collect(ctx, "s", "a"); added {
+	if added, _ := st.Collect(ctx, sessions.Watch{Viewer: "a", Stream: "s"}); added {
 		t.Fatal("second collect by the same viewer added")
 	}
-	st.Collect(ctx, "s", "b")
+	st.Collect(ctx, sessions.Watch{Viewer: "b", Stream: "s"})
 	if s, _ := st.Stats(ctx, "s"); s.Collects != 2 {
 		t.Fatalf("collects %d, want 2", s.Collects)
 	}
