@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,6 +42,14 @@ func TestPlaybackTokens(t *testing.T) {
 	}
 	if _, err := access.NewPlaybackTokens("short", 0); err == nil {
 		t.Fatal("short secret accepted")
+	}
+	// The session id names the WHEP resource: nothing that could reshape its URL.
+	for _, id := range []string{"../admin", "a/b", "a b", strings.Repeat("x", 65)} {
+		c.ID = id
+		tok, _, _ := p.Issue(c)
+		if _, err := p.Verify(tok, "str_1"); !errors.Is(err, access.ErrBadPlaybackToken) {
+			t.Errorf("session id %q accepted: %v", id, err)
+		}
 	}
 }
 

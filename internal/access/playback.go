@@ -76,5 +76,22 @@ func (p *PlaybackTokens) Verify(tok, streamID string) (PlaybackClaims, error) {
 	if c.ID == "" || c.Subject == "" {
 		return c, fmt.Errorf("%w: no session or viewer", ErrBadPlaybackToken)
 	}
+	if !urlSafeID(c.ID) {
+		return c, fmt.Errorf("%w: malformed session id", ErrBadPlaybackToken)
+	}
 	return c, nil
+}
+
+// urlSafeID reports whether a session id can name a WHEP resource as it is: 1 to 64
+// letters, digits, '-' or '_'.
+func urlSafeID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }

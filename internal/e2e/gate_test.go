@@ -509,6 +509,9 @@ func TestPlaybackTokenOpensOneSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	v.waitPackets(t, "video", 10, 10*time.Second)
+	if !strings.HasSuffix(v.sess.Location, "/whep/"+s.ID+"/"+g.SessionID) {
+		t.Errorf("WHEP resource %s is not named by the session %s", v.sess.Location, g.SessionID)
+	}
 	if err := v.sess.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,6 @@ import (
 	"sync"
 
 	"github.com/pion/webrtc/v4"
-
-	"github.com/livegate/livegate/internal/ids"
 )
 
 // peer is what publishers and viewers share: one PeerConnection, trickle ICE and ICE
@@ -21,8 +19,8 @@ type peer struct {
 	done      chan struct{}
 }
 
-func newPeer(pc *webrtc.PeerConnection) peer {
-	return peer{id: ids.Session(), pc: pc, done: make(chan struct{})}
+func newPeer(id string, pc *webrtc.PeerConnection) peer {
+	return peer{id: id, pc: pc, done: make(chan struct{})}
 }
 
 // ID is the peer's session identifier, used in the WHIP/WHEP session URL.

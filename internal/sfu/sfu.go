@@ -24,6 +24,7 @@ import (
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/livegate/livegate/internal/ids"
 	"github.com/livegate/livegate/internal/problem"
 )
 
@@ -349,7 +350,7 @@ func (s *SFU) Publish(ctx context.Context, streamID, offer string, opts PublishO
 		s.removeRoom(room)
 		return nil, "", fmt.Errorf("new peer connection: %w", err)
 	}
-	p := &Publisher{peer: newPeer(pc), room: room}
+	p := &Publisher{peer: newPeer(ids.Session(), pc), room: room}
 	room.pub = p
 	// Counted from here because Close, on any path from here on, uncounts it.
 	s.metrics.Publishers.Inc()
@@ -374,8 +375,9 @@ func (s *SFU) Publish(ctx context.Context, streamID, offer string, opts PublishO
 }
 
 // Subscribe answers a WHEP offer with the room's tracks. The viewer's video starts at a
-// keyframe requested on join.
-func (s *SFU) Subscribe(ctx context.Context, streamID, offer string) (*Subscriber, string, error) {
+// keyframe requested on join. id is the viewer's session id, the one the access plane
+// opened: a viewer has one id from token to WHEP resource to /v1/sessions.
+func (s *SFU) Subscribe(ctx context.Context, streamID, id, offer string) (*Subscriber, string, error) {
 	joinStart := time.Now()
 	if s.draining.Load() {
 		return nil, "", ErrDraining
@@ -406,7 +408,7 @@ func (s *SFU) Subscribe(ctx context.Context, streamID, offer string) (*Subscribe
 	if err != nil {
 		return nil, "", fmt.Errorf("new peer connection: %w", err)
 	}
-	sub := &Subscriber{peer: newPeer(pc), room: room, joinStart: joinStart}
+	sub := &Subscriber{peer: newPeer(id, pc), room: room, joinStart: joinStart}
 	for _, f := range usable {
 		d := newDownTrack(f, sub)
 		sender, err := pc.AddTrack(d)

@@ -204,7 +204,9 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	sub, answer, err := h.sfu.Subscribe(r.Context(), st.ID, offer)
+	// The WHEP resource is named by the access session: one id per viewer, in Location,
+	// Livegate-Session, /v1/sessions/{id} and the operator's kick.
+	sub, answer, err := h.sfu.Subscribe(r.Context(), st.ID, pass.Session.ID, offer)
 	if err != nil {
 		h.cfg.Gate.Release(pass, sessions.ReasonJoinFailed)
 		h.sfuError(w, r, err)
