@@ -201,8 +201,9 @@ func (g *Gate) stillValid(ctx context.Context, s sessions.Session) error {
 }
 
 // Attach ties an admitted session to the viewer's media connection: close drops the
-// viewer; done is closed when the connection is gone for any reason.
-func (g *Gate) Attach(p Pass, close func(reason string), done <-chan struct{}) {
+// viewer. The connection calls the returned gone when it ends for any reason; gone does
+// not block (the store hears of it in the background).
+func (g *Gate) Attach(p Pass, close func(reason string)) (gone func()) {
 	ls := &liveSession{Session: p.Session, close: close, accounted: time.Now()}
 	g.mu.Lock()
 	g.live[p.Session.ID] = ls
@@ -214,10 +215,11 @@ func (g *Gate) Attach(p Pass, close func(reason string), done <-chan struct{}) {
 		})
 	}
 	g.mu.Unlock()
-	go func() {
-		<-done
-		g.release(p.Session.ID, sessions.ReasonViewerLeft)
-	}()
+	return func() {
+		if ls := g.take(p.Session.ID); ls != nil {
+			go g.finish(ls, sessions.ReasonViewerLeft)
+		}
+	}
 }
 
 // Release ends a session whose viewer never got connected.
@@ -239,12 +241,6 @@ func (g *Gate) End(id, reason string) bool {
 	ls.close(reason)
 	g.finish(ls, reason)
 	return true
-}
-
-func (g *Gate) release(id, reason string) {
-	if ls := g.take(id); ls != nil {
-		g.finish(ls, reason)
-	}
 }
 
 func (g *Gate) take(id string) *liveSession {

@@ -36,7 +36,8 @@ func TestGateCatchesMissedRevocation(t *testing.T) {
 	}
 	closed := make(chan string, 1)
 	done := make(chan struct{})
-	g.Attach(pass, func(reason string) { closed <- reason; close(done) }, done)
+	gone := g.Attach(pass, func(reason string) { closed <- reason; close(done) })
+	defer gone()
 
 	// Published before the gate subscribes: the live message is missed.
 	mem.Publish(ctx, sessions.Event{Kind: sessions.EventEntitlement, EntitlementID: "ent_1", Reason: "refunded"})

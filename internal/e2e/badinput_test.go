@@ -183,6 +183,14 @@ func TestSessionPatchAndDelete(t *testing.T) {
 		t.Fatalf("WHEP DELETE: %v", err)
 	}
 	expectProblem(t, "DELETE again", n.raw("DELETE", loc, "", "", nil), 404, "session-not-found")
+	// Both registries forget the viewer: the WHEP resources and the gate's live sessions.
+	deadline := time.Now().Add(2 * time.Second)
+	for n.WHIP.Sessions() != 1 || len(n.Gate.Live()) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after DELETE: %d WHIP/WHEP resources (want the publisher's only), %d live sessions", n.WHIP.Sessions(), len(n.Gate.Live()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	whipLoc := strings.TrimPrefix(pub.sess.Location, n.URL())
 	expectProblem(t, "WHIP DELETE without key", n.raw("DELETE", whipLoc, "", "", nil), 401, "bad-stream-key")
 	if n.stream(s.ID).State != "live" {

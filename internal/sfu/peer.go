@@ -17,6 +17,10 @@ type peer struct {
 	mu        sync.Mutex // serialises negotiation (answer, ICE restart)
 	closeOnce sync.Once
 	done      chan struct{}
+
+	hooksMu sync.Mutex
+	closed  bool
+	onClose []func()
 }
 
 func newPeer(id string, pc *webrtc.PeerConnection) peer {
@@ -28,6 +32,20 @@ func (p *peer) ID() string { return p.id }
 
 // Done is closed when the peer is closed.
 func (p *peer) Done() <-chan struct{} { return p.done }
+
+// OnClose runs f once, when the peer closes (at once if it has), so that whoever keeps
+// the peer in a registry forgets it without a goroutine parked per peer. f runs on the
+// closing goroutine and must not block.
+func (p *peer) OnClose(f func()) {
+	p.hooksMu.Lock()
+	if p.closed {
+		p.hooksMu.Unlock()
+		f()
+		return
+	}
+	p.onClose = append(p.onClose, f)
+	p.hooksMu.Unlock()
+}
 
 func (p *peer) answer(ctx context.Context, offer string) (string, error) {
 	p.mu.Lock()
@@ -99,6 +117,14 @@ func (p *peer) closePC() {
 	p.closeOnce.Do(func() {
 		close(p.done)
 		_ = p.pc.Close()
+		p.hooksMu.Lock()
+		p.closed = true
+		hooks := p.onClose
+		p.onClose = nil
+		p.hooksMu.Unlock()
+		for _, f := range hooks {
+			f()
+		}
 	})
 }
 

@@ -41,7 +41,7 @@ type Lifecycle interface {
 // SFU answers, and ties the session to the viewer's connection.
 type Gate interface {
 	Admit(ctx context.Context, token string, st store.Stream) (access.Pass, error)
-	Attach(p access.Pass, close func(reason string), done <-chan struct{})
+	Attach(p access.Pass, close func(reason string)) (gone func())
 	Release(p access.Pass, reason string)
 }
 
@@ -93,7 +93,7 @@ type session struct {
 // sessionPeer is what PATCH needs of a publisher or viewer connection.
 type sessionPeer interface {
 	ID() string
-	Done() <-chan struct{}
+	OnClose(func())
 	AddICECandidate(webrtc.ICECandidateInit) error
 	RestartICE(ctx context.Context, ufrag, pwd string) (string, error)
 	LocalICE() (ufrag, pwd string)
@@ -212,7 +212,7 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 		h.sfuError(w, r, err)
 		return
 	}
-	h.cfg.Gate.Attach(pass, func(string) { sub.Close() }, sub.Done())
+	sub.OnClose(h.cfg.Gate.Attach(pass, func(string) { sub.Close() }))
 	w.Header().Set("Livegate-Session", pass.Session.ID)
 	h.created(w, r, &session{id: sub.ID(), streamID: st.ID, peer: sub, close: sub.Close,
 		candidates: countCandidates(offer)}, "/whep/", answer)
@@ -225,12 +225,13 @@ func (h *Handler) created(w http.ResponseWriter, r *http.Request, s *session, pr
 	h.mu.Lock()
 	h.sessions[s.id] = s
 	h.mu.Unlock()
-	go func() {
-		<-s.peer.Done()
+	s.peer.OnClose(func() {
 		h.mu.Lock()
-		delete(h.sessions, s.id)
+		if h.sessions[s.id] == s {
+			delete(h.sessions, s.id)
+		}
 		h.mu.Unlock()
-	}()
+	})
 
 	hdr := w.Header()
 	h.linkHeaders(hdr)
