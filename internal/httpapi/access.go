@@ -77,10 +77,6 @@ func (a *api) stats(r *http.Request) (sessions.Stats, error) {
 // streamStats is public: current and unique viewers, collects.
 func (a *api) streamStats(w http.ResponseWriter, r *http.Request) {
 	s, err := a.stats(r)
-	if errors.Is(err, sessions.ErrUnavailable) {
-		problem.Unavailable(w, r, "Counts unavailable")
-		return
-	}
 	if err != nil {
 		a.storeError(w, r, "stream", err)
 		return

@@ -16,16 +16,14 @@ import (
 	"github.com/livegate/livegate/internal/store"
 )
 
-// moneyError maps the money plane's errors to problems.
+// moneyError maps the money plane's errors to problems: a field at fault is a 422, the
+// rest declare their problem (billing's errors) or are the store's.
 func (a *api) moneyError(w http.ResponseWriter, r *http.Request, err error) {
-	var fe *countries.FieldError
-	switch {
-	case errors.As(err, &fe):
+	if fe := (*countries.FieldError)(nil); errors.As(err, &fe) {
 		invalid(w, r, fe.Field, fe.Error())
-	case problem.Answer(w, r, err):
-	default:
-		a.storeError(w, r, "resource", err)
+		return
 	}
+	a.storeError(w, r, "resource", err)
 }
 
 func (a *api) checkoutJSON(co store.Checkout) map[string]any {

@@ -325,6 +325,7 @@ func invalid(w http.ResponseWriter, r *http.Request, field, detail string) {
 
 func (a *api) storeError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	switch {
+	case problem.Answer(w, r, err): // an error that declares its problem (session store down, ...)
 	case errors.Is(err, store.ErrNotFound):
 		problem.Write(w, r, http.StatusNotFound, what+"-not-found", "Not found", err.Error())
 	case errors.Is(err, store.ErrConflict):

@@ -19,8 +19,7 @@ func (a *api) sessionStatus(w http.ResponseWriter, r *http.Request) {
 	if s, err := st.Get(r.Context(), id); err == nil {
 		writeJSON(w, http.StatusOK, map[string]any{"id": id, "state": "live", "stream_id": s.StreamID, "started_at": s.StartedAt})
 		return
-	} else if errors.Is(err, sessions.ErrUnavailable) {
-		problem.Unavailable(w, r, "Session store unavailable")
+	} else if problem.Answer(w, r, err) { // the session store is down
 		return
 	}
 	reason, err := st.Ended(r.Context(), id)
