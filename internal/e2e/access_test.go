@@ -369,12 +369,9 @@ type ownRedis struct {
 }
 
 func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	_, port, _ := net.SplitHostPort(testenv.FreeAddr(t))
+	n, _ := strconv.Atoi(port)
+	return n
 }
 
 func (r *ownRedis) start(t *testing.T) {

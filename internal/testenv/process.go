@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -56,20 +56,16 @@ func RemoveBinary() {
 	}
 }
 
-// LoopbackArgs are the flags of a node that only ever touches loopback, on fresh ports,
-// with data in a temporary directory; url is where its HTTP API answers.
+// LoopbackArgs are LoopbackConfig as the binary's flags: a node that only ever touches
+// loopback, on fresh ports, with data in a temporary directory; url is its HTTP API.
 func LoopbackArgs(t testing.TB) (args []string, url string) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	url = "http://" + addr
-	return []string{"--http-addr", addr, "--public-url", url, "--data-dir", t.TempDir(), "--udp-port", "0",
-		"--tcp-addr", "127.0.0.1:0", "--interfaces", "lo", "--include-loopback", "--disable-mdns",
-		"--remote-networks", "127.0.0.0/8,::1/128", "--shutdown-grace", "1s", "--node-id", "proc"}, url
+	c := LoopbackConfig(t)
+	return []string{"--http-addr", c.HTTPAddr, "--public-url", c.PublicURL, "--data-dir", c.DataDir,
+		"--udp-port", strconv.Itoa(c.UDPPort), "--tcp-addr", c.TCPAddr, "--interfaces", strings.Join(c.Interfaces, ","),
+		fmt.Sprintf("--include-loopback=%t", c.IncludeLoopback), fmt.Sprintf("--disable-mdns=%t", c.DisableMDNS),
+		"--remote-networks", strings.Join(c.RemoteNetworks, ","), "--shutdown-grace", c.ShutdownGrace.String(),
+		"--node-id", "proc"}, c.PublicURL
 }
 
 // Process is a livegate binary started by a test, stopped when the test ends.

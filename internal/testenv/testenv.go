@@ -73,12 +73,7 @@ func PostgresURL(t testing.TB) string {
 func LoopbackConfig(t testing.TB) config.Config {
 	cfg := config.Default()
 	// A port chosen now, so the node's public URL (in checkout and WHEP links) is right.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.HTTPAddr = l.Addr().String()
-	l.Close()
+	cfg.HTTPAddr = FreeAddr(t)
 	cfg.PublicURL = "http://" + cfg.HTTPAddr
 	cfg.DataDir = t.TempDir()
 	cfg.UDPPort = 0
@@ -151,3 +146,15 @@ func RedisURL(t testing.TB) string {
 
 // UniquePrefix namespaces one test's Redis keys.
 func UniquePrefix() string { return store.NewID("t") + ":" }
+
+// FreeAddr is a loopback TCP address no one listens on right now, for a server the
+// test starts next.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
