@@ -88,7 +88,8 @@ func checkLoopback(raw string) error {
 
 type viewerStats struct {
 	joinStart  time.Time
-	firstRTP   atomic.Int64 // unix nanos
+	sess       *whipclient.Session
+	firstVideo atomic.Int64 // unix nanos of the first video packet: what a viewer first sees
 	packets    atomic.Uint64
 	bytes      atomic.Uint64
 	mu         sync.Mutex
@@ -202,6 +203,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	var joinWG sync.WaitGroup
 	interval := time.Duration(float64(time.Second) / o.rampRate)
 	rampStart := time.Now()
+	plis0 := video.PLIs()
 	var firstErr atomic.Value
 	for i := 0; i < o.viewers; i++ {
 		if ctx.Err() != nil {
@@ -231,8 +233,8 @@ func run(ctx context.Context, o options, out io.Writer) error {
 					if err != nil {
 						return
 					}
-					if st.firstRTP.Load() == 0 {
-						st.firstRTP.CompareAndSwap(0, time.Now().UnixNano())
+					if isVideo && st.firstVideo.Load() == 0 {
+						st.firstVideo.CompareAndSwap(0, time.Now().UnixNano())
 					}
 					st.packets.Add(1)
 					st.bytes.Add(uint64(n))
@@ -247,6 +249,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 				return
 			}
 			sessions[i] = s
+			st.sess = s
 			joined.Add(1)
 		}(i)
 		if i%10 == 0 || i == o.viewers-1 {
@@ -257,6 +260,21 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	joinWG.Wait()
 	rampDur := time.Since(rampStart)
+	// Keyframe requests that reached the encoder while viewers joined, and until every
+	// joined viewer has video (or a second has passed).
+	for wait := time.Now().Add(time.Second); time.Now().Before(wait); time.Sleep(20 * time.Millisecond) {
+		all := true
+		for i, st := range stats {
+			if st != nil && sessions[i] != nil && st.firstVideo.Load() == 0 {
+				all = false
+			}
+		}
+		if all {
+			break
+		}
+	}
+	joinsDur := time.Since(rampStart)
+	plis := video.PLIs() - plis0
 	fmt.Fprintf(out, "\rramping: %d/%d joined, %d failed in %.1fs            \n", joined.Load(), o.viewers, failed.Load(), time.Since(rampStart).Seconds())
 	if e := firstErr.Load(); e != nil {
 		fmt.Fprintf(out, "first join error: %v\n", e)
@@ -311,14 +329,19 @@ loop:
 	fwd1, _ := metric(context.Background(), base, "livegate_packets_forwarded_total")
 	fmt.Fprintln(out)
 
-	var joins, rates []float64
+	var joins, firsts, connects, rates []float64
 	var seenSum, expSum uint64
 	for i, st := range stats {
 		if st == nil || sessions[i] == nil {
 			continue
 		}
-		if f := st.firstRTP.Load(); f != 0 {
-			joins = append(joins, float64(time.Unix(0, f).Sub(st.joinStart).Milliseconds()))
+		if f := st.firstVideo.Load(); f != 0 {
+			at := time.Unix(0, f)
+			joins = append(joins, ms(at.Sub(st.joinStart)))
+			firsts = append(firsts, ms(at.Sub(st.sess.Answered)))
+		}
+		if c := st.sess.ConnectedAt(); !c.IsZero() {
+			connects = append(connects, ms(c.Sub(st.joinStart)))
 		}
 		rates = append(rates, float64(st.bytes.Load()-bytes0[i])*8/elapsed.Seconds()/1000)
 		s, e := st.videoCounts()
@@ -332,11 +355,14 @@ loop:
 	forwarded := fwd1 - fwd0
 	fmt.Fprintf(out, "\n== livegate-load report ==\n")
 	fmt.Fprintf(out, "viewers connected      %d of %d (ramp %.1fs)\n", joined.Load(), o.viewers, rampDur.Seconds())
-	what := "WHEP POST to first RTP"
+	what := "WHEP POST to first video packet"
 	if o.paid {
-		what = "POST /access to first RTP"
+		what = "POST /access to first video packet"
 	}
 	fmt.Fprintf(out, "join time (ms)         p50 %.0f  p99 %.0f  max %.0f   (%s)\n", pct(joins, 50), pct(joins, 99), pct(joins, 100), what)
+	fmt.Fprintf(out, "connect time (ms)      p50 %.0f  p99 %.0f  max %.0f   (WHEP POST to DTLS up)\n", pct(connects, 50), pct(connects, 99), pct(connects, 100))
+	fmt.Fprintf(out, "first video (ms)       p50 %.1f  p99 %.1f  max %.1f   (WHEP answer to first video packet)\n", pct(firsts, 50), pct(firsts, 99), pct(firsts, 100))
+	fmt.Fprintf(out, "keyframe requests      %d at the publisher in %.1fs of joins (%.2f/s)\n", plis, joinsDur.Seconds(), float64(plis)/joinsDur.Seconds())
 	fmt.Fprintf(out, "received kbit/s/viewer mean %.0f  min %.0f\n", mean(rates), pct(rates, 0))
 	fmt.Fprintf(out, "video loss             %.3f%%  (%d of %d packets)\n", loss, expSum-min(seenSum, expSum), expSum)
 	fmt.Fprintf(out, "forwarded packets/s    %.0f\n", forwarded/elapsed.Seconds())
@@ -347,6 +373,8 @@ loop:
 	}
 	return nil
 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func createStream(ctx context.Context, base, apiKey, mode string) (string, string, error) {
 	call := func(path string, body any, out any) error {

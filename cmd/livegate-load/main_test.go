@@ -34,7 +34,7 @@ func TestReportAgainstNode(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{`viewers connected\s+3 of 3`, `join time \(ms\)\s+p50 \d+`, `video loss\s+0\.000%`, `server CPU per packet\s+[\d.]+ µs`} {
+	for _, want := range []string{`viewers connected\s+3 of 3`, `join time \(ms\)\s+p50 \d+`, `video loss\s+0\.000%`, `connect time \(ms\)\s+p50 \d+`, `keyframe requests\s+\d+ at the publisher`, `server CPU per packet\s+[\d.]+ µs`} {
 		if !regexp.MustCompile(want).MatchString(out.String()) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
@@ -54,7 +54,7 @@ func TestPaidJoinStorm(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{`paid: 4 viewers bought tickets`, `viewers connected\s+4 of 4`, `POST /access to first RTP`} {
+	for _, want := range []string{`paid: 4 viewers bought tickets`, `viewers connected\s+4 of 4`, `POST /access to first video packet`} {
 		if !regexp.MustCompile(want).MatchString(out.String()) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}

@@ -230,26 +230,7 @@ func watchWithToken(t *testing.T, n *testNode, s streamInfo, token string, extra
 	v := &viewer{packets: map[string][]received{}, mimes: map[string]string{}, closed: make(chan struct{}), started: time.Now()}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	sess, err := whipclient.View(ctx, clientAPI(t, extra...), n.URL()+"/whep/"+s.ID, token, func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		kind := tr.Kind().String()
-		v.mu.Lock()
-		v.mimes[kind] = tr.Codec().MimeType
-		v.mu.Unlock()
-		v.wg.Add(1)
-		go func() {
-			defer v.wg.Done()
-			for {
-				pkt, _, err := tr.ReadRTP()
-				if err != nil {
-					return
-				}
-				idx, key, ok := mediagen.Check(tr.Codec().MimeType, pkt.Payload)
-				v.mu.Lock()
-				v.packets[kind] = append(v.packets[kind], received{seq: pkt.SequenceNumber, index: idx, key: key, ok: ok, at: time.Now()})
-				v.mu.Unlock()
-			}
-		}()
-	})
+	sess, err := whipclient.View(ctx, clientAPI(t, extra...), n.URL()+"/whep/"+s.ID, token, v.record)
 	if err != nil {
 		return nil, err
 	}
@@ -267,6 +248,28 @@ func watchWithToken(t *testing.T, n *testNode, s streamInfo, token string, extra
 	})
 	t.Cleanup(func() { sess.PC.Close(); v.wg.Wait() })
 	return v, nil
+}
+
+// record keeps every packet of one of the viewer's tracks, until the track ends.
+func (v *viewer) record(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	kind := tr.Kind().String()
+	v.mu.Lock()
+	v.mimes[kind] = tr.Codec().MimeType
+	v.mu.Unlock()
+	v.wg.Add(1)
+	go func() {
+		defer v.wg.Done()
+		for {
+			pkt, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			idx, key, ok := mediagen.Check(tr.Codec().MimeType, pkt.Payload)
+			v.mu.Lock()
+			v.packets[kind] = append(v.packets[kind], received{seq: pkt.SequenceNumber, index: idx, key: key, ok: ok, at: time.Now()})
+			v.mu.Unlock()
+		}
+	}()
 }
 
 func mustWatch(t *testing.T, n *testNode, s streamInfo, extra ...interceptor.Factory) *viewer {

@@ -17,8 +17,13 @@ type Offer struct {
 // OfferMedia is one audio or video m-line.
 type OfferMedia struct {
 	Kind      webrtc.RTPCodecType
+	Mid       string
 	Direction string // sendrecv, sendonly, recvonly or inactive
 	Codecs    []webrtc.RTPCodecCapability
+	// Rejected is a section the offerer itself turned off: port 0 without a=bundle-only.
+	// Port 0 with a=bundle-only (RFC 8843 §6, as GStreamer and Firefox send it) is a
+	// section that rides on the BUNDLE transport, not a rejection.
+	Rejected bool
 }
 
 // maxMedia bounds the m-lines of one offer; nobody sends 64 tracks to one stream.
@@ -50,13 +55,19 @@ func ParseOffer(raw string) (Offer, error) {
 			continue // data channels and others are not relayed
 		}
 		m := OfferMedia{Kind: kind, Direction: "sendrecv"}
+		bundleOnly := false
 		for _, a := range md.Attributes {
 			switch a.Key {
 			case "sendrecv", "sendonly", "recvonly", "inactive":
 				m.Direction = a.Key
+			case "mid":
+				m.Mid = a.Value
+			case "bundle-only":
+				bundleOnly = true
 			}
 		}
-		if md.MediaName.Port.Value == 0 {
+		if md.MediaName.Port.Value == 0 && !bundleOnly {
+			m.Rejected = true
 			m.Direction = "inactive"
 		}
 		for _, f := range md.MediaName.Formats {

@@ -47,10 +47,15 @@ func (p *peer) OnClose(f func()) {
 	p.hooksMu.Unlock()
 }
 
-func (p *peer) answer(ctx context.Context, offer string) (string, error) {
+// answer negotiates the first offer; parsed is the same offer as ParseOffer read it.
+func (p *peer) answer(ctx context.Context, offer string, parsed Offer) (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.negotiate(ctx, offer)
+	answer, err := p.negotiate(ctx, offer)
+	if err != nil {
+		return "", err
+	}
+	return shapeAnswer(parsed, answer)
 }
 
 // negotiate applies a remote offer and returns the local answer with every candidate.

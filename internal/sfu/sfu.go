@@ -67,6 +67,9 @@ type Config struct {
 	Metrics    *Metrics
 }
 
+// firstDTLSRetransmit is how long the first DTLS flight waits before it is resent.
+const firstDTLSRetransmit = 100 * time.Millisecond
+
 // SFU owns the ICE sockets and every room on this node.
 type SFU struct {
 	cfg      Config
@@ -106,14 +109,10 @@ func New(cfg Config) (*SFU, error) {
 	}
 	loggerFactory := newPionLogs(cfg.Logger.With("component", "pion"))
 
-	muxOpts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithInterfaceFilter(ifFilter),
-		ice.UDPMuxFromPortWithReadBufferSize(4 << 20), ice.UDPMuxFromPortWithWriteBufferSize(4 << 20)}
-	if cfg.IncludeLoopback {
-		muxOpts = append(muxOpts, ice.UDPMuxFromPortWithLoopback())
-	}
-	udpMux, err := ice.NewMultiUDPMuxFromPort(cfg.UDPPort, muxOpts...)
+	udpMux, err := newUDPMux(cfg.UDPPort, ifFilter, cfg.IncludeLoopback, 4<<20,
+		loggerFactory.NewLogger("ice-mux"), cfg.Logger)
 	if err != nil {
-		return nil, fmt.Errorf("listen udp %d: %w", cfg.UDPPort, err)
+		return nil, err
 	}
 	s.udpMux = udpMux
 	if cfg.TCPAddr != "" {
@@ -151,6 +150,10 @@ func New(cfg Config) (*SFU, error) {
 		dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80,
 	)
 	settings.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
+	// The node answers with a=setup:active, so its ClientHello is the first DTLS flight,
+	// often sent before the viewer's ICE has picked the pair it arrives on. pion's default
+	// first retransmission waits a whole second; 100 ms, doubling, costs a few packets.
+	settings.SetDTLSRetransmissionInterval(firstDTLSRetransmit)
 
 	if s.pubAPI, err = newAPI(settings, true); err != nil {
 		s.closeSockets()
@@ -366,7 +369,7 @@ func (s *SFU) Publish(ctx context.Context, streamID, offer string, opts PublishO
 			room.Close("publisher left")
 		}
 	})
-	answer, err := p.answer(ctx, offer)
+	answer, err := p.answer(ctx, offer, parsed)
 	if err != nil {
 		room.Close("publisher negotiation failed")
 		return nil, "", err
@@ -427,7 +430,7 @@ func (s *SFU) Subscribe(ctx context.Context, streamID, id, offer string) (*Subsc
 			sub.Close()
 		}
 	})
-	answer, err := sub.answer(ctx, offer)
+	answer, err := sub.answer(ctx, offer, parsed)
 	if err != nil {
 		sub.close()
 		return nil, "", err

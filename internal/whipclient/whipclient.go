@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -88,7 +90,30 @@ type Session struct {
 	Location string // absolute URL of the session resource
 	ETag     string
 	Token    string
+	// Answer is the server's SDP answer, and Answered when its POST response arrived.
+	Answer   string
+	Answered time.Time
 	client   *http.Client
+
+	connected atomic.Int64 // unix nanos when DTLS came up
+}
+
+// ConnectedAt is when the session's DTLS transport came up (zero until it has): the
+// moment media can flow.
+func (s *Session) ConnectedAt() time.Time {
+	if n := s.connected.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
+// Shape rewrites what goes over HTTP, to play another stack or network: Offer the
+// client's SDP offer before it is sent (GStreamer's bundle-only sections, a rejected
+// section), Answer the server's answer before it is applied (its candidates pointed at a
+// relay). A nil func leaves that side alone.
+type Shape struct {
+	Offer  func(sdp string) string
+	Answer func(sdp string) string
 }
 
 // Error is a non-2xx answer from the server.
@@ -104,6 +129,11 @@ func (e *Error) Error() string {
 
 // Publish offers the tracks to a WHIP endpoint with the stream key as bearer token.
 func Publish(ctx context.Context, api *webrtc.API, endpoint, key string, tracks ...webrtc.TrackLocal) (*Session, []*webrtc.RTPSender, error) {
+	return PublishShaped(ctx, api, endpoint, key, Shape{}, tracks...)
+}
+
+// PublishShaped is Publish with the SDP rewritten by shape.
+func PublishShaped(ctx context.Context, api *webrtc.API, endpoint, key string, shape Shape, tracks ...webrtc.TrackLocal) (*Session, []*webrtc.RTPSender, error) {
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, nil, err
@@ -117,7 +147,7 @@ func Publish(ctx context.Context, api *webrtc.API, endpoint, key string, tracks 
 		}
 		senders = append(senders, tr.Sender())
 	}
-	s, err := negotiate(ctx, pc, endpoint, key)
+	s, err := negotiate(ctx, pc, endpoint, key, shape)
 	if err != nil {
 		pc.Close()
 		return nil, nil, err
@@ -127,6 +157,11 @@ func Publish(ctx context.Context, api *webrtc.API, endpoint, key string, tracks 
 
 // View asks a WHEP endpoint for the stream's audio and video. onTrack runs for each track.
 func View(ctx context.Context, api *webrtc.API, endpoint, token string, onTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) (*Session, error) {
+	return ViewShaped(ctx, api, endpoint, token, Shape{}, onTrack)
+}
+
+// ViewShaped is View with the SDP rewritten by shape.
+func ViewShaped(ctx context.Context, api *webrtc.API, endpoint, token string, shape Shape, onTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) (*Session, error) {
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, err
@@ -140,7 +175,7 @@ func View(ctx context.Context, api *webrtc.API, endpoint, token string, onTrack 
 	if onTrack != nil {
 		pc.OnTrack(onTrack)
 	}
-	s, err := negotiate(ctx, pc, endpoint, token)
+	s, err := negotiate(ctx, pc, endpoint, token, shape)
 	if err != nil {
 		pc.Close()
 		return nil, err
@@ -148,7 +183,13 @@ func View(ctx context.Context, api *webrtc.API, endpoint, token string, onTrack 
 	return s, nil
 }
 
-func negotiate(ctx context.Context, pc *webrtc.PeerConnection, endpoint, token string) (*Session, error) {
+func negotiate(ctx context.Context, pc *webrtc.PeerConnection, endpoint, token string, shape Shape) (*Session, error) {
+	s := &Session{PC: pc, Token: token, client: http.DefaultClient}
+	pc.SCTP().Transport().OnStateChange(func(st webrtc.DTLSTransportState) {
+		if st == webrtc.DTLSTransportStateConnected {
+			s.connected.CompareAndSwap(0, time.Now().UnixNano())
+		}
+	})
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		return nil, err
@@ -162,7 +203,11 @@ func negotiate(ctx context.Context, pc *webrtc.PeerConnection, endpoint, token s
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(pc.LocalDescription().SDP))
+	sdp := pc.LocalDescription().SDP
+	if shape.Offer != nil {
+		sdp = shape.Offer(sdp)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(sdp))
 	if err != nil {
 		return nil, err
 	}
@@ -170,13 +215,13 @@ func negotiate(ctx context.Context, pc *webrtc.PeerConnection, endpoint, token s
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	client := http.DefaultClient
-	resp, err := client.Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	s.Answered = time.Now()
 	if resp.StatusCode != http.StatusCreated {
 		return nil, &Error{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: string(body)}
 	}
@@ -188,8 +233,12 @@ func negotiate(ctx context.Context, pc *webrtc.PeerConnection, endpoint, token s
 	if err != nil {
 		return nil, fmt.Errorf("bad Location: %w", err)
 	}
-	s := &Session{PC: pc, Location: loc.ResolveReference(rel).String(), ETag: resp.Header.Get("ETag"), Token: token, client: client}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
+	s.Location, s.ETag, s.Answer = loc.ResolveReference(rel).String(), resp.Header.Get("ETag"), string(body)
+	answer := s.Answer
+	if shape.Answer != nil {
+		answer = shape.Answer(answer)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		return nil, fmt.Errorf("set answer: %w", err)
 	}
 	return s, nil
