@@ -37,10 +37,13 @@ type Config struct {
 	ShutdownGrace   time.Duration // media keeps flowing this long after SIGTERM
 	MaxBodyBytes    int64         // bound on WHIP/WHEP and JSON request bodies
 	PLIThrottle     time.Duration // at most one keyframe request per publisher track per interval
-	PacketCacheSize int           // packets kept per publisher track to answer NACKs
-	LogLevel        string        // debug, info, warn, error
-	DebugAddr       string        // serves net/http/pprof when set (keep it private)
-	MetricsAddr     string        // serves /metrics on its own listener instead of the public one
+	// ReconnectGrace is how long a live stream whose encoder dropped without DELETE
+	// stays live, viewers attached, waiting for the encoder to reconnect.
+	ReconnectGrace  time.Duration
+	PacketCacheSize int    // packets kept per publisher track to answer NACKs
+	LogLevel        string // debug, info, warn, error
+	DebugAddr       string // serves net/http/pprof when set (keep it private)
+	MetricsAddr     string // serves /metrics on its own listener instead of the public one
 	// ICE abuse bounds: remote candidates one WHIP/WHEP session may add (offer and trickle
 	// together) and trickle PATCHes it may send.
 	MaxCandidates int
@@ -88,6 +91,7 @@ func Default() Config {
 		ShutdownGrace:   10 * time.Second,
 		MaxBodyBytes:    64 << 10,
 		PLIThrottle:     500 * time.Millisecond,
+		ReconnectGrace:  60 * time.Second,
 		PacketCacheSize: 1024,
 		LogLevel:        "info",
 		SessionTTL:      15 * time.Second,
@@ -131,6 +135,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "how long media keeps flowing after SIGTERM")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest accepted request body")
 	fs.DurationVar(&c.PLIThrottle, "pli-throttle", c.PLIThrottle, "minimum interval between keyframe requests per track")
+	fs.DurationVar(&c.ReconnectGrace, "reconnect-grace", c.ReconnectGrace, "how long a live stream waits, viewers attached, for an encoder that dropped to reconnect (0: end at once)")
 	fs.IntVar(&c.PacketCacheSize, "packet-cache-size", c.PacketCacheSize, "packets kept per publisher track for NACK answers (power of two)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.Var((*listFlag)(&c.OperatorKeys), "operator-keys", "extra operator API keys as name=key, comma-separated; names appear in audit logs")
@@ -218,6 +223,9 @@ func (c Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("log-level %q unknown", c.LogLevel))
+	}
+	if c.ReconnectGrace < 0 {
+		errs = append(errs, errors.New("reconnect-grace must not be negative"))
 	}
 	if c.SessionTTL < time.Second {
 		errs = append(errs, errors.New("session-ttl must be at least 1s"))

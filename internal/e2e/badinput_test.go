@@ -129,9 +129,12 @@ func TestWHIPBadInput(t *testing.T) {
 	}
 	expectProblem(t, "WHEP before live", n.raw("POST", "/whep/"+s.ID, "application/sdp", offerSDP(t, false), nil), 409, "stream-not-live")
 
-	// One publisher at a time.
+	// A second offer with the key is the encoder reconnecting: it takes over (see
+	// TestReconnectTakesOver), it is not refused.
 	publish(t, n, s, webrtc.MimeTypeVP8, 30)
-	expectProblem(t, "second publisher", n.raw("POST", path, "application/sdp", good, key), 409, "stream-busy")
+	if res := n.raw("POST", path, "application/sdp", good, key); res.status != 201 {
+		t.Errorf("second publisher with the stream key: %d %s, want 201 (takeover)", res.status, res.body)
+	}
 	expectProblem(t, "WHEP with SDP garbage", n.raw("POST", "/whep/"+s.ID, "application/sdp", "garbage", nil), 400, "bad-sdp")
 	expectProblem(t, "WHEP wrong type", n.raw("POST", "/whep/"+s.ID, "application/json", "{}", nil), 415, "unsupported-media-type")
 }

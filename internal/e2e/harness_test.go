@@ -118,6 +118,7 @@ type streamInfo struct {
 	StreamKey string `json:"stream_key"`
 	WHIPURL   string `json:"whip_url"`
 	Viewers   int    `json:"viewers"`
+	Publisher string `json:"publisher"`
 }
 
 func (n *testNode) newStream() streamInfo {
@@ -201,6 +202,7 @@ func (p *publisher) stop() {
 // received is one RTP packet as a viewer saw it.
 type received struct {
 	seq   uint16
+	ts    uint32
 	index uint64
 	key   bool
 	ok    bool
@@ -266,7 +268,7 @@ func (v *viewer) record(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			}
 			idx, key, ok := mediagen.Check(tr.Codec().MimeType, pkt.Payload)
 			v.mu.Lock()
-			v.packets[kind] = append(v.packets[kind], received{seq: pkt.SequenceNumber, index: idx, key: key, ok: ok, at: time.Now()})
+			v.packets[kind] = append(v.packets[kind], received{seq: pkt.SequenceNumber, ts: pkt.Timestamp, index: idx, key: key, ok: ok, at: time.Now()})
 			v.mu.Unlock()
 		}
 	}()

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/livegate/livegate/internal/config"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -74,9 +76,10 @@ func TestVideoCodecs(t *testing.T) {
 	}
 }
 
-// A viewer joining long after the last keyframe starts at a fresh keyframe, got by PLI.
+// A viewer joining long after the last keyframe, when that keyframe is gone from the
+// packet cache, starts at a fresh keyframe, got by PLI.
 func TestLateJoinerStartsAtKeyframe(t *testing.T) {
-	n := startNode(t, nil)
+	n := startNode(t, func(c *config.Config) { c.PacketCacheSize = 64 })
 	s := n.newStream()
 	pub := publish(t, n, s, webrtc.MimeTypeVP8, 0) // keyframes only on request
 	first := mustWatch(t, n, s)
@@ -97,6 +100,40 @@ func TestLateJoinerStartsAtKeyframe(t *testing.T) {
 		t.Errorf("publisher got no keyframe request for the late joiner")
 	}
 	checkStream(t, "late video", pkts, true)
+}
+
+// A viewer joining mid-GOP starts at once from the cached keyframe, fast-forwarded to the
+// live edge, without asking the encoder for anything.
+func TestJoinerStartsFromCachedKeyframe(t *testing.T) {
+	n := startNode(t, nil)
+	s := n.newStream()
+	pub := publish(t, n, s, webrtc.MimeTypeVP8, 0) // keyframes only on request
+	first := mustWatch(t, n, s)
+	first.waitPackets(t, "video", 30, 10*time.Second)
+	cachedKey := first.snapshot("video")[0].index
+	time.Sleep(1200 * time.Millisecond)
+	plisBefore := pub.video.PLIs()
+
+	late := mustWatch(t, n, s)
+	late.waitPackets(t, "video", 60, 5*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	pkts := late.snapshot("video")
+	if !pkts[0].key || pkts[0].index != cachedKey {
+		t.Fatalf("late joiner started on publisher packet %d (key %v), want the cached keyframe %d", pkts[0].index, pkts[0].key, cachedKey)
+	}
+	if got := pub.video.PLIs(); got != plisBefore {
+		t.Errorf("the join sent %d keyframe requests to the publisher, want none", got-plisBefore)
+	}
+	checkStream(t, "late video", pkts, true)
+	// At the live edge: from the first packet on, the viewer's timestamps advance with
+	// the clock, not a GOP behind it. Without the fast-forward the lag would be the
+	// keyframe's age (over a second).
+	last := pkts[len(pkts)-1]
+	media := float64(last.ts-pkts[0].ts) / 90000
+	wall := last.at.Sub(pkts[0].at).Seconds()
+	if lag := media - wall; lag > 0.25 {
+		t.Errorf("viewer plays %.2fs behind live (timestamps span %.2fs over %.2fs)", lag, media, wall)
+	}
 }
 
 // 5% loss on one viewer's path is repaired by NACKs answered from the packet cache.

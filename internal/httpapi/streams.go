@@ -38,6 +38,11 @@ type streamJSON struct {
 	WHIPURL        string     `json:"whip_url"`
 	WHEPURL        string     `json:"whep_url"`
 	Viewers        int        `json:"viewers"`
+	// Publisher is the encoder's connection while the stream is live on this node:
+	// "connected", or "reconnecting" (it dropped; the stream stays live, viewers
+	// attached, until ReconnectBy).
+	Publisher   string     `json:"publisher,omitempty"`
+	ReconnectBy *time.Time `json:"reconnect_by,omitempty"`
 	// StreamKey is returned once, when the stream is created.
 	StreamKey string `json:"stream_key,omitempty"`
 	// TicketsRefunded counts the tickets refunded when a ticketed stream is cancelled.
@@ -58,6 +63,10 @@ func (a *api) streamJSON(s store.Stream) streamJSON {
 		WHIPURL: base + "/whip/" + s.ID, WHEPURL: base + "/whep/" + s.ID}
 	if room := a.SFU.Room(s.ID); room != nil {
 		out.Viewers = room.Subscribers()
+		out.Publisher = "connected"
+		if waiting, until := room.Reconnecting(); waiting {
+			out.Publisher, out.ReconnectBy = "reconnecting", &until
+		}
 	}
 	return out
 }

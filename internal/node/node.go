@@ -90,6 +90,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		UDPPort: cfg.UDPPort, TCPAddr: cfg.TCPAddr, NAT1To1IPs: cfg.NAT1To1IPs, Interfaces: cfg.Interfaces,
 		IncludeLoopback: cfg.IncludeLoopback, DisableMDNS: cfg.DisableMDNS, RemoteNetworks: remote, PublicOnly: cfg.Production,
 		PLIThrottle:     cfg.PLIThrottle,
+		ReconnectGrace:  cfg.ReconnectGrace,
 		PacketCacheSize: cfg.PacketCacheSize, Logger: log.With("component", "sfu"), Metrics: n.Metrics,
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package sfu
 import (
 	"math/rand/v2"
 	"sync"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -18,17 +19,17 @@ type downTrack struct {
 	sub      *Subscriber
 	sender   *webrtc.RTPSender
 
-	mu             sync.Mutex
-	bound, active  bool
-	started        bool
-	waitingCounted bool
-	ssrc           uint32
-	pt             uint8
-	ws             webrtc.TrackLocalWriter
-	munger         munger
-	hdr            rtp.Header // scratch for writes; a field so it is not allocated per packet
-	rtxHdr         rtp.Header
-	rtxBuf         [maxPacket]byte
+	mu            sync.Mutex
+	bound, active bool
+	started       bool
+	ssrc          uint32
+	pt            uint8
+	ws            webrtc.TrackLocalWriter
+	munger        munger
+	rebaseFrom    time.Time  // when the previous source's last packet was forwarded
+	hdr           rtp.Header // scratch for writes; a field so it is not allocated per packet
+	rtxHdr        rtp.Header
+	rtxBuf        [maxPacket]byte
 }
 
 var (
@@ -66,8 +67,8 @@ func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
 	return nil
 }
 
-// activate joins the receiver's fan-out; video then waits for a keyframe, which is
-// requested now.
+// activate joins the receiver's fan-out. Video starts from the receiver's cached
+// keyframe (or, without one, waits for the next, requested then).
 func (d *downTrack) activate() {
 	d.mu.Lock()
 	if d.active {
@@ -75,23 +76,25 @@ func (d *downTrack) activate() {
 		return
 	}
 	d.active = true
-	if d.receiver.kind == webrtc.RTPCodecTypeVideo {
-		d.waitingCounted = true
-		d.receiver.waiting.Add(1)
-	}
 	d.mu.Unlock()
+	if d.receiver.kind == webrtc.RTPCodecTypeVideo {
+		d.receiver.join(d)
+		return
+	}
 	d.receiver.addSink(d)
-	d.receiver.requestKeyframe()
 }
 
-// Detached implements sink: the receiver dropped this viewer.
-func (d *downTrack) Detached() {
+// Detached implements sink: the receiver dropped this viewer. A down track holds nothing
+// of the receiver's to give back.
+func (d *downTrack) Detached() {}
+
+// Rebase implements sink: the source changed; continue the viewer's numbering from the
+// next packet (video: the next keyframe), its timestamps advanced by the real gap.
+func (d *downTrack) Rebase(last time.Time) {
 	d.mu.Lock()
-	if d.waitingCounted {
-		d.waitingCounted = false
-		d.receiver.waiting.Add(-1)
-	}
-	d.mu.Unlock()
+	defer d.mu.Unlock()
+	d.started = false
+	d.rebaseFrom = last
 }
 
 // WriteRTP implements sink: one packet of the receiver to this viewer. key says whether
@@ -108,11 +111,12 @@ func (d *downTrack) WriteRTP(h *rtp.Header, payload []byte, key bool) bool {
 			return false
 		}
 		d.started = true
-		if d.waitingCounted {
-			d.waitingCounted = false
-			d.receiver.waiting.Add(-1)
+		if d.munger.started {
+			gap := time.Since(d.rebaseFrom).Seconds() * float64(d.receiver.codec.ClockRate)
+			d.munger.rebase(h.SequenceNumber, h.Timestamp, uint32(min(gap, 1<<31)))
+		} else {
+			d.munger.start(h.SequenceNumber, h.Timestamp)
 		}
-		d.munger.start(h.SequenceNumber, h.Timestamp)
 	}
 	if !d.write(&d.hdr, h, payload) {
 		return false

@@ -27,6 +27,15 @@ func newPacketCache(size int) *packetCache {
 	return &packetCache{mask: uint16(size - 1), slots: make([]cacheSlot, size)}
 }
 
+// reset forgets every packet: the track's sequence numbers start over.
+func (c *packetCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.slots {
+		c.slots[i].n = 0
+	}
+}
+
 // put stores a copy of pkt under its sequence number.
 func (c *packetCache) put(seq uint16, pkt []byte) {
 	if len(pkt) > maxPacket {

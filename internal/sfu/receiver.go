@@ -23,12 +23,17 @@ type source interface {
 // sink is what a receiver fans packets out to: a viewer's down track today, a recorder
 // or a relay to an edge tomorrow (Galène's disk writer is just another down track).
 type sink interface {
-	// WriteRTP sends one packet; keyframe says whether it starts a keyframe (worked out
-	// only while some sink waits for one). It reports whether the packet went out.
+	// WriteRTP sends one packet; keyframe says whether it starts a keyframe. It reports
+	// whether the packet went out.
 	WriteRTP(h *rtp.Header, payload []byte, keyframe bool) bool
 	// Detached tells the sink the receiver dropped it: it will get no more packets and
 	// waits for no keyframe.
 	Detached()
+	// Rebase tells the sink the source changed underneath (a reconnected encoder, a
+	// relay taking over): the next packets come with other sequence numbers and
+	// timestamps, and video must wait for a keyframe. last is when the previous source's
+	// last packet was forwarded, so the sink's timeline can advance by the real gap.
+	Rebase(last time.Time)
 }
 
 // trackSource is a publisher's WebRTC track as a source.
@@ -48,23 +53,38 @@ func (t trackSource) RequestKeyframe() error {
 
 // receiver reads one publisher track (LiveKit's name for it; one per track, one per
 // layer once simulcast arrives) and fans every packet out to its sinks. One goroutine per
-// track; nothing allocated per packet.
+// track; nothing allocated per packet. It outlives one source: when the publisher
+// reconnects, the new connection's track becomes its source and its sinks carry on.
 type receiver struct {
 	room  *Room
-	src   source
 	kind  webrtc.RTPCodecType
+	rid   string // simulcast layer; empty for a single-layer track
 	codec webrtc.RTPCodecParameters
 	mime  string
 	cache *packetCache
+	owner *Publisher // whose track is the source now; guarded by room.mu
 
+	runMu   sync.Mutex // one source read at a time
+	runs    int        // sources read so far; guarded by runMu
+	src     atomic.Pointer[sourceRef]
+	lastAt  atomic.Int64           // unix nanos of the last packet forwarded
 	mu      sync.Mutex             // guards writes of sinks
 	sinks   atomic.Pointer[[]sink] // copy-on-write: read lock-free per packet
-	waiting atomic.Int32           // sinks waiting for a keyframe
 	lastPLI atomic.Int64           // unix nanos of the last keyframe request
+
+	// Viewers starting from the cached keyframe (replay.go).
+	joiners      []sink // guarded by mu
+	pendingJoins atomic.Int32
+	keySeq       uint16 // the newest keyframe's first packet; the receiver goroutine's
+	haveKey      bool
+	replay       []replayed
+	replayBuf    []byte
 }
 
-func newReceiver(r *Room, src source, kind webrtc.RTPCodecType, codec webrtc.RTPCodecParameters) *receiver {
-	f := &receiver{room: r, src: src, kind: kind, codec: codec, mime: strings.ToLower(codec.MimeType),
+type sourceRef struct{ source }
+
+func newReceiver(r *Room, kind webrtc.RTPCodecType, rid string, codec webrtc.RTPCodecParameters) *receiver {
+	f := &receiver{room: r, kind: kind, rid: rid, codec: codec, mime: strings.ToLower(codec.MimeType),
 		cache: newPacketCache(r.sfu.cfg.PacketCacheSize)}
 	empty := []sink{}
 	f.sinks.Store(&empty)
@@ -83,6 +103,12 @@ func (f *receiver) addSink(s sink) {
 
 func (f *receiver) removeSink(s sink) {
 	f.mu.Lock()
+	for i, j := range f.joiners {
+		if j == s {
+			f.joiners = append(f.joiners[:i], f.joiners[i+1:]...)
+			break
+		}
+	}
 	old := *f.sinks.Load()
 	next := make([]sink, 0, len(old))
 	for _, o := range old {
@@ -105,16 +131,36 @@ func (f *receiver) requestKeyframe() {
 	if now-last < int64(f.room.sfu.cfg.PLIThrottle) || !f.lastPLI.CompareAndSwap(last, now) {
 		return
 	}
-	if err := f.src.RequestKeyframe(); err == nil {
+	src := f.src.Load()
+	if src == nil {
+		return
+	}
+	if err := src.RequestKeyframe(); err == nil {
 		f.room.sfu.metrics.PLIsSent.Inc()
 	}
 }
 
-func (f *receiver) run() {
+// run forwards src until it ends. A second source waits for the first to end (its
+// connection is closed before a new one takes over), then the sinks rebase onto it.
+func (f *receiver) run(src source) {
+	f.runMu.Lock()
+	defer f.runMu.Unlock()
+	f.src.Store(&sourceRef{src})
+	if f.runs > 0 {
+		f.cache.reset()
+		f.haveKey = false
+		last := time.Unix(0, f.lastAt.Load())
+		for _, s := range *f.sinks.Load() {
+			s.Rebase(last)
+		}
+		f.lastPLI.Store(0) // the new encoder is asked at once
+		f.requestKeyframe()
+	}
+	f.runs++
 	buf := make([]byte, maxPacket)
 	var h rtp.Header
 	for {
-		n, err := f.src.ReadRTP(buf)
+		n, err := src.ReadRTP(buf)
 		if err != nil {
 			return
 		}
@@ -129,9 +175,15 @@ func (f *receiver) forward(h *rtp.Header, pkt []byte) {
 		return
 	}
 	f.cache.put(h.SequenceNumber, pkt)
+	f.lastAt.Store(time.Now().UnixNano())
 	key := false
-	if f.waiting.Load() > 0 {
-		key = isKeyframeStart(f.mime, payload)
+	if f.kind == webrtc.RTPCodecTypeVideo {
+		if key = isKeyframeStart(f.mime, payload); key {
+			f.noteKeyframe(h)
+		}
+	}
+	if f.pendingJoins.Load() > 0 {
+		f.serveJoiners(h)
 	}
 	sinks := *f.sinks.Load()
 	sent := 0

@@ -11,28 +11,33 @@ import (
 )
 
 // Room is one live stream on this node: its publisher, the receivers of the publisher's
-// tracks, and the viewers.
+// tracks, and the viewers. A room outlives its publisher's connection: an encoder that
+// drops is given a grace window to reconnect, and a new publisher with the stream's key
+// takes over at once. Viewers stay connected through both and resume on the new
+// publisher's tracks, their numbering continuous.
 type Room struct {
 	id       string
 	sfu      *SFU
 	log      *slog.Logger // the node's, with this stream
 	expected int
 	opts     PublishOptions
-	live     atomic.Bool // the publisher connected at least once
+	live     atomic.Bool   // a publisher connected at least once
+	done     chan struct{} // closed when the room closes
 
-	pub *Publisher // set once, before the room is reachable by viewers' tracks
-
-	mu        sync.Mutex
-	receivers []*receiver
-	ready     chan struct{} // closed once every announced track has arrived
-	subs      map[*Subscriber]struct{}
-	closed    bool
-	wg        sync.WaitGroup // receiver goroutines
+	mu          sync.Mutex
+	pub         *Publisher // the current publisher; nil while reconnecting
+	reconnectBy time.Time  // while reconnecting: when the grace window ends
+	grace       *time.Timer
+	receivers   []*receiver
+	ready       chan struct{} // closed once every track the first publisher announced has arrived
+	subs        map[*Subscriber]struct{}
+	closed      bool
+	wg          sync.WaitGroup // receiver goroutines
 }
 
 func newRoom(s *SFU, id string, expected int, opts PublishOptions) *Room {
 	return &Room{id: id, sfu: s, log: s.log.With("stream", id), expected: expected, opts: opts,
-		ready: make(chan struct{}), subs: map[*Subscriber]struct{}{}}
+		done: make(chan struct{}), ready: make(chan struct{}), subs: map[*Subscriber]struct{}{}}
 }
 
 // ID is the stream id.
@@ -45,21 +50,102 @@ func (r *Room) Subscribers() int {
 	return len(r.subs)
 }
 
-func (r *Room) addTrack(remote *webrtc.TrackRemote, rtpReceiver *webrtc.RTPReceiver, pc *webrtc.PeerConnection) {
-	f := newReceiver(r, trackSource{track: remote, pc: pc}, remote.Kind(), remote.Codec())
+// Reconnecting reports whether the room waits for its publisher to come back, and until
+// when.
+func (r *Room) Reconnecting() (bool, time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pub == nil && !r.closed, r.reconnectBy
+}
+
+// takeOver makes p the room's publisher. The one it replaces (an encoder that reconnected
+// before its old connection timed out) is closed without ending the room. It reports
+// false when the room has closed meanwhile.
+func (r *Room) takeOver(p *Publisher) bool {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
+		return false
+	}
+	old := r.pub
+	r.pub = p
+	r.reconnectBy = time.Time{}
+	if r.grace != nil {
+		r.grace.Stop()
+		r.grace = nil
+	}
+	r.mu.Unlock()
+	p.counted.Store(true)
+	r.sfu.metrics.Publishers.Inc()
+	if old != nil {
+		r.log.Info("publisher replaced by a new connection", "old", old.ID(), "new", p.ID())
+		old.release()
+	}
+	return true
+}
+
+// publisherGone is called when p's connection failed or closed. A room that was live
+// waits for a reconnect for the grace window; one whose publisher never connected, or
+// with no grace configured, ends now.
+func (r *Room) publisherGone(p *Publisher, reason string) {
+	r.mu.Lock()
+	if r.closed || r.pub != p {
+		r.mu.Unlock()
+		p.release()
 		return
 	}
-	r.receivers = append(r.receivers, f)
-	if len(r.receivers) == r.expected {
-		close(r.ready)
+	grace := r.sfu.cfg.ReconnectGrace
+	if !r.live.Load() || grace <= 0 {
+		r.mu.Unlock()
+		r.Close(reason)
+		return
 	}
+	r.pub = nil
+	r.reconnectBy = time.Now().Add(grace)
+	r.grace = time.AfterFunc(grace, func() { r.graceOver() })
+	r.mu.Unlock()
+	p.release()
+	r.log.Info("publisher lost; waiting for it to reconnect", "peer", p.ID(), "reason", reason, "grace", grace)
+}
+
+func (r *Room) graceOver() {
+	r.mu.Lock()
+	over := r.pub == nil && !r.closed
+	r.mu.Unlock()
+	if over {
+		r.Close("publisher left")
+	}
+}
+
+// addTrack routes a publisher's track to the receiver it continues (same kind, layer and
+// codec as a track of the previous publisher: its viewers resume on it) or to a new one.
+func (r *Room) addTrack(p *Publisher, remote *webrtc.TrackRemote, rtpReceiver *webrtc.RTPReceiver, pc *webrtc.PeerConnection) {
+	src := trackSource{track: remote, pc: pc}
+	r.mu.Lock()
+	if r.closed || r.pub != p {
+		r.mu.Unlock()
+		return
+	}
+	var f *receiver
+	for _, cand := range r.receivers {
+		if cand.kind == remote.Kind() && cand.rid == remote.RID() && cand.owner != p &&
+			codecMatches(cand.codec.RTPCodecCapability, remote.Codec().RTPCodecCapability) {
+			f = cand
+			break
+		}
+	}
+	if f == nil {
+		f = newReceiver(r, remote.Kind(), remote.RID(), remote.Codec())
+		r.receivers = append(r.receivers, f)
+		if len(r.receivers) == r.expected {
+			close(r.ready)
+		}
+	}
+	f.owner = p
 	r.wg.Add(2)
 	r.mu.Unlock()
 
-	go func() { defer r.wg.Done(); f.run() }()
+	go func() { defer r.wg.Done(); f.run(src) }()
 	// Reading RTCP lets the interceptors see the publisher's sender reports.
 	go func() {
 		defer r.wg.Done()
@@ -81,7 +167,7 @@ func (r *Room) waitTracks(ctx context.Context) ([]*receiver, error) {
 	case <-t.C:
 	case <-ctx.Done():
 		return nil, ctx.Err()
-	case <-r.pub.done:
+	case <-r.done:
 		return nil, ErrNotLive
 	}
 	r.mu.Lock()
@@ -110,7 +196,7 @@ func (r *Room) removeSubscriber(s *Subscriber) bool {
 	return ok
 }
 
-// connected marks the room live the first time its publisher connects.
+// connected marks the room live the first time a publisher connects.
 func (r *Room) connected() {
 	if r.live.CompareAndSwap(false, true) && r.opts.OnLive != nil {
 		go r.opts.OnLive()
@@ -125,6 +211,11 @@ func (r *Room) Close(reason string) {
 		return
 	}
 	r.closed = true
+	close(r.done)
+	if r.grace != nil {
+		r.grace.Stop()
+	}
+	pub := r.pub
 	subs := make([]*Subscriber, 0, len(r.subs))
 	for s := range r.subs {
 		subs = append(subs, s)
@@ -135,9 +226,8 @@ func (r *Room) Close(reason string) {
 	for _, s := range subs {
 		s.Close()
 	}
-	if r.pub != nil {
-		r.pub.closePC()
-		r.sfu.metrics.Publishers.Dec()
+	if pub != nil {
+		pub.release()
 	}
 	r.log.Info("room ended", "reason", reason, "viewers", len(subs))
 	if r.opts.OnEnd != nil {
@@ -145,14 +235,33 @@ func (r *Room) Close(reason string) {
 	}
 }
 
-// Publisher is the creator's connection to a room.
+// Publisher is one connection of the creator's encoder to a room.
 type Publisher struct {
 	peer
-	room *Room
+	room    *Room
+	counted atomic.Bool // in the publishers gauge
 }
 
-// Close ends the broadcast.
-func (p *Publisher) Close() { p.room.Close("publisher ended the broadcast") }
+// Close ends the broadcast (the encoder's DELETE). A publisher that another connection
+// has replaced only closes itself.
+func (p *Publisher) Close() {
+	p.room.mu.Lock()
+	current := p.room.pub == p
+	p.room.mu.Unlock()
+	if current {
+		p.room.Close("publisher ended the broadcast")
+		return
+	}
+	p.release()
+}
+
+// release closes the publisher's connection and takes it off the gauge.
+func (p *Publisher) release() {
+	if p.counted.CompareAndSwap(true, false) {
+		p.room.sfu.metrics.Publishers.Dec()
+	}
+	p.closePC()
+}
 
 // Subscriber is one viewer's connection to a room.
 type Subscriber struct {

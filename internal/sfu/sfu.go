@@ -34,8 +34,6 @@ var (
 		Msg: "unusable SDP offer"}
 	ErrNoCodec = &problem.Error{Status: http.StatusBadRequest, Type: "unsupported-codec", Title: "No supported codec",
 		Msg: "no supported codec in offer"}
-	ErrPublisherExists = &problem.Error{Status: http.StatusConflict, Type: "stream-busy", Title: "Stream already has a publisher",
-		Msg: "stream already has a publisher", Hint: "end the other broadcast (DELETE its WHIP session) first"}
 	ErrNotLive = &problem.Error{Status: http.StatusConflict, Type: "stream-not-live", Title: "Stream is not live",
 		Msg: "stream is not live", Hint: "the publisher is not connected"}
 	ErrDraining = &problem.Error{Status: http.StatusServiceUnavailable, Type: "draining", Title: "Node is shutting down",
@@ -63,8 +61,11 @@ type Config struct {
 	// TracksWait bounds how long a viewer's join waits for a just-connected publisher's
 	// tracks to arrive.
 	TracksWait time.Duration
-	Logger     *slog.Logger
-	Metrics    *Metrics
+	// ReconnectGrace is how long a live stream whose publisher dropped without DELETE
+	// waits for it to reconnect, viewers still attached; 0 ends the stream at once.
+	ReconnectGrace time.Duration
+	Logger         *slog.Logger
+	Metrics        *Metrics
 }
 
 // firstDTLSRetransmit is how long the first DTLS flight waits before it is resent.
@@ -320,8 +321,11 @@ type PublishOptions struct {
 	OnEnd func(reason string, wasLive bool)
 }
 
-// Publish answers a WHIP offer and opens the stream's room. The answer carries every
-// local candidate (the UDP mux gathers instantly), so clients need not trickle.
+// Publish answers a WHIP offer and opens the stream's room, or takes over the room of a
+// publisher that dropped or is still attached (an encoder reconnecting with the stream's
+// key, as OBS does): the old connection is closed and viewers resume on the new one.
+// The answer carries every local candidate (the UDP mux gathers instantly), so clients
+// need not trickle. opts are used when a room is opened; a takeover keeps the room's.
 func (s *SFU) Publish(ctx context.Context, streamID, offer string, opts PublishOptions) (*Publisher, string, error) {
 	if s.draining.Load() {
 		return nil, "", ErrDraining
@@ -335,43 +339,47 @@ func (s *SFU) Publish(ctx context.Context, streamID, offer string, opts PublishO
 		return nil, "", fmt.Errorf("%w: offer sends no audio or video with a supported codec", ErrNoCodec)
 	}
 
-	room := newRoom(s, streamID, expected, opts)
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil, "", ErrDraining
-	}
-	if _, busy := s.rooms[streamID]; busy {
-		s.mu.Unlock()
-		return nil, "", ErrPublisherExists
-	}
-	s.rooms[streamID] = room
-	s.mu.Unlock()
-
 	pc, err := s.pubAPI.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
-		s.removeRoom(room)
 		return nil, "", fmt.Errorf("new peer connection: %w", err)
 	}
-	p := &Publisher{peer: newPeer(ids.Session(), pc), room: room}
-	room.pub = p
-	// Counted from here because Close, on any path from here on, uncounts it.
-	s.metrics.Publishers.Inc()
+	var room *Room
+	var p *Publisher
+	for room == nil {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			_ = pc.Close()
+			return nil, "", ErrDraining
+		}
+		r, ok := s.rooms[streamID]
+		if !ok {
+			r = newRoom(s, streamID, expected, opts)
+			s.rooms[streamID] = r
+		}
+		s.mu.Unlock()
+		p = &Publisher{peer: newPeer(ids.Session(), pc), room: r}
+		if r.takeOver(p) { // false: the room closed meanwhile; open a new one
+			room = r
+		}
+	}
 	pc.OnTrack(func(remote *webrtc.TrackRemote, rtpReceiver *webrtc.RTPReceiver) {
-		room.addTrack(remote, rtpReceiver, pc)
+		room.addTrack(p, remote, rtpReceiver, pc)
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
 			room.log.Info("publisher connected", "peer", p.ID())
 			room.connected()
-		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
-			room.Close("publisher left")
+		case webrtc.PeerConnectionStateFailed:
+			room.publisherGone(p, "publisher connection failed")
+		case webrtc.PeerConnectionStateClosed:
+			room.publisherGone(p, "publisher left")
 		}
 	})
 	answer, err := p.answer(ctx, offer, parsed)
 	if err != nil {
-		room.Close("publisher negotiation failed")
+		room.publisherGone(p, "publisher negotiation failed")
 		return nil, "", err
 	}
 	return p, answer, nil
