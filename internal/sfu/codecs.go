@@ -3,13 +3,37 @@ package sfu
 import (
 	"fmt"
 
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
 // videoFeedback is what a viewer may ask of us and what we ask of a publisher: NACK for
-// loss recovery, PLI and FIR for keyframes.
+// loss recovery, PLI and FIR for keyframes, transport-wide congestion control feedback
+// (the publisher's send-side estimate gets it from us, ours of each viewer from them).
 var videoFeedback = []webrtc.RTCPFeedback{
 	{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"},
+	{Type: webrtc.TypeRTCPFBTransportCC},
+}
+
+// Header extensions livegate understands. A publisher's ids are not a viewer's: the
+// down track rewrites each one it forwards to the id negotiated with that viewer.
+const (
+	extVideoOrientation = "urn:3gpp:video-orientation"
+	extAudioLevel       = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+)
+
+// headerExtensions are negotiated per side: a publisher's simulcast needs mid and rid
+// (RFC 8852) to tell its layers apart; both sides carry the transport-wide sequence
+// number for congestion control, the video orientation (a phone held upright) and the
+// audio level.
+func headerExtensions(publisher bool) map[webrtc.RTPCodecType][]string {
+	video := []string{sdp.TransportCCURI, extVideoOrientation}
+	audio := []string{sdp.TransportCCURI, extAudioLevel}
+	if publisher {
+		video = append(video, sdp.SDESMidURI, sdp.SDESRTPStreamIDURI, sdp.SDESRepairRTPStreamIDURI)
+		audio = append(audio, sdp.SDESMidURI)
+	}
+	return map[webrtc.RTPCodecType][]string{webrtc.RTPCodecTypeVideo: video, webrtc.RTPCodecTypeAudio: audio}
 }
 
 // codecs are the codecs livegate relays. RTX is left out on purpose: retransmissions go on
@@ -31,6 +55,7 @@ func codecs() []webrtc.RTPCodecParameters {
 	return []webrtc.RTPCodecParameters{
 		{PayloadType: 111, RTPCodecCapability: webrtc.RTPCodecCapability{
 			MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1",
+			RTCPFeedback: []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}},
 		}},
 		video(96, webrtc.MimeTypeVP8, ""),
 		h264(102, "42001f", 1),
@@ -46,7 +71,7 @@ func codecs() []webrtc.RTPCodecParameters {
 	}
 }
 
-func newMediaEngine() (*webrtc.MediaEngine, error) {
+func newMediaEngine(publisher bool) (*webrtc.MediaEngine, error) {
 	m := &webrtc.MediaEngine{}
 	for _, c := range codecs() {
 		kind := webrtc.RTPCodecTypeVideo
@@ -55,6 +80,13 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 		}
 		if err := m.RegisterCodec(c, kind); err != nil {
 			return nil, fmt.Errorf("register codec %s: %w", c.MimeType, err)
+		}
+	}
+	for kind, uris := range headerExtensions(publisher) {
+		for _, uri := range uris {
+			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, kind); err != nil {
+				return nil, fmt.Errorf("register header extension %s: %w", uri, err)
+			}
 		}
 	}
 	return m, nil

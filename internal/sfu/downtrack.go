@@ -2,6 +2,8 @@ package sfu
 
 import (
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,50 +15,110 @@ import (
 // downTrack is one publisher track as one viewer receives it. It implements
 // webrtc.TrackLocal so pion negotiates it, and writes straight to the viewer's SRTP stream
 // with its own sequence numbers and timestamps: the viewer sees one continuous stream
-// whatever happens upstream.
+// whatever happens upstream: a simulcast layer switch, an encoder reconnecting.
+//
+// A simulcast track has one layer per publisher encoding (low to high quality); the
+// allocator picks which one the viewer gets. A switch subscribes the target layer, keeps
+// forwarding the current one until the target's keyframe arrives, then rebases onto it.
 type downTrack struct {
-	receiver *receiver
-	sub      *Subscriber
-	sender   *webrtc.RTPSender
+	sub    *Subscriber
+	kind   webrtc.RTPCodecType
+	codec  webrtc.RTPCodecParameters
+	layers []*layer // low to high quality; one for a track without simulcast
+	sender *webrtc.RTPSender
 
 	mu            sync.Mutex
 	bound, active bool
-	started       bool
+	started       bool // in step with the current layer's numbering
+	cur, next     int  // the layer forwarded, the one switched to (-1: none)
 	ssrc          uint32
 	pt            uint8
+	rtx           bool // retransmissions go on the viewer's RTX stream (RFC 4588)
+	rtxSSRC       uint32
+	rtxPT         uint8
+	rtxSeq        uint16
+	ext           extIDs
 	ws            webrtc.TrackLocalWriter
 	munger        munger
 	rebaseFrom    time.Time  // when the previous source's last packet was forwarded
 	hdr           rtp.Header // scratch for writes; a field so it is not allocated per packet
+	extBuf        [4]rtp.Extension
 	rtxHdr        rtp.Header
 	rtxBuf        [maxPacket]byte
+	rtxOut        [maxPacket + 2]byte
+}
+
+// extIDs are the ids one side negotiated for the header extensions livegate forwards, 0
+// when not negotiated.
+type extIDs struct {
+	orientation, audioLevel uint8
+}
+
+// layer is one encoding of a down track's publisher track, as a sink of its receiver.
+type layer struct {
+	d *downTrack
+	i int
+	r *receiver
 }
 
 var (
 	_ webrtc.TrackLocal = (*downTrack)(nil)
-	_ sink              = (*downTrack)(nil)
+	_ sink              = (*layer)(nil)
 )
 
-func newDownTrack(f *receiver, s *Subscriber) *downTrack {
-	return &downTrack{receiver: f, sub: s, munger: newMunger(uint16(rand.Uint32()), rand.Uint32())}
+// newDownTrack makes a viewer's track over receivers, the layers of one publisher track
+// from low to high quality.
+func newDownTrack(s *Subscriber, receivers []*receiver) *downTrack {
+	d := &downTrack{sub: s, kind: receivers[0].kind, codec: receivers[0].codec, cur: -1, next: -1,
+		munger: newMunger(uint16(rand.Uint32()), rand.Uint32())}
+	for i, r := range receivers {
+		d.layers = append(d.layers, &layer{d: d, i: i, r: r})
+	}
+	return d
 }
 
-func (d *downTrack) ID() string                { return d.receiver.kind.String() }
+func (d *downTrack) ID() string                { return d.kind.String() }
 func (d *downTrack) RID() string               { return "" }
-func (d *downTrack) StreamID() string          { return "livegate-" + d.receiver.room.id }
-func (d *downTrack) Kind() webrtc.RTPCodecType { return d.receiver.kind }
+func (d *downTrack) StreamID() string          { return "livegate-" + d.room().id }
+func (d *downTrack) Kind() webrtc.RTPCodecType { return d.kind }
 
-// Bind picks the viewer's payload type for the publisher's codec.
+func (d *downTrack) room() *Room { return d.layers[0].r.room }
+
+// Bind picks the viewer's payload type for the publisher's codec, its RTX stream when
+// it offered one, and its ids for the header extensions livegate forwards.
 func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
-	for _, c := range ctx.CodecParameters() {
-		if codecMatches(c.RTPCodecCapability, d.receiver.codec.RTPCodecCapability) {
-			d.mu.Lock()
-			d.ssrc, d.pt, d.ws, d.bound = uint32(ctx.SSRC()), uint8(c.PayloadType), ctx.WriteStream(), true
-			d.mu.Unlock()
-			return c, nil
+	params := ctx.CodecParameters()
+	for _, c := range params {
+		if !codecMatches(c.RTPCodecCapability, d.codec.RTPCodecCapability) {
+			continue
 		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		d.ssrc, d.pt, d.ws, d.bound = uint32(ctx.SSRC()), uint8(c.PayloadType), ctx.WriteStream(), true
+		if rtxPT, ok := rtxFor(params, c.PayloadType); ok && ctx.SSRCRetransmission() != 0 {
+			d.rtx, d.rtxSSRC, d.rtxPT = true, uint32(ctx.SSRCRetransmission()), rtxPT
+		}
+		for _, e := range ctx.HeaderExtensions() {
+			switch e.URI {
+			case extVideoOrientation:
+				d.ext.orientation = uint8(e.ID)
+			case extAudioLevel:
+				d.ext.audioLevel = uint8(e.ID)
+			}
+		}
+		return c, nil
 	}
 	return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+}
+
+// rtxFor finds the RTX payload type whose apt is pt.
+func rtxFor(params []webrtc.RTPCodecParameters, pt webrtc.PayloadType) (uint8, bool) {
+	for _, c := range params {
+		if strings.EqualFold(c.MimeType, "video/rtx") && fmtpValue(c.SDPFmtpLine, "apt", "") == strconv.Itoa(int(pt)) {
+			return uint8(c.PayloadType), true
+		}
+	}
+	return 0, false
 }
 
 // Unbind stops writes.
@@ -67,87 +129,196 @@ func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
 	return nil
 }
 
-// activate joins the receiver's fan-out. Video starts from the receiver's cached
-// keyframe (or, without one, waits for the next, requested then).
-func (d *downTrack) activate() {
+// activate starts media on layer i (clamped). Video starts from the layer's cached
+// keyframe, or waits for its next one.
+func (d *downTrack) activate(i int) {
+	i = min(max(i, 0), len(d.layers)-1)
 	d.mu.Lock()
 	if d.active {
 		d.mu.Unlock()
 		return
 	}
-	d.active = true
+	d.active, d.cur = true, i
 	d.mu.Unlock()
-	if d.receiver.kind == webrtc.RTPCodecTypeVideo {
-		d.receiver.join(d)
+	l := d.layers[i]
+	if d.kind == webrtc.RTPCodecTypeVideo {
+		l.r.join(l)
 		return
 	}
-	d.receiver.addSink(d)
+	l.r.addSink(l)
 }
 
-// Detached implements sink: the receiver dropped this viewer. A down track holds nothing
-// of the receiver's to give back.
-func (d *downTrack) Detached() {}
-
-// Rebase implements sink: the source changed; continue the viewer's numbering from the
-// next packet (video: the next keyframe), its timestamps advanced by the real gap.
-func (d *downTrack) Rebase(last time.Time) {
+// layerNow is the layer forwarded (-1 while video is paused) and the one being
+// switched to (-1: none).
+func (d *downTrack) layerNow() (cur, next int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.started = false
-	d.rebaseFrom = last
+	return d.cur, d.next
 }
 
-// WriteRTP implements sink: one packet of the receiver to this viewer. key says whether
-// the packet starts a keyframe (computed only while someone waits for one).
-func (d *downTrack) WriteRTP(h *rtp.Header, payload []byte, key bool) bool {
+// switchTo moves the viewer to layer i, or pauses video when i is -1 (audio only). A
+// switch between layers completes on the target's next keyframe; resuming from a pause
+// starts from the layer's cached keyframe.
+func (d *downTrack) switchTo(i int) {
+	d.mu.Lock()
+	if !d.active || i >= len(d.layers) || i == d.next || (i == d.cur && d.next < 0) {
+		d.mu.Unlock()
+		return
+	}
+	var drop []*layer
+	if d.next >= 0 && d.next != i {
+		drop = append(drop, d.layers[d.next]) // an unfinished switch is abandoned
+	}
+	d.next = -1
+	switch {
+	case i < 0: // pause
+		if d.cur >= 0 {
+			drop = append(drop, d.layers[d.cur])
+			d.rebaseFrom = time.Unix(0, d.layers[d.cur].r.lastAt.Load())
+		}
+		d.cur, d.started = -1, false
+		d.mu.Unlock()
+		d.detach(drop)
+		return
+	case d.cur < 0: // resume
+		d.cur = i
+		d.mu.Unlock()
+		d.detach(drop)
+		d.layers[i].r.join(d.layers[i])
+		return
+	case i == d.cur: // back to the current layer: the abandoned switch is all
+		d.mu.Unlock()
+		d.detach(drop)
+		return
+	}
+	d.next = i
+	d.mu.Unlock()
+	d.detach(drop)
+	l := d.layers[i]
+	l.r.addSink(l)
+	l.r.requestKeyframe()
+}
+
+func (d *downTrack) detach(ls []*layer) {
+	for _, l := range ls {
+		l.r.removeSink(l)
+	}
+}
+
+// detachAll drops the down track from every receiver (the viewer left).
+func (d *downTrack) detachAll() {
+	d.detach(d.layers)
+}
+
+// WriteRTP implements sink: one packet of one layer to the viewer. key says whether it
+// starts a keyframe.
+func (l *layer) WriteRTP(h *rtp.Header, payload []byte, key bool) bool {
+	return l.d.writeLayer(l, h, payload, key)
+}
+
+// Detached implements sink. A layer holds nothing of the receiver's to give back.
+func (l *layer) Detached() {}
+
+// Rebase implements sink: the layer's source changed (the encoder reconnected).
+func (l *layer) Rebase(last time.Time) {
+	d := l.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cur == l.i {
+		d.started = false
+		d.rebaseFrom = last
+	}
+}
+
+func (d *downTrack) writeLayer(l *layer, h *rtp.Header, payload []byte, key bool) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.bound {
 		return false
 	}
+	var drop *layer
+	if l.i == d.next && key && d.cur >= 0 {
+		// The target layer's keyframe: switch here, continuing the viewer's numbering
+		// from the current layer's last packet.
+		drop = d.layers[d.cur]
+		d.rebaseFrom = time.Unix(0, drop.r.lastAt.Load())
+		d.cur, d.next, d.started = l.i, -1, false
+		d.room().sfu.metrics.LayerSwitches.Inc()
+	}
+	if l.i != d.cur {
+		return false
+	}
 	if !d.started {
-		if d.receiver.kind == webrtc.RTPCodecTypeVideo && !key {
-			d.receiver.requestKeyframe()
+		if d.kind == webrtc.RTPCodecTypeVideo && !key {
+			l.r.requestKeyframe()
 			return false
 		}
 		d.started = true
 		if d.munger.started {
-			gap := time.Since(d.rebaseFrom).Seconds() * float64(d.receiver.codec.ClockRate)
-			d.munger.rebase(h.SequenceNumber, h.Timestamp, uint32(min(gap, 1<<31)))
+			gap := time.Since(d.rebaseFrom).Seconds() * float64(d.codec.ClockRate)
+			d.munger.rebase(h.SequenceNumber, h.Timestamp, uint32(min(max(gap, 0), 1<<31)))
 		} else {
 			d.munger.start(h.SequenceNumber, h.Timestamp)
 		}
 	}
-	if !d.write(&d.hdr, h, payload) {
+	if drop != nil {
+		// Safe under d.mu: no receiver holds its own lock while it calls a sink.
+		drop.r.removeSink(drop)
+	}
+	if !d.write(&d.hdr, h, l.r, payload) {
 		return false
 	}
 	d.sub.sentFirst()
 	return true
 }
 
-// write rewrites src into scratch for this viewer and sends it. Header extensions are
-// dropped: their ids were negotiated with the publisher, not with this viewer.
-func (d *downTrack) write(scratch, src *rtp.Header, payload []byte) bool {
+// write rewrites src into scratch for this viewer and sends it. Of the publisher's
+// header extensions, video orientation and audio level are kept, under the ids this
+// viewer negotiated; the rest were the publisher's business.
+func (d *downTrack) write(scratch, src *rtp.Header, r *receiver, payload []byte) bool {
 	*scratch = *src
 	scratch.SSRC = d.ssrc
 	scratch.PayloadType = d.pt
 	scratch.SequenceNumber, scratch.Timestamp = d.munger.rewrite(src.SequenceNumber, src.Timestamp)
-	scratch.Extension = false
-	scratch.ExtensionProfile = 0
-	scratch.Extensions = nil
+	d.rewriteExtensions(scratch, src, r)
 	_, err := d.ws.WriteRTP(scratch, payload)
 	return err == nil
 }
 
+func (d *downTrack) rewriteExtensions(scratch, src *rtp.Header, r *receiver) {
+	scratch.Extension = false
+	scratch.ExtensionProfile = 0
+	scratch.Extensions = d.extBuf[:0]
+	if !src.Extension {
+		return
+	}
+	if d.ext.orientation != 0 && r.ext.orientation != 0 {
+		if v := src.GetExtension(r.ext.orientation); v != nil {
+			_ = scratch.SetExtension(d.ext.orientation, v)
+		}
+	}
+	if d.ext.audioLevel != 0 && r.ext.audioLevel != 0 {
+		if v := src.GetExtension(r.ext.audioLevel); v != nil {
+			_ = scratch.SetExtension(d.ext.audioLevel, v)
+		}
+	}
+}
+
 // retransmit answers one NACKed sequence number (in the viewer's numbering) from the
-// track's packet cache.
+// current layer's packet cache: on the RTX stream when negotiated, else as the packet
+// itself.
 func (d *downTrack) retransmit(seq uint16) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.bound || !d.started {
+	if !d.bound || !d.started || d.cur < 0 {
 		return
 	}
-	n := d.receiver.cache.get(d.munger.upstream(seq), d.rtxBuf[:])
+	up, ok := d.munger.upstream(seq)
+	if !ok {
+		return
+	}
+	r := d.layers[d.cur].r
+	n := r.cache.get(up, d.rtxBuf[:])
 	if n == 0 {
 		return
 	}
@@ -155,16 +326,47 @@ func (d *downTrack) retransmit(seq uint16) {
 	if !ok {
 		return
 	}
-	if d.write(&d.hdr, &d.rtxHdr, payload) {
-		d.receiver.room.sfu.metrics.Retransmits.Inc()
+	if !d.rtx {
+		if d.write(&d.hdr, &d.rtxHdr, r, payload) {
+			r.room.sfu.metrics.Retransmits.Inc()
+		}
+		return
 	}
+	h := &d.hdr
+	*h = d.rtxHdr
+	h.SSRC, h.PayloadType = d.rtxSSRC, d.rtxPT
+	h.SequenceNumber = seq // the original, for the payload's first two bytes
+	_, h.Timestamp = d.munger.rewrite(d.rtxHdr.SequenceNumber, d.rtxHdr.Timestamp)
+	d.rewriteExtensions(h, &d.rtxHdr, r)
+	out := d.rtxOut[:2+len(payload)]
+	out[0], out[1] = byte(seq>>8), byte(seq)
+	copy(out[2:], payload)
+	d.rtxSeq = rtxSeq(d.rtxSeq, d.munger.lastSeq)
+	h.SequenceNumber = d.rtxSeq
+	h.Padding, h.PaddingSize = false, 0
+	if _, err := d.ws.WriteRTP(h, out); err == nil {
+		r.room.sfu.metrics.Retransmits.Inc()
+	}
+}
+
+// rtxSeq is the RTX stream's next sequence number. It goes up by one per packet, and
+// jumps ahead so as to stay at least half the sequence space away from the media
+// stream's newest: the sender-report interceptor sees both streams through the media
+// stream's writer and takes a packet within half the space ahead for the newest media
+// packet, which would map an old frame's timestamp to now and skew the viewer's lip sync.
+func rtxSeq(prev, mediaLast uint16) uint16 {
+	next := prev + 1
+	if d := next - mediaLast; d < 1<<15 {
+		next = mediaLast + 1<<15
+	}
+	return next
 }
 
 // readRTCP serves the viewer's feedback until its connection closes: NACKs from the
 // cache, PLI/FIR upstream (throttled), receiver reports recorded.
 func (d *downTrack) readRTCP() {
 	buf := make([]byte, maxPacket)
-	m := d.receiver.room.sfu.metrics
+	m := d.room().sfu.metrics
 	for {
 		n, _, err := d.sender.Read(buf)
 		if err != nil {
@@ -177,7 +379,9 @@ func (d *downTrack) readRTCP() {
 		for _, p := range pkts {
 			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				d.receiver.requestKeyframe()
+				if cur, _ := d.layerNow(); cur >= 0 {
+					d.layers[cur].r.requestKeyframe()
+				}
 			case *rtcp.TransportLayerNack:
 				for _, pair := range p.Nacks {
 					pair.Range(func(seq uint16) bool {
@@ -214,4 +418,18 @@ func parseRTP(h *rtp.Header, pkt []byte) ([]byte, bool) {
 		end -= pad
 	}
 	return pkt[hl:end], true
+}
+
+// parseExtIDs reads the ids a track negotiated.
+func parseExtIDs(exts []webrtc.RTPHeaderExtensionParameter) extIDs {
+	var out extIDs
+	for _, e := range exts {
+		switch e.URI {
+		case extVideoOrientation:
+			out.orientation = uint8(e.ID)
+		case extAudioLevel:
+			out.audioLevel = uint8(e.ID)
+		}
+	}
+	return out
 }

@@ -31,9 +31,9 @@ func BenchmarkFanout100(b *testing.B) {
 	w := &countingWriter{}
 	var downs []sink
 	for i := 0; i < 100; i++ {
-		d := newDownTrack(f, &Subscriber{room: r})
-		d.bound, d.active, d.ws, d.ssrc, d.pt = true, true, w, uint32(i), 96
-		downs = append(downs, d)
+		d := newDownTrack(&Subscriber{room: r}, []*receiver{f})
+		d.bound, d.active, d.cur, d.ws, d.ssrc, d.pt = true, true, 0, w, uint32(i), 96
+		downs = append(downs, d.layers[0])
 	}
 	f.sinks.Store(&downs)
 	pkt := make([]byte, 1200)

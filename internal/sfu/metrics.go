@@ -12,6 +12,8 @@ type Metrics struct {
 	NACKsReceived    prometheus.Counter
 	Retransmits      prometheus.Counter
 	PLIsSent         prometheus.Counter
+	LayerSwitches    prometheus.Counter
+	ViewerEstimate   prometheus.Histogram
 	JoinLatency      prometheus.Histogram
 	ViewerLoss       prometheus.Histogram
 }
@@ -33,6 +35,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "livegate_retransmits_total", Help: "Packets resent to viewers from the packet cache."}),
 		PLIsSent: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "livegate_plis_sent_total", Help: "Keyframe requests sent to publishers."}),
+		LayerSwitches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livegate_layer_switches_total", Help: "Simulcast layer switches completed for viewers (on the target layer's keyframe)."}),
+		ViewerEstimate: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "livegate_viewer_estimate_bps", Help: "Viewers' send-side bandwidth estimates, sampled by the layer allocator.",
+			Buckets: prometheus.ExponentialBuckets(50_000, 2, 10)}),
 		JoinLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "livegate_join_latency_seconds", Help: "From a viewer's WHEP POST to its first media packet sent.",
 			Buckets: []float64{.025, .05, .1, .2, .35, .5, .75, 1, 1.5, 2, 3, 5}}),
@@ -42,7 +49,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.Publishers, m.Subscribers, m.PacketsForwarded, m.BytesForwarded,
-			m.NACKsReceived, m.Retransmits, m.PLIsSent, m.JoinLatency, m.ViewerLoss)
+			m.NACKsReceived, m.Retransmits, m.PLIsSent, m.LayerSwitches, m.ViewerEstimate, m.JoinLatency, m.ViewerLoss)
 	}
 	return m
 }

@@ -16,6 +16,7 @@ type munger struct {
 	tsOffset  uint32
 	lastSeq   uint16 // the highest sequence number sent, in the viewer's numbering
 	lastTS    uint32
+	baseSeq   uint16 // the viewer's sequence number of the first packet since the last (re)base
 }
 
 func newMunger(startSeq uint16, startTS uint32) munger {
@@ -28,6 +29,7 @@ func (m *munger) start(seq uint16, ts uint32) {
 	m.seqOffset = seq - m.startSeq
 	m.tsOffset = ts - m.startTS
 	m.lastSeq, m.lastTS = m.startSeq-1, m.startTS
+	m.baseSeq = m.startSeq
 }
 
 // rebase continues the viewer's stream from a new source position: the packet (seq, ts)
@@ -40,6 +42,7 @@ func (m *munger) rebase(seq uint16, ts uint32, tsGap uint32) {
 	}
 	m.seqOffset = seq - (m.lastSeq + 1)
 	m.tsOffset = ts - (m.lastTS + max(tsGap, 1))
+	m.baseSeq = m.lastSeq + 1
 }
 
 // rewrite maps a source packet into the viewer's numbering and remembers the highest
@@ -52,5 +55,13 @@ func (m *munger) rewrite(seq uint16, ts uint32) (uint16, uint32) {
 	return out, outTS
 }
 
-// upstream maps a viewer's sequence number (a NACK) back to the source's.
-func (m *munger) upstream(seq uint16) uint16 { return seq + m.seqOffset }
+// upstream maps a viewer's sequence number (a NACK) back to the source's. ok is false for
+// a packet sent before the last rebase: it came from another source (an earlier encoder
+// connection, another simulcast layer), whose numbering the current offset does not
+// describe, and answering from the current source would send the wrong packet.
+func (m *munger) upstream(seq uint16) (up uint16, ok bool) {
+	if !m.started || int16(seq-m.baseSeq) < 0 || int16(seq-m.lastSeq) > 0 {
+		return 0, false
+	}
+	return seq + m.seqOffset, true
+}

@@ -46,8 +46,8 @@ func TestMunger(t *testing.T) {
 				if s != p.wantSeq || ts != p.wantTS {
 					t.Fatalf("source (%d, %d) went out as (%d, %d), want (%d, %d)", p.seq, p.ts, s, ts, p.wantSeq, p.wantTS)
 				}
-				if up := m.upstream(s); up != p.seq {
-					t.Fatalf("NACK of %d maps back to %d, want %d", s, up, p.seq)
+				if up, ok := m.upstream(s); !ok || up != p.seq {
+					t.Fatalf("NACK of %d maps back to %d (%v), want %d", s, up, ok, p.seq)
 				}
 			}
 			for _, p := range c.pkts {
@@ -58,6 +58,14 @@ func TestMunger(t *testing.T) {
 				for _, p := range c.after {
 					check(p)
 				}
+				// A packet sent before the rebase came from the other source: its NACK
+				// must not be answered from this one.
+				if up, ok := m.upstream(c.pkts[len(c.pkts)-1].wantSeq); ok {
+					t.Fatalf("NACK from before the rebase mapped to %d", up)
+				}
+			}
+			if _, ok := m.upstream(m.lastSeq + 1); ok {
+				t.Fatal("NACK of a packet never sent was mapped")
 			}
 		})
 	}
@@ -80,8 +88,8 @@ func FuzzMunger(f *testing.F) {
 			if int32(outTS-prevTS) < 0 {
 				t.Fatalf("timestamp %d after %d", outTS, prevTS)
 			}
-			if m.upstream(out) != s {
-				t.Fatalf("NACK %d maps to %d, want %d", out, m.upstream(out), s)
+			if up, ok := m.upstream(out); !ok || up != s {
+				t.Fatalf("NACK %d maps to %d (%v), want %d", out, up, ok, s)
 			}
 			prevSeq, prevTS = out, outTS
 		}
@@ -90,6 +98,9 @@ func FuzzMunger(f *testing.F) {
 			if i == int(switchAfter%uint16(max(n, 1))) && i > 0 {
 				m.rebase(newSeq, newTS, min(gap, 1<<30))
 				seq, ts = newSeq, newTS
+				if _, ok := m.upstream(prevSeq); ok {
+					t.Fatalf("NACK %d from before the rebase was mapped", prevSeq)
+				}
 			}
 			if first {
 				first = false

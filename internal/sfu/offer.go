@@ -20,6 +20,9 @@ type OfferMedia struct {
 	Mid       string
 	Direction string // sendrecv, sendonly, recvonly or inactive
 	Codecs    []webrtc.RTPCodecCapability
+	// RIDs are the simulcast layers the offerer sends in this section (a=rid:<id> send),
+	// empty without simulcast.
+	RIDs []string
 	// Rejected is a section the offerer itself turned off: port 0 without a=bundle-only.
 	// Port 0 with a=bundle-only (RFC 8843 §6, as GStreamer and Firefox send it) is a
 	// section that rides on the BUNDLE transport, not a rejection.
@@ -28,6 +31,9 @@ type OfferMedia struct {
 
 // maxMedia bounds the m-lines of one offer; nobody sends 64 tracks to one stream.
 const maxMedia = 16
+
+// maxLayers bounds the simulcast layers of one section (browsers send up to three).
+const maxLayers = 4
 
 // ParseOffer checks an SDP offer and lists its audio and video sections with the codecs
 // livegate relays. It never panics on any input (it is fuzzed).
@@ -64,6 +70,10 @@ func ParseOffer(raw string) (Offer, error) {
 				m.Mid = a.Value
 			case "bundle-only":
 				bundleOnly = true
+			case "rid":
+				if id, dir, ok := strings.Cut(a.Value, " "); ok && strings.HasPrefix(strings.TrimSpace(dir), "send") && len(m.RIDs) < maxLayers {
+					m.RIDs = append(m.RIDs, id)
+				}
 			}
 		}
 		if md.MediaName.Port.Value == 0 && !bundleOnly {
@@ -102,12 +112,13 @@ func ParseOffer(raw string) (Offer, error) {
 	return o, nil
 }
 
-// sending counts the sections a publisher will send media on.
+// sending counts the tracks a publisher will send: one per section, or one per layer of
+// a simulcast section.
 func (o Offer) sending() int {
 	n := 0
 	for _, m := range o.Media {
 		if len(m.Codecs) > 0 && (m.Direction == "sendonly" || m.Direction == "sendrecv") {
-			n++
+			n += max(1, len(m.RIDs))
 		}
 	}
 	return n

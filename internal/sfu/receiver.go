@@ -59,6 +59,8 @@ type receiver struct {
 	room  *Room
 	kind  webrtc.RTPCodecType
 	rid   string // simulcast layer; empty for a single-layer track
+	track string // the publisher's track id: the layers of one track share it
+	ext   extIDs // the publisher's header extension ids
 	codec webrtc.RTPCodecParameters
 	mime  string
 	cache *packetCache
@@ -68,6 +70,8 @@ type receiver struct {
 	runs    int        // sources read so far; guarded by runMu
 	src     atomic.Pointer[sourceRef]
 	lastAt  atomic.Int64           // unix nanos of the last packet forwarded
+	bytesIn atomic.Uint64          // bytes read from sources, for the layer's bitrate
+	bitrate atomic.Int64           // bits per second, as the room's allocator last measured
 	mu      sync.Mutex             // guards writes of sinks
 	sinks   atomic.Pointer[[]sink] // copy-on-write: read lock-free per packet
 	lastPLI atomic.Int64           // unix nanos of the last keyframe request
@@ -83,8 +87,8 @@ type receiver struct {
 
 type sourceRef struct{ source }
 
-func newReceiver(r *Room, kind webrtc.RTPCodecType, rid string, codec webrtc.RTPCodecParameters) *receiver {
-	f := &receiver{room: r, kind: kind, rid: rid, codec: codec, mime: strings.ToLower(codec.MimeType),
+func newReceiver(r *Room, kind webrtc.RTPCodecType, track, rid string, codec webrtc.RTPCodecParameters) *receiver {
+	f := &receiver{room: r, kind: kind, track: track, rid: rid, codec: codec, mime: strings.ToLower(codec.MimeType),
 		cache: newPacketCache(r.sfu.cfg.PacketCacheSize)}
 	empty := []sink{}
 	f.sinks.Store(&empty)
@@ -197,4 +201,5 @@ func (f *receiver) forward(h *rtp.Header, pkt []byte) {
 		m.PacketsForwarded.Add(float64(sent))
 		m.BytesForwarded.Add(float64(sent * len(payload)))
 	}
+	f.bytesIn.Add(uint64(len(pkt)))
 }

@@ -36,8 +36,10 @@ type Room struct {
 }
 
 func newRoom(s *SFU, id string, expected int, opts PublishOptions) *Room {
-	return &Room{id: id, sfu: s, log: s.log.With("stream", id), expected: expected, opts: opts,
+	r := &Room{id: id, sfu: s, log: s.log.With("stream", id), expected: expected, opts: opts,
 		done: make(chan struct{}), ready: make(chan struct{}), subs: map[*Subscriber]struct{}{}}
+	go r.allocate() // until the room closes
+	return r
 }
 
 // ID is the stream id.
@@ -135,13 +137,14 @@ func (r *Room) addTrack(p *Publisher, remote *webrtc.TrackRemote, rtpReceiver *w
 		}
 	}
 	if f == nil {
-		f = newReceiver(r, remote.Kind(), remote.RID(), remote.Codec())
+		f = newReceiver(r, remote.Kind(), remote.ID(), remote.RID(), remote.Codec())
 		r.receivers = append(r.receivers, f)
 		if len(r.receivers) == r.expected {
 			close(r.ready)
 		}
 	}
 	f.owner = p
+	f.ext = parseExtIDs(rtpReceiver.GetParameters().HeaderExtensions)
 	r.wg.Add(2)
 	r.mu.Unlock()
 
@@ -261,46 +264,4 @@ func (p *Publisher) release() {
 		p.room.sfu.metrics.Publishers.Dec()
 	}
 	p.closePC()
-}
-
-// Subscriber is one viewer's connection to a room.
-type Subscriber struct {
-	peer
-	room      *Room
-	downs     []*downTrack
-	joinStart time.Time
-	firstSent sync.Once
-	closeOnce sync.Once
-}
-
-// activate starts media once the viewer's transport is up, so its first video packet is a
-// keyframe it can actually receive.
-func (s *Subscriber) activate() {
-	for _, d := range s.downs {
-		d.activate()
-	}
-}
-
-func (s *Subscriber) sentFirst() {
-	s.firstSent.Do(func() {
-		s.room.sfu.metrics.JoinLatency.Observe(time.Since(s.joinStart).Seconds())
-	})
-}
-
-// Close disconnects the viewer.
-func (s *Subscriber) Close() {
-	s.closeOnce.Do(func() {
-		if s.room.removeSubscriber(s) {
-			s.room.sfu.metrics.Subscribers.Dec()
-		}
-		s.close()
-	})
-}
-
-// close releases the viewer's resources without touching room bookkeeping.
-func (s *Subscriber) close() {
-	for _, d := range s.downs {
-		d.receiver.removeSink(d)
-	}
-	s.closePC()
 }

@@ -20,8 +20,12 @@ import (
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/livegate/livegate/internal/ids"
@@ -86,6 +90,10 @@ type SFU struct {
 	mu     sync.Mutex
 	rooms  map[string]*Room
 	closed bool
+
+	// A viewer connection's estimator, handed over while subPC holds bweMu.
+	bweMu  sync.Mutex
+	newBWE cc.BandwidthEstimator
 }
 
 // New opens the UDP (and TCP) ports and prepares the WebRTC stacks.
@@ -156,11 +164,11 @@ func New(cfg Config) (*SFU, error) {
 	// first retransmission waits a whole second; 100 ms, doubling, costs a few packets.
 	settings.SetDTLSRetransmissionInterval(firstDTLSRetransmit)
 
-	if s.pubAPI, err = newAPI(settings, true); err != nil {
+	if s.pubAPI, err = newAPI(settings, true, loggerFactory, nil); err != nil {
 		s.closeSockets()
 		return nil, err
 	}
-	if s.subAPI, err = newAPI(settings, false); err != nil {
+	if s.subAPI, err = newAPI(settings, false, loggerFactory, func(e cc.BandwidthEstimator) { s.newBWE = e }); err != nil {
 		s.closeSockets()
 		return nil, err
 	}
@@ -222,10 +230,14 @@ func RemoteAllowed(a netip.Addr, nets []netip.Prefix, publicOnly bool) bool {
 }
 
 // newAPI builds the WebRTC stack of one side. Publishers get a NACK generator and receiver
-// reports so we recover loss on ingest; viewers get only sender reports (for lip sync):
-// their NACKs are answered from the shared packet cache, not a per-viewer buffer.
-func newAPI(settings webrtc.SettingEngine, publisher bool) (*webrtc.API, error) {
-	m, err := newMediaEngine()
+// reports so we recover loss on ingest, and transport-wide congestion control feedback so
+// their encoders' estimates (and a browser's simulcast layers) can ramp up. Viewers get
+// sender reports (for lip sync) and a send-side bandwidth estimate from their transport-
+// wide feedback (pion's GCC, without its pacer); their NACKs are answered from the shared
+// packet cache, not a per-viewer buffer. onBWE receives each new viewer connection's
+// estimator, synchronously within NewPeerConnection.
+func newAPI(settings webrtc.SettingEngine, publisher bool, loggers logging.LoggerFactory, onBWE func(cc.BandwidthEstimator)) (*webrtc.API, error) {
+	m, err := newMediaEngine(publisher)
 	if err != nil {
 		return nil, err
 	}
@@ -241,16 +253,42 @@ func newAPI(settings webrtc.SettingEngine, publisher bool) (*webrtc.API, error) 
 			return nil, fmt.Errorf("receiver reports: %w", err)
 		}
 		reg.Add(rr)
+		fb, err := twcc.NewSenderInterceptor()
+		if err != nil {
+			return nil, fmt.Errorf("twcc feedback: %w", err)
+		}
+		reg.Add(fb)
 	} else {
 		sr, err := report.NewSenderInterceptor()
 		if err != nil {
 			return nil, fmt.Errorf("sender reports: %w", err)
 		}
 		reg.Add(sr)
+		bwe, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+			return gcc.NewSendSideBWE(gcc.SendSideBWEInitialBitrate(initialEstimate),
+				gcc.SendSideBWEPacer(newStreamRouter()), gcc.WithLoggerFactory(loggers))
+		})
+		if err != nil {
+			return nil, fmt.Errorf("bandwidth estimator: %w", err)
+		}
+		bwe.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) { onBWE(e) })
+		reg.Add(bwe)
+		// Added after the estimator so that it stamps each packet's transport-wide
+		// sequence number before the estimator records the packet as sent.
+		seq, err := twcc.NewHeaderExtensionInterceptor()
+		if err != nil {
+			return nil, fmt.Errorf("twcc sequence numbers: %w", err)
+		}
+		reg.Add(seq)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg),
 		webrtc.WithSettingEngine(settings)), nil
 }
+
+// initialEstimate is a new viewer's bandwidth until its feedback says otherwise: enough
+// for a 720p layer, so a viewer on a good link starts sharp, and one on a weak link
+// comes down within a couple of seconds.
+const initialEstimate = 2_500_000
 
 // UDPAddrs are the addresses the ICE UDP mux listens on.
 func (s *SFU) UDPAddrs() []net.Addr { return s.udpMux.GetListenAddresses() }
@@ -385,10 +423,17 @@ func (s *SFU) Publish(ctx context.Context, streamID, offer string, opts PublishO
 	return p, answer, nil
 }
 
+// SubscribeOptions are a viewer's choices.
+type SubscribeOptions struct {
+	// MaxLayer is the highest simulcast layer the viewer wants (0 the lowest); AnyLayer
+	// for no limit.
+	MaxLayer int
+}
+
 // Subscribe answers a WHEP offer with the room's tracks. The viewer's video starts at a
 // keyframe requested on join. id is the viewer's session id, the one the access plane
 // opened: a viewer has one id from token to WHEP resource to /v1/sessions.
-func (s *SFU) Subscribe(ctx context.Context, streamID, id, offer string) (*Subscriber, string, error) {
+func (s *SFU) Subscribe(ctx context.Context, streamID, id, offer string, opts SubscribeOptions) (*Subscriber, string, error) {
 	joinStart := time.Now()
 	if s.draining.Load() {
 		return nil, "", ErrDraining
@@ -415,13 +460,18 @@ func (s *SFU) Subscribe(ctx context.Context, streamID, id, offer string) (*Subsc
 		return nil, "", fmt.Errorf("%w: the viewer accepts none of the stream's codecs", ErrNoCodec)
 	}
 
+	s.bweMu.Lock()
 	pc, err := s.subAPI.NewPeerConnection(webrtc.Configuration{})
+	bwe := s.newBWE
+	s.newBWE = nil
+	s.bweMu.Unlock()
 	if err != nil {
 		return nil, "", fmt.Errorf("new peer connection: %w", err)
 	}
-	sub := &Subscriber{peer: newPeer(id, pc), room: room, joinStart: joinStart}
-	for _, f := range usable {
-		d := newDownTrack(f, sub)
+	sub := &Subscriber{peer: newPeer(id, pc), room: room, joinStart: joinStart, bwe: bwe}
+	sub.SetMaxLayer(opts.MaxLayer)
+	for _, layers := range trackLayers(usable) {
+		d := newDownTrack(sub, layers)
 		sender, err := pc.AddTrack(d)
 		if err != nil {
 			sub.close()

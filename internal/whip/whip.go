@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -83,6 +84,7 @@ type session struct {
 	ingest   bool
 	peer     sessionPeer
 	close    func()
+	viewer   *sfu.Subscriber // nil for a WHIP session
 
 	mu         sync.Mutex
 	etag       string
@@ -122,6 +124,51 @@ func (h *Handler) Sessions() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.sessions)
+}
+
+const maxLayerHelp = `max_layer is a simulcast layer: "low", "medium", "high" or its index (0 is the lowest)`
+
+// ParseLayer reads a simulcast layer the way a viewer names it: "low", "medium",
+// "high" (or q, h, f), or an index from 0, the lowest.
+func ParseLayer(v string) (int, bool) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "low", "q", "l":
+		return 0, true
+	case "medium", "mid", "h", "m":
+		return 1, true
+	case "high", "f":
+		return 2, true
+	case "any", "auto":
+		return sfu.AnyLayer, true
+	}
+	var i int
+	if _, err := fmt.Sscanf(v, "%d", &i); err != nil || i < 0 || i > 8 || fmt.Sprint(i) != strings.TrimSpace(v) {
+		return 0, false
+	}
+	return i, true
+}
+
+// patchViewer changes a viewer's choices (livegate's extension to WHEP):
+// {"max_layer": "low"} pins the highest simulcast layer, "any" lifts the pin.
+func (h *Handler) patchViewer(w http.ResponseWriter, r *http.Request, s *session) {
+	body, ok := h.readBody(w, r)
+	if !ok {
+		return
+	}
+	var req struct {
+		MaxLayer *string `json:"max_layer"`
+	}
+	if err := json.Unmarshal([]byte(body), &req); err != nil || req.MaxLayer == nil {
+		problem.Write(w, r, http.StatusBadRequest, "bad-json", "Malformed request body", `send {"max_layer": "low"}`)
+		return
+	}
+	layer, ok := ParseLayer(*req.MaxLayer)
+	if !ok {
+		problem.Write(w, r, http.StatusBadRequest, "bad-max-layer", "Unknown layer", maxLayerHelp)
+		return
+	}
+	s.viewer.SetMaxLayer(layer)
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // HashKey is how stream keys are stored.
@@ -195,6 +242,14 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, http.StatusConflict, "stream-not-live", "Stream is not live", "the stream has ended")
 		return
 	}
+	maxLayer := sfu.AnyLayer
+	if v := r.URL.Query().Get("max_layer"); v != "" {
+		var ok bool
+		if maxLayer, ok = ParseLayer(v); !ok {
+			problem.Write(w, r, http.StatusBadRequest, "bad-max-layer", "Unknown layer", maxLayerHelp)
+			return
+		}
+	}
 	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	pass, err := h.cfg.Gate.Admit(r.Context(), strings.TrimSpace(token), st)
 	if err != nil {
@@ -206,7 +261,7 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 	}
 	// The WHEP resource is named by the access session: one id per viewer, in Location,
 	// Livegate-Session, /v1/sessions/{id} and the operator's kick.
-	sub, answer, err := h.sfu.Subscribe(r.Context(), st.ID, pass.Session.ID, offer)
+	sub, answer, err := h.sfu.Subscribe(r.Context(), st.ID, pass.Session.ID, offer, sfu.SubscribeOptions{MaxLayer: maxLayer})
 	if err != nil {
 		h.cfg.Gate.Release(pass, sessions.ReasonJoinFailed)
 		h.sfuError(w, r, err)
@@ -214,7 +269,7 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 	}
 	sub.OnClose(h.cfg.Gate.Attach(pass, func(string) { sub.Close() }))
 	w.Header().Set("Livegate-Session", pass.Session.ID)
-	h.created(w, r, &session{id: sub.ID(), streamID: st.ID, peer: sub, close: sub.Close,
+	h.created(w, r, &session{id: sub.ID(), streamID: st.ID, peer: sub, close: sub.Close, viewer: sub,
 		candidates: countCandidates(offer)}, "/whep/", answer)
 }
 
@@ -263,9 +318,13 @@ func (h *Handler) Patch(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if s.viewer != nil && contentTypeIs(r, "application/json") {
+		h.patchViewer(w, r, s)
+		return
+	}
 	if !contentTypeIs(r, "application/trickle-ice-sdpfrag") {
 		problem.Write(w, r, http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
-			"PATCH takes application/trickle-ice-sdpfrag")
+			"PATCH takes application/trickle-ice-sdpfrag (or, on a WHEP session, application/json)")
 		return
 	}
 	body, ok := h.readBody(w, r)

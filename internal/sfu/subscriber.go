@@ -1,0 +1,216 @@
+package sfu
+
+import (
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/webrtc/v4"
+)
+
+// Subscriber is one viewer's connection to a room.
+type Subscriber struct {
+	peer
+	room      *Room
+	downs     []*downTrack
+	bwe       cc.BandwidthEstimator // nil when the viewer's stack gives no feedback
+	maxLayer  atomic.Int32          // the highest layer the viewer allows
+	alloc     allocState            // the room's allocator goroutine's
+	joinStart time.Time
+	firstSent sync.Once
+	closeOnce sync.Once
+}
+
+// AnyLayer is a viewer's maximum layer when it pins none.
+const AnyLayer = 1 << 10
+
+// SetMaxLayer pins the highest simulcast layer the viewer gets: 0 is the lowest. The
+// allocator moves the viewer down at once if it is above.
+func (s *Subscriber) SetMaxLayer(i int) { s.maxLayer.Store(int32(min(max(i, 0), AnyLayer))) }
+
+// Layer is the video layer the viewer gets now (-1: none, audio only) and the number of
+// layers, for a stream with video.
+func (s *Subscriber) Layer() (cur, layers int) {
+	for _, d := range s.downs {
+		if d.kind == webrtc.RTPCodecTypeVideo {
+			c, _ := d.layerNow()
+			return c, len(d.layers)
+		}
+	}
+	return -1, 0
+}
+
+// activate starts media once the viewer's transport is up, so its first video packet is a
+// keyframe it can actually receive.
+func (s *Subscriber) activate() {
+	for _, d := range s.downs {
+		d.activate(s.initialLayer(d))
+	}
+}
+
+// initialLayer is the highest layer that fits a new viewer's first estimate, or the top
+// one while the layers' rates are not measured yet.
+func (s *Subscriber) initialLayer(d *downTrack) int {
+	top := min(len(d.layers)-1, int(s.maxLayer.Load()))
+	if len(d.layers) == 1 {
+		return 0
+	}
+	in := s.room.allocInput(s, d)
+	best := -1
+	for i := 0; i <= top; i++ {
+		if r := in.rates[i]; r > 0 && float64(r) <= headroom*float64(in.estimate-in.audio) {
+			best = i
+		}
+	}
+	if best < 0 {
+		for i := 0; i <= top; i++ {
+			if in.rates[i] > 0 {
+				return i // the lowest that flows
+			}
+		}
+		return top
+	}
+	return best
+}
+
+func (s *Subscriber) sentFirst() {
+	s.firstSent.Do(func() {
+		s.room.sfu.metrics.JoinLatency.Observe(time.Since(s.joinStart).Seconds())
+	})
+}
+
+// Close disconnects the viewer.
+func (s *Subscriber) Close() {
+	s.closeOnce.Do(func() {
+		if s.room.removeSubscriber(s) {
+			s.room.sfu.metrics.Subscribers.Dec()
+		}
+		s.close()
+	})
+}
+
+// close releases the viewer's resources without touching room bookkeeping.
+func (s *Subscriber) close() {
+	for _, d := range s.downs {
+		d.detachAll()
+	}
+	s.closePC()
+}
+
+// trackLayers groups the receivers a viewer can use into the publisher's tracks, each
+// with its simulcast layers ordered from low to high quality: by measured bitrate once
+// every layer has one, else by the usual rid names (q/h/f, l/m/h), else as offered.
+func trackLayers(usable []*receiver) [][]*receiver {
+	var tracks [][]*receiver
+	index := map[string]int{}
+	for _, f := range usable {
+		key := f.kind.String() + "/" + f.track
+		i, ok := index[key]
+		if !ok || f.rid == "" {
+			index[key] = len(tracks)
+			tracks = append(tracks, []*receiver{f})
+			continue
+		}
+		tracks[i] = append(tracks[i], f)
+	}
+	for _, t := range tracks {
+		measured := true
+		for _, f := range t {
+			measured = measured && f.bitrate.Load() > 0
+		}
+		sort.SliceStable(t, func(a, b int) bool {
+			if measured {
+				return t[a].bitrate.Load() < t[b].bitrate.Load()
+			}
+			return ridRank(t[a].rid) < ridRank(t[b].rid)
+		})
+	}
+	return tracks
+}
+
+// ridRank orders the rid names encoders use for their layers.
+func ridRank(rid string) int {
+	switch strings.ToLower(rid) {
+	case "q", "l", "low", "lo", "0", "quarter":
+		return 0
+	case "h", "m", "mid", "medium", "1", "half":
+		return 1
+	case "f", "high", "hi", "2", "full":
+		return 2
+	}
+	return 1
+}
+
+// allocInput gathers one viewer's numbers for chooseLayer.
+func (r *Room) allocInput(s *Subscriber, d *downTrack) allocInput {
+	in := allocInput{estimate: initialEstimate, max: int(s.maxLayer.Load()), rates: make([]int, len(d.layers))}
+	if s.bwe != nil {
+		in.estimate = s.bwe.GetTargetBitrate()
+	}
+	for _, o := range s.downs {
+		if o.kind == webrtc.RTPCodecTypeAudio {
+			in.audio += int(o.layers[0].r.bitrate.Load())
+		}
+	}
+	for i, l := range d.layers {
+		in.rates[i] = int(l.r.bitrate.Load())
+	}
+	in.cur, _ = d.layerNow()
+	return in
+}
+
+// allocatorTick is how often the room measures its layers and re-decides its viewers'.
+const allocatorTick = 250 * time.Millisecond
+
+// allocate runs for the room's life: it measures each receiver's bitrate and moves each
+// viewer's video to the layer its bandwidth estimate affords.
+func (r *Room) allocate() {
+	t := time.NewTicker(allocatorTick)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-r.done:
+			return
+		case now := <-t.C:
+			dt := now.Sub(last).Seconds()
+			last = now
+			r.mu.Lock()
+			receivers := append([]*receiver(nil), r.receivers...)
+			subs := make([]*Subscriber, 0, len(r.subs))
+			for s := range r.subs {
+				subs = append(subs, s)
+			}
+			r.mu.Unlock()
+			for _, f := range receivers {
+				rate := float64(f.bytesIn.Swap(0)) * 8 / dt
+				old := float64(f.bitrate.Load())
+				if old > 0 {
+					rate = 0.7*old + 0.3*rate // smooth a GOP's keyframe burst
+				}
+				f.bitrate.Store(int64(rate))
+			}
+			for _, s := range subs {
+				r.allocateViewer(s, now)
+			}
+		}
+	}
+}
+
+func (r *Room) allocateViewer(s *Subscriber, now time.Time) {
+	for _, d := range s.downs {
+		if d.kind != webrtc.RTPCodecTypeVideo {
+			continue
+		}
+		in := r.allocInput(s, d)
+		if s.bwe != nil {
+			r.sfu.metrics.ViewerEstimate.Observe(float64(in.estimate))
+		}
+		if to := chooseLayer(in, &s.alloc, now); to != in.cur {
+			d.switchTo(to)
+		}
+	}
+}
