@@ -203,6 +203,7 @@ func (p *publisher) stop() {
 type received struct {
 	seq   uint16
 	ts    uint32
+	size  int // payload bytes: which simulcast layer, in the tests that size them apart
 	index uint64
 	key   bool
 	ok    bool
@@ -268,7 +269,7 @@ func (v *viewer) record(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			}
 			idx, key, ok := mediagen.Check(tr.Codec().MimeType, pkt.Payload)
 			v.mu.Lock()
-			v.packets[kind] = append(v.packets[kind], received{seq: pkt.SequenceNumber, ts: pkt.Timestamp, index: idx, key: key, ok: ok, at: time.Now()})
+			v.packets[kind] = append(v.packets[kind], received{seq: pkt.SequenceNumber, ts: pkt.Timestamp, size: len(pkt.Payload), index: idx, key: key, ok: ok, at: time.Now()})
 			v.mu.Unlock()
 		}
 	}()

@@ -107,6 +107,9 @@ type Source struct {
 	PayloadSize      int
 	// KeyframeEvery sends a keyframe every so many frames anyway (0: only on request).
 	KeyframeEvery int
+	// Decorate, when set, is called on each packet's header before it is written (to
+	// add header extensions); key says whether the packet is part of a keyframe.
+	Decorate func(h *rtp.Header, key bool)
 
 	keyRequested atomic.Bool
 	sent         atomic.Uint64
@@ -116,6 +119,17 @@ type Source struct {
 // NewVideo makes a video source (VP8, H.264, VP9 or AV1 by mime type) at a bitrate in bits
 // per second with 1,100-byte packets at 30 frames per second.
 func NewVideo(mime string, bitrate int) (*Source, error) {
+	return newVideo(mime, bitrate, "", 1100)
+}
+
+// NewLayer makes one simulcast layer of a video source: rid names it, and its packets are
+// size bytes long, so a viewer can tell the layers apart by packet size. The layers of
+// one publisher share the track and stream ids, as a browser's encodings do.
+func NewLayer(mime string, bitrate int, rid string, size int) (*Source, error) {
+	return newVideo(mime, bitrate, rid, size)
+}
+
+func newVideo(mime string, bitrate int, rid string, size int) (*Source, error) {
 	c := webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 90000}
 	switch {
 	case strings.EqualFold(mime, webrtc.MimeTypeH264):
@@ -123,11 +137,14 @@ func NewVideo(mime string, bitrate int) (*Source, error) {
 	case strings.EqualFold(mime, webrtc.MimeTypeVP9):
 		c.SDPFmtpLine = "profile-id=0"
 	}
-	t, err := webrtc.NewTrackLocalStaticRTP(c, "video", "livegate-gen")
+	var opts []func(*webrtc.TrackLocalStaticRTP)
+	if rid != "" {
+		opts = append(opts, webrtc.WithRTPStreamID(rid))
+	}
+	t, err := webrtc.NewTrackLocalStaticRTP(c, "video", "livegate-gen", opts...)
 	if err != nil {
 		return nil, err
 	}
-	const size = 1100
 	pps := bitrate / 8 / size
 	if pps < 30 {
 		pps = 30
@@ -174,6 +191,38 @@ func (s *Source) ReadRTCP(sender *webrtc.RTPSender) {
 	}
 }
 
+// ReadRTCPLayers answers each simulcast layer's PLI and FIR with a keyframe of that
+// layer, until the sender closes. layers are the sender's encodings in order.
+func ReadRTCPLayers(sender *webrtc.RTPSender, layers []*Source) {
+	bySSRC := map[uint32]*Source{}
+	for i, e := range sender.GetParameters().Encodings {
+		if i < len(layers) {
+			bySSRC[uint32(e.SSRC)] = layers[i]
+		}
+	}
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			var ssrc uint32
+			switch p := p.(type) {
+			case *rtcp.PictureLossIndication:
+				ssrc = p.MediaSSRC
+			case *rtcp.FullIntraRequest:
+				ssrc = p.MediaSSRC
+			default:
+				continue
+			}
+			if l := bySSRC[ssrc]; l != nil {
+				l.plis.Add(1)
+				l.RequestKeyframe()
+			}
+		}
+	}
+}
+
 // Run writes packets at the source's rate until ctx ends. The first frame is a keyframe.
 func (s *Source) Run(ctx context.Context) {
 	framesPerSecond := s.PacketsPerSecond / s.PacketsPerFrame
@@ -197,6 +246,10 @@ func (s *Source) Run(ctx context.Context) {
 			pkt.Timestamp = ts
 			pkt.Marker = i == s.PacketsPerFrame-1
 			pkt.Payload = buf
+			pkt.Extension, pkt.Extensions = false, nil
+			if s.Decorate != nil {
+				s.Decorate(&pkt.Header, key)
+			}
 			// A write fails only for a viewer-less or closing connection; keep the clock.
 			_ = s.Track.WriteRTP(pkt)
 			index++

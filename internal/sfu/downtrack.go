@@ -161,7 +161,7 @@ func (d *downTrack) layerNow() (cur, next int) {
 // starts from the layer's cached keyframe.
 func (d *downTrack) switchTo(i int) {
 	d.mu.Lock()
-	if !d.active || i >= len(d.layers) || i == d.next || (i == d.cur && d.next < 0) {
+	if !d.active || i >= len(d.layers) || (i >= 0 && i == d.next) || (i == d.cur && d.next < 0) {
 		d.mu.Unlock()
 		return
 	}

@@ -150,10 +150,17 @@ func (r *Room) addTrack(p *Publisher, remote *webrtc.TrackRemote, rtpReceiver *w
 
 	go func() { defer r.wg.Done(); f.run(src) }()
 	// Reading RTCP lets the interceptors see the publisher's sender reports.
+	rid := remote.RID()
 	go func() {
 		defer r.wg.Done()
 		for {
-			if _, _, err := rtpReceiver.ReadRTCP(); err != nil {
+			var err error
+			if rid != "" {
+				_, _, err = rtpReceiver.ReadSimulcastRTCP(rid)
+			} else {
+				_, _, err = rtpReceiver.ReadRTCP()
+			}
+			if err != nil {
 				return
 			}
 		}

@@ -210,6 +210,7 @@ func (r *Room) allocateViewer(s *Subscriber, now time.Time) {
 			r.sfu.metrics.ViewerEstimate.Observe(float64(in.estimate))
 		}
 		if to := chooseLayer(in, &s.alloc, now); to != in.cur {
+			r.log.Debug("switching layer", "viewer", s.ID(), "from", in.cur, "to", to, "estimate", in.estimate, "rates", in.rates)
 			d.switchTo(to)
 		}
 	}

@@ -34,6 +34,11 @@ type Options struct {
 	Interceptors []interceptor.Factory
 	// NoNACK leaves out the NACK generator.
 	NoNACK bool
+	// TWCC sends transport-wide congestion control feedback, as browsers do, so the
+	// server can estimate this client's bandwidth.
+	TWCC bool
+	// Simulcast negotiates the mid and rid header extensions a simulcast publisher needs.
+	Simulcast bool
 	// NoReplayProtection turns SRTP replay protection off. A loss injector in Interceptors
 	// sits after SRTP decryption, so the repaired packet would otherwise look like a replay
 	// of the one it dropped; on a real network the lost packet never reaches SRTP.
@@ -64,6 +69,16 @@ func NewAPI(o Options) (*webrtc.API, error) {
 	}
 	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
 		return nil, err
+	}
+	if o.TWCC {
+		if err := webrtc.ConfigureTWCCSender(m, reg); err != nil {
+			return nil, err
+		}
+	}
+	if o.Simulcast {
+		if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
+			return nil, err
+		}
 	}
 	lf := logging.NewDefaultLoggerFactory()
 	lf.DefaultLogLevel = logging.LogLevelError
@@ -130,6 +145,37 @@ func (e *Error) Error() string {
 // Publish offers the tracks to a WHIP endpoint with the stream key as bearer token.
 func Publish(ctx context.Context, api *webrtc.API, endpoint, key string, tracks ...webrtc.TrackLocal) (*Session, []*webrtc.RTPSender, error) {
 	return PublishShaped(ctx, api, endpoint, key, Shape{}, tracks...)
+}
+
+// PublishSimulcast offers one video track as simulcast layers (each with its rid, low
+// to high) and an audio track. api must come from NewAPI with Simulcast set.
+func PublishSimulcast(ctx context.Context, api *webrtc.API, endpoint, key string, layers []webrtc.TrackLocal, audio webrtc.TrackLocal) (*Session, []*webrtc.RTPSender, error) {
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, nil, err
+	}
+	tr, err := pc.AddTransceiverFromTrack(layers[0], webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		pc.Close()
+		return nil, nil, err
+	}
+	for _, l := range layers[1:] {
+		if err := tr.Sender().AddEncoding(l); err != nil {
+			pc.Close()
+			return nil, nil, err
+		}
+	}
+	atr, err := pc.AddTransceiverFromTrack(audio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		pc.Close()
+		return nil, nil, err
+	}
+	s, err := negotiate(ctx, pc, endpoint, key, Shape{})
+	if err != nil {
+		pc.Close()
+		return nil, nil, err
+	}
+	return s, []*webrtc.RTPSender{tr.Sender(), atr.Sender()}, nil
 }
 
 // PublishShaped is Publish with the SDP rewritten by shape.

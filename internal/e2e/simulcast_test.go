@@ -1,0 +1,289 @@
+package e2e
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/livegate/livegate/internal/mediagen"
+	"github.com/livegate/livegate/internal/netsim"
+	"github.com/livegate/livegate/internal/whipclient"
+)
+
+// simulcastLayers are a publisher's three layers: rid, bitrate and packet size (the size
+// tells a viewer which layer a packet is from).
+var simulcastLayers = []struct {
+	rid     string
+	bitrate int
+	size    int
+}{{"q", 150_000, 300}, {"h", 500_000, 700}, {"f", 1_200_000, 1100}}
+
+// layerOf names a video packet's layer by its size ("" for none of them).
+func layerOf(p received) string {
+	for _, l := range simulcastLayers {
+		if p.size == l.size {
+			return l.rid
+		}
+	}
+	return ""
+}
+
+type simulcastPublisher struct {
+	layers []*mediagen.Source
+	audio  *mediagen.Source
+}
+
+// publishSimulcast publishes VP8 in three layers (keyframes every 2 s and on request)
+// and Opus.
+func publishSimulcast(t *testing.T, n *testNode, s streamInfo) *simulcastPublisher {
+	t.Helper()
+	api, err := whipclient.NewAPI(whipclient.Options{Interfaces: []string{"lo"}, Loopback: true, Simulcast: true, TWCC: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &simulcastPublisher{}
+	var tracks []webrtc.TrackLocal
+	for _, l := range simulcastLayers {
+		src, err := mediagen.NewLayer(webrtc.MimeTypeVP8, l.bitrate, l.rid, l.size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.KeyframeEvery = 60
+		p.layers = append(p.layers, src)
+		tracks = append(tracks, src.Track)
+	}
+	if p.audio, err = mediagen.NewOpus(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sess, senders, err := whipclient.PublishSimulcast(ctx, api, n.URL()+"/whip/"+s.ID, s.StreamKey, tracks, p.audio.Track)
+	if err != nil {
+		t.Fatalf("publish simulcast: %v", err)
+	}
+	// pion sends simulcast layers without the mid and rid extensions a browser adds; the
+	// server needs them to tell the layers apart.
+	var midID, ridID uint8
+	for _, e := range senders[0].GetParameters().HeaderExtensions {
+		switch e.URI {
+		case sdp.SDESMidURI:
+			midID = uint8(e.ID)
+		case sdp.SDESRTPStreamIDURI:
+			ridID = uint8(e.ID)
+		}
+	}
+	if midID == 0 || ridID == 0 {
+		t.Fatalf("mid/rid extensions not negotiated: %+v", senders[0].GetParameters().HeaderExtensions)
+	}
+	mid := []byte(sess.PC.GetTransceivers()[0].Mid())
+	for i, src := range p.layers {
+		rid := []byte(simulcastLayers[i].rid)
+		src.Decorate = func(h *rtp.Header, _ bool) {
+			_ = h.SetExtension(midID, mid)
+			_ = h.SetExtension(ridID, rid)
+		}
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, src := range append(append([]*mediagen.Source(nil), p.layers...), p.audio) {
+		wg.Add(1)
+		go func() { defer wg.Done(); src.Run(runCtx) }()
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); mediagen.ReadRTCPLayers(senders[0], p.layers) }()
+	go func() { defer wg.Done(); p.audio.ReadRTCP(senders[1]) }()
+	t.Cleanup(func() { stop(); sess.PC.Close(); wg.Wait() })
+	return p
+}
+
+// serverUDP is the node's UDP address on 127.0.0.1.
+func serverUDP(t *testing.T, n *testNode) netip.AddrPort {
+	t.Helper()
+	for _, a := range n.SFU.UDPAddrs() {
+		if ap := a.(*net.UDPAddr).AddrPort(); ap.Addr().Unmap() == netip.MustParseAddr("127.0.0.1") {
+			return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		}
+	}
+	t.Fatalf("node has no UDP address on 127.0.0.1: %v", n.SFU.UDPAddrs())
+	return netip.AddrPort{}
+}
+
+// watchThrough joins as a browser-like viewer (transport-wide feedback on) whose media
+// goes through a relay, the viewer's link; query is added to the WHEP URL.
+func watchThrough(t *testing.T, n *testNode, s streamInfo, relay *netsim.Relay, query string) *viewer {
+	t.Helper()
+	api, err := whipclient.NewAPI(whipclient.Options{Interfaces: []string{"lo"}, Loopback: true, TWCC: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &viewer{packets: map[string][]received{}, mimes: map[string]string{}, closed: make(chan struct{}), started: time.Now()}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	shape := whipclient.Shape{}
+	if relay != nil {
+		shape.Answer = func(a string) string { return netsim.PointAnswer(a, relay.Addr()) }
+	}
+	sess, err := whipclient.ViewShaped(ctx, api, n.URL()+"/whep/"+s.ID+query, "", shape, v.record)
+	if err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	v.sess = sess
+	t.Cleanup(func() { sess.PC.Close(); v.wg.Wait() })
+	return v
+}
+
+// layerSince is the layer of the newest video packet that arrived after t, and when it
+// arrived; "" when none did.
+func (v *viewer) layerSince(t time.Time) (string, time.Time) {
+	pkts := v.snapshot("video")
+	if len(pkts) == 0 || pkts[len(pkts)-1].at.Before(t) {
+		return "", time.Time{}
+	}
+	return layerOf(pkts[len(pkts)-1]), pkts[len(pkts)-1].at
+}
+
+// waitLayer waits until the viewer's newest video packets are of layer want.
+func (v *viewer) waitLayer(t *testing.T, want string, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for time.Since(start) < within {
+		if got, _ := v.layerSince(time.Now().Add(-200 * time.Millisecond)); got == want {
+			return time.Since(start)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	got, _ := v.layerSince(time.Now().Add(-time.Second))
+	t.Fatalf("viewer on layer %q after %v, want %q", got, within, want)
+	return 0
+}
+
+// checkSwitches asserts what a viewer sees across layer switches, in sequence-number
+// order (retransmissions have arrived by now): the first packet of a new layer is a
+// keyframe's, and it follows the old layer's last packet with the next number, so the
+// numbering runs on unbroken. Switches next to a packet the link lost for good cannot
+// be judged and are skipped. It returns the switches judged.
+func checkSwitches(t *testing.T, pkts []received) (switches int) {
+	t.Helper()
+	byExt := map[int64]received{}
+	var ext, maxExt int64
+	for i, p := range pkts {
+		if i == 0 {
+			ext = 1 << 20
+		} else {
+			ext = maxExt + int64(int16(p.seq-uint16(maxExt)))
+		}
+		if _, dup := byExt[ext]; dup {
+			continue
+		}
+		byExt[ext] = p
+		maxExt = max(maxExt, ext)
+	}
+	first := int64(1 << 20)
+	for e := range byExt {
+		first = min(first, e)
+	}
+	prev, havePrev := received{}, false
+	for e := first; e <= maxExt; e++ {
+		p, ok := byExt[e]
+		if !ok {
+			havePrev = false // lost for good: the next switch cannot be judged
+			continue
+		}
+		if havePrev && layerOf(p) != layerOf(prev) {
+			switches++
+			if !p.key {
+				t.Errorf("switch %s→%s at seq %d is not on a keyframe", layerOf(prev), layerOf(p), p.seq)
+			}
+		}
+		prev, havePrev = p, true
+	}
+	return switches
+}
+
+// A viewer whose link narrows moves down to a layer that fits within 2 s, to audio only
+// when even the lowest layer does not, and back up when the link widens, switching only
+// on keyframes with one unbroken run of sequence numbers; audio flows all along.
+func TestSimulcastFollowsViewerBandwidth(t *testing.T) {
+	n := startNode(t, nil)
+	s := n.newStream()
+	publishSimulcast(t, n, s)
+	relay, err := netsim.NewRelay(serverUDP(t, n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { relay.Close() })
+	v := watchThrough(t, n, s, relay, "")
+	v.waitPackets(t, "video", 30, 10*time.Second)
+	v.waitLayer(t, "f", 10*time.Second)
+
+	relay.SetRate(450_000)
+	took := v.waitLayer(t, "q", 8*time.Second)
+	t.Logf("adapted down to q %v after the link fell to 450 kbit/s", took)
+	if took > 2*time.Second {
+		t.Errorf("took %v to adapt down, want under 2s", took)
+	}
+
+	relay.SetRate(120_000) // under the lowest layer: audio only
+	audioBefore := len(v.snapshot("audio"))
+	deadline := time.Now().Add(8 * time.Second)
+	for {
+		if l, _ := v.layerSince(time.Now().Add(-1500 * time.Millisecond)); l == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("video still flowing 8s after the link fell below the lowest layer")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	if got := len(v.snapshot("audio")) - audioBefore; got < 50 {
+		t.Errorf("only %d audio packets while video starved", got)
+	}
+
+	relay.SetRate(0)
+	v.waitLayer(t, "f", 40*time.Second)
+	pkts := v.snapshot("video")
+	if sw := checkSwitches(t, pkts); sw < 2 {
+		t.Errorf("judged %d layer switches, want at least the way back up (q→h→f)", sw)
+	}
+}
+
+// A viewer pins a maximum layer on join (?max_layer=low) and lifts it with a JSON PATCH
+// on its WHEP session.
+func TestViewerPinsMaxLayer(t *testing.T) {
+	n := startNode(t, nil)
+	s := n.newStream()
+	publishSimulcast(t, n, s)
+	v := watchThrough(t, n, s, nil, "?max_layer=low")
+	v.waitPackets(t, "video", 60, 10*time.Second)
+	time.Sleep(2 * time.Second)
+	for _, p := range v.snapshot("video") {
+		if l := layerOf(p); l != "q" {
+			t.Fatalf("viewer pinned to low got a packet of layer %q", l)
+		}
+	}
+	req, _ := http.NewRequest("PATCH", v.sess.Location, strings.NewReader(`{"max_layer": "any"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("PATCH max_layer: %d", resp.StatusCode)
+	}
+	v.waitLayer(t, "f", 30*time.Second)
+	checkSwitches(t, v.snapshot("video"))
+
+	res := n.raw("POST", "/whep/"+s.ID+"?max_layer=ultra", "application/sdp", offerSDP(t, false), nil)
+	expectProblem(t, "unknown layer", res, 400, "bad-max-layer")
+}

@@ -1,0 +1,78 @@
+package sfu
+
+import (
+	"testing"
+	"time"
+)
+
+func TestChooseLayer(t *testing.T) {
+	rates := []int{150_000, 500_000, 1_200_000}
+	t0 := time.Unix(1000, 0)
+	cases := []struct {
+		name     string
+		in       allocInput
+		st       allocState
+		now      time.Time
+		want     int
+		wantBack time.Duration // backoff after, when checked
+	}{
+		{name: "plenty: stays on top", in: allocInput{estimate: 3_000_000, audio: 64_000, rates: rates, max: 9, cur: 2}, want: 2},
+		{name: "falls: down at once to what fits", in: allocInput{estimate: 450_000, audio: 64_000, rates: rates, max: 9, cur: 2}, want: 0},
+		{name: "falls a little: one down", in: allocInput{estimate: 1_100_000, audio: 64_000, rates: rates, max: 9, cur: 2}, want: 1},
+		{name: "starved: audio only", in: allocInput{estimate: 100_000, audio: 64_000, rates: rates, max: 9, cur: 0}, want: -1},
+		{name: "tight but not starved: lowest", in: allocInput{estimate: 200_000, audio: 64_000, rates: rates, max: 9, cur: 1}, want: 0},
+		{name: "room again: one step up, not two", in: allocInput{estimate: 3_000_000, audio: 64_000, rates: rates, max: 9, cur: 0},
+			st: allocState{lastDown: t0.Add(-5 * time.Second), backoff: time.Second}, now: t0, want: 1},
+		{name: "room again, but within backoff: hold", in: allocInput{estimate: 3_000_000, audio: 64_000, rates: rates, max: 9, cur: 0},
+			st: allocState{lastDown: t0.Add(-500 * time.Millisecond), backoff: time.Second}, now: t0, want: 0},
+		{name: "estimate capped near delivery: probe up", in: allocInput{estimate: 320_000, audio: 64_000, rates: rates, max: 9, cur: 0},
+			st: allocState{lastDown: t0.Add(-10 * time.Second), lastUp: t0.Add(-10 * time.Second), backoff: time.Second}, now: t0, want: 1},
+		{name: "estimate at delivery: no probe", in: allocInput{estimate: 230_000, audio: 64_000, rates: rates, max: 9, cur: 0},
+			st: allocState{lastDown: t0.Add(-10 * time.Second), backoff: time.Second}, now: t0, want: 0},
+		{name: "audio only recovers to lowest by probing", in: allocInput{estimate: 100_000, audio: 64_000, rates: rates, max: 9, cur: -1},
+			st: allocState{lastDown: t0.Add(-10 * time.Second), backoff: time.Second}, now: t0, want: 0},
+		{name: "pinned to low", in: allocInput{estimate: 3_000_000, audio: 64_000, rates: rates, max: 0, cur: 2}, want: 0},
+		{name: "pinned layer respected by probing", in: allocInput{estimate: 3_000_000, audio: 64_000, rates: rates, max: 1, cur: 1},
+			st: allocState{lastDown: t0.Add(-time.Minute), backoff: time.Second}, now: t0, want: 1},
+		{name: "top layer not flowing: skipped", in: allocInput{estimate: 3_000_000, audio: 64_000, rates: []int{150_000, 500_000, 0}, max: 9, cur: 1}, want: 1},
+		{name: "current layer stopped: best that fits", in: allocInput{estimate: 3_000_000, audio: 64_000, rates: []int{150_000, 500_000, 0}, max: 9, cur: 2}, want: 1},
+		{name: "nothing measured yet: keep", in: allocInput{estimate: 100_000, audio: 0, rates: []int{0, 0, 0}, max: 9, cur: 2}, want: 2},
+		{name: "a failed try up doubles the backoff", in: allocInput{estimate: 450_000, audio: 64_000, rates: rates, max: 9, cur: 1},
+			st: allocState{lastUp: t0.Add(-time.Second), backoff: 2 * time.Second}, now: t0, want: 0, wantBack: 4 * time.Second},
+		{name: "backoff has a ceiling", in: allocInput{estimate: 450_000, audio: 64_000, rates: rates, max: 9, cur: 1},
+			st: allocState{lastUp: t0.Add(-time.Second), backoff: maxBackoff}, now: t0, want: 0, wantBack: maxBackoff},
+		{name: "an up held long forgives", in: allocInput{estimate: 700_000, audio: 64_000, rates: rates, max: 9, cur: 1},
+			st: allocState{lastUp: t0.Add(-11 * time.Second), lastDown: t0.Add(-20 * time.Second), backoff: maxBackoff}, now: t0, want: 1, wantBack: minBackoff},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			st := c.st
+			now := c.now
+			if now.IsZero() {
+				now = t0
+			}
+			if got := chooseLayer(c.in, &st, now); got != c.want {
+				t.Fatalf("chooseLayer = %d, want %d", got, c.want)
+			}
+			if c.wantBack != 0 && st.backoff != c.wantBack {
+				t.Errorf("backoff %v, want %v", st.backoff, c.wantBack)
+			}
+		})
+	}
+}
+
+// rtxSeq keeps the RTX stream's numbers moving forward and at least half the sequence
+// space away from the media stream's newest.
+func TestRTXSeq(t *testing.T) {
+	prev := uint16(0)
+	media := uint16(65000)
+	for i := 0; i < 70000; i++ {
+		if i%3 == 0 {
+			prev = rtxSeq(prev, media)
+			if d := prev - media; d < 1<<15 {
+				t.Fatalf("rtx seq %d only %d ahead of media %d", prev, d, media)
+			}
+		}
+		media++
+	}
+}
