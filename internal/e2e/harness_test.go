@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"io"
 	"math/rand/v2"
@@ -350,6 +351,15 @@ func checkStream(t *testing.T, name string, pkts []received, wantKeyFirst bool) 
 type lossFactory struct {
 	rate    float64
 	dropped atomic.Int64
+	bySSRC  sync.Map // uint32 → *atomic.Int64: packets that got through, per SSRC
+}
+
+// got counts the packets that reached the viewer on ssrc.
+func (f *lossFactory) got(ssrc uint32) int64 {
+	if c, ok := f.bySSRC.Load(ssrc); ok {
+		return c.(*atomic.Int64).Load()
+	}
+	return 0
 }
 
 func (f *lossFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
@@ -374,6 +384,10 @@ func (l *lossInterceptor) BindRemoteStream(_ *interceptor.StreamInfo, r intercep
 			drop := l.rng.Float64() < l.f.rate
 			l.mu.Unlock()
 			if !drop {
+				if n >= 12 {
+					c, _ := l.f.bySSRC.LoadOrStore(binary.BigEndian.Uint32(b[8:12]), new(atomic.Int64))
+					c.(*atomic.Int64).Add(1)
+				}
 				return n, attr, nil
 			}
 			l.f.dropped.Add(1)

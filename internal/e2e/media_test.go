@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"regexp"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -158,7 +160,16 @@ func TestLossRecoveredByNACK(t *testing.T) {
 	if r := testutil.ToFloat64(n.Metrics.Retransmits); r == 0 {
 		t.Error("server retransmitted nothing")
 	}
-	t.Logf("dropped %d packets, server retransmitted %v", loss.dropped.Load(), testutil.ToFloat64(n.Metrics.Retransmits))
+	// The viewer offered RTX (pion does), so repairs come on its RTX stream (RFC 4588).
+	m := regexp.MustCompile(`a=ssrc-group:FID (\d+) (\d+)`).FindStringSubmatch(v.sess.Answer)
+	if m == nil {
+		t.Fatalf("answer negotiates no RTX stream:\n%s", v.sess.Answer)
+	}
+	rtxSSRC, _ := strconv.ParseUint(m[2], 10, 32)
+	if got := loss.got(uint32(rtxSSRC)); got == 0 {
+		t.Errorf("no packet arrived on the RTX stream %d", rtxSSRC)
+	}
+	t.Logf("dropped %d packets, server retransmitted %v, %d on RTX", loss.dropped.Load(), testutil.ToFloat64(n.Metrics.Retransmits), loss.got(uint32(rtxSSRC)))
 }
 
 // checkStreamAllowingReorder is checkStream for a lossy path, where repaired packets come

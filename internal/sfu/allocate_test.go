@@ -61,18 +61,3 @@ func TestChooseLayer(t *testing.T) {
 	}
 }
 
-// rtxSeq keeps the RTX stream's numbers moving forward and at least half the sequence
-// space away from the media stream's newest.
-func TestRTXSeq(t *testing.T) {
-	prev := uint16(0)
-	media := uint16(65000)
-	for i := 0; i < 70000; i++ {
-		if i%3 == 0 {
-			prev = rtxSeq(prev, media)
-			if d := prev - media; d < 1<<15 {
-				t.Fatalf("rtx seq %d only %d ahead of media %d", prev, d, media)
-			}
-		}
-		media++
-	}
-}

@@ -58,3 +58,30 @@ func (r *streamRouter) SetTargetBitrate(int) {}
 
 // Close implements gcc.Pacer.
 func (r *streamRouter) Close() error { return nil }
+
+// mediaReports builds pion's sender-report interceptor so that it sees only each
+// stream's media packets. A viewer's retransmissions on its RTX stream go down the media
+// stream's writer; counted as media, an old frame's timestamp would be taken for the
+// newest and skew the viewer's lip sync.
+type mediaReports struct{ inner interceptor.Factory }
+
+func (f mediaReports) NewInterceptor(id string) (interceptor.Interceptor, error) {
+	i, err := f.inner.NewInterceptor(id)
+	if err != nil {
+		return nil, err
+	}
+	return &mediaOnly{Interceptor: i}, nil
+}
+
+type mediaOnly struct{ interceptor.Interceptor }
+
+func (m *mediaOnly) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
+	counted := m.Interceptor.BindLocalStream(info, w)
+	ssrc := info.SSRC
+	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
+		if h.SSRC != ssrc {
+			return w.Write(h, payload, a)
+		}
+		return counted.Write(h, payload, a)
+	})
+}

@@ -71,6 +71,15 @@ func codecs() []webrtc.RTPCodecParameters {
 	}
 }
 
+// rtxPayloadType is the payload type of a video codec's RTX: the one after it, as
+// Chromium numbers them (each is free in the table above), and 125 for 127.
+func rtxPayloadType(pt webrtc.PayloadType) webrtc.PayloadType {
+	if pt == 127 {
+		return 125
+	}
+	return pt + 1
+}
+
 func newMediaEngine(publisher bool) (*webrtc.MediaEngine, error) {
 	m := &webrtc.MediaEngine{}
 	for _, c := range codecs() {
@@ -80,6 +89,20 @@ func newMediaEngine(publisher bool) (*webrtc.MediaEngine, error) {
 		}
 		if err := m.RegisterCodec(c, kind); err != nil {
 			return nil, fmt.Errorf("register codec %s: %w", c.MimeType, err)
+		}
+	}
+	if !publisher {
+		// RTX (RFC 4588) for viewers that offer it: a retransmission on its own stream
+		// does not skew the viewer's loss and jitter figures for the media stream.
+		for _, c := range codecs() {
+			if c.MimeType == webrtc.MimeTypeOpus {
+				continue
+			}
+			rtx := webrtc.RTPCodecParameters{PayloadType: rtxPayloadType(c.PayloadType), RTPCodecCapability: webrtc.RTPCodecCapability{
+				MimeType: "video/rtx", ClockRate: 90000, SDPFmtpLine: fmt.Sprintf("apt=%d", c.PayloadType)}}
+			if err := m.RegisterCodec(rtx, webrtc.RTPCodecTypeVideo); err != nil {
+				return nil, fmt.Errorf("register rtx for %d: %w", c.PayloadType, err)
+			}
 		}
 	}
 	for kind, uris := range headerExtensions(publisher) {

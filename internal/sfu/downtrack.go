@@ -69,7 +69,7 @@ var (
 // newDownTrack makes a viewer's track over receivers, the layers of one publisher track
 // from low to high quality.
 func newDownTrack(s *Subscriber, receivers []*receiver) *downTrack {
-	d := &downTrack{sub: s, kind: receivers[0].kind, codec: receivers[0].codec, cur: -1, next: -1,
+	d := &downTrack{sub: s, kind: receivers[0].kind, codec: receivers[0].codec, cur: -1, next: -1, rtxSeq: uint16(rand.Uint32()),
 		munger: newMunger(uint16(rand.Uint32()), rand.Uint32())}
 	for i, r := range receivers {
 		d.layers = append(d.layers, &layer{d: d, i: i, r: r})
@@ -341,25 +341,12 @@ func (d *downTrack) retransmit(seq uint16) {
 	out := d.rtxOut[:2+len(payload)]
 	out[0], out[1] = byte(seq>>8), byte(seq)
 	copy(out[2:], payload)
-	d.rtxSeq = rtxSeq(d.rtxSeq, d.munger.lastSeq)
+	d.rtxSeq++
 	h.SequenceNumber = d.rtxSeq
 	h.Padding, h.PaddingSize = false, 0
 	if _, err := d.ws.WriteRTP(h, out); err == nil {
 		r.room.sfu.metrics.Retransmits.Inc()
 	}
-}
-
-// rtxSeq is the RTX stream's next sequence number. It goes up by one per packet, and
-// jumps ahead so as to stay at least half the sequence space away from the media
-// stream's newest: the sender-report interceptor sees both streams through the media
-// stream's writer and takes a packet within half the space ahead for the newest media
-// packet, which would map an old frame's timestamp to now and skew the viewer's lip sync.
-func rtxSeq(prev, mediaLast uint16) uint16 {
-	next := prev + 1
-	if d := next - mediaLast; d < 1<<15 {
-		next = mediaLast + 1<<15
-	}
-	return next
 }
 
 // readRTCP serves the viewer's feedback until its connection closes: NACKs from the

@@ -263,7 +263,7 @@ func newAPI(settings webrtc.SettingEngine, publisher bool, loggers logging.Logge
 		if err != nil {
 			return nil, fmt.Errorf("sender reports: %w", err)
 		}
-		reg.Add(sr)
+		reg.Add(mediaReports{sr})
 		bwe, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
 			return gcc.NewSendSideBWE(gcc.SendSideBWEInitialBitrate(initialEstimate),
 				gcc.SendSideBWEPacer(newStreamRouter()), gcc.WithLoggerFactory(loggers))
