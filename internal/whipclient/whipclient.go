@@ -39,6 +39,9 @@ type Options struct {
 	TWCC bool
 	// Simulcast negotiates the mid and rid header extensions a simulcast publisher needs.
 	Simulcast bool
+	// VideoExtensions and AudioExtensions are header extension URIs to negotiate (e.g.
+	// urn:3gpp:video-orientation, urn:ietf:params:rtp-hdrext:ssrc-audio-level).
+	VideoExtensions, AudioExtensions []string
 	// NoReplayProtection turns SRTP replay protection off. A loss injector in Interceptors
 	// sits after SRTP decryption, so the repaired packet would otherwise look like a replay
 	// of the one it dropped; on a real network the lost packet never reaches SRTP.
@@ -78,6 +81,13 @@ func NewAPI(o Options) (*webrtc.API, error) {
 	if o.Simulcast {
 		if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
 			return nil, err
+		}
+	}
+	for kind, uris := range map[webrtc.RTPCodecType][]string{webrtc.RTPCodecTypeVideo: o.VideoExtensions, webrtc.RTPCodecTypeAudio: o.AudioExtensions} {
+		for _, uri := range uris {
+			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, kind); err != nil {
+				return nil, err
+			}
 		}
 	}
 	lf := logging.NewDefaultLoggerFactory()
