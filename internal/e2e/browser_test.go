@@ -164,3 +164,141 @@ func TestBrowserBuysAndWatches(t *testing.T) {
 		t.Fatalf("after buying: %+v", got)
 	}
 }
+
+// chromiumPublishJS publishes a 1280×720 canvas in three simulcast layers (q, h, f) and
+// a tone over WHIP from the page's origin, offering only 127.0.0.1 candidates.
+const chromiumPublishJS = `(async (path, key) => {
+	const canvas = document.createElement("canvas");
+	canvas.width = 1280; canvas.height = 720;
+	const g = canvas.getContext("2d");
+	let f = 0;
+	window.paint = setInterval(() => {
+		f++;
+		g.fillStyle = "hsl(" + (f * 7 % 360) + ",70%,45%)"; g.fillRect(0, 0, 1280, 720);
+		for (let i = 0; i < 40; i++) { g.fillStyle = "hsl(" + ((f + i * 37) % 360) + ",80%,60%)"; g.fillRect((f * 9 + i * 131) % 1280, (i * 97) % 720, 90, 60); }
+		g.fillStyle = "#fff"; g.font = "80px sans-serif"; g.fillText(String(f), 40, 120);
+	}, 33);
+	const video = canvas.captureStream(30).getVideoTracks()[0];
+	const ac = new AudioContext();
+	const osc = ac.createOscillator();
+	const dst = ac.createMediaStreamDestination();
+	osc.connect(dst); osc.start();
+	const pc = new RTCPeerConnection();
+	pc.addTransceiver(video, {direction: "sendonly", sendEncodings: [
+		{rid: "q", scaleResolutionDownBy: 4, maxBitrate: 200000},
+		{rid: "h", scaleResolutionDownBy: 2, maxBitrate: 600000},
+		{rid: "f", maxBitrate: 1500000},
+	]});
+	pc.addTransceiver(dst.stream.getAudioTracks()[0], {direction: "sendonly"});
+	await pc.setLocalDescription(await pc.createOffer());
+	await new Promise((done) => {
+		if (pc.iceGatheringState === "complete") return done();
+		pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && done();
+		setTimeout(done, 3000);
+	});
+	const sdp = pc.localDescription.sdp.split("\r\n")
+		.filter((l) => !l.startsWith("a=candidate") || l.includes(" 127.0.0.1 ")).join("\r\n");
+	const res = await fetch(path, {method: "POST", headers: {"Content-Type": "application/sdp", "Authorization": "Bearer " + key}, body: sdp});
+	if (res.status !== 201) return "WHIP answered " + res.status + ": " + await res.text();
+	await pc.setRemoteDescription({type: "answer", sdp: await res.text()});
+	window.publisherPC = pc;
+	return "ok";
+})`
+
+// Chromium publishes three simulcast layers over WHIP; the node takes all three, a
+// Chromium viewer decodes the stream, and pion viewers get the layer they ask for.
+func TestBrowserPublishesSimulcast(t *testing.T) {
+	chromium := chromiumPath(t)
+	n := startNode(t, nil)
+	s := n.newStream()
+	browser := startBrowser(t, chromium)
+	if _, err := chromedp.Run(browser, chromedp.Navigate(n.URL()+"/healthz")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := chromedp.Run(browser, chromedp.Evaluate[string](chromiumPublishJS+`("/whip/`+s.ID+`", "`+s.StreamKey+`")`, chromedp.EvalAwaitPromise))
+	if err != nil || got != "ok" {
+		t.Fatalf("Chromium's WHIP publish: %q %v", got, err)
+	}
+
+	// Chromium's own estimate ramps up over a few seconds; the higher layers follow.
+	var st streamTracks
+	deadline := time.Now().Add(25 * time.Second)
+	for {
+		n.call("GET", "/v1/streams/"+s.ID, nil, &st)
+		flowing := map[string]bool{}
+		for _, tr := range st.Tracks {
+			if tr.Kind == "video" && tr.Bitrate > 0 {
+				flowing[tr.RID] = true
+			}
+		}
+		if flowing["q"] && flowing["h"] && flowing["f"] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("layers after 25s: %+v", st.Tracks)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Logf("publisher tracks: %+v", st.Tracks)
+
+	low := watchThrough(t, n, s, nil, "?max_layer=low")
+	high := watchThrough(t, n, s, nil, "")
+	low.waitPackets(t, "video", 60, 10*time.Second)
+	high.waitPackets(t, "video", 60, 10*time.Second)
+	lowRate, highRate := videoRate(low, 2*time.Second), videoRate(high, 2*time.Second)
+	if lowRate == 0 || highRate < 2*lowRate {
+		t.Errorf("pion viewers: low layer %d bit/s, unpinned %d bit/s; want the unpinned one well above", lowRate, highRate)
+	}
+
+	viewer, cancel := chromedp.NewContext(browser)
+	defer cancel()
+	if _, err := chromedp.Run(viewer, chromedp.Navigate(n.URL()+"/watch/"+s.ID+"?loopback=1")); err != nil {
+		t.Fatalf("open the viewer page: %v", err)
+	}
+	const decoded = `(async () => {
+		const pc = window.livegatePC;
+		const out = {frames: 0, width: 0};
+		if (!pc) return out;
+		(await pc.getStats()).forEach((r) => {
+			if (r.type === "inbound-rtp" && r.kind === "video") { out.frames = r.framesDecoded || 0; out.width = r.frameWidth || 0; }
+		});
+		return out;
+	})()`
+	type frames struct {
+		Frames int `json:"frames"`
+		Width  int `json:"width"`
+	}
+	var fr frames
+	deadline = time.Now().Add(20 * time.Second)
+	for fr.Frames < 60 || fr.Width < 1280 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Chromium viewer after 20s: %+v (want frames of the 1280-wide layer)", fr)
+		}
+		time.Sleep(250 * time.Millisecond)
+		if fr, err = chromedp.Run(viewer, chromedp.Evaluate[frames](decoded, chromedp.EvalAwaitPromise)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("Chromium viewer decoded %d frames, %d px wide", fr.Frames, fr.Width)
+}
+
+type streamTracks struct {
+	Tracks []struct {
+		Kind    string `json:"kind"`
+		RID     string `json:"rid"`
+		Bitrate int64  `json:"bitrate"`
+	} `json:"tracks"`
+}
+
+// videoRate is the viewer's video payload bit rate over the last window.
+func videoRate(v *viewer, window time.Duration) int {
+	time.Sleep(window)
+	from := time.Now().Add(-window)
+	bytes := 0
+	for _, p := range v.snapshot("video") {
+		if p.at.After(from) {
+			bytes += p.size
+		}
+	}
+	return int(float64(bytes*8) / window.Seconds())
+}

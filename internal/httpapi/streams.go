@@ -18,6 +18,7 @@ import (
 
 	"github.com/livegate/livegate/internal/money"
 	"github.com/livegate/livegate/internal/problem"
+	"github.com/livegate/livegate/internal/sfu"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/streams"
 	"github.com/livegate/livegate/internal/whip"
@@ -43,6 +44,8 @@ type streamJSON struct {
 	// attached, until ReconnectBy).
 	Publisher   string     `json:"publisher,omitempty"`
 	ReconnectBy *time.Time `json:"reconnect_by,omitempty"`
+	// Tracks are what the publisher sends, simulcast layers from low to high.
+	Tracks []sfu.Layer `json:"tracks,omitempty"`
 	// StreamKey is returned once, when the stream is created.
 	StreamKey string `json:"stream_key,omitempty"`
 	// TicketsRefunded counts the tickets refunded when a ticketed stream is cancelled.
@@ -64,6 +67,7 @@ func (a *api) streamJSON(s store.Stream) streamJSON {
 	if room := a.SFU.Room(s.ID); room != nil {
 		out.Viewers = room.Subscribers()
 		out.Publisher = "connected"
+		out.Tracks = room.Layers()
 		if waiting, until := room.Reconnecting(); waiting {
 			out.Publisher, out.ReconnectBy = "reconnecting", &until
 		}

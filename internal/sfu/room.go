@@ -272,3 +272,26 @@ func (p *Publisher) release() {
 	}
 	p.closePC()
 }
+
+// Layer describes one track of the room's publisher as it arrives: a simulcast layer
+// (RID set) or a whole track.
+type Layer struct {
+	Kind    string `json:"kind"`
+	RID     string `json:"rid,omitempty"`
+	Codec   string `json:"codec"`
+	Bitrate int64  `json:"bitrate"` // bits per second, as last measured
+}
+
+// Layers lists the publisher's tracks, simulcast layers from low to high.
+func (r *Room) Layers() []Layer {
+	r.mu.Lock()
+	receivers := append([]*receiver(nil), r.receivers...)
+	r.mu.Unlock()
+	var out []Layer
+	for _, t := range trackLayers(receivers) {
+		for _, f := range t {
+			out = append(out, Layer{Kind: f.kind.String(), RID: f.rid, Codec: f.codec.MimeType, Bitrate: f.bitrate.Load()})
+		}
+	}
+	return out
+}

@@ -101,8 +101,9 @@ func (s *Subscriber) close() {
 }
 
 // trackLayers groups the receivers a viewer can use into the publisher's tracks, each
-// with its simulcast layers ordered from low to high quality: by measured bitrate once
-// every layer has one, else by the usual rid names (q/h/f, l/m/h), else as offered.
+// with its simulcast layers ordered from low to high quality by the usual rid names (q/h/
+// f, l/m/h), else as they arrived. Measured bitrates would not do: while a browser's own
+// estimate ramps up, its top layer can run below its middle one for seconds.
 func trackLayers(usable []*receiver) [][]*receiver {
 	var tracks [][]*receiver
 	index := map[string]int{}
@@ -117,16 +118,7 @@ func trackLayers(usable []*receiver) [][]*receiver {
 		tracks[i] = append(tracks[i], f)
 	}
 	for _, t := range tracks {
-		measured := true
-		for _, f := range t {
-			measured = measured && f.bitrate.Load() > 0
-		}
-		sort.SliceStable(t, func(a, b int) bool {
-			if measured {
-				return t[a].bitrate.Load() < t[b].bitrate.Load()
-			}
-			return ridRank(t[a].rid) < ridRank(t[b].rid)
-		})
+		sort.SliceStable(t, func(a, b int) bool { return ridRank(t[a].rid) < ridRank(t[b].rid) })
 	}
 	return tracks
 }
@@ -141,7 +133,7 @@ func ridRank(rid string) int {
 	case "f", "high", "hi", "2", "full":
 		return 2
 	}
-	return 1
+	return 1 // unknown names keep their arrival order among themselves
 }
 
 // allocInput gathers one viewer's numbers for chooseLayer.
