@@ -11,6 +11,11 @@ import "time"
 // switching: while the estimate sits well above what the viewer receives, nothing is
 // congested, so it tries one layer up; if that congests the link, the estimate falls,
 // the viewer goes back down, and the next try waits twice as long.
+//
+// Going down needs congestion, not just a low estimate: after a step up, GCC's estimate
+// trails what the viewer now receives for seconds while it grows (8% a second), and
+// taking that for a verdict would bounce the viewer straight back. Congestion is GCC
+// decreasing, real loss, or the estimate falling since the last look.
 
 // allocInput is what one viewer's choice depends on.
 type allocInput struct {
@@ -19,12 +24,15 @@ type allocInput struct {
 	rates    []int // each layer's bitrate, low to high quality; 0: the layer is not flowing
 	max      int   // the highest layer the viewer allows
 	cur      int   // the layer now (-1: video paused, audio only)
+	// congested says the estimator saw congestion: GCC decreasing or loss.
+	congested bool
 }
 
 // allocState is what the allocator remembers of one viewer between decisions.
 type allocState struct {
 	lastDown, lastUp time.Time
 	backoff          time.Duration // before the next try upwards after a fall
+	lastEstimate     int
 }
 
 const (
@@ -34,6 +42,8 @@ const (
 	minBackoff      = time.Second
 	maxBackoff      = 8 * time.Second
 	upHeldToForgive = 10 * time.Second // an up-switch held this long resets the backoff
+	congestedLoss   = 0.05             // a loss rate that is congestion, not noise
+	estimateFall    = 0.92             // an estimate below this share of the last one has fallen
 )
 
 // chooseLayer returns the layer the viewer should get now (-1: audio only) and updates
@@ -42,6 +52,9 @@ func chooseLayer(in allocInput, st *allocState, now time.Time) int {
 	if st.backoff == 0 {
 		st.backoff = minBackoff
 	}
+	falling := st.lastEstimate > 0 && float64(in.estimate) < estimateFall*float64(st.lastEstimate)
+	st.lastEstimate = in.estimate
+	congested := in.congested || falling
 	budget := float64(in.estimate - in.audio)
 	lowest, fit := -1, -1
 	for i := 0; i <= in.max && i < len(in.rates); i++ {
@@ -71,8 +84,10 @@ func chooseLayer(in allocInput, st *allocState, now time.Time) int {
 		return fit
 	}
 	switch {
-	case fit < cur:
+	case fit < cur && congested:
 		return down(fit, st, now, true)
+	case fit < cur:
+		return cur // the estimate is catching up with a step up, not falling
 	case fit > cur:
 		if now.Sub(st.lastDown) < st.backoff {
 			return cur

@@ -17,10 +17,13 @@ func TestChooseLayer(t *testing.T) {
 		wantBack time.Duration // backoff after, when checked
 	}{
 		{name: "plenty: stays on top", in: allocInput{estimate: 3_000_000, audio: 64_000, rates: rates, max: 9, cur: 2}, want: 2},
-		{name: "falls: down at once to what fits", in: allocInput{estimate: 450_000, audio: 64_000, rates: rates, max: 9, cur: 2}, want: 0},
-		{name: "falls a little: one down", in: allocInput{estimate: 1_100_000, audio: 64_000, rates: rates, max: 9, cur: 2}, want: 1},
-		{name: "starved: audio only", in: allocInput{estimate: 100_000, audio: 64_000, rates: rates, max: 9, cur: 0}, want: -1},
-		{name: "tight but not starved: lowest", in: allocInput{estimate: 200_000, audio: 64_000, rates: rates, max: 9, cur: 1}, want: 0},
+		{name: "falls: down at once to what fits", in: allocInput{estimate: 450_000, audio: 64_000, rates: rates, max: 9, cur: 2, congested: true}, want: 0},
+		{name: "falls a little: one down", in: allocInput{estimate: 1_100_000, audio: 64_000, rates: rates, max: 9, cur: 2, congested: true}, want: 1},
+		{name: "estimate trailing a step up, no congestion: hold", in: allocInput{estimate: 200_000, audio: 64_000, rates: rates, max: 9, cur: 1}, want: 1},
+		{name: "estimate falling since the last look is congestion", in: allocInput{estimate: 450_000, audio: 64_000, rates: rates, max: 9, cur: 2},
+			st: allocState{lastEstimate: 1_500_000}, want: 0},
+		{name: "starved: audio only", in: allocInput{estimate: 100_000, audio: 64_000, rates: rates, max: 9, cur: 0, congested: true}, want: -1},
+		{name: "tight but not starved: lowest", in: allocInput{estimate: 200_000, audio: 64_000, rates: rates, max: 9, cur: 1, congested: true}, want: 0},
 		{name: "room again: one step up, not two", in: allocInput{estimate: 3_000_000, audio: 64_000, rates: rates, max: 9, cur: 0},
 			st: allocState{lastDown: t0.Add(-5 * time.Second), backoff: time.Second}, now: t0, want: 1},
 		{name: "room again, but within backoff: hold", in: allocInput{estimate: 3_000_000, audio: 64_000, rates: rates, max: 9, cur: 0},
@@ -37,9 +40,9 @@ func TestChooseLayer(t *testing.T) {
 		{name: "top layer not flowing: skipped", in: allocInput{estimate: 3_000_000, audio: 64_000, rates: []int{150_000, 500_000, 0}, max: 9, cur: 1}, want: 1},
 		{name: "current layer stopped: best that fits", in: allocInput{estimate: 3_000_000, audio: 64_000, rates: []int{150_000, 500_000, 0}, max: 9, cur: 2}, want: 1},
 		{name: "nothing measured yet: keep", in: allocInput{estimate: 100_000, audio: 0, rates: []int{0, 0, 0}, max: 9, cur: 2}, want: 2},
-		{name: "a failed try up doubles the backoff", in: allocInput{estimate: 450_000, audio: 64_000, rates: rates, max: 9, cur: 1},
+		{name: "a failed try up doubles the backoff", in: allocInput{estimate: 450_000, audio: 64_000, rates: rates, max: 9, cur: 1, congested: true},
 			st: allocState{lastUp: t0.Add(-time.Second), backoff: 2 * time.Second}, now: t0, want: 0, wantBack: 4 * time.Second},
-		{name: "backoff has a ceiling", in: allocInput{estimate: 450_000, audio: 64_000, rates: rates, max: 9, cur: 1},
+		{name: "backoff has a ceiling", in: allocInput{estimate: 450_000, audio: 64_000, rates: rates, max: 9, cur: 1, congested: true},
 			st: allocState{lastUp: t0.Add(-time.Second), backoff: maxBackoff}, now: t0, want: 0, wantBack: maxBackoff},
 		{name: "an up held long forgives", in: allocInput{estimate: 700_000, audio: 64_000, rates: rates, max: 9, cur: 1},
 			st: allocState{lastUp: t0.Add(-11 * time.Second), lastDown: t0.Add(-20 * time.Second), backoff: maxBackoff}, now: t0, want: 1, wantBack: minBackoff},
@@ -60,4 +63,3 @@ func TestChooseLayer(t *testing.T) {
 		})
 	}
 }
-

@@ -2,62 +2,204 @@ package sfu
 
 import (
 	"errors"
+	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 )
 
-// streamRouter stands where pion's GCC keeps its pacer: it hands each packet to the
-// writer of its stream, without a queue. Unlike gcc.NoOpPacer it takes no lock per packet
-// and sends a stream's retransmissions (their own RTX SSRC, which the estimator never
-// registers) down the media stream's writer, which is the same SRTP session.
-type streamRouter struct {
-	mu      sync.Mutex // serialises AddStream
+// pacer stands where pion's GCC keeps its pacer, one per viewer connection: it hands
+// each packet to its stream's writer and smooths bursts (a joiner's keyframe replay, a
+// layer switch's keyframe, a run of NACK answers) to a multiple of the viewer's estimate,
+// so they do not overflow the viewer's link. Packets within a token bucket of about
+// 50 ms go straight through, on the caller's goroutine, with no copy; a burst beyond it
+// is copied into a queue that a goroutine of the pacer drains at the pacing rate and
+// that ends when the queue is empty. Unlike gcc's pacers it also sends a stream's RTX
+// packets (an SSRC the estimator never registers) down the media stream's writer, the
+// same SRTP session.
+type pacer struct {
 	writers atomic.Pointer[map[uint32]interceptor.RTPWriter]
 	any     atomic.Pointer[interceptor.RTPWriter]
+	metrics *Metrics
+
+	mu       sync.Mutex // guards AddStream's copy-on-write and everything below
+	rate     float64    // bytes per second
+	tokens   float64    // bytes that may go now
+	last     time.Time  // when tokens were last topped up
+	queue    []queued
+	queued   int  // bytes in queue
+	draining bool // a drain goroutine runs
+	closed   bool
+	done     chan struct{} // closed when the pacer closes
 }
 
-func newStreamRouter() *streamRouter {
-	r := &streamRouter{}
+type queued struct {
+	h       rtp.Header
+	payload []byte
+	a       interceptor.Attributes
+}
+
+const (
+	paceFactor  = 2.5                    // pacing rate over the estimate, as libwebrtc paces video
+	paceBurst   = 50 * time.Millisecond  // what the bucket holds, at the pacing rate
+	minBurst    = 20 << 10               // bytes: a keyframe's first packets at a low rate
+	maxQueueDur = time.Second            // beyond this much queued, new packets are dropped
+	maxQueued   = 2048                   // packets
+	pacerWait   = 100 * time.Millisecond // the longest a drain sleeps before it rechecks
+)
+
+func newPacer(m *Metrics) *pacer {
+	p := &pacer{metrics: m, done: make(chan struct{})}
 	empty := map[uint32]interceptor.RTPWriter{}
-	r.writers.Store(&empty)
-	return r
+	p.writers.Store(&empty)
+	p.setRate(initialEstimate)
+	return p
 }
 
 var errNoStream = errors.New("no stream bound yet")
 
 // AddStream implements gcc.Pacer.
-func (r *streamRouter) AddStream(ssrc uint32, w interceptor.RTPWriter) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	old := *r.writers.Load()
+func (p *pacer) AddStream(ssrc uint32, w interceptor.RTPWriter) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := *p.writers.Load()
 	next := make(map[uint32]interceptor.RTPWriter, len(old)+1)
 	for k, v := range old {
 		next[k] = v
 	}
 	next[ssrc] = w
-	r.writers.Store(&next)
-	r.any.CompareAndSwap(nil, &w)
+	p.writers.Store(&next)
+	p.any.CompareAndSwap(nil, &w)
+}
+
+// SetTargetBitrate implements gcc.Pacer: the estimate, in bits per second.
+func (p *pacer) SetTargetBitrate(bps int) {
+	p.mu.Lock()
+	p.setRate(bps)
+	p.mu.Unlock()
+}
+
+func (p *pacer) setRate(bps int) {
+	p.rate = float64(bps) / 8 * paceFactor
+}
+
+// burst is the bucket's depth in bytes.
+func (p *pacer) burst() float64 { return max(p.rate*paceBurst.Seconds(), minBurst) }
+
+// refill tops the bucket up for the time passed.
+func (p *pacer) refill(now time.Time) {
+	if !p.last.IsZero() {
+		p.tokens = min(p.tokens+now.Sub(p.last).Seconds()*p.rate, p.burst())
+	} else {
+		p.tokens = p.burst()
+	}
+	p.last = now
+}
+
+// Budget is how many bytes the viewer can be sent within d at its pacing rate.
+func (p *pacer) Budget(d time.Duration) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return int(p.rate * d.Seconds())
 }
 
 // Write implements interceptor.RTPWriter.
-func (r *streamRouter) Write(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
-	if w, ok := (*r.writers.Load())[h.SSRC]; ok {
+func (p *pacer) Write(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
+	size := float64(h.MarshalSize() + len(payload))
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return 0, net.ErrClosed
+	}
+	if len(p.queue) == 0 && !p.draining {
+		p.refill(time.Now())
+		if p.tokens >= size {
+			p.tokens -= size
+			p.mu.Unlock()
+			return p.send(h, payload, a)
+		}
+	}
+	if len(p.queue) >= maxQueued || float64(p.queued) > p.rate*maxQueueDur.Seconds() {
+		p.mu.Unlock()
+		p.metrics.PacerDrops.Inc()
+		return len(payload), nil // dropped as a full link would; the viewer NACKs it
+	}
+	p.queue = append(p.queue, copyPacket(h, payload, a))
+	p.queued += len(payload)
+	if !p.draining {
+		p.draining = true
+		go p.drain()
+	}
+	p.mu.Unlock()
+	return len(payload), nil
+}
+
+// copyPacket keeps a packet past the caller's return: its header's extensions and
+// payload point into buffers the caller reuses.
+func copyPacket(h *rtp.Header, payload []byte, a interceptor.Attributes) queued {
+	q := queued{h: *h, payload: append([]byte(nil), payload...), a: a}
+	q.h.Extensions = make([]rtp.Extension, 0, len(h.Extensions))
+	for _, id := range h.GetExtensionIDs() {
+		_ = q.h.SetExtension(id, append([]byte(nil), h.GetExtension(id)...))
+	}
+	q.h.CSRC = append([]uint32(nil), h.CSRC...)
+	return q
+}
+
+// drain sends the queue at the pacing rate, then ends.
+func (p *pacer) drain() {
+	for {
+		p.mu.Lock()
+		if p.closed || len(p.queue) == 0 {
+			p.draining = false
+			p.queue, p.queued = nil, 0
+			p.mu.Unlock()
+			return
+		}
+		q := p.queue[0]
+		size := float64(q.h.MarshalSize() + len(q.payload))
+		p.refill(time.Now())
+		if p.tokens < size {
+			wait := time.Duration((size - p.tokens) / p.rate * float64(time.Second))
+			p.mu.Unlock()
+			select {
+			case <-time.After(min(wait, pacerWait)):
+			case <-p.done:
+			}
+			continue
+		}
+		p.tokens -= size
+		p.queue[0] = queued{}
+		p.queue = p.queue[1:]
+		p.queued -= len(q.payload)
+		p.mu.Unlock()
+		_, _ = p.send(&q.h, q.payload, q.a)
+	}
+}
+
+func (p *pacer) send(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
+	if w, ok := (*p.writers.Load())[h.SSRC]; ok {
 		return w.Write(h, payload, a)
 	}
-	if w := r.any.Load(); w != nil {
+	if w := p.any.Load(); w != nil {
 		return (*w).Write(h, payload, a)
 	}
 	return 0, errNoStream
 }
 
-// SetTargetBitrate implements gcc.Pacer; nothing is queued, so there is nothing to pace.
-func (r *streamRouter) SetTargetBitrate(int) {}
-
-// Close implements gcc.Pacer.
-func (r *streamRouter) Close() error { return nil }
+// Close implements gcc.Pacer: what is queued is dropped.
+func (p *pacer) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed {
+		p.closed = true
+		close(p.done)
+	}
+	return nil
+}
 
 // mediaReports builds pion's sender-report interceptor so that it sees only each
 // stream's media packets. A viewer's retransmissions on its RTX stream go down the media

@@ -216,6 +216,14 @@ func (l *layer) WriteRTP(h *rtp.Header, payload []byte, key bool) bool {
 	return l.d.writeLayer(l, h, payload, key)
 }
 
+// Budget is how many bytes the viewer's pacer sends within d (unbounded without one).
+func (l *layer) Budget(d time.Duration) int {
+	if p := l.d.sub.pacer; p != nil {
+		return p.Budget(d)
+	}
+	return 1 << 30
+}
+
 // Detached implements sink. A layer holds nothing of the receiver's to give back.
 func (l *layer) Detached() {}
 
@@ -246,6 +254,12 @@ func (d *downTrack) writeLayer(l *layer, h *rtp.Header, payload []byte, key bool
 		d.room().sfu.metrics.LayerSwitches.Inc()
 	}
 	if l.i != d.cur {
+		if l.i == d.next {
+			// Still waiting for the target's keyframe. The request that started the
+			// switch may have fallen inside another viewer's throttle window, and an
+			// encoder (a browser) may send none until asked: ask again (throttled).
+			l.r.requestKeyframe()
+		}
 		return false
 	}
 	if !d.started {

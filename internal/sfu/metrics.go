@@ -13,6 +13,7 @@ type Metrics struct {
 	Retransmits      prometheus.Counter
 	PLIsSent         prometheus.Counter
 	LayerSwitches    prometheus.Counter
+	PacerDrops       prometheus.Counter
 	ViewerEstimate   prometheus.Histogram
 	JoinLatency      prometheus.Histogram
 	ViewerLoss       prometheus.Histogram
@@ -37,6 +38,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "livegate_plis_sent_total", Help: "Keyframe requests sent to publishers."}),
 		LayerSwitches: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "livegate_layer_switches_total", Help: "Simulcast layer switches completed for viewers (on the target layer's keyframe)."}),
+		PacerDrops: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livegate_pacer_drops_total", Help: "Packets dropped because a viewer's pacing queue held a second of media."}),
 		ViewerEstimate: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "livegate_viewer_estimate_bps", Help: "Viewers' send-side bandwidth estimates, sampled by the layer allocator.",
 			Buckets: prometheus.ExponentialBuckets(50_000, 2, 10)}),
@@ -49,7 +52,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.Publishers, m.Subscribers, m.PacketsForwarded, m.BytesForwarded,
-			m.NACKsReceived, m.Retransmits, m.PLIsSent, m.LayerSwitches, m.ViewerEstimate, m.JoinLatency, m.ViewerLoss)
+			m.NACKsReceived, m.Retransmits, m.PLIsSent, m.LayerSwitches, m.PacerDrops, m.ViewerEstimate, m.JoinLatency, m.ViewerLoss)
 	}
 	return m
 }

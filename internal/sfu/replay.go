@@ -1,6 +1,8 @@
 package sfu
 
 import (
+	"time"
+
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -20,6 +22,16 @@ import (
 // maxReplay bounds the packets one join replays; a longer GOP so far falls back to a
 // keyframe request, as does a keyframe no longer in the cache.
 const maxReplay = 512
+
+// replayWindow bounds a replay by the viewer's link: one that its pacer could not send
+// within this long (a large GOP to a viewer with a small estimate) waits for the next
+// keyframe instead, which it can take.
+const replayWindow = 500 * time.Millisecond
+
+// budgeted is a sink that knows how many bytes its viewer's link takes within a while.
+type budgeted interface {
+	Budget(d time.Duration) int
+}
 
 // join queues s to start on the next packet the receiver forwards. A sink must drop
 // video until a keyframe's first packet, as a down track does: without a usable cached
@@ -51,7 +63,13 @@ func (f *receiver) serveJoiners(cur *rtp.Header) {
 	}
 	n := int(uint16(cur.SequenceNumber - f.keySeq))
 	usable := f.haveKey && f.kind == webrtc.RTPCodecTypeVideo && n <= maxReplay && f.loadReplay(cur, n)
+	waited := !usable
 	for _, s := range joiners {
+		if b, ok := s.(budgeted); usable && ok && len(f.replayBuf) > b.Budget(replayWindow) {
+			waited = true
+			f.addSink(s)
+			continue
+		}
 		if !usable {
 			f.addSink(s)
 			continue
@@ -62,7 +80,7 @@ func (f *receiver) serveJoiners(cur *rtp.Header) {
 		}
 		f.addSink(s)
 	}
-	if !usable {
+	if waited {
 		f.requestKeyframe()
 	}
 }

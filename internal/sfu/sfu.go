@@ -91,9 +91,11 @@ type SFU struct {
 	rooms  map[string]*Room
 	closed bool
 
-	// A viewer connection's estimator, handed over while subPC holds bweMu.
-	bweMu  sync.Mutex
-	newBWE cc.BandwidthEstimator
+	// A viewer connection's estimator and pacer, handed over while Subscribe holds
+	// bweMu around NewPeerConnection (the interceptor factory's callback runs within it).
+	bweMu    sync.Mutex
+	newBWE   cc.BandwidthEstimator
+	newPacer *pacer
 }
 
 // New opens the UDP (and TCP) ports and prepares the WebRTC stacks.
@@ -164,11 +166,13 @@ func New(cfg Config) (*SFU, error) {
 	// first retransmission waits a whole second; 100 ms, doubling, costs a few packets.
 	settings.SetDTLSRetransmissionInterval(firstDTLSRetransmit)
 
-	if s.pubAPI, err = newAPI(settings, true, loggerFactory, nil); err != nil {
+	if s.pubAPI, err = newAPI(settings, true, loggerFactory, cfg.Metrics, nil); err != nil {
 		s.closeSockets()
 		return nil, err
 	}
-	if s.subAPI, err = newAPI(settings, false, loggerFactory, func(e cc.BandwidthEstimator) { s.newBWE = e }); err != nil {
+	if s.subAPI, err = newAPI(settings, false, loggerFactory, cfg.Metrics, func(e cc.BandwidthEstimator, p *pacer) {
+		s.newBWE, s.newPacer = e, p
+	}); err != nil {
 		s.closeSockets()
 		return nil, err
 	}
@@ -236,7 +240,8 @@ func RemoteAllowed(a netip.Addr, nets []netip.Prefix, publicOnly bool) bool {
 // wide feedback (pion's GCC, without its pacer); their NACKs are answered from the shared
 // packet cache, not a per-viewer buffer. onBWE receives each new viewer connection's
 // estimator, synchronously within NewPeerConnection.
-func newAPI(settings webrtc.SettingEngine, publisher bool, loggers logging.LoggerFactory, onBWE func(cc.BandwidthEstimator)) (*webrtc.API, error) {
+func newAPI(settings webrtc.SettingEngine, publisher bool, loggers logging.LoggerFactory, metrics *Metrics,
+	onBWE func(cc.BandwidthEstimator, *pacer)) (*webrtc.API, error) {
 	m, err := newMediaEngine(publisher)
 	if err != nil {
 		return nil, err
@@ -264,14 +269,16 @@ func newAPI(settings webrtc.SettingEngine, publisher bool, loggers logging.Logge
 			return nil, fmt.Errorf("sender reports: %w", err)
 		}
 		reg.Add(mediaReports{sr})
+		var made *pacer // the factory's, handed over with its estimator
 		bwe, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+			made = newPacer(metrics)
 			return gcc.NewSendSideBWE(gcc.SendSideBWEInitialBitrate(initialEstimate),
-				gcc.SendSideBWEPacer(newStreamRouter()), gcc.WithLoggerFactory(loggers))
+				gcc.SendSideBWEPacer(made), gcc.WithLoggerFactory(loggers))
 		})
 		if err != nil {
 			return nil, fmt.Errorf("bandwidth estimator: %w", err)
 		}
-		bwe.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) { onBWE(e) })
+		bwe.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) { onBWE(e, made) })
 		reg.Add(bwe)
 		// Added after the estimator so that it stamps each packet's transport-wide
 		// sequence number before the estimator records the packet as sent.
@@ -462,13 +469,13 @@ func (s *SFU) Subscribe(ctx context.Context, streamID, id, offer string, opts Su
 
 	s.bweMu.Lock()
 	pc, err := s.subAPI.NewPeerConnection(webrtc.Configuration{})
-	bwe := s.newBWE
-	s.newBWE = nil
+	bwe, pace := s.newBWE, s.newPacer
+	s.newBWE, s.newPacer = nil, nil
 	s.bweMu.Unlock()
 	if err != nil {
 		return nil, "", fmt.Errorf("new peer connection: %w", err)
 	}
-	sub := &Subscriber{peer: newPeer(id, pc), room: room, joinStart: joinStart, bwe: bwe}
+	sub := &Subscriber{peer: newPeer(id, pc), room: room, joinStart: joinStart, bwe: bwe, pacer: pace}
 	sub.SetMaxLayer(opts.MaxLayer)
 	for _, layers := range trackLayers(usable) {
 		d := newDownTrack(sub, layers)

@@ -17,6 +17,7 @@ type Subscriber struct {
 	room      *Room
 	downs     []*downTrack
 	bwe       cc.BandwidthEstimator // nil when the viewer's stack gives no feedback
+	pacer     *pacer                // nil without an estimator
 	maxLayer  atomic.Int32          // the highest layer the viewer allows
 	alloc     allocState            // the room's allocator goroutine's
 	joinStart time.Time
@@ -51,29 +52,17 @@ func (s *Subscriber) activate() {
 	}
 }
 
-// initialLayer is the highest layer that fits a new viewer's first estimate, or the top
-// one while the layers' rates are not measured yet.
+// initialLayer is where a new viewer starts: the lowest layer that flows, whose GOP is
+// the cheapest to replay (a fast first frame on any link); the allocator moves it up
+// within a few ticks if its bandwidth allows.
 func (s *Subscriber) initialLayer(d *downTrack) int {
-	top := min(len(d.layers)-1, int(s.maxLayer.Load()))
-	if len(d.layers) == 1 {
-		return 0
-	}
 	in := s.room.allocInput(s, d)
-	best := -1
-	for i := 0; i <= top; i++ {
-		if r := in.rates[i]; r > 0 && float64(r) <= headroom*float64(in.estimate-in.audio) {
-			best = i
+	for i := 0; i < len(in.rates) && i <= in.max; i++ {
+		if in.rates[i] > 0 {
+			return i
 		}
 	}
-	if best < 0 {
-		for i := 0; i <= top; i++ {
-			if in.rates[i] > 0 {
-				return i // the lowest that flows
-			}
-		}
-		return top
-	}
-	return best
+	return 0
 }
 
 func (s *Subscriber) sentFirst() {
@@ -141,6 +130,10 @@ func (r *Room) allocInput(s *Subscriber, d *downTrack) allocInput {
 	in := allocInput{estimate: initialEstimate, max: int(s.maxLayer.Load()), rates: make([]int, len(d.layers))}
 	if s.bwe != nil {
 		in.estimate = s.bwe.GetTargetBitrate()
+		stats := s.bwe.GetStats()
+		state, _ := stats["state"].(string)
+		loss, _ := stats["averageLoss"].(float64)
+		in.congested = strings.EqualFold(state, "decrease") || loss >= congestedLoss
 	}
 	for _, o := range s.downs {
 		if o.kind == webrtc.RTPCodecTypeAudio {
