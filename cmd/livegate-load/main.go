@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/livegate/livegate/internal/mediagen"
@@ -44,6 +45,8 @@ type options struct {
 	country     string
 	currency    string
 	price       int64
+	simulcast   bool
+	twcc        bool
 }
 
 func main() {
@@ -61,6 +64,8 @@ func main() {
 	flag.StringVar(&o.country, "country", "MA", "with --paid: the country the server places viewers in (start it with --default-country)")
 	flag.StringVar(&o.currency, "currency", "MAD", "with --paid: that country's currency")
 	flag.Int64Var(&o.price, "price", 4900, "with --paid: ticket price in minor units")
+	flag.BoolVar(&o.simulcast, "simulcast", false, "publish three simulcast layers (q, h, f at a tenth, a third and all of --bitrate)")
+	flag.BoolVar(&o.twcc, "twcc", false, "viewers send transport-wide congestion feedback, as browsers do (the server's bandwidth estimation runs)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -140,7 +145,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if o.duration <= 0 || o.duration > 10*time.Minute {
 		return errors.New("--duration must be in (0, 10m]")
 	}
-	api, err := whipclient.NewAPI(whipclient.Options{Interfaces: []string{"lo"}, Loopback: true})
+	api, err := whipclient.NewAPI(whipclient.Options{Interfaces: []string{"lo"}, Loopback: true, Simulcast: o.simulcast})
+	if err != nil {
+		return err
+	}
+	viewAPI, err := whipclient.NewAPI(whipclient.Options{Interfaces: []string{"lo"}, Loopback: true, TWCC: o.twcc})
 	if err != nil {
 		return err
 	}
@@ -167,18 +176,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if strings.EqualFold(o.codec, "h264") {
 		mime = webrtc.MimeTypeH264
 	}
-	video, err := mediagen.NewVideo(mime, o.bitrate)
-	if err != nil {
-		return err
-	}
-	video.KeyframeEvery = 60
-	audio, err := mediagen.NewOpus()
-	if err != nil {
-		return err
-	}
 	pubCtx, cancelPub := context.WithCancel(ctx)
 	defer cancelPub()
-	pub, senders, err := whipclient.Publish(pubCtx, api, base+"/whip/"+streamID, key, video.Track, audio.Track)
+	pub, videos, audio, err := publish(pubCtx, api, base+"/whip/"+streamID, key, mime, o.bitrate, o.simulcast)
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
@@ -189,12 +189,18 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		_ = pub.Close(context.Background())
 		wg.Wait()
 	}()
-	wg.Add(4)
-	go func() { defer wg.Done(); video.Run(pubCtx) }()
-	go func() { defer wg.Done(); audio.Run(pubCtx) }()
-	go func() { defer wg.Done(); video.ReadRTCP(senders[0]) }()
-	go func() { defer wg.Done(); audio.ReadRTCP(senders[1]) }()
-	fmt.Fprintf(out, "publishing %s to stream %s at %d kbit/s video + 64 kbit/s Opus\n", o.codec, streamID, o.bitrate/1000)
+	for _, src := range append(append([]*mediagen.Source(nil), videos...), audio) {
+		wg.Add(1)
+		go func() { defer wg.Done(); src.Run(pubCtx) }()
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); mediagen.ReadRTCPLayers(pub.Senders[0], videos) }()
+	go func() { defer wg.Done(); audio.ReadRTCP(pub.Senders[1]) }()
+	layers := ""
+	if o.simulcast {
+		layers = " in three simulcast layers (q, h, f)"
+	}
+	fmt.Fprintf(out, "publishing %s to stream %s at %d kbit/s video%s + 64 kbit/s Opus\n", o.codec, streamID, o.bitrate/1000, layers)
 
 	// Viewers, ramped.
 	stats := make([]*viewerStats, o.viewers)
@@ -203,7 +209,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	var joinWG sync.WaitGroup
 	interval := time.Duration(float64(time.Second) / o.rampRate)
 	rampStart := time.Now()
-	plis0 := video.PLIs()
+	plis0 := totalPLIs(videos)
 	var firstErr atomic.Value
 	for i := 0; i < o.viewers; i++ {
 		if ctx.Err() != nil {
@@ -225,7 +231,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 					return
 				}
 			}
-			s, err := whipclient.View(jctx, api, base+"/whep/"+streamID, token, func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+			s, err := whipclient.View(jctx, viewAPI, base+"/whep/"+streamID, token, func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 				isVideo := tr.Kind() == webrtc.RTPCodecTypeVideo
 				buf := make([]byte, 1500)
 				for {
@@ -274,7 +280,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		}
 	}
 	joinsDur := time.Since(rampStart)
-	plis := video.PLIs() - plis0
+	plis := totalPLIs(videos) - plis0
 	fmt.Fprintf(out, "\rramping: %d/%d joined, %d failed in %.1fs            \n", joined.Load(), o.viewers, failed.Load(), time.Since(rampStart).Seconds())
 	if e := firstErr.Load(); e != nil {
 		fmt.Fprintf(out, "first join error: %v\n", e)
@@ -372,6 +378,68 @@ loop:
 		fmt.Fprintf(out, "server CPU per packet  %.2f µs  (%.2f CPU s per million forwarded packets)\n", cpu/forwarded*1e6, cpu/forwarded*1e6)
 	}
 	return nil
+}
+
+// published is the load's publisher session and its senders (video, audio).
+type published struct {
+	*whipclient.Session
+	Senders []*webrtc.RTPSender
+}
+
+// publish sends generated video (one track, or three simulcast layers tagged with mid
+// and rid as a browser tags them) and Opus; keyframes every 60 frames and on request.
+func publish(ctx context.Context, api *webrtc.API, endpoint, key, mime string, bitrate int, simulcast bool) (*published, []*mediagen.Source, *mediagen.Source, error) {
+	audio, err := mediagen.NewOpus()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if !simulcast {
+		video, err := mediagen.NewVideo(mime, bitrate)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		video.KeyframeEvery = 60
+		sess, senders, err := whipclient.Publish(ctx, api, endpoint, key, video.Track, audio.Track)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return &published{sess, senders}, []*mediagen.Source{video}, audio, nil
+	}
+	var layers []*mediagen.Source
+	var tracks []webrtc.TrackLocal
+	for _, l := range []struct {
+		rid     string
+		divisor int
+	}{{"q", 10}, {"h", 3}, {"f", 1}} {
+		src, err := mediagen.NewLayer(mime, bitrate/l.divisor, l.rid, 1100)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		src.KeyframeEvery = 60
+		layers = append(layers, src)
+		tracks = append(tracks, src.Track)
+	}
+	sess, senders, err := whipclient.PublishSimulcast(ctx, api, endpoint, key, tracks, audio.Track)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for i, rid := range []string{"q", "h", "f"} {
+		tag, err := whipclient.LayerTagger(sess, senders[0], rid)
+		if err != nil {
+			sess.PC.Close()
+			return nil, nil, nil, err
+		}
+		layers[i].Decorate = func(h *rtp.Header, _ bool) { tag(h) }
+	}
+	return &published{sess, senders}, layers, audio, nil
+}
+
+func totalPLIs(srcs []*mediagen.Source) uint64 {
+	var n uint64
+	for _, s := range srcs {
+		n += s.PLIs()
+	}
+	return n
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

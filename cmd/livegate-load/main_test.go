@@ -60,3 +60,21 @@ func TestPaidJoinStorm(t *testing.T) {
 		}
 	}
 }
+
+// --simulcast --twcc: a three-layer publisher and viewers that feed the node's bandwidth
+// estimation; every viewer connects and gets video.
+func TestSimulcastReport(t *testing.T) {
+	cfg := testenv.LoopbackConfig(t)
+	n := testenv.StartNode(t, cfg)
+	var out bytes.Buffer
+	err := run(context.Background(), options{url: n.URL(), viewers: 3, bitrate: 600_000, duration: 2 * time.Second,
+		rampRate: 50, codec: "VP8", warmup: time.Second, simulcast: true, twcc: true}, &out)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{`three simulcast layers`, `viewers connected\s+3 of 3`, `first video \(ms\)\s+p50 [\d.]+`} {
+		if !regexp.MustCompile(want).MatchString(out.String()) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}

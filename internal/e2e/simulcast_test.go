@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
-	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/livegate/livegate/internal/mediagen"
@@ -70,27 +69,12 @@ func publishSimulcast(t *testing.T, n *testNode, s streamInfo) *simulcastPublish
 	if err != nil {
 		t.Fatalf("publish simulcast: %v", err)
 	}
-	// pion sends simulcast layers without the mid and rid extensions a browser adds; the
-	// server needs them to tell the layers apart.
-	var midID, ridID uint8
-	for _, e := range senders[0].GetParameters().HeaderExtensions {
-		switch e.URI {
-		case sdp.SDESMidURI:
-			midID = uint8(e.ID)
-		case sdp.SDESRTPStreamIDURI:
-			ridID = uint8(e.ID)
-		}
-	}
-	if midID == 0 || ridID == 0 {
-		t.Fatalf("mid/rid extensions not negotiated: %+v", senders[0].GetParameters().HeaderExtensions)
-	}
-	mid := []byte(sess.PC.GetTransceivers()[0].Mid())
 	for i, src := range p.layers {
-		rid := []byte(simulcastLayers[i].rid)
-		src.Decorate = func(h *rtp.Header, _ bool) {
-			_ = h.SetExtension(midID, mid)
-			_ = h.SetExtension(ridID, rid)
+		tag, err := whipclient.LayerTagger(sess, senders[0], simulcastLayers[i].rid)
+		if err != nil {
+			t.Fatal(err)
 		}
+		src.Decorate = func(h *rtp.Header, _ bool) { tag(h) }
 	}
 	runCtx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

@@ -19,6 +19,8 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/logging"
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -186,6 +188,35 @@ func PublishSimulcast(ctx context.Context, api *webrtc.API, endpoint, key string
 		return nil, nil, err
 	}
 	return s, []*webrtc.RTPSender{tr.Sender(), atr.Sender()}, nil
+}
+
+// LayerTagger returns what marks a simulcast layer's packets the way a browser does:
+// pion sends simulcast without the mid and rid header extensions, and a server needs
+// them to tell the layers apart. It fails when the extensions were not negotiated.
+func LayerTagger(s *Session, sender *webrtc.RTPSender, rid string) (func(h *rtp.Header), error) {
+	var midID, ridID uint8
+	for _, e := range sender.GetParameters().HeaderExtensions {
+		switch e.URI {
+		case sdp.SDESMidURI:
+			midID = uint8(e.ID)
+		case sdp.SDESRTPStreamIDURI:
+			ridID = uint8(e.ID)
+		}
+	}
+	if midID == 0 || ridID == 0 {
+		return nil, fmt.Errorf("mid/rid header extensions not negotiated")
+	}
+	var mid []byte
+	for _, t := range s.PC.GetTransceivers() {
+		if t.Sender() == sender {
+			mid = []byte(t.Mid())
+		}
+	}
+	r := []byte(rid)
+	return func(h *rtp.Header) {
+		_ = h.SetExtension(midID, mid)
+		_ = h.SetExtension(ridID, r)
+	}, nil
 }
 
 // PublishShaped is Publish with the SDP rewritten by shape.
