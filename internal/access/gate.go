@@ -380,8 +380,8 @@ func (g *Gate) apply(e sessions.Event) {
 	for _, id := range ids {
 		if ls := g.take(id); ls != nil {
 			g.log.Info("session ended", "session", id, "stream", ls.StreamID, "reason", e.Reason)
+			g.metrics.SessionsCut.Inc() // before the cut, so whoever sees the cut sees it counted
 			ls.close(e.Reason)
-			g.metrics.SessionsCut.Inc()
 			ended = append(ended, ls)
 		}
 	}
