@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -167,7 +168,7 @@ func TestBrowserBuysAndWatches(t *testing.T) {
 
 // chromiumPublishJS publishes a 1280×720 canvas in three simulcast layers (q, h, f) and
 // a tone over WHIP from the page's origin, offering only 127.0.0.1 candidates.
-const chromiumPublishJS = `(async (path, key) => {
+const chromiumPublishJS = `(async (path, key, layers = true) => {
 	const canvas = document.createElement("canvas");
 	canvas.width = 1280; canvas.height = 720;
 	const g = canvas.getContext("2d");
@@ -184,11 +185,11 @@ const chromiumPublishJS = `(async (path, key) => {
 	const dst = ac.createMediaStreamDestination();
 	osc.connect(dst); osc.start();
 	const pc = new RTCPeerConnection();
-	pc.addTransceiver(video, {direction: "sendonly", sendEncodings: [
+	pc.addTransceiver(video, layers ? {direction: "sendonly", sendEncodings: [
 		{rid: "q", scaleResolutionDownBy: 4, maxBitrate: 200000},
 		{rid: "h", scaleResolutionDownBy: 2, maxBitrate: 600000},
 		{rid: "f", maxBitrate: 1500000},
-	]});
+	]} : {direction: "sendonly"});
 	pc.addTransceiver(dst.stream.getAudioTracks()[0], {direction: "sendonly"});
 	await pc.setLocalDescription(await pc.createOffer());
 	await new Promise((done) => {
@@ -301,4 +302,55 @@ func videoRate(v *viewer, window time.Duration) int {
 		}
 	}
 	return int(float64(bytes*8) / window.Seconds())
+}
+
+// Chromium's first decoded frame, from the WHEP answer to the first frame the page
+// decodes, over ten joins while another Chromium tab publishes real VP8 (a canvas):
+// logged for docs/BENCHMARKS.md, and each join must decode a frame.
+func TestBrowserFirstFrame(t *testing.T) {
+	chromium := chromiumPath(t)
+	n := startNode(t, nil)
+	s := n.newStream()
+	browser := startBrowser(t, chromium)
+	if _, err := chromedp.Run(browser, chromedp.Navigate(n.URL()+"/healthz")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := chromedp.Run(browser, chromedp.Evaluate[string](chromiumPublishJS+`("/whip/`+s.ID+`", "`+s.StreamKey+`", false)`, chromedp.EvalAwaitPromise))
+	if err != nil || got != "ok" {
+		t.Fatalf("Chromium's WHIP publish: %q %v", got, err)
+	}
+	time.Sleep(time.Second)
+	type times struct {
+		Answered   float64 `json:"answered"`
+		FirstFrame float64 `json:"firstFrame"`
+	}
+	var waits []float64
+	for i := range 10 {
+		time.Sleep(time.Duration(137*i%700) * time.Millisecond)
+		tab, cancel := chromedp.NewContext(browser)
+		if _, err := chromedp.Run(tab, chromedp.Navigate(n.URL()+"/watch/"+s.ID+"?loopback=1")); err != nil {
+			cancel()
+			t.Fatalf("open the viewer page: %v", err)
+		}
+		var got times
+		deadline := time.Now().Add(10 * time.Second)
+		for got.FirstFrame == 0 {
+			if time.Now().After(deadline) {
+				dbg, _ := chromedp.Run(tab, chromedp.Evaluate[string](`(async () => { let o = ""; (await window.livegatePC.getStats()).forEach((r) => { if (r.type === "inbound-rtp") o += r.kind + ":" + r.framesDecoded + "/" + r.packetsReceived + " "; }); return o + document.getElementById("status").textContent; })()`, chromedp.EvalAwaitPromise))
+				cancel()
+				t.Fatalf("join %d: no frame shown within 10s: %+v (%s)", i, got, dbg)
+			}
+			time.Sleep(20 * time.Millisecond)
+			var err error
+			if got, err = chromedp.Run(tab, chromedp.Evaluate[times](`window.livegateTimes || {}`)); err != nil {
+				cancel()
+				t.Fatal(err)
+			}
+		}
+		cancel()
+		waits = append(waits, got.FirstFrame-got.Answered)
+	}
+	sort.Float64s(waits)
+	t.Logf("Chromium first frame after the WHEP answer over %d joins: p50 %.0f ms, max %.0f ms (all: %.0f)",
+		len(waits), waits[len(waits)/2], waits[len(waits)-1], waits)
 }
