@@ -271,3 +271,31 @@ func TestViewerPinsMaxLayer(t *testing.T) {
 	res := n.raw("POST", "/whep/"+s.ID+"?max_layer=ultra", "application/sdp", offerSDP(t, false), nil)
 	expectProblem(t, "unknown layer", res, 400, "bad-max-layer")
 }
+
+// A simulcast encoder reconnecting takes over layer by layer: its viewers, on whatever
+// layer they were, resume from a keyframe with one unbroken run of sequence numbers.
+func TestSimulcastReconnect(t *testing.T) {
+	n := startNode(t, nil)
+	s := n.newStream()
+	publishSimulcast(t, n, s)
+	low := watchThrough(t, n, s, nil, "?max_layer=low")
+	top := watchThrough(t, n, s, nil, "")
+	low.waitPackets(t, "video", 30, 10*time.Second)
+	top.waitLayer(t, "f", 10*time.Second)
+
+	publishSimulcast(t, n, s) // the same key again: takes over
+	for _, v := range []*viewer{low, top} {
+		v.waitPackets(t, "video", len(v.snapshot("video"))+60, 10*time.Second)
+		v.waitPackets(t, "audio", len(v.snapshot("audio"))+50, 10*time.Second)
+		checkAcrossSwitch(t, "audio", v.snapshot("audio"))
+	}
+	// Video runs on unbroken; the pinned viewer resumes on its layer.
+	pkts := low.snapshot("video")
+	if sw := checkAcrossSwitch(t, "video", pkts); layerOf(pkts[sw]) != "q" {
+		t.Errorf("the viewer pinned to low resumed on layer %q", layerOf(pkts[sw]))
+	}
+	checkSwitches(t, top.snapshot("video"))
+	if st := n.stream(s.ID); st.State != "live" || st.Publisher != "connected" {
+		t.Errorf("after the simulcast reconnect: %+v", st)
+	}
+}
