@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 )
 
 // pacer stands where pion's GCC keeps its pacer, one per viewer connection: it hands
@@ -226,4 +227,28 @@ func (m *mediaOnly) BindLocalStream(info *interceptor.StreamInfo, w interceptor.
 		}
 		return counted.Write(h, payload, a)
 	})
+}
+
+// withFeedbackOnly keeps pion's congestion-control interceptor off the streams of a viewer
+// that negotiated no transport-wide sequence numbers: without its feedback the estimator
+// learns nothing, and recording every packet sent costs it an allocation.
+type withFeedbackOnly struct{ inner interceptor.Factory }
+
+func (f withFeedbackOnly) NewInterceptor(id string) (interceptor.Interceptor, error) {
+	i, err := f.inner.NewInterceptor(id)
+	if err != nil {
+		return nil, err
+	}
+	return &feedbackOnly{Interceptor: i}, nil
+}
+
+type feedbackOnly struct{ interceptor.Interceptor }
+
+func (f *feedbackOnly) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
+	for _, e := range info.RTPHeaderExtensions {
+		if e.URI == sdp.TransportCCURI {
+			return f.Interceptor.BindLocalStream(info, w)
+		}
+	}
+	return w
 }

@@ -279,7 +279,7 @@ func newAPI(settings webrtc.SettingEngine, publisher bool, loggers logging.Logge
 			return nil, fmt.Errorf("bandwidth estimator: %w", err)
 		}
 		bwe.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) { onBWE(e, made) })
-		reg.Add(bwe)
+		reg.Add(withFeedbackOnly{bwe})
 		// Added after the estimator so that it stamps each packet's transport-wide
 		// sequence number before the estimator records the packet as sent.
 		seq, err := twcc.NewHeaderExtensionInterceptor()
