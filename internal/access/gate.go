@@ -41,7 +41,7 @@ type Gate struct {
 
 type liveSession struct {
 	sessions.Session
-	close     func(reason string)
+	close     func(reason sessions.Reason)
 	accounted time.Time // preview time booked up to here
 	timer     *time.Timer
 }
@@ -71,10 +71,12 @@ type GateConfig struct {
 	Metrics *Metrics
 }
 
-// NewGate returns a gate over a session store.
-func NewGate(st sessions.Store, tokens *PlaybackTokens, cfg GateConfig) *Gate {
+// NewGate returns a gate over a session store. TTL comes from the node's configuration
+// as it is; Heartbeat (TTL/3) and Recheck (500 ms) default when zero, as no operator
+// sets them.
+func NewGate(st sessions.Store, tokens *PlaybackTokens, cfg GateConfig) (*Gate, error) {
 	if cfg.TTL <= 0 {
-		cfg.TTL = 15 * time.Second
+		return nil, fmt.Errorf("gate: session TTL %v must be positive", cfg.TTL)
 	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = cfg.TTL / 3
@@ -89,7 +91,7 @@ func NewGate(st sessions.Store, tokens *PlaybackTokens, cfg GateConfig) *Gate {
 		cfg.Metrics = NewMetrics(nil)
 	}
 	return &Gate{store: st, revoked: cfg.Revocations, recheck: cfg.Recheck, tokens: tokens, node: cfg.Node, ttl: cfg.TTL,
-		heartbeat: cfg.Heartbeat, log: cfg.Logger, metrics: cfg.Metrics, live: map[string]*liveSession{}}
+		heartbeat: cfg.Heartbeat, log: cfg.Logger, metrics: cfg.Metrics, live: map[string]*liveSession{}}, nil
 }
 
 // Store is the session store behind the gate.
@@ -203,7 +205,7 @@ func (g *Gate) stillValid(ctx context.Context, s sessions.Session) error {
 // Attach ties an admitted session to the viewer's media connection: close drops the
 // viewer. The connection calls the returned gone when it ends for any reason; gone does
 // not block (the store hears of it in the background).
-func (g *Gate) Attach(p Pass, close func(reason string)) (gone func()) {
+func (g *Gate) Attach(p Pass, close func(reason sessions.Reason)) (gone func()) {
 	ls := &liveSession{Session: p.Session, close: close, accounted: time.Now()}
 	g.mu.Lock()
 	g.live[p.Session.ID] = ls
@@ -223,7 +225,7 @@ func (g *Gate) Attach(p Pass, close func(reason string)) (gone func()) {
 }
 
 // Release ends a session whose viewer never got connected.
-func (g *Gate) Release(p Pass, reason string) {
+func (g *Gate) Release(p Pass, reason sessions.Reason) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := g.store.End(ctx, p.Session.ID, reason); err != nil {
@@ -232,7 +234,7 @@ func (g *Gate) Release(p Pass, reason string) {
 }
 
 // End drops a live session of this node for reason; the viewer's media stops at once.
-func (g *Gate) End(id, reason string) bool {
+func (g *Gate) End(id string, reason sessions.Reason) bool {
 	ls := g.take(id)
 	if ls == nil {
 		return false
@@ -257,7 +259,7 @@ func (g *Gate) take(id string) *liveSession {
 }
 
 // finish books the preview time used and ends the session in the store.
-func (g *Gate) finish(ls *liveSession, reason string) {
+func (g *Gate) finish(ls *liveSession, reason sessions.Reason) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if ls.Preview {

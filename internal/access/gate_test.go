@@ -19,7 +19,10 @@ func TestGateCatchesMissedRevocation(t *testing.T) {
 	mem := sessions.NewMemory()
 	tokens, _ := access.NewPlaybackTokens("", 0)
 	metrics := access.NewMetrics(nil)
-	g := access.NewGate(mem, tokens, access.GateConfig{Node: "n1", TTL: 300 * time.Millisecond, Heartbeat: 50 * time.Millisecond, Metrics: metrics})
+	g, err := access.NewGate(mem, tokens, access.GateConfig{Node: "n1", TTL: 300 * time.Millisecond, Heartbeat: 50 * time.Millisecond, Metrics: metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
 	st := store.Stream{ID: "str", AccessMode: store.AccessTicket, MaxSessions: 1, SessionPolicy: store.PolicyReject}
 	c := access.PlaybackClaims{Stream: "str", Entitlement: "ent_1"}
 	c.Subject, c.ID = "viewer", "sess-1"
@@ -34,9 +37,9 @@ func TestGateCatchesMissedRevocation(t *testing.T) {
 	if a, b := testutil.ToFloat64(metrics.Admissions.WithLabelValues("admitted")), testutil.ToFloat64(metrics.Admissions.WithLabelValues("bad_token")); a != 1 || b != 1 {
 		t.Fatalf("admissions: %v admitted, %v bad_token; want 1 and 1", a, b)
 	}
-	closed := make(chan string, 1)
+	closed := make(chan sessions.Reason, 1)
 	done := make(chan struct{})
-	gone := g.Attach(pass, func(reason string) { closed <- reason; close(done) })
+	gone := g.Attach(pass, func(reason sessions.Reason) { closed <- reason; close(done) })
 	defer gone()
 
 	// Published before the gate subscribes: the live message is missed.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/livegate/livegate/internal/access"
 	"github.com/livegate/livegate/internal/billing"
+	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/paywall"
 	"github.com/livegate/livegate/internal/sessions"
@@ -35,7 +36,9 @@ func newAPI(t testing.TB) *api {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	s, err := sfu.New(sfu.Config{Interfaces: []string{"lo"}, IncludeLoopback: true, DisableMDNS: true})
+	d := config.Default() // the one source of the node's defaults
+	s, err := sfu.New(sfu.Config{Interfaces: []string{"lo"}, IncludeLoopback: true, DisableMDNS: true,
+		PacketCacheSize: d.PacketCacheSize, PLIThrottle: d.PLIThrottle, ReconnectGrace: d.ReconnectGrace})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,9 +51,17 @@ func newAPI(t testing.TB) *api {
 	viewers, _ := access.NewViewerAuth(access.ViewerAuthConfig{})
 	tokens, _ := access.NewPlaybackTokens("", 0)
 	mem := sessions.NewMemory()
-	gate := access.NewGate(mem, tokens, access.GateConfig{Node: "test"})
+	gate, err := access.NewGate(mem, tokens, access.GateConfig{Node: "test", TTL: d.SessionTTL})
+	if err != nil {
+		t.Fatal(err)
+	}
 	lifecycle := streams.New(db, s, gate, nil)
-	return &api{Deps: Deps{Store: db, SFU: s, WHIP: whip.New(s, db, whip.Config{PathParam: PathParam, Gate: gate, Lifecycle: lifecycle}),
+	wh, err := whip.New(s, db, whip.Config{PathParam: PathParam, Gate: gate, Lifecycle: lifecycle,
+		MaxBodyBytes: d.MaxBodyBytes, MaxCandidates: d.MaxCandidates, MaxPatches: d.MaxPatches})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &api{Deps: Deps{Store: db, SFU: s, WHIP: wh,
 		Billing: bill, Resolver: res, Viewers: viewers, Gate: gate, Streams: lifecycle,
 		Decider:  &paywall.Decider{Entitlements: db, Offers: bill, Previews: mem},
 		Gatherer: prometheus.NewRegistry(), MaxBody: 64 << 10, PublicURL: "http://localhost:8080",

@@ -35,7 +35,10 @@ func BenchmarkJoinAt1000PerSecond(b *testing.B) {
 	defer rs.Close()
 	bill, _ := billing.New(db, billing.Config{PublicURL: "http://localhost"})
 	tokens, _ := access.NewPlaybackTokens("", 0)
-	gate := access.NewGate(rs, tokens, access.GateConfig{Node: "bench", TTL: time.Minute})
+	gate, err := access.NewGate(rs, tokens, access.GateConfig{Node: "bench", TTL: time.Minute})
+	if err != nil {
+		b.Fatal(err)
+	}
 	dec := &paywall.Decider{Entitlements: db, Offers: bill, Previews: rs}
 
 	now := time.Now().UTC()

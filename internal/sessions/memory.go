@@ -32,7 +32,7 @@ type memSession struct {
 }
 
 type memEnded struct {
-	reason  string
+	reason  Reason
 	expires time.Time
 }
 
@@ -114,7 +114,7 @@ func (m *Memory) Refresh(_ context.Context, live []Session, ttl time.Duration) e
 }
 
 // End implements Store.
-func (m *Memory) End(_ context.Context, id, reason string) error {
+func (m *Memory) End(_ context.Context, id string, reason Reason) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.sessions, id)
@@ -135,7 +135,7 @@ func (m *Memory) Get(_ context.Context, id string) (Session, error) {
 }
 
 // Ended implements Store.
-func (m *Memory) Ended(_ context.Context, id string) (string, error) {
+func (m *Memory) Ended(_ context.Context, id string) (Reason, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.live()

@@ -179,8 +179,8 @@ func (r *Redis) Refresh(ctx context.Context, live []Session, ttl time.Duration) 
 }
 
 // End implements Store.
-func (r *Redis) End(ctx context.Context, id, reason string) error {
-	return r.wrap(endScript.Run(ctx, r.rdb, nil, r.prefix, id, reason).Err())
+func (r *Redis) End(ctx context.Context, id string, reason Reason) error {
+	return r.wrap(endScript.Run(ctx, r.rdb, nil, r.prefix, id, string(reason)).Err())
 }
 
 // Get implements Store.
@@ -200,12 +200,12 @@ func (r *Redis) Get(ctx context.Context, id string) (Session, error) {
 }
 
 // Ended implements Store.
-func (r *Redis) Ended(ctx context.Context, id string) (string, error) {
+func (r *Redis) Ended(ctx context.Context, id string) (Reason, error) {
 	reason, err := r.rdb.Get(ctx, r.key("ended", id)).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", ErrNotFound
 	}
-	return reason, r.wrap(err)
+	return Reason(reason), r.wrap(err)
 }
 
 // List implements Store.

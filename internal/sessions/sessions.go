@@ -24,21 +24,25 @@ var (
 		Title: "Session store unavailable", Msg: "session store unavailable", Hint: "retry shortly", RetryAfter: 5 * time.Second}
 )
 
-// Why a session ended, as a player reads it at GET /v1/sessions/{id}: fixed texts, never
-// a name (an operator's, a viewer's), so players can branch on them.
+// Reason is why a session ended, as a player reads it at GET /v1/sessions/{id}: fixed
+// texts, never a name (an operator's, a viewer's), so players can branch on them. A type
+// of its own so that it cannot trade places with the session id beside it.
+type Reason string
+
+// The reasons.
 const (
-	ReasonViewerLeft   = "viewer left"
-	ReasonKicked       = "kicked by an operator"
-	ReasonReplaced     = "replaced by a newer session"
-	ReasonPreviewEnded = "preview ended"
-	ReasonStreamEnded  = "stream ended"
-	ReasonJoinFailed   = "join failed"
-	reasonRevoked      = "access revoked"
+	ReasonViewerLeft   Reason = "viewer left"
+	ReasonKicked       Reason = "kicked by an operator"
+	ReasonReplaced     Reason = "replaced by a newer session"
+	ReasonPreviewEnded Reason = "preview ended"
+	ReasonStreamEnded  Reason = "stream ended"
+	ReasonJoinFailed   Reason = "join failed"
+	reasonRevoked      Reason = "access revoked"
 )
 
 // ReasonRevoked is the end reason of a session whose entitlement was revoked, with the
 // money plane's why ("refunded", "disputed", "subscription canceled").
-func ReasonRevoked(why string) string { return reasonRevoked + ": " + why }
+func ReasonRevoked(why string) Reason { return reasonRevoked + Reason(": "+why) }
 
 // What a session stands on when it is not an entitlement (ticket or subscription) id.
 const (
@@ -107,7 +111,7 @@ type Event struct {
 	SessionID     string `json:"session_id,omitempty"`
 	StreamID      string `json:"stream_id,omitempty"`
 	EntitlementID string `json:"entitlement_id,omitempty"`
-	Reason        string `json:"reason"`
+	Reason        Reason `json:"reason"`
 }
 
 // markerKey is where an event is recorded, by what it revokes.
@@ -156,10 +160,10 @@ type Store interface {
 	// (after a Redis restart).
 	Refresh(ctx context.Context, live []Session, ttl time.Duration) error
 	// End ends a session and remembers why for an hour.
-	End(ctx context.Context, id, reason string) error
+	End(ctx context.Context, id string, reason Reason) error
 	Get(ctx context.Context, id string) (Session, error)
 	// Ended returns why a closed session ended.
-	Ended(ctx context.Context, id string) (reason string, err error)
+	Ended(ctx context.Context, id string) (Reason, error)
 	// List returns the live sessions of a stream, or of every stream for "".
 	List(ctx context.Context, streamID string) ([]Session, error)
 	Stats(ctx context.Context, streamID string) (Stats, error)

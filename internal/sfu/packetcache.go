@@ -19,11 +19,9 @@ type cacheSlot struct {
 	bytes [maxPacket]byte
 }
 
-// newPacketCache returns a cache of size packets; size is a power of two up to 32768.
+// newPacketCache returns a cache of size packets; size is a power of two up to 32768
+// (sfu.New checks it).
 func newPacketCache(size int) *packetCache {
-	if size <= 0 || size > 1<<15 || size&(size-1) != 0 {
-		size = 1024
-	}
 	return &packetCache{mask: uint16(size - 1), slots: make([]cacheSlot, size)}
 }
 

@@ -60,8 +60,8 @@ type Config struct {
 	// loopback, link-local, shared (CGNAT) and reserved ranges: a node on the internet
 	// must not be aimed at its own neighbours (production's default).
 	PublicOnly      bool
-	PLIThrottle     time.Duration
-	PacketCacheSize int
+	PLIThrottle     time.Duration // 0: every keyframe request goes through
+	PacketCacheSize int           // a power of two
 	// TracksWait bounds how long a viewer's join waits for a just-connected publisher's
 	// tracks to arrive.
 	TracksWait time.Duration
@@ -71,6 +71,9 @@ type Config struct {
 	Logger         *slog.Logger
 	Metrics        *Metrics
 }
+
+// defaultTracksWait is TracksWait when unset.
+const defaultTracksWait = 3 * time.Second
 
 // firstDTLSRetransmit is how long the first DTLS flight waits before it is resent.
 const firstDTLSRetransmit = 100 * time.Millisecond
@@ -106,11 +109,16 @@ func New(cfg Config) (*SFU, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
-	if cfg.PLIThrottle <= 0 {
-		cfg.PLIThrottle = 500 * time.Millisecond
+	// The node's configuration is the one source of these values (config.Default);
+	// the SFU takes them as given. Only TracksWait, which no operator sets, has its own.
+	if n := cfg.PacketCacheSize; n <= 0 || n > 1<<15 || n&(n-1) != 0 {
+		return nil, fmt.Errorf("packet cache size %d: want a power of two up to 32768", n)
+	}
+	if cfg.PLIThrottle < 0 || cfg.ReconnectGrace < 0 {
+		return nil, errors.New("negative keyframe throttle or reconnect grace")
 	}
 	if cfg.TracksWait <= 0 {
-		cfg.TracksWait = 3 * time.Second
+		cfg.TracksWait = defaultTracksWait
 	}
 	s := &SFU{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, rooms: map[string]*Room{}}
 

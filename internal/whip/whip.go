@@ -42,8 +42,8 @@ type Lifecycle interface {
 // SFU answers, and ties the session to the viewer's connection.
 type Gate interface {
 	Admit(ctx context.Context, token string, st store.Stream) (access.Pass, error)
-	Attach(p access.Pass, close func(reason string)) (gone func())
-	Release(p access.Pass, reason string)
+	Attach(p access.Pass, close func(reason sessions.Reason)) (gone func())
+	Release(p access.Pass, reason sessions.Reason)
 }
 
 // Config tunes the handlers.
@@ -102,21 +102,17 @@ type sessionPeer interface {
 	RemoteICE() (ufrag, pwd string)
 }
 
-// New returns the WHIP/WHEP handlers.
-func New(s *sfu.SFU, streams Streams, cfg Config) *Handler {
+// New returns the WHIP/WHEP handlers. The bounds come from the node's configuration as
+// they are: a zero bound is an error, not a default.
+func New(s *sfu.SFU, streams Streams, cfg Config) (*Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 64 << 10
+	if cfg.MaxBodyBytes <= 0 || cfg.MaxCandidates <= 0 || cfg.MaxPatches <= 0 {
+		return nil, fmt.Errorf("whip: MaxBodyBytes %d, MaxCandidates %d and MaxPatches %d must all be positive",
+			cfg.MaxBodyBytes, cfg.MaxCandidates, cfg.MaxPatches)
 	}
-	if cfg.MaxCandidates <= 0 {
-		cfg.MaxCandidates = 32
-	}
-	if cfg.MaxPatches <= 0 {
-		cfg.MaxPatches = 32
-	}
-	return &Handler{sfu: s, streams: streams, cfg: cfg, log: cfg.Logger, sessions: map[string]*session{}}
+	return &Handler{sfu: s, streams: streams, cfg: cfg, log: cfg.Logger, sessions: map[string]*session{}}, nil
 }
 
 // Sessions counts open WHIP and WHEP sessions.
@@ -267,7 +263,7 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 		h.sfuError(w, r, err)
 		return
 	}
-	sub.OnClose(h.cfg.Gate.Attach(pass, func(string) { sub.Close() }))
+	sub.OnClose(h.cfg.Gate.Attach(pass, func(sessions.Reason) { sub.Close() }))
 	w.Header().Set("Livegate-Session", pass.Session.ID)
 	h.created(w, r, &session{id: sub.ID(), streamID: st.ID, peer: sub, close: sub.Close, viewer: sub,
 		candidates: countCandidates(offer)}, "/whep/", answer)

@@ -266,7 +266,7 @@ func testRevoked(t *testing.T, st sessions.Store) {
 	if err != nil || len(got) != 2 {
 		t.Fatalf("Revoked = %+v, %v; want the refund of a and the end of str2", got, err)
 	}
-	reasons := map[string]bool{}
+	reasons := map[sessions.Reason]bool{}
 	for _, e := range got {
 		reasons[e.Reason] = true
 	}
