@@ -135,7 +135,7 @@ func (r *Redis) Open(ctx context.Context, s Session, lim Limit, ttl time.Duratio
 		replace = "1"
 	}
 	res, err := openScript.Run(ctx, r.rdb, nil, r.prefix, s.ID, s.scope(), s.StreamID, s.ViewerID,
-		time.Now().UnixMilli(), ttl.Milliseconds(), lim.Max, replace, string(data), SpentFor.Milliseconds(), ReasonReplaced).StringSlice()
+		time.Now().UnixMilli(), ttl.Milliseconds(), lim.Max, replace, string(data), SpentFor.Milliseconds(), string(ReasonReplaced)).StringSlice()
 	if err != nil {
 		return nil, r.wrap(err)
 	}
