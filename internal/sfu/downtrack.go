@@ -303,16 +303,17 @@ func (d *downTrack) rewriteExtensions(scratch, src *rtp.Header, r *receiver) {
 	scratch.Extension = false
 	scratch.ExtensionProfile = 0
 	scratch.Extensions = d.extBuf[:0]
-	if !src.Extension {
+	pub := r.ext.Load()
+	if !src.Extension || pub == nil {
 		return
 	}
-	if d.ext.orientation != 0 && r.ext.orientation != 0 {
-		if v := src.GetExtension(r.ext.orientation); v != nil {
+	if d.ext.orientation != 0 && pub.orientation != 0 {
+		if v := src.GetExtension(pub.orientation); v != nil {
 			_ = scratch.SetExtension(d.ext.orientation, v)
 		}
 	}
-	if d.ext.audioLevel != 0 && r.ext.audioLevel != 0 {
-		if v := src.GetExtension(r.ext.audioLevel); v != nil {
+	if d.ext.audioLevel != 0 && pub.audioLevel != 0 {
+		if v := src.GetExtension(pub.audioLevel); v != nil {
 			_ = scratch.SetExtension(d.ext.audioLevel, v)
 		}
 	}

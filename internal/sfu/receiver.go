@@ -60,7 +60,7 @@ type receiver struct {
 	kind  webrtc.RTPCodecType
 	rid   string // simulcast layer; empty for a single-layer track
 	track string // the publisher's track id: the layers of one track share it
-	ext   extIDs // the publisher's header extension ids
+	ext   atomic.Pointer[extIDs] // the current source's header extension ids
 	codec webrtc.RTPCodecParameters
 	mime  string
 	cache *packetCache

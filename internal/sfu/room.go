@@ -144,7 +144,8 @@ func (r *Room) addTrack(p *Publisher, remote *webrtc.TrackRemote, rtpReceiver *w
 		}
 	}
 	f.owner = p
-	f.ext = parseExtIDs(rtpReceiver.GetParameters().HeaderExtensions)
+	ext := parseExtIDs(rtpReceiver.GetParameters().HeaderExtensions)
+	f.ext.Store(&ext) // a reconnected encoder may number its extensions otherwise
 	r.wg.Add(2)
 	r.mu.Unlock()
 
