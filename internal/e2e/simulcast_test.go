@@ -37,6 +37,7 @@ func layerOf(p received) string {
 }
 
 type simulcastPublisher struct {
+	sess   *whipclient.Session
 	layers []*mediagen.Source
 	audio  *mediagen.Source
 }
@@ -69,6 +70,7 @@ func publishSimulcast(t *testing.T, n *testNode, s streamInfo) *simulcastPublish
 	if err != nil {
 		t.Fatalf("publish simulcast: %v", err)
 	}
+	p.sess = sess
 	for i, src := range p.layers {
 		tag, err := whipclient.LayerTagger(sess, senders[0], simulcastLayers[i].rid)
 		if err != nil {
@@ -297,5 +299,30 @@ func TestSimulcastReconnect(t *testing.T) {
 	checkSwitches(t, top.snapshot("video"))
 	if st := n.stream(s.ID); st.State != "live" || st.Publisher != "connected" {
 		t.Errorf("after the simulcast reconnect: %+v", st)
+	}
+}
+
+// A simulcast encoder restarts ICE over WHIP PATCH (RFC 9725 §4.3): viewers keep their
+// layers and their media.
+func TestSimulcastPublisherICERestart(t *testing.T) {
+	n := startNode(t, nil)
+	s := n.newStream()
+	pub := publishSimulcast(t, n, s)
+	v := watchThrough(t, n, s, nil, "")
+	v.waitLayer(t, "f", 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	etag := pub.sess.ETag
+	if err := pub.sess.RestartICE(ctx); err != nil {
+		t.Fatalf("publisher ICE restart: %v", err)
+	}
+	if pub.sess.ETag == etag {
+		t.Error("ETag unchanged by the ICE restart")
+	}
+	v.waitPackets(t, "video", len(v.snapshot("video"))+90, 10*time.Second)
+	v.waitLayer(t, "f", 5*time.Second)
+	checkSwitches(t, v.snapshot("video"))
+	if st := n.stream(s.ID); st.State != "live" || st.Publisher != "connected" {
+		t.Errorf("after the publisher's ICE restart: %+v", st)
 	}
 }
