@@ -73,4 +73,11 @@ fi
 if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
 	apt_install chromium
 fi
-log "PostgreSQL, Redis, stripe-mock and Chromium are ready"
+# werift (an independent WebRTC stack, from the npm registry) for the WHEP interop test.
+command -v node >/dev/null || apt_install nodejs npm
+werift="$(dirname "$0")/../internal/e2e/testdata/werift"
+if [ ! -d "$werift/node_modules/werift" ]; then
+	log "installing werift"
+	(cd "$werift" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+log "PostgreSQL, Redis, stripe-mock, Chromium and werift are ready"

@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -228,3 +230,35 @@ func TestNodeStartsBesideFreshInterface(t *testing.T) {
 }
 
 func randSuffix() string { return fmt.Sprintf("%04x", rand.Uint32()&0xffff) }
+
+// A viewer on werift (a TypeScript WebRTC stack, installed by scripts/services.sh)
+// plays audio and video over WHEP, five joins in a row.
+func TestWeriftViewer(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		testenv.Missing(t, "node", err)
+	}
+	dir := filepath.Join("testdata", "werift")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "werift")); err != nil {
+		testenv.Missing(t, "werift (npm ci in "+dir+")", err)
+	}
+	n := startNode(t, nil)
+	s := n.newStream()
+	publish(t, n, s, webrtc.MimeTypeVP8, 30)
+	for i := range 5 {
+		out, err := exec.Command(node, filepath.Join(dir, "whep.mjs"), n.URL()+"/whep/"+s.ID, "2").Output()
+		if err != nil {
+			t.Fatalf("werift viewer %d: %v\n%s", i, err, out)
+		}
+		var got struct {
+			Audio, Video, ConnectMs int
+		}
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("werift viewer %d printed %q", i, out)
+		}
+		if got.Audio < 50 || got.Video < 30 {
+			t.Errorf("werift viewer %d got %d audio and %d video packets in 2 s", i, got.Audio, got.Video)
+		}
+		t.Logf("werift viewer %d: %d audio, %d video packets; connected %d ms after starting (gathering included)", i, got.Audio, got.Video, got.ConnectMs)
+	}
+}
