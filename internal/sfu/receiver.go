@@ -58,8 +58,8 @@ func (t trackSource) RequestKeyframe() error {
 type receiver struct {
 	room  *Room
 	kind  webrtc.RTPCodecType
-	rid   string // simulcast layer; empty for a single-layer track
-	track string // the publisher's track id: the layers of one track share it
+	rid   string                 // simulcast layer; empty for a single-layer track
+	track string                 // the publisher's track id: the layers of one track share it
 	ext   atomic.Pointer[extIDs] // the current source's header extension ids
 	codec webrtc.RTPCodecParameters
 	mime  string
