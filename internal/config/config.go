@@ -36,7 +36,7 @@ type Config struct {
 	DisableMDNS     bool          // never use mDNS candidates
 	ShutdownGrace   time.Duration // media keeps flowing this long after SIGTERM
 	MaxBodyBytes    int64         // bound on WHIP/WHEP and JSON request bodies
-	PLIThrottle     time.Duration // at most one keyframe request per publisher track per interval
+	PLIThrottle     time.Duration // at most one keyframe request per publisher (all its layers) per interval
 	// ReconnectGrace is how long a live stream whose encoder dropped without DELETE
 	// stays live, viewers attached, waiting for the encoder to reconnect.
 	ReconnectGrace  time.Duration
@@ -134,7 +134,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.BoolVar(&c.DisableMDNS, "disable-mdns", c.DisableMDNS, "never gather or resolve mDNS candidates")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "how long media keeps flowing after SIGTERM")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest accepted request body")
-	fs.DurationVar(&c.PLIThrottle, "pli-throttle", c.PLIThrottle, "minimum interval between keyframe requests per track")
+	fs.DurationVar(&c.PLIThrottle, "pli-throttle", c.PLIThrottle, "minimum interval between keyframe requests to a publisher, all its layers together")
 	fs.DurationVar(&c.ReconnectGrace, "reconnect-grace", c.ReconnectGrace, "how long a live stream waits, viewers attached, for an encoder that dropped to reconnect (0: end at once)")
 	fs.IntVar(&c.PacketCacheSize, "packet-cache-size", c.PacketCacheSize, "packets kept per publisher track for NACK answers (power of two)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")

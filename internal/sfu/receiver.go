@@ -74,7 +74,6 @@ type receiver struct {
 	bitrate atomic.Int64           // bits per second, as the room's allocator last measured
 	mu      sync.Mutex             // guards writes of sinks
 	sinks   atomic.Pointer[[]sink] // copy-on-write: read lock-free per packet
-	lastPLI atomic.Int64           // unix nanos of the last keyframe request
 
 	// Viewers starting from the cached keyframe (replay.go).
 	joiners      []sink // guarded by mu
@@ -125,14 +124,18 @@ func (f *receiver) removeSink(s sink) {
 	s.Detached()
 }
 
-// requestKeyframe asks the source for a keyframe, at most once per PLI throttle.
+// requestKeyframe asks the source for a keyframe, at most once per PLI throttle and
+// publisher.
 func (f *receiver) requestKeyframe() {
 	if f.kind != webrtc.RTPCodecTypeVideo {
 		return
 	}
+	// One request per throttle interval for the whole publisher, whichever layer asks:
+	// an encoder's keyframes are expensive on every layer, and a switch that misses a
+	// window asks again on its next packet.
 	now := time.Now().UnixNano()
-	last := f.lastPLI.Load()
-	if now-last < int64(f.room.sfu.cfg.PLIThrottle) || !f.lastPLI.CompareAndSwap(last, now) {
+	last := f.room.lastPLI.Load()
+	if now-last < int64(f.room.sfu.cfg.PLIThrottle) || !f.room.lastPLI.CompareAndSwap(last, now) {
 		return
 	}
 	src := f.src.Load()
@@ -157,7 +160,7 @@ func (f *receiver) run(src source) {
 		for _, s := range *f.sinks.Load() {
 			s.Rebase(last)
 		}
-		f.lastPLI.Store(0) // the new encoder is asked at once
+		f.room.lastPLI.Store(0) // the new encoder is asked at once
 		f.requestKeyframe()
 	}
 	f.runs++

@@ -22,6 +22,7 @@ type Room struct {
 	expected int
 	opts     PublishOptions
 	live     atomic.Bool   // a publisher connected at least once
+	lastPLI  atomic.Int64  // unix nanos of the last keyframe request to the publisher
 	done     chan struct{} // closed when the room closes
 
 	mu          sync.Mutex
