@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"sort"
@@ -206,6 +207,20 @@ const chromiumPublishJS = `(async (path, key, layers = true) => {
 	return "ok";
 })`
 
+// chromiumPublish makes the browser's first tab publish to s from the node's origin, in
+// three simulcast layers or one.
+func chromiumPublish(t *testing.T, browser context.Context, n *testNode, s streamInfo, layers bool) {
+	t.Helper()
+	if _, err := chromedp.Run(browser, chromedp.Navigate(n.URL()+"/healthz")); err != nil {
+		t.Fatal(err)
+	}
+	call := fmt.Sprintf("%s(%q, %q, %t)", chromiumPublishJS, "/whip/"+s.ID, s.StreamKey, layers)
+	got, err := chromedp.Run(browser, chromedp.Evaluate[string](call, chromedp.EvalAwaitPromise))
+	if err != nil || got != "ok" {
+		t.Fatalf("Chromium's WHIP publish: %q %v", got, err)
+	}
+}
+
 // Chromium publishes three simulcast layers over WHIP; the node takes all three, a
 // Chromium viewer decodes the stream, and pion viewers get the layer they ask for.
 func TestBrowserPublishesSimulcast(t *testing.T) {
@@ -213,13 +228,7 @@ func TestBrowserPublishesSimulcast(t *testing.T) {
 	n := startNode(t, nil)
 	s := n.newStream()
 	browser := startBrowser(t, chromium)
-	if _, err := chromedp.Run(browser, chromedp.Navigate(n.URL()+"/healthz")); err != nil {
-		t.Fatal(err)
-	}
-	got, err := chromedp.Run(browser, chromedp.Evaluate[string](chromiumPublishJS+`("/whip/`+s.ID+`", "`+s.StreamKey+`")`, chromedp.EvalAwaitPromise))
-	if err != nil || got != "ok" {
-		t.Fatalf("Chromium's WHIP publish: %q %v", got, err)
-	}
+	chromiumPublish(t, browser, n, s, true)
 
 	// Chromium's own estimate ramps up over a few seconds; the higher layers follow.
 	var st streamTracks
@@ -276,6 +285,7 @@ func TestBrowserPublishesSimulcast(t *testing.T) {
 			t.Fatalf("Chromium viewer after 20s: %+v (want frames of the 1280-wide layer)", fr)
 		}
 		time.Sleep(250 * time.Millisecond)
+		var err error
 		if fr, err = chromedp.Run(viewer, chromedp.Evaluate[frames](decoded, chromedp.EvalAwaitPromise)); err != nil {
 			t.Fatal(err)
 		}
@@ -312,13 +322,7 @@ func TestBrowserFirstFrame(t *testing.T) {
 	n := startNode(t, nil)
 	s := n.newStream()
 	browser := startBrowser(t, chromium)
-	if _, err := chromedp.Run(browser, chromedp.Navigate(n.URL()+"/healthz")); err != nil {
-		t.Fatal(err)
-	}
-	got, err := chromedp.Run(browser, chromedp.Evaluate[string](chromiumPublishJS+`("/whip/`+s.ID+`", "`+s.StreamKey+`", false)`, chromedp.EvalAwaitPromise))
-	if err != nil || got != "ok" {
-		t.Fatalf("Chromium's WHIP publish: %q %v", got, err)
-	}
+	chromiumPublish(t, browser, n, s, false)
 	time.Sleep(time.Second)
 	type times struct {
 		Answered   float64 `json:"answered"`

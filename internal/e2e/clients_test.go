@@ -110,15 +110,7 @@ func TestRejectedSectionAnsweredRejected(t *testing.T) {
 func TestBundleOnlyPublisher(t *testing.T) {
 	n := startNode(t, nil)
 	s := n.newStream()
-	video, err := mediagen.NewVideo(webrtc.MimeTypeVP8, 300_000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	video.KeyframeEvery = 30
-	audio, err := mediagen.NewOpus()
-	if err != nil {
-		t.Fatal(err)
-	}
+	video, audio := genAV(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	sess, _, err := whipclient.PublishShaped(ctx, clientAPI(t), n.URL()+"/whip/"+s.ID, s.StreamKey,
@@ -261,4 +253,18 @@ func TestWeriftViewer(t *testing.T) {
 		}
 		t.Logf("werift viewer %d: %d audio, %d video packets; connected %d ms after starting (gathering included)", i, got.Audio, got.Video, got.ConnectMs)
 	}
+}
+
+// genAV makes a 300 kbit/s VP8 source with a keyframe every 30 frames, and Opus.
+func genAV(t *testing.T) (video, audio *mediagen.Source) {
+	t.Helper()
+	video, err := mediagen.NewVideo(webrtc.MimeTypeVP8, 300_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	video.KeyframeEvery = 30
+	if audio, err = mediagen.NewOpus(); err != nil {
+		t.Fatal(err)
+	}
+	return video, audio
 }

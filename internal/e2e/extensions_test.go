@@ -10,7 +10,6 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/livegate/livegate/internal/mediagen"
 	"github.com/livegate/livegate/internal/whipclient"
 )
 
@@ -44,15 +43,7 @@ func TestHeaderExtensionsForwarded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	video, err := mediagen.NewVideo(webrtc.MimeTypeVP8, 300_000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	video.KeyframeEvery = 30
-	audio, err := mediagen.NewOpus()
-	if err != nil {
-		t.Fatal(err)
-	}
+	video, audio := genAV(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	sess, senders, err := whipclient.Publish(ctx, pubAPI, n.URL()+"/whip/"+s.ID, s.StreamKey, video.Track, audio.Track)
