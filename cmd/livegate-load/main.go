@@ -25,7 +25,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/livegate/livegate/internal/mediagen"
@@ -429,7 +428,7 @@ func publish(ctx context.Context, api *webrtc.API, endpoint, key, mime string, b
 			sess.PC.Close()
 			return nil, nil, nil, err
 		}
-		layers[i].Decorate = func(h *rtp.Header, _ bool) { tag(h) }
+		layers[i].Decorate = tag
 	}
 	return &published{sess, senders}, layers, audio, nil
 }

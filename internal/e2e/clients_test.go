@@ -118,12 +118,7 @@ func TestBundleOnlyPublisher(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bundle-only publisher: %v", err)
 	}
-	runCtx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); video.Run(runCtx) }()
-	go func() { defer wg.Done(); audio.Run(runCtx) }()
-	t.Cleanup(func() { stop(); sess.PC.Close(); wg.Wait() })
+	runSources(t, sess, video, audio)
 
 	v := mustWatch(t, n, s)
 	v.waitPackets(t, "video", 30, 10*time.Second)
@@ -267,4 +262,15 @@ func genAV(t *testing.T) (video, audio *mediagen.Source) {
 		t.Fatal(err)
 	}
 	return video, audio
+}
+
+// runSources runs the generated sources until the test ends, then closes sess.
+func runSources(t *testing.T, sess *whipclient.Session, srcs ...*mediagen.Source) {
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, src := range srcs {
+		wg.Add(1)
+		go func() { defer wg.Done(); src.Run(ctx) }()
+	}
+	t.Cleanup(func() { stop(); sess.PC.Close(); wg.Wait() })
 }

@@ -57,14 +57,9 @@ func TestHeaderExtensionsForwarded(t *testing.T) {
 			senders[0].GetParameters().HeaderExtensions, senders[1].GetParameters().HeaderExtensions)
 	}
 	const rotated90 = 0x01 // CVO: R1 R0 = 01, a quarter turn
-	video.Decorate = func(h *rtp.Header, _ bool) { _ = h.SetExtension(pubCVO, []byte{rotated90}) }
-	audio.Decorate = func(h *rtp.Header, _ bool) { _ = h.SetExtension(pubLevel, []byte{0x80 | 30}) }
-	runCtx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); video.Run(runCtx) }()
-	go func() { defer wg.Done(); audio.Run(runCtx) }()
-	t.Cleanup(func() { stop(); sess.PC.Close(); wg.Wait() })
+	video.Decorate = func(h *rtp.Header) { _ = h.SetExtension(pubCVO, []byte{rotated90}) }
+	audio.Decorate = func(h *rtp.Header) { _ = h.SetExtension(pubLevel, []byte{0x80 | 30}) }
+	runSources(t, sess, video, audio)
 
 	viewAPI, err := whipclient.NewAPI(whipclient.Options{Interfaces: []string{"lo"}, Loopback: true,
 		VideoExtensions: []string{videoOrientationURI}, AudioExtensions: []string{audioLevelURI}})

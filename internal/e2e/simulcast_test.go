@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/livegate/livegate/internal/mediagen"
@@ -76,7 +75,7 @@ func publishSimulcast(t *testing.T, n *testNode, s streamInfo) *simulcastPublish
 		if err != nil {
 			t.Fatal(err)
 		}
-		src.Decorate = func(h *rtp.Header, _ bool) { tag(h) }
+		src.Decorate = tag
 	}
 	runCtx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

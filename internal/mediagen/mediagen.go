@@ -108,8 +108,8 @@ type Source struct {
 	// KeyframeEvery sends a keyframe every so many frames anyway (0: only on request).
 	KeyframeEvery int
 	// Decorate, when set, is called on each packet's header before it is written (to
-	// add header extensions); key says whether the packet is part of a keyframe.
-	Decorate func(h *rtp.Header, key bool)
+	// add header extensions).
+	Decorate func(h *rtp.Header)
 
 	keyRequested atomic.Bool
 	sent         atomic.Uint64
@@ -248,7 +248,7 @@ func (s *Source) Run(ctx context.Context) {
 			pkt.Payload = buf
 			pkt.Extension, pkt.Extensions = false, nil
 			if s.Decorate != nil {
-				s.Decorate(&pkt.Header, key)
+				s.Decorate(&pkt.Header)
 			}
 			// A write fails only for a viewer-less or closing connection; keep the clock.
 			_ = s.Track.WriteRTP(pkt)

@@ -90,7 +90,7 @@ func (p *pacer) setRate(bps int) {
 // burst is the bucket's depth in bytes.
 func (p *pacer) burst() float64 { return max(p.rate*paceBurst.Seconds(), minBurst) }
 
-// refill tops the bucket up for the time passed.
+// refill tops the bucket up for the time passed since the last refill.
 func (p *pacer) refill(now time.Time) {
 	if !p.last.IsZero() {
 		p.tokens = min(p.tokens+now.Sub(p.last).Seconds()*p.rate, p.burst())
@@ -116,7 +116,11 @@ func (p *pacer) Write(h *rtp.Header, payload []byte, a interceptor.Attributes) (
 		return 0, net.ErrClosed
 	}
 	if len(p.queue) == 0 && !p.draining {
-		p.refill(time.Now())
+		// The clock is read only when the bucket looks short: between refills it only
+		// drains, so this errs on the side of pacing, and most packets skip time.Now.
+		if p.tokens < size {
+			p.refill(time.Now())
+		}
 		if p.tokens >= size {
 			p.tokens -= size
 			p.mu.Unlock()
@@ -202,53 +206,57 @@ func (p *pacer) Close() error {
 	return nil
 }
 
-// mediaReports builds pion's sender-report interceptor so that it sees only each
-// stream's media packets. A viewer's retransmissions on its RTX stream go down the media
-// stream's writer; counted as media, an old frame's timestamp would be taken for the
-// newest and skew the viewer's lip sync.
-type mediaReports struct{ inner interceptor.Factory }
+// bindFilter wraps an interceptor factory so that each of its interceptors binds a
+// local stream through bind, which decides what of the stream the wrapped one sees.
+type bindFilter struct {
+	inner interceptor.Factory
+	bind  func(inner interceptor.Interceptor, info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter
+}
 
-func (f mediaReports) NewInterceptor(id string) (interceptor.Interceptor, error) {
+func (f bindFilter) NewInterceptor(id string) (interceptor.Interceptor, error) {
 	i, err := f.inner.NewInterceptor(id)
 	if err != nil {
 		return nil, err
 	}
-	return &mediaOnly{Interceptor: i}, nil
+	return &filtered{Interceptor: i, bind: f.bind}, nil
 }
 
-type mediaOnly struct{ interceptor.Interceptor }
+type filtered struct {
+	interceptor.Interceptor
+	bind func(inner interceptor.Interceptor, info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter
+}
 
-func (m *mediaOnly) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
-	counted := m.Interceptor.BindLocalStream(info, w)
-	ssrc := info.SSRC
-	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
-		if h.SSRC != ssrc {
-			return w.Write(h, payload, a)
+func (f *filtered) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
+	return f.bind(f.Interceptor, info, w)
+}
+
+// mediaReports lets pion's sender-report interceptor see only each stream's media
+// packets. A viewer's retransmissions on its RTX stream go down the media stream's
+// writer; counted as media, an old frame's timestamp would be taken for the newest and
+// skew the viewer's lip sync.
+func mediaReports(sr interceptor.Factory) interceptor.Factory {
+	return bindFilter{inner: sr, bind: func(i interceptor.Interceptor, info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
+		counted := i.BindLocalStream(info, w)
+		ssrc := info.SSRC
+		return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
+			if h.SSRC != ssrc {
+				return w.Write(h, payload, a)
+			}
+			return counted.Write(h, payload, a)
+		})
+	}}
+}
+
+// withFeedbackOnly keeps pion's congestion-control interceptor off the streams of a
+// viewer that negotiated no transport-wide sequence numbers: without its feedback the
+// estimator learns nothing, and recording every packet sent costs it an allocation.
+func withFeedbackOnly(bwe interceptor.Factory) interceptor.Factory {
+	return bindFilter{inner: bwe, bind: func(i interceptor.Interceptor, info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
+		for _, e := range info.RTPHeaderExtensions {
+			if e.URI == sdp.TransportCCURI {
+				return i.BindLocalStream(info, w)
+			}
 		}
-		return counted.Write(h, payload, a)
-	})
-}
-
-// withFeedbackOnly keeps pion's congestion-control interceptor off the streams of a viewer
-// that negotiated no transport-wide sequence numbers: without its feedback the estimator
-// learns nothing, and recording every packet sent costs it an allocation.
-type withFeedbackOnly struct{ inner interceptor.Factory }
-
-func (f withFeedbackOnly) NewInterceptor(id string) (interceptor.Interceptor, error) {
-	i, err := f.inner.NewInterceptor(id)
-	if err != nil {
-		return nil, err
-	}
-	return &feedbackOnly{Interceptor: i}, nil
-}
-
-type feedbackOnly struct{ interceptor.Interceptor }
-
-func (f *feedbackOnly) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
-	for _, e := range info.RTPHeaderExtensions {
-		if e.URI == sdp.TransportCCURI {
-			return f.Interceptor.BindLocalStream(info, w)
-		}
-	}
-	return w
+		return w
+	}}
 }

@@ -94,13 +94,13 @@ func newReceiver(r *Room, kind webrtc.RTPCodecType, track, rid string, codec web
 	return f
 }
 
-func (f *receiver) addSink(s sink) {
+func (f *receiver) addSink(ss ...sink) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	old := *f.sinks.Load()
-	next := make([]sink, len(old), len(old)+1)
+	next := make([]sink, len(old), len(old)+len(ss))
 	copy(next, old)
-	next = append(next, s)
+	next = append(next, ss...)
 	f.sinks.Store(&next)
 }
 

@@ -62,27 +62,28 @@ func (f *receiver) serveJoiners(cur *rtp.Header) {
 		return
 	}
 	n := int(uint16(cur.SequenceNumber - f.keySeq))
-	usable := f.haveKey && f.kind == webrtc.RTPCodecTypeVideo && n <= maxReplay && f.loadReplay(cur, n)
-	waited := !usable
+	replay := f.haveKey && f.kind == webrtc.RTPCodecTypeVideo && n <= maxReplay && f.loadReplay(cur, n)
+	waited := false
 	for _, s := range joiners {
-		if b, ok := s.(budgeted); usable && ok && len(f.replayBuf) > b.Budget(replayWindow) {
-			waited = true
-			f.addSink(s)
-			continue
-		}
-		if !usable {
-			f.addSink(s)
+		if !replay || !fits(s, len(f.replayBuf)) {
+			waited = true // it joins the fan-out and drops video until the next keyframe
 			continue
 		}
 		for i := range f.replay {
 			p := &f.replay[i]
 			s.WriteRTP(&p.h, f.replayBuf[p.off:p.end], i == 0)
 		}
-		f.addSink(s)
 	}
+	f.addSink(joiners...)
 	if waited {
 		f.requestKeyframe()
 	}
+}
+
+// fits says whether a replay of size bytes reaches s's viewer within replayWindow.
+func fits(s sink, size int) bool {
+	b, ok := s.(budgeted)
+	return !ok || size <= b.Budget(replayWindow)
 }
 
 // replayed is one packet of a replay, its header rewritten, its payload in replayBuf.

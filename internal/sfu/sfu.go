@@ -276,7 +276,7 @@ func newAPI(settings webrtc.SettingEngine, publisher bool, loggers logging.Logge
 		if err != nil {
 			return nil, fmt.Errorf("sender reports: %w", err)
 		}
-		reg.Add(mediaReports{sr})
+		reg.Add(mediaReports(sr))
 		var made *pacer // the factory's, handed over with its estimator
 		bwe, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
 			made = newPacer(metrics)
@@ -287,7 +287,7 @@ func newAPI(settings webrtc.SettingEngine, publisher bool, loggers logging.Logge
 			return nil, fmt.Errorf("bandwidth estimator: %w", err)
 		}
 		bwe.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) { onBWE(e, made) })
-		reg.Add(withFeedbackOnly{bwe})
+		reg.Add(withFeedbackOnly(bwe))
 		// Added after the estimator so that it stamps each packet's transport-wide
 		// sequence number before the estimator records the packet as sent.
 		seq, err := twcc.NewHeaderExtensionInterceptor()

@@ -32,18 +32,6 @@ const AnyLayer = 1 << 10
 // allocator moves the viewer down at once if it is above.
 func (s *Subscriber) SetMaxLayer(i int) { s.maxLayer.Store(int32(min(max(i, 0), AnyLayer))) }
 
-// Layer is the video layer the viewer gets now (-1: none, audio only) and the number of
-// layers, for a stream with video.
-func (s *Subscriber) Layer() (cur, layers int) {
-	for _, d := range s.downs {
-		if d.kind == webrtc.RTPCodecTypeVideo {
-			c, _ := d.layerNow()
-			return c, len(d.layers)
-		}
-	}
-	return -1, 0
-}
-
 // activate starts media once the viewer's transport is up, so its first video packet is a
 // keyframe it can actually receive.
 func (s *Subscriber) activate() {

@@ -58,7 +58,9 @@ func newUDPMux(port int, keep func(iface string) bool, loopback bool, bufSize in
 	for _, a := range addrs {
 		if err := m.bind(a); err != nil {
 			if !retryable(err) {
-				firstErr = cmpErr(firstErr, err)
+				if firstErr == nil {
+					firstErr = err
+				}
 				continue
 			}
 			log.Warn("address not usable yet; will bind it when it is", "addr", a, "err", err)
@@ -82,13 +84,6 @@ func newUDPMux(port int, keep func(iface string) bool, loopback bool, bufSize in
 		close(m.done)
 	}
 	return m, nil
-}
-
-func cmpErr(have, next error) error {
-	if have != nil {
-		return have
-	}
-	return next
 }
 
 // retryable says whether a bind failure may go away by itself: the address is not

@@ -124,9 +124,9 @@ func (h *Handler) Sessions() int {
 
 const maxLayerHelp = `max_layer is a simulcast layer: "low", "medium", "high" or its index (0 is the lowest)`
 
-// ParseLayer reads a simulcast layer the way a viewer names it: "low", "medium",
+// parseLayer reads a simulcast layer the way a viewer names it: "low", "medium",
 // "high" (or q, h, f), or an index from 0, the lowest.
-func ParseLayer(v string) (int, bool) {
+func parseLayer(v string) (int, bool) {
 	switch strings.ToLower(strings.TrimSpace(v)) {
 	case "low", "q", "l":
 		return 0, true
@@ -158,7 +158,7 @@ func (h *Handler) patchViewer(w http.ResponseWriter, r *http.Request, s *session
 		problem.Write(w, r, http.StatusBadRequest, "bad-json", "Malformed request body", `send {"max_layer": "low"}`)
 		return
 	}
-	layer, ok := ParseLayer(*req.MaxLayer)
+	layer, ok := parseLayer(*req.MaxLayer)
 	if !ok {
 		problem.Write(w, r, http.StatusBadRequest, "bad-max-layer", "Unknown layer", maxLayerHelp)
 		return
@@ -241,7 +241,7 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 	maxLayer := sfu.AnyLayer
 	if v := r.URL.Query().Get("max_layer"); v != "" {
 		var ok bool
-		if maxLayer, ok = ParseLayer(v); !ok {
+		if maxLayer, ok = parseLayer(v); !ok {
 			problem.Write(w, r, http.StatusBadRequest, "bad-max-layer", "Unknown layer", maxLayerHelp)
 			return
 		}
