@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -219,7 +221,8 @@ func TestNodeStartsBesideFreshInterface(t *testing.T) {
 func randSuffix() string { return fmt.Sprintf("%04x", rand.Uint32()&0xffff) }
 
 // A viewer on werift (a TypeScript WebRTC stack, installed by scripts/services.sh)
-// plays audio and video over WHEP, five joins in a row.
+// plays audio and video over WHEP, five joins in a row (LIVEGATE_WERIFT_JOINS sets how
+// many; docs/BENCHMARKS.md records 50, with the slowest connect).
 func TestWeriftViewer(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -232,13 +235,18 @@ func TestWeriftViewer(t *testing.T) {
 	n := startNode(t, nil)
 	s := n.newStream()
 	publish(t, n, s, webrtc.MimeTypeVP8, 30)
-	for i := range 5 {
+	joins := 5
+	if v, err := strconv.Atoi(os.Getenv("LIVEGATE_WERIFT_JOINS")); err == nil && v > 0 {
+		joins = min(v, 200)
+	}
+	var connects []int
+	for i := range joins {
 		out, err := exec.Command(node, filepath.Join(dir, "whep.mjs"), n.URL()+"/whep/"+s.ID, "2").Output()
 		if err != nil {
 			t.Fatalf("werift viewer %d: %v\n%s", i, err, out)
 		}
 		var got struct {
-			Audio, Video, ConnectMs int
+			Audio, Video, ConnectMs, AfterAnswerMs int
 		}
 		if err := json.Unmarshal(out, &got); err != nil {
 			t.Fatalf("werift viewer %d printed %q", i, out)
@@ -246,8 +254,11 @@ func TestWeriftViewer(t *testing.T) {
 		if got.Audio < 50 || got.Video < 30 {
 			t.Errorf("werift viewer %d got %d audio and %d video packets in 2 s", i, got.Audio, got.Video)
 		}
-		t.Logf("werift viewer %d: %d audio, %d video packets; connected %d ms after starting (gathering included)", i, got.Audio, got.Video, got.ConnectMs)
+		t.Logf("werift viewer %d: %d audio, %d video packets; connected %d ms after the answer", i, got.Audio, got.Video, got.AfterAnswerMs)
+		connects = append(connects, got.AfterAnswerMs)
 	}
+	sort.Ints(connects)
+	t.Logf("werift: %d joins, connected after the WHEP answer in p50 %d ms, slowest %d ms", len(connects), connects[len(connects)/2], connects[len(connects)-1])
 }
 
 // genAV makes a 300 kbit/s VP8 source with a keyframe every 30 frames, and Opus.

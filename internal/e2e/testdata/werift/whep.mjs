@@ -18,9 +18,14 @@ const pc = new RTCPeerConnection({
       rtcpFeedback: [{ type: "nack" }, { type: "nack", parameter: "pli" }] })],
   },
 });
-const got = { audio: 0, video: 0, connectMs: 0, answerStatus: 0 };
+// connectMs: from start (gathering included); afterAnswerMs: from the WHEP answer to
+// connected, what the node's first DTLS flight decides.
+const got = { audio: 0, video: 0, connectMs: 0, afterAnswerMs: 0, answerStatus: 0 };
 const start = Date.now();
-pc.connectionStateChange.subscribe((s) => { if (s === "connected" && !got.connectMs) got.connectMs = Date.now() - start; });
+let answered = 0;
+pc.connectionStateChange.subscribe((s) => {
+  if (s === "connected" && !got.connectMs) { got.connectMs = Date.now() - start; got.afterAnswerMs = Date.now() - answered; }
+});
 for (const kind of ["video", "audio"]) {
   const t = pc.addTransceiver(kind, { direction: "recvonly" });
   t.onTrack.subscribe((track) => track.onReceiveRtp.subscribe(() => { got[kind]++; }));
@@ -29,6 +34,7 @@ await pc.setLocalDescription(await pc.createOffer());
 await new Promise((done) => { if (pc.iceGatheringState === "complete") return done(); pc.iceGatheringStateChange.subscribe((s) => s === "complete" && done()); setTimeout(done, 3000); });
 const res = await fetch(url, { method: "POST", headers: { "Content-Type": "application/sdp" }, body: loopbackOnly(pc.localDescription.sdp) });
 got.answerStatus = res.status;
+answered = Date.now();
 if (res.status !== 201) {
   console.log(JSON.stringify({ ...got, error: await res.text() }));
   process.exit(1);
