@@ -235,7 +235,7 @@ func TestSimulcastFollowsViewerBandwidth(t *testing.T) {
 	}
 
 	relay.SetRate(0)
-	v.waitLayer(t, "f", 40*time.Second)
+	t.Logf("back up to f %v after the link recovered", v.waitLayer(t, "f", 40*time.Second))
 	pkts := v.snapshot("video")
 	if sw := checkSwitches(t, pkts); sw < 2 {
 		t.Errorf("judged %d layer switches, want at least the way back up (q→h→f)", sw)

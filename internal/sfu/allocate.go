@@ -5,17 +5,18 @@ import "time"
 // Which simulcast layer a viewer gets is decided here, from numbers to a number, and done
 // elsewhere (downTrack.switchTo): the decision is table-tested without a network.
 //
-// The estimate is pion's GCC on the viewer's transport-wide feedback. GCC never raises
-// its estimate past 1.5 times what it sees delivered, so a viewer on a low layer cannot
-// show, by the estimate alone, that it could take a higher one. The allocator probes by
-// switching: while the estimate sits well above what the viewer receives, nothing is
-// congested, so it tries one layer up; if that congests the link, the estimate falls,
-// the viewer goes back down, and the next try waits twice as long.
+// The estimate is internal/bwe's, from the viewer's transport-wide feedback. Like any
+// GCC, it never grows past 1.5 times what it sees delivered, so a viewer on a low layer
+// cannot show, by the estimate alone, that it could take a higher one. The allocator
+// probes by switching: while the estimate sits well above what the viewer receives,
+// nothing is congested, so it tries one layer up; if the link carries it, the estimate
+// takes the delivered rate at once; if it congests the link, the estimate falls, the
+// viewer goes back down, and the next try waits twice as long.
 //
 // Going down needs congestion, not just a low estimate: after a step up, GCC's estimate
-// trails what the viewer now receives for seconds while it grows (8% a second), and
-// taking that for a verdict would bounce the viewer straight back. Congestion is GCC
-// decreasing, real loss, or the estimate falling since the last look.
+// can trail what the viewer now receives while it grows (8% a second), and taking that
+// for a verdict would bounce the viewer straight back. Congestion is the delay trend
+// overusing, real loss, or the estimate falling since the last look.
 
 // allocInput is what one viewer's choice depends on.
 type allocInput struct {
@@ -24,7 +25,7 @@ type allocInput struct {
 	rates    []int // each layer's bitrate, low to high quality; 0: the layer is not flowing
 	max      int   // the highest layer the viewer allows
 	cur      int   // the layer now (-1: video paused, audio only)
-	// congested says the estimator saw congestion: GCC decreasing or loss.
+	// congested says the estimator saw congestion: a delay trend overusing, or loss.
 	congested bool
 }
 

@@ -1,26 +1,29 @@
 package sfu
 
 import (
+	"encoding/binary"
 	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/livegate/livegate/internal/bwe"
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 )
 
-// pacer stands where pion's GCC keeps its pacer, one per viewer connection: it hands
+// pacer is one viewer connection's pacer, in front of its send-side estimator: it hands
 // each packet to its stream's writer and smooths bursts (a joiner's keyframe replay, a
 // layer switch's keyframe, a run of NACK answers) to a multiple of the viewer's estimate,
 // so they do not overflow the viewer's link. Packets within a token bucket of about
 // 50 ms go straight through, on the caller's goroutine, with no copy; a burst beyond it
 // is copied into a queue that a goroutine of the pacer drains at the pacing rate and
-// that ends when the queue is empty. Unlike gcc's pacers it also sends a stream's RTX
-// packets (an SSRC the estimator never registers) down the media stream's writer, the
-// same SRTP session.
+// that ends when the queue is empty. It also sends a stream's RTX
+// packets (an SSRC no interceptor binds) down the media stream's writer, the same SRTP
+// session.
 type pacer struct {
 	writers atomic.Pointer[map[uint32]interceptor.RTPWriter]
 	any     atomic.Pointer[interceptor.RTPWriter]
@@ -62,7 +65,7 @@ func newPacer(m *Metrics) *pacer {
 
 var errNoStream = errors.New("no stream bound yet")
 
-// AddStream implements gcc.Pacer.
+// AddStream sends the packets of the stream ssrc through w.
 func (p *pacer) AddStream(ssrc uint32, w interceptor.RTPWriter) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -76,7 +79,7 @@ func (p *pacer) AddStream(ssrc uint32, w interceptor.RTPWriter) {
 	p.any.CompareAndSwap(nil, &w)
 }
 
-// SetTargetBitrate implements gcc.Pacer: the estimate, in bits per second.
+// SetTargetBitrate paces against a new estimate, in bits per second.
 func (p *pacer) SetTargetBitrate(bps int) {
 	p.mu.Lock()
 	p.setRate(bps)
@@ -195,7 +198,7 @@ func (p *pacer) send(h *rtp.Header, payload []byte, a interceptor.Attributes) (i
 	return 0, errNoStream
 }
 
-// Close implements gcc.Pacer: what is queued is dropped.
+// Close drops what is queued.
 func (p *pacer) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -247,16 +250,106 @@ func mediaReports(sr interceptor.Factory) interceptor.Factory {
 	}}
 }
 
-// withFeedbackOnly keeps pion's congestion-control interceptor off the streams of a
-// viewer that negotiated no transport-wide sequence numbers: without its feedback the
-// estimator learns nothing, and recording every packet sent costs it an allocation.
-func withFeedbackOnly(bwe interceptor.Factory) interceptor.Factory {
-	return bindFilter{inner: bwe, bind: func(i interceptor.Interceptor, info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
-		for _, e := range info.RTPHeaderExtensions {
-			if e.URI == sdp.TransportCCURI {
-				return i.BindLocalStream(info, w)
-			}
+// sendSide is one viewer connection's interceptor for send-side bandwidth estimation:
+// every packet leaves through the pacer, is numbered with the transport-wide sequence
+// number and recorded by the estimator as it goes; the viewer's transport-wide feedback
+// is read off its RTCP and fed to the estimator, whose estimate paces the connection.
+// A viewer that negotiated no transport-wide sequence numbers gives no feedback: its
+// streams bypass all of it.
+type sendSide struct {
+	interceptor.NoOp
+	est   *bwe.Estimator
+	pacer *pacer
+	paced atomic.Bool // a stream is bound through the pacer
+}
+
+// sendSideFactory makes one sendSide per viewer connection and hands it to onNew within
+// NewPeerConnection.
+type sendSideFactory struct {
+	metrics *Metrics
+	onNew   func(*sendSide)
+}
+
+func (f sendSideFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
+	s := &sendSide{
+		est:   bwe.New(bwe.Config{Initial: initialEstimate, Min: minEstimate, Max: maxEstimate}),
+		pacer: newPacer(f.metrics),
+	}
+	f.onNew(s)
+	return s, nil
+}
+
+const (
+	minEstimate = 50_000
+	maxEstimate = 50_000_000
+)
+
+func (s *sendSide) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
+	var id uint8
+	for _, e := range info.RTPHeaderExtensions {
+		if e.URI == sdp.TransportCCURI {
+			id = uint8(e.ID)
 		}
+	}
+	if id == 0 {
 		return w
-	}}
+	}
+	s.paced.Store(true)
+	s.pacer.AddStream(info.SSRC, interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
+		s.stamp(id, h, len(payload))
+		return w.Write(h, payload, a)
+	}))
+	return s.pacer
+}
+
+// stamp numbers a packet as it leaves. The down track reserves the extension's two
+// bytes in every packet it writes (under its own lock, which it holds through the
+// write, or in the pacer's copy), so the number is written in place.
+func (s *sendSide) stamp(id uint8, h *rtp.Header, payload int) {
+	v := h.GetExtension(id)
+	if len(v) != 2 {
+		v = make([]byte, 2)
+		if err := h.SetExtension(id, v); err != nil {
+			return
+		}
+	}
+	seq := s.est.Sent(h.MarshalSize()+payload, time.Now())
+	binary.BigEndian.PutUint16(v, seq)
+}
+
+func (s *sendSide) BindRTCPReader(r interceptor.RTCPReader) interceptor.RTCPReader {
+	return interceptor.RTCPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		n, a, err := r.Read(b, a)
+		if err != nil {
+			return n, a, err
+		}
+		eachRTCP(b[:n], func(pkt []byte) {
+			if !isTWCC(pkt) {
+				return
+			}
+			s.est.Feedback(pkt, time.Now())
+			s.pacer.SetTargetBitrate(s.est.Stats().Bitrate)
+		})
+		return n, a, nil
+	})
+}
+
+func (s *sendSide) Close() error { return s.pacer.Close() }
+
+// eachRTCP calls f with each packet of a compound RTCP packet, without parsing them.
+func eachRTCP(b []byte, f func(pkt []byte)) {
+	for len(b) >= 4 {
+		size := (int(binary.BigEndian.Uint16(b[2:4])) + 1) * 4
+		if size > len(b) {
+			return
+		}
+		f(b[:size])
+		b = b[size:]
+	}
+}
+
+// isTWCC says an RTCP packet is transport-wide congestion control feedback.
+func isTWCC(pkt []byte) bool {
+	return len(pkt) >= 4 && rtcp.PacketType(pkt[1]) == rtcp.TypeTransportSpecificFeedback &&
+		pkt[0]&0x1f == rtcp.FormatTCC
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -43,6 +44,7 @@ type downTrack struct {
 	rebaseFrom    time.Time  // when the previous source's last packet was forwarded
 	hdr           rtp.Header // scratch for writes; a field so it is not allocated per packet
 	extBuf        [4]rtp.Extension
+	twccBuf       [2]byte // the transport-wide sequence number's slot, stamped at send
 	rtxHdr        rtp.Header
 	rtxBuf        [maxPacket]byte
 	rtxOut        [maxPacket + 2]byte
@@ -51,7 +53,7 @@ type downTrack struct {
 // extIDs are the ids one side negotiated for the header extensions livegate forwards, 0
 // when not negotiated.
 type extIDs struct {
-	orientation, audioLevel uint8
+	orientation, audioLevel, twcc uint8
 }
 
 // layer is one encoding of a down track's publisher track, as a sink of its receiver.
@@ -104,6 +106,8 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 				d.ext.orientation = uint8(e.ID)
 			case extAudioLevel:
 				d.ext.audioLevel = uint8(e.ID)
+			case sdp.TransportCCURI:
+				d.ext.twcc = uint8(e.ID)
 			}
 		}
 		return c, nil
@@ -218,8 +222,8 @@ func (l *layer) WriteRTP(h *rtp.Header, payload []byte, key bool) bool {
 
 // Budget is how many bytes the viewer's pacer sends within d (unbounded without one).
 func (l *layer) Budget(d time.Duration) int {
-	if p := l.d.sub.pacer; p != nil {
-		return p.Budget(d)
+	if ss := l.d.sub.sendSide; ss != nil && ss.paced.Load() {
+		return ss.pacer.Budget(d)
 	}
 	return 1 << 30
 }
@@ -303,6 +307,11 @@ func (d *downTrack) rewriteExtensions(scratch, src *rtp.Header, r *receiver) {
 	scratch.Extension = false
 	scratch.ExtensionProfile = 0
 	scratch.Extensions = d.extBuf[:0]
+	if d.ext.twcc != 0 {
+		// A slot for the viewer's send-side estimator to number in place when the
+		// packet leaves (sendSide.stamp), so that numbering allocates nothing.
+		_ = scratch.SetExtension(d.ext.twcc, d.twccBuf[:])
+	}
 	pub := r.ext.Load()
 	if !src.Extension || pub == nil {
 		return
@@ -374,29 +383,38 @@ func (d *downTrack) readRTCP() {
 		if err != nil {
 			return
 		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		for _, p := range pkts {
-			switch p := p.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				if cur, _ := d.layerNow(); cur >= 0 {
-					d.layers[cur].r.requestKeyframe()
-				}
-			case *rtcp.TransportLayerNack:
-				for _, pair := range p.Nacks {
-					pair.Range(func(seq uint16) bool {
-						m.NACKsReceived.Inc()
-						d.retransmit(seq)
-						return true
-					})
-				}
-			case *rtcp.ReceiverReport:
-				for _, r := range p.Reports {
-					if r.SSRC == d.ssrc {
-						m.ViewerLoss.Observe(float64(r.FractionLost) / 256)
-					}
+		eachRTCP(buf[:n], func(raw []byte) {
+			if !isTWCC(raw) { // the send-side estimator's, parsed there
+				d.handleRTCP(raw, m)
+			}
+		})
+	}
+}
+
+// handleRTCP serves one feedback packet of the viewer's.
+func (d *downTrack) handleRTCP(raw []byte, m *Metrics) {
+	pkts, err := rtcp.Unmarshal(raw)
+	if err != nil {
+		return
+	}
+	for _, p := range pkts {
+		switch p := p.(type) {
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			if cur, _ := d.layerNow(); cur >= 0 {
+				d.layers[cur].r.requestKeyframe()
+			}
+		case *rtcp.TransportLayerNack:
+			for _, pair := range p.Nacks {
+				pair.Range(func(seq uint16) bool {
+					m.NACKsReceived.Inc()
+					d.retransmit(seq)
+					return true
+				})
+			}
+		case *rtcp.ReceiverReport:
+			for _, r := range p.Reports {
+				if r.SSRC == d.ssrc {
+					m.ViewerLoss.Observe(float64(r.FractionLost) / 256)
 				}
 			}
 		}

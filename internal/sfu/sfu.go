@@ -20,8 +20,6 @@ import (
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/cc"
-	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
@@ -95,10 +93,9 @@ type SFU struct {
 	closed bool
 
 	// A viewer connection's estimator and pacer, handed over while Subscribe holds
-	// bweMu around NewPeerConnection (the interceptor factory's callback runs within it).
-	bweMu    sync.Mutex
-	newBWE   cc.BandwidthEstimator
-	newPacer *pacer
+	// sendSideMu around NewPeerConnection (the interceptor factory runs within it).
+	sendSideMu  sync.Mutex
+	newSendSide *sendSide
 }
 
 // New opens the UDP (and TCP) ports and prepares the WebRTC stacks.
@@ -178,8 +175,8 @@ func New(cfg Config) (*SFU, error) {
 		s.closeSockets()
 		return nil, err
 	}
-	if s.subAPI, err = newAPI(settings, false, loggerFactory, cfg.Metrics, func(e cc.BandwidthEstimator, p *pacer) {
-		s.newBWE, s.newPacer = e, p
+	if s.subAPI, err = newAPI(settings, false, loggerFactory, cfg.Metrics, func(ss *sendSide) {
+		s.newSendSide = ss
 	}); err != nil {
 		s.closeSockets()
 		return nil, err
@@ -245,11 +242,11 @@ func RemoteAllowed(a netip.Addr, nets []netip.Prefix, publicOnly bool) bool {
 // reports so we recover loss on ingest, and transport-wide congestion control feedback so
 // their encoders' estimates (and a browser's simulcast layers) can ramp up. Viewers get
 // sender reports (for lip sync) and a send-side bandwidth estimate from their transport-
-// wide feedback (pion's GCC, without its pacer); their NACKs are answered from the shared
-// packet cache, not a per-viewer buffer. onBWE receives each new viewer connection's
-// estimator, synchronously within NewPeerConnection.
+// wide feedback (internal/bwe, behind livegate's pacer); their NACKs are answered from
+// the shared packet cache, not a per-viewer buffer. onSendSide receives each new viewer
+// connection's estimator and pacer, synchronously within NewPeerConnection.
 func newAPI(settings webrtc.SettingEngine, publisher bool, loggers logging.LoggerFactory, metrics *Metrics,
-	onBWE func(cc.BandwidthEstimator, *pacer)) (*webrtc.API, error) {
+	onSendSide func(*sendSide)) (*webrtc.API, error) {
 	m, err := newMediaEngine(publisher)
 	if err != nil {
 		return nil, err
@@ -277,24 +274,9 @@ func newAPI(settings webrtc.SettingEngine, publisher bool, loggers logging.Logge
 			return nil, fmt.Errorf("sender reports: %w", err)
 		}
 		reg.Add(mediaReports(sr))
-		var made *pacer // the factory's, handed over with its estimator
-		bwe, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
-			made = newPacer(metrics)
-			return gcc.NewSendSideBWE(gcc.SendSideBWEInitialBitrate(initialEstimate),
-				gcc.SendSideBWEPacer(made), gcc.WithLoggerFactory(loggers))
-		})
-		if err != nil {
-			return nil, fmt.Errorf("bandwidth estimator: %w", err)
-		}
-		bwe.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) { onBWE(e, made) })
-		reg.Add(withFeedbackOnly(bwe))
-		// Added after the estimator so that it stamps each packet's transport-wide
-		// sequence number before the estimator records the packet as sent.
-		seq, err := twcc.NewHeaderExtensionInterceptor()
-		if err != nil {
-			return nil, fmt.Errorf("twcc sequence numbers: %w", err)
-		}
-		reg.Add(seq)
+		// After the sender reports, so that it stands outermost: a packet is paced,
+		// numbered and recorded before the sender-report interceptor counts it.
+		reg.Add(sendSideFactory{metrics: metrics, onNew: onSendSide})
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg),
 		webrtc.WithSettingEngine(settings)), nil
@@ -475,15 +457,15 @@ func (s *SFU) Subscribe(ctx context.Context, streamID, id, offer string, opts Su
 		return nil, "", fmt.Errorf("%w: the viewer accepts none of the stream's codecs", ErrNoCodec)
 	}
 
-	s.bweMu.Lock()
+	s.sendSideMu.Lock()
 	pc, err := s.subAPI.NewPeerConnection(webrtc.Configuration{})
-	bwe, pace := s.newBWE, s.newPacer
-	s.newBWE, s.newPacer = nil, nil
-	s.bweMu.Unlock()
+	ss := s.newSendSide
+	s.newSendSide = nil
+	s.sendSideMu.Unlock()
 	if err != nil {
 		return nil, "", fmt.Errorf("new peer connection: %w", err)
 	}
-	sub := &Subscriber{peer: newPeer(id, pc), room: room, joinStart: joinStart, bwe: bwe, pacer: pace}
+	sub := &Subscriber{peer: newPeer(id, pc), room: room, joinStart: joinStart, sendSide: ss}
 	sub.SetMaxLayer(opts.MaxLayer)
 	for _, layers := range trackLayers(usable) {
 		d := newDownTrack(sub, layers)

@@ -7,19 +7,19 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/webrtc/v4"
 )
 
 // Subscriber is one viewer's connection to a room.
 type Subscriber struct {
 	peer
-	room      *Room
-	downs     []*downTrack
-	bwe       cc.BandwidthEstimator // nil when the viewer's stack gives no feedback
-	pacer     *pacer                // nil without an estimator
-	maxLayer  atomic.Int32          // the highest layer the viewer allows
-	alloc     allocState            // the room's allocator goroutine's
+	room  *Room
+	downs []*downTrack
+	// The viewer connection's estimator and pacer; they see packets only when the
+	// viewer negotiated transport-wide sequence numbers.
+	sendSide  *sendSide
+	maxLayer  atomic.Int32 // the highest layer the viewer allows
+	alloc     allocState   // the room's allocator goroutine's
 	joinStart time.Time
 	firstSent sync.Once
 	closeOnce sync.Once
@@ -116,12 +116,10 @@ func ridRank(rid string) int {
 // allocInput gathers one viewer's numbers for chooseLayer.
 func (r *Room) allocInput(s *Subscriber, d *downTrack) allocInput {
 	in := allocInput{estimate: initialEstimate, max: int(s.maxLayer.Load()), rates: make([]int, len(d.layers))}
-	if s.bwe != nil {
-		in.estimate = s.bwe.GetTargetBitrate()
-		stats := s.bwe.GetStats()
-		state, _ := stats["state"].(string)
-		loss, _ := stats["averageLoss"].(float64)
-		in.congested = strings.EqualFold(state, "decrease") || loss >= congestedLoss
+	if s.sendSide != nil {
+		st := s.sendSide.est.Stats()
+		in.estimate = st.Bitrate
+		in.congested = st.Overusing || st.Loss >= congestedLoss
 	}
 	for _, o := range s.downs {
 		if o.kind == webrtc.RTPCodecTypeAudio {
@@ -179,7 +177,7 @@ func (r *Room) allocateViewer(s *Subscriber, now time.Time) {
 			continue
 		}
 		in := r.allocInput(s, d)
-		if s.bwe != nil {
+		if s.sendSide != nil {
 			r.sfu.metrics.ViewerEstimate.Observe(float64(in.estimate))
 		}
 		if to := chooseLayer(in, &s.alloc, now); to != in.cur {
