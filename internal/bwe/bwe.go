@@ -15,7 +15,6 @@ package bwe
 import (
 	"sync"
 	"time"
-
 )
 
 // Config bounds an estimator, in bits per second.
