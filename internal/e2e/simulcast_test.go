@@ -45,6 +45,13 @@ type simulcastPublisher struct {
 // and Opus.
 func publishSimulcast(t *testing.T, n *testNode, s streamInfo) *simulcastPublisher {
 	t.Helper()
+	return publishSimulcastAfter(t, n, s, 0)
+}
+
+// publishSimulcastAfter is publishSimulcast whose layers above the lowest start sending
+// only after late, as a browser's do until its own estimate allows them.
+func publishSimulcastAfter(t *testing.T, n *testNode, s streamInfo, late time.Duration) *simulcastPublisher {
+	t.Helper()
 	api, err := whipclient.NewAPI(whipclient.Options{Interfaces: []string{"lo"}, Loopback: true, Simulcast: true, TWCC: true})
 	if err != nil {
 		t.Fatal(err)
@@ -79,9 +86,19 @@ func publishSimulcast(t *testing.T, n *testNode, s streamInfo) *simulcastPublish
 	}
 	runCtx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for _, src := range append(append([]*mediagen.Source(nil), p.layers...), p.audio) {
+	for i, src := range append(append([]*mediagen.Source(nil), p.layers...), p.audio) {
 		wg.Add(1)
-		go func() { defer wg.Done(); src.Run(runCtx) }()
+		go func() {
+			defer wg.Done()
+			if i > 0 && i < len(p.layers) && late > 0 {
+				select {
+				case <-time.After(late):
+				case <-runCtx.Done():
+					return
+				}
+			}
+			src.Run(runCtx)
+		}()
 	}
 	wg.Add(2)
 	go func() { defer wg.Done(); mediagen.ReadRTCPLayers(senders[0], p.layers) }()
@@ -240,6 +257,22 @@ func TestSimulcastFollowsViewerBandwidth(t *testing.T) {
 	if sw := checkSwitches(t, pkts); sw < 2 {
 		t.Errorf("judged %d layer switches, want at least the way back up (q→h→f)", sw)
 	}
+}
+
+// Viewers who joined while only the lowest layer flowed (a waiting audience, a browser
+// still ramping up) get the higher layers once they start, and climb to the best.
+func TestLayersStartedLaterReachViewers(t *testing.T) {
+	n := startNode(t, nil)
+	s := n.newStream()
+	publishSimulcastAfter(t, n, s, 4*time.Second) // past the node's wait for tracks
+	v := watchThrough(t, n, s, nil, "")
+	v.waitPackets(t, "video", 30, 10*time.Second)
+	if got, _ := v.layerSince(time.Now().Add(-time.Second)); got != "q" {
+		t.Fatalf("before the higher layers start the viewer gets %q, want q", got)
+	}
+	took := v.waitLayer(t, "f", 30*time.Second)
+	t.Logf("on the top layer %v after joining on the lowest", took)
+	checkSwitches(t, v.snapshot("video"))
 }
 
 // A viewer pins a maximum layer on join (?max_layer=low) and lifts it with a JSON PATCH

@@ -25,10 +25,10 @@ type downTrack struct {
 	sub    *Subscriber
 	kind   webrtc.RTPCodecType
 	codec  webrtc.RTPCodecParameters
-	layers []*layer // low to high quality; one for a track without simulcast
 	sender *webrtc.RTPSender
 
 	mu            sync.Mutex
+	layers        []*layer // low to high quality; one for a track without simulcast; replaced, never changed
 	bound, active bool
 	started       bool // in step with the current layer's numbering
 	cur, next     int  // the layer forwarded, the one switched to (-1: none)
@@ -84,7 +84,7 @@ func (d *downTrack) RID() string               { return "" }
 func (d *downTrack) StreamID() string          { return "livegate-" + d.room().id }
 func (d *downTrack) Kind() webrtc.RTPCodecType { return d.kind }
 
-func (d *downTrack) room() *Room { return d.layers[0].r.room }
+func (d *downTrack) room() *Room { return d.sub.room }
 
 // Bind picks the viewer's payload type for the publisher's codec, its RTX stream when
 // it offered one, and its ids for the header extensions livegate forwards.
@@ -136,28 +136,20 @@ func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
 // activate starts media on layer i (clamped). Video starts from the layer's cached
 // keyframe, or waits for its next one.
 func (d *downTrack) activate(i int) {
-	i = min(max(i, 0), len(d.layers)-1)
 	d.mu.Lock()
 	if d.active {
 		d.mu.Unlock()
 		return
 	}
+	i = min(max(i, 0), len(d.layers)-1)
 	d.active, d.cur = true, i
-	d.mu.Unlock()
 	l := d.layers[i]
+	d.mu.Unlock()
 	if d.kind == webrtc.RTPCodecTypeVideo {
 		l.r.join(l)
 		return
 	}
 	l.r.addSink(l)
-}
-
-// layerNow is the layer forwarded (-1 while video is paused) and the one being
-// switched to (-1: none).
-func (d *downTrack) layerNow() (cur, next int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.cur, d.next
 }
 
 // switchTo moves the viewer to layer i, or pauses video when i is -1 (audio only). A
@@ -186,9 +178,10 @@ func (d *downTrack) switchTo(i int) {
 		return
 	case d.cur < 0: // resume
 		d.cur = i
+		l := d.layers[i]
 		d.mu.Unlock()
 		d.detach(drop)
-		d.layers[i].r.join(d.layers[i])
+		l.r.join(l)
 		return
 	case i == d.cur: // back to the current layer: the abandoned switch is all
 		d.mu.Unlock()
@@ -196,11 +189,71 @@ func (d *downTrack) switchTo(i int) {
 		return
 	}
 	d.next = i
+	l := d.layers[i]
 	d.mu.Unlock()
 	d.detach(drop)
-	l := d.layers[i]
 	l.r.addSink(l)
 	l.r.requestKeyframe()
+}
+
+// snapshot is the down track's layers with the current and target layer among them.
+func (d *downTrack) snapshot() (layers []*layer, cur, next int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.layers, d.cur, d.next
+}
+
+// currentReceiver is the receiver of the layer forwarded, nil while video is paused.
+func (d *downTrack) currentReceiver() *receiver {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cur < 0 {
+		return nil
+	}
+	return d.layers[d.cur].r
+}
+
+// addLayer gives the viewer a layer that started after it joined: browsers start their
+// higher simulcast layers only once their own estimate allows, often seconds into the
+// stream, which is when a waiting audience joins. The layer takes its place by rid;
+// the current and target layers keep theirs under their new indexes.
+func (d *downTrack) addLayer(r *receiver) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, l := range d.layers {
+		if l.r == r {
+			return
+		}
+	}
+	var cur, next *layer
+	if d.cur >= 0 {
+		cur = d.layers[d.cur]
+	}
+	if d.next >= 0 {
+		next = d.layers[d.next]
+	}
+	layers := make([]*layer, 0, len(d.layers)+1)
+	added := &layer{d: d, r: r}
+	for _, l := range d.layers {
+		if added != nil && ridRank(r.rid) < ridRank(l.r.rid) {
+			layers = append(layers, added)
+			added = nil
+		}
+		layers = append(layers, l)
+	}
+	if added != nil {
+		layers = append(layers, added)
+	}
+	for i, l := range layers {
+		l.i = i
+		switch l {
+		case cur:
+			d.cur = i
+		case next:
+			d.next = i
+		}
+	}
+	d.layers = layers
 }
 
 func (d *downTrack) detach(ls []*layer) {
@@ -211,7 +264,8 @@ func (d *downTrack) detach(ls []*layer) {
 
 // detachAll drops the down track from every receiver (the viewer left).
 func (d *downTrack) detachAll() {
-	d.detach(d.layers)
+	layers, _, _ := d.snapshot()
+	d.detach(layers)
 }
 
 // WriteRTP implements sink: one packet of one layer to the viewer. key says whether it
@@ -400,8 +454,8 @@ func (d *downTrack) handleRTCP(raw []byte, m *Metrics) {
 	for _, p := range pkts {
 		switch p := p.(type) {
 		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-			if cur, _ := d.layerNow(); cur >= 0 {
-				d.layers[cur].r.requestKeyframe()
+			if r := d.currentReceiver(); r != nil {
+				r.requestKeyframe()
 			}
 		case *rtcp.TransportLayerNack:
 			for _, pair := range p.Nacks {

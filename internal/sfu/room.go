@@ -137,11 +137,17 @@ func (r *Room) addTrack(p *Publisher, remote *webrtc.TrackRemote, rtpReceiver *w
 			break
 		}
 	}
+	var viewers []*Subscriber // who may need the receiver as a new layer
 	if f == nil {
 		f = newReceiver(r, remote.Kind(), remote.ID(), remote.RID(), remote.Codec())
 		r.receivers = append(r.receivers, f)
 		if len(r.receivers) == r.expected {
 			close(r.ready)
+		}
+		if f.rid != "" {
+			for s := range r.subs {
+				viewers = append(viewers, s)
+			}
 		}
 	}
 	f.owner = p
@@ -149,6 +155,9 @@ func (r *Room) addTrack(p *Publisher, remote *webrtc.TrackRemote, rtpReceiver *w
 	f.ext.Store(&ext) // a reconnected encoder may number its extensions otherwise
 	r.wg.Add(2)
 	r.mu.Unlock()
+	for _, s := range viewers {
+		s.addLayer(f)
+	}
 
 	go func() { defer r.wg.Done(); f.run(src) }()
 	// Reading RTCP lets the interceptors see the publisher's sender reports.

@@ -53,6 +53,20 @@ func (s *Subscriber) initialLayer(d *downTrack) int {
 	return 0
 }
 
+// addLayer adds a simulcast layer that started after the viewer joined to the down
+// track carrying the other layers of its track.
+func (s *Subscriber) addLayer(f *receiver) {
+	for _, d := range s.downs {
+		if d.kind != f.kind || !codecMatches(d.codec.RTPCodecCapability, f.codec.RTPCodecCapability) {
+			continue
+		}
+		if layers, _, _ := d.snapshot(); layers[0].r.track == f.track && layers[0].r.rid != "" {
+			d.addLayer(f)
+			return
+		}
+	}
+}
+
 func (s *Subscriber) sentFirst() {
 	s.firstSent.Do(func() {
 		s.room.sfu.metrics.JoinLatency.Observe(time.Since(s.joinStart).Seconds())
@@ -115,7 +129,8 @@ func ridRank(rid string) int {
 
 // allocInput gathers one viewer's numbers for chooseLayer.
 func (r *Room) allocInput(s *Subscriber, d *downTrack) allocInput {
-	in := allocInput{estimate: initialEstimate, max: int(s.maxLayer.Load()), rates: make([]int, len(d.layers))}
+	layers, cur, _ := d.snapshot()
+	in := allocInput{estimate: initialEstimate, max: int(s.maxLayer.Load()), rates: make([]int, len(layers)), cur: cur}
 	if s.sendSide != nil {
 		st := s.sendSide.est.Stats()
 		in.estimate = st.Bitrate
@@ -123,13 +138,14 @@ func (r *Room) allocInput(s *Subscriber, d *downTrack) allocInput {
 	}
 	for _, o := range s.downs {
 		if o.kind == webrtc.RTPCodecTypeAudio {
-			in.audio += int(o.layers[0].r.bitrate.Load())
+			if ls, _, _ := o.snapshot(); len(ls) > 0 {
+				in.audio += int(ls[0].r.bitrate.Load())
+			}
 		}
 	}
-	for i, l := range d.layers {
+	for i, l := range layers {
 		in.rates[i] = int(l.r.bitrate.Load())
 	}
-	in.cur, _ = d.layerNow()
 	return in
 }
 
