@@ -224,6 +224,29 @@ func (g *Gate) Attach(p Pass, close func(reason sessions.Reason)) (gone func()) 
 	}
 }
 
+// Connected counts an attached session among its stream's viewers, now that its media
+// flows; preview time is charged from here. It does not block.
+func (g *Gate) Connected(id string) {
+	g.mu.Lock()
+	ls := g.live[id]
+	if ls == nil {
+		g.mu.Unlock()
+		return
+	}
+	ls.Connected = true
+	ls.accounted = time.Now()
+	s := ls.Session
+	g.mu.Unlock()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		// If this fails, the next heartbeat's Refresh counts the connected session.
+		if err := g.store.Connect(ctx, s, g.ttl); err != nil && !errors.Is(err, sessions.ErrNotFound) {
+			g.log.Warn("count connected session", "session", id, "err", err)
+		}
+	}()
+}
+
 // Release ends a session whose viewer never got connected.
 func (g *Gate) Release(p Pass, reason sessions.Reason) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

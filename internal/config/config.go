@@ -39,11 +39,17 @@ type Config struct {
 	PLIThrottle     time.Duration // at most one keyframe request per publisher (all its layers) per interval
 	// ReconnectGrace is how long a live stream whose encoder dropped without DELETE
 	// stays live, viewers attached, waiting for the encoder to reconnect.
-	ReconnectGrace  time.Duration
-	PacketCacheSize int    // packets kept per publisher track to answer NACKs
-	LogLevel        string // debug, info, warn, error
-	DebugAddr       string // serves net/http/pprof when set (keep it private)
-	MetricsAddr     string // serves /metrics on its own listener instead of the public one
+	ReconnectGrace time.Duration
+	// ConnectTimeout closes a viewer connection that is not up this long after its answer.
+	ConnectTimeout time.Duration
+	// MaxPendingPerClient and MaxPending cap viewer connections answered but not yet up,
+	// per client address and per node (0: no cap); beyond them WHEP answers 429.
+	MaxPendingPerClient int
+	MaxPending          int
+	PacketCacheSize     int    // packets kept per publisher track to answer NACKs
+	LogLevel            string // debug, info, warn, error
+	DebugAddr           string // serves net/http/pprof when set (keep it private)
+	MetricsAddr         string // serves /metrics on its own listener instead of the public one
 	// ICE abuse bounds: remote candidates one WHIP/WHEP session may add (offer and trickle
 	// together) and trickle PATCHes it may send.
 	MaxCandidates int
@@ -82,22 +88,25 @@ type Config struct {
 // Default returns the configuration of a single node that needs no external service.
 func Default() Config {
 	return Config{
-		HTTPAddr:        ":8080",
-		PublicURL:       "http://localhost:8080",
-		DataDir:         "./data",
-		NodeID:          hostname(),
-		UDPPort:         7882,
-		TCPAddr:         ":7881",
-		ShutdownGrace:   10 * time.Second,
-		MaxBodyBytes:    64 << 10,
-		PLIThrottle:     500 * time.Millisecond,
-		ReconnectGrace:  60 * time.Second,
-		PacketCacheSize: 1024,
-		LogLevel:        "info",
-		SessionTTL:      15 * time.Second,
-		RedisPrefix:     "livegate:",
-		MaxCandidates:   32,
-		MaxPatches:      32,
+		HTTPAddr:            ":8080",
+		PublicURL:           "http://localhost:8080",
+		DataDir:             "./data",
+		NodeID:              hostname(),
+		UDPPort:             7882,
+		TCPAddr:             ":7881",
+		ShutdownGrace:       10 * time.Second,
+		MaxBodyBytes:        64 << 10,
+		PLIThrottle:         500 * time.Millisecond,
+		ReconnectGrace:      60 * time.Second,
+		ConnectTimeout:      5 * time.Second,
+		MaxPendingPerClient: 20,
+		MaxPending:          1000,
+		PacketCacheSize:     1024,
+		LogLevel:            "info",
+		SessionTTL:          15 * time.Second,
+		RedisPrefix:         "livegate:",
+		MaxCandidates:       32,
+		MaxPatches:          32,
 	}
 }
 
@@ -136,6 +145,9 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest accepted request body")
 	fs.DurationVar(&c.PLIThrottle, "pli-throttle", c.PLIThrottle, "minimum interval between keyframe requests to a publisher, all its layers together")
 	fs.DurationVar(&c.ReconnectGrace, "reconnect-grace", c.ReconnectGrace, "how long a live stream waits, viewers attached, for an encoder that dropped to reconnect (0: end at once)")
+	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", c.ConnectTimeout, "how long a viewer connection may take to come up (ICE and DTLS) after its answer before it is closed (0: ICE's own timeouts)")
+	fs.IntVar(&c.MaxPendingPerClient, "max-pending-per-client", c.MaxPendingPerClient, "viewer connections one client address may have answered but not yet up (0: no cap)")
+	fs.IntVar(&c.MaxPending, "max-pending", c.MaxPending, "viewer connections the node may have answered but not yet up (0: no cap)")
 	fs.IntVar(&c.PacketCacheSize, "packet-cache-size", c.PacketCacheSize, "packets kept per publisher track for NACK answers (power of two)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.Var((*listFlag)(&c.OperatorKeys), "operator-keys", "extra operator API keys as name=key, comma-separated; names appear in audit logs")
@@ -226,6 +238,9 @@ func (c Config) Validate() error {
 	}
 	if c.ReconnectGrace < 0 {
 		errs = append(errs, errors.New("reconnect-grace must not be negative"))
+	}
+	if c.ConnectTimeout < 0 || c.MaxPendingPerClient < 0 || c.MaxPending < 0 {
+		errs = append(errs, errors.New("connect-timeout, max-pending-per-client and max-pending must not be negative"))
 	}
 	if c.SessionTTL < time.Second {
 		errs = append(errs, errors.New("session-ttl must be at least 1s"))

@@ -91,6 +91,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		IncludeLoopback: cfg.IncludeLoopback, DisableMDNS: cfg.DisableMDNS, RemoteNetworks: remote, PublicOnly: cfg.Production,
 		PLIThrottle:     cfg.PLIThrottle,
 		ReconnectGrace:  cfg.ReconnectGrace,
+		ConnectTimeout:  cfg.ConnectTimeout,
 		PacketCacheSize: cfg.PacketCacheSize, Logger: log.With("component", "sfu"), Metrics: n.Metrics,
 	})
 	if err != nil {
@@ -156,9 +157,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		return nil, err
 	}
 	lifecycle := streams.New(db, n.SFU, n.Gate, log.With("component", "streams"))
+	rejected := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livegate_rejections_total",
+		Help: "Requests refused by an admission limit, by limit."}, []string{"limit"})
+	n.Registry.MustRegister(rejected)
 	n.WHIP, err = whip.New(n.SFU, db, whip.Config{Gate: n.Gate, Lifecycle: lifecycle, MaxBodyBytes: cfg.MaxBodyBytes, ICEServers: cfg.STUNServers,
 		PathParam: httpapi.PathParam, MaxCandidates: cfg.MaxCandidates, MaxPatches: cfg.MaxPatches,
-		Logger: log.With("component", "whip")})
+		ClientIP: n.Resolver.ClientIP, MaxPendingPerClient: cfg.MaxPendingPerClient, MaxPending: cfg.MaxPending,
+		Rejected: rejected, Logger: log.With("component", "whip")})
 	if err != nil {
 		return nil, err
 	}

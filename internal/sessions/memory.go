@@ -96,11 +96,31 @@ func (m *Memory) Open(_ context.Context, s Session, lim Limit, ttl time.Duration
 	}
 	m.sessions[s.ID] = memSession{s, m.now().Add(ttl)}
 	m.spent[s.ID] = m.now().Add(SpentFor)
+	if s.Connected {
+		m.countUnique(s)
+	}
+	return kicked, nil
+}
+
+func (m *Memory) countUnique(s Session) {
 	if m.unique[s.StreamID] == nil {
 		m.unique[s.StreamID] = map[string]bool{}
 	}
 	m.unique[s.StreamID][s.ViewerID] = true
-	return kicked, nil
+}
+
+// Connect implements Store.
+func (m *Memory) Connect(_ context.Context, s Session, ttl time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.live()
+	if _, ok := m.sessions[s.ID]; !ok {
+		return ErrNotFound
+	}
+	s.Connected = true
+	m.sessions[s.ID] = memSession{s, m.now().Add(ttl)}
+	m.countUnique(s)
+	return nil
 }
 
 // Refresh implements Store.
@@ -109,6 +129,9 @@ func (m *Memory) Refresh(_ context.Context, live []Session, ttl time.Duration) e
 	defer m.mu.Unlock()
 	for _, s := range live {
 		m.sessions[s.ID] = memSession{s, m.now().Add(ttl)}
+		if s.Connected {
+			m.countUnique(s)
+		}
 	}
 	return nil
 }
@@ -168,7 +191,7 @@ func (m *Memory) Stats(_ context.Context, streamID string) (Stats, error) {
 	m.live()
 	st := Stats{Unique: len(m.unique[streamID]), Collects: len(m.collects[streamID])}
 	for _, s := range m.sessions {
-		if s.StreamID == streamID {
+		if s.StreamID == streamID && s.Connected {
 			st.Current++
 		}
 	}

@@ -90,6 +90,7 @@ if max > 0 then
       if od then
         local rec = cjson.decode(od)
         redis.call('ZREM', p .. 'live:' .. rec.stream_id, o)
+        redis.call('ZREM', p .. 'conn:' .. rec.stream_id, o)
         table.insert(out, od)
       end
       redis.call('DEL', okey)
@@ -105,9 +106,28 @@ redis.call('ZADD', scopekey, now, id)
 redis.call('PEXPIRE', scopekey, 86400000)
 redis.call('ZADD', p .. 'live:' .. stream, now + ttl, id)
 redis.call('ZADD', p .. 'all', now + ttl, id)
+if ARGV[13] == '1' then
+  redis.call('ZADD', p .. 'conn:' .. stream, now + ttl, id)
+  redis.call('SADD', p .. 'uniq:' .. stream, viewer)
+  redis.call('EXPIRE', p .. 'uniq:' .. stream, 2592000)
+end
+return out
+`)
+
+// connectScript counts an open session among its stream's audience: the connected set
+// (current viewers) and the unique viewers. A session ended meanwhile stays uncounted.
+var connectScript = redis.NewScript(`
+local p, id, stream, viewer = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local now, ttl, data = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+local skey = p .. 's:' .. id
+if redis.call('EXISTS', skey) == 0 then return 0 end
+redis.call('SET', skey, data, 'PX', ttl)
+redis.call('ZADD', p .. 'live:' .. stream, now + ttl, id)
+redis.call('ZADD', p .. 'all', now + ttl, id)
+redis.call('ZADD', p .. 'conn:' .. stream, now + ttl, id)
 redis.call('SADD', p .. 'uniq:' .. stream, viewer)
 redis.call('EXPIRE', p .. 'uniq:' .. stream, 2592000)
-return out
+return 1
 `)
 
 var endScript = redis.NewScript(`
@@ -116,6 +136,7 @@ local d = redis.call('GET', p .. 's:' .. id)
 if d then
   local rec = cjson.decode(d)
   redis.call('ZREM', p .. 'live:' .. rec.stream_id, id)
+  redis.call('ZREM', p .. 'conn:' .. rec.stream_id, id)
   redis.call('ZREM', p .. 'scope:' .. rec.scope, id)
 end
 redis.call('DEL', p .. 's:' .. id)
@@ -130,12 +151,16 @@ func (r *Redis) Open(ctx context.Context, s Session, lim Limit, ttl time.Duratio
 	if err != nil {
 		return nil, err
 	}
-	replace := "0"
+	replace, connected := "0", "0"
 	if lim.Replace {
 		replace = "1"
 	}
+	if s.Connected {
+		connected = "1"
+	}
 	res, err := openScript.Run(ctx, r.rdb, nil, r.prefix, s.ID, s.scope(), s.StreamID, s.ViewerID,
-		time.Now().UnixMilli(), ttl.Milliseconds(), lim.Max, replace, string(data), SpentFor.Milliseconds(), string(ReasonReplaced)).StringSlice()
+		time.Now().UnixMilli(), ttl.Milliseconds(), lim.Max, replace, string(data), SpentFor.Milliseconds(), string(ReasonReplaced),
+		connected).StringSlice()
 	if err != nil {
 		return nil, r.wrap(err)
 	}
@@ -155,6 +180,24 @@ func (r *Redis) Open(ctx context.Context, s Session, lim Limit, ttl time.Duratio
 	return kicked, nil
 }
 
+// Connect implements Store.
+func (r *Redis) Connect(ctx context.Context, s Session, ttl time.Duration) error {
+	s.Connected = true
+	data, err := json.Marshal(record{s, s.scope()})
+	if err != nil {
+		return err
+	}
+	n, err := connectScript.Run(ctx, r.rdb, nil, r.prefix, s.ID, s.StreamID, s.ViewerID,
+		time.Now().UnixMilli(), ttl.Milliseconds(), string(data)).Int()
+	if err != nil {
+		return r.wrap(err)
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
 // Refresh implements Store: one pipeline for all of a node's sessions.
 func (r *Redis) Refresh(ctx context.Context, live []Session, ttl time.Duration) error {
 	if len(live) == 0 {
@@ -170,8 +213,11 @@ func (r *Redis) Refresh(ctx context.Context, live []Session, ttl time.Duration) 
 			p.Expire(ctx, r.key("scope", s.scope()), 24*time.Hour)
 			p.ZAdd(ctx, r.key("live", s.StreamID), redis.Z{Score: exp, Member: s.ID})
 			p.ZAdd(ctx, r.key("all"), redis.Z{Score: exp, Member: s.ID})
-			p.SAdd(ctx, r.key("uniq", s.StreamID), s.ViewerID)
-			p.Expire(ctx, r.key("uniq", s.StreamID), statsRetention)
+			if s.Connected {
+				p.ZAdd(ctx, r.key("conn", s.StreamID), redis.Z{Score: exp, Member: s.ID})
+				p.SAdd(ctx, r.key("uniq", s.StreamID), s.ViewerID)
+				p.Expire(ctx, r.key("uniq", s.StreamID), statsRetention)
+			}
 		}
 		return nil
 	})
@@ -250,8 +296,8 @@ func (r *Redis) Stats(ctx context.Context, streamID string) (Stats, error) {
 	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
 	var cur, uniq, col *redis.IntCmd
 	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZRemRangeByScore(ctx, r.key("live", streamID), "-inf", "("+now)
-		cur = p.ZCard(ctx, r.key("live", streamID))
+		p.ZRemRangeByScore(ctx, r.key("conn", streamID), "-inf", "("+now)
+		cur = p.ZCard(ctx, r.key("conn", streamID))
 		uniq = p.SCard(ctx, r.key("uniq", streamID))
 		col = p.SCard(ctx, r.key("collect", streamID))
 		return nil

@@ -67,6 +67,10 @@ type Session struct {
 	Entitlement string    `json:"entitlement"` // entitlement id, EntitlementFree or EntitlementPreview
 	Preview     bool      `json:"preview"`
 	StartedAt   time.Time `json:"started_at"`
+	// Connected says the viewer's media flows (ICE and DTLS are up). Only a connected
+	// session counts among a stream's current and unique viewers: an offer that never
+	// connects holds a slot of the viewer's cap, never a place in the audience.
+	Connected bool `json:"connected"`
 }
 
 // Paid reports whether the session stands on an entitlement (ticket or subscription),
@@ -156,6 +160,9 @@ type Store interface {
 	// sessions it kicked to make room (Replace), ErrLimit when full, ErrExists when s.ID
 	// is open or was opened within SpentFor (whether or not it has ended since).
 	Open(ctx context.Context, s Session, lim Limit, ttl time.Duration) (kicked []Session, err error)
+	// Connect marks an open session's media as flowing: from now on it counts among the
+	// stream's current and unique viewers. ErrNotFound when it is no longer open.
+	Connect(ctx context.Context, s Session, ttl time.Duration) error
 	// Refresh extends the TTL of a node's live sessions, re-creating any the store lost
 	// (after a Redis restart).
 	Refresh(ctx context.Context, live []Session, ttl time.Duration) error

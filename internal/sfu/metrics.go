@@ -14,6 +14,7 @@ type Metrics struct {
 	PLIsSent         prometheus.Counter
 	LayerSwitches    prometheus.Counter
 	PacerDrops       prometheus.Counter
+	NeverConnected   prometheus.Counter
 	ViewerEstimate   prometheus.Histogram
 	JoinLatency      prometheus.Histogram
 	ViewerLoss       prometheus.Histogram
@@ -38,6 +39,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "livegate_plis_sent_total", Help: "Keyframe requests sent to publishers."}),
 		LayerSwitches: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "livegate_layer_switches_total", Help: "Simulcast layer switches completed for viewers (on the target layer's keyframe)."}),
+		NeverConnected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livegate_viewers_never_connected_total", Help: "Viewer connections closed because ICE and DTLS were not up within the connect timeout."}),
 		PacerDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "livegate_pacer_drops_total", Help: "Packets dropped because a viewer's pacing queue held a second of media."}),
 		ViewerEstimate: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -52,7 +55,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.Publishers, m.Subscribers, m.PacketsForwarded, m.BytesForwarded,
-			m.NACKsReceived, m.Retransmits, m.PLIsSent, m.LayerSwitches, m.PacerDrops, m.ViewerEstimate, m.JoinLatency, m.ViewerLoss)
+			m.NACKsReceived, m.Retransmits, m.PLIsSent, m.LayerSwitches, m.PacerDrops, m.NeverConnected, m.ViewerEstimate, m.JoinLatency, m.ViewerLoss)
 	}
 	return m
 }

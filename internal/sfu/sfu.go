@@ -66,6 +66,10 @@ type Config struct {
 	// ReconnectGrace is how long a live stream whose publisher dropped without DELETE
 	// waits for it to reconnect, viewers still attached; 0 ends the stream at once.
 	ReconnectGrace time.Duration
+	// ConnectTimeout is how long a viewer's connection may take to come up (ICE and
+	// DTLS) after its answer; one that has not is closed. 0 leaves it to ICE's own
+	// timeouts (half a minute).
+	ConnectTimeout time.Duration
 	Logger         *slog.Logger
 	Metrics        *Metrics
 }
@@ -481,6 +485,7 @@ func (s *SFU) Subscribe(ctx context.Context, streamID, id, offer string, opts Su
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
 			sub.activate()
+			sub.connectedOnce()
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			sub.Close()
 		}
@@ -496,6 +501,16 @@ func (s *SFU) Subscribe(ctx context.Context, streamID, id, offer string, opts Su
 	}
 	for _, d := range sub.downs {
 		go d.readRTCP()
+	}
+	if t := s.cfg.ConnectTimeout; t > 0 {
+		deadline := time.AfterFunc(t, func() {
+			if !sub.isConnected() {
+				s.metrics.NeverConnected.Inc()
+				s.log.Debug("viewer never connected", "viewer", sub.ID(), "within", t)
+				sub.Close()
+			}
+		})
+		sub.OnClose(func() { deadline.Stop() })
 	}
 	s.metrics.Subscribers.Inc()
 	return sub, answer, nil

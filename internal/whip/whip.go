@@ -13,12 +13,16 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livegate/livegate/internal/access"
 	"github.com/livegate/livegate/internal/problem"
@@ -43,6 +47,7 @@ type Lifecycle interface {
 type Gate interface {
 	Admit(ctx context.Context, token string, st store.Stream) (access.Pass, error)
 	Attach(p access.Pass, close func(reason sessions.Reason)) (gone func())
+	Connected(sessionID string)
 	Release(p access.Pass, reason sessions.Reason)
 }
 
@@ -63,7 +68,16 @@ type Config struct {
 	// each candidate makes the node send connectivity checks.
 	MaxCandidates int
 	MaxPatches    int
-	Logger        *slog.Logger
+	// ClientIP is who sent a request (behind trusted proxies, the forwarded address).
+	ClientIP func(*http.Request) netip.Addr
+	// MaxPendingPerClient and MaxPending cap the viewer connections that have been
+	// answered but are not up yet, per client address and on the node; 0: no cap. An
+	// answered offer costs the node a peer connection whether or not it ever connects.
+	MaxPendingPerClient int
+	MaxPending          int
+	// Rejected counts joins refused by a limit, by reason; nil counts nothing.
+	Rejected *prometheus.CounterVec
+	Logger   *slog.Logger
 }
 
 // Handler serves /whip and /whep.
@@ -75,6 +89,8 @@ type Handler struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session
+	pending  map[netip.Addr]int // viewer connections answered, not yet up, by client
+	pendingN int
 }
 
 // session is one WHIP or WHEP resource.
@@ -112,7 +128,8 @@ func New(s *sfu.SFU, streams Streams, cfg Config) (*Handler, error) {
 		return nil, fmt.Errorf("whip: MaxBodyBytes %d, MaxCandidates %d and MaxPatches %d must all be positive",
 			cfg.MaxBodyBytes, cfg.MaxCandidates, cfg.MaxPatches)
 	}
-	return &Handler{sfu: s, streams: streams, cfg: cfg, log: cfg.Logger, sessions: map[string]*session{}}, nil
+	return &Handler{sfu: s, streams: streams, cfg: cfg, log: cfg.Logger, sessions: map[string]*session{},
+		pending: map[netip.Addr]int{}}, nil
 }
 
 // Sessions counts open WHIP and WHEP sessions.
@@ -246,6 +263,18 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	client := h.clientIP(r)
+	if !h.reservePending(client) {
+		h.reject(w, r, "pending", "too-many-pending", "Too many connections pending",
+			"too many viewer connections from this address (or on this node) are still connecting; retry shortly")
+		return
+	}
+	reserved := true
+	defer func() {
+		if reserved {
+			h.releasePending(client)
+		}
+	}()
 	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	pass, err := h.cfg.Gate.Admit(r.Context(), strings.TrimSpace(token), st)
 	if err != nil {
@@ -264,9 +293,63 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sub.OnClose(h.cfg.Gate.Attach(pass, func(sessions.Reason) { sub.Close() }))
+	// The viewer counts, and stops holding a pending slot, once its media flows; a
+	// connection that never comes up is closed by the SFU's connect timeout.
+	reserved = false
+	var once sync.Once
+	release := func() { once.Do(func() { h.releasePending(client) }) }
+	sub.OnConnected(func() {
+		release()
+		h.cfg.Gate.Connected(pass.Session.ID)
+	})
+	sub.OnClose(release)
 	w.Header().Set("Livegate-Session", pass.Session.ID)
 	h.created(w, r, &session{id: sub.ID(), streamID: st.ID, peer: sub, close: sub.Close, viewer: sub,
 		candidates: countCandidates(offer)}, "/whep/", answer)
+}
+
+func (h *Handler) clientIP(r *http.Request) netip.Addr {
+	if h.cfg.ClientIP != nil {
+		return h.cfg.ClientIP(r)
+	}
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	a, _ := netip.ParseAddr(host)
+	return a.Unmap()
+}
+
+// reservePending takes a pending slot for client, or says the caps are full.
+func (h *Handler) reservePending(client netip.Addr) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if (h.cfg.MaxPending > 0 && h.pendingN >= h.cfg.MaxPending) ||
+		(h.cfg.MaxPendingPerClient > 0 && h.pending[client] >= h.cfg.MaxPendingPerClient) {
+		return false
+	}
+	h.pending[client]++
+	h.pendingN++
+	return true
+}
+
+func (h *Handler) releasePending(client netip.Addr) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.pending[client]--; h.pending[client] <= 0 {
+		delete(h.pending, client)
+	}
+	h.pendingN--
+}
+
+// pendingRetry is what a refused caller is told to wait: about the connect timeout, by
+// when the pending connections ahead of it are up or gone.
+const pendingRetry = 5 * time.Second
+
+// reject answers 429 for a limit and counts it.
+func (h *Handler) reject(w http.ResponseWriter, r *http.Request, reason, typ, title, detail string) {
+	if h.cfg.Rejected != nil {
+		h.cfg.Rejected.WithLabelValues(reason).Inc()
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(pendingRetry.Seconds())))
+	problem.Write(w, r, http.StatusTooManyRequests, typ, title, detail)
 }
 
 // created registers the session and writes the 201 answer.

@@ -20,6 +20,7 @@ func Run(t *testing.T, open func(t *testing.T) sessions.Store) {
 	t.Run("LimitIsAtomic", func(t *testing.T) { testAtomic(t, open(t)) })
 	t.Run("TTLAndRefresh", func(t *testing.T) { testTTL(t, open(t)) })
 	t.Run("StatsPreviewCollect", func(t *testing.T) { testStats(t, open(t)) })
+	t.Run("PendingNotCounted", func(t *testing.T) { testPending(t, open(t)) })
 	t.Run("Events", func(t *testing.T) { testEvents(t, open(t)) })
 	t.Run("RevokedRecorded", func(t *testing.T) { testRevoked(t, open(t)) })
 }
@@ -33,7 +34,57 @@ func sess(viewer, stream, ent string) sessions.Session {
 	n := seq
 	seqMu.Unlock()
 	return sessions.Session{ID: fmt.Sprintf("s%d-%d", time.Now().UnixNano(), n), NodeID: "node-a", StreamID: stream,
-		ViewerID: viewer, Country: "MA", Entitlement: ent, StartedAt: time.Now().Add(time.Duration(n) * time.Millisecond)}
+		ViewerID: viewer, Country: "MA", Entitlement: ent, StartedAt: time.Now().Add(time.Duration(n) * time.Millisecond),
+		Connected: true}
+}
+
+// An offer that never connects holds its slot of the cap but is no viewer: it does not
+// count among current or unique viewers until Connect, and never if it ends first.
+func testPending(t *testing.T, st sessions.Store) {
+	ctx := context.Background()
+	p := sess("v", "str", "ent")
+	p.Connected = false
+	if _, err := st.Open(ctx, p, sessions.Limit{Max: 1}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := st.Stats(ctx, "str"); s.Current != 0 || s.Unique != 0 {
+		t.Fatalf("stats with one pending session: %+v, want 0 current, 0 unique", s)
+	}
+	if _, err := st.Open(ctx, sess("v", "str", "ent"), sessions.Limit{Max: 1}, time.Minute); !errors.Is(err, sessions.ErrLimit) {
+		t.Fatalf("a pending session must hold its slot of the cap: %v", err)
+	}
+	if list, _ := st.List(ctx, "str"); len(list) != 1 || list[0].Connected {
+		t.Fatalf("List = %+v, want the pending session, not connected", list)
+	}
+	if err := st.Connect(ctx, p, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := st.Stats(ctx, "str"); s.Current != 1 || s.Unique != 1 {
+		t.Fatalf("stats after connect: %+v, want 1 current, 1 unique", s)
+	}
+	if got, _ := st.Get(ctx, p.ID); !got.Connected {
+		t.Fatalf("Get after Connect = %+v, want connected", got)
+	}
+	gone := sess("w", "str", "ent2")
+	gone.Connected = false
+	if _, err := st.Open(ctx, gone, sessions.Limit{}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.End(ctx, gone.ID, sessions.ReasonJoinFailed); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Connect(ctx, gone, time.Minute); !errors.Is(err, sessions.ErrNotFound) {
+		t.Fatalf("Connect of an ended session: %v, want ErrNotFound", err)
+	}
+	if s, _ := st.Stats(ctx, "str"); s.Current != 1 || s.Unique != 1 {
+		t.Fatalf("stats after a session ended before connecting: %+v, want 1 current, 1 unique", s)
+	}
+	if err := st.End(ctx, p.ID, sessions.ReasonViewerLeft); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := st.Stats(ctx, "str"); s.Current != 0 || s.Unique != 1 {
+		t.Fatalf("stats after the viewer left: %+v, want 0 current, 1 unique", s)
+	}
 }
 
 func testOpenGetEnd(t *testing.T, st sessions.Store) {
