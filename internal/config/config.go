@@ -36,7 +36,11 @@ type Config struct {
 	DisableMDNS     bool          // never use mDNS candidates
 	ShutdownGrace   time.Duration // media keeps flowing this long after SIGTERM
 	MaxBodyBytes    int64         // bound on WHIP/WHEP and JSON request bodies
-	PLIThrottle     time.Duration // at most one keyframe request per publisher (all its layers) per interval
+	// ReadTimeout bounds reading one request, body included (a client trickling its body
+	// is cut off); WriteTimeout writing one response, event streams excepted.
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	PLIThrottle  time.Duration // at most one keyframe request per publisher (all its layers) per interval
 	// ReconnectGrace is how long a live stream whose encoder dropped without DELETE
 	// stays live, viewers attached, waiting for the encoder to reconnect.
 	ReconnectGrace time.Duration
@@ -96,6 +100,8 @@ func Default() Config {
 		TCPAddr:             ":7881",
 		ShutdownGrace:       10 * time.Second,
 		MaxBodyBytes:        64 << 10,
+		ReadTimeout:         15 * time.Second,
+		WriteTimeout:        30 * time.Second,
 		PLIThrottle:         500 * time.Millisecond,
 		ReconnectGrace:      60 * time.Second,
 		ConnectTimeout:      5 * time.Second,
@@ -143,6 +149,8 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.BoolVar(&c.DisableMDNS, "disable-mdns", c.DisableMDNS, "never gather or resolve mDNS candidates")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "how long media keeps flowing after SIGTERM")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest accepted request body")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "longest time to read one HTTP request, body included")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "longest time to write one HTTP response (event streams excepted)")
 	fs.DurationVar(&c.PLIThrottle, "pli-throttle", c.PLIThrottle, "minimum interval between keyframe requests to a publisher, all its layers together")
 	fs.DurationVar(&c.ReconnectGrace, "reconnect-grace", c.ReconnectGrace, "how long a live stream waits, viewers attached, for an encoder that dropped to reconnect (0: end at once)")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", c.ConnectTimeout, "how long a viewer connection may take to come up (ICE and DTLS) after its answer before it is closed (0: ICE's own timeouts)")
@@ -238,6 +246,9 @@ func (c Config) Validate() error {
 	}
 	if c.ReconnectGrace < 0 {
 		errs = append(errs, errors.New("reconnect-grace must not be negative"))
+	}
+	if c.ReadTimeout <= 0 || c.WriteTimeout <= 0 {
+		errs = append(errs, errors.New("read-timeout and write-timeout must be positive"))
 	}
 	if c.ConnectTimeout < 0 || c.MaxPendingPerClient < 0 || c.MaxPending < 0 {
 		errs = append(errs, errors.New("connect-timeout, max-pending-per-client and max-pending must not be negative"))

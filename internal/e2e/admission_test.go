@@ -3,6 +3,9 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -129,4 +132,67 @@ func metricValue(t *testing.T, n *testNode, series string) float64 {
 		}
 	}
 	return 0
+}
+
+// A client that sends its headers and then trickles its body is cut off at the read
+// timeout; a stats event stream, long-lived on purpose, outlives both timeouts.
+func TestSlowBodyCutOffEventStreamKept(t *testing.T) {
+	n := startNode(t, func(c *config.Config) {
+		c.ReadTimeout = time.Second
+		c.WriteTimeout = time.Second
+	})
+	s := n.newStream()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(n.URL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	fmt.Fprintf(conn, "POST /whep/%s HTTP/1.1\r\nHost: node\r\nContent-Type: application/sdp\r\nContent-Length: 4000\r\n\r\n", s.ID)
+	closed := make(chan time.Duration, 1)
+	go func() {
+		_, _ = io.Copy(io.Discard, conn) // until the node closes the connection
+		closed <- time.Since(start)
+	}()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case took := <-closed:
+			if took > 3*time.Second {
+				t.Fatalf("trickling client cut off after %v, want about the 1s read timeout", took)
+			}
+			goto events
+		case <-tick.C:
+			if time.Since(start) > 5*time.Second {
+				t.Fatal("a client trickling its body is still connected after 5s (read timeout 1s)")
+			}
+			_, _ = conn.Write([]byte("v"))
+		}
+	}
+events:
+	req, _ := http.NewRequest("GET", n.URL()+"/v1/streams/"+s.ID+"/stats/events", nil)
+	req.Header.Set("Authorization", "Bearer "+n.apiKey())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got := make(chan error, 1)
+	go func() {
+		// The first event comes at once; reading on past both timeouts, the stream must
+		// still be open.
+		buf := make([]byte, 4096)
+		for {
+			if _, err := resp.Body.Read(buf); err != nil {
+				got <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-got:
+		t.Fatalf("event stream ended within 3s (read and write timeouts 1s): %v", err)
+	case <-time.After(3 * time.Second):
+	}
 }

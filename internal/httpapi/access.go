@@ -84,6 +84,9 @@ func (a *api) streamStats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s)
 }
 
+// eventWriteTimeout bounds writing one server-sent event.
+const eventWriteTimeout = 10 * time.Second
+
 // streamStatsEvents streams the counts as server-sent events, once a second when they
 // change, until the client leaves or the node drains.
 func (a *api) streamStatsEvents(w http.ResponseWriter, r *http.Request) {
@@ -97,10 +100,15 @@ func (a *api) streamStatsEvents(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, http.StatusInternalServerError, "internal", "Streaming unsupported", "")
 		return
 	}
+	// An event stream outlives the server's read and write timeouts on purpose; each
+	// event gets its own write deadline instead, so a client that stops reading is cut.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	send := func(s sessions.Stats) {
+		_ = rc.SetWriteDeadline(time.Now().Add(eventWriteTimeout))
 		b, _ := json.Marshal(s)
 		fmt.Fprintf(w, "event: stats\ndata: %s\n\n", b)
 		flusher.Flush()

@@ -191,7 +191,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	if err != nil {
 		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTPAddr, err)
 	}
-	n.server = &http.Server{Handler: n.handler, ReadHeaderTimeout: 10 * time.Second,
+	n.server = &http.Server{Handler: n.handler, ReadHeaderTimeout: min(10*time.Second, cfg.ReadTimeout),
+		ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return n, nil
 }
