@@ -17,10 +17,7 @@ type peer struct {
 	mu        sync.Mutex // serialises negotiation (answer, ICE restart)
 	closeOnce sync.Once
 	done      chan struct{}
-
-	hooksMu sync.Mutex
-	closed  bool
-	onClose []func()
+	closed    hooks
 }
 
 func newPeer(id string, pc *webrtc.PeerConnection) peer {
@@ -36,16 +33,7 @@ func (p *peer) Done() <-chan struct{} { return p.done }
 // OnClose runs f once, when the peer closes (at once if it has), so that whoever keeps
 // the peer in a registry forgets it without a goroutine parked per peer. f runs on the
 // closing goroutine and must not block.
-func (p *peer) OnClose(f func()) {
-	p.hooksMu.Lock()
-	if p.closed {
-		p.hooksMu.Unlock()
-		f()
-		return
-	}
-	p.onClose = append(p.onClose, f)
-	p.hooksMu.Unlock()
-}
+func (p *peer) OnClose(f func()) { p.closed.add(f) }
 
 // answer negotiates the first offer; parsed is the same offer as ParseOffer read it.
 func (p *peer) answer(ctx context.Context, offer string, parsed Offer) (string, error) {
@@ -122,14 +110,7 @@ func (p *peer) closePC() {
 	p.closeOnce.Do(func() {
 		close(p.done)
 		_ = p.pc.Close()
-		p.hooksMu.Lock()
-		p.closed = true
-		hooks := p.onClose
-		p.onClose = nil
-		p.hooksMu.Unlock()
-		for _, f := range hooks {
-			f()
-		}
+		p.closed.fire()
 	})
 }
 

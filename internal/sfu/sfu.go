@@ -485,7 +485,7 @@ func (s *SFU) Subscribe(ctx context.Context, streamID, id, offer string, opts Su
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
 			sub.activate()
-			sub.connectedOnce()
+			sub.connected.fire()
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			sub.Close()
 		}
@@ -504,7 +504,7 @@ func (s *SFU) Subscribe(ctx context.Context, streamID, id, offer string, opts Su
 	}
 	if t := s.cfg.ConnectTimeout; t > 0 {
 		deadline := time.AfterFunc(t, func() {
-			if !sub.isConnected() {
+			if !sub.connected.done() {
 				s.metrics.NeverConnected.Inc()
 				s.log.Debug("viewer never connected", "viewer", sub.ID(), "within", t)
 				sub.Close()

@@ -23,45 +23,12 @@ type Subscriber struct {
 	joinStart time.Time
 	firstSent sync.Once
 	closeOnce sync.Once
-
-	connMu      sync.Mutex
-	connected   bool
-	onConnected []func()
+	connected hooks // fired when the connection is first up
 }
 
 // OnConnected runs f once the viewer's connection is first up (ICE and DTLS), at once if
 // it is. f runs on pion's callback goroutine and must not block.
-func (s *Subscriber) OnConnected(f func()) {
-	s.connMu.Lock()
-	if s.connected {
-		s.connMu.Unlock()
-		f()
-		return
-	}
-	s.onConnected = append(s.onConnected, f)
-	s.connMu.Unlock()
-}
-
-func (s *Subscriber) connectedOnce() {
-	s.connMu.Lock()
-	if s.connected {
-		s.connMu.Unlock()
-		return
-	}
-	s.connected = true
-	hooks := s.onConnected
-	s.onConnected = nil
-	s.connMu.Unlock()
-	for _, f := range hooks {
-		f()
-	}
-}
-
-func (s *Subscriber) isConnected() bool {
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
-	return s.connected
-}
+func (s *Subscriber) OnConnected(f func()) { s.connected.add(f) }
 
 // AnyLayer is a viewer's maximum layer when it pins none.
 const AnyLayer = 1 << 10
