@@ -2,6 +2,8 @@ package sfu
 
 import (
 	"math/rand/v2"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -232,18 +234,9 @@ func (d *downTrack) addLayer(r *receiver) {
 	if d.next >= 0 {
 		next = d.layers[d.next]
 	}
-	layers := make([]*layer, 0, len(d.layers)+1)
-	added := &layer{d: d, r: r}
-	for _, l := range d.layers {
-		if added != nil && ridRank(r.rid) < ridRank(l.r.rid) {
-			layers = append(layers, added)
-			added = nil
-		}
-		layers = append(layers, l)
-	}
-	if added != nil {
-		layers = append(layers, added)
-	}
+	// Ordered as trackLayers orders a joiner's layers.
+	layers := append(slices.Clone(d.layers), &layer{d: d, r: r})
+	sort.SliceStable(layers, func(a, b int) bool { return ridRank(layers[a].r.rid) < ridRank(layers[b].r.rid) })
 	for i, l := range layers {
 		l.i = i
 		switch l {
