@@ -16,7 +16,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -263,21 +262,15 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	client := h.clientIP(r)
-	if !h.reservePending(client) {
-		h.reject(w, r, "pending", "too-many-pending", "Too many connections pending",
-			"too many viewer connections from this address (or on this node) are still connecting; retry shortly")
+	release, ok := h.reservePending(h.clientIP(r))
+	if !ok {
+		h.reject(w, r, "pending", errTooManyPending)
 		return
 	}
-	reserved := true
-	defer func() {
-		if reserved {
-			h.releasePending(client)
-		}
-	}()
 	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	pass, err := h.cfg.Gate.Admit(r.Context(), strings.TrimSpace(token), st)
 	if err != nil {
+		release()
 		if !problem.Answer(w, r, err) {
 			h.log.Error("admit viewer", "stream", st.ID, "err", err)
 			problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
@@ -288,6 +281,7 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 	// Livegate-Session, /v1/sessions/{id} and the operator's kick.
 	sub, answer, err := h.sfu.Subscribe(r.Context(), st.ID, pass.Session.ID, offer, sfu.SubscribeOptions{MaxLayer: maxLayer})
 	if err != nil {
+		release()
 		h.cfg.Gate.Release(pass, sessions.ReasonJoinFailed)
 		h.sfuError(w, r, err)
 		return
@@ -295,9 +289,6 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 	sub.OnClose(h.cfg.Gate.Attach(pass, func(sessions.Reason) { sub.Close() }))
 	// The viewer counts, and stops holding a pending slot, once its media flows; a
 	// connection that never comes up is closed by the SFU's connect timeout.
-	reserved = false
-	var once sync.Once
-	release := func() { once.Do(func() { h.releasePending(client) }) }
 	sub.OnConnected(func() {
 		release()
 		h.cfg.Gate.Connected(pass.Session.ID)
@@ -317,39 +308,43 @@ func (h *Handler) clientIP(r *http.Request) netip.Addr {
 	return a.Unmap()
 }
 
-// reservePending takes a pending slot for client, or says the caps are full.
-func (h *Handler) reservePending(client netip.Addr) bool {
+// errTooManyPending refuses a viewer whose address (or node) has too many connections
+// still coming up. Retry-After is about the connect timeout, by when those ahead of it
+// are up or gone.
+var errTooManyPending = &problem.Error{Status: http.StatusTooManyRequests, Type: "too-many-pending",
+	Title: "Too many connections pending", RetryAfter: 5 * time.Second,
+	Msg: "too many viewer connections from this address (or on this node) are still connecting", Hint: "retry shortly"}
+
+// reservePending takes a pending slot for client; release gives it back, once however
+// often it is called. ok is false when the caps are full.
+func (h *Handler) reservePending(client netip.Addr) (release func(), ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if (h.cfg.MaxPending > 0 && h.pendingN >= h.cfg.MaxPending) ||
 		(h.cfg.MaxPendingPerClient > 0 && h.pending[client] >= h.cfg.MaxPendingPerClient) {
-		return false
+		return nil, false
 	}
 	h.pending[client]++
 	h.pendingN++
-	return true
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if h.pending[client]--; h.pending[client] <= 0 {
+				delete(h.pending, client)
+			}
+			h.pendingN--
+		})
+	}, true
 }
 
-func (h *Handler) releasePending(client netip.Addr) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.pending[client]--; h.pending[client] <= 0 {
-		delete(h.pending, client)
-	}
-	h.pendingN--
-}
-
-// pendingRetry is what a refused caller is told to wait: about the connect timeout, by
-// when the pending connections ahead of it are up or gone.
-const pendingRetry = 5 * time.Second
-
-// reject answers 429 for a limit and counts it.
-func (h *Handler) reject(w http.ResponseWriter, r *http.Request, reason, typ, title, detail string) {
+// reject answers a request a limit refused, and counts it under limit.
+func (h *Handler) reject(w http.ResponseWriter, r *http.Request, limit string, err *problem.Error) {
 	if h.cfg.Rejected != nil {
-		h.cfg.Rejected.WithLabelValues(reason).Inc()
+		h.cfg.Rejected.WithLabelValues(limit).Inc()
 	}
-	w.Header().Set("Retry-After", strconv.Itoa(int(pendingRetry.Seconds())))
-	problem.Write(w, r, http.StatusTooManyRequests, typ, title, detail)
+	problem.Answer(w, r, err)
 }
 
 // created registers the session and writes the 201 answer.
