@@ -132,16 +132,13 @@ func (e *Estimator) Feedback(pkt []byte, now time.Time) {
 
 	var w walk
 	fb.each(func(seq uint16, symbol byte, delta int64) {
+		arrival += delta // 0 but for a packet received with a delta
 		p := &e.history[seq%historySize]
 		if !p.valid || p.seq != seq {
-			if symbol == received {
-				arrival += delta
-			}
-			return
+			return // not ours, or acknowledged already
 		}
 		switch symbol {
 		case received:
-			arrival += delta
 			w.received(e, p, arrival)
 		case notReceived:
 			w.lost++
@@ -153,7 +150,7 @@ func (e *Estimator) Feedback(pkt []byte, now time.Time) {
 	if w.count > 0 {
 		// The newest packet acknowledged left at lastSent and reached the viewer shortly
 		// before it sent this report (at most its feedback interval): the round trip is
-		// at most now - lastSent, and its smoothed minimum is close to the real one.
+		// at most now - lastSent; smoothed, it errs by under one feedback interval.
 		sample := at - w.lastSent
 		if e.rtt == 0 {
 			e.rtt = sample

@@ -75,24 +75,20 @@ func (fb feedback) each(f func(seq uint16, symbol byte, delta int64)) {
 			return false
 		}
 		var delta int64
+		s := byte(notReceived)
 		switch symbol {
 		case 1: // small delta
 			if d+1 > len(fb.pkt) {
 				return false
 			}
-			delta = int64(fb.pkt[d]) * 250
+			delta, s = int64(fb.pkt[d])*250, received
 			d++
 		case 2: // large delta
 			if d+2 > len(fb.pkt) {
 				return false
 			}
-			delta = int64(int16(binary.BigEndian.Uint16(fb.pkt[d:]))) * 250
+			delta, s = int64(int16(binary.BigEndian.Uint16(fb.pkt[d:])))*250, received
 			d += 2
-		}
-		s := byte(notReceived)
-		switch symbol {
-		case 1, 2:
-			s = received
 		case 3:
 			s = noDelta
 		}

@@ -40,9 +40,7 @@ func (a *aimd) init(cfg Config) {
 func (a *aimd) update(u usage, thr int, hasThr bool, now, rtt int64) bool {
 	switch u {
 	case overusing:
-		if a.state != decrease {
-			a.state = decrease
-		}
+		a.state = decrease
 	case normal:
 		if a.state == hold {
 			a.state = increase
@@ -210,21 +208,21 @@ func (l *lossControl) follow(delayRate int) { l.bitrate = min(l.bitrate, delayRa
 
 // throughput is what the viewer received lately, from the arrival times it reported.
 type throughput struct {
-	spans [16]struct {
-		first, last int64
-		bytes       int
-	}
-	n    int
-	head int
+	spans [16]span // one per feedback report, a ring
+	n     int
+	head  int
+}
+
+// span is what one report acknowledged: bytes that arrived between first and last.
+type span struct {
+	first, last int64
+	bytes       int
 }
 
 const throughputWindow = 500_000 // µs of arrivals
 
 func (t *throughput) add(first, last int64, bytes int) {
-	t.spans[t.head] = struct {
-		first, last int64
-		bytes       int
-	}{first, last, bytes}
+	t.spans[t.head] = span{first, last, bytes}
 	t.head = (t.head + 1) % len(t.spans)
 	t.n = min(t.n+1, len(t.spans))
 }
