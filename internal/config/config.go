@@ -48,6 +48,8 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// MaxPendingPerClient and MaxPending cap viewer connections answered but not yet up,
 	// per client address and per node (0: no cap); beyond them WHEP answers 429.
+	// Per client it is 50, not a handful: a mobile carrier's NAT puts many viewers
+	// behind one address, and a load generator's fast ramp has dozens connecting at once.
 	MaxPendingPerClient int
 	MaxPending          int
 	PacketCacheSize     int    // packets kept per publisher track to answer NACKs
@@ -105,7 +107,7 @@ func Default() Config {
 		PLIThrottle:         500 * time.Millisecond,
 		ReconnectGrace:      60 * time.Second,
 		ConnectTimeout:      5 * time.Second,
-		MaxPendingPerClient: 20,
+		MaxPendingPerClient: 50,
 		MaxPending:          1000,
 		PacketCacheSize:     1024,
 		LogLevel:            "info",
