@@ -13,6 +13,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/livegate/livegate/internal/config"
+	"github.com/livegate/livegate/internal/testenv"
 )
 
 // noCandidateOffer is a real pion viewer offer taken before any candidate was gathered:
@@ -58,12 +59,20 @@ func (n *testNode) audience(streamID string) audience {
 // connect: only its pending cap is answered, the rest get 429 with Retry-After; none of
 // them counts as a viewer; a real viewer from elsewhere joins during the flood, gets
 // media and counts; once the connect timeout has closed the pending peers, the client
-// may join again.
+// may join again. Once with the in-process session store, once with Redis.
 func TestNeverConnectingOffersAreCappedAndUncounted(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { testNeverConnecting(t, "") })
+	t.Run("redis", func(t *testing.T) { testNeverConnecting(t, testenv.RedisURL(t)) })
+}
+
+func testNeverConnecting(t *testing.T, redisURL string) {
 	n := startNode(t, func(c *config.Config) {
 		c.TrustedProxies = []string{"127.0.0.1/32"}
 		c.MaxPendingPerClient = 10
 		c.ConnectTimeout = time.Second
+		if redisURL != "" {
+			c.RedisURL, c.RedisPrefix = redisURL, testenv.UniquePrefix()
+		}
 	})
 	s := n.newStream()
 	publish(t, n, s, webrtc.MimeTypeVP8, 30)
@@ -110,28 +119,13 @@ func TestNeverConnectingOffersAreCappedAndUncounted(t *testing.T) {
 	if a := n.audience(s.ID); a.Viewers != 1 || a.Unique != 1 {
 		t.Fatalf("audience after the pending peers timed out: %+v, want 1 and 1", a)
 	}
-	if got := metricValue(t, n, "livegate_viewers_never_connected_total"); got < 10 {
+	metrics := n.URL() + "/metrics"
+	if got := scrape(t, metrics, "livegate_viewers_never_connected_total"); got < 10 {
 		t.Errorf("livegate_viewers_never_connected_total = %v, want at least 10", got)
 	}
-	if got := metricValue(t, n, `livegate_rejections_total{limit="pending"}`); got != 50 {
+	if got := scrape(t, metrics, `livegate_rejections_total{limit="pending"}`); got != 50 {
 		t.Errorf(`livegate_rejections_total{limit="pending"} = %v, want 50`, got)
 	}
-}
-
-// metricValue reads one sample of the node's /metrics, name with its labels as the text
-// format writes them; 0 when absent.
-func metricValue(t *testing.T, n *testNode, series string) float64 {
-	t.Helper()
-	r := n.raw("GET", "/metrics", "", "", nil)
-	for _, line := range strings.Split(r.body, "\n") {
-		if rest, ok := strings.CutPrefix(line, series+" "); ok {
-			var v float64
-			if _, err := fmt.Sscan(rest, &v); err == nil {
-				return v
-			}
-		}
-	}
-	return 0
 }
 
 // A client that sends its headers and then trickles its body is cut off at the read
