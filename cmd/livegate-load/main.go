@@ -46,6 +46,7 @@ type options struct {
 	price       int64
 	simulcast   bool
 	twcc        bool
+	flood       int
 }
 
 func main() {
@@ -65,6 +66,7 @@ func main() {
 	flag.Int64Var(&o.price, "price", 4900, "with --paid: ticket price in minor units")
 	flag.BoolVar(&o.simulcast, "simulcast", false, "publish three simulcast layers (q, h, f at a tenth, a third and all of --bitrate)")
 	flag.BoolVar(&o.twcc, "twcc", false, "viewers send transport-wide congestion feedback, as browsers do (the server's bandwidth estimation runs)")
+	flag.IntVar(&o.flood, "flood", 0, "while viewers join, one other client ("+floodAddr+") posts this many WHEP offers that never connect (at most 100000)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -144,6 +146,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if o.duration <= 0 || o.duration > 10*time.Minute {
 		return errors.New("--duration must be in (0, 10m]")
 	}
+	if o.flood < 0 || o.flood > 100_000 {
+		return errors.New("--flood must be 0..100000")
+	}
 	api, err := whipclient.NewAPI(whipclient.Options{Interfaces: []string{"lo"}, Loopback: true, Simulcast: o.simulcast})
 	if err != nil {
 		return err
@@ -200,6 +205,19 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		layers = " in three simulcast layers (q, h, f)"
 	}
 	fmt.Fprintf(out, "publishing %s to stream %s at %d kbit/s video%s + 64 kbit/s Opus\n", o.codec, streamID, o.bitrate/1000, layers)
+
+	// The flood, when asked for, runs beside the ramp: the viewers' joins are measured
+	// under it.
+	rss := sampleRSS(o.serverPID)
+	floods := make(chan floodResult, 1)
+	var floodErr error
+	if o.flood > 0 {
+		go func() {
+			res, err := flood(ctx, base, streamID, o.flood)
+			floodErr = err
+			floods <- res
+		}()
+	}
 
 	// Viewers, ramped.
 	stats := make([]*viewerStats, o.viewers)
@@ -265,6 +283,14 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	joinWG.Wait()
 	rampDur := time.Since(rampStart)
+	var floodRes floodResult
+	if o.flood > 0 {
+		floodRes = <-floods
+		if floodErr != nil {
+			return floodErr
+		}
+	}
+	rssBefore, rssPeak, rssAfter := rss.Stop()
 	// Keyframe requests that reached the encoder while viewers joined, and until every
 	// joined viewer has video (or a second has passed).
 	for wait := time.Now().Add(time.Second); time.Now().Before(wait); time.Sleep(20 * time.Millisecond) {
@@ -375,6 +401,15 @@ loop:
 		cpu := cpu1 - cpu0
 		fmt.Fprintf(out, "server CPU             %.2f s in %.1f s (%.0f%% of a core)\n", cpu, elapsed.Seconds(), 100*cpu/elapsed.Seconds())
 		fmt.Fprintf(out, "server CPU per packet  %.2f µs  (%.2f CPU s per million forwarded packets)\n", cpu/forwarded*1e6, cpu/forwarded*1e6)
+	}
+	if o.flood > 0 {
+		fmt.Fprintf(out, "flood                  %d never-connecting offers from %s in %.1fs: %d answered, %d refused (429), %d other\n",
+			o.flood, floodAddr, floodRes.took.Seconds(), floodRes.answered, floodRes.refused, floodRes.other)
+		fmt.Fprintf(out, "audience after flood   viewers %d, unique %d (real viewers joined: %d)\n",
+			floodRes.audience.Viewers, floodRes.audience.Unique, joined.Load())
+	}
+	if o.serverPID != 0 {
+		fmt.Fprintf(out, "server RSS (MB)        %.0f before the joins, peak %.0f, %.0f after\n", rssBefore, rssPeak, rssAfter)
 	}
 	return nil
 }

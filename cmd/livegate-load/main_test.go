@@ -78,3 +78,23 @@ func TestSimulcastReport(t *testing.T) {
 		}
 	}
 }
+
+// --flood: another client's never-connecting offers are cut at the node's pending cap
+// per client, and none of them is counted in the stream's audience.
+func TestFloodReport(t *testing.T) {
+	cfg := testenv.LoopbackConfig(t)
+	cfg.MaxPendingPerClient = 10
+	n := testenv.StartNode(t, cfg)
+	var out bytes.Buffer
+	err := run(context.Background(), options{url: n.URL(), viewers: 3, bitrate: 300_000, duration: time.Second,
+		rampRate: 50, codec: "VP8", warmup: 300 * time.Millisecond, flood: 40}, &out)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{`viewers connected\s+3 of 3`, `flood\s+40 never-connecting offers from 127\.0\.0\.2 in [\d.]+s: 10 answered, 30 refused \(429\), 0 other`,
+		`audience after flood\s+viewers [0-3], unique [0-3] `} {
+		if !regexp.MustCompile(want).MatchString(out.String()) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
