@@ -269,8 +269,8 @@ func (l *layer) WriteRTP(h *rtp.Header, payload []byte, key bool) bool {
 
 // Budget is how many bytes the viewer's pacer sends within d (unbounded without one).
 func (l *layer) Budget(d time.Duration) int {
-	if ss := l.d.sub.sendSide; ss != nil && ss.paced.Load() {
-		return ss.pacer.Budget(d)
+	if l.d.sub.estimated() {
+		return l.d.sub.sendSide.pacer.Budget(d)
 	}
 	return 1 << 30
 }

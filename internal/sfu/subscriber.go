@@ -26,6 +26,11 @@ type Subscriber struct {
 	connected hooks // fired when the connection is first up
 }
 
+// estimated says the viewer's bandwidth is estimated: it negotiated transport-wide
+// sequence numbers, so its packets are paced and its feedback read. Without, the
+// estimate would stay at its initial value, a guess no metric should average in.
+func (s *Subscriber) estimated() bool { return s.sendSide != nil && s.sendSide.paced.Load() }
+
 // OnConnected runs f once the viewer's connection is first up (ICE and DTLS), at once if
 // it is. f runs on pion's callback goroutine and must not block.
 func (s *Subscriber) OnConnected(f func()) { s.connected.add(f) }
@@ -136,7 +141,7 @@ func ridRank(rid string) int {
 func (r *Room) allocInput(s *Subscriber, d *downTrack) allocInput {
 	layers, cur, _ := d.snapshot()
 	in := allocInput{estimate: initialEstimate, max: int(s.maxLayer.Load()), rates: make([]int, len(layers)), cur: cur}
-	if s.sendSide != nil {
+	if s.estimated() {
 		st := s.sendSide.est.Stats()
 		in.estimate = st.Bitrate
 		in.congested = st.Overusing || st.Loss >= congestedLoss
@@ -198,7 +203,7 @@ func (r *Room) allocateViewer(s *Subscriber, now time.Time) {
 			continue
 		}
 		in := r.allocInput(s, d)
-		if s.sendSide != nil {
+		if s.estimated() {
 			r.sfu.metrics.ViewerEstimate.Observe(float64(in.estimate))
 		}
 		if to := chooseLayer(in, &s.alloc, now); to != in.cur {
