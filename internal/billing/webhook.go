@@ -11,6 +11,7 @@ import (
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/webhook"
 
+	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/money"
 	"github.com/livegate/livegate/internal/store"
 )
@@ -187,10 +188,47 @@ func (h *eventTx) completed(cs stripe.CheckoutSession) error {
 	if _, err := h.grant(co, pi, time.Time{}); err != nil {
 		return err
 	}
-	// What Stripe collected, never the list price: a fully discounted sale is 0, and
-	// Stripe cannot take more application fee than was paid.
-	gross := cs.AmountTotal
-	return h.sale(co, gross, min(co.Fee, gross), pi, pi)
+	c := chargedBy(co, cs)
+	if c.Currency != co.Currency || c.Gross != co.Amount {
+		h.s.log.Info("checkout charged differs from the price offered; booking what Stripe charged",
+			"checkout", co.ID, "offered", fmt.Sprintf("%d %s", co.Amount, co.Currency),
+			"charged", fmt.Sprintf("%d %s", c.Gross, c.Currency), "fee", c.Fee, "event", h.eventID)
+	}
+	return h.sale(co, c, pi, pi)
+}
+
+// charge is what one payment collected, all in one currency.
+type charge struct {
+	Currency string
+	Gross    int64
+	Fee      int64
+}
+
+// chargedBy is what Stripe collected for a completed Checkout session, which is what the
+// ledger books, never the price livegate offered: a discount lowers the total, and with
+// Adaptive Pricing the viewer paid in another currency. The fee is the one taken in that
+// currency. On Connect it is the application fee set at creation, which a discount does
+// not change, converted at the session's own rate (amount_total against
+// currency_conversion.amount_total) when the currency differs. On manual payouts it is
+// livegate's share of what was paid. Never more than was paid.
+func chargedBy(co store.Checkout, cs stripe.CheckoutSession) charge {
+	c := charge{Currency: strings.ToUpper(string(cs.Currency)), Gross: max(cs.AmountTotal, 0)}
+	if c.Currency == "" {
+		c.Currency = co.Currency
+	}
+	conv := cs.CurrencyConversion
+	switch {
+	case co.Payouts != string(countries.PayoutsConnect):
+		c.Fee = money.Fee(c.Gross, co.FeeBPS)
+	case c.Currency == co.Currency:
+		c.Fee = co.Fee
+	case conv != nil && strings.EqualFold(string(conv.SourceCurrency), co.Currency) && conv.AmountTotal > 0:
+		c.Fee = (co.Fee*c.Gross + conv.AmountTotal/2) / conv.AmountTotal
+	default: // another currency and no rate given: the same share of what was paid
+		c.Fee = money.Fee(c.Gross, co.FeeBPS)
+	}
+	c.Fee = min(max(c.Fee, 0), c.Gross)
+	return c
 }
 
 // checkoutOf finds the livegate checkout a Stripe Checkout session completes. Metadata
@@ -215,10 +253,9 @@ func (h *eventTx) checkoutOf(cs stripe.CheckoutSession) (store.Checkout, bool, e
 	case cs.Mode != wantMode:
 		h.s.log.Warn("checkout session mode does not match; ignored", "checkout", co.ID, "mode", string(cs.Mode), "event", h.eventID)
 		return co, false, nil
-	case cs.Currency != "" && !strings.EqualFold(string(cs.Currency), co.Currency):
-		h.s.log.Warn("checkout session currency does not match; ignored", "checkout", co.ID, "event", h.eventID)
-		return co, false, nil
 	}
+	// A currency other than the checkout's is not a reason to ignore the payment: Stripe
+	// may present the viewer's own currency (Adaptive Pricing). chargedBy books it.
 	return co, true, nil
 }
 
@@ -228,9 +265,9 @@ func (h *eventTx) grant(co store.Checkout, source string, expires time.Time) (bo
 }
 
 // sale books a sale and any refund that arrived before it.
-func (h *eventTx) sale(co store.Checkout, gross, fee int64, object, pi string) error {
+func (h *eventTx) sale(co store.Checkout, c charge, object, pi string) error {
 	e := store.LedgerEntry{Kind: store.LedgerSale, CreatorID: co.CreatorID, StreamID: co.StreamID, ViewerID: co.ViewerID,
-		Country: co.Country, Currency: co.Currency, Gross: gross, Fee: fee, Net: gross - fee, Payouts: co.Payouts,
+		Country: co.Country, Currency: c.Currency, Gross: c.Gross, Fee: c.Fee, Net: c.Gross - c.Fee, Payouts: co.Payouts,
 		StripeEventID: h.eventID, StripeObject: object, PaymentIntent: pi, CreatedAt: h.now}
 	if _, err := h.tx.AddLedger(e); err != nil {
 		return err
@@ -393,7 +430,12 @@ func (h *eventTx) invoicePaid(inv stripe.Invoice) error {
 	if inv.PaymentIntent != nil {
 		pi = inv.PaymentIntent.ID
 	}
-	return h.sale(co, inv.AmountPaid, fee, inv.ID, pi)
+	cur := strings.ToUpper(string(inv.Currency))
+	if cur == "" {
+		cur = co.Currency
+	}
+	// The invoice's own currency: what this renewal was charged in, whatever the checkout was.
+	return h.sale(co, charge{Currency: cur, Gross: inv.AmountPaid, Fee: min(fee, inv.AmountPaid)}, inv.ID, pi)
 }
 
 func (h *eventTx) feeNow(co store.Checkout, gross int64) (int64, error) {

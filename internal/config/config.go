@@ -11,6 +11,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/livegate/livegate/internal/admission"
 )
 
 // Config is everything a livegate node can be told. Every field has a flag and an
@@ -52,10 +54,26 @@ type Config struct {
 	// behind one address, and a load generator's fast ramp has dozens connecting at once.
 	MaxPendingPerClient int
 	MaxPending          int
-	PacketCacheSize     int    // packets kept per publisher track to answer NACKs
-	LogLevel            string // debug, info, warn, error
-	DebugAddr           string // serves net/http/pprof when set (keep it private)
-	MetricsAddr         string // serves /metrics on its own listener instead of the public one
+	// RateLimits overrides admission's default rate limits: name=COUNT/UNIT[:BURST] or
+	// name=off, comma-separated, or "off" for none (see admission.Rules).
+	RateLimits string
+	// MaxEventStreamsPerClient and MaxEventStreams cap open server-sent event streams per
+	// client address and on the node (0: no cap).
+	MaxEventStreamsPerClient int
+	MaxEventStreams          int
+	// Node capacity: beyond these, new viewers get 503 with Retry-After (0: no limit).
+	MaxViewers    int
+	MaxEgressMbps int // media sent, megabits per second
+	MaxCPUPercent int // of all the node's CPUs
+	// SDP bounds: media sections of an offer and the length of any SDP line.
+	MaxMediaSections int
+	MaxSDPLine       int
+	// MaxPatchBytes bounds a trickle-ICE PATCH body (a fragment of candidates is small).
+	MaxPatchBytes   int64
+	PacketCacheSize int    // packets kept per publisher track to answer NACKs
+	LogLevel        string // debug, info, warn, error
+	DebugAddr       string // serves net/http/pprof when set (keep it private)
+	MetricsAddr     string // serves /metrics on its own listener instead of the public one
 	// ICE abuse bounds: remote candidates one WHIP/WHEP session may add (offer and trickle
 	// together) and trickle PATCHes it may send.
 	MaxCandidates int
@@ -109,12 +127,20 @@ func Default() Config {
 		ConnectTimeout:      5 * time.Second,
 		MaxPendingPerClient: 50,
 		MaxPending:          1000,
-		PacketCacheSize:     1024,
-		LogLevel:            "info",
-		SessionTTL:          15 * time.Second,
-		RedisPrefix:         "livegate:",
-		MaxCandidates:       32,
-		MaxPatches:          32,
+		// One viewer page holds one event stream; a client with dozens is a script.
+		MaxEventStreamsPerClient: 20,
+		MaxEventStreams:          10000,
+		// A browser's offer has two or three sections, a simulcast one no more; lines are
+		// short (the longest, a candidate or an fmtp, is under 200 bytes).
+		MaxMediaSections: 16,
+		MaxSDPLine:       2048,
+		MaxPatchBytes:    16 << 10,
+		PacketCacheSize:  1024,
+		LogLevel:         "info",
+		SessionTTL:       15 * time.Second,
+		RedisPrefix:      "livegate:",
+		MaxCandidates:    32,
+		MaxPatches:       32,
 	}
 }
 
@@ -158,6 +184,15 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", c.ConnectTimeout, "how long a viewer connection may take to come up (ICE and DTLS) after its answer before it is closed (0: ICE's own timeouts)")
 	fs.IntVar(&c.MaxPendingPerClient, "max-pending-per-client", c.MaxPendingPerClient, "viewer connections one client address may have answered but not yet up (0: no cap)")
 	fs.IntVar(&c.MaxPending, "max-pending", c.MaxPending, "viewer connections the node may have answered but not yet up (0: no cap)")
+	fs.StringVar(&c.RateLimits, "rate-limits", c.RateLimits, "overrides of the default rate limits, e.g. \"checkout-viewer=5/m,whep=20/s:100,collect=off\" or \"off\"; the defaults: "+admission.DefaultRules().String())
+	fs.IntVar(&c.MaxEventStreamsPerClient, "max-event-streams-per-client", c.MaxEventStreamsPerClient, "server-sent event streams one client address may hold open (0: no cap)")
+	fs.IntVar(&c.MaxEventStreams, "max-event-streams", c.MaxEventStreams, "server-sent event streams the node holds open (0: no cap)")
+	fs.IntVar(&c.MaxViewers, "max-viewers", c.MaxViewers, "viewers this node serves; past it WHEP answers 503 with Retry-After (0: no limit)")
+	fs.IntVar(&c.MaxEgressMbps, "max-egress-mbps", c.MaxEgressMbps, "media this node sends, in Mbit/s; past it new viewers get 503 (0: no limit)")
+	fs.IntVar(&c.MaxCPUPercent, "max-cpu-percent", c.MaxCPUPercent, "CPU use (percent of all the node's CPUs) past which new viewers get 503 (0: no limit)")
+	fs.IntVar(&c.MaxMediaSections, "max-media-sections", c.MaxMediaSections, "media sections (m= lines) an SDP offer may have")
+	fs.IntVar(&c.MaxSDPLine, "max-sdp-line", c.MaxSDPLine, "longest SDP line accepted, in bytes")
+	fs.Int64Var(&c.MaxPatchBytes, "max-patch-bytes", c.MaxPatchBytes, "largest trickle-ICE PATCH body")
 	fs.IntVar(&c.PacketCacheSize, "packet-cache-size", c.PacketCacheSize, "packets kept per publisher track for NACK answers (power of two)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.Var((*listFlag)(&c.OperatorKeys), "operator-keys", "extra operator API keys as name=key, comma-separated; names appear in audit logs")
@@ -255,6 +290,18 @@ func (c Config) Validate() error {
 	if c.ConnectTimeout < 0 || c.MaxPendingPerClient < 0 || c.MaxPending < 0 {
 		errs = append(errs, errors.New("connect-timeout, max-pending-per-client and max-pending must not be negative"))
 	}
+	if _, err := c.Rules(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.MaxEventStreamsPerClient < 0 || c.MaxEventStreams < 0 || c.MaxViewers < 0 || c.MaxEgressMbps < 0 {
+		errs = append(errs, errors.New("max-event-streams-per-client, max-event-streams, max-viewers and max-egress-mbps must not be negative"))
+	}
+	if c.MaxCPUPercent < 0 || c.MaxCPUPercent > 100 {
+		errs = append(errs, fmt.Errorf("max-cpu-percent %d: want 0 to 100", c.MaxCPUPercent))
+	}
+	if c.MaxMediaSections < 1 || c.MaxSDPLine < 256 || c.MaxPatchBytes < 1024 {
+		errs = append(errs, errors.New("max-media-sections must be at least 1, max-sdp-line at least 256, max-patch-bytes at least 1024"))
+	}
 	if c.SessionTTL < time.Second {
 		errs = append(errs, errors.New("session-ttl must be at least 1s"))
 	}
@@ -314,4 +361,14 @@ func (c Config) OperatorKeyMap() (map[string]string, error) {
 		out[name] = key
 	}
 	return out, nil
+}
+
+// Rules are the rate limits in force: admission's defaults with --rate-limits applied;
+// the one place it is read.
+func (c Config) Rules() (admission.Rules, error) {
+	rs := admission.DefaultRules()
+	if err := rs.Set(c.RateLimits); err != nil {
+		return nil, fmt.Errorf("rate-limits: %w", err)
+	}
+	return rs, nil
 }

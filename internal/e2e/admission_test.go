@@ -190,3 +190,225 @@ events:
 	case <-time.After(3 * time.Second):
 	}
 }
+
+// A viewer's checkouts are limited across a fleet: two nodes sharing Redis let one
+// viewer's flood through up to the per-viewer burst in all, each refusal a 429 with
+// Retry-After and counted; another viewer from the same address is not held back.
+func TestCheckoutFloodLimitedPerViewerAcrossNodes(t *testing.T) {
+	const viewerSecret = "platform-viewer-secret-0123456789abcdef"
+	redisURL, prefix := testenv.RedisURL(t), testenv.UniquePrefix()
+	fleet := func(c *config.Config) {
+		c.RedisURL, c.RedisPrefix, c.ViewerJWTSecret = redisURL, prefix, viewerSecret
+		c.PlaybackSecret = "fleet-playback-secret-0123456789abcdef"
+	}
+	shared := moneySettings(t) // one database, one stripe-mock for both nodes
+	a := startNode(t, chain(shared, fleet))
+	b := startNode(t, chain(shared, fleet))
+	a.launchCountries()
+	_, s := a.ticketStream("MA", map[string]int64{"MAD": 4900})
+
+	burst := config.Default()
+	rules, _ := burst.Rules()
+	perViewer := rules["checkout-viewer"].Burst
+	flood := signedViewer(t, viewerSecret, "viewer-flood")
+	created, limited := 0, 0
+	for i := range 3 * perViewer {
+		n := a
+		if i%2 == 1 {
+			n = b
+		}
+		r := n.raw("POST", "/v1/streams/"+s.ID+"/checkout", "", "", map[string]string{
+			"Authorization": "Bearer " + flood, "X-Forwarded-For": testenv.IPMorocco})
+		switch r.status {
+		case 201:
+			created++
+		case 429:
+			limited++
+			if r.header.Get("Retry-After") == "" || !strings.HasSuffix(r.problem.Type, "rate-limited") {
+				t.Fatalf("429 without Retry-After or its type: %v %s", r.header, r.body)
+			}
+		default:
+			t.Fatalf("checkout %d on node %d: %d %s", i, i%2, r.status, r.body)
+		}
+	}
+	if created != perViewer || limited != 2*perViewer {
+		t.Fatalf("%d checkouts by one viewer over two nodes: %d created, %d refused; want %d and %d",
+			3*perViewer, created, limited, perViewer, 2*perViewer)
+	}
+	other := a.raw("POST", "/v1/streams/"+s.ID+"/checkout", "", "", map[string]string{
+		"Authorization": "Bearer " + signedViewer(t, viewerSecret, "viewer-other"), "X-Forwarded-For": testenv.IPMorocco})
+	if other.status != 201 {
+		t.Fatalf("another viewer behind the same address: %d %s", other.status, other.body)
+	}
+	metric := `livegate_rejections_total{limit="checkout-viewer"}`
+	if got := scrape(t, a.URL()+"/metrics", metric) + scrape(t, b.URL()+"/metrics", metric); got != float64(2*perViewer) {
+		t.Errorf("%s over both nodes = %v, want %d", metric, got, 2*perViewer)
+	}
+}
+
+// Event streams are capped per client and on the node: of 200 from one client only the
+// per-client cap opens (the rest 429), another client still gets one until the node is
+// full (then 503), and a stream closed frees its place.
+func TestEventStreamsCapped(t *testing.T) {
+	n := startNode(t, func(c *config.Config) {
+		c.TrustedProxies = []string{"127.0.0.1/32"}
+		c.MaxEventStreamsPerClient = 20
+		c.MaxEventStreams = 30
+	})
+	s := n.newStream()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: -1}}
+	var open []*http.Response
+	t.Cleanup(func() {
+		for _, r := range open {
+			r.Body.Close()
+		}
+	})
+	get := func(from string) (int, http.Header, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", n.URL()+"/v1/streams/"+s.ID+"/stats/events", nil)
+		req.Header.Set("X-Forwarded-For", from)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == 200 {
+			open = append(open, resp)
+			return 200, resp.Header, ""
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header, string(b)
+	}
+	counts := map[int]int{}
+	for range 200 {
+		st, h, body := get("198.51.100.1")
+		counts[st]++
+		if st == 429 && (h.Get("Retry-After") == "" || !strings.Contains(body, "too-many-connections")) {
+			t.Fatalf("429 without Retry-After or its type: %v %s", h, body)
+		}
+	}
+	if counts[200] != 20 || counts[429] != 180 {
+		t.Fatalf("200 event streams from one client: %v, want 20 opened and 180 refused", counts)
+	}
+	counts = map[int]int{}
+	for range 15 {
+		st, h, _ := get("198.51.100.2")
+		counts[st]++
+		if st == 503 && h.Get("Retry-After") == "" {
+			t.Fatal("503 without Retry-After")
+		}
+	}
+	if counts[200] != 10 || counts[503] != 5 {
+		t.Fatalf("15 more from another client on a node capped at 30: %v, want 10 opened and 5 refused with 503", counts)
+	}
+	open[0].Body.Close()
+	open = open[1:]
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		st, _, _ := get("198.51.100.3")
+		if st == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a closed event stream never freed its place (last answer %d)", st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := scrape(t, n.URL()+"/metrics", `livegate_rejections_total{limit="event-streams-per-client"}`); got != 180 {
+		t.Errorf("per-client event stream rejections = %v, want 180", got)
+	}
+}
+
+// A node at its viewer limit answers new viewers 503 with Retry-After, and the viewers
+// it has keep every packet while it does.
+func TestViewerLimitProtectsCurrentViewers(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.MaxViewers = 3 })
+	s := n.newStream()
+	publish(t, n, s, webrtc.MimeTypeVP8, 30)
+	var vs []*viewer
+	for range 3 {
+		v := mustWatch(t, n, s)
+		v.waitPackets(t, "video", 10, 5*time.Second)
+		vs = append(vs, v)
+	}
+	offer := noCandidateOffer(t)
+	for i := range 20 {
+		r := n.raw("POST", "/whep/"+s.ID, "application/sdp", offer, nil)
+		expectProblem(t, fmt.Sprintf("join %d past the limit", i), r, 503, "node-at-capacity")
+		if r.header.Get("Retry-After") == "" {
+			t.Fatal("503 without Retry-After")
+		}
+	}
+	if _, err := watch(t, n, s); err == nil {
+		t.Fatal("a real viewer joined a full node")
+	}
+	time.Sleep(time.Second)
+	for i, v := range vs {
+		checkStream(t, fmt.Sprintf("viewer %d", i), v.snapshot("video"), true)
+	}
+	if got := scrape(t, n.URL()+"/metrics", `livegate_rejections_total{limit="capacity-viewers"}`); got < 20 {
+		t.Errorf("capacity rejections = %v, want at least 20", got)
+	}
+	// A viewer leaving makes room.
+	vs[0].sess.PC.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v, err := watch(t, n, s)
+		if err == nil {
+			v.waitPackets(t, "video", 5, 5*time.Second)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no room after a viewer left: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// A client whose stream keys keep failing is slowed down: past its budget of failures it
+// gets 429 with Retry-After, even with the right key, while the creator's own client
+// goes live.
+func TestFailedStreamKeysSlowTheCallerDown(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1/32"} })
+	s := n.newStream()
+	offer := noCandidateOffer(t)
+	rules, _ := config.Default().Rules()
+	budget := rules["whip-key"].Burst
+	for i := range budget {
+		r := n.raw("POST", "/whip/"+s.ID, "application/sdp", offer, map[string]string{
+			"Authorization": fmt.Sprintf("Bearer guess-%d", i), "X-Forwarded-For": "192.0.2.66"})
+		expectProblem(t, fmt.Sprintf("guess %d", i), r, 401, "bad-stream-key")
+	}
+	r := n.raw("POST", "/whip/"+s.ID, "application/sdp", offer, map[string]string{
+		"Authorization": "Bearer " + s.StreamKey, "X-Forwarded-For": "192.0.2.66"})
+	expectProblem(t, "the right key after the budget of failures", r, 429, "rate-limited")
+	if ra := r.header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Fatalf("Retry-After %q", ra)
+	}
+	publish(t, n, s, webrtc.MimeTypeVP8, 30) // the creator, from the node's own address
+	if got := scrape(t, n.URL()+"/metrics", `livegate_rejections_total{limit="whip-key"}`); got != 1 {
+		t.Errorf("whip-key rejections = %v, want 1", got)
+	}
+}
+
+// Offers that would cost the node more than a real client asks for are refused before
+// any SDP parser sees them.
+func TestOfferBounds(t *testing.T) {
+	n := startNode(t, nil)
+	s := n.newStream()
+	publish(t, n, s, webrtc.MimeTypeVP8, 30)
+	offer := noCandidateOffer(t)
+	// Seventeen small sections: within the body bound, past the sections'.
+	head, _, _ := strings.Cut(offer, "m=")
+	section := "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=mid:%d\r\na=sctp-port:5000\r\n"
+	many := head
+	for i := range 17 {
+		many += fmt.Sprintf(section, i)
+	}
+	expectProblem(t, "17 media sections", n.raw("POST", "/whep/"+s.ID, "application/sdp", many, nil), 413, "too-many-media-sections")
+	long := strings.Replace(offer, "a=mid:", "a=x-pad:"+strings.Repeat("p", 5000)+"\r\na=mid:", 1)
+	expectProblem(t, "a 5000-byte line", n.raw("POST", "/whep/"+s.ID, "application/sdp", long, nil), 413, "sdp-line-too-long")
+	// Nothing refused above took a viewer's place.
+	v := mustWatch(t, n, s)
+	v.waitPackets(t, "video", 5, 5*time.Second)
+}

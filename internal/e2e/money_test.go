@@ -682,3 +682,87 @@ func TestDelayedPayment(t *testing.T) {
 		t.Fatalf("ledger %+v, want only the successful sale", led)
 	}
 }
+
+// The ledger books what Stripe charged, in the currency it charged, when that is not
+// what livegate offered: Adaptive Pricing presents a South African viewer's ticket in
+// US dollars, and a promotion halves a Moroccan viewer's. No row mixes two currencies,
+// and each fee is the one taken on that payment.
+func TestLedgerBooksWhatStripeCharged(t *testing.T) {
+	n := startMoneyNode(t, nil)
+	n.launchCountries()
+
+	// South Africa pays out through Connect: the application fee (10% of ZAR 99.00,
+	// ZAR 9.90) is fixed at checkout and converted with the payment.
+	var c struct{ ID string }
+	n.call("POST", "/v1/creators", map[string]any{"name": "Thabo", "country": "ZA"}, &c)
+	var s streamInfo
+	n.call("POST", "/v1/streams", map[string]any{"creator_id": c.ID, "title": "Amapiano live", "access_mode": "ticket"}, &s)
+	n.call("PUT", "/v1/streams/"+s.ID+"/prices", map[string]any{"prices": map[string]int64{"ZAR": 9900}}, nil)
+	n.call("POST", "/v1/creators/"+c.ID+"/connect", nil, nil)
+	pay, _ := n.Store.CreatorPayment(t.Context(), c.ID)
+	n.deliver("evt_acct", "account.updated", map[string]any{"id": pay.StripeAccountID, "object": "account",
+		"charges_enabled": true, "payouts_enabled": true})
+
+	lerato := n.buyer("viewer-lerato", testenv.IPSouthAfrica)
+	co := lerato.checkout("/v1/streams/" + s.ID + "/checkout")
+	if co.Currency != "ZAR" || co.Amount != 9900 {
+		t.Fatalf("checkout %+v, want ZAR 99.00", co)
+	}
+	inUSD := completedSession(co, "pi_lerato")
+	inUSD["currency"], inUSD["amount_total"] = "usd", 545
+	inUSD["currency_conversion"] = map[string]any{"source_currency": "zar", "amount_total": 9900,
+		"amount_subtotal": 9900, "fx_rate": "0.05505"}
+	n.deliver("evt_lerato", "checkout.session.completed", inUSD)
+	if !n.hasTicket(lerato.id, s.ID, c.ID) {
+		t.Fatal("a payment in the viewer's presented currency granted nothing")
+	}
+
+	// Morocco pays out manually: livegate's 15% is of what the viewer paid.
+	youssef := n.buyer("viewer-youssef", testenv.IPMorocco)
+	creatorMA, sMA := n.ticketStream("MA", map[string]int64{"MAD": 4900})
+	co2 := youssef.checkout("/v1/streams/" + sMA.ID + "/checkout")
+	if co2.Currency != "MAD" || co2.Amount != 4900 {
+		t.Fatalf("checkout %+v, want MAD 49.00", co2)
+	}
+	discounted := completedSession(co2, "pi_youssef")
+	discounted["amount_total"] = 2450
+	discounted["total_details"] = map[string]any{"amount_discount": 2450}
+	n.deliver("evt_youssef", "checkout.session.completed", discounted)
+	if !n.hasTicket(youssef.id, sMA.ID, creatorMA) {
+		t.Fatal("a discounted payment granted nothing")
+	}
+
+	check := func(creator string, want store.LedgerEntry) {
+		t.Helper()
+		led := n.ledger(creator)
+		if len(led) != 1 {
+			t.Fatalf("ledger of %s = %+v, want one sale", creator, led)
+		}
+		got := led[0]
+		if got.Currency != want.Currency || got.Gross != want.Gross || got.Fee != want.Fee || got.Net != want.Gross-want.Fee ||
+			got.Country != want.Country {
+			t.Errorf("sale booked %s %d fee %d net %d (%s), want %s %d fee %d net %d (%s)", got.Currency, got.Gross, got.Fee, got.Net,
+				got.Country, want.Currency, want.Gross, want.Fee, want.Gross-want.Fee, want.Country)
+		}
+	}
+	// USD 5.45 paid; the ZAR 9.90 fee at the session's rate (545/9900) is 54.5 US cents,
+	// rounded half up as every fee is: USD 0.55.
+	check(c.ID, store.LedgerEntry{Country: "ZA", Currency: "USD", Gross: 545, Fee: 55})
+	// MAD 24.50 paid; 15% of it is MAD 3.68 (not 15% of the list price, MAD 7.35).
+	check(creatorMA, store.LedgerEntry{Country: "MA", Currency: "MAD", Gross: 2450, Fee: 368})
+
+	e := n.earnings(c.ID)
+	if len(e) != 1 || e[0].Currency != "USD" || e[0].Gross != 545 || e[0].Country != "ZA" {
+		t.Fatalf("earnings %+v, want one ZA row in USD", e)
+	}
+	// A refund of that sale is in the sale's currency.
+	n.deliver("evt_lerato_refund", "charge.refunded", refundedCharge("pi_lerato", 545, true))
+	for _, l := range n.ledger(c.ID) {
+		if l.Currency != "USD" {
+			t.Errorf("ledger row in %s after the refund of a USD sale: %+v", l.Currency, l)
+		}
+	}
+	if n.hasTicket(lerato.id, s.ID, c.ID) {
+		t.Error("the refunded ticket still grants access")
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/livegate/livegate/internal/admission"
 	"github.com/livegate/livegate/internal/paywall"
 	"github.com/livegate/livegate/internal/problem"
 	"github.com/livegate/livegate/internal/sessions"
@@ -21,6 +22,9 @@ import (
 // streamAccess is the single "may I watch?" call: a playback token and the WHEP URL, or
 // 402 with what to buy and for how much, or 451 where paid live is not available.
 func (a *api) streamAccess(w http.ResponseWriter, r *http.Request) {
+	if a.limited(w, r, admission.Access, a.client(r)) {
+		return
+	}
 	st, err := a.Store.Stream(r.Context(), chi.URLParam(r, "id"))
 	if err != nil {
 		a.storeError(w, r, "stream", err)
@@ -34,6 +38,9 @@ func (a *api) streamAccess(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Authorization") != "" || st.AccessMode != store.AccessFree {
 		if viewer, err = a.Viewers.Viewer(r); err != nil {
 			a.moneyError(w, r, err)
+			return
+		}
+		if a.limited(w, r, admission.AccessViewer, viewer) {
 			return
 		}
 	}
@@ -95,6 +102,14 @@ func (a *api) streamStatsEvents(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, "stream", err)
 		return
 	}
+	if a.EventStreams != nil {
+		release, err := a.EventStreams.Open(a.client(r))
+		if err != nil {
+			problem.Answer(w, r, err)
+			return
+		}
+		defer release()
+	}
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		problem.Write(w, r, http.StatusInternalServerError, "internal", "Streaming unsupported", "")
@@ -136,9 +151,15 @@ func (a *api) streamStatsEvents(w http.ResponseWriter, r *http.Request) {
 
 // collect records a viewer's collect of a stream, once per viewer.
 func (a *api) collect(w http.ResponseWriter, r *http.Request) {
+	if a.limited(w, r, admission.Collect, a.client(r)) {
+		return
+	}
 	viewer, err := a.Viewers.Viewer(r)
 	if err != nil {
 		a.moneyError(w, r, err)
+		return
+	}
+	if a.limited(w, r, admission.CollectViewer, viewer) {
 		return
 	}
 	id := chi.URLParam(r, "id")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/livegate/livegate/internal/admission"
 	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/money"
 	"github.com/livegate/livegate/internal/problem"
@@ -36,9 +37,17 @@ func (a *api) checkoutJSON(co store.Checkout) map[string]any {
 // startCheckout runs one of billing's checkouts for the calling viewer in their country.
 func (a *api) startCheckout(start func(ctx context.Context, viewer, id, country string) (store.Checkout, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		// Each checkout creates a Stripe Checkout session: limited per client, and per
+		// viewer across the fleet.
+		if a.limited(w, r, admission.Checkout, a.client(r)) {
+			return
+		}
 		viewer, err := a.Viewers.Viewer(r)
 		if err != nil {
 			a.moneyError(w, r, err)
+			return
+		}
+		if a.limited(w, r, admission.CheckoutViewer, viewer) {
 			return
 		}
 		co, err := start(r.Context(), viewer, chi.URLParam(r, "id"), a.Resolver.Country(r))

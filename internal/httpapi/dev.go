@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/livegate/livegate/internal/admission"
 	"github.com/livegate/livegate/internal/money"
 	"github.com/livegate/livegate/internal/problem"
 	"github.com/livegate/livegate/internal/store"
@@ -20,6 +21,9 @@ import (
 func (a *api) devLogin(w http.ResponseWriter, r *http.Request) {
 	data := map[string]string{}
 	if r.Method == http.MethodPost {
+		if a.limited(w, r, admission.DevLogin, a.client(r)) {
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 		viewer := strings.TrimSpace(r.PostFormValue("viewer_id"))
 		if viewer == "" || len(viewer) > 200 {

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/livegate/livegate/internal/access"
+	"github.com/livegate/livegate/internal/admission"
 	"github.com/livegate/livegate/internal/billing"
 	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/paywall"
@@ -57,6 +58,10 @@ type Deps struct {
 	Logger      *slog.Logger
 	// Ready reports whether the node takes new work; false while draining.
 	Ready func() bool
+	// Limits rate-limits viewers' calls per client and per viewer; nil limits nothing.
+	Limits *admission.Limits
+	// EventStreams caps open server-sent event streams; nil caps nothing.
+	EventStreams *admission.Conns
 }
 
 type api struct {
@@ -197,6 +202,20 @@ func (a *api) routes() chi.Router {
 		})
 	}
 	return r
+}
+
+// client is the rate-limit key of the caller's address (behind trusted proxies, the
+// forwarded one).
+func (a *api) client(r *http.Request) string { return admission.ClientKey(a.Resolver.ClientIP(r)) }
+
+// limited applies rate limit name to key; when it refuses, the problem is written and
+// limited is true.
+func (a *api) limited(w http.ResponseWriter, r *http.Request, name, key string) bool {
+	if err := a.Limits.Allow(r.Context(), name, key); err != nil {
+		problem.Answer(w, r, err)
+		return true
+	}
+	return false
 }
 
 // devTokens reports whether this node may mint viewer tokens for anyone.

@@ -57,7 +57,8 @@ func newAPI(t testing.TB) *api {
 	}
 	lifecycle := streams.New(db, s, gate, nil)
 	wh, err := whip.New(s, db, whip.Config{PathParam: PathParam, Gate: gate, Lifecycle: lifecycle,
-		MaxBodyBytes: d.MaxBodyBytes, MaxCandidates: d.MaxCandidates, MaxPatches: d.MaxPatches})
+		MaxBodyBytes: d.MaxBodyBytes, MaxCandidates: d.MaxCandidates, MaxPatches: d.MaxPatches,
+		MaxMediaSections: d.MaxMediaSections, MaxSDPLine: d.MaxSDPLine, MaxPatchBytes: d.MaxPatchBytes})
 	if err != nil {
 		t.Fatal(err)
 	}

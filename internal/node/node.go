@@ -19,8 +19,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/livegate/livegate/internal/access"
+	"github.com/livegate/livegate/internal/admission"
 	"github.com/livegate/livegate/internal/billing"
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/countries"
@@ -48,6 +51,7 @@ type Node struct {
 	Viewers  *access.ViewerAuth
 	Gate     *access.Gate
 	Decider  *paywall.Decider
+	Capacity *admission.Capacity
 	handler  http.Handler
 	server   *http.Server
 	ln       net.Listener
@@ -116,6 +120,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	}
 
 	var sessStore sessions.Store = sessions.NewMemory()
+	var shared redis.UniversalClient
 	if cfg.RedisURL != "" {
 		rs, err := sessions.NewRedis(cfg.RedisURL, cfg.RedisPrefix, log.With("component", "sessions"))
 		if err != nil {
@@ -126,6 +131,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 			log.Warn("redis not answering at start", "err", err)
 		}
 		sessStore = rs
+		shared = rs.Client()
 	}
 	opened = append(opened, sessStore.Close)
 	tokens, err := access.NewPlaybackTokens(cfg.PlaybackSecret, 0)
@@ -159,11 +165,25 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	lifecycle := streams.New(db, n.SFU, n.Gate, log.With("component", "streams"))
 	rejected := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livegate_rejections_total",
 		Help: "Requests refused by an admission limit, by limit."}, []string{"limit"})
-	n.Registry.MustRegister(rejected)
+	eventStreams := prometheus.NewGauge(prometheus.GaugeOpts{Name: "livegate_event_streams",
+		Help: "Server-sent event streams open."})
+	n.Registry.MustRegister(rejected, eventStreams)
+	rules, err := cfg.Rules()
+	if err != nil {
+		return nil, err
+	}
+	// A viewer's checkouts are limited across the fleet: each costs a Stripe session
+	// wherever it is made. The other limits protect one node and stay on it.
+	limits := admission.NewLimits(rules, admission.Options{Redis: shared, Prefix: cfg.RedisPrefix,
+		Shared: []string{admission.CheckoutViewer}, Rejected: rejected, Logger: log.With("component", "admission")})
+	n.Capacity = admission.NewCapacity(admission.CapacityLimits{Viewers: cfg.MaxViewers,
+		Egress: int64(cfg.MaxEgressMbps) * 1_000_000, CPU: float64(cfg.MaxCPUPercent) / 100},
+		n.SFU.Viewers, counterValue(n.Metrics.BytesForwarded), rejected)
 	n.WHIP, err = whip.New(n.SFU, db, whip.Config{Gate: n.Gate, Lifecycle: lifecycle, MaxBodyBytes: cfg.MaxBodyBytes, ICEServers: cfg.STUNServers,
 		PathParam: httpapi.PathParam, MaxCandidates: cfg.MaxCandidates, MaxPatches: cfg.MaxPatches,
+		MaxMediaSections: cfg.MaxMediaSections, MaxSDPLine: cfg.MaxSDPLine, MaxPatchBytes: cfg.MaxPatchBytes,
 		ClientIP: n.Resolver.ClientIP, MaxPendingPerClient: cfg.MaxPendingPerClient, MaxPending: cfg.MaxPending,
-		Rejected: rejected, Logger: log.With("component", "whip")})
+		Rejected: rejected, Limits: limits, Capacity: n.Capacity, Logger: log.With("component", "whip")})
 	if err != nil {
 		return nil, err
 	}
@@ -174,8 +194,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	n.handler = httpapi.New(httpapi.Deps{Store: db, SFU: n.SFU, WHIP: n.WHIP, Gatherer: publicMetrics,
 		Billing: n.Billing, Resolver: n.Resolver, Viewers: n.Viewers, Gate: n.Gate, Decider: n.Decider, Streams: lifecycle,
 		APIKey: cfg.APIKey, OperatorKeys: opKeys, Production: cfg.Production, Development: cfg.DevelopmentDefaults(), PublicURL: cfg.PublicURL,
-		MaxBody: cfg.MaxBodyBytes, Logger: log.With("component", "http"),
-		Ready: func() bool { return !n.SFU.Draining() }})
+		MaxBody: cfg.MaxBodyBytes, Logger: log.With("component", "http"), Limits: limits,
+		EventStreams: admission.NewConns("event-streams", cfg.MaxEventStreamsPerClient, cfg.MaxEventStreams, rejected, eventStreams),
+		Ready:        func() bool { return !n.SFU.Draining() }})
 
 	if cfg.MetricsAddr != "" {
 		n.metricLn, err = net.Listen("tcp", cfg.MetricsAddr)
@@ -222,8 +243,9 @@ func (n *Node) Run(ctx context.Context) error {
 	go func() { errc <- n.server.Serve(n.ln) }()
 	gateCtx, stopGate := context.WithCancel(context.Background())
 	var gateDone sync.WaitGroup
-	gateDone.Add(2)
+	gateDone.Add(3)
 	go func() { defer gateDone.Done(); n.Gate.Run(gateCtx) }()
+	go func() { defer gateDone.Done(); n.Capacity.Run(gateCtx) }()
 	go func() { defer gateDone.Done(); n.Billing.RunOutbox(gateCtx) }()
 	n.stopGate = func() { stopGate(); gateDone.Wait() }
 	if n.cfg.DebugAddr != "" {
@@ -276,6 +298,17 @@ func (n *Node) Shutdown(grace time.Duration) {
 	_ = n.server.Shutdown(ctx)
 	n.close()
 	n.log.Info("stopped")
+}
+
+// counterValue reads a counter's value (bytes sent, for the egress rate).
+func counterValue(c prometheus.Counter) func() uint64 {
+	return func() uint64 {
+		var m dto.Metric
+		if c.Write(&m) != nil {
+			return 0
+		}
+		return uint64(m.GetCounter().GetValue())
+	}
 }
 
 // debugMux serves the profiler on its own listener, never on the public API.

@@ -45,6 +45,9 @@ func NewRedis(url, prefix string, log *slog.Logger) (*Redis, error) {
 }
 
 // Ping checks that Redis answers.
+// Client is the Redis connection, for other fleet-wide state (shared rate limits).
+func (r *Redis) Client() redis.UniversalClient { return r.rdb }
+
 func (r *Redis) Ping(ctx context.Context) error { return r.wrap(r.rdb.Ping(ctx).Err()) }
 
 func (r *Redis) wrap(err error) error {

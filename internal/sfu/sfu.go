@@ -516,6 +516,21 @@ func (s *SFU) Subscribe(ctx context.Context, streamID, id, offer string, opts Su
 	return sub, answer, nil
 }
 
+// Viewers counts the viewer connections of every room, connected or coming up.
+func (s *SFU) Viewers() int {
+	s.mu.Lock()
+	rooms := make([]*Room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.mu.Unlock()
+	n := 0
+	for _, r := range rooms {
+		n += r.Subscribers()
+	}
+	return n
+}
+
 // Draining reports whether Drain was called.
 func (s *SFU) Draining() bool { return s.draining.Load() }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livegate/livegate/internal/access"
+	"github.com/livegate/livegate/internal/admission"
 	"github.com/livegate/livegate/internal/problem"
 	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/sfu"
@@ -76,7 +77,21 @@ type Config struct {
 	MaxPending          int
 	// Rejected counts joins refused by a limit, by reason; nil counts nothing.
 	Rejected *prometheus.CounterVec
-	Logger   *slog.Logger
+	// Limits rate-limits offers per client and slows down clients whose stream keys are
+	// rejected; nil limits nothing.
+	Limits *admission.Limits
+	// Capacity refuses viewers when the node is full; nil never refuses.
+	Capacity Capacity
+	// MaxMediaSections and MaxSDPLine bound an offer; MaxPatchBytes a PATCH body.
+	MaxMediaSections int
+	MaxSDPLine       int
+	MaxPatchBytes    int64
+	Logger           *slog.Logger
+}
+
+// Capacity says whether the node takes another viewer.
+type Capacity interface {
+	AdmitViewer() *problem.Error
 }
 
 // Handler serves /whip and /whep.
@@ -88,8 +103,17 @@ type Handler struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session
-	pending  map[netip.Addr]int // viewer connections answered, not yet up, by client
+	pending  map[pendingKey]int // viewer connections answered, not yet up
 	pendingN int
+}
+
+// pendingKey is a pool of pending connections: a client's offers with a playback token
+// are counted apart from its anonymous ones, so that a flood of anonymous offers does not
+// lock out a viewer behind the same address who went through /access (whose tokens are
+// rate-limited there and each open one session).
+type pendingKey struct {
+	client string
+	token  bool
 }
 
 // session is one WHIP or WHEP resource.
@@ -123,12 +147,13 @@ func New(s *sfu.SFU, streams Streams, cfg Config) (*Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.MaxBodyBytes <= 0 || cfg.MaxCandidates <= 0 || cfg.MaxPatches <= 0 {
-		return nil, fmt.Errorf("whip: MaxBodyBytes %d, MaxCandidates %d and MaxPatches %d must all be positive",
-			cfg.MaxBodyBytes, cfg.MaxCandidates, cfg.MaxPatches)
+	if cfg.MaxBodyBytes <= 0 || cfg.MaxCandidates <= 0 || cfg.MaxPatches <= 0 ||
+		cfg.MaxMediaSections <= 0 || cfg.MaxSDPLine <= 0 || cfg.MaxPatchBytes <= 0 {
+		return nil, fmt.Errorf("whip: MaxBodyBytes %d, MaxCandidates %d, MaxPatches %d, MaxMediaSections %d, MaxSDPLine %d and MaxPatchBytes %d must all be positive",
+			cfg.MaxBodyBytes, cfg.MaxCandidates, cfg.MaxPatches, cfg.MaxMediaSections, cfg.MaxSDPLine, cfg.MaxPatchBytes)
 	}
 	return &Handler{sfu: s, streams: streams, cfg: cfg, log: cfg.Logger, sessions: map[string]*session{},
-		pending: map[netip.Addr]int{}}, nil
+		pending: map[pendingKey]int{}}, nil
 }
 
 // Sessions counts open WHIP and WHEP sessions.
@@ -163,7 +188,7 @@ func parseLayer(v string) (int, bool) {
 // patchViewer changes a viewer's choices (livegate's extension to WHEP):
 // {"max_layer": "low"} pins the highest simulcast layer, "any" lifts the pin.
 func (h *Handler) patchViewer(w http.ResponseWriter, r *http.Request, s *session) {
-	body, ok := h.readBody(w, r)
+	body, ok := h.readBody(w, r, h.cfg.MaxPatchBytes)
 	if !ok {
 		return
 	}
@@ -191,6 +216,16 @@ func HashKey(key string) []byte {
 
 // Publish handles POST /whip/{stream}.
 func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
+	client := admission.ClientKey(h.clientIP(r))
+	if err := h.cfg.Limits.Allow(r.Context(), admission.WHIP, client); err != nil {
+		problem.Answer(w, r, err)
+		return
+	}
+	// A client whose keys keep failing waits before it may try again, right or wrong.
+	if err := h.cfg.Limits.Blocked(admission.WHIPKey, client); err != nil {
+		problem.Answer(w, r, err)
+		return
+	}
 	offer, ok := h.readSDP(w, r)
 	if !ok {
 		return
@@ -200,6 +235,7 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !keyMatches(r, st.KeyHash) {
+		h.cfg.Limits.Spend(admission.WHIPKey, client)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="livegate"`)
 		problem.Write(w, r, http.StatusUnauthorized, "bad-stream-key", "Stream key rejected",
 			"send the stream key as Authorization: Bearer <key>")
@@ -240,6 +276,19 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 
 // View handles POST /whep/{stream}.
 func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
+	client := admission.ClientKey(h.clientIP(r))
+	if err := h.cfg.Limits.Allow(r.Context(), admission.WHEP, client); err != nil {
+		problem.Answer(w, r, err)
+		return
+	}
+	// A full node refuses before it spends anything on the offer: those already watching
+	// keep what they have.
+	if h.cfg.Capacity != nil {
+		if err := h.cfg.Capacity.AdmitViewer(); err != nil {
+			problem.Answer(w, r, err)
+			return
+		}
+	}
 	offer, ok := h.readSDP(w, r)
 	if !ok {
 		return
@@ -262,13 +311,14 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	release, ok := h.reservePending(h.clientIP(r))
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	token = strings.TrimSpace(token)
+	release, ok := h.reservePending(pendingKey{client: client, token: token != ""})
 	if !ok {
 		h.reject(w, r, "pending", errTooManyPending)
 		return
 	}
-	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	pass, err := h.cfg.Gate.Admit(r.Context(), strings.TrimSpace(token), st)
+	pass, err := h.cfg.Gate.Admit(r.Context(), token, st)
 	if err != nil {
 		release()
 		if !problem.Answer(w, r, err) {
@@ -317,7 +367,7 @@ var errTooManyPending = &problem.Error{Status: http.StatusTooManyRequests, Type:
 
 // reservePending takes a pending slot for client; release gives it back, once however
 // often it is called. ok is false when the caps are full.
-func (h *Handler) reservePending(client netip.Addr) (release func(), ok bool) {
+func (h *Handler) reservePending(client pendingKey) (release func(), ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if (h.cfg.MaxPending > 0 && h.pendingN >= h.cfg.MaxPending) ||
@@ -401,8 +451,12 @@ func (h *Handler) Patch(w http.ResponseWriter, r *http.Request) {
 			"PATCH takes application/trickle-ice-sdpfrag (or, on a WHEP session, application/json)")
 		return
 	}
-	body, ok := h.readBody(w, r)
+	body, ok := h.readBody(w, r, h.cfg.MaxPatchBytes)
 	if !ok {
+		return
+	}
+	if err := h.checkLines(body); err != nil {
+		problem.Answer(w, r, err)
 		return
 	}
 	frag, err := parseSDPFrag(body)
@@ -505,8 +559,14 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request) (*session, boo
 		return nil, false
 	}
 	if ingest {
+		client := admission.ClientKey(h.clientIP(r))
+		if err := h.cfg.Limits.Blocked(admission.WHIPKey, client); err != nil {
+			problem.Answer(w, r, err)
+			return nil, false
+		}
 		st, err := h.streams.Stream(r.Context(), streamID)
 		if err != nil || !keyMatches(r, st.KeyHash) {
+			h.cfg.Limits.Spend(admission.WHIPKey, client)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="livegate"`)
 			problem.Write(w, r, http.StatusUnauthorized, "bad-stream-key", "Stream key rejected", "")
 			return nil, false
@@ -537,7 +597,7 @@ func (h *Handler) readSDP(w http.ResponseWriter, r *http.Request) (string, bool)
 			"POST an SDP offer as application/sdp")
 		return "", false
 	}
-	body, ok := h.readBody(w, r)
+	body, ok := h.readBody(w, r, h.cfg.MaxBodyBytes)
 	if !ok {
 		return "", false
 	}
@@ -545,19 +605,58 @@ func (h *Handler) readSDP(w http.ResponseWriter, r *http.Request) (string, bool)
 		problem.Write(w, r, http.StatusBadRequest, "bad-sdp", "Malformed SDP offer", "the body is empty")
 		return "", false
 	}
-	if n := countCandidates(body); n > h.cfg.MaxCandidates {
-		h.tooManyCandidates(w, r, n)
+	if err := h.checkSDP(body); err != nil {
+		problem.Answer(w, r, err)
 		return "", false
 	}
 	return body, true
 }
 
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (string, bool) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+// checkSDP bounds what an offer may ask of the node before any SDP parser sees it:
+// each media section is a transceiver with its own buffers, each candidate a pair to
+// check, and a huge line only ever comes from a fuzzer or an attacker.
+func (h *Handler) checkSDP(sdp string) *problem.Error {
+	if err := h.checkLines(sdp); err != nil {
+		return err
+	}
+	sections, candidates := 0, 0
+	for line := range strings.Lines(sdp) {
+		switch {
+		case strings.HasPrefix(line, "m="):
+			sections++
+		case strings.HasPrefix(line, "a=candidate:"):
+			candidates++
+		}
+	}
+	if sections > h.cfg.MaxMediaSections {
+		return &problem.Error{Status: http.StatusRequestEntityTooLarge, Type: "too-many-media-sections",
+			Title: "Too many media sections", Msg: fmt.Sprintf("%d media sections; an offer may have at most %d", sections, h.cfg.MaxMediaSections)}
+	}
+	if candidates > h.cfg.MaxCandidates {
+		return h.candidatesError(candidates)
+	}
+	return nil
+}
+
+// checkLines refuses a body with a line longer than MaxSDPLine.
+func (h *Handler) checkLines(body string) *problem.Error {
+	n := 0
+	for line := range strings.Lines(body) {
+		n++
+		if len(line) > h.cfg.MaxSDPLine {
+			return &problem.Error{Status: http.StatusRequestEntityTooLarge, Type: "sdp-line-too-long", Title: "SDP line too long",
+				Msg: fmt.Sprintf("line %d has %d bytes; the limit is %d", n, len(line), h.cfg.MaxSDPLine)}
+		}
+	}
+	return nil
+}
+
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, limit int64) (string, bool) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		problem.Write(w, r, http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large",
-			fmt.Sprintf("the limit is %d bytes", h.cfg.MaxBodyBytes))
+			fmt.Sprintf("the limit is %d bytes", limit))
 		return "", false
 	}
 	if err != nil {
@@ -581,7 +680,7 @@ func (h *Handler) sfuError(w http.ResponseWriter, r *http.Request, err error) {
 // countCandidates counts the a=candidate lines of an SDP body.
 func countCandidates(sdp string) int {
 	n := 0
-	for _, line := range strings.Split(sdp, "\n") {
+	for line := range strings.Lines(sdp) {
 		if strings.HasPrefix(line, "a=candidate:") {
 			n++
 		}
@@ -589,9 +688,13 @@ func countCandidates(sdp string) int {
 	return n
 }
 
+func (h *Handler) candidatesError(n int) *problem.Error {
+	return &problem.Error{Status: http.StatusRequestEntityTooLarge, Type: "too-many-candidates", Title: "Too many ICE candidates",
+		Msg: fmt.Sprintf("%d candidates; a session may have at most %d", n, h.cfg.MaxCandidates)}
+}
+
 func (h *Handler) tooManyCandidates(w http.ResponseWriter, r *http.Request, n int) {
-	problem.Write(w, r, http.StatusRequestEntityTooLarge, "too-many-candidates", "Too many ICE candidates",
-		fmt.Sprintf("%d candidates; a session may have at most %d", n, h.cfg.MaxCandidates))
+	problem.Answer(w, r, h.candidatesError(n))
 }
 
 func contentTypeIs(r *http.Request, want string) bool {

@@ -1,0 +1,140 @@
+package admission
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/livegate/livegate/internal/problem"
+)
+
+// CapacityLimits are how much the node takes on; a zero field is no limit.
+type CapacityLimits struct {
+	Viewers int     // viewer connections, up or coming up
+	Egress  int64   // bits per second of media sent
+	CPU     float64 // share of the node's CPUs in use, 0 to 1
+}
+
+// Load is what the node carries now.
+type Load struct {
+	Viewers int
+	Egress  int64   // bits per second, over the last sample
+	CPU     float64 // share of the node's CPUs, smoothed over a few seconds
+}
+
+// Capacity refuses new viewers when the node is full, so that those already watching
+// keep their quality. Viewers are counted when asked; egress and CPU are sampled once a
+// second by Run.
+type Capacity struct {
+	limits   CapacityLimits
+	viewers  func() int
+	sent     func() uint64 // media bytes sent so far
+	rejected *prometheus.CounterVec
+
+	mu   sync.Mutex
+	load Load
+	last sample
+}
+
+type sample struct {
+	at   time.Time
+	sent uint64
+	cpu  time.Duration
+}
+
+// NewCapacity watches the node's load against limits. viewers counts viewer
+// connections; sent reports the media bytes sent so far.
+func NewCapacity(limits CapacityLimits, viewers func() int, sent func() uint64, rejected *prometheus.CounterVec) *Capacity {
+	c := &Capacity{limits: limits, viewers: viewers, sent: sent, rejected: rejected}
+	c.last = c.sample()
+	return c
+}
+
+// Run samples the node's load once a second until ctx ends.
+func (c *Capacity) Run(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.update()
+		}
+	}
+}
+
+func (c *Capacity) sample() sample {
+	s := sample{at: time.Now()}
+	if c.sent != nil {
+		s.sent = c.sent()
+	}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		s.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	return s
+}
+
+func (c *Capacity) update() {
+	now := c.sample()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	wall := now.at.Sub(c.last.at)
+	if wall <= 0 {
+		return
+	}
+	c.load.Egress = int64(float64(now.sent-c.last.sent) * 8 / wall.Seconds())
+	cpu := float64(now.cpu-c.last.cpu) / float64(wall) / float64(runtime.NumCPU())
+	// Smoothed over about three seconds: one busy second (a burst of joins, a GC) is not
+	// a full node, three are.
+	c.load.CPU += (cpu - c.load.CPU) / 3
+	c.last = now
+}
+
+// Load reports the node's load.
+func (c *Capacity) Load() Load {
+	c.mu.Lock()
+	l := c.load
+	c.mu.Unlock()
+	if c.viewers != nil {
+		l.Viewers = c.viewers()
+	}
+	return l
+}
+
+// retryFull is the Retry-After of a full node: long enough for viewers to leave or for
+// a load balancer to have sent the caller elsewhere.
+const retryFull = 10 * time.Second
+
+// AdmitViewer refuses a new viewer when the node is at one of its limits.
+func (c *Capacity) AdmitViewer() *problem.Error {
+	if c == nil {
+		return nil
+	}
+	l, lim := c.Load(), c.limits
+	switch {
+	case lim.Viewers > 0 && l.Viewers >= lim.Viewers:
+		return c.refuse("capacity-viewers", fmt.Sprintf("this node serves its limit of %d viewers", lim.Viewers))
+	// One more viewer adds about what an average viewer takes.
+	case lim.Egress > 0 && l.Egress+l.Egress/int64(max(l.Viewers, 1)) > lim.Egress:
+		return c.refuse("capacity-egress", fmt.Sprintf("this node sends %d kbit/s of its limit of %d kbit/s", l.Egress/1000, lim.Egress/1000))
+	case lim.CPU > 0 && l.CPU >= lim.CPU:
+		return c.refuse("capacity-cpu", fmt.Sprintf("this node's CPUs are %.0f%% busy (limit %.0f%%)", l.CPU*100, lim.CPU*100))
+	}
+	return nil
+}
+
+func (c *Capacity) refuse(limit, msg string) *problem.Error {
+	if c.rejected != nil {
+		c.rejected.WithLabelValues(limit).Inc()
+	}
+	return &problem.Error{Status: http.StatusServiceUnavailable, Type: "node-at-capacity", Title: "Node at capacity",
+		Msg: msg, Hint: msg + "; retry later or on another node", RetryAfter: retryFull}
+}
