@@ -19,7 +19,7 @@ type fakePeer struct {
 	added int
 }
 
-func (p *fakePeer) ID() string   { return "sess" }
+func (p *fakePeer) ID() string     { return "sess" }
 func (p *fakePeer) OnClose(func()) {}
 func (p *fakePeer) AddICECandidate(c webrtc.ICECandidateInit) error {
 	if !strings.HasPrefix(c.Candidate, "candidate:") {
