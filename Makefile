@@ -27,6 +27,7 @@ fuzz:
 	$(GO) test ./internal/sfu -run '^$$' -fuzz FuzzParseOffer -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/sfu -run '^$$' -fuzz FuzzMunger -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/whip -run '^$$' -fuzz FuzzParseSDPFrag -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/whip -run '^$$' -fuzz FuzzTricklePatch -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/httpapi -run '^$$' -fuzz FuzzCreateStreamJSON -fuzztime $(FUZZTIME)
 
 bench:

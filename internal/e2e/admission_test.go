@@ -412,3 +412,41 @@ func TestOfferBounds(t *testing.T) {
 	v := mustWatch(t, n, s)
 	v.waitPackets(t, "video", 5, 5*time.Second)
 }
+
+// A flood of anonymous offers fills its client's pending cap, but a viewer behind the
+// same address who went through /access (a mobile carrier's NAT, a campus) still joins:
+// offers with a playback token have their own pool, bounded by /access's rate limit
+// and one session per token.
+func TestFloodDoesNotLockOutViewersWithTokens(t *testing.T) {
+	n := startNode(t, func(c *config.Config) {
+		c.MaxPendingPerClient = 10
+		c.ConnectTimeout = 3 * time.Second
+	})
+	s := n.newStream()
+	publish(t, n, s, webrtc.MimeTypeVP8, 30)
+	offer := noCandidateOffer(t)
+	refused := 0
+	for range 30 {
+		if r := n.raw("POST", "/whep/"+s.ID, "application/sdp", offer, nil); r.status == 429 {
+			refused++
+		}
+	}
+	if refused != 20 {
+		t.Fatalf("30 anonymous offers: %d refused, want 20 past the cap of 10", refused)
+	}
+	if _, err := watch(t, n, s); err == nil {
+		t.Fatal("an anonymous viewer behind the flooding address joined past the cap")
+	}
+	r := n.raw("POST", "/v1/streams/"+s.ID+"/access", "", "", nil)
+	var g accessGrant
+	if err := json.Unmarshal([]byte(r.body), &g); err != nil || r.status != 200 || g.PlaybackToken == "" {
+		t.Fatalf("access: %d %s", r.status, r.body)
+	}
+	start := time.Now()
+	v, err := watchWithToken(t, n, s, g.PlaybackToken)
+	if err != nil {
+		t.Fatalf("a viewer with a playback token behind the flooding address: %v", err)
+	}
+	v.waitPackets(t, "video", 5, 5*time.Second)
+	t.Logf("first video %v after the offer, during the flood", time.Since(start).Round(time.Millisecond))
+}

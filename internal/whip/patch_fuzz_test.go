@@ -86,13 +86,12 @@ func FuzzTricklePatch(f *testing.F) {
 				t.Fatalf("refusal body %q (%v)", rec.Body, err)
 			}
 		}
-		if p.added > d().MaxCandidates {
+		if p.added > config.Default().MaxCandidates {
 			t.Fatalf("%d candidates reached the peer", p.added)
 		}
 	})
 }
 
-func d() config.Config { return config.Default() }
 
 func TestPatchBounds(t *testing.T) {
 	h, _ := patchHandler(t)
