@@ -48,6 +48,10 @@ func TestLoadRejects(t *testing.T) {
 		{"--production", "--api-key", strongAPIKey, "--stripe-webhook-secret", strongWebhookSecret, "--viewer-jwt-secret", strongJWTSecret,
 			"--playback-secret", strongPlayback},
 		{"--operator-keys", "alice"},
+		{"--rate-limits", "checkout-viewer=5"},
+		{"--rate-limits", "nosuch=1/s"},
+		{"--max-cpu-percent", "150"},
+		{"--max-sdp-line", "10"},
 	} {
 		if _, err := Load(args, env(nil), &bytes.Buffer{}); err == nil {
 			t.Errorf("Load(%v) accepted", args)
@@ -70,6 +74,23 @@ const (
 
 func strongProduction() []string {
 	return []string{"--production", "--api-key", strongAPIKey, "--viewer-jwt-secret", strongJWTSecret, "--playback-secret", strongPlayback}
+}
+
+func TestRateLimitsOverrideDefaults(t *testing.T) {
+	c, err := Load([]string{"--rate-limits", "checkout-viewer=3/m,collect=off"}, env(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := c.Rules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := rules["checkout-viewer"]; r.Count != 3 || r.Per != time.Minute || r.Burst != 3 {
+		t.Errorf("checkout-viewer = %+v", r)
+	}
+	if !rules["collect"].Off() || rules["whep"].Off() {
+		t.Errorf("collect off %v, whep off %v", rules["collect"].Off(), rules["whep"].Off())
+	}
 }
 
 func TestProductionNeedsStripeAndViewerKeys(t *testing.T) {

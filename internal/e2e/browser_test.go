@@ -358,3 +358,39 @@ func TestBrowserFirstFrame(t *testing.T) {
 	t.Logf("Chromium first frame after the WHEP answer over %d joins: p50 %.0f ms, max %.0f ms (all: %.0f)",
 		len(waits), waits[len(waits)/2], waits[len(waits)-1], waits)
 }
+
+// A viewer page that meets a full node says so, waits the Retry-After it was given, and
+// plays on its own once there is room.
+func TestBrowserWaitsForRoomOnAFullNode(t *testing.T) {
+	chromium := chromiumPath(t)
+	n := startNode(t, func(c *config.Config) { c.MaxViewers = 1 })
+	s := n.newStream()
+	publish(t, n, s, webrtc.MimeTypeVP8, 30)
+	first := mustWatch(t, n, s)
+	first.waitPackets(t, "video", 5, 5*time.Second)
+
+	browser := startBrowser(t, chromium)
+	if _, err := chromedp.Run(browser, chromedp.Navigate(n.URL()+"/watch/"+s.ID+"?loopback=1")); err != nil {
+		t.Fatalf("open the viewer page: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := chromedp.Run(browser, chromedp.Evaluate[string](`document.getElementById("status").textContent`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(st, "trying again in") {
+			t.Logf("the page says: %s", st)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the page on a full node shows %q, want it to say it is trying again", st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	first.sess.PC.Close() // room for one
+	got := waitBrowserMedia(t, browser)
+	if got.State != "connected" || got.Status != "Live" {
+		t.Fatalf("browser state %+v", got)
+	}
+}
