@@ -450,3 +450,24 @@ func TestFloodDoesNotLockOutViewersWithTokens(t *testing.T) {
 	v.waitPackets(t, "video", 5, 5*time.Second)
 	t.Logf("first video %v after the offer, during the flood", time.Since(start).Round(time.Millisecond))
 }
+
+// Past its egress limit a node refuses the viewer that would take it over (about what an
+// average viewer takes), and reports its egress.
+func TestEgressLimitRefusesNewViewers(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.MaxEgressMbps = 1 })
+	s := n.newStream()
+	publish(t, n, s, webrtc.MimeTypeVP8, 30) // about 300 kbit/s of video and 64 of audio
+	for range 2 {
+		v := mustWatch(t, n, s)
+		v.waitPackets(t, "video", 5, 5*time.Second)
+	}
+	time.Sleep(2500 * time.Millisecond) // two full samples of the egress
+	egress := scrape(t, n.URL()+"/metrics", "livegate_node_egress_bits_per_second")
+	if egress < 500_000 || egress > 1_000_000 {
+		t.Fatalf("egress with two viewers %v bit/s, want about 730k", egress)
+	}
+	expectProblem(t, "a third viewer past 1 Mbit/s", n.raw("POST", "/whep/"+s.ID, "application/sdp", noCandidateOffer(t), nil), 503, "node-at-capacity")
+	if got := scrape(t, n.URL()+"/metrics", `livegate_rejections_total{limit="capacity-egress"}`); got != 1 {
+		t.Errorf("egress rejections %v, want 1", got)
+	}
+}

@@ -179,6 +179,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	n.Capacity = admission.NewCapacity(admission.CapacityLimits{Viewers: cfg.MaxViewers,
 		Egress: int64(cfg.MaxEgressMbps) * 1_000_000, CPU: float64(cfg.MaxCPUPercent) / 100},
 		n.SFU.Viewers, counterValue(n.Metrics.BytesForwarded), rejected)
+	// The load the capacity limits are held against, so an operator sees how near they are.
+	n.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "livegate_node_egress_bits_per_second",
+			Help: "Media sent by this node over the last second."}, func() float64 { return float64(n.Capacity.Load().Egress) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "livegate_node_cpu_ratio",
+			Help: "Share of the node's CPUs in use, smoothed over a few seconds."}, func() float64 { return n.Capacity.Load().CPU }))
 	n.WHIP, err = whip.New(n.SFU, db, whip.Config{Gate: n.Gate, Lifecycle: lifecycle, MaxBodyBytes: cfg.MaxBodyBytes, ICEServers: cfg.STUNServers,
 		PathParam: httpapi.PathParam, MaxCandidates: cfg.MaxCandidates, MaxPatches: cfg.MaxPatches,
 		MaxMediaSections: cfg.MaxMediaSections, MaxSDPLine: cfg.MaxSDPLine, MaxPatchBytes: cfg.MaxPatchBytes,

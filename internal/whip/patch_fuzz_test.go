@@ -92,7 +92,6 @@ func FuzzTricklePatch(f *testing.F) {
 	})
 }
 
-
 func TestPatchBounds(t *testing.T) {
 	h, _ := patchHandler(t)
 	for _, tc := range []struct {
