@@ -31,6 +31,10 @@ type ViewerAuthConfig struct {
 	Leeway time.Duration
 	// Issuer and Audience, when set, must match.
 	Issuer, Audience string
+	// DevelopmentSecret, with neither a secret nor a key, is the development secret to
+	// use instead of a random one: a development fleet's nodes share one (in Redis), so
+	// a token from one node's /dev/login works on every node.
+	DevelopmentSecret []byte
 }
 
 // ViewerAuth verifies platform JWTs; the viewer id is the token's sub.
@@ -72,9 +76,11 @@ func NewViewerAuth(cfg ViewerAuthConfig) (*ViewerAuth, error) {
 		a.secret = []byte(cfg.HS256Secret)
 		a.key, a.methods = a.secret, []string{"HS256"}
 	default:
-		var b [32]byte
-		_, _ = rand.Read(b[:])
-		a.secret = b[:]
+		a.secret = cfg.DevelopmentSecret
+		if len(a.secret) < 32 {
+			a.secret = make([]byte, 32)
+			_, _ = rand.Read(a.secret)
+		}
 		a.key, a.methods = a.secret, []string{"HS256"}
 		a.devSecret = true
 	}

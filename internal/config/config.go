@@ -22,7 +22,14 @@ type Config struct {
 	PublicURL   string // base URL clients reach this node at; used in WHIP/WHEP URLs
 	DataDir     string // where the embedded SQLite database lives
 	DatabaseURL string // PostgreSQL URL; when set, SQLite is not used
-	NodeID      string // this node's name in logs and, later, the cluster registry
+	NodeID      string // this node's name in logs and in the fleet's registry
+	Region      string // where the node runs, in the fleet's registry (e.g. eu-west)
+	// RelayIdle is how long a node keeps pulling a stream from its origin after its last
+	// viewer left.
+	RelayIdle time.Duration
+	// RelayNetworks are CIDRs other nodes of the fleet are reached at for relays (their
+	// own network, which viewers' candidates may not name).
+	RelayNetworks []string
 
 	APIKey     string // operator/creator API key for /v1 (compared in constant time)
 	Production bool   // refuse unsafe development defaults
@@ -119,6 +126,7 @@ func Default() Config {
 		UDPPort:             7882,
 		TCPAddr:             ":7881",
 		ShutdownGrace:       10 * time.Second,
+		RelayIdle:           30 * time.Second,
 		MaxBodyBytes:        64 << 10,
 		ReadTimeout:         15 * time.Second,
 		WriteTimeout:        30 * time.Second,
@@ -164,7 +172,10 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base URL clients reach this node at")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded SQLite database")
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL (postgres://...); empty uses SQLite in --data-dir")
-	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "this node's name")
+	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "this node's name (unique in a fleet)")
+	fs.StringVar(&c.Region, "region", c.Region, "where this node runs (e.g. eu-west), as the fleet's registry shows it")
+	fs.DurationVar(&c.RelayIdle, "relay-idle", c.RelayIdle, "how long a node keeps relaying a stream from its origin after its last viewer left")
+	fs.Var((*listFlag)(&c.RelayNetworks), "relay-networks", "comma-separated CIDRs other nodes are reached at for relays (e.g. 10.0.0.0/8); empty: as --remote-networks, or anywhere")
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "operator/creator API key for /v1 (required with --production)")
 	fs.BoolVar(&c.Production, "production", c.Production, "refuse development defaults")
 	fs.IntVar(&c.UDPPort, "udp-port", c.UDPPort, "UDP port shared by every WebRTC peer (ICE UDP mux); 0 picks one")
@@ -271,6 +282,12 @@ func (c Config) Validate() error {
 	if _, err := c.RemotePrefixes(); err != nil {
 		errs = append(errs, err)
 	}
+	if _, err := parsePrefixes("relay-networks", c.RelayNetworks); err != nil {
+		errs = append(errs, err)
+	}
+	if c.RelayIdle <= 0 {
+		errs = append(errs, errors.New("relay-idle must be positive"))
+	}
 	for _, s := range c.STUNServers {
 		if !strings.HasPrefix(s, "stun:") && !strings.HasPrefix(s, "stuns:") {
 			errs = append(errs, fmt.Errorf("stun-servers: %q is not a stun: URL", s))
@@ -339,11 +356,20 @@ func (l *listFlag) Set(s string) error {
 
 // RemotePrefixes is --remote-networks parsed: the one place it is read.
 func (c Config) RemotePrefixes() ([]netip.Prefix, error) {
+	return parsePrefixes("remote-networks", c.RemoteNetworks)
+}
+
+// RelayPrefixes is --relay-networks parsed.
+func (c Config) RelayPrefixes() ([]netip.Prefix, error) {
+	return parsePrefixes("relay-networks", c.RelayNetworks)
+}
+
+func parsePrefixes(flag string, list []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
-	for _, n := range c.RemoteNetworks {
+	for _, n := range list {
 		p, err := netip.ParsePrefix(n)
 		if err != nil {
-			return nil, fmt.Errorf("remote-networks: %w", err)
+			return nil, fmt.Errorf("%s: %w", flag, err)
 		}
 		out = append(out, p)
 	}

@@ -158,13 +158,21 @@ func (c Config) DevelopmentDefaults() []string {
 	if c.APIKey == "" && len(c.OperatorKeys) == 0 {
 		d = append(d, "no --api-key: the /v1 operator API is open to anyone")
 	}
-	if c.ViewerJWTSecret == "" && c.ViewerJWTPublicKey == "" {
+	switch {
+	case c.ViewerJWTSecret != "" || c.ViewerJWTPublicKey != "":
+	case c.RedisURL != "":
+		d = append(d, "viewer tokens signed with a development secret the fleet keeps in Redis: /dev/login and /v1/admin/dev/tokens mint them")
+	default:
 		d = append(d, "viewer tokens signed with a secret this node made: /dev/login and /v1/admin/dev/tokens mint them")
 	}
 	if c.StripeSecretKey == "" {
 		d = append(d, "no STRIPE_SECRET_KEY: purchases use the development checkout at /dev/checkout, no money moves")
 	}
-	if c.PlaybackSecret == "" {
+	switch {
+	case c.PlaybackSecret != "":
+	case c.RedisURL != "":
+		d = append(d, "playback tokens and relays signed with a development secret the fleet keeps in Redis")
+	default:
 		d = append(d, "playback tokens signed with a secret this node made: valid on this node only")
 	}
 	if len(c.RemoteNetworks) == 0 && !c.Production {

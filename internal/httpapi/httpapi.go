@@ -62,6 +62,8 @@ type Deps struct {
 	Limits *admission.Limits
 	// EventStreams caps open server-sent event streams; nil caps nothing.
 	EventStreams *admission.Conns
+	// Relay serves other nodes' pulls (/internal/relay/{stream}); nil on a single node.
+	Relay http.Handler
 }
 
 type api struct {
@@ -97,6 +99,9 @@ func New(d Deps) http.Handler {
 
 // PathParam reads a chi path parameter; the WHIP handlers use it.
 func PathParam(r *http.Request, name string) string { return chi.URLParam(r, name) }
+
+// StreamParam reads the {stream} path parameter.
+func StreamParam(r *http.Request) string { return chi.URLParam(r, "stream") }
 
 func (a *api) routes() chi.Router {
 	r := chi.NewRouter()
@@ -187,6 +192,10 @@ func (a *api) routes() chi.Router {
 		r.Post("/dev/checkout/{id}/pay", a.devPay)
 	}
 
+	if a.Relay != nil {
+		r.Get("/internal/relay/{stream}", a.Relay.ServeHTTP)
+		r.Post("/internal/relay/{stream}", a.Relay.ServeHTTP)
+	}
 	for _, prefix := range []string{"/whip", "/whep"} {
 		r.Group(func(r chi.Router) {
 			r.Use(cors)

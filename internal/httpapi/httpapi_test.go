@@ -66,7 +66,7 @@ func newAPI(t testing.TB) *api {
 		Billing: bill, Resolver: res, Viewers: viewers, Gate: gate, Streams: lifecycle,
 		Decider:  &paywall.Decider{Entitlements: db, Offers: bill, Previews: mem},
 		Gatherer: prometheus.NewRegistry(), MaxBody: 64 << 10, PublicURL: "http://localhost:8080",
-		Logger: nil, Ready: func() bool { return true }}}
+		Logger: nil, Ready: func() bool { return true }, Relay: http.NotFoundHandler()}}
 }
 
 // The spec and the router must list the same operations.

@@ -5,6 +5,10 @@ package node
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +29,7 @@ import (
 	"github.com/livegate/livegate/internal/access"
 	"github.com/livegate/livegate/internal/admission"
 	"github.com/livegate/livegate/internal/billing"
+	"github.com/livegate/livegate/internal/cluster"
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/httpapi"
@@ -52,6 +57,7 @@ type Node struct {
 	Gate     *access.Gate
 	Decider  *paywall.Decider
 	Capacity *admission.Capacity
+	Fleet    *cluster.Fleet // nil on a single node (no Redis)
 	handler  http.Handler
 	server   *http.Server
 	ln       net.Listener
@@ -89,6 +95,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	if err != nil {
 		return nil, err
 	}
+	relayNets, err := cfg.RelayPrefixes()
+	if err != nil {
+		return nil, err
+	}
 	n.Metrics = sfu.NewMetrics(n.Registry)
 	n.SFU, err = sfu.New(sfu.Config{
 		UDPPort: cfg.UDPPort, TCPAddr: cfg.TCPAddr, NAT1To1IPs: cfg.NAT1To1IPs, Interfaces: cfg.Interfaces,
@@ -97,6 +107,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		ReconnectGrace:  cfg.ReconnectGrace,
 		ConnectTimeout:  cfg.ConnectTimeout,
 		PacketCacheSize: cfg.PacketCacheSize, Logger: log.With("component", "sfu"), Metrics: n.Metrics,
+		RelayNetworks: relayNets,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start media: %w", err)
@@ -113,12 +124,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		return nil, err
 	}
 	opened = append(opened, n.Resolver.Close)
-	n.Viewers, err = access.NewViewerAuth(access.ViewerAuthConfig{HS256Secret: cfg.ViewerJWTSecret, PublicKeyPEM: cfg.ViewerJWTPublicKey,
-		Issuer: cfg.ViewerJWTIssuer, Audience: cfg.ViewerJWTAudience})
-	if err != nil {
-		return nil, err
-	}
-
 	var sessStore sessions.Store = sessions.NewMemory()
 	var shared redis.UniversalClient
 	if cfg.RedisURL != "" {
@@ -134,6 +139,27 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		shared = rs.Client()
 	}
 	opened = append(opened, sessStore.Close)
+	// A development fleet (Redis, no secrets given) shares development secrets through
+	// Redis, so that nodes started with nothing but the same --redis-url honour each
+	// other's tokens. A production node is given its secrets.
+	var devViewerSecret []byte
+	if shared != nil && cfg.PlaybackSecret == "" {
+		if cfg.PlaybackSecret, err = fleetSecret(ctx, shared, cfg.RedisPrefix+"dev:playback-secret"); err != nil {
+			return nil, err
+		}
+	}
+	if shared != nil && cfg.ViewerJWTSecret == "" && cfg.ViewerJWTPublicKey == "" {
+		s, err := fleetSecret(ctx, shared, cfg.RedisPrefix+"dev:viewer-secret")
+		if err != nil {
+			return nil, err
+		}
+		devViewerSecret = []byte(s)
+	}
+	n.Viewers, err = access.NewViewerAuth(access.ViewerAuthConfig{HS256Secret: cfg.ViewerJWTSecret, PublicKeyPEM: cfg.ViewerJWTPublicKey,
+		Issuer: cfg.ViewerJWTIssuer, Audience: cfg.ViewerJWTAudience, DevelopmentSecret: devViewerSecret})
+	if err != nil {
+		return nil, err
+	}
 	tokens, err := access.NewPlaybackTokens(cfg.PlaybackSecret, 0)
 	if err != nil {
 		return nil, err
@@ -185,7 +211,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 			Help: "Media sent by this node over the last second."}, func() float64 { return float64(n.Capacity.Load().Egress) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "livegate_node_cpu_ratio",
 			Help: "Share of the node's CPUs in use, smoothed over a few seconds."}, func() float64 { return n.Capacity.Load().CPU }))
-	n.WHIP, err = whip.New(n.SFU, db, whip.Config{Gate: n.Gate, Lifecycle: lifecycle, MaxBodyBytes: cfg.MaxBodyBytes, ICEServers: cfg.STUNServers,
+	if shared != nil {
+		n.Fleet, err = cluster.New(cluster.Config{Redis: shared, Prefix: cfg.RedisPrefix + "fleet:",
+			Self:   cluster.Node{ID: cfg.NodeID, URL: cfg.PublicURL, Region: cfg.Region, Media: addrStrings(n.SFU.UDPAddrs())},
+			Secret: relaySecret(cfg.PlaybackSecret), SFU: n.SFU, Load: n.Capacity.Load,
+			TTL: fleetTTL, IdleAfter: cfg.RelayIdle, Logger: log.With("component", "cluster")})
+		if err != nil {
+			return nil, err
+		}
+	}
+	var fleet whip.Fleet
+	var relay http.Handler
+	if n.Fleet != nil {
+		fleet = n.Fleet
+		relay = n.Fleet.RelayHandler(httpapi.StreamParam)
+	}
+	n.WHIP, err = whip.New(n.SFU, db, whip.Config{Fleet: fleet,Gate: n.Gate, Lifecycle: lifecycle, MaxBodyBytes: cfg.MaxBodyBytes, ICEServers: cfg.STUNServers,
 		PathParam: httpapi.PathParam, MaxCandidates: cfg.MaxCandidates, MaxPatches: cfg.MaxPatches,
 		MaxMediaSections: cfg.MaxMediaSections, MaxSDPLine: cfg.MaxSDPLine, MaxPatchBytes: cfg.MaxPatchBytes,
 		ClientIP: n.Resolver.ClientIP, MaxPendingPerClient: cfg.MaxPendingPerClient, MaxPending: cfg.MaxPending,
@@ -200,7 +241,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	n.handler = httpapi.New(httpapi.Deps{Store: db, SFU: n.SFU, WHIP: n.WHIP, Gatherer: publicMetrics,
 		Billing: n.Billing, Resolver: n.Resolver, Viewers: n.Viewers, Gate: n.Gate, Decider: n.Decider, Streams: lifecycle,
 		APIKey: cfg.APIKey, OperatorKeys: opKeys, Production: cfg.Production, Development: cfg.DevelopmentDefaults(), PublicURL: cfg.PublicURL,
-		MaxBody: cfg.MaxBodyBytes, Logger: log.With("component", "http"), Limits: limits,
+		MaxBody: cfg.MaxBodyBytes, Logger: log.With("component", "http"), Limits: limits, Relay: relay,
 		EventStreams: admission.NewConns("event-streams", cfg.MaxEventStreamsPerClient, cfg.MaxEventStreams, rejected, eventStreams),
 		Ready:        func() bool { return !n.SFU.Draining() }})
 
@@ -250,6 +291,10 @@ func (n *Node) Run(ctx context.Context) error {
 	gateCtx, stopGate := context.WithCancel(context.Background())
 	var gateDone sync.WaitGroup
 	gateDone.Add(3)
+	if n.Fleet != nil {
+		gateDone.Add(1)
+		go func() { defer gateDone.Done(); n.Fleet.Run(gateCtx) }()
+	}
 	go func() { defer gateDone.Done(); n.Gate.Run(gateCtx) }()
 	go func() { defer gateDone.Done(); n.Capacity.Run(gateCtx) }()
 	go func() { defer gateDone.Done(); n.Billing.RunOutbox(gateCtx) }()
@@ -293,6 +338,12 @@ func (n *Node) Run(ctx context.Context) error {
 // Shutdown drains: refuse new publishers and viewers, let media flow for grace (or until
 // every room has ended), then close the HTTP server, the media and the store.
 func (n *Node) Shutdown(grace time.Duration) {
+	if n.Fleet != nil {
+		// Out of the registry first: no node sends anyone here from now on.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		n.Fleet.Drain(ctx)
+		cancel()
+	}
 	n.SFU.Drain()
 	n.log.Info("draining", "grace", grace.String())
 	deadline := time.Now().Add(grace)
@@ -304,6 +355,42 @@ func (n *Node) Shutdown(grace time.Duration) {
 	_ = n.server.Shutdown(ctx)
 	n.close()
 	n.log.Info("stopped")
+}
+
+// fleetTTL is how long a node's registry entry outlives its last heartbeat: a dead node
+// is out of the fleet this long after it died.
+const fleetTTL = 6 * time.Second
+
+// fleetSecret returns the development secret stored under key, making it if no node has.
+func fleetSecret(ctx context.Context, rdb redis.UniversalClient, key string) (string, error) {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.SetNX(ctx, key, hex.EncodeToString(b), 0).Err(); err != nil {
+		return "", fmt.Errorf("development fleet secret: %w", err)
+	}
+	s, err := rdb.Get(ctx, key).Result()
+	if err != nil {
+		return "", fmt.Errorf("development fleet secret: %w", err)
+	}
+	return s, nil
+}
+
+// relaySecret signs relay tokens: derived from the playback secret every node shares,
+// so a fleet needs no other, and a leaked relay token says nothing of playback tokens.
+func relaySecret(playback string) []byte {
+	m := hmac.New(sha256.New, []byte(playback))
+	m.Write([]byte("livegate relay tokens"))
+	return m.Sum(nil)
+}
+
+func addrStrings(as []net.Addr) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.String()
+	}
+	return out
 }
 
 // counterValue reads a counter's value (bytes sent, for the egress rate).

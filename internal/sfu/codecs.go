@@ -80,16 +80,24 @@ func rtxPayloadType(pt webrtc.PayloadType) webrtc.PayloadType {
 	return pt + 1
 }
 
-func newMediaEngine(publisher bool) (*webrtc.MediaEngine, error) {
-	m := &webrtc.MediaEngine{}
+// registerCodecs registers every codec livegate forwards.
+func registerCodecs(m *webrtc.MediaEngine) error {
 	for _, c := range codecs() {
 		kind := webrtc.RTPCodecTypeVideo
 		if c.MimeType == webrtc.MimeTypeOpus {
 			kind = webrtc.RTPCodecTypeAudio
 		}
 		if err := m.RegisterCodec(c, kind); err != nil {
-			return nil, fmt.Errorf("register codec %s: %w", c.MimeType, err)
+			return fmt.Errorf("register codec %s: %w", c.MimeType, err)
 		}
+	}
+	return nil
+}
+
+func newMediaEngine(publisher bool) (*webrtc.MediaEngine, error) {
+	m := &webrtc.MediaEngine{}
+	if err := registerCodecs(m); err != nil {
+		return nil, err
 	}
 	if !publisher {
 		// RTX (RFC 4588) for viewers that offer it: a retransmission on its own stream

@@ -24,8 +24,9 @@ import (
 // allocator picks which one the viewer gets. A switch subscribes the target layer, keeps
 // forwarding the current one until the target's keyframe arrives, then rebases onto it.
 type downTrack struct {
-	sub    *Subscriber
-	kind   webrtc.RTPCodecType
+	sub     *Subscriber
+	relayID string // on a relay to an edge, the track's name there (relayTrackID)
+	kind    webrtc.RTPCodecType
 	codec  webrtc.RTPCodecParameters
 	sender *webrtc.RTPSender
 
@@ -81,7 +82,12 @@ func newDownTrack(s *Subscriber, receivers []*receiver) *downTrack {
 	return d
 }
 
-func (d *downTrack) ID() string                { return d.kind.String() }
+func (d *downTrack) ID() string {
+	if d.relayID != "" {
+		return d.relayID
+	}
+	return d.kind.String()
+}
 func (d *downTrack) RID() string               { return "" }
 func (d *downTrack) StreamID() string          { return "livegate-" + d.room().id }
 func (d *downTrack) Kind() webrtc.RTPCodecType { return d.kind }

@@ -33,6 +33,7 @@ type Room struct {
 	ready       chan struct{} // closed once every track the first publisher announced has arrived
 	subs        map[*Subscriber]struct{}
 	closed      bool
+	relayed     bool // the room's media comes from another node (an edge's pull)
 	wg          sync.WaitGroup // receiver goroutines
 }
 
@@ -73,6 +74,13 @@ func (r *Room) takeOver(p *Publisher) bool {
 	old := r.pub
 	r.pub = p
 	r.reconnectBy = time.Time{}
+	if r.relayed && !p.relay {
+		// The creator's encoder has come to this node, which was only relaying the stream:
+		// the room is now the stream's origin, and its life the encoder's.
+		r.relayed = false
+		r.opts = p.opts
+		r.live.Store(false) // so that the encoder's connection marks the stream live
+	}
 	if r.grace != nil {
 		r.grace.Stop()
 		r.grace = nil
@@ -98,6 +106,11 @@ func (r *Room) publisherGone(p *Publisher, reason string) {
 		return
 	}
 	grace := r.sfu.cfg.ReconnectGrace
+	if p.relay {
+		// An edge does not wait for its origin: the origin's own grace window, or the
+		// node the encoder reconnects to, is where the stream carries on.
+		grace = 0
+	}
 	if !r.live.Load() || grace <= 0 {
 		r.mu.Unlock()
 		r.Close(reason)
@@ -124,6 +137,15 @@ func (r *Room) graceOver() {
 // codec as a track of the previous publisher: its viewers resume on it) or to a new one.
 func (r *Room) addTrack(p *Publisher, remote *webrtc.TrackRemote, rtpReceiver *webrtc.RTPReceiver, pc *webrtc.PeerConnection) {
 	src := trackSource{track: remote, pc: pc}
+	// A relay names each layer in its track id; an encoder's layers come with their rid.
+	trackID, rid := remote.ID(), remote.RID()
+	if p.relay {
+		var ok bool
+		if _, rid, trackID, ok = parseRelayTrackID(remote.ID()); !ok {
+			r.log.Warn("relay track with a name livegate did not give it; ignored", "track", remote.ID())
+			return
+		}
+	}
 	r.mu.Lock()
 	if r.closed || r.pub != p {
 		r.mu.Unlock()
@@ -131,7 +153,7 @@ func (r *Room) addTrack(p *Publisher, remote *webrtc.TrackRemote, rtpReceiver *w
 	}
 	var f *receiver
 	for _, cand := range r.receivers {
-		if cand.kind == remote.Kind() && cand.rid == remote.RID() && cand.owner != p &&
+		if cand.kind == remote.Kind() && cand.rid == rid && cand.owner != p &&
 			codecMatches(cand.codec.RTPCodecCapability, remote.Codec().RTPCodecCapability) {
 			f = cand
 			break
@@ -139,7 +161,7 @@ func (r *Room) addTrack(p *Publisher, remote *webrtc.TrackRemote, rtpReceiver *w
 	}
 	var viewers []*Subscriber // who may need the receiver as a new layer
 	if f == nil {
-		f = newReceiver(r, remote.Kind(), remote.ID(), remote.RID(), remote.Codec())
+		f = newReceiver(r, remote.Kind(), trackID, rid, remote.Codec())
 		r.receivers = append(r.receivers, f)
 		if len(r.receivers) == r.expected {
 			close(r.ready)
@@ -161,13 +183,13 @@ func (r *Room) addTrack(p *Publisher, remote *webrtc.TrackRemote, rtpReceiver *w
 
 	go func() { defer r.wg.Done(); f.run(src) }()
 	// Reading RTCP lets the interceptors see the publisher's sender reports.
-	rid := remote.RID()
+	simulcastRID := remote.RID()
 	go func() {
 		defer r.wg.Done()
 		for {
 			var err error
-			if rid != "" {
-				_, _, err = rtpReceiver.ReadSimulcastRTCP(rid)
+			if simulcastRID != "" {
+				_, _, err = rtpReceiver.ReadSimulcastRTCP(simulcastRID)
 			} else {
 				_, _, err = rtpReceiver.ReadRTCP()
 			}
@@ -219,8 +241,11 @@ func (r *Room) removeSubscriber(s *Subscriber) bool {
 
 // connected marks the room live the first time a publisher connects.
 func (r *Room) connected() {
-	if r.live.CompareAndSwap(false, true) && r.opts.OnLive != nil {
-		go r.opts.OnLive()
+	r.mu.Lock()
+	onLive := r.opts.OnLive
+	r.mu.Unlock()
+	if r.live.CompareAndSwap(false, true) && onLive != nil {
+		go onLive()
 	}
 }
 
@@ -237,6 +262,7 @@ func (r *Room) Close(reason string) {
 		r.grace.Stop()
 	}
 	pub := r.pub
+	onEnd := r.opts.OnEnd
 	subs := make([]*Subscriber, 0, len(r.subs))
 	for s := range r.subs {
 		subs = append(subs, s)
@@ -251,8 +277,8 @@ func (r *Room) Close(reason string) {
 		pub.release()
 	}
 	r.log.Info("room ended", "reason", reason, "viewers", len(subs))
-	if r.opts.OnEnd != nil {
-		go r.opts.OnEnd(reason, r.live.Load())
+	if onEnd != nil {
+		go onEnd(reason, r.live.Load())
 	}
 }
 
@@ -260,7 +286,9 @@ func (r *Room) Close(reason string) {
 type Publisher struct {
 	peer
 	room    *Room
-	counted atomic.Bool // in the publishers gauge
+	counted atomic.Bool    // in the publishers gauge
+	relay   bool           // a pull from the stream's origin, not an encoder
+	opts    PublishOptions // what the room does when this publisher makes it live and ends
 }
 
 // Close ends the broadcast (the encoder's DELETE). A publisher that another connection

@@ -41,6 +41,8 @@ var (
 	ErrDraining = &problem.Error{Status: http.StatusServiceUnavailable, Type: "draining", Title: "Node is shutting down",
 		Msg: "node is shutting down", Hint: "retry on another node", RetryAfter: 5 * time.Second}
 	ErrClosed = errors.New("peer closed")
+	// ErrRoomExists: a pull for a stream this node already has a room for.
+	ErrRoomExists = errors.New("the stream already has a room on this node")
 )
 
 // Config is what the SFU needs from the node's configuration.
@@ -70,7 +72,10 @@ type Config struct {
 	// DTLS) after its answer; one that has not is closed. 0 leaves it to ICE's own
 	// timeouts (half a minute).
 	ConnectTimeout time.Duration
-	Logger         *slog.Logger
+	// RelayNetworks are where other nodes of the fleet may be reached for relays (with
+	// RemoteNetworks); empty with RemoteNetworks empty: anywhere.
+	RelayNetworks []netip.Prefix
+	Logger        *slog.Logger
 	Metrics        *Metrics
 }
 
@@ -87,6 +92,8 @@ type SFU struct {
 	metrics  *Metrics
 	pubAPI   *webrtc.API
 	subAPI   *webrtc.API
+	relayAPI    *webrtc.API // an edge's pulls from origins
+	relaySubAPI *webrtc.API // an origin's side of them
 	udpMux   ice.UDPMux
 	tcpMux   ice.TCPMux
 	tcpLn    net.Listener
@@ -180,6 +187,20 @@ func New(cfg Config) (*SFU, error) {
 		return nil, err
 	}
 	if s.subAPI, err = newAPI(settings, false, loggerFactory, cfg.Metrics, func(ss *sendSide) {
+		s.newSendSide = ss
+	}); err != nil {
+		s.closeSockets()
+		return nil, err
+	}
+	// Nodes reach each other on their own network, which viewers' candidates may not
+	// name: relays, authenticated by the cluster, have a filter of their own.
+	relaySettings := settings
+	relaySettings.SetRemoteIPFilter(remoteFilter(append(slices.Clone(cfg.RelayNetworks), cfg.RemoteNetworks...), false))
+	if s.relayAPI, err = newRelayAPI(relaySettings); err != nil {
+		s.closeSockets()
+		return nil, err
+	}
+	if s.relaySubAPI, err = newAPI(relaySettings, false, loggerFactory, cfg.Metrics, func(ss *sendSide) {
 		s.newSendSide = ss
 	}); err != nil {
 		s.closeSockets()
@@ -282,6 +303,29 @@ func newAPI(settings webrtc.SettingEngine, publisher bool, loggers logging.Logge
 		// numbered and recorded before the sender-report interceptor counts it.
 		reg.Add(sendSideFactory{metrics: metrics, onNew: onSendSide})
 	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg),
+		webrtc.WithSettingEngine(settings)), nil
+}
+
+// newRelayAPI builds the stack of an edge's pull: the publisher side's NACKs and
+// receiver reports, and no transport-wide feedback, so that the origin neither paces the
+// relay nor takes it for a viewer on a weak link: between nodes, every layer travels.
+func newRelayAPI(settings webrtc.SettingEngine) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := registerCodecs(m); err != nil {
+		return nil, err
+	}
+	reg := &interceptor.Registry{}
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("nack generator: %w", err)
+	}
+	reg.Add(gen)
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("receiver reports: %w", err)
+	}
+	reg.Add(rr)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg),
 		webrtc.WithSettingEngine(settings)), nil
 }
@@ -397,7 +441,7 @@ func (s *SFU) Publish(ctx context.Context, streamID, offer string, opts PublishO
 			s.rooms[streamID] = r
 		}
 		s.mu.Unlock()
-		p = &Publisher{peer: newPeer(ids.Session(), pc), room: r}
+		p = &Publisher{peer: newPeer(ids.Session(), pc), room: r, opts: opts}
 		if r.takeOver(p) { // false: the room closed meanwhile; open a new one
 			room = r
 		}
@@ -429,6 +473,9 @@ type SubscribeOptions struct {
 	// MaxLayer is the highest simulcast layer the viewer wants (0 the lowest); AnyLayer
 	// for no limit.
 	MaxLayer int
+	// Relay makes the connection an edge node's pull: every track and every simulcast
+	// layer, each on its own track named for the edge (relayTrackID), none switched.
+	Relay bool
 }
 
 // Subscribe answers a WHEP offer with the room's tracks. The viewer's video starts at a
@@ -461,18 +508,32 @@ func (s *SFU) Subscribe(ctx context.Context, streamID, id, offer string, opts Su
 		return nil, "", fmt.Errorf("%w: the viewer accepts none of the stream's codecs", ErrNoCodec)
 	}
 
+	api := s.subAPI
+	if opts.Relay {
+		api = s.relaySubAPI
+	}
 	s.sendSideMu.Lock()
-	pc, err := s.subAPI.NewPeerConnection(webrtc.Configuration{})
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	ss := s.newSendSide
 	s.newSendSide = nil
 	s.sendSideMu.Unlock()
 	if err != nil {
 		return nil, "", fmt.Errorf("new peer connection: %w", err)
 	}
-	sub := &Subscriber{peer: newPeer(id, pc), room: room, joinStart: joinStart, sendSide: ss}
+	sub := &Subscriber{peer: newPeer(id, pc), room: room, joinStart: joinStart, sendSide: ss, relay: opts.Relay}
 	sub.SetMaxLayer(opts.MaxLayer)
-	for _, layers := range trackLayers(usable) {
+	groups := trackLayers(usable)
+	if opts.Relay {
+		groups = groups[:0]
+		for _, f := range usable {
+			groups = append(groups, []*receiver{f})
+		}
+	}
+	for _, layers := range groups {
 		d := newDownTrack(sub, layers)
+		if opts.Relay {
+			d.relayID = relayTrackID(layers[0])
+		}
 		sender, err := pc.AddTrack(d)
 		if err != nil {
 			sub.close()
@@ -514,6 +575,17 @@ func (s *SFU) Subscribe(ctx context.Context, streamID, id, offer string, opts Su
 	}
 	s.metrics.Subscribers.Inc()
 	return sub, answer, nil
+}
+
+// List returns the rooms on this node.
+func (s *SFU) List() []*Room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		out = append(out, r)
+	}
+	return out
 }
 
 // Viewers counts the viewer connections of every room, connected or coming up.

@@ -24,6 +24,7 @@ type Subscriber struct {
 	firstSent sync.Once
 	closeOnce sync.Once
 	connected hooks // fired when the connection is first up
+	relay     bool  // an edge node's pull (SubscribeOptions.Relay)
 }
 
 // estimated says the viewer's bandwidth is estimated: it negotiated transport-wide
@@ -66,6 +67,13 @@ func (s *Subscriber) initialLayer(d *downTrack) int {
 // addLayer adds a simulcast layer that started after the viewer joined to the down
 // track carrying the other layers of its track.
 func (s *Subscriber) addLayer(f *receiver) {
+	if s.relay {
+		// A relay's tracks are fixed when it is negotiated: the edge pulls again and gets
+		// the new layer with the others.
+		s.room.log.Info("new layer; relay to the edge closed for it to pull again", "rid", f.rid, "relay", s.ID())
+		go s.Close()
+		return
+	}
 	for _, d := range s.downs {
 		if d.kind != f.kind || !codecMatches(d.codec.RTPCodecCapability, f.codec.RTPCodecCapability) {
 			continue

@@ -82,11 +82,26 @@ type Config struct {
 	Limits *admission.Limits
 	// Capacity refuses viewers when the node is full; nil never refuses.
 	Capacity Capacity
+	// Fleet routes publishers and viewers among nodes; nil on a single node.
+	Fleet Fleet
 	// MaxMediaSections and MaxSDPLine bound an offer; MaxPatchBytes a PATCH body.
 	MaxMediaSections int
 	MaxSDPLine       int
 	MaxPatchBytes    int64
 	Logger           *slog.Logger
+}
+
+// Fleet is this node's part in a fleet of nodes (cluster.Fleet); nil on a single node.
+type Fleet interface {
+	// PublisherTarget and ViewerTarget name the node a publisher or viewer should go to
+	// instead of this one ("" for here).
+	PublisherTarget(ctx context.Context, stream string) string
+	ViewerTarget(ctx context.Context) string
+	// Pull makes sure this node has the stream's room when another node is its origin.
+	Pull(ctx context.Context, stream string) error
+	// Live and Ended record this node as the stream's origin, and forget it.
+	Live(ctx context.Context, stream string)
+	Ended(ctx context.Context, stream string)
 }
 
 // Capacity says whether the node takes another viewer.
@@ -245,15 +260,26 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, http.StatusConflict, "stream-ended", "Stream has ended", "create a new stream to go live again")
 		return
 	}
+	if h.redirect(w, r, h.publisherTarget(r, st.ID)) {
+		return
+	}
 	streamID := st.ID
 	pub, answer, err := h.sfu.Publish(r.Context(), streamID, offer, sfu.PublishOptions{
 		// The stream goes live when media can flow, not when the offer arrives.
 		OnLive: func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
+			if h.cfg.Fleet != nil {
+				h.cfg.Fleet.Live(ctx, streamID)
+			}
 			h.cfg.Lifecycle.WentLive(ctx, streamID)
 		},
 		OnEnd: func(reason string, wasLive bool) {
+			if h.cfg.Fleet != nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				h.cfg.Fleet.Ended(ctx, streamID)
+				cancel()
+			}
 			if !wasLive {
 				h.log.Info("publisher never connected; stream unchanged", "stream", streamID, "reason", reason)
 				return
@@ -269,6 +295,11 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 		h.sfuError(w, r, err)
 		return
 	}
+	if h.cfg.Fleet != nil {
+		// The origin from the moment its encoder is accepted: a viewer on another node
+		// right after the WHIP answer finds the stream here (the relay waits for tracks).
+		h.cfg.Fleet.Live(r.Context(), streamID)
+	}
 	h.log.Info("publisher joined", "stream", streamID, "session", pub.ID())
 	h.created(w, r, &session{id: pub.ID(), streamID: streamID, ingest: true, peer: pub, close: pub.Close,
 		candidates: countCandidates(offer)}, "/whip/", answer)
@@ -281,8 +312,11 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 		problem.Answer(w, r, err)
 		return
 	}
-	// A full node refuses before it spends anything on the offer: those already watching
-	// keep what they have.
+	// A draining node sends viewers elsewhere; a full one refuses before it spends
+	// anything on the offer: those already watching keep what they have.
+	if h.cfg.Fleet != nil && h.redirect(w, r, h.cfg.Fleet.ViewerTarget(r.Context())) {
+		return
+	}
 	if h.cfg.Capacity != nil {
 		if err := h.cfg.Capacity.AdmitViewer(); err != nil {
 			problem.Answer(w, r, err)
@@ -327,6 +361,12 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	// On a node of a fleet that does not have the stream, its origin relays it here.
+	if h.cfg.Fleet != nil && h.sfu.Room(st.ID) == nil {
+		if err := h.cfg.Fleet.Pull(r.Context(), st.ID); err != nil {
+			h.log.Warn("pull from the origin", "stream", st.ID, "err", err)
+		}
+	}
 	// The WHEP resource is named by the access session: one id per viewer, in Location,
 	// Livegate-Session, /v1/sessions/{id} and the operator's kick.
 	sub, answer, err := h.sfu.Subscribe(r.Context(), st.ID, pass.Session.ID, offer, sfu.SubscribeOptions{MaxLayer: maxLayer})
@@ -347,6 +387,27 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Livegate-Session", pass.Session.ID)
 	h.created(w, r, &session{id: sub.ID(), streamID: st.ID, peer: sub, close: sub.Close, viewer: sub,
 		candidates: countCandidates(offer)}, "/whep/", answer)
+}
+
+func (h *Handler) publisherTarget(r *http.Request, stream string) string {
+	if h.cfg.Fleet == nil {
+		return ""
+	}
+	return h.cfg.Fleet.PublisherTarget(r.Context(), stream)
+}
+
+// redirect answers 307 to the same path on the node at base; false when base is "".
+// 307 keeps the method and the body: the client posts its offer there.
+func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, base string) bool {
+	if base == "" {
+		return false
+	}
+	u := strings.TrimRight(base, "/") + r.URL.Path
+	if r.URL.RawQuery != "" {
+		u += "?" + r.URL.RawQuery
+	}
+	http.Redirect(w, r, u, http.StatusTemporaryRedirect)
+	return true
 }
 
 func (h *Handler) clientIP(r *http.Request) netip.Addr {

@@ -1,0 +1,307 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/livegate/livegate/internal/admission"
+	"github.com/livegate/livegate/internal/sfu"
+)
+
+// Config is a node's place in the fleet.
+type Config struct {
+	Redis  redis.UniversalClient
+	Prefix string
+	Self   Node   // ID, URL, Region and Media; the load is filled in by the heartbeat
+	Secret []byte // the fleet's shared secret: relay tokens are signed with it
+	SFU    *sfu.SFU
+	Load   func() admission.Load
+	// TTL is how long a node's entry and its origin records outlive its last heartbeat.
+	TTL time.Duration
+	// IdleAfter is how long an edge keeps pulling a stream with no viewer left.
+	IdleAfter time.Duration
+	Logger    *slog.Logger
+}
+
+// Fleet is this node's part in the fleet.
+type Fleet struct {
+	reg       *Registry
+	self      Node
+	secret    []byte
+	sfu       *sfu.SFU
+	load      func() admission.Load
+	ttl       time.Duration
+	idleAfter time.Duration
+	client    *http.Client
+	log       *slog.Logger
+
+	mu       sync.Mutex
+	pulls    map[string]chan struct{} // streams being pulled now: closed when done
+	draining bool
+	wg       sync.WaitGroup // idle watchers
+	stop     chan struct{}
+}
+
+// New joins the fleet (Run keeps the node registered).
+func New(cfg Config) (*Fleet, error) {
+	if cfg.Redis == nil || cfg.SFU == nil || cfg.Self.ID == "" || cfg.Self.URL == "" || len(cfg.Secret) < 16 {
+		return nil, errors.New("cluster: Redis, SFU, a node id and URL and a secret of 16+ bytes are needed")
+	}
+	if cfg.TTL <= 0 || cfg.IdleAfter <= 0 {
+		return nil, errors.New("cluster: TTL and IdleAfter must be positive")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Load == nil {
+		cfg.Load = func() admission.Load { return admission.Load{} }
+	}
+	return &Fleet{reg: NewRegistry(cfg.Redis, cfg.Prefix, cfg.TTL), self: cfg.Self, secret: cfg.Secret, sfu: cfg.SFU,
+		load: cfg.Load, ttl: cfg.TTL, idleAfter: cfg.IdleAfter, log: cfg.Logger,
+		client: &http.Client{Timeout: 10 * time.Second}, pulls: map[string]chan struct{}{}, stop: make(chan struct{})}, nil
+}
+
+// Registry is the fleet's registry.
+func (f *Fleet) Registry() *Registry { return f.reg }
+
+// Self is this node's id.
+func (f *Fleet) Self() string { return f.self.ID }
+
+// Run keeps the node's entry and its origin records alive until ctx ends, then stops
+// the edge's idle watchers.
+func (f *Fleet) Run(ctx context.Context) {
+	defer func() {
+		close(f.stop)
+		f.wg.Wait()
+	}()
+	f.heartbeat(ctx)
+	t := time.NewTicker(f.ttl / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f.heartbeat(ctx)
+		}
+	}
+}
+
+func (f *Fleet) heartbeat(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, f.ttl/2)
+	defer cancel()
+	f.mu.Lock()
+	draining := f.draining
+	f.mu.Unlock()
+	if !draining {
+		n := f.self
+		l := f.load()
+		n.Viewers, n.Egress, n.CPU = l.Viewers, l.Egress, l.CPU
+		if err := f.reg.Register(ctx, n); err != nil {
+			f.log.Warn("fleet heartbeat", "err", err)
+		}
+	}
+	var origins []string
+	for _, r := range f.sfu.List() {
+		if !r.Relayed() {
+			origins = append(origins, r.ID())
+		}
+	}
+	if err := f.reg.renewOrigins(ctx, f.self.ID, origins); err != nil {
+		f.log.Warn("renew origins", "err", err)
+	}
+}
+
+// Drain takes the node out of the registry first, so that no one is sent here while it
+// drains; its origin records stay while its media flows.
+func (f *Fleet) Drain(ctx context.Context) {
+	f.mu.Lock()
+	f.draining = true
+	f.mu.Unlock()
+	if err := f.reg.Deregister(ctx, f.self.ID); err != nil {
+		f.log.Warn("leave the fleet", "err", err)
+	}
+}
+
+// Live records this node as the stream's origin: its encoder is connected here.
+func (f *Fleet) Live(ctx context.Context, stream string) {
+	if err := f.reg.ClaimOrigin(ctx, stream, f.self.ID); err != nil {
+		f.log.Warn("claim origin", "stream", stream, "err", err)
+	}
+}
+
+// Ended forgets this node as the stream's origin.
+func (f *Fleet) Ended(ctx context.Context, stream string) {
+	if err := f.reg.ReleaseOrigin(ctx, stream, f.self.ID); err != nil {
+		f.log.Warn("release origin", "stream", stream, "err", err)
+	}
+}
+
+// PublisherTarget says where a stream's encoder should publish when not here: the node
+// that is its origin now (an encoder reconnecting to another node goes back to where its
+// viewers' media comes from), or, from a draining node, the least loaded other one. ""
+// is here.
+func (f *Fleet) PublisherTarget(ctx context.Context, stream string) string {
+	if room := f.sfu.Room(stream); room != nil && !room.Relayed() {
+		return "" // the encoder's room is here
+	}
+	origin, ok, err := f.reg.Origin(ctx, stream)
+	if err == nil && ok && origin.ID != f.self.ID && !origin.Draining {
+		return origin.URL
+	}
+	if f.isDraining() {
+		return f.elsewhere(ctx)
+	}
+	return ""
+}
+
+// ViewerTarget says where a viewer should go instead of this node: elsewhere while it
+// drains. "" is here.
+func (f *Fleet) ViewerTarget(ctx context.Context) string {
+	if f.isDraining() {
+		return f.elsewhere(ctx)
+	}
+	return ""
+}
+
+func (f *Fleet) isDraining() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.draining
+}
+
+// elsewhere is the URL of the least loaded other node, "" when there is none.
+func (f *Fleet) elsewhere(ctx context.Context) string {
+	nodes, err := f.reg.Nodes(ctx)
+	if err != nil {
+		return ""
+	}
+	var others []Node
+	for _, n := range nodes {
+		if n.ID != f.self.ID && !n.Draining {
+			others = append(others, n)
+		}
+	}
+	if len(others) == 0 {
+		return ""
+	}
+	sort.Slice(others, func(i, j int) bool { return others[i].Viewers < others[j].Viewers })
+	return others[0].URL
+}
+
+// OriginOf reports the stream's origin node as the fleet knows it.
+func (f *Fleet) OriginOf(ctx context.Context, stream string) (Node, bool, error) {
+	return f.reg.Origin(ctx, stream)
+}
+
+// Pull makes sure this node has the stream's room, pulling it from its origin when
+// another node is. It returns nil without a room when no node has the stream (the
+// caller answers "not live"); concurrent pulls of one stream wait for the first.
+func (f *Fleet) Pull(ctx context.Context, stream string) error {
+	for {
+		if f.sfu.Room(stream) != nil {
+			return nil
+		}
+		f.mu.Lock()
+		wait, busy := f.pulls[stream]
+		if !busy {
+			wait = make(chan struct{})
+			f.pulls[stream] = wait
+		}
+		f.mu.Unlock()
+		if busy {
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		err := f.pull(ctx, stream)
+		f.mu.Lock()
+		delete(f.pulls, stream)
+		f.mu.Unlock()
+		close(wait)
+		return err
+	}
+}
+
+func (f *Fleet) pull(ctx context.Context, stream string) error {
+	origin, ok, err := f.reg.Origin(ctx, stream)
+	if err != nil {
+		return fmt.Errorf("find the origin: %w", err)
+	}
+	if !ok || origin.ID == f.self.ID {
+		return nil
+	}
+	layout, err := f.fetchLayout(ctx, origin, stream)
+	if errors.Is(err, errNotOrigin) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	_, err = f.sfu.Pull(ctx, stream, layout, f.dialer(origin, stream), sfu.PublishOptions{
+		OnEnd: func(reason string, _ bool) {
+			f.log.Info("relay ended", "stream", stream, "origin", origin.ID, "reason", reason)
+		},
+	})
+	if errors.Is(err, sfu.ErrRoomExists) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	f.log.Info("pulling from the origin", "stream", stream, "origin", origin.ID, "tracks", len(layout),
+		"took", time.Since(start).Round(time.Millisecond).String())
+	f.watchIdle(stream)
+	return nil
+}
+
+// watchIdle closes the stream's pulled room once it has had no viewer for IdleAfter.
+func (f *Fleet) watchIdle(stream string) {
+	room := f.sfu.Room(stream)
+	if room == nil {
+		return
+	}
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		t := time.NewTicker(min(time.Second, f.idleAfter/2))
+		defer t.Stop()
+		var idleSince time.Time
+		for {
+			select {
+			case <-f.stop:
+				return
+			case <-room.Done():
+				return
+			case now := <-t.C:
+				if !room.Relayed() {
+					return // the encoder came here: the room is an origin now
+				}
+				if room.Subscribers() > 0 {
+					idleSince = time.Time{}
+					continue
+				}
+				if idleSince.IsZero() {
+					idleSince = now
+				}
+				if now.Sub(idleSince) >= f.idleAfter {
+					room.Close("no viewer left on this edge")
+					return
+				}
+			}
+		}
+	}()
+}
+
