@@ -304,4 +304,3 @@ func (f *Fleet) watchIdle(stream string) {
 		}
 	}()
 }
-

@@ -226,7 +226,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		fleet = n.Fleet
 		relay = n.Fleet.RelayHandler(httpapi.StreamParam)
 	}
-	n.WHIP, err = whip.New(n.SFU, db, whip.Config{Fleet: fleet,Gate: n.Gate, Lifecycle: lifecycle, MaxBodyBytes: cfg.MaxBodyBytes, ICEServers: cfg.STUNServers,
+	n.WHIP, err = whip.New(n.SFU, db, whip.Config{Fleet: fleet, Gate: n.Gate, Lifecycle: lifecycle, MaxBodyBytes: cfg.MaxBodyBytes, ICEServers: cfg.STUNServers,
 		PathParam: httpapi.PathParam, MaxCandidates: cfg.MaxCandidates, MaxPatches: cfg.MaxPatches,
 		MaxMediaSections: cfg.MaxMediaSections, MaxSDPLine: cfg.MaxSDPLine, MaxPatchBytes: cfg.MaxPatchBytes,
 		ClientIP: n.Resolver.ClientIP, MaxPendingPerClient: cfg.MaxPendingPerClient, MaxPending: cfg.MaxPending,

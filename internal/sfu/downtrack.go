@@ -27,8 +27,8 @@ type downTrack struct {
 	sub     *Subscriber
 	relayID string // on a relay to an edge, the track's name there (relayTrackID)
 	kind    webrtc.RTPCodecType
-	codec  webrtc.RTPCodecParameters
-	sender *webrtc.RTPSender
+	codec   webrtc.RTPCodecParameters
+	sender  *webrtc.RTPSender
 
 	mu            sync.Mutex
 	layers        []*layer // low to high quality; one for a track without simulcast; replaced, never changed

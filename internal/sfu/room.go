@@ -33,7 +33,7 @@ type Room struct {
 	ready       chan struct{} // closed once every track the first publisher announced has arrived
 	subs        map[*Subscriber]struct{}
 	closed      bool
-	relayed     bool // the room's media comes from another node (an edge's pull)
+	relayed     bool           // the room's media comes from another node (an edge's pull)
 	wg          sync.WaitGroup // receiver goroutines
 }
 

@@ -76,7 +76,7 @@ type Config struct {
 	// RemoteNetworks); empty with RemoteNetworks empty: anywhere.
 	RelayNetworks []netip.Prefix
 	Logger        *slog.Logger
-	Metrics        *Metrics
+	Metrics       *Metrics
 }
 
 // defaultTracksWait is TracksWait when unset.
@@ -87,17 +87,17 @@ const firstDTLSRetransmit = 100 * time.Millisecond
 
 // SFU owns the ICE sockets and every room on this node.
 type SFU struct {
-	cfg      Config
-	log      *slog.Logger
-	metrics  *Metrics
-	pubAPI   *webrtc.API
-	subAPI   *webrtc.API
+	cfg         Config
+	log         *slog.Logger
+	metrics     *Metrics
+	pubAPI      *webrtc.API
+	subAPI      *webrtc.API
 	relayAPI    *webrtc.API // an edge's pulls from origins
 	relaySubAPI *webrtc.API // an origin's side of them
-	udpMux   ice.UDPMux
-	tcpMux   ice.TCPMux
-	tcpLn    net.Listener
-	draining atomic.Bool
+	udpMux      ice.UDPMux
+	tcpMux      ice.TCPMux
+	tcpLn       net.Listener
+	draining    atomic.Bool
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
