@@ -28,8 +28,22 @@ type Config struct {
 	TTL time.Duration
 	// IdleAfter is how long an edge keeps pulling a stream with no viewer left.
 	IdleAfter time.Duration
-	Logger    *slog.Logger
+	// Streams are the fleet's live streams, to end those whose origin node died and
+	// whose encoder did not come back (to any node) within OrphanGrace.
+	Streams     Streams
+	OrphanGrace time.Duration
+	Logger      *slog.Logger
 }
+
+// Streams lists the live streams and ends one for good (streams.Lifecycle over the store).
+type Streams interface {
+	Live(ctx context.Context) ([]string, error)
+	End(ctx context.Context, id, reason string) error
+}
+
+// ReasonOriginLost is why a stream ends when its origin node died and no encoder came
+// back within the grace window.
+const ReasonOriginLost = "the stream's origin node was lost"
 
 // Fleet is this node's part in the fleet.
 type Fleet struct {
@@ -40,6 +54,8 @@ type Fleet struct {
 	load      func() admission.Load
 	ttl       time.Duration
 	idleAfter time.Duration
+	streams   Streams
+	orphanFor time.Duration
 	client    *http.Client
 	log       *slog.Logger
 
@@ -65,7 +81,7 @@ func New(cfg Config) (*Fleet, error) {
 		cfg.Load = func() admission.Load { return admission.Load{} }
 	}
 	return &Fleet{reg: NewRegistry(cfg.Redis, cfg.Prefix, cfg.TTL), self: cfg.Self, secret: cfg.Secret, sfu: cfg.SFU,
-		load: cfg.Load, ttl: cfg.TTL, idleAfter: cfg.IdleAfter, log: cfg.Logger,
+		load: cfg.Load, ttl: cfg.TTL, idleAfter: cfg.IdleAfter, log: cfg.Logger, streams: cfg.Streams, orphanFor: cfg.OrphanGrace,
 		client: &http.Client{Timeout: 10 * time.Second}, pulls: map[string]chan struct{}{}, stop: make(chan struct{})}, nil
 }
 
@@ -117,6 +133,37 @@ func (f *Fleet) heartbeat(ctx context.Context) {
 	}
 	if err := f.reg.renewOrigins(ctx, f.self.ID, origins); err != nil {
 		f.log.Warn("renew origins", "err", err)
+	}
+	if f.streams != nil && !draining {
+		f.endOrphans(ctx)
+	}
+}
+
+// endOrphans ends the live streams no node has been the origin of for the grace window:
+// their origin died and the encoder did not reconnect anywhere. Every node looks; the
+// first to see a stream orphaned marks when, and ending twice is harmless.
+func (f *Fleet) endOrphans(ctx context.Context) {
+	live, err := f.streams.Live(ctx)
+	if err != nil {
+		f.log.Warn("list live streams", "err", err)
+		return
+	}
+	for _, id := range live {
+		if f.sfu.Room(id) != nil {
+			continue
+		}
+		_, ok, err := f.reg.Origin(ctx, id)
+		if err != nil {
+			return
+		}
+		since, err := f.reg.orphaned(ctx, id, !ok, 2*f.orphanFor+f.ttl)
+		if err != nil || ok || since.IsZero() || time.Since(since) < f.orphanFor {
+			continue
+		}
+		f.log.Warn("ending a stream whose origin was lost", "stream", id, "since", since)
+		if err := f.streams.End(ctx, id, ReasonOriginLost); err != nil {
+			f.log.Warn("end orphaned stream", "stream", id, "err", err)
+		}
 	}
 }
 
@@ -197,9 +244,13 @@ func (f *Fleet) elsewhere(ctx context.Context) string {
 	return others[0].URL
 }
 
-// OriginOf reports the stream's origin node as the fleet knows it.
-func (f *Fleet) OriginOf(ctx context.Context, stream string) (Node, bool, error) {
-	return f.reg.Origin(ctx, stream)
+// Nodes lists the fleet's live nodes.
+func (f *Fleet) Nodes(ctx context.Context) ([]Node, error) { return f.reg.Nodes(ctx) }
+
+// OriginID reports the id of the stream's origin node, when a registered node is.
+func (f *Fleet) OriginID(ctx context.Context, stream string) (string, bool, error) {
+	n, ok, err := f.reg.Origin(ctx, stream)
+	return n.ID, ok, err
 }
 
 // Pull makes sure this node has the stream's room, pulling it from its origin when

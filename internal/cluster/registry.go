@@ -174,3 +174,21 @@ func (r *Registry) Origin(ctx context.Context, stream string) (n Node, ok bool, 
 	}
 	return r.Node(ctx, id)
 }
+
+// orphaned records (orphan true) or clears that the stream has no origin, and returns
+// since when it has had none (zero when it has one).
+func (r *Registry) orphaned(ctx context.Context, stream string, orphan bool, ttl time.Duration) (time.Time, error) {
+	key := r.prefix + "orphan:" + stream
+	if !orphan {
+		return time.Time{}, r.rdb.Del(ctx, key).Err()
+	}
+	now := time.Now().UnixMilli()
+	if err := r.rdb.SetNX(ctx, key, now, ttl).Err(); err != nil {
+		return time.Time{}, err
+	}
+	ms, err := r.rdb.Get(ctx, key).Int64()
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.UnixMilli(ms), nil
+}

@@ -463,14 +463,24 @@ func TestRedisOutage(t *testing.T) {
 
 // Two nodes sharing PostgreSQL and Redis: the refund webhook lands on node A, the viewer
 // watches on node B, and B cuts the media within a second; an operator on A kicks a
-// viewer on B the same way.
+// viewer on B the same way. Once with the encoder on B, once on A, B relaying it (an
+// edge).
 func TestRevocationReachesEveryNode(t *testing.T) {
+	t.Run("encoder on the viewers' node", func(t *testing.T) { testRevocationReachesEveryNode(t, false) })
+	t.Run("viewers on an edge", func(t *testing.T) { testRevocationReachesEveryNode(t, true) })
+}
+
+func testRevocationReachesEveryNode(t *testing.T, edge bool) {
 	shared := accessSettings(t)
 	a := startNode(t, chain(shared, func(c *config.Config) { c.NodeID = "node-a" }))
 	b := startNode(t, chain(shared, func(c *config.Config) { c.NodeID = "node-b" }))
 	a.launchCountries()
 	_, s := a.ticketStream("MA", map[string]int64{"MAD": 4900})
-	publish(t, b, s, webrtc.MimeTypeVP8, 30)
+	if edge {
+		publish(t, a, s, webrtc.MimeTypeVP8, 30)
+	} else {
+		publish(t, b, s, webrtc.MimeTypeVP8, 30)
+	}
 
 	buyerA := a.buyer("viewer-two-nodes", testenv.IPMorocco)
 	buyerA.buyTicket(s.ID)

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,4 +79,148 @@ func TestFleetRelaysToEdges(t *testing.T) {
 			t.Errorf("edge %s has %v viewers, want 10", edge.URL(), got)
 		}
 	}
+}
+
+// processFleet is what livegate processes of one fleet share: Redis and PostgreSQL.
+type processFleet struct {
+	t                    *testing.T
+	redisURL, prefix, pg string
+	extra                []string
+}
+
+func newProcessFleet(t *testing.T, extra ...string) *processFleet {
+	return &processFleet{t: t, redisURL: testenv.RedisURL(t), prefix: testenv.UniquePrefix(), pg: testenv.PostgresURL(t), extra: extra}
+}
+
+// start runs one more node of the fleet, with only the flags a fleet needs.
+func (f *processFleet) start(id string) *testNode {
+	f.t.Helper()
+	return startProcess(f.t, f.pg, append([]string{"--redis-url", f.redisURL, "--redis-prefix", f.prefix, "--node-id", id}, f.extra...), nil)
+}
+
+// Nodes die: an edge killed outright leaves its viewers free to rejoin on another node
+// (their old sessions expire); the origin killed ends the edges' viewers cleanly and the
+// stream says its origin is lost; the encoder reconnecting to another node resumes the
+// stream there, and a new edge pulls it from the new origin.
+func TestFleetSurvivesNodeLoss(t *testing.T) {
+	fleet := newProcessFleet(t, "--session-ttl", "3s", "--reconnect-grace", "30s")
+	a, b, c := fleet.start("node-a"), fleet.start("node-b"), fleet.start("node-c")
+	s := a.newStream()
+	publish(t, a, s, webrtc.MimeTypeVP8, 30)
+	var onB, onC []*viewer
+	for range 3 {
+		onB = append(onB, mustWatch(t, b, s))
+		onC = append(onC, mustWatch(t, c, s))
+	}
+	for _, v := range append(append([]*viewer{}, onB...), onC...) {
+		v.waitPackets(t, "video", 10, 10*time.Second)
+	}
+	if got := a.audience(s.ID).Viewers; got != 6 {
+		t.Fatalf("audience %d, want 6", got)
+	}
+
+	// An edge dies: its viewers' sessions expire; they rejoin on B.
+	c.proc.Kill()
+	deadline := time.Now().Add(10 * time.Second)
+	for a.audience(s.ID).Viewers != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("audience %d 10s after an edge with 3 viewers died, want 3", a.audience(s.ID).Viewers)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for range 3 {
+		v := mustWatch(t, b, s)
+		v.waitPackets(t, "video", 10, 10*time.Second)
+		onB = append(onB, v)
+	}
+	for i, v := range onB {
+		checkStream(t, fmt.Sprintf("viewer %d on B", i), v.snapshot("video"), true)
+	}
+
+	// The origin dies: B's viewers are ended cleanly, and the stream says so.
+	a.proc.Kill()
+	for _, v := range onB {
+		v.waitClosed(t, 15*time.Second)
+	}
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		got := b.stream(s.ID)
+		if got.State == "live" && got.Publisher == "origin-lost" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream on B after its origin died: state %q publisher %q, want live and origin-lost", got.State, got.Publisher)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// The encoder reconnects, to B: the stream resumes; a new edge D pulls it from B.
+	publish(t, b, s, webrtc.MimeTypeVP8, 30)
+	d := fleet.start("node-d")
+	v := mustWatch(t, d, s)
+	v.waitPackets(t, "video", 10, 10*time.Second)
+	if got := d.stream(s.ID); got.Origin != "node-b" {
+		t.Errorf("stream's origin seen from D: %q, want node-b", got.Origin)
+	}
+}
+
+// SIGTERM on an edge: it leaves the registry at once, sends new viewers to another node
+// (307, which WHEP clients follow), keeps its viewers' media flowing for the grace
+// period, and then closes.
+func TestFleetDrain(t *testing.T) {
+	fleet := newProcessFleet(t, "--shutdown-grace", "3s")
+	a, b, c := fleet.start("node-a"), fleet.start("node-b"), fleet.start("node-c")
+	s := a.newStream()
+	publish(t, a, s, webrtc.MimeTypeVP8, 30)
+	v := mustWatch(t, b, s)
+	v.waitPackets(t, "video", 10, 10*time.Second)
+
+	b.proc.Terminate()
+	drainStart := time.Now()
+	deadline := time.Now().Add(time.Second)
+	for {
+		var reg struct {
+			Nodes []struct{ ID string }
+		}
+		a.call("GET", "/v1/admin/nodes", nil, &reg)
+		inB := false
+		for _, n := range reg.Nodes {
+			inB = inB || n.ID == "node-b"
+		}
+		if !inB && len(reg.Nodes) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("registry 1s after SIGTERM on node-b: %+v", reg.Nodes)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Post(b.URL()+"/whep/"+s.ID, "application/sdp", strings.NewReader(noCandidateOffer(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusTemporaryRedirect ||
+		!(strings.HasPrefix(loc, a.URL()) || strings.HasPrefix(loc, c.URL())) {
+		t.Fatalf("WHEP on a draining node: %d Location %q, want 307 to node-a or node-c", resp.StatusCode, loc)
+	}
+	moved := mustWatch(t, b, s) // a WHEP client follows the 307
+	moved.waitPackets(t, "video", 10, 10*time.Second)
+
+	// The viewer on B keeps its media through the grace period, then B closes.
+	time.Sleep(2 * time.Second)
+	if last := v.snapshot("video"); time.Since(last[len(last)-1].at) > 500*time.Millisecond {
+		t.Fatalf("a viewer of the draining node got no video for %v, 2s into a 3s grace", time.Since(last[len(last)-1].at))
+	}
+	select {
+	case <-b.proc.Exited():
+	case <-time.After(10 * time.Second):
+		t.Fatal("node-b still running 10s after SIGTERM with a 3s grace")
+	}
+	if took := time.Since(drainStart); took < 3*time.Second {
+		t.Errorf("node-b exited %v after SIGTERM, before its 3s grace", took)
+	}
+	checkStream(t, "viewer of the draining node", v.snapshot("video"), true)
 }

@@ -120,6 +120,7 @@ type streamInfo struct {
 	WHIPURL   string `json:"whip_url"`
 	Viewers   int    `json:"viewers"`
 	Publisher string `json:"publisher"`
+	Origin    string `json:"origin"`
 }
 
 func (n *testNode) newStream() streamInfo {

@@ -23,6 +23,7 @@ import (
 	"github.com/livegate/livegate/internal/access"
 	"github.com/livegate/livegate/internal/admission"
 	"github.com/livegate/livegate/internal/billing"
+	"github.com/livegate/livegate/internal/cluster"
 	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/paywall"
 	"github.com/livegate/livegate/internal/problem"
@@ -64,6 +65,14 @@ type Deps struct {
 	EventStreams *admission.Conns
 	// Relay serves other nodes' pulls (/internal/relay/{stream}); nil on a single node.
 	Relay http.Handler
+	// Fleet tells where a stream's origin is; nil on a single node.
+	Fleet Fleet
+}
+
+// Fleet is what the API shows of the fleet (cluster.Fleet).
+type Fleet interface {
+	OriginID(ctx context.Context, stream string) (node string, ok bool, err error)
+	Nodes(ctx context.Context) ([]cluster.Node, error)
 }
 
 type api struct {
@@ -163,6 +172,7 @@ func (a *api) routes() chi.Router {
 			r.Get("/admin/sessions", a.listSessions)
 			r.Post("/admin/sessions/{id}/kick", a.kickSession)
 			r.Get("/admin/audit", a.listAudit)
+			r.Get("/admin/nodes", a.listNodes)
 			r.Get("/admin/payouts/manual.csv", a.manualPayoutsCSV)
 			if a.devTokens() {
 				r.Post("/admin/dev/tokens", a.mintDevToken)
@@ -211,6 +221,23 @@ func (a *api) routes() chi.Router {
 		})
 	}
 	return r
+}
+
+// listNodes shows the fleet's registry: the nodes alive now, with their load.
+func (a *api) listNodes(w http.ResponseWriter, r *http.Request) {
+	if a.Fleet == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"fleet": false, "nodes": []cluster.Node{}})
+		return
+	}
+	nodes, err := a.Fleet.Nodes(r.Context())
+	if err != nil {
+		problem.Unavailable(w, r, "The fleet's registry does not answer")
+		return
+	}
+	if nodes == nil {
+		nodes = []cluster.Node{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"fleet": true, "nodes": nodes})
 }
 
 // client is the rate-limit key of the caller's address (behind trusted proxies, the

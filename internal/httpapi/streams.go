@@ -3,6 +3,7 @@ package httpapi
 // Streams: create, list, read, end; access rules and ticket prices.
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -44,6 +45,8 @@ type streamJSON struct {
 	// attached, until ReconnectBy).
 	Publisher   string     `json:"publisher,omitempty"`
 	ReconnectBy *time.Time `json:"reconnect_by,omitempty"`
+	// Origin is, in a fleet, the node the encoder is connected to.
+	Origin string `json:"origin,omitempty"`
 	// Tracks are what the publisher sends, simulcast layers from low to high.
 	Tracks []sfu.Layer `json:"tracks,omitempty"`
 	// StreamKey is returned once, when the stream is created.
@@ -170,7 +173,28 @@ func (a *api) getStream(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, "stream", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.streamJSON(s))
+	out := a.streamJSON(s)
+	if a.Fleet != nil && s.State == store.StateLive {
+		a.fleetState(r.Context(), s, &out)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// fleetState says where in the fleet a live stream comes from: its origin node, and
+// "origin-lost" while no node is (its origin died; the encoder may reconnect to any
+// node within the grace window).
+func (a *api) fleetState(ctx context.Context, s store.Stream, out *streamJSON) {
+	origin, ok, err := a.Fleet.OriginID(ctx, s.ID)
+	switch {
+	case err != nil:
+	case ok:
+		out.Origin = origin
+		if room := a.SFU.Room(s.ID); room != nil && room.Relayed() {
+			out.Publisher = "" // the encoder is on the origin; this node relays
+		}
+	case a.SFU.Room(s.ID) == nil:
+		out.Publisher = "origin-lost"
+	}
 }
 
 // endStream ends a stream for good: the publisher and every viewer are disconnected. A

@@ -215,15 +215,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		n.Fleet, err = cluster.New(cluster.Config{Redis: shared, Prefix: cfg.RedisPrefix + "fleet:",
 			Self:   cluster.Node{ID: cfg.NodeID, URL: cfg.PublicURL, Region: cfg.Region, Media: addrStrings(n.SFU.UDPAddrs())},
 			Secret: relaySecret(cfg.PlaybackSecret), SFU: n.SFU, Load: n.Capacity.Load,
-			TTL: fleetTTL, IdleAfter: cfg.RelayIdle, Logger: log.With("component", "cluster")})
+			TTL: fleetTTL, IdleAfter: cfg.RelayIdle, Streams: liveStreams{db, lifecycle}, OrphanGrace: cfg.ReconnectGrace,
+			Logger: log.With("component", "cluster")})
 		if err != nil {
 			return nil, err
 		}
 	}
 	var fleet whip.Fleet
+	var apiFleet httpapi.Fleet
 	var relay http.Handler
 	if n.Fleet != nil {
-		fleet = n.Fleet
+		fleet, apiFleet = n.Fleet, n.Fleet
 		relay = n.Fleet.RelayHandler(httpapi.StreamParam)
 	}
 	n.WHIP, err = whip.New(n.SFU, db, whip.Config{Fleet: fleet, Gate: n.Gate, Lifecycle: lifecycle, MaxBodyBytes: cfg.MaxBodyBytes, ICEServers: cfg.STUNServers,
@@ -241,7 +243,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	n.handler = httpapi.New(httpapi.Deps{Store: db, SFU: n.SFU, WHIP: n.WHIP, Gatherer: publicMetrics,
 		Billing: n.Billing, Resolver: n.Resolver, Viewers: n.Viewers, Gate: n.Gate, Decider: n.Decider, Streams: lifecycle,
 		APIKey: cfg.APIKey, OperatorKeys: opKeys, Production: cfg.Production, Development: cfg.DevelopmentDefaults(), PublicURL: cfg.PublicURL,
-		MaxBody: cfg.MaxBodyBytes, Logger: log.With("component", "http"), Limits: limits, Relay: relay,
+		MaxBody: cfg.MaxBodyBytes, Logger: log.With("component", "http"), Limits: limits, Relay: relay, Fleet: apiFleet,
 		EventStreams: admission.NewConns("event-streams", cfg.MaxEventStreamsPerClient, cfg.MaxEventStreams, rejected, eventStreams),
 		Ready:        func() bool { return !n.SFU.Draining() }})
 
@@ -355,6 +357,28 @@ func (n *Node) Shutdown(grace time.Duration) {
 	_ = n.server.Shutdown(ctx)
 	n.close()
 	n.log.Info("stopped")
+}
+
+// liveStreams are the fleet's live streams as the cluster needs them.
+type liveStreams struct {
+	db        store.Store
+	lifecycle *streams.Lifecycle
+}
+
+func (l liveStreams) Live(ctx context.Context) ([]string, error) {
+	list, err := l.db.ListStreams(ctx, store.StreamFilter{State: store.StateLive, Limit: 1000})
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(list))
+	for i, s := range list {
+		ids[i] = s.ID
+	}
+	return ids, nil
+}
+
+func (l liveStreams) End(ctx context.Context, id, reason string) error {
+	return l.lifecycle.End(ctx, id, reason)
 }
 
 // fleetTTL is how long a node's registry entry outlives its last heartbeat: a dead node

@@ -257,6 +257,10 @@ func (r *Room) Close(reason string) {
 		return
 	}
 	r.closed = true
+	// Counted while r.mu is held, so that SFU.Close, whose own Close of this room finds
+	// it closed, still waits for the ending under way.
+	r.sfu.endings.Add(1)
+	defer r.sfu.endings.Done()
 	close(r.done)
 	if r.grace != nil {
 		r.grace.Stop()
@@ -278,7 +282,11 @@ func (r *Room) Close(reason string) {
 	}
 	r.log.Info("room ended", "reason", reason, "viewers", len(subs))
 	if onEnd != nil {
-		go onEnd(reason, r.live.Load())
+		r.sfu.endings.Add(1) // within the count taken above: never from zero
+		go func() {
+			defer r.sfu.endings.Done()
+			onEnd(reason, r.live.Load())
+		}()
 	}
 }
 

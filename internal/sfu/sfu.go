@@ -85,6 +85,9 @@ const defaultTracksWait = 3 * time.Second
 // firstDTLSRetransmit is how long the first DTLS flight waits before it is resent.
 const firstDTLSRetransmit = 100 * time.Millisecond
 
+// ReasonShutdown is why every room closes when the node stops.
+const ReasonShutdown = "node shutting down"
+
 // SFU owns the ICE sockets and every room on this node.
 type SFU struct {
 	cfg         Config
@@ -107,6 +110,8 @@ type SFU struct {
 	// sendSideMu around NewPeerConnection (the interceptor factory runs within it).
 	sendSideMu  sync.Mutex
 	newSendSide *sendSide
+
+	endings sync.WaitGroup // rooms' OnEnd calls under way
 }
 
 // New opens the UDP (and TCP) ports and prepares the WebRTC stacks.
@@ -352,8 +357,11 @@ func (s *SFU) Close() error {
 	}
 	s.mu.Unlock()
 	for _, r := range rooms {
-		r.Close("node shutting down")
+		r.Close(ReasonShutdown)
 	}
+	// What the rooms' owners do when they end (recording the stream's end) is done
+	// before Close returns, while the node's stores are still open.
+	s.endings.Wait()
 	return s.closeSockets()
 }
 

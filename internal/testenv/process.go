@@ -158,6 +158,13 @@ func (p *Process) Stop(t testing.TB) {
 	}
 }
 
+// Terminate sends SIGTERM and returns at once: the node drains while the test watches.
+// Stop (or the test's cleanup) waits for it to exit.
+func (p *Process) Terminate() { _ = p.cmd.Process.Signal(syscall.SIGTERM) }
+
+// Exited is closed when the process has exited.
+func (p *Process) Exited() <-chan struct{} { return p.done }
+
 // Kill ends the process at once (a crash: no drain, no goodbye).
 func (p *Process) Kill() {
 	_ = p.cmd.Process.Kill()

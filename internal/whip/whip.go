@@ -279,6 +279,13 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				h.cfg.Fleet.Ended(ctx, streamID)
 				cancel()
+				if reason == sfu.ReasonShutdown {
+					// A node of a fleet going away does not end its streams: the encoder
+					// reconnects to another node, or the fleet ends the stream once its
+					// grace window has passed with no origin.
+					h.log.Info("node stopping; the stream stays live for its encoder to reconnect elsewhere", "stream", streamID)
+					return
+				}
 			}
 			if !wasLive {
 				h.log.Info("publisher never connected; stream unchanged", "stream", streamID, "reason", reason)
