@@ -62,7 +62,8 @@ type Fleet struct {
 	mu       sync.Mutex
 	pulls    map[string]chan struct{} // streams being pulled now: closed when done
 	draining bool
-	wg       sync.WaitGroup // idle watchers
+	stopped  bool
+	wg       sync.WaitGroup // idle watchers and pulls again; Run waits for them
 	stop     chan struct{}
 }
 
@@ -95,7 +96,10 @@ func (f *Fleet) Self() string { return f.self.ID }
 // the edge's idle watchers.
 func (f *Fleet) Run(ctx context.Context) {
 	defer func() {
+		f.mu.Lock()
+		f.stopped = true
 		close(f.stop)
+		f.mu.Unlock()
 		f.wg.Wait()
 	}()
 	f.heartbeat(ctx)
@@ -165,6 +169,17 @@ func (f *Fleet) endOrphans(ctx context.Context) {
 			f.log.Warn("end orphaned stream", "stream", id, "err", err)
 		}
 	}
+}
+
+// track counts one more goroutine Run waits for; false once Run has stopped.
+func (f *Fleet) track() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stopped {
+		return false
+	}
+	f.wg.Add(1)
+	return true
 }
 
 // Drain takes the node out of the registry first, so that no one is sent here while it
@@ -293,19 +308,28 @@ func (f *Fleet) pull(ctx context.Context, stream string) error {
 	if !ok || origin.ID == f.self.ID {
 		return nil
 	}
-	layout, err := f.fetchLayout(ctx, origin, stream)
-	if errors.Is(err, errNotOrigin) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
 	start := time.Now()
-	_, err = f.sfu.Pull(ctx, stream, layout, f.dialer(origin, stream), sfu.PublishOptions{
-		OnEnd: func(reason string, _ bool) {
-			f.log.Info("relay ended", "stream", stream, "origin", origin.ID, "reason", reason)
-		},
-	})
+	existing := f.sfu.Room(stream)
+	var layout []sfu.RelayTrack
+	for attempt := 0; ; attempt++ {
+		layout, err = f.fetchLayout(ctx, origin, stream)
+		if errors.Is(err, errNotOrigin) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		_, err = f.sfu.Pull(ctx, stream, layout, f.dialer(origin, stream), sfu.PublishOptions{
+			OnEnd: func(reason string, _ bool) {
+				f.log.Info("relay ended", "stream", stream, "origin", origin.ID, "reason", reason)
+			},
+			OnLost: func() { f.repull(stream) },
+		})
+		// A layer that started between the layout and the offer: ask again.
+		if !errors.Is(err, errLayoutChanged) || attempt == 2 {
+			break
+		}
+	}
 	if errors.Is(err, sfu.ErrRoomExists) {
 		return nil
 	}
@@ -314,17 +338,47 @@ func (f *Fleet) pull(ctx context.Context, stream string) error {
 	}
 	f.log.Info("pulling from the origin", "stream", stream, "origin", origin.ID, "tracks", len(layout),
 		"took", time.Since(start).Round(time.Millisecond).String())
-	f.watchIdle(stream)
+	if existing == nil {
+		f.watchIdle(stream)
+	}
 	return nil
+}
+
+// repull pulls a stream again into its room after the relay was lost: the origin closed
+// it to offer a new layer, or the origin is gone and another node is now (the encoder
+// reconnected there). The room waits a few seconds, its viewers attached, for this.
+func (f *Fleet) repull(stream string) {
+	if !f.track() {
+		return
+	}
+	defer f.wg.Done()
+	for attempt := 0; attempt < 5; attempt++ {
+		room := f.sfu.Room(stream)
+		if room == nil || !room.Relayed() {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := f.pull(ctx, stream)
+		cancel()
+		if err == nil && f.sfu.Room(stream) == room {
+			if _, ok, _ := f.reg.Origin(context.Background(), stream); ok {
+				return
+			}
+		}
+		select {
+		case <-f.stop:
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // watchIdle closes the stream's pulled room once it has had no viewer for IdleAfter.
 func (f *Fleet) watchIdle(stream string) {
 	room := f.sfu.Room(stream)
-	if room == nil {
+	if room == nil || !f.track() {
 		return
 	}
-	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
 		t := time.NewTicker(min(time.Second, f.idleAfter/2))

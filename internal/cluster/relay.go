@@ -97,6 +97,9 @@ func (f *Fleet) relayError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
+// errLayoutChanged: the origin's stream gained a track between the layout and the offer.
+var errLayoutChanged = errors.New("the stream's tracks changed during the pull")
+
 // errNotOrigin: the node named the stream's origin does not have it (it moved, or
 // ended there).
 var errNotOrigin = errors.New("the origin does not have the stream")
@@ -143,6 +146,9 @@ func (f *Fleet) dialer(origin Node, stream string) sfu.Dial {
 		b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		if err != nil {
 			return "", err
+		}
+		if resp.StatusCode == http.StatusConflict && strings.Contains(string(b), "relay-layout-changed") {
+			return "", errLayoutChanged
 		}
 		if resp.StatusCode != http.StatusCreated {
 			return "", fmt.Errorf("relay offer to %s: %s: %s", origin.ID, resp.Status, b)

@@ -224,3 +224,30 @@ func TestFleetDrain(t *testing.T) {
 	}
 	checkStream(t, "viewer of the draining node", v.snapshot("video"), true)
 }
+
+// Every simulcast layer travels to an edge: its viewers get the layer they ask for, and
+// layers the encoder starts late reach them too (the edge pulls again for them).
+func TestFleetRelaysEveryLayer(t *testing.T) {
+	for _, late := range []time.Duration{0, 4 * time.Second, 8 * time.Second} {
+		t.Run(fmt.Sprintf("layers after %v", late), func(t *testing.T) {
+			fleet := fleetOf(t, 2, nil)
+			a, b := fleet[0], fleet[1]
+			s := a.newStream()
+			publishSimulcastAfter(t, a, s, late)
+			low := watchThrough(t, b, s, nil, "?max_layer=low")
+			top := watchThrough(t, b, s, nil, "")
+			low.waitPackets(t, "video", 30, 10*time.Second)
+			top.waitLayer(t, "f", 30*time.Second)
+			time.Sleep(time.Second)
+			for _, p := range low.snapshot("video") {
+				if l := layerOf(p); l != "q" {
+					t.Fatalf("an edge viewer pinned to low got layer %q", l)
+				}
+			}
+			checkSwitches(t, top.snapshot("video"))
+			if tracks := b.stream(s.ID).Tracks; len(tracks) != 4 {
+				t.Errorf("the edge's room has %d tracks, want audio and three layers: %+v", len(tracks), tracks)
+			}
+		})
+	}
+}

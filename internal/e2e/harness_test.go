@@ -121,6 +121,9 @@ type streamInfo struct {
 	Viewers   int    `json:"viewers"`
 	Publisher string `json:"publisher"`
 	Origin    string `json:"origin"`
+	Tracks    []struct {
+		Kind, RID string
+	} `json:"tracks"`
 }
 
 func (n *testNode) newStream() streamInfo {

@@ -114,6 +114,17 @@ func ParseOffer(raw string) (Offer, error) {
 
 // sending counts the tracks a publisher will send: one per section, or one per layer of
 // a simulcast section.
+// sections counts the offer's audio and video sections that are not rejected.
+func (o Offer) sections() int {
+	n := 0
+	for _, m := range o.Media {
+		if !m.Rejected {
+			n++
+		}
+	}
+	return n
+}
+
 func (o Offer) sending() int {
 	n := 0
 	for _, m := range o.Media {

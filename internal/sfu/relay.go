@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 
@@ -89,23 +90,30 @@ func (s *SFU) Pull(ctx context.Context, streamID string, layout []RelayTrack, di
 			return nil, fmt.Errorf("relay transceiver: %w", err)
 		}
 	}
+	p := &Publisher{peer: newPeer(ids.Session(), pc), relay: true, opts: opts}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		_ = pc.Close()
 		return nil, ErrDraining
 	}
-	if _, ok := s.rooms[streamID]; ok {
-		s.mu.Unlock()
+	room, ok := s.rooms[streamID]
+	if !ok {
+		room = newRoom(s, streamID, len(layout), opts)
+		room.relayed = true
+		s.rooms[streamID] = room
+	}
+	s.mu.Unlock()
+	// A room whose relay was lost takes the new one over, its viewers carrying on.
+	if ok && !room.waitingForRelay() {
 		_ = pc.Close()
 		return nil, ErrRoomExists
 	}
-	room := newRoom(s, streamID, len(layout), opts)
-	room.relayed = true
-	s.rooms[streamID] = room
-	s.mu.Unlock()
-	p := &Publisher{peer: newPeer(ids.Session(), pc), room: room, relay: true, opts: opts}
-	room.takeOver(p)
+	p.room = room
+	if !room.takeOver(p) {
+		_ = pc.Close()
+		return nil, ErrNotLive
+	}
 	pc.OnTrack(func(remote *webrtc.TrackRemote, rtpReceiver *webrtc.RTPReceiver) {
 		room.addTrack(p, remote, rtpReceiver, pc)
 	})
@@ -142,6 +150,28 @@ func (s *SFU) Pull(ctx context.Context, streamID string, layout []RelayTrack, di
 		return nil, fmt.Errorf("relay from the origin: %w", err)
 	}
 	return p, nil
+}
+
+// tracksNow returns the room's receivers without waiting.
+func (r *Room) tracksNow() []*receiver {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil
+	}
+	return append([]*receiver(nil), r.receivers...)
+}
+
+// relayGrace is how long an edge's room waits, its viewers attached, to pull again when
+// its relay from the origin is lost.
+const relayGrace = 3 * time.Second
+
+// waitingForRelay reports whether the room is an edge's that lost its relay and waits
+// for another.
+func (r *Room) waitingForRelay() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.relayed && r.pub == nil && !r.closed
 }
 
 // Relayed reports whether the stream's room on this node is an edge's pull.

@@ -107,9 +107,10 @@ func (r *Room) publisherGone(p *Publisher, reason string) {
 	}
 	grace := r.sfu.cfg.ReconnectGrace
 	if p.relay {
-		// An edge does not wait for its origin: the origin's own grace window, or the
-		// node the encoder reconnects to, is where the stream carries on.
-		grace = 0
+		// An edge waits for its origin only as long as it takes to pull again (a relay
+		// closed for a new layer, a blip): the origin's own grace window, or the node the
+		// encoder reconnects to, is where a stream whose encoder dropped carries on.
+		grace = relayGrace
 	}
 	if !r.live.Load() || grace <= 0 {
 		r.mu.Unlock()
@@ -119,9 +120,13 @@ func (r *Room) publisherGone(p *Publisher, reason string) {
 	r.pub = nil
 	r.reconnectBy = time.Now().Add(grace)
 	r.grace = time.AfterFunc(grace, func() { r.graceOver() })
+	onLost := r.opts.OnLost
 	r.mu.Unlock()
 	p.release()
 	r.log.Info("publisher lost; waiting for it to reconnect", "peer", p.ID(), "reason", reason, "grace", grace)
+	if onLost != nil {
+		go onLost()
+	}
 }
 
 func (r *Room) graceOver() {

@@ -41,6 +41,10 @@ var (
 	ErrDraining = &problem.Error{Status: http.StatusServiceUnavailable, Type: "draining", Title: "Node is shutting down",
 		Msg: "node is shutting down", Hint: "retry on another node", RetryAfter: 5 * time.Second}
 	ErrClosed = errors.New("peer closed")
+	// ErrLayoutChanged: a relay offer made for fewer tracks than the stream has now (a
+	// layer started since the edge asked); the edge asks again.
+	ErrLayoutChanged = &problem.Error{Status: http.StatusConflict, Type: "relay-layout-changed", Title: "The stream's tracks changed",
+		Msg: "the stream has more tracks than the relay offer has sections", Hint: "fetch the layout again"}
 	// ErrRoomExists: a pull for a stream this node already has a room for.
 	ErrRoomExists = errors.New("the stream already has a room on this node")
 )
@@ -410,6 +414,9 @@ type PublishOptions struct {
 	// never got through (ICE failed, bad offer) has not started the broadcast. It runs on
 	// its own goroutine.
 	OnEnd func(reason string, wasLive bool)
+	// OnLost runs, on its own goroutine, when the publisher's connection is lost and the
+	// room waits for another (an edge pulls again from the origin).
+	OnLost func()
 }
 
 // Publish answers a WHIP offer and opens the stream's room, or takes over the room of a
@@ -502,9 +509,16 @@ func (s *SFU) Subscribe(ctx context.Context, streamID, id, offer string, opts Su
 	if room == nil {
 		return nil, "", ErrNotLive
 	}
-	fwds, err := room.waitTracks(ctx)
-	if err != nil {
-		return nil, "", err
+	var fwds []*receiver
+	if opts.Relay {
+		// The edge asked for the layout (which waited for a new publisher's tracks)
+		// just before: its offer is for the tracks there are now.
+		fwds = room.tracksNow()
+	}
+	if len(fwds) == 0 {
+		if fwds, err = room.waitTracks(ctx); err != nil {
+			return nil, "", err
+		}
 	}
 	var usable []*receiver
 	for _, f := range fwds {
@@ -514,6 +528,9 @@ func (s *SFU) Subscribe(ctx context.Context, streamID, id, offer string, opts Su
 	}
 	if len(usable) == 0 {
 		return nil, "", fmt.Errorf("%w: the viewer accepts none of the stream's codecs", ErrNoCodec)
+	}
+	if opts.Relay && parsed.sections() < len(usable) {
+		return nil, "", ErrLayoutChanged
 	}
 
 	api := s.subAPI
