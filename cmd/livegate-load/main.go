@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/livegate/livegate/internal/mediagen"
@@ -47,6 +48,7 @@ type options struct {
 	simulcast   bool
 	twcc        bool
 	flood       int
+	viewOn      string
 }
 
 func main() {
@@ -66,6 +68,7 @@ func main() {
 	flag.Int64Var(&o.price, "price", 4900, "with --paid: ticket price in minor units")
 	flag.BoolVar(&o.simulcast, "simulcast", false, "publish three simulcast layers (q, h, f at a tenth, a third and all of --bitrate)")
 	flag.BoolVar(&o.twcc, "twcc", false, "viewers send transport-wide congestion feedback, as browsers do (the server's bandwidth estimation runs)")
+	flag.StringVar(&o.viewOn, "view-on", "", "comma-separated nodes of a fleet the viewers join, in turn (the publisher is on --url; include it to compare); empty: --url")
 	flag.IntVar(&o.flood, "flood", 0, "while viewers join, one other client ("+floodAddr+") posts this many WHEP offers that never connect (at most 100000)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -93,6 +96,8 @@ func checkLoopback(raw string) error {
 }
 
 type viewerStats struct {
+	node       int       // which of the --view-on nodes
+	delays     []float64 // one-way delays of sampled video packets (ms); guarded by mu
 	joinStart  time.Time
 	sess       *whipclient.Session
 	firstVideo atomic.Int64 // unix nanos of the first video packet: what a viewer first sees
@@ -148,6 +153,16 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	if o.flood < 0 || o.flood > 100_000 {
 		return errors.New("--flood must be 0..100000")
+	}
+	viewNodes := []string{strings.TrimRight(o.url, "/")}
+	if o.viewOn != "" {
+		viewNodes = nil
+		for _, u := range strings.Split(o.viewOn, ",") {
+			if err := checkLoopback(u); err != nil {
+				return err
+			}
+			viewNodes = append(viewNodes, strings.TrimRight(strings.TrimSpace(u), "/"))
+		}
 	}
 	api, err := whipclient.NewAPI(whipclient.Options{Interfaces: []string{"lo"}, Loopback: true, Simulcast: o.simulcast})
 	if err != nil {
@@ -232,8 +247,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		if ctx.Err() != nil {
 			break
 		}
-		st := &viewerStats{joinStart: time.Now()}
+		st := &viewerStats{joinStart: time.Now(), node: i % len(viewNodes)}
 		stats[i] = st
+		viewBase := viewNodes[st.node]
 		joinWG.Add(1)
 		go func(i int) {
 			defer joinWG.Done()
@@ -248,16 +264,20 @@ func run(ctx context.Context, o options, out io.Writer) error {
 					return
 				}
 			}
-			s, err := whipclient.View(jctx, viewAPI, base+"/whep/"+streamID, token, func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+			s, err := whipclient.View(jctx, viewAPI, viewBase+"/whep/"+streamID, token, func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 				isVideo := tr.Kind() == webrtc.RTPCodecTypeVideo
 				buf := make([]byte, 1500)
-				for {
+				var h rtp.Header
+				for k := 0; ; k++ {
 					n, _, err := tr.Read(buf)
 					if err != nil {
 						return
 					}
 					if isVideo && st.firstVideo.Load() == 0 {
 						st.firstVideo.CompareAndSwap(0, time.Now().UnixNano())
+					}
+					if isVideo && !o.simulcast && k%4 == 0 {
+						st.sampleDelay(&h, buf[:n], tr.Codec().MimeType, videos[0])
 					}
 					st.packets.Add(1)
 					st.bytes.Add(uint64(n))
@@ -330,6 +350,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	fwd0, _ := metric(ctx, base, "livegate_packets_forwarded_total")
+	nodeCPU0, nodeFwd0 := fleetCounters(ctx, base, viewNodes)
 	bytes0 := make([]uint64, len(stats))
 	seen0 := make([]uint64, len(stats))
 	exp0 := make([]uint64, len(stats))
@@ -410,6 +431,10 @@ loop:
 	}
 	if o.serverPID != 0 {
 		fmt.Fprintf(out, "server RSS (MB)        %.0f before the joins, peak %.0f, %.0f after\n", rssBefore, rssPeak, rssAfter)
+	}
+	if o.viewOn != "" {
+		fleetReport(out, fleetRun{origin: base, nodes: viewNodes, stats: stats, sessions: sessions, elapsed: elapsed,
+			streamPPS: streamRate(videos, audio), cpu0: nodeCPU0, fwd0: nodeFwd0})
 	}
 	return nil
 }

@@ -17,7 +17,8 @@ import (
 // Node is one node as the fleet sees it.
 type Node struct {
 	ID       string    `json:"id"`
-	URL      string    `json:"url"` // public base URL: WHIP, WHEP and the relay
+	URL      string    `json:"url"`                    // public base URL: where publishers and viewers are sent
+	Internal string    `json:"internal_url,omitempty"` // where other nodes pull relays from; URL when empty
 	Region   string    `json:"region,omitempty"`
 	Media    []string  `json:"media,omitempty"` // UDP addresses of its ICE mux
 	Viewers  int       `json:"viewers"`

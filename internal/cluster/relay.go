@@ -158,5 +158,9 @@ func (f *Fleet) dialer(origin Node, stream string) sfu.Dial {
 }
 
 func (f *Fleet) relayURL(origin Node, stream string) string {
-	return strings.TrimRight(origin.URL, "/") + "/internal/relay/" + stream
+	base := origin.Internal
+	if base == "" {
+		base = origin.URL
+	}
+	return strings.TrimRight(base, "/") + "/internal/relay/" + stream
 }

@@ -18,8 +18,11 @@ import (
 // Config is everything a livegate node can be told. Every field has a flag and an
 // environment variable named LIVEGATE_ plus the flag name in upper snake case.
 type Config struct {
-	HTTPAddr    string // address of the HTTP API, WHIP/WHEP and /metrics
-	PublicURL   string // base URL clients reach this node at; used in WHIP/WHEP URLs
+	HTTPAddr  string // address of the HTTP API, WHIP/WHEP and /metrics
+	PublicURL string // base URL clients reach this node at; used in WHIP/WHEP URLs
+	// InternalURL is the base URL other nodes of the fleet reach this node at (relays);
+	// empty: PublicURL.
+	InternalURL string
 	DataDir     string // where the embedded SQLite database lives
 	DatabaseURL string // PostgreSQL URL; when set, SQLite is not used
 	NodeID      string // this node's name in logs and in the fleet's registry
@@ -170,6 +173,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 
 	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "address of the HTTP API, WHIP/WHEP and /metrics")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base URL clients reach this node at")
+	fs.StringVar(&c.InternalURL, "internal-url", c.InternalURL, "base URL other nodes of the fleet reach this node at, for relays (e.g. http://10.0.0.5:8080); empty: --public-url")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded SQLite database")
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL (postgres://...); empty uses SQLite in --data-dir")
 	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "this node's name (unique in a fleet)")

@@ -394,3 +394,41 @@ func TestBrowserWaitsForRoomOnAFullNode(t *testing.T) {
 		t.Fatalf("browser state %+v", got)
 	}
 }
+
+// The viewer page watches from an edge; the edge is killed outright; the page reconnects
+// on its own to another node of the fleet and plays again.
+func TestBrowserMovesToAnotherNodeWhenItsNodeDies(t *testing.T) {
+	chromium := chromiumPath(t)
+	fleet := newProcessFleet(t, "--session-ttl", "3s")
+	a, b, c := fleet.start("node-a"), fleet.start("node-b"), fleet.start("node-c")
+	s := a.newStream()
+	publish(t, a, s, webrtc.MimeTypeVP8, 30)
+
+	browser := startBrowser(t, chromium)
+	if _, err := chromedp.Run(browser, chromedp.Navigate(b.URL()+"/watch/"+s.ID+"?loopback=1")); err != nil {
+		t.Fatalf("open the viewer page: %v", err)
+	}
+	waitBrowserMedia(t, browser)
+	b.proc.Kill()
+	killed := time.Now()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		on, err := chromedp.Run(browser, chromedp.Evaluate[string](`window.livegateNode || ""`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if on == a.URL() || on == c.URL() {
+			t.Logf("the page moved to %s %v after its node died", on, time.Since(killed).Round(100*time.Millisecond))
+			break
+		}
+		if time.Now().After(deadline) {
+			st, _ := chromedp.Run(browser, chromedp.Evaluate[string](`document.getElementById("status").textContent`))
+			t.Fatalf("30s after its node died the page watches from %q (status %q)", on, st)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	got := waitBrowserMedia(t, browser)
+	if got.State != "connected" || got.Status != "Live" {
+		t.Fatalf("after moving: %+v", got)
+	}
+}

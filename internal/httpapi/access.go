@@ -3,10 +3,12 @@ package httpapi
 // Watching: the "may I watch?" call, public counts, collects.
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
@@ -69,6 +71,11 @@ func (a *api) streamAccess(w http.ResponseWriter, r *http.Request) {
 	if right.Entitlement == sessions.EntitlementPreview {
 		out["access"] = "preview"
 		out["preview_seconds_left"] = int(right.Preview.Seconds())
+	}
+	if a.Fleet != nil {
+		// Where a player goes if this node goes away: the fleet's other nodes, least
+		// loaded first. Its session expires here; a new /access there opens another.
+		out["other_nodes"] = a.otherNodes(r.Context())
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -174,4 +181,20 @@ func (a *api) collect(w http.ResponseWriter, r *http.Request) {
 	}
 	s, _ := a.Gate.Store().Stats(r.Context(), id)
 	writeJSON(w, http.StatusOK, map[string]any{"collected": true, "new": added, "collects": s.Collects})
+}
+
+// otherNodes lists the public URLs of the fleet's other live nodes, least loaded first.
+func (a *api) otherNodes(ctx context.Context) []string {
+	nodes, err := a.Fleet.Nodes(ctx)
+	if err != nil {
+		return []string{}
+	}
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Viewers < nodes[j].Viewers })
+	out := []string{}
+	for _, n := range nodes {
+		if n.ID != a.Fleet.Self() && !n.Draining {
+			out = append(out, strings.TrimRight(n.URL, "/"))
+		}
+	}
+	return out
 }

@@ -73,6 +73,7 @@ type Deps struct {
 type Fleet interface {
 	OriginID(ctx context.Context, stream string) (node string, ok bool, err error)
 	Nodes(ctx context.Context) ([]cluster.Node, error)
+	Self() string
 }
 
 type api struct {
@@ -178,19 +179,30 @@ func (a *api) routes() chi.Router {
 				r.Post("/admin/dev/tokens", a.mintDevToken)
 			}
 		})
-		// Viewers, with the platform's JWT.
-		r.Post("/streams/{id}/access", a.streamAccess)
-		r.Post("/streams/{id}/collect", a.collect)
-		r.Get("/streams/{id}/stats", a.streamStats)
-		r.Get("/streams/{id}/stats/events", a.streamStatsEvents)
-		r.Get("/sessions/{id}", a.sessionStatus)
+		// Viewers, with the platform's JWT. A viewer page may call any node of a fleet
+		// (it moves to another when its node goes away), so these answer CORS.
+		r.Group(func(r chi.Router) {
+			r.Use(cors)
+			r.Post("/streams/{id}/access", a.streamAccess)
+			r.Options("/streams/{id}/access", preflight)
+			r.Post("/streams/{id}/collect", a.collect)
+			r.Get("/streams/{id}/stats", a.streamStats)
+			r.Get("/streams/{id}/stats/events", a.streamStatsEvents)
+			r.Get("/sessions/{id}", a.sessionStatus)
+		})
 		r.Post("/streams/{id}/checkout", a.startCheckout(a.Billing.CheckoutTicket))
 		r.Post("/creators/{id}/subscribe", a.startCheckout(a.Billing.CheckoutSubscription))
 		r.Get("/checkouts/{id}", a.getCheckout)
 		// Stripe, verified by signature.
 		r.Post("/webhooks/stripe", a.stripeWebhook)
 	})
-	r.Get("/watch/{stream}", web.Watch)
+	r.Get("/watch/{stream}", func(w http.ResponseWriter, r *http.Request) {
+		var others []string
+		if a.Fleet != nil {
+			others = a.otherNodes(r.Context())
+		}
+		web.Watch(w, r, others)
+	})
 	// Development doors exist only while they open nothing real: viewer tokens only while
 	// the node signs them with a secret of its own, the checkout only without Stripe.
 	if a.devTokens() {
@@ -268,6 +280,9 @@ func cors(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// preflight answers a CORS preflight (the headers are cors's).
+func preflight(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }
 
 func (a *api) requireAPIKey(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -114,6 +114,20 @@ type Source struct {
 	keyRequested atomic.Bool
 	sent         atomic.Uint64
 	plis         atomic.Uint64
+	// sentAt keeps when the last packets were written, by index, so that a receiver in
+	// the same process can tell a packet's one-way delay (SentAt).
+	sentAt [sentRing]atomic.Int64
+}
+
+const sentRing = 1 << 12
+
+// SentAt is when the packet of index was written, if it is among the last few thousand.
+func (s *Source) SentAt(index uint64) (time.Time, bool) {
+	ns := s.sentAt[index%sentRing].Load()
+	if ns == 0 || index+sentRing <= s.sent.Load() {
+		return time.Time{}, false
+	}
+	return time.Unix(0, ns), true
 }
 
 // NewVideo makes a video source (VP8, H.264, VP9 or AV1 by mime type) at a bitrate in bits
@@ -251,6 +265,7 @@ func (s *Source) Run(ctx context.Context) {
 				s.Decorate(&pkt.Header)
 			}
 			// A write fails only for a viewer-less or closing connection; keep the clock.
+			s.sentAt[index%sentRing].Store(time.Now().UnixNano())
 			_ = s.Track.WriteRTP(pkt)
 			index++
 			s.sent.Add(1)

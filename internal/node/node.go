@@ -213,7 +213,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 			Help: "Share of the node's CPUs in use, smoothed over a few seconds."}, func() float64 { return n.Capacity.Load().CPU }))
 	if shared != nil {
 		n.Fleet, err = cluster.New(cluster.Config{Redis: shared, Prefix: cfg.RedisPrefix + "fleet:",
-			Self:   cluster.Node{ID: cfg.NodeID, URL: cfg.PublicURL, Region: cfg.Region, Media: addrStrings(n.SFU.UDPAddrs())},
+			Self: cluster.Node{ID: cfg.NodeID, URL: cfg.PublicURL, Internal: cfg.InternalURL, Region: cfg.Region,
+				Media: addrStrings(n.SFU.UDPAddrs())},
 			Secret: relaySecret(cfg.PlaybackSecret), SFU: n.SFU, Load: n.Capacity.Load,
 			TTL: fleetTTL, IdleAfter: cfg.RelayIdle, Streams: liveStreams{db, lifecycle}, OrphanGrace: cfg.ReconnectGrace,
 			Logger: log.With("component", "cluster")})

@@ -204,6 +204,9 @@ func New(cfg Config) (*SFU, error) {
 	// Nodes reach each other on their own network, which viewers' candidates may not
 	// name: relays, authenticated by the cluster, have a filter of their own.
 	relaySettings := settings
+	// Between nodes the addresses are their own: a public address announced for viewers
+	// behind 1:1 NAT is not where another node of the same network reaches this one.
+	relaySettings.SetNAT1To1IPs(nil, webrtc.ICECandidateTypeHost)
 	relaySettings.SetRemoteIPFilter(remoteFilter(append(slices.Clone(cfg.RelayNetworks), cfg.RemoteNetworks...), false))
 	if s.relayAPI, err = newRelayAPI(relaySettings); err != nil {
 		s.closeSockets()

@@ -7,6 +7,7 @@ import (
 	"embed"
 	"html/template"
 	"net/http"
+	"net/url"
 )
 
 //go:embed static/watch.html static/devlogin.html static/devcheckout.html
@@ -31,8 +32,10 @@ func render(w http.ResponseWriter, name string, data map[string]string) {
 	}
 }
 
-// Watch serves the viewer page of /watch/{stream}.
-func Watch(w http.ResponseWriter, r *http.Request) {
+// Watch serves the viewer page of /watch/{stream}. The page may connect to this node and
+// to the origins in others (the fleet's other nodes, which it moves to when this one
+// goes away).
+func Watch(w http.ResponseWriter, r *http.Request, others []string) {
 	page, err := files.ReadFile("static/watch.html")
 	if err != nil {
 		http.Error(w, "page missing", http.StatusInternalServerError)
@@ -40,6 +43,12 @@ func Watch(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; media-src 'self' blob:; connect-src 'self'")
+	connect := "'self'"
+	for _, o := range others {
+		if u, err := url.Parse(o); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+			connect += " " + u.Scheme + "://" + u.Host
+		}
+	}
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; media-src 'self' blob:; connect-src "+connect)
 	_, _ = w.Write(page)
 }
