@@ -89,8 +89,13 @@ func fleetReport(out io.Writer, r fleetRun) {
 			originViewers++
 		}
 	}
-	fmt.Fprintf(out, "origin %s: forwards %.0f packets/s for a stream of %.0f packets/s, %d viewers of its own and %d edges: %.2f copies per edge\n",
-		r.origin, originFwd, r.streamPPS, originViewers, edges, (originFwd/r.streamPPS-float64(originViewers))/float64(max(edges, 1)))
+	fmt.Fprintf(out, "origin %s: forwards %.0f packets/s for a stream of %.0f packets/s, %d viewers of its own and %d edges",
+		r.origin, originFwd, r.streamPPS, originViewers, edges)
+	if edges > 0 {
+		// What the origin sends beyond its own viewers, in copies of the stream per edge.
+		fmt.Fprintf(out, ": %.2f copies per edge", (originFwd/r.streamPPS-float64(originViewers))/float64(edges))
+	}
+	fmt.Fprintln(out)
 	seen := map[string]bool{}
 	for i, n := range r.nodes {
 		if seen[n] {

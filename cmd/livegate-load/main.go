@@ -238,6 +238,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	stats := make([]*viewerStats, o.viewers)
 	sessions := make([]*whipclient.Session, o.viewers)
 	var joined, failed atomic.Int64
+	var measuring atomic.Bool
 	var joinWG sync.WaitGroup
 	interval := time.Duration(float64(time.Second) / o.rampRate)
 	rampStart := time.Now()
@@ -276,7 +277,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 					if isVideo && st.firstVideo.Load() == 0 {
 						st.firstVideo.CompareAndSwap(0, time.Now().UnixNano())
 					}
-					if isVideo && !o.simulcast && k%4 == 0 {
+					// Delays are sampled in the measured window only: a join starts with the
+					// cached keyframe's packets, seconds old by design.
+					if isVideo && !o.simulcast && k%4 == 0 && measuring.Load() {
 						st.sampleDelay(&h, buf[:n], tr.Codec().MimeType, videos[0])
 					}
 					st.packets.Add(1)
@@ -361,6 +364,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		}
 	}
 	t0 := time.Now()
+	measuring.Store(true)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	deadline := t0.Add(o.duration)

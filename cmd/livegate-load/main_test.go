@@ -98,3 +98,27 @@ func TestFloodReport(t *testing.T) {
 		}
 	}
 }
+
+// --view-on: a fleet of two nodes sharing Redis and PostgreSQL, viewers on both; the
+// report says the origin sends one copy to its edge and each node's packet delay.
+func TestFleetReport(t *testing.T) {
+	redisURL, prefix, pg := testenv.RedisURL(t), testenv.UniquePrefix(), testenv.PostgresURL(t)
+	var urls []string
+	for _, id := range []string{"node-a", "node-b"} {
+		cfg := testenv.LoopbackConfig(t)
+		cfg.RedisURL, cfg.RedisPrefix, cfg.DatabaseURL, cfg.NodeID = redisURL, prefix, pg, id
+		urls = append(urls, testenv.StartNode(t, cfg).URL())
+	}
+	var out bytes.Buffer
+	err := run(context.Background(), options{url: urls[0], viewOn: urls[0] + "," + urls[1], viewers: 4, bitrate: 300_000,
+		duration: 2 * time.Second, rampRate: 50, codec: "VP8", warmup: 500 * time.Millisecond}, &out)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{`viewers connected\s+4 of 4`, `2 viewers of its own and 1 edges: [01]\.\d+ copies per edge`,
+		`node 1 \(edge\) \S+: 2 viewers, join p50 \d+ p99 \d+ ms, packet delay p50 [\d.]+`} {
+		if !regexp.MustCompile(want).MatchString(out.String()) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
