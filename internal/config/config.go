@@ -163,11 +163,8 @@ func hostname() string {
 	return h
 }
 
-// Load reads flags from args (without the program name) and LIVEGATE_* variables from
-// getenv. A flag given on the command line beats the environment. -h/--help prints every
-// option to out and returns flag.ErrHelp.
-func Load(args []string, getenv func(string) string, out io.Writer) (Config, error) {
-	c := Default()
+// flags binds every option of c to a flag set writing its help to out.
+func flags(c *Config, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("livegate", flag.ContinueOnError)
 	fs.SetOutput(out)
 
@@ -232,6 +229,29 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.StringVar(&c.StripeConnectWebhookSecret, "stripe-connect-webhook-secret", c.StripeConnectWebhookSecret, "signing secret of the Stripe Connect webhook endpoint (or STRIPE_CONNECT_WEBHOOK_SECRET)")
 	fs.StringVar(&c.DebugAddr, "debug-addr", c.DebugAddr, "address for /debug/pprof (e.g. 127.0.0.1:6060); empty disables")
 
+	return fs
+}
+
+// EnvNames lists the LIVEGATE_* variable of every option (and the Stripe variables
+// read as well): what deploy files may set.
+func EnvNames() []string {
+	c := Default()
+	var out []string
+	flags(&c, io.Discard).VisitAll(func(f *flag.Flag) { out = append(out, EnvName(f.Name)) })
+	return append(out, "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_CONNECT_WEBHOOK_SECRET")
+}
+
+// EnvName is the environment variable of a flag.
+func EnvName(flagName string) string {
+	return "LIVEGATE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// Load reads flags from args (without the program name) and LIVEGATE_* variables from
+// getenv. A flag given on the command line beats the environment. -h/--help prints every
+// option to out and returns flag.ErrHelp.
+func Load(args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	c := Default()
+	fs := flags(&c, out)
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: livegate [flags]\n\nEvery flag can also be set as LIVEGATE_<NAME> (e.g. LIVEGATE_HTTP_ADDR).\n\n")
 		fs.PrintDefaults()
@@ -240,7 +260,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	// Environment first, so flags parsed afterwards win.
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
-		name := "LIVEGATE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		name := EnvName(f.Name)
 		if v := getenv(name); v != "" {
 			if err := f.Value.Set(v); err != nil && envErr == nil {
 				envErr = fmt.Errorf("%s: %w", name, err)

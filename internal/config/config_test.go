@@ -151,10 +151,12 @@ func TestProductionRefusesWeakAndPlaceholderSecrets(t *testing.T) {
 // documentation is refused by --production, whatever it is.
 func TestRepositorySecretsRefused(t *testing.T) {
 	root := "../.."
-	files := []string{"docker-compose.yml", "README.md", "deploy/livegate.env.example", "deploy/k8s/livegate.yaml"}
-	if docs, err := filepath.Glob(filepath.Join(root, "docs", "*.md")); err == nil {
-		for _, d := range docs {
-			files = append(files, strings.TrimPrefix(d, root+"/"))
+	files := []string{"docker-compose.yml", "README.md", "deploy/livegate.env.example"}
+	for _, pattern := range []string{"docs/*.md", "deploy/k8s/*.yaml"} {
+		if docs, err := filepath.Glob(filepath.Join(root, pattern)); err == nil {
+			for _, d := range docs {
+				files = append(files, strings.TrimPrefix(d, root+"/"))
+			}
 		}
 	}
 	assign := regexp.MustCompile(`(?m)\b((?:LIVEGATE_)?(?:API_KEY|PLAYBACK_SECRET|VIEWER_JWT_SECRET)|STRIPE_SECRET_KEY|STRIPE_WEBHOOK_SECRET|STRIPE_CONNECT_WEBHOOK_SECRET)[ \t]*[:=][ \t]*"?([^"\s#}]+)`)
