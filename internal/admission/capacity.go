@@ -113,22 +113,42 @@ func (c *Capacity) Load() Load {
 // a load balancer to have sent the caller elsewhere.
 const retryFull = 10 * time.Second
 
+// Full reports, without counting a refusal, whether the node would refuse a viewer now.
+func (c *Capacity) Full() bool {
+	if c == nil {
+		return false
+	}
+	_, full := c.check()
+	return full
+}
+
 // AdmitViewer refuses a new viewer when the node is at one of its limits.
 func (c *Capacity) AdmitViewer() *problem.Error {
 	if c == nil {
 		return nil
 	}
+	limit, full := c.check()
+	if !full {
+		return nil
+	}
+	return c.refuse(limit.name, limit.msg)
+}
+
+type limitHit struct{ name, msg string }
+
+// check names the limit the node is at, if any.
+func (c *Capacity) check() (limitHit, bool) {
 	l, lim := c.Load(), c.limits
 	switch {
 	case lim.Viewers > 0 && l.Viewers >= lim.Viewers:
-		return c.refuse("capacity-viewers", fmt.Sprintf("this node serves its limit of %d viewers", lim.Viewers))
+		return limitHit{"capacity-viewers", fmt.Sprintf("this node serves its limit of %d viewers", lim.Viewers)}, true
 	// One more viewer adds about what an average viewer takes.
 	case lim.Egress > 0 && l.Egress+l.Egress/int64(max(l.Viewers, 1)) > lim.Egress:
-		return c.refuse("capacity-egress", fmt.Sprintf("this node sends %d kbit/s of its limit of %d kbit/s", l.Egress/1000, lim.Egress/1000))
+		return limitHit{"capacity-egress", fmt.Sprintf("this node sends %d kbit/s of its limit of %d kbit/s", l.Egress/1000, lim.Egress/1000)}, true
 	case lim.CPU > 0 && l.CPU >= lim.CPU:
-		return c.refuse("capacity-cpu", fmt.Sprintf("this node's CPUs are %.0f%% busy (limit %.0f%%)", l.CPU*100, lim.CPU*100))
+		return limitHit{"capacity-cpu", fmt.Sprintf("this node's CPUs are %.0f%% busy (limit %.0f%%)", l.CPU*100, lim.CPU*100)}, true
 	}
-	return nil
+	return limitHit{}, false
 }
 
 func (c *Capacity) refuse(limit, msg string) *problem.Error {

@@ -24,6 +24,8 @@ type Config struct {
 	Secret []byte // the fleet's shared secret: relay tokens are signed with it
 	SFU    *sfu.SFU
 	Load   func() admission.Load
+	// Full reports whether the node is at a capacity limit (admission.Capacity.Full).
+	Full func() bool
 	// TTL is how long a node's entry and its origin records outlive its last heartbeat.
 	TTL time.Duration
 	// IdleAfter is how long an edge keeps pulling a stream with no viewer left.
@@ -52,6 +54,7 @@ type Fleet struct {
 	secret    []byte
 	sfu       *sfu.SFU
 	load      func() admission.Load
+	full      func() bool
 	ttl       time.Duration
 	idleAfter time.Duration
 	streams   Streams
@@ -81,8 +84,11 @@ func New(cfg Config) (*Fleet, error) {
 	if cfg.Load == nil {
 		cfg.Load = func() admission.Load { return admission.Load{} }
 	}
+	if cfg.Full == nil {
+		cfg.Full = func() bool { return false }
+	}
 	return &Fleet{reg: NewRegistry(cfg.Redis, cfg.Prefix, cfg.TTL), self: cfg.Self, secret: cfg.Secret, sfu: cfg.SFU,
-		load: cfg.Load, ttl: cfg.TTL, idleAfter: cfg.IdleAfter, log: cfg.Logger, streams: cfg.Streams, orphanFor: cfg.OrphanGrace,
+		load: cfg.Load, full: cfg.Full, ttl: cfg.TTL, idleAfter: cfg.IdleAfter, log: cfg.Logger, streams: cfg.Streams, orphanFor: cfg.OrphanGrace,
 		client: &http.Client{Timeout: 10 * time.Second}, pulls: map[string]chan struct{}{}, stop: make(chan struct{})}, nil
 }
 
@@ -124,7 +130,7 @@ func (f *Fleet) heartbeat(ctx context.Context) {
 	if !draining {
 		n := f.self
 		l := f.load()
-		n.Viewers, n.Egress, n.CPU = l.Viewers, l.Egress, l.CPU
+		n.Viewers, n.Egress, n.CPU, n.Full = l.Viewers, l.Egress, l.CPU, f.full()
 		if err := f.reg.Register(ctx, n); err != nil {
 			f.log.Warn("fleet heartbeat", "err", err)
 		}
@@ -219,11 +225,15 @@ func (f *Fleet) PublisherTarget(ctx context.Context, stream string) string {
 	if err == nil && ok && origin.ID != f.self.ID && !origin.Draining {
 		return origin.URL
 	}
-	if f.isDraining() {
+	if f.isDraining() || f.full() {
 		return f.elsewhere(ctx)
 	}
 	return ""
 }
+
+// Elsewhere is the URL of the least loaded other node that takes work, "" when there
+// is none: where a full node sends a viewer instead of refusing it.
+func (f *Fleet) Elsewhere(ctx context.Context) string { return f.elsewhere(ctx) }
 
 // ViewerTarget says where a viewer should go instead of this node: elsewhere while it
 // drains. "" is here.
@@ -248,7 +258,7 @@ func (f *Fleet) elsewhere(ctx context.Context) string {
 	}
 	var others []Node
 	for _, n := range nodes {
-		if n.ID != f.self.ID && !n.Draining {
+		if n.ID != f.self.ID && !n.Draining && !n.Full {
 			others = append(others, n)
 		}
 	}

@@ -25,6 +25,7 @@ type Node struct {
 	Egress   int64     `json:"egress_bps"`
 	CPU      float64   `json:"cpu"`
 	Draining bool      `json:"draining,omitempty"`
+	Full     bool      `json:"full,omitempty"` // at one of its capacity limits: send no one there
 	SeenAt   time.Time `json:"seen_at"`
 }
 

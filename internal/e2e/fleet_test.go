@@ -37,7 +37,7 @@ func TestFleetRelaysToEdges(t *testing.T) {
 	fleet := fleetOf(t, 3, nil)
 	a, b, c := fleet[0], fleet[1], fleet[2]
 	s := a.newStream()
-	publish(t, a, s, webrtc.MimeTypeVP8, 30)
+	pub := publish(t, a, s, webrtc.MimeTypeVP8, 30)
 
 	var viewers []*viewer
 	for i := range 20 {
@@ -78,6 +78,11 @@ func TestFleetRelaysToEdges(t *testing.T) {
 		if got := scrape(t, edge.URL()+"/metrics", "livegate_subscribers"); got != 10 {
 			t.Errorf("edge %s has %v viewers, want 10", edge.URL(), got)
 		}
+	}
+	// Twenty joins on two edges asked each edge's cache for a keyframe, the edges asked
+	// the origin's, and the encoder heard of it at most once per throttle interval.
+	if plis := pub.video.PLIs(); plis > 6 {
+		t.Errorf("the encoder got %d keyframe requests for 20 viewers joining on edges", plis)
 	}
 }
 
@@ -249,5 +254,41 @@ func TestFleetRelaysEveryLayer(t *testing.T) {
 				t.Errorf("the edge's room has %d tracks, want audio and three layers: %+v", len(tracks), tracks)
 			}
 		})
+	}
+}
+
+// A node at its viewer limit sends the next viewer to a node with room (307) instead of
+// refusing it; when no node has room, it is 503 as on a single node.
+func TestFullNodeSendsViewersElsewhere(t *testing.T) {
+	fleet := fleetOf(t, 2, func(c *config.Config) { c.MaxViewers = 1 })
+	a, b := fleet[0], fleet[1]
+	s := a.newStream()
+	publish(t, a, s, webrtc.MimeTypeVP8, 30)
+	first := mustWatch(t, a, s)
+	first.waitPackets(t, "video", 5, 5*time.Second)
+
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Post(a.URL()+"/whep/"+s.ID, "application/sdp", strings.NewReader(noCandidateOffer(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusTemporaryRedirect || !strings.HasPrefix(loc, b.URL()+"/whep/") {
+		t.Fatalf("a full node answered %d Location %q, want 307 to %s", resp.StatusCode, loc, b.URL())
+	}
+	second := mustWatch(t, a, s) // follows to B
+	second.waitPackets(t, "video", 5, 5*time.Second)
+	// B is full now too (its one viewer), as the registry learns within a heartbeat.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r := a.raw("POST", "/whep/"+s.ID, "application/sdp", noCandidateOffer(t), nil)
+		if r.status == http.StatusServiceUnavailable {
+			expectProblem(t, "the whole fleet full", r, 503, "node-at-capacity")
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("with every node full, a join got %d %s", r.status, r.body)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

@@ -97,6 +97,8 @@ type Fleet interface {
 	// instead of this one ("" for here).
 	PublisherTarget(ctx context.Context, stream string) string
 	ViewerTarget(ctx context.Context) string
+	// Elsewhere names another node with room, "" when there is none.
+	Elsewhere(ctx context.Context) string
 	// Pull makes sure this node has the stream's room when another node is its origin.
 	Pull(ctx context.Context, stream string) error
 	// Live and Ended record this node as the stream's origin, and forget it.
@@ -326,6 +328,10 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.cfg.Capacity != nil {
 		if err := h.cfg.Capacity.AdmitViewer(); err != nil {
+			// In a fleet, a node with room takes the viewer: 307 there, 503 when none has.
+			if h.cfg.Fleet != nil && h.redirect(w, r, h.cfg.Fleet.Elsewhere(r.Context())) {
+				return
+			}
 			problem.Answer(w, r, err)
 			return
 		}
@@ -403,17 +409,21 @@ func (h *Handler) publisherTarget(r *http.Request, stream string) string {
 	return h.cfg.Fleet.PublisherTarget(r.Context(), stream)
 }
 
-// redirect answers 307 to the same path on the node at base; false when base is "".
-// 307 keeps the method and the body: the client posts its offer there.
+// hopParam marks a request another node of the fleet sent here: it is served or
+// refused here, never sent on, so that two nodes whose views of each other are a
+// heartbeat old cannot bounce a client between them.
+const hopParam = "lg_hop"
+
+// redirect answers 307 to the same path on the node at base; false when base is "" or
+// the request was sent here by another node already. 307 keeps the method and the body:
+// the client posts its offer there.
 func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, base string) bool {
-	if base == "" {
+	if base == "" || r.URL.Query().Has(hopParam) {
 		return false
 	}
-	u := strings.TrimRight(base, "/") + r.URL.Path
-	if r.URL.RawQuery != "" {
-		u += "?" + r.URL.RawQuery
-	}
-	http.Redirect(w, r, u, http.StatusTemporaryRedirect)
+	q := r.URL.Query()
+	q.Set(hopParam, "1")
+	http.Redirect(w, r, strings.TrimRight(base, "/")+r.URL.Path+"?"+q.Encode(), http.StatusTemporaryRedirect)
 	return true
 }
 
