@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -173,7 +174,7 @@ func flags(c *Config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.InternalURL, "internal-url", c.InternalURL, "base URL other nodes of the fleet reach this node at, for relays (e.g. http://10.0.0.5:8080); empty: --public-url")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded SQLite database")
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL (postgres://...); empty uses SQLite in --data-dir")
-	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "this node's name (unique in a fleet)")
+	fs.StringVar(&c.NodeID, "node-id", "", "this node's name, unique in a fleet (default: the host name and the HTTP port)")
 	fs.StringVar(&c.Region, "region", c.Region, "where this node runs (e.g. eu-west), as the fleet's registry shows it")
 	fs.DurationVar(&c.RelayIdle, "relay-idle", c.RelayIdle, "how long a node keeps relaying a stream from its origin after its last viewer left")
 	fs.Var((*listFlag)(&c.RelayNetworks), "relay-networks", "comma-separated CIDRs other nodes are reached at for relays (e.g. 10.0.0.0/8); empty: as --remote-networks, or anywhere")
@@ -282,6 +283,16 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	named := getenv(EnvName("node-id")) != ""
+	fs.Visit(func(f *flag.Flag) { named = named || f.Name == "node-id" })
+	if !named || c.NodeID == "" {
+		// Nodes on one machine (a development fleet) must not share a name: the fleet's
+		// registry and every viewer session are keyed by it.
+		c.NodeID = hostname()
+		if _, port, err := net.SplitHostPort(c.HTTPAddr); err == nil && port != "" {
+			c.NodeID += "-" + port
+		}
 	}
 	return c, c.Validate()
 }

@@ -216,3 +216,20 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		}
 	}
 }
+
+// Two nodes started on one machine without --node-id still have names of their own.
+func TestNodeIDDefaultsToHostAndPort(t *testing.T) {
+	a, err := Load([]string{"--http-addr", "127.0.0.1:8081"}, env(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Load([]string{"--http-addr", "127.0.0.1:8082"}, env(nil), &bytes.Buffer{})
+	if a.NodeID == b.NodeID || !strings.HasSuffix(a.NodeID, "-8081") {
+		t.Errorf("node ids %q and %q", a.NodeID, b.NodeID)
+	}
+	named, _ := Load([]string{"--node-id", "edge-1"}, env(nil), &bytes.Buffer{})
+	fromEnv, _ := Load(nil, env(map[string]string{"LIVEGATE_NODE_ID": "edge-2"}), &bytes.Buffer{})
+	if named.NodeID != "edge-1" || fromEnv.NodeID != "edge-2" {
+		t.Errorf("named %q, from the environment %q", named.NodeID, fromEnv.NodeID)
+	}
+}
