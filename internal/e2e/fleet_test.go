@@ -292,3 +292,29 @@ func TestFullNodeSendsViewersElsewhere(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// An edge stops pulling a stream a short while after its last viewer left: the origin
+// then serves no relay to it.
+func TestEdgeStopsPullingWhenIdle(t *testing.T) {
+	fleet := fleetOf(t, 2, func(c *config.Config) { c.RelayIdle = time.Second })
+	a, b := fleet[0], fleet[1]
+	s := a.newStream()
+	publish(t, a, s, webrtc.MimeTypeVP8, 30)
+	v := mustWatch(t, b, s)
+	v.waitPackets(t, "video", 5, 5*time.Second)
+	if got := scrape(t, a.URL()+"/metrics", "livegate_subscribers"); got != 1 {
+		t.Fatalf("the origin serves %v connections with one edge pulling, want 1 (the relay)", got)
+	}
+	v.sess.PC.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for scrape(t, a.URL()+"/metrics", "livegate_subscribers") != 0 || b.SFU.Room(s.ID) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("5s after the edge's last viewer left (relay idle 1s): origin connections %v, edge room %v",
+				scrape(t, a.URL()+"/metrics", "livegate_subscribers"), b.SFU.Room(s.ID) != nil)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// A viewer coming back makes the edge pull again.
+	again := mustWatch(t, b, s)
+	again.waitPackets(t, "video", 5, 5*time.Second)
+}
