@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -181,7 +182,7 @@ func flags(c *Config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "operator/creator API key for /v1 (required with --production)")
 	fs.BoolVar(&c.Production, "production", c.Production, "refuse development defaults")
 	fs.IntVar(&c.UDPPort, "udp-port", c.UDPPort, "UDP port shared by every WebRTC peer (ICE UDP mux); 0 picks one")
-	fs.StringVar(&c.TCPAddr, "tcp-addr", c.TCPAddr, "ICE-TCP listen address; empty disables ICE-TCP")
+	fs.StringVar(&c.TCPAddr, "tcp-addr", c.TCPAddr, "ICE-TCP listen address; empty disables ICE-TCP (with --udp-port given and this not: that port number, over TCP)")
 	fs.Var((*listFlag)(&c.NAT1To1IPs), "nat-1to1-ips", "comma-separated public IPs announced instead of local ones")
 	fs.Var((*listFlag)(&c.STUNServers), "stun-servers", "comma-separated STUN URLs (stun:host:port) offered to clients")
 	fs.Var((*listFlag)(&c.Interfaces), "interfaces", "comma-separated network interfaces to use for media; empty means all")
@@ -284,8 +285,15 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	named := getenv(EnvName("node-id")) != ""
-	fs.Visit(func(f *flag.Flag) { named = named || f.Name == "node-id" })
+	given := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) { given[f.Name] = getenv(EnvName(f.Name)) != "" })
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if given["udp-port"] && !given["tcp-addr"] && c.TCPAddr == Default().TCPAddr {
+		// Nodes on one machine, each given its own --udp-port, get their own ICE-TCP port
+		// too: the same number (a TCP and a UDP port do not collide), or any when 0.
+		c.TCPAddr = ":" + strconv.Itoa(c.UDPPort)
+	}
+	named := given["node-id"]
 	if !named || c.NodeID == "" {
 		// Nodes on one machine (a development fleet) must not share a name: the fleet's
 		// registry and every viewer session are keyed by it.

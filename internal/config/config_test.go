@@ -233,3 +233,23 @@ func TestNodeIDDefaultsToHostAndPort(t *testing.T) {
 		t.Errorf("named %q, from the environment %q", named.NodeID, fromEnv.NodeID)
 	}
 }
+
+// Nodes on one machine given their own --udp-port get their own ICE-TCP port.
+func TestTCPPortFollowsUDPPort(t *testing.T) {
+	c, err := Load([]string{"--udp-port", "7892"}, env(nil), &bytes.Buffer{})
+	if err != nil || c.TCPAddr != ":7892" {
+		t.Errorf("tcp-addr %q (%v), want :7892", c.TCPAddr, err)
+	}
+	c, _ = Load([]string{"--udp-port", "7892", "--tcp-addr", ":9000"}, env(nil), &bytes.Buffer{})
+	if c.TCPAddr != ":9000" {
+		t.Errorf("an explicit --tcp-addr was replaced: %q", c.TCPAddr)
+	}
+	c, _ = Load(nil, env(map[string]string{"LIVEGATE_UDP_PORT": "7900"}), &bytes.Buffer{})
+	if c.TCPAddr != ":7900" {
+		t.Errorf("from the environment: %q", c.TCPAddr)
+	}
+	c, _ = Load(nil, env(nil), &bytes.Buffer{})
+	if c.TCPAddr != Default().TCPAddr {
+		t.Errorf("the default changed: %q", c.TCPAddr)
+	}
+}

@@ -317,7 +317,16 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 // View handles POST /whep/{stream}.
 func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 	client := admission.ClientKey(h.clientIP(r))
-	if err := h.cfg.Limits.Allow(r.Context(), admission.WHEP, client); err != nil {
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	token = strings.TrimSpace(token)
+	// Offers with a playback token have their own bucket, as they have their own pending
+	// pool: a flood of anonymous offers does not hold up the viewers behind the same
+	// address who came through /access (rate-limited there, one session per token).
+	bucket := client
+	if token != "" {
+		bucket += " token"
+	}
+	if err := h.cfg.Limits.Allow(r.Context(), admission.WHEP, bucket); err != nil {
 		problem.Answer(w, r, err)
 		return
 	}
@@ -358,8 +367,6 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	token = strings.TrimSpace(token)
 	release, ok := h.reservePending(pendingKey{client: client, token: token != ""})
 	if !ok {
 		h.reject(w, r, "pending", errTooManyPending)
