@@ -175,10 +175,13 @@ func cmdToken(ctx context.Context, c *client, rest []string, errOut io.Writer) e
 	tf := flag.NewFlagSet("token", flag.ContinueOnError)
 	tf.SetOutput(errOut)
 	ttl := tf.String("ttl", "1h", "token lifetime")
+	role := tf.String("role", "viewer", "viewer, creator (with --creator) or operator")
+	creator := tf.String("creator", "", "with --role creator: the creator id the token manages")
 	if err := tf.Parse(rest[1:]); err != nil || tf.NArg() != 1 {
-		return fmt.Errorf("usage: token [--ttl 1h] <viewer-id>")
+		return fmt.Errorf("usage: token [--ttl 1h] [--role viewer|creator|operator] [--creator <creator-id>] <subject-id>")
 	}
-	raw, err := c.do(ctx, "POST", "/v1/admin/dev/tokens", map[string]string{"viewer_id": tf.Arg(0), "ttl": *ttl})
+	raw, err := c.do(ctx, "POST", "/v1/admin/dev/tokens", map[string]string{"viewer_id": tf.Arg(0), "ttl": *ttl,
+		"role": *role, "creator_id": *creator})
 	if err != nil {
 		return err
 	}

@@ -95,11 +95,76 @@ func (a *ViewerAuth) DevelopmentSecret() bool { return a.devSecret }
 
 // Mint signs a viewer token with an HS256 secret; development and tests only.
 func (a *ViewerAuth) Mint(viewerID string, ttl time.Duration) (string, error) {
+	return a.MintIdentity(Identity{Subject: viewerID, Role: RoleViewer}, ttl)
+}
+
+// Role is what a platform token lets its holder do: watch (a viewer, the default),
+// manage one creator's streams and money (a creator), or everything (an operator).
+type Role string
+
+// Roles a token's "role" claim may name.
+const (
+	RoleViewer   Role = "viewer"
+	RoleCreator  Role = "creator"
+	RoleOperator Role = "operator"
+)
+
+// Identity is who a verified token says its holder is.
+type Identity struct {
+	Subject   string
+	Role      Role
+	CreatorID string // the creator a creator token manages
+}
+
+// platformClaims are the claims livegate reads of the platform's tokens.
+type platformClaims struct {
+	jwt.RegisteredClaims
+	Role      Role   `json:"role,omitempty"`
+	CreatorID string `json:"creator_id,omitempty"`
+}
+
+// Identify checks a token and says who holds it. A creator token must name its creator.
+func (a *ViewerAuth) Identify(tok string) (Identity, error) {
+	opts := []jwt.ParserOption{jwt.WithValidMethods(a.methods), jwt.WithLeeway(a.cfg.Leeway), jwt.WithExpirationRequired()}
+	if a.cfg.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(a.cfg.Issuer))
+	}
+	if a.cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(a.cfg.Audience))
+	}
+	var claims platformClaims
+	if _, err := jwt.ParseWithClaims(tok, &claims, func(*jwt.Token) (any, error) { return a.key, nil }, opts...); err != nil {
+		return Identity{}, fmt.Errorf("%w: %v", ErrNoViewer, err)
+	}
+	if claims.Subject == "" || len(claims.Subject) > 200 {
+		return Identity{}, fmt.Errorf("%w: sub missing or too long", ErrNoViewer)
+	}
+	id := Identity{Subject: claims.Subject, Role: claims.Role, CreatorID: claims.CreatorID}
+	switch id.Role {
+	case "":
+		id.Role = RoleViewer
+	case RoleViewer, RoleOperator:
+	case RoleCreator:
+		if id.CreatorID == "" || len(id.CreatorID) > 200 {
+			return Identity{}, fmt.Errorf("%w: a creator token names its creator_id", ErrNoViewer)
+		}
+	default:
+		return Identity{}, fmt.Errorf("%w: unknown role %q", ErrNoViewer, id.Role)
+	}
+	return id, nil
+}
+
+// MintIdentity signs a token for id with an HS256 secret; development and tests only.
+func (a *ViewerAuth) MintIdentity(id Identity, ttl time.Duration) (string, error) {
 	if a.secret == nil {
-		return "", errors.New("viewer tokens are signed by the platform (public key configured)")
+		return "", errors.New("tokens are signed by the platform (public key configured)")
 	}
 	now := time.Now()
-	claims := jwt.RegisteredClaims{Subject: viewerID, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl))}
+	claims := platformClaims{RegisteredClaims: jwt.RegisteredClaims{Subject: id.Subject, IssuedAt: jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(ttl))}}
+	if id.Role != RoleViewer {
+		claims.Role, claims.CreatorID = id.Role, id.CreatorID
+	}
 	if a.cfg.Issuer != "" {
 		claims.Issuer = a.cfg.Issuer
 	}
@@ -120,19 +185,6 @@ func (a *ViewerAuth) Viewer(r *http.Request) (string, error) {
 
 // Verify checks a token and returns its subject.
 func (a *ViewerAuth) Verify(tok string) (string, error) {
-	opts := []jwt.ParserOption{jwt.WithValidMethods(a.methods), jwt.WithLeeway(a.cfg.Leeway), jwt.WithExpirationRequired()}
-	if a.cfg.Issuer != "" {
-		opts = append(opts, jwt.WithIssuer(a.cfg.Issuer))
-	}
-	if a.cfg.Audience != "" {
-		opts = append(opts, jwt.WithAudience(a.cfg.Audience))
-	}
-	var claims jwt.RegisteredClaims
-	if _, err := jwt.ParseWithClaims(tok, &claims, func(*jwt.Token) (any, error) { return a.key, nil }, opts...); err != nil {
-		return "", fmt.Errorf("%w: %v", ErrNoViewer, err)
-	}
-	if claims.Subject == "" || len(claims.Subject) > 200 {
-		return "", fmt.Errorf("%w: sub missing or too long", ErrNoViewer)
-	}
-	return claims.Subject, nil
+	id, err := a.Identify(tok)
+	return id.Subject, err
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/livegate/livegate/internal/access"
 	"github.com/livegate/livegate/internal/admission"
 	"github.com/livegate/livegate/internal/money"
 	"github.com/livegate/livegate/internal/problem"
@@ -44,14 +45,30 @@ func (a *api) devLogin(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) mintDevToken(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		ViewerID string `json:"viewer_id"`
-		TTL      string `json:"ttl"`
+		ViewerID  string `json:"viewer_id"`
+		TTL       string `json:"ttl"`
+		Role      string `json:"role"`       // viewer (default), creator or operator
+		CreatorID string `json:"creator_id"` // the creator a creator token manages
 	}
 	if !a.decodeJSON(w, r, &in) {
 		return
 	}
 	if in.ViewerID == "" || len(in.ViewerID) > 200 {
 		invalid(w, r, "viewer_id", "viewer_id must be 1 to 200 characters")
+		return
+	}
+	id := access.Identity{Subject: in.ViewerID, Role: access.Role(in.Role), CreatorID: in.CreatorID}
+	switch id.Role {
+	case "", access.RoleViewer:
+		id.Role = access.RoleViewer
+	case access.RoleOperator:
+	case access.RoleCreator:
+		if _, err := a.Store.Creator(r.Context(), in.CreatorID); err != nil {
+			invalid(w, r, "creator_id", "a creator token names an existing creator_id")
+			return
+		}
+	default:
+		invalid(w, r, "role", "role must be viewer, creator or operator")
 		return
 	}
 	ttl := time.Hour
@@ -63,12 +80,13 @@ func (a *api) mintDevToken(w http.ResponseWriter, r *http.Request) {
 		}
 		ttl = d
 	}
-	tok, err := a.Viewers.Mint(in.ViewerID, ttl)
+	tok, err := a.Viewers.MintIdentity(id, ttl)
 	if err != nil {
 		problem.Write(w, r, http.StatusConflict, "cannot-mint", "Cannot mint viewer tokens", err.Error())
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "viewer_id": in.ViewerID, "expires_at": time.Now().Add(ttl).UTC()})
+	writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "viewer_id": in.ViewerID, "role": id.Role,
+		"creator_id": id.CreatorID, "expires_at": time.Now().Add(ttl).UTC()})
 }
 
 // Creators' money.

@@ -152,32 +152,35 @@ func (a *api) routes() chi.Router {
 		// Operator and creator API.
 		r.Group(func(r chi.Router) {
 			r.Use(a.requireAPIKey)
-			r.Post("/creators", a.createCreator)
-			r.Get("/creators/{id}", a.getCreator)
-			r.Post("/creators/{id}/connect", a.connectCreator)
-			r.Put("/creators/{id}/subscription-prices/{currency}", a.putSubscriptionPrice)
-			r.Get("/creators/{id}/earnings", a.earnings)
-			r.Post("/streams", a.createStream)
-			r.Get("/streams", a.listStreams)
-			r.Get("/streams/{id}", a.getStream)
-			r.Delete("/streams/{id}", a.endStream)
-			r.Put("/streams/{id}/prices", a.putStreamPrices)
-			r.Get("/streams/{id}/prices", a.streamPrices)
+			r.With(a.operatorOnly).Post("/creators", a.createCreator)
+			r.With(a.ownCreator).Get("/creators/{id}", a.getCreator)
+			r.With(a.ownCreator).Post("/creators/{id}/connect", a.connectCreator)
+			r.With(a.ownCreator).Put("/creators/{id}/subscription-prices/{currency}", a.putSubscriptionPrice)
+			r.With(a.ownCreator).Get("/creators/{id}/earnings", a.earnings)
+			r.Post("/streams", a.createStream) // a creator token: its own creator_id only
+			r.Get("/streams", a.listStreams)   // a creator token: its own streams only
+			r.With(a.ownStream).Get("/streams/{id}", a.getStream)
+			r.With(a.ownStream).Delete("/streams/{id}", a.endStream)
+			r.With(a.ownStream).Put("/streams/{id}/prices", a.putStreamPrices)
+			r.With(a.ownStream).Get("/streams/{id}/prices", a.streamPrices)
+			r.With(a.ownStream).Patch("/streams/{id}", a.patchStream)
 
-			r.Get("/admin/countries", a.listCountries)
-			r.Get("/admin/countries/{code}", a.getCountry)
-			r.Put("/admin/countries/{code}", a.putCountry)
-			r.Post("/admin/countries/{code}/enable", a.enableCountry(true))
-			r.Post("/admin/countries/{code}/disable", a.enableCountry(false))
-			r.Patch("/streams/{id}", a.patchStream)
-			r.Get("/admin/sessions", a.listSessions)
-			r.Post("/admin/sessions/{id}/kick", a.kickSession)
-			r.Get("/admin/audit", a.listAudit)
-			r.Get("/admin/nodes", a.listNodes)
-			r.Get("/admin/payouts/manual.csv", a.manualPayoutsCSV)
-			if a.devTokens() {
-				r.Post("/admin/dev/tokens", a.mintDevToken)
-			}
+			r.Group(func(r chi.Router) { // the rest is the operator's
+				r.Use(a.operatorOnly)
+				r.Get("/admin/countries", a.listCountries)
+				r.Get("/admin/countries/{code}", a.getCountry)
+				r.Put("/admin/countries/{code}", a.putCountry)
+				r.Post("/admin/countries/{code}/enable", a.enableCountry(true))
+				r.Post("/admin/countries/{code}/disable", a.enableCountry(false))
+				r.Get("/admin/sessions", a.listSessions)
+				r.Post("/admin/sessions/{id}/kick", a.kickSession)
+				r.Get("/admin/audit", a.listAudit)
+				r.Get("/admin/nodes", a.listNodes)
+				r.Get("/admin/payouts/manual.csv", a.manualPayoutsCSV)
+				if a.devTokens() {
+					r.Post("/admin/dev/tokens", a.mintDevToken)
+				}
+			})
 		})
 		// Viewers, with the platform's JWT. A viewer page may call any node of a fleet
 		// (it moves to another when its node goes away), so these answer CORS.
@@ -284,26 +287,113 @@ func cors(next http.Handler) http.Handler {
 // preflight answers a CORS preflight (the headers are cors's).
 func preflight(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }
 
+// requireAPIKey lets in an operator (one of the operator keys, or a platform token with
+// the operator role) or a creator (a platform token with the creator role, which the
+// routes then hold to its own creator). A node with no operator key is open to anyone
+// as an operator (development), but a creator token is still only its creator's.
 func (a *api) requireAPIKey(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		key = strings.TrimSpace(key)
+		who := ""
 		if len(a.keys) > 0 {
-			key, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			sum := sha256.Sum256([]byte(key))
-			who := ""
 			for _, k := range a.keys { // every key is compared, in constant time
 				if subtle.ConstantTimeCompare(sum[:], k.hash[:]) == 1 && who == "" {
 					who = k.name
 				}
 			}
-			if key == "" || who == "" {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="livegate"`)
-				problem.Write(w, r, http.StatusUnauthorized, "unauthorized", "API key required",
-					"send the operator API key as Authorization: Bearer <key>")
+		}
+		p := principal{actor: who}
+		if who == "" && key != "" && strings.Count(key, ".") == 2 {
+			id, err := a.Viewers.Identify(key)
+			switch {
+			case err != nil:
+			case id.Role == access.RoleOperator:
+				p = principal{actor: "jwt:" + id.Subject}
+			case id.Role == access.RoleCreator:
+				p = principal{actor: "creator:" + id.Subject, creator: id.CreatorID}
+			default:
+				problem.Write(w, r, http.StatusForbidden, "forbidden", "Not allowed",
+					"a viewer token cannot use the operator and creator API")
 				return
 			}
-			r = r.WithContext(context.WithValue(r.Context(), actorKey{}, who))
+		}
+		if p.actor == "" {
+			if len(a.keys) > 0 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="livegate"`)
+				problem.Write(w, r, http.StatusUnauthorized, "unauthorized", "API key required",
+					"send the operator API key, or a creator or operator token, as Authorization: Bearer <key>")
+				return
+			}
+			p.actor = "operator" // development: /v1 is open
+		}
+		ctx := context.WithValue(r.Context(), actorKey{}, p.actor)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, principalKey{}, p)))
+	})
+}
+
+// principal is who calls the operator and creator API: an operator, or a creator who
+// manages only its own creator's streams, prices, onboarding and earnings.
+type principal struct {
+	actor   string
+	creator string // set for a creator token
+}
+
+type principalKey struct{}
+
+func principalOf(r *http.Request) principal {
+	p, _ := r.Context().Value(principalKey{}).(principal)
+	return p
+}
+
+// operatorOnly refuses creator tokens.
+func (a *api) operatorOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if principalOf(r).creator != "" {
+			problem.Write(w, r, http.StatusForbidden, "forbidden", "Operators only", "a creator token cannot do this")
+			return
 		}
 		next.ServeHTTP(w, r)
+	})
+}
+
+// mayManage reports, writing 403 when not, whether the caller may manage creator's
+// resources.
+func mayManage(w http.ResponseWriter, r *http.Request, creator string) bool {
+	if p := principalOf(r); p.creator != "" && p.creator != creator {
+		problem.Write(w, r, http.StatusForbidden, "forbidden", "Not your creator",
+			"this creator token manages creator "+p.creator+" only")
+		return false
+	}
+	return true
+}
+
+// ownCreator holds the {id} of a creator route to a creator token's own creator.
+func (a *api) ownCreator(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if mayManage(w, r, chi.URLParam(r, "id")) {
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// ownStream holds the {id} of a stream route to a creator token's own streams. Another
+// creator's stream is 403 (not 404: stream ids are not secrets, only what is done to them).
+func (a *api) ownStream(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if principalOf(r).creator == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		st, err := a.Store.Stream(r.Context(), chi.URLParam(r, "id"))
+		if err != nil {
+			a.storeError(w, r, "stream", err)
+			return
+		}
+		if mayManage(w, r, st.CreatorID) {
+			next.ServeHTTP(w, r)
+		}
 	})
 }
 

@@ -90,6 +90,12 @@ func (a *api) createStream(w http.ResponseWriter, r *http.Request) {
 	if !a.decodeJSON(w, r, &in) {
 		return
 	}
+	if p := principalOf(r); p.creator != "" && in.CreatorID == "" {
+		in.CreatorID = p.creator // a creator token creates its own creator's streams
+	}
+	if !mayManage(w, r, in.CreatorID) {
+		return
+	}
 	in.Title = strings.TrimSpace(in.Title)
 	if in.AccessMode == "" {
 		in.AccessMode = string(store.AccessFree)
@@ -141,6 +147,12 @@ func newStreamKey() string {
 func (a *api) listStreams(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := store.StreamFilter{State: store.StreamState(q.Get("state")), CreatorID: q.Get("creator_id")}
+	if p := principalOf(r); p.creator != "" {
+		if f.CreatorID != "" && !mayManage(w, r, f.CreatorID) {
+			return
+		}
+		f.CreatorID = p.creator // a creator lists its own streams
+	}
 	if f.State != "" && !f.State.Valid() {
 		problem.WriteDetails(w, r, problem.Details{Type: problem.Type("invalid-query"), Title: "Invalid query parameter",
 			Status: http.StatusBadRequest, Detail: "state must be scheduled, live or ended", Field: "state"})
