@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -117,19 +118,35 @@ func TestBrowserBuysAndWatches(t *testing.T) {
 	n := startNode(t, func(c *config.Config) { c.DefaultCountry = "MA" })
 	n.launchCountries()
 	_, s := n.ticketStream("MA", map[string]int64{"MAD": 4900})
-	publish(t, n, s, webrtc.MimeTypeVP8, 30)
-	browser := startBrowser(t, chromium)
+	// The creator goes live from Chromium's fake camera in the first tab: real frames,
+	// which the viewer's video element, in a tab of its own, decodes and plays.
+	creator := startBrowser(t, chromium)
+	chromiumPublish(t, creator, n, s, false)
+	browser, cancelViewer := chromedp.NewContext(creator)
+	defer cancelViewer()
 
 	watch := n.URL() + "/watch/" + s.ID + "?loopback=1"
+	card := `a[data-stream="` + s.ID + `"]`
 	if err := chromedp.Do(browser,
 		chromedp.Navigate(n.URL()+"/dev/login"),
 		chromedp.SendKeys(chromedp.CSS(`input[name="viewer_id"]`), "browser-viewer"),
 		chromedp.Submit(chromedp.CSS(`input[name="viewer_id"]`)),
 		chromedp.WaitVisible(chromedp.ID("token")),
-		chromedp.Navigate(watch),
-		chromedp.WaitVisible(chromedp.ID("paywall")),
+		// The viewer finds the stream in the catalog, with its creator and local price.
+		chromedp.Navigate(n.URL()+"/?loopback=1"),
+		chromedp.WaitVisible(chromedp.CSS(card)),
 	); err != nil {
-		t.Fatalf("login and paywall: %v", err)
+		t.Fatalf("login and catalog: %v", err)
+	}
+	entry, _ := chromedp.Run(browser, chromedp.Text(chromedp.CSS(card)))
+	for _, want := range []string{"Gnawa night", "by Yasmine", "Ticket", "MAD 49.00"} {
+		if !strings.Contains(entry, want) {
+			t.Errorf("the catalog shows the stream as %q, without %q", entry, want)
+		}
+	}
+	screenshots(t, browser, "catalog")
+	if err := chromedp.Do(browser, chromedp.Click(chromedp.CSS(card)), chromedp.WaitVisible(chromedp.ID("paywall"))); err != nil {
+		t.Fatalf("from the catalog to the paywall: %v", err)
 	}
 	price, err := chromedp.Run(browser, chromedp.Text(chromedp.ID("price")))
 	if err != nil {
@@ -138,6 +155,11 @@ func TestBrowserBuysAndWatches(t *testing.T) {
 	if price != "Watch for MAD 49.00" {
 		t.Fatalf("paywall says %q", price)
 	}
+	heading, _ := chromedp.Run(browser, chromedp.Evaluate[string](`document.getElementById("title").textContent + " / " + document.getElementById("creator").textContent`))
+	if heading != "Gnawa night / by Yasmine" {
+		t.Errorf("the viewer page shows %q, want the title and the creator", heading)
+	}
+	screenshots(t, browser, "paywall")
 	step := func(what string, a chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(browser, 15*time.Second)
@@ -165,6 +187,70 @@ func TestBrowserBuysAndWatches(t *testing.T) {
 	if got.State != "connected" || got.Status != "Live" {
 		t.Fatalf("after buying: %+v", got)
 	}
+	waitPlaying(t, browser)
+	screenshots(t, browser, "watching")
+}
+
+// waitPlaying waits until the page's video element shows frames: a width, and a
+// current time that advances.
+func waitPlaying(t *testing.T, browser context.Context) {
+	t.Helper()
+	type playback struct {
+		Width int     `json:"width"`
+		Time  float64 `json:"time"`
+	}
+	read := func() playback {
+		p, err := chromedp.Run(browser, chromedp.Evaluate[playback](
+			`(() => { const v = document.getElementById("video"); return {width: v.videoWidth, time: v.currentTime}; })()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	first := read()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		now := read()
+		if now.Width > 0 && now.Time > first.Time {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the video is not playing: %+v then %+v", first, now)
+		}
+	}
+}
+
+// screenshots saves the page at a desktop's and a phone's width as test artifacts, in
+// $LIVEGATE_ARTIFACTS (default: artifacts/screenshots at the repository's root).
+func screenshots(t *testing.T, browser context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("LIVEGATE_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "artifacts", "screenshots")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []struct {
+		name          string
+		width, height int64
+		mobile        bool
+	}{{"desktop", 1280, 800, false}, {"phone", 390, 844, true}} {
+		opts := []chromedp.EmulateViewportOption{}
+		if size.mobile {
+			opts = append(opts, chromedp.EmulateMobile)
+		}
+		if err := chromedp.Do(browser, chromedp.EmulateViewport(size.width, size.height, opts...)); err != nil {
+			t.Fatal(err)
+		}
+		shot, err := chromedp.Run(browser, chromedp.FullScreenshot(100)) // 100: PNG
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, t.Name()+"-"+name+"-"+size.name+".png"), shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = chromedp.Do(browser, chromedp.EmulateReset())
 }
 
 // chromiumPublishJS publishes a 1280×720 canvas in three simulcast layers (q, h, f) and
@@ -430,5 +516,35 @@ func TestBrowserMovesToAnotherNodeWhenItsNodeDies(t *testing.T) {
 	got := waitBrowserMedia(t, browser)
 	if got.State != "connected" || got.Status != "Live" {
 		t.Fatalf("after moving: %+v", got)
+	}
+}
+
+// The pages speak the viewer's language (French and Arabic besides English, from one
+// table of strings), and Arabic turns the layout right to left.
+func TestBrowserPagesInFrenchAndArabic(t *testing.T) {
+	chromium := chromiumPath(t)
+	n := startNode(t, func(c *config.Config) { c.DefaultCountry = "MA" })
+	n.launchCountries()
+	n.ticketStream("MA", map[string]int64{"MAD": 4900})
+	browser := startBrowser(t, chromium)
+	type page struct {
+		Dir     string `json:"dir"`
+		Lang    string `json:"lang"`
+		Heading string `json:"heading"`
+		Badge   string `json:"badge"`
+	}
+	for lang, want := range map[string]page{
+		"fr": {Dir: "ltr", Lang: "fr", Heading: "Directs", Badge: "Billet"},
+		"ar": {Dir: "rtl", Lang: "ar", Heading: "البث المباشر", Badge: "تذكرة"},
+	} {
+		if err := chromedp.Do(browser, chromedp.Navigate(n.URL()+"/?lang="+lang), chromedp.WaitVisible(chromedp.CSS(".badge"))); err != nil {
+			t.Fatalf("%s catalog: %v", lang, err)
+		}
+		got, err := chromedp.Run(browser, chromedp.Evaluate[page](`({dir: document.documentElement.dir, lang: document.documentElement.lang,
+			heading: document.querySelector("h1").textContent, badge: document.querySelector(".badge").textContent})`))
+		if err != nil || got != want {
+			t.Errorf("catalog in %s: %+v (%v), want %+v", lang, got, err, want)
+		}
+		screenshots(t, browser, "catalog-"+lang)
 	}
 }

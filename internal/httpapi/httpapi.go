@@ -123,7 +123,13 @@ func (a *api) routes() chi.Router {
 		problem.Write(w, r, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", r.Method+" is not allowed here")
 	})
 
+	r.Get("/static/i18n.js", web.Strings)
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) {
+		// A browser gets the catalog page; an API client, what the node is.
+		if strings.Contains(r.Header.Get("Accept"), "text/html") {
+			web.Catalog(w, r)
+			return
+		}
 		dev := a.Development
 		if dev == nil {
 			dev = []string{}
@@ -192,6 +198,8 @@ func (a *api) routes() chi.Router {
 			r.Get("/streams/{id}/stats", a.streamStats)
 			r.Get("/streams/{id}/stats/events", a.streamStatsEvents)
 			r.Get("/sessions/{id}", a.sessionStatus)
+			r.Get("/catalog", a.listCatalog)
+			r.Get("/catalog/{id}", a.catalogStream)
 		})
 		r.Post("/streams/{id}/checkout", a.startCheckout(a.Billing.CheckoutTicket))
 		r.Post("/creators/{id}/subscribe", a.startCheckout(a.Billing.CheckoutSubscription))

@@ -10,7 +10,7 @@ import (
 	"net/url"
 )
 
-//go:embed static/watch.html static/devlogin.html static/devcheckout.html
+//go:embed static/watch.html static/catalog.html static/i18n.js static/devlogin.html static/devcheckout.html
 var files embed.FS
 
 // Parsed once; html/template escapes what the handlers put in.
@@ -32,6 +32,37 @@ func render(w http.ResponseWriter, name string, data map[string]string) {
 	}
 }
 
+// Catalog serves the catalog page: what is live and coming up.
+func Catalog(w http.ResponseWriter, r *http.Request) {
+	serve(w, "static/catalog.html", "text/html; charset=utf-8", pageCSP("'self'"))
+}
+
+// Strings serves the pages' strings (every language) as /static/i18n.js.
+func Strings(w http.ResponseWriter, r *http.Request) {
+	serve(w, "static/i18n.js", "text/javascript; charset=utf-8", "")
+}
+
+func serve(w http.ResponseWriter, name, contentType, csp string) {
+	b, err := files.ReadFile(name)
+	if err != nil {
+		http.Error(w, "page missing", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if csp != "" {
+		w.Header().Set("Content-Security-Policy", csp)
+	}
+	_, _ = w.Write(b)
+}
+
+// pageCSP lets a page run its own inline script and livegate's strings, and connect to
+// connect (sources) only.
+func pageCSP(connect string) string {
+	return "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; media-src 'self' blob:; img-src 'self' data:; connect-src " + connect
+}
+
 // Watch serves the viewer page of /watch/{stream}. The page may connect to this node and
 // to the origins in others (the fleet's other nodes, which it moves to when this one
 // goes away).
@@ -49,6 +80,6 @@ func Watch(w http.ResponseWriter, r *http.Request, others []string) {
 			connect += " " + u.Scheme + "://" + u.Host
 		}
 	}
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; media-src 'self' blob:; connect-src "+connect)
+	w.Header().Set("Content-Security-Policy", pageCSP(connect))
 	_, _ = w.Write(page)
 }
