@@ -64,6 +64,9 @@ func startBrowser(t *testing.T, chromium string) context.Context {
 		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
 		chromedp.Flag("allow-loopback-in-peer-connection", true),
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		// A fake camera and microphone, granted without a prompt (the studio's getUserMedia).
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
@@ -546,5 +549,70 @@ func TestBrowserPagesInFrenchAndArabic(t *testing.T) {
 			t.Errorf("catalog in %s: %+v (%v), want %+v", lang, got, err, want)
 		}
 		screenshots(t, browser, "catalog-"+lang)
+	}
+}
+
+// A creator signs in to the studio, creates a stream, goes live from the (fake) camera
+// and microphone, sees a viewer arrive, and ends the stream.
+func TestBrowserStudioGoesLive(t *testing.T) {
+	chromium := chromiumPath(t)
+	n := startNode(t, func(c *config.Config) { c.DefaultCountry = "MA" })
+	n.launchCountries()
+	var c struct{ ID string }
+	if st := n.call("POST", "/v1/creators", map[string]any{"name": "Yasmine", "country": "MA"}, &c); st != 201 {
+		t.Fatalf("create creator: %d", st)
+	}
+	browser := startBrowser(t, chromium)
+	wait := func(what, js string, within time.Duration) {
+		t.Helper()
+		for deadline := time.Now().Add(within); ; time.Sleep(100 * time.Millisecond) {
+			ok, err := chromedp.Run(browser, chromedp.Evaluate[bool](js))
+			if err == nil && ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				body, _ := chromedp.Run(browser, chromedp.Evaluate[string](`document.body.innerText`))
+				t.Fatalf("%s: not within %v (%v): %q", what, within, err, body)
+			}
+		}
+	}
+	if err := chromedp.Do(browser,
+		chromedp.Navigate(n.URL()+"/dev/login"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="viewer_id"]`), "yasmine-user"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="creator_id"]`), c.ID),
+		chromedp.Submit(chromedp.CSS(`input[name="viewer_id"]`)),
+		chromedp.WaitVisible(chromedp.ID("studio")),
+		chromedp.Navigate(n.URL()+"/studio?loopback=1"),
+		chromedp.WaitVisible(chromedp.ID("create-form")),
+		chromedp.SendKeys(chromedp.ID("title"), "Sunday show"),
+		chromedp.Click(chromedp.ID("create-btn")),
+		chromedp.WaitVisible(chromedp.ID("golive")),
+	); err != nil {
+		t.Fatalf("sign in and create: %v", err)
+	}
+	wait("the camera preview", `document.getElementById("preview-video").videoWidth > 0`, 10*time.Second)
+	who, _ := chromedp.Run(browser, chromedp.Text(chromedp.ID("who")))
+	if who != "Yasmine" {
+		t.Errorf("the studio signs in as %q", who)
+	}
+	if err := chromedp.Do(browser, chromedp.Click(chromedp.ID("golive"))); err != nil {
+		t.Fatal(err)
+	}
+	wait("live", `window.livegateStudioState === "live"`, 15*time.Second)
+	id, _ := chromedp.Run(browser, chromedp.Evaluate[string](`window.livegateStudioStream`))
+	s := n.stream(id)
+	if s.State != "live" || s.Publisher != "connected" {
+		t.Fatalf("the studio's stream: %+v", s)
+	}
+	v := mustWatch(t, n, s)
+	v.waitPackets(t, "video", 30, 10*time.Second)
+	wait("the studio's viewer count", `window.livegateStudioViewers === 1`, 10*time.Second)
+	screenshots(t, browser, "studio-live")
+	if err := chromedp.Do(browser, chromedp.Click(chromedp.ID("end"))); err != nil {
+		t.Fatal(err)
+	}
+	wait("ended", `window.livegateStudioState === "ended"`, 10*time.Second)
+	if got := n.stream(id); got.State != "ended" {
+		t.Errorf("after End stream: %+v", got)
 	}
 }

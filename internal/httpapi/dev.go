@@ -37,6 +37,18 @@ func (a *api) devLogin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		data["Viewer"], data["Token"] = viewer, tok
+		if creator := strings.TrimSpace(r.PostFormValue("creator_id")); creator != "" {
+			if _, err := a.Store.Creator(r.Context(), creator); err != nil {
+				invalid(w, r, "creator_id", "no creator with this id")
+				return
+			}
+			ct, err := a.Viewers.MintIdentity(access.Identity{Subject: viewer, Role: access.RoleCreator, CreatorID: creator}, 12*time.Hour)
+			if err != nil {
+				problem.Write(w, r, http.StatusConflict, "cannot-mint", "Cannot mint creator tokens", err.Error())
+				return
+			}
+			data["Creator"], data["CreatorToken"] = creator, ct
+		}
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
