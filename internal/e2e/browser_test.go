@@ -616,3 +616,109 @@ func TestBrowserStudioGoesLive(t *testing.T) {
 		t.Errorf("after End stream: %+v", got)
 	}
 }
+
+// The operator console enables a country: a value the API refuses shows its error next
+// to its field; once saved and enabled, a viewer in that country can buy.
+func TestBrowserOperatorConsoleEnablesACountry(t *testing.T) {
+	chromium := chromiumPath(t)
+	n := startNode(t, func(c *config.Config) { c.DefaultCountry = "MA" })
+	var c struct{ ID string }
+	n.call("POST", "/v1/creators", map[string]any{"name": "Yasmine", "country": "MA"}, &c)
+	var s streamInfo
+	n.call("POST", "/v1/streams", map[string]any{"creator_id": c.ID, "title": "Gnawa night", "access_mode": "ticket"}, &s)
+	browser := startBrowser(t, chromium)
+	wait := func(what, js string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			ok, err := chromedp.Run(browser, chromedp.Evaluate[bool](js))
+			if err == nil && ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				body, _ := chromedp.Run(browser, chromedp.Evaluate[string](`document.body.innerText`))
+				t.Fatalf("%s (%v): %q", what, err, body)
+			}
+		}
+	}
+	field := func(name string) chromedp.CSS { return chromedp.CSS(`tr[data-code="MA"] [name="` + name + `"]`) }
+	if err := chromedp.Do(browser, chromedp.Navigate(n.URL()+"/admin")); err != nil {
+		t.Fatal(err)
+	}
+	wait("the console's first load", `window.livegateAdminLoaded >= 1`)
+	if err := chromedp.Do(browser,
+		chromedp.SendKeys(chromedp.ID("key"), testAPIKey),
+		chromedp.Click(chromedp.ID("use-key")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	wait("the console with the key", `window.livegateAdminLoaded >= 2`)
+	if err := chromedp.Do(browser,
+		chromedp.SendKeys(chromedp.ID("new-code"), "ma"),
+		chromedp.Click(chromedp.ID("add")),
+		chromedp.WaitVisible(field("currency")),
+		chromedp.SetValue(field("launch_at"), time.Now().UTC().Add(-time.Hour).Format("2006-01-02T15:04")),
+		chromedp.SendKeys(field("currency"), "MAD"),
+		chromedp.SendKeys(field("min_ticket"), "1000"),
+		chromedp.SendKeys(field("max_ticket"), "50000"),
+		chromedp.SendKeys(field("min_subscription"), "2000"),
+		chromedp.SendKeys(field("max_subscription"), "20000"),
+		chromedp.SendKeys(field("fee_bps"), "20000"), // 200%: refused
+		chromedp.Click(chromedp.CSS(`tr[data-code="MA"] button.save`)),
+	); err != nil {
+		t.Fatalf("fill in a country: %v", err)
+	}
+	wait("the fee's error next to its field", `(document.querySelector('tr[data-code="MA"] .error[data-field="fee_bps"]') || {}).textContent !== ""`)
+	screenshots(t, browser, "console-error")
+	if err := chromedp.Do(browser,
+		chromedp.SetValue(field("fee_bps"), "1500"),
+		chromedp.Click(chromedp.CSS(`tr[data-code="MA"] button.save`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	wait("the saved country", `!!document.querySelector('tr[data-code="MA"] input[type=checkbox]') && window.livegateAdminLoaded >= 3`)
+	if err := chromedp.Do(browser, chromedp.Click(chromedp.CSS(`tr[data-code="MA"] input[type=checkbox]`))); err != nil {
+		t.Fatal(err)
+	}
+	wait("the country enabled", `document.querySelector('tr[data-code="MA"] input[type=checkbox]').checked && window.livegateAdminLoaded >= 4`)
+	screenshots(t, browser, "console")
+	var p struct {
+		Enabled  bool
+		Currency string
+		FeeBPS   int `json:"fee_bps"`
+	}
+	if st := n.call("GET", "/v1/admin/countries/MA", nil, &p); st != 200 || !p.Enabled || p.Currency != "MAD" || p.FeeBPS != 1500 {
+		t.Fatalf("Morocco after the console: %d %+v", st, p)
+	}
+	var audit struct {
+		Audit []struct{ Object, Actor string }
+	}
+	n.call("GET", "/v1/admin/audit", nil, &audit)
+	if len(audit.Audit) == 0 {
+		t.Error("the console's changes left no audit entry")
+	}
+
+	// A viewer in Morocco can buy now.
+	if st := n.call("PUT", "/v1/streams/"+s.ID+"/prices", map[string]any{"prices": map[string]int64{"MAD": 4900}}, nil); st != 200 {
+		t.Fatalf("price the stream in MAD: %d", st)
+	}
+	viewer, cancel := chromedp.NewContext(browser)
+	defer cancel()
+	if err := chromedp.Do(viewer,
+		chromedp.Navigate(n.URL()+"/dev/login"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="viewer_id"]`), "viewer-ma"),
+		chromedp.Submit(chromedp.CSS(`input[name="viewer_id"]`)),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.Navigate(n.URL()+"/watch/"+s.ID+"?loopback=1"),
+		chromedp.WaitVisible(chromedp.ID("paywall")),
+		chromedp.Click(chromedp.ID("buy")),
+		chromedp.WaitVisible(chromedp.CSS(`form[action$="/pay"] button`)),
+		chromedp.Click(chromedp.CSS(`form[action$="/pay"] button`)),
+	); err != nil {
+		t.Fatalf("a Moroccan viewer buys: %v", err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !n.hasTicket("viewer-ma", s.ID, c.ID); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no ticket after paying in a country the console enabled")
+		}
+	}
+}

@@ -125,6 +125,7 @@ func (a *api) routes() chi.Router {
 
 	r.Get("/static/i18n.js", web.Strings)
 	r.Get("/studio", web.Studio)
+	r.Get("/admin", web.Admin)
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) {
 		// A browser gets the catalog page; an API client, what the node is.
 		if strings.Contains(r.Header.Get("Accept"), "text/html") {

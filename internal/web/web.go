@@ -10,7 +10,7 @@ import (
 	"net/url"
 )
 
-//go:embed static/watch.html static/catalog.html static/studio.html static/i18n.js static/devlogin.html static/devcheckout.html
+//go:embed static/watch.html static/catalog.html static/studio.html static/admin.html static/i18n.js static/devlogin.html static/devcheckout.html
 var files embed.FS
 
 // Parsed once; html/template escapes what the handlers put in.
@@ -40,6 +40,11 @@ func Catalog(w http.ResponseWriter, r *http.Request) {
 // Studio serves the creator's studio.
 func Studio(w http.ResponseWriter, r *http.Request) {
 	serve(w, "static/studio.html", "text/html; charset=utf-8", pageCSP("'self'"))
+}
+
+// Admin serves the operator console.
+func Admin(w http.ResponseWriter, r *http.Request) {
+	serve(w, "static/admin.html", "text/html; charset=utf-8", pageCSP("'self'"))
 }
 
 // Strings serves the pages' strings (every language) as /static/i18n.js.
