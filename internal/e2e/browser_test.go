@@ -595,6 +595,20 @@ func TestBrowserStudioGoesLive(t *testing.T) {
 	if who != "Yasmine" {
 		t.Errorf("the studio signs in as %q", who)
 	}
+	// The studio's token is Yasmine's: another creator's stream is refused to it.
+	var other struct{ ID string }
+	n.call("POST", "/v1/creators", map[string]any{"name": "Omar", "country": "MA"}, &other)
+	var omars streamInfo
+	n.call("POST", "/v1/streams", map[string]any{"creator_id": other.ID, "title": "Omar live"}, &omars)
+	refused, err := chromedp.Run(browser, chromedp.Evaluate[string](`fetch("/v1/streams/`+omars.ID+`", {method: "DELETE",
+		headers: {Authorization: "Bearer " + localStorage.getItem("livegate_creator_token")}}).then(async (r) => r.status + " " + (await r.json()).type)`,
+		chromedp.EvalAwaitPromise))
+	if err != nil || refused != "403 /problems/forbidden" {
+		t.Errorf("the studio's token on another creator's stream: %q %v", refused, err)
+	}
+	if st := n.stream(omars.ID); st.State != "scheduled" {
+		t.Errorf("another creator's stream after the refused call: %+v", st)
+	}
 	if err := chromedp.Do(browser, chromedp.Click(chromedp.ID("golive"))); err != nil {
 		t.Fatal(err)
 	}
