@@ -290,16 +290,9 @@ func newAPI(settings webrtc.SettingEngine, publisher bool, loggers logging.Logge
 	}
 	reg := &interceptor.Registry{}
 	if publisher {
-		gen, err := nack.NewGeneratorInterceptor()
-		if err != nil {
-			return nil, fmt.Errorf("nack generator: %w", err)
+		if err := addReceiving(reg); err != nil {
+			return nil, err
 		}
-		reg.Add(gen)
-		rr, err := report.NewReceiverInterceptor()
-		if err != nil {
-			return nil, fmt.Errorf("receiver reports: %w", err)
-		}
-		reg.Add(rr)
 		fb, err := twcc.NewSenderInterceptor()
 		if err != nil {
 			return nil, fmt.Errorf("twcc feedback: %w", err)
@@ -328,18 +321,27 @@ func newRelayAPI(settings webrtc.SettingEngine) (*webrtc.API, error) {
 		return nil, err
 	}
 	reg := &interceptor.Registry{}
+	if err := addReceiving(reg); err != nil {
+		return nil, err
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg),
+		webrtc.WithSettingEngine(settings)), nil
+}
+
+// addReceiving adds what every receiving side has, a publisher's connection as an edge's
+// pull: a NACK generator, so that loss is repaired, and receiver reports.
+func addReceiving(reg *interceptor.Registry) error {
 	gen, err := nack.NewGeneratorInterceptor()
 	if err != nil {
-		return nil, fmt.Errorf("nack generator: %w", err)
+		return fmt.Errorf("nack generator: %w", err)
 	}
 	reg.Add(gen)
 	rr, err := report.NewReceiverInterceptor()
 	if err != nil {
-		return nil, fmt.Errorf("receiver reports: %w", err)
+		return fmt.Errorf("receiver reports: %w", err)
 	}
 	reg.Add(rr)
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg),
-		webrtc.WithSettingEngine(settings)), nil
+	return nil
 }
 
 // initialEstimate is a new viewer's bandwidth until its feedback says otherwise: enough
