@@ -96,12 +96,13 @@ func TestRegistryOnRealRedis(t *testing.T) {
 	if _, ok, _ := reg.Origin(ctx, "str_1"); ok {
 		t.Fatal("the origin of a dead node is still there")
 	}
-	since, err := reg.orphaned(ctx, "str_1", true, time.Minute)
+	marks, err := reg.orphanedSince(ctx, []string{"str_1"}, nil, time.Minute)
+	since := marks["str_1"]
 	if err != nil || time.Since(since) > time.Second {
 		t.Fatalf("orphaned since %v, %v", since, err)
 	}
-	again, _ := reg.orphaned(ctx, "str_1", true, time.Minute)
-	if !again.Equal(since) {
+	marks, _ = reg.orphanedSince(ctx, []string{"str_1"}, nil, time.Minute)
+	if again := marks["str_1"]; !again.Equal(since) {
 		t.Fatalf("orphaned again moved its start: %v then %v", since, again)
 	}
 }

@@ -23,9 +23,9 @@ type Config struct {
 	Self   Node   // ID, URL, Region and Media; the load is filled in by the heartbeat
 	Secret []byte // the fleet's shared secret: relay tokens are signed with it
 	SFU    *sfu.SFU
-	Load   func() admission.Load
-	// Full reports whether the node is at a capacity limit (admission.Capacity.Full).
-	Full func() bool
+	// Capacity is the node's load, sent with its heartbeat, and whether it is full (then
+	// no node sends anyone here); nil: an empty node that is never full.
+	Capacity Capacity
 	// TTL is how long a node's entry and its origin records outlive its last heartbeat.
 	TTL time.Duration
 	// IdleAfter is how long an edge keeps pulling a stream with no viewer left.
@@ -35,6 +35,12 @@ type Config struct {
 	Streams     Streams
 	OrphanGrace time.Duration
 	Logger      *slog.Logger
+}
+
+// Capacity is what the fleet needs of admission.Capacity.
+type Capacity interface {
+	Load() admission.Load
+	Full() bool
 }
 
 // Streams lists the live streams and ends one for good (streams.Lifecycle over the store).
@@ -53,8 +59,7 @@ type Fleet struct {
 	self      Node
 	secret    []byte
 	sfu       *sfu.SFU
-	load      func() admission.Load
-	full      func() bool
+	capacity  Capacity
 	ttl       time.Duration
 	idleAfter time.Duration
 	streams   Streams
@@ -62,12 +67,13 @@ type Fleet struct {
 	client    *http.Client
 	log       *slog.Logger
 
-	mu       sync.Mutex
-	pulls    map[string]chan struct{} // streams being pulled now: closed when done
-	draining bool
-	stopped  bool
-	wg       sync.WaitGroup // idle watchers and pulls again; Run waits for them
-	stop     chan struct{}
+	mu        sync.Mutex
+	pulls     map[string]chan struct{} // streams being pulled now: closed when done
+	lastSweep time.Time                // of endOrphans
+	draining  bool
+	stopped   bool
+	wg        sync.WaitGroup // idle watchers and pulls again; Run waits for them
+	stop      chan struct{}
 }
 
 // New joins the fleet (Run keeps the node registered).
@@ -81,19 +87,13 @@ func New(cfg Config) (*Fleet, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Load == nil {
-		cfg.Load = func() admission.Load { return admission.Load{} }
-	}
-	if cfg.Full == nil {
-		cfg.Full = func() bool { return false }
+	if cfg.Capacity == nil {
+		cfg.Capacity = idle{}
 	}
 	return &Fleet{reg: NewRegistry(cfg.Redis, cfg.Prefix, cfg.TTL), self: cfg.Self, secret: cfg.Secret, sfu: cfg.SFU,
-		load: cfg.Load, full: cfg.Full, ttl: cfg.TTL, idleAfter: cfg.IdleAfter, log: cfg.Logger, streams: cfg.Streams, orphanFor: cfg.OrphanGrace,
+		capacity: cfg.Capacity, ttl: cfg.TTL, idleAfter: cfg.IdleAfter, log: cfg.Logger, streams: cfg.Streams, orphanFor: cfg.OrphanGrace,
 		client: &http.Client{Timeout: 10 * time.Second}, pulls: map[string]chan struct{}{}, stop: make(chan struct{})}, nil
 }
-
-// Registry is the fleet's registry.
-func (f *Fleet) Registry() *Registry { return f.reg }
 
 // Self is this node's id.
 func (f *Fleet) Self() string { return f.self.ID }
@@ -129,8 +129,8 @@ func (f *Fleet) heartbeat(ctx context.Context) {
 	f.mu.Unlock()
 	if !draining {
 		n := f.self
-		l := f.load()
-		n.Viewers, n.Egress, n.CPU, n.Full = l.Viewers, l.Egress, l.CPU, f.full()
+		l := f.capacity.Load()
+		n.Viewers, n.Egress, n.CPU, n.Full = l.Viewers, l.Egress, l.CPU, f.capacity.Full()
 		if err := f.reg.Register(ctx, n); err != nil {
 			f.log.Warn("fleet heartbeat", "err", err)
 		}
@@ -144,10 +144,21 @@ func (f *Fleet) heartbeat(ctx context.Context) {
 	if err := f.reg.renewOrigins(ctx, f.self.ID, origins); err != nil {
 		f.log.Warn("renew origins", "err", err)
 	}
-	if f.streams != nil && !draining {
+	if f.streams != nil && !draining && time.Since(f.lastSweep) >= orphanSweep {
+		f.lastSweep = time.Now() // the heartbeat's goroutine only
 		f.endOrphans(ctx)
 	}
 }
+
+// orphanSweep is how often a node looks for live streams without an origin: the grace
+// window they get is a minute or so, and the look costs a query of the live streams.
+const orphanSweep = 10 * time.Second
+
+// idle is the capacity of a node that says nothing of its load.
+type idle struct{}
+
+func (idle) Load() admission.Load { return admission.Load{} }
+func (idle) Full() bool           { return false }
 
 // endOrphans ends the live streams no node has been the origin of for the grace window:
 // their origin died and the encoder did not reconnect anywhere. Every node looks; the
@@ -158,19 +169,43 @@ func (f *Fleet) endOrphans(ctx context.Context) {
 		f.log.Warn("list live streams", "err", err)
 		return
 	}
+	var elsewhere []string
 	for _, id := range live {
-		if f.sfu.Room(id) != nil {
+		if f.sfu.Room(id) == nil {
+			elsewhere = append(elsewhere, id)
+		}
+	}
+	origins, err := f.reg.originsOf(ctx, elsewhere)
+	if err != nil {
+		f.log.Warn("look up origins", "err", err)
+		return
+	}
+	nodes, err := f.reg.Nodes(ctx)
+	if err != nil {
+		return
+	}
+	alive := map[string]bool{}
+	for _, n := range nodes {
+		alive[n.ID] = true
+	}
+	var orphans, found []string
+	for _, id := range elsewhere {
+		if alive[origins[id]] {
+			found = append(found, id)
+		} else {
+			orphans = append(orphans, id)
+		}
+	}
+	since, err := f.reg.orphanedSince(ctx, orphans, found, 2*f.orphanFor+f.ttl)
+	if err != nil {
+		f.log.Warn("mark orphaned streams", "err", err)
+		return
+	}
+	for _, id := range orphans {
+		if at, ok := since[id]; !ok || time.Since(at) < f.orphanFor {
 			continue
 		}
-		_, ok, err := f.reg.Origin(ctx, id)
-		if err != nil {
-			return
-		}
-		since, err := f.reg.orphaned(ctx, id, !ok, 2*f.orphanFor+f.ttl)
-		if err != nil || ok || since.IsZero() || time.Since(since) < f.orphanFor {
-			continue
-		}
-		f.log.Warn("ending a stream whose origin was lost", "stream", id, "since", since)
+		f.log.Warn("ending a stream whose origin was lost", "stream", id, "since", since[id])
 		if err := f.streams.End(ctx, id, ReasonOriginLost); err != nil {
 			f.log.Warn("end orphaned stream", "stream", id, "err", err)
 		}
@@ -222,10 +257,10 @@ func (f *Fleet) PublisherTarget(ctx context.Context, stream string) string {
 		return "" // the encoder's room is here
 	}
 	origin, ok, err := f.reg.Origin(ctx, stream)
-	if err == nil && ok && origin.ID != f.self.ID && !origin.Draining {
+	if err == nil && ok && origin.ID != f.self.ID {
 		return origin.URL
 	}
-	if f.isDraining() || f.full() {
+	if f.isDraining() || f.capacity.Full() {
 		return f.elsewhere(ctx)
 	}
 	return ""
@@ -250,23 +285,35 @@ func (f *Fleet) isDraining() bool {
 	return f.draining
 }
 
-// elsewhere is the URL of the least loaded other node, "" when there is none.
+// elsewhere is the URL of the least loaded other node with room, "" when there is none.
 func (f *Fleet) elsewhere(ctx context.Context) string {
-	nodes, err := f.reg.Nodes(ctx)
-	if err != nil {
+	others, err := f.Others(ctx)
+	if err != nil || len(others) == 0 || others[0].Full {
 		return ""
 	}
-	var others []Node
+	return others[0].URL
+}
+
+// Others lists the fleet's other live nodes, those with room first, each part least
+// loaded first: where a viewer or a publisher goes instead of this node.
+func (f *Fleet) Others(ctx context.Context) ([]Node, error) {
+	nodes, err := f.reg.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	others := nodes[:0]
 	for _, n := range nodes {
-		if n.ID != f.self.ID && !n.Draining && !n.Full {
+		if n.ID != f.self.ID {
 			others = append(others, n)
 		}
 	}
-	if len(others) == 0 {
-		return ""
-	}
-	sort.Slice(others, func(i, j int) bool { return others[i].Viewers < others[j].Viewers })
-	return others[0].URL
+	sort.Slice(others, func(i, j int) bool {
+		if others[i].Full != others[j].Full {
+			return !others[i].Full
+		}
+		return others[i].Viewers < others[j].Viewers
+	})
+	return others, nil
 }
 
 // Nodes lists the fleet's live nodes.

@@ -24,7 +24,6 @@ type Node struct {
 	Viewers  int       `json:"viewers"`
 	Egress   int64     `json:"egress_bps"`
 	CPU      float64   `json:"cpu"`
-	Draining bool      `json:"draining,omitempty"`
 	Full     bool      `json:"full,omitempty"` // at one of its capacity limits: send no one there
 	SeenAt   time.Time `json:"seen_at"`
 }
@@ -177,20 +176,54 @@ func (r *Registry) Origin(ctx context.Context, stream string) (n Node, ok bool, 
 	return r.Node(ctx, id)
 }
 
-// orphaned records (orphan true) or clears that the stream has no origin, and returns
-// since when it has had none (zero when it has one).
-func (r *Registry) orphaned(ctx context.Context, stream string, orphan bool, ttl time.Duration) (time.Time, error) {
-	key := r.prefix + "orphan:" + stream
-	if !orphan {
-		return time.Time{}, r.rdb.Del(ctx, key).Err()
+// originsOf returns the origin node id of each stream that has one, in one round trip.
+func (r *Registry) originsOf(ctx context.Context, streams []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(streams) == 0 {
+		return out, nil
 	}
-	now := time.Now().UnixMilli()
-	if err := r.rdb.SetNX(ctx, key, now, ttl).Err(); err != nil {
-		return time.Time{}, err
+	keys := make([]string, len(streams))
+	for i, s := range streams {
+		keys[i] = r.originKey(s)
 	}
-	ms, err := r.rdb.Get(ctx, key).Int64()
+	vals, err := r.rdb.MGet(ctx, keys...).Result()
 	if err != nil {
-		return time.Time{}, err
+		return nil, fmt.Errorf("origins: %w", err)
 	}
-	return time.UnixMilli(ms), nil
+	for i, v := range vals {
+		if id, ok := v.(string); ok {
+			out[streams[i]] = id
+		}
+	}
+	return out, nil
+}
+
+func (r *Registry) orphanKey(stream string) string { return r.prefix + "orphan:" + stream }
+
+// orphanedSince marks each of orphans as having no origin (the first mark stands) and
+// clears the marks of found, which have one again; it returns since when each orphan
+// has had none. One round trip for all of them.
+func (r *Registry) orphanedSince(ctx context.Context, orphans, found []string, ttl time.Duration) (map[string]time.Time, error) {
+	now := time.Now().UnixMilli()
+	gets := make([]*redis.StringCmd, len(orphans))
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, s := range orphans {
+			p.SetNX(ctx, r.orphanKey(s), now, ttl)
+			gets[i] = p.Get(ctx, r.orphanKey(s))
+		}
+		for _, s := range found {
+			p.Del(ctx, r.orphanKey(s))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("orphan marks: %w", err)
+	}
+	out := make(map[string]time.Time, len(orphans))
+	for i, s := range orphans {
+		if ms, err := gets[i].Int64(); err == nil {
+			out[s] = time.UnixMilli(ms)
+		}
+	}
+	return out, nil
 }

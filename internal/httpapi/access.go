@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 
@@ -183,18 +182,16 @@ func (a *api) collect(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"collected": true, "new": added, "collects": s.Collects})
 }
 
-// otherNodes lists the public URLs of the fleet's other live nodes, least loaded first.
+// otherNodes lists the public URLs of the fleet's other live nodes, those with room and
+// least loaded first.
 func (a *api) otherNodes(ctx context.Context) []string {
-	nodes, err := a.Fleet.Nodes(ctx)
-	if err != nil {
-		return []string{}
-	}
-	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Viewers < nodes[j].Viewers })
 	out := []string{}
+	nodes, err := a.Fleet.Others(ctx)
+	if err != nil {
+		return out
+	}
 	for _, n := range nodes {
-		if n.ID != a.Fleet.Self() && !n.Draining {
-			out = append(out, strings.TrimRight(n.URL, "/"))
-		}
+		out = append(out, strings.TrimRight(n.URL, "/"))
 	}
 	return out
 }

@@ -73,7 +73,7 @@ type Deps struct {
 type Fleet interface {
 	OriginID(ctx context.Context, stream string) (node string, ok bool, err error)
 	Nodes(ctx context.Context) ([]cluster.Node, error)
-	Self() string
+	Others(ctx context.Context) ([]cluster.Node, error)
 }
 
 type api struct {

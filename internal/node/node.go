@@ -215,7 +215,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		n.Fleet, err = cluster.New(cluster.Config{Redis: shared, Prefix: cfg.RedisPrefix + "fleet:",
 			Self: cluster.Node{ID: cfg.NodeID, URL: cfg.PublicURL, Internal: cfg.InternalURL, Region: cfg.Region,
 				Media: addrStrings(n.SFU.UDPAddrs())},
-			Secret: relaySecret(cfg.PlaybackSecret), SFU: n.SFU, Load: n.Capacity.Load, Full: n.Capacity.Full,
+			Secret: relaySecret(cfg.PlaybackSecret), SFU: n.SFU, Capacity: n.Capacity,
 			TTL: fleetTTL, IdleAfter: cfg.RelayIdle, Streams: liveStreams{db, lifecycle}, OrphanGrace: cfg.ReconnectGrace,
 			Logger: log.With("component", "cluster")})
 		if err != nil {
