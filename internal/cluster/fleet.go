@@ -196,7 +196,9 @@ func (f *Fleet) endOrphans(ctx context.Context) {
 			orphans = append(orphans, id)
 		}
 	}
-	since, err := f.reg.orphanedSince(ctx, orphans, found, 2*f.orphanFor+f.ttl)
+	// A mark (the first sweep's, any node's, never moved) must last until a sweep past
+	// the grace window sees it; it lapses a little after that.
+	since, err := f.reg.orphanedSince(ctx, orphans, found, 2*(f.orphanFor+orphanSweep)+f.ttl)
 	if err != nil {
 		f.log.Warn("mark orphaned streams", "err", err)
 		return

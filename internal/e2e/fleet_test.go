@@ -318,3 +318,28 @@ func TestEdgeStopsPullingWhenIdle(t *testing.T) {
 	again := mustWatch(t, b, s)
 	again.waitPackets(t, "video", 5, 5*time.Second)
 }
+
+// A stream whose origin died and whose encoder never came back is ended by the fleet
+// once the reconnect grace window has passed: its state says ended, on every node.
+func TestFleetEndsAStreamWhoseOriginIsGone(t *testing.T) {
+	fleet := newProcessFleet(t, "--reconnect-grace", "2s")
+	a, b := fleet.start("node-a"), fleet.start("node-b")
+	s := a.newStream()
+	publish(t, a, s, webrtc.MimeTypeVP8, 30)
+	v := mustWatch(t, b, s)
+	v.waitPackets(t, "video", 10, 10*time.Second)
+	a.proc.Kill()
+	killed := time.Now()
+	// The origin's record lapses (6 s), a sweep marks the stream (every 10 s), and the
+	// next one after the grace ends it.
+	for deadline := time.Now().Add(45 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		got := b.stream(s.ID)
+		if got.State == "ended" {
+			t.Logf("ended %v after its origin died", time.Since(killed).Round(100*time.Millisecond))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("45s after its origin died with no encoder back: %+v", got)
+		}
+	}
+}
