@@ -124,13 +124,20 @@ type Handler struct {
 	pendingN int
 }
 
-// pendingKey is a pool of pending connections: a client's offers with a playback token
-// are counted apart from its anonymous ones, so that a flood of anonymous offers does not
-// lock out a viewer behind the same address who went through /access (whose tokens are
-// rate-limited there and each open one session).
+// pendingKey is a client's pool of offers, for its pending connections and its WHEP rate
+// limit: offers with a playback token are counted apart from its anonymous ones, so that
+// a flood of anonymous offers does not lock out a viewer behind the same address who went
+// through /access (whose tokens are rate-limited there and each open one session).
 type pendingKey struct {
 	client string
 	token  bool
+}
+
+func (k pendingKey) String() string {
+	if k.token {
+		return k.client + " token"
+	}
+	return k.client
 }
 
 // session is one WHIP or WHEP resource.
@@ -271,9 +278,6 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 		OnLive: func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if h.cfg.Fleet != nil {
-				h.cfg.Fleet.Live(ctx, streamID)
-			}
 			h.cfg.Lifecycle.WentLive(ctx, streamID)
 		},
 		OnEnd: func(reason string, wasLive bool) {
@@ -316,17 +320,10 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 
 // View handles POST /whep/{stream}.
 func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
-	client := admission.ClientKey(h.clientIP(r))
 	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	token = strings.TrimSpace(token)
-	// Offers with a playback token have their own bucket, as they have their own pending
-	// pool: a flood of anonymous offers does not hold up the viewers behind the same
-	// address who came through /access (rate-limited there, one session per token).
-	bucket := client
-	if token != "" {
-		bucket += " token"
-	}
-	if err := h.cfg.Limits.Allow(r.Context(), admission.WHEP, bucket); err != nil {
+	pool := pendingKey{client: admission.ClientKey(h.clientIP(r)), token: token != ""}
+	if err := h.cfg.Limits.Allow(r.Context(), admission.WHEP, pool.String()); err != nil {
 		problem.Answer(w, r, err)
 		return
 	}
@@ -367,7 +364,7 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	release, ok := h.reservePending(pendingKey{client: client, token: token != ""})
+	release, ok := h.reservePending(pool)
 	if !ok {
 		h.reject(w, r, "pending", errTooManyPending)
 		return
@@ -382,7 +379,7 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// On a node of a fleet that does not have the stream, its origin relays it here.
-	if h.cfg.Fleet != nil && h.sfu.Room(st.ID) == nil {
+	if h.cfg.Fleet != nil {
 		if err := h.cfg.Fleet.Pull(r.Context(), st.ID); err != nil {
 			h.log.Warn("pull from the origin", "stream", st.ID, "err", err)
 		}
