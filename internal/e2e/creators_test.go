@@ -9,6 +9,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/livegate/livegate/internal/config"
+	"github.com/livegate/livegate/internal/testenv"
 )
 
 // platformToken is a token the embedding platform signs, with a role.
@@ -129,4 +130,60 @@ func TestDevCreatorTokens(t *testing.T) {
 	}
 	expectProblem(t, "a creator token for no creator", n.raw("POST", "/v1/admin/dev/tokens", "application/json",
 		`{"viewer_id": "x", "role": "creator", "creator_id": "cr_nobody"}`, nil), 422, "invalid-field")
+}
+
+// The catalog prices each stream in the viewer's own currency where it is for sale in
+// the viewer's country, and says so where it is not: Morocco (MAD), South Africa (the
+// ticket has no ZAR price), France (paid live not enabled).
+func TestCatalogPricesForTheViewersCountry(t *testing.T) {
+	n := startMoneyNode(t, nil)
+	n.launchCountries()
+	creator, ticket := n.ticketStream("MA", map[string]int64{"MAD": 4900})
+	if st := n.call("PUT", "/v1/creators/"+creator+"/subscription-prices/MAD", map[string]any{"amount": 2500}, nil); st != 200 {
+		t.Fatalf("subscription price: %d", st)
+	}
+	var subs, free streamInfo
+	n.call("POST", "/v1/streams", map[string]any{"creator_id": creator, "title": "Members night", "access_mode": "subscribers"}, &subs)
+	n.call("POST", "/v1/streams", map[string]any{"creator_id": creator, "title": "Open rehearsal"}, &free)
+	type entry struct {
+		ID      string
+		Creator struct{ Name string }
+		Price   *struct{ Kind, Display string }
+		ForSale bool `json:"for_sale"`
+	}
+	catalog := func(ip string) map[string]entry {
+		t.Helper()
+		r := n.raw("GET", "/v1/catalog", "", "", map[string]string{"X-Forwarded-For": ip})
+		var out struct{ Streams []entry }
+		if err := json.Unmarshal([]byte(r.body), &out); err != nil || r.status != 200 {
+			t.Fatalf("catalog from %s: %d %s", ip, r.status, r.body)
+		}
+		m := map[string]entry{}
+		for _, e := range out.Streams {
+			m[e.ID] = e
+		}
+		return m
+	}
+	ma := catalog(testenv.IPMorocco)
+	if e := ma[ticket.ID]; e.Price == nil || e.Price.Display != "MAD 49.00" || e.Price.Kind != "ticket" || !e.ForSale || e.Creator.Name != "Yasmine" {
+		t.Errorf("the ticket from Morocco: %+v", e)
+	}
+	if e := ma[subs.ID]; e.Price == nil || e.Price.Display != "MAD 25.00" || e.Price.Kind != "subscription" {
+		t.Errorf("the subscribers' stream from Morocco: %+v", e)
+	}
+	for ip, name := range map[string]string{testenv.IPSouthAfrica: "South Africa (no ZAR price)", testenv.IPFrance: "France (not enabled)"} {
+		c := catalog(ip)
+		if e := c[ticket.ID]; e.Price != nil || e.ForSale {
+			t.Errorf("the ticket from %s: %+v", name, e)
+		}
+		if e := c[free.ID]; !e.ForSale || e.Price != nil {
+			t.Errorf("the free stream from %s: %+v", name, e)
+		}
+	}
+	r := n.raw("GET", "/v1/catalog/"+ticket.ID, "", "", map[string]string{"X-Forwarded-For": testenv.IPMorocco})
+	var one entry
+	if err := json.Unmarshal([]byte(r.body), &one); err != nil || one.Price == nil || one.Price.Display != "MAD 49.00" {
+		t.Errorf("one stream from Morocco: %d %s", r.status, r.body)
+	}
+	expectProblem(t, "an unknown stream", n.raw("GET", "/v1/catalog/str_nope", "", "", nil), 404, "stream-not-found")
 }

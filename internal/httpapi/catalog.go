@@ -49,8 +49,7 @@ func (a *api) listCatalog(w http.ResponseWriter, r *http.Request) {
 	if a.limited(w, r, admission.Access, a.client(r)) {
 		return
 	}
-	country := a.Resolver.Country(r)
-	creators := map[string]catalogCreator{}
+	c := a.newCatalog(r)
 	out := []catalogEntry{}
 	for _, state := range []store.StreamState{store.StateLive, store.StateScheduled} {
 		streams, err := a.Store.ListStreams(r.Context(), store.StreamFilter{State: state, Limit: catalogLimit})
@@ -59,10 +58,10 @@ func (a *api) listCatalog(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, s := range streams {
-			out = append(out, a.catalogEntry(r.Context(), s, country, creators))
+			out = append(out, c.entry(r.Context(), s))
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"country": country, "streams": out})
+	writeJSON(w, http.StatusOK, map[string]any{"country": c.country, "streams": out})
 }
 
 // catalogStream answers GET /v1/catalog/{id}: one stream as the catalog shows it.
@@ -75,34 +74,62 @@ func (a *api) catalogStream(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, "stream", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.catalogEntry(r.Context(), s, a.Resolver.Country(r), map[string]catalogCreator{}))
+	writeJSON(w, http.StatusOK, a.newCatalog(r).entry(r.Context(), s))
 }
 
-func (a *api) catalogEntry(ctx context.Context, s store.Stream, country string, creators map[string]catalogCreator) catalogEntry {
-	c, ok := creators[s.CreatorID]
+// catalog builds the entries of one request. What is the same for every stream of the
+// request is looked up once: whether anything is sold in the viewer's country, each
+// creator's name and subscription offer.
+type catalog struct {
+	a        *api
+	country  string
+	sellable bool
+	creators map[string]catalogCreator
+	subs     map[string]*catalogPrice // by creator; nil: not for sale here
+}
+
+func (a *api) newCatalog(r *http.Request) *catalog {
+	country := a.Resolver.Country(r)
+	_, err := a.Billing.Sellable(r.Context(), country)
+	return &catalog{a: a, country: country, sellable: err == nil, creators: map[string]catalogCreator{},
+		subs: map[string]*catalogPrice{}}
+}
+
+func (c *catalog) entry(ctx context.Context, s store.Stream) catalogEntry {
+	cr, ok := c.creators[s.CreatorID]
 	if !ok {
-		c = catalogCreator{ID: s.CreatorID}
-		if cr, err := a.Store.Creator(ctx, s.CreatorID); err == nil {
-			c.Name = cr.Name
+		cr = catalogCreator{ID: s.CreatorID}
+		if got, err := c.a.Store.Creator(ctx, s.CreatorID); err == nil {
+			cr.Name = got.Name
 		}
-		creators[s.CreatorID] = c
+		c.creators[s.CreatorID] = cr
 	}
-	e := catalogEntry{ID: s.ID, Title: s.Title, State: string(s.State), AccessMode: string(s.AccessMode), Creator: c,
-		WatchURL: strings.TrimRight(a.PublicURL, "/") + "/watch/" + s.ID}
-	var off billing.Offer
-	var err error
-	switch s.AccessMode {
-	case store.AccessFree:
+	e := catalogEntry{ID: s.ID, Title: s.Title, State: string(s.State), AccessMode: string(s.AccessMode), Creator: cr,
+		WatchURL: strings.TrimRight(c.a.PublicURL, "/") + "/watch/" + s.ID}
+	switch {
+	case s.AccessMode == store.AccessFree:
 		e.ForSale = true // nothing to buy: anyone may watch
-		return e
-	case store.AccessTicket:
-		off, err = a.Billing.TicketOffer(ctx, s, country)
+	case !c.sellable: // paid live is not on in the viewer's country: no price to look up
+	case s.AccessMode == store.AccessTicket:
+		if off, err := c.a.Billing.TicketOffer(ctx, s, c.country); err == nil {
+			e.Price = price(off)
+		}
 	default:
-		off, err = a.Billing.SubscriptionOffer(ctx, s.CreatorID, country)
+		p, ok := c.subs[s.CreatorID]
+		if !ok {
+			if off, err := c.a.Billing.SubscriptionOffer(ctx, s.CreatorID, c.country); err == nil {
+				p = price(off)
+			}
+			c.subs[s.CreatorID] = p
+		}
+		e.Price = p
 	}
-	if err == nil {
-		e.Price = &catalogPrice{Kind: off.Kind, Currency: off.Currency, Amount: off.Amount, Display: off.Display}
+	if e.Price != nil {
 		e.ForSale = true
 	}
 	return e
+}
+
+func price(off billing.Offer) *catalogPrice {
+	return &catalogPrice{Kind: off.Kind, Currency: off.Currency, Amount: off.Amount, Display: off.Display}
 }
