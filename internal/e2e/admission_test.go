@@ -6,7 +6,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -473,5 +475,58 @@ func TestEgressLimitRefusesNewViewers(t *testing.T) {
 	expectProblem(t, "a third viewer past 1 Mbit/s", n.raw("POST", "/whep/"+s.ID, "application/sdp", noCandidateOffer(t), nil), 503, "node-at-capacity")
 	if got := scrape(t, n.URL()+"/metrics", `livegate_rejections_total{limit="capacity-egress"}`); got != 1 {
 		t.Errorf("egress rejections %v, want 1", got)
+	}
+}
+
+// Past its CPU limit a node refuses new viewers (503 capacity-cpu), read from its real
+// CPU time; when the load is gone it takes them again. The node runs in this process, so
+// goroutines spinning on every core here are the node's load.
+func TestCPULimitRefusesNewViewers(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.MaxCPUPercent = 50 })
+	s := n.newStream()
+	publish(t, n, s, webrtc.MimeTypeVP8, 30)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range runtime.NumCPU() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for x := 0; ; x++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+			}
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := n.raw("POST", "/whep/"+s.ID, "application/sdp", noCandidateOffer(t), nil)
+		if r.status == 503 {
+			expectProblem(t, "a join on a busy node", r, 503, "node-at-capacity")
+			break
+		}
+		if time.Now().After(deadline) {
+			close(stop)
+			t.Fatalf("every core busy for 10s, a join still got %d", r.status)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if got := scrape(t, n.URL()+"/metrics", `livegate_rejections_total{limit="capacity-cpu"}`); got < 1 {
+		t.Errorf("capacity-cpu rejections = %v", got)
+	}
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		if v, err := watch(t, n, s); err == nil {
+			v.waitPackets(t, "video", 5, 5*time.Second)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("15s after the load stopped, viewers are still refused")
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
