@@ -67,9 +67,6 @@ func NewLimits(rules Rules, o Options) *Limits {
 	return l
 }
 
-// Rule reports the rule in force under name.
-func (l *Limits) Rule(name string) Rule { return l.rules[name] }
-
 // Allow takes one event of rule name for key. Over the limit it returns the problem to
 // answer, with how long to wait, and counts the refusal; an empty key is never limited.
 func (l *Limits) Allow(ctx context.Context, name, key string) *problem.Error {

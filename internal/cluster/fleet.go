@@ -95,9 +95,6 @@ func New(cfg Config) (*Fleet, error) {
 		client: &http.Client{Timeout: 10 * time.Second}, pulls: map[string]chan struct{}{}, stop: make(chan struct{})}, nil
 }
 
-// Self is this node's id.
-func (f *Fleet) Self() string { return f.self.ID }
-
 // Run keeps the node's entry and its origin records alive until ctx ends, then stops
 // the edge's idle watchers.
 func (f *Fleet) Run(ctx context.Context) {

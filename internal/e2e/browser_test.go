@@ -194,6 +194,21 @@ func TestBrowserBuysAndWatches(t *testing.T) {
 	screenshots(t, browser, "watching")
 }
 
+// waitJS waits until the page's js expression is true.
+func waitJS(t *testing.T, browser context.Context, what, js string, within time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(within); ; time.Sleep(100 * time.Millisecond) {
+		ok, err := chromedp.Run(browser, chromedp.Evaluate[bool](js))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			body, _ := chromedp.Run(browser, chromedp.Evaluate[string](`document.body.innerText`))
+			t.Fatalf("%s: not within %v (%v): %q", what, within, err, body)
+		}
+	}
+}
+
 // waitPlaying waits until the page's video element shows frames: a width, and a
 // current time that advances.
 func waitPlaying(t *testing.T, browser context.Context) {
@@ -563,19 +578,7 @@ func TestBrowserStudioGoesLive(t *testing.T) {
 		t.Fatalf("create creator: %d", st)
 	}
 	browser := startBrowser(t, chromium)
-	wait := func(what, js string, within time.Duration) {
-		t.Helper()
-		for deadline := time.Now().Add(within); ; time.Sleep(100 * time.Millisecond) {
-			ok, err := chromedp.Run(browser, chromedp.Evaluate[bool](js))
-			if err == nil && ok {
-				return
-			}
-			if time.Now().After(deadline) {
-				body, _ := chromedp.Run(browser, chromedp.Evaluate[string](`document.body.innerText`))
-				t.Fatalf("%s: not within %v (%v): %q", what, within, err, body)
-			}
-		}
-	}
+	wait := func(what, js string, within time.Duration) { t.Helper(); waitJS(t, browser, what, js, within) }
 	if err := chromedp.Do(browser,
 		chromedp.Navigate(n.URL()+"/dev/login"),
 		chromedp.SendKeys(chromedp.CSS(`input[name="viewer_id"]`), "yasmine-user"),
@@ -641,19 +644,7 @@ func TestBrowserOperatorConsoleEnablesACountry(t *testing.T) {
 	var s streamInfo
 	n.call("POST", "/v1/streams", map[string]any{"creator_id": c.ID, "title": "Gnawa night", "access_mode": "ticket"}, &s)
 	browser := startBrowser(t, chromium)
-	wait := func(what, js string) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-			ok, err := chromedp.Run(browser, chromedp.Evaluate[bool](js))
-			if err == nil && ok {
-				return
-			}
-			if time.Now().After(deadline) {
-				body, _ := chromedp.Run(browser, chromedp.Evaluate[string](`document.body.innerText`))
-				t.Fatalf("%s (%v): %q", what, err, body)
-			}
-		}
-	}
+	wait := func(what, js string) { t.Helper(); waitJS(t, browser, what, js, 10*time.Second) }
 	field := func(name string) chromedp.CSS { return chromedp.CSS(`tr[data-code="MA"] [name="` + name + `"]`) }
 	if err := chromedp.Do(browser, chromedp.Navigate(n.URL()+"/admin")); err != nil {
 		t.Fatal(err)

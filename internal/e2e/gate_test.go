@@ -44,12 +44,7 @@ func randomSecret(t *testing.T, prefix string) string {
 // signedViewer is a viewer JWT the platform signs with its HS256 secret.
 func signedViewer(t *testing.T, secret, viewer string) string {
 	t.Helper()
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Subject: viewer,
-		ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}).SignedString([]byte(secret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return platformToken(t, secret, viewer, "", "")
 }
 
 // forgedPlayback is a playback token for stream signed with secret, as an attacker who

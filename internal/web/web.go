@@ -77,19 +77,11 @@ func pageCSP(connect string) string {
 // to the origins in others (the fleet's other nodes, which it moves to when this one
 // goes away).
 func Watch(w http.ResponseWriter, r *http.Request, others []string) {
-	page, err := files.ReadFile("static/watch.html")
-	if err != nil {
-		http.Error(w, "page missing", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-cache")
 	connect := "'self'"
 	for _, o := range others {
 		if u, err := url.Parse(o); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
 			connect += " " + u.Scheme + "://" + u.Host
 		}
 	}
-	w.Header().Set("Content-Security-Policy", pageCSP(connect))
-	_, _ = w.Write(page)
+	serve(w, "static/watch.html", "text/html; charset=utf-8", pageCSP(connect))
 }
