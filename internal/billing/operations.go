@@ -388,3 +388,77 @@ func (s *Service) WriteManualBalancesCSV(ctx context.Context, w io.Writer) error
 	cw.Flush()
 	return cw.Error()
 }
+
+// CurrencyBounds is what a creator may charge in one currency: the bounds every country
+// selling in it allows (the same test SetStreamPrices and SetSubscriptionPrice apply).
+type CurrencyBounds struct {
+	Currency  string   `json:"currency"`
+	Exponent  int      `json:"exponent"`  // minor-unit digits: 2 for MAD, 0 for JPY
+	Countries []string `json:"countries"` // the enabled countries that sell in it
+	MinTicket int64    `json:"min_ticket"`
+	MaxTicket int64    `json:"max_ticket"`
+	MinSub    int64    `json:"min_subscription"`
+	MaxSub    int64    `json:"max_subscription"`
+}
+
+// PriceBounds lists the currencies of the enabled countries with the price bounds in
+// each, so that a creator can price a stream everywhere it is sold before saving.
+func (s *Service) PriceBounds(ctx context.Context) ([]CurrencyBounds, error) {
+	ps, err := s.st.ListCountryPolicies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	by := map[string]*CurrencyBounds{}
+	for _, p := range ps {
+		if p.Currency == "" {
+			continue
+		}
+		b := by[p.Currency]
+		if b == nil {
+			cur, ok := money.Lookup(p.Currency)
+			if !ok {
+				continue
+			}
+			b = &CurrencyBounds{Currency: cur.Code, Exponent: cur.Exponent, Countries: []string{},
+				MaxTicket: p.MaxTicket, MaxSub: p.MaxSub}
+			by[p.Currency] = b
+		}
+		// Every configured country in the currency bounds it, enabled or not: that is
+		// what saving a price checks.
+		b.MinTicket, b.MaxTicket = max(b.MinTicket, p.MinTicket), min(b.MaxTicket, p.MaxTicket)
+		b.MinSub, b.MaxSub = max(b.MinSub, p.MinSub), min(b.MaxSub, p.MaxSub)
+		if p.Enabled {
+			b.Countries = append(b.Countries, p.Code)
+		}
+	}
+	out := []CurrencyBounds{}
+	for _, b := range by {
+		if len(b.Countries) > 0 {
+			sort.Strings(b.Countries)
+			out = append(out, *b)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Currency < out[j].Currency })
+	return out, nil
+}
+
+// Owed is what the operator owes a creator paid out manually, by currency: the net of
+// the creator's sales and refunds in manual-payout countries.
+func (s *Service) Owed(ctx context.Context, creatorID string) ([]EarningsRow, error) {
+	led, err := s.st.Ledger(ctx, creatorID)
+	if err != nil {
+		return nil, err
+	}
+	manual := led[:0:0]
+	for _, e := range led {
+		if e.Payouts == string(countries.PayoutsManual) {
+			manual = append(manual, e)
+		}
+	}
+	return summarize(manual, func(e store.LedgerEntry) string { return e.Currency }), nil
+}
+
+// PayoutsOf says how a creator is paid: Stripe Connect, or manually by the operator.
+func (s *Service) PayoutsOf(ctx context.Context, c store.Creator) countries.Payouts {
+	return s.payoutsOf(ctx, c)
+}

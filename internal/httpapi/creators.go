@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/livegate/livegate/internal/billing"
 	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/money"
 	"github.com/livegate/livegate/internal/store"
@@ -20,6 +21,7 @@ type creatorJSON struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
 	Country   string    `json:"country,omitempty"`
+	Payouts   string    `json:"payouts,omitempty"` // connect or manual
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -45,7 +47,7 @@ func (a *api) createCreator(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, "creator", err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, creatorJSON{c.ID, c.Name, c.Country, c.CreatedAt})
+	writeJSON(w, http.StatusCreated, creatorJSON{c.ID, c.Name, c.Country, string(a.Billing.PayoutsOf(r.Context(), c)), c.CreatedAt})
 }
 
 func (a *api) getCreator(w http.ResponseWriter, r *http.Request) {
@@ -54,7 +56,7 @@ func (a *api) getCreator(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, "creator", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, creatorJSON{c.ID, c.Name, c.Country, c.CreatedAt})
+	writeJSON(w, http.StatusOK, creatorJSON{c.ID, c.Name, c.Country, string(a.Billing.PayoutsOf(r.Context(), c)), c.CreatedAt})
 }
 
 func (a *api) connectCreator(w http.ResponseWriter, r *http.Request) {
@@ -107,7 +109,46 @@ func (a *api) earnings(w http.ResponseWriter, r *http.Request) {
 		a.moneyError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"creator_id": id, "earnings": rows})
+	owed, err := a.Billing.Owed(r.Context(), id)
+	if err != nil {
+		a.moneyError(w, r, err)
+		return
+	}
+	type owedJSON struct {
+		Currency string `json:"currency"`
+		Sales    int    `json:"sales"`
+		Net      int64  `json:"net"`
+		Display  string `json:"display"`
+	}
+	out := []owedJSON{}
+	for _, o := range owed {
+		cur, _ := money.Lookup(o.Currency)
+		out = append(out, owedJSON{o.Currency, o.Sales, o.Net, cur.Format(o.Net)})
+	}
+	// owed is what the operator pays out by hand in manual-payout countries; Connect
+	// sales are paid by Stripe and are not in it.
+	writeJSON(w, http.StatusOK, map[string]any{"creator_id": id, "earnings": rows, "owed": out})
+}
+
+// priceBounds answers GET /v1/pricing: the currencies a creator can price in, with
+// the bounds a price must keep.
+func (a *api) priceBounds(w http.ResponseWriter, r *http.Request) {
+	bs, err := a.Billing.PriceBounds(r.Context())
+	if err != nil {
+		a.moneyError(w, r, err)
+		return
+	}
+	type boundsJSON struct {
+		billing.CurrencyBounds
+		Display map[string]string `json:"display"`
+	}
+	out := make([]boundsJSON, 0, len(bs))
+	for _, b := range bs {
+		cur, _ := money.Lookup(b.Currency)
+		out = append(out, boundsJSON{b, map[string]string{"min_ticket": cur.Format(b.MinTicket), "max_ticket": cur.Format(b.MaxTicket),
+			"min_subscription": cur.Format(b.MinSub), "max_subscription": cur.Format(b.MaxSub)}})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"currencies": out})
 }
 
 // Viewers buying.

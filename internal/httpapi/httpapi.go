@@ -165,6 +165,7 @@ func (a *api) routes() chi.Router {
 			r.With(a.ownCreator).Post("/creators/{id}/connect", a.connectCreator)
 			r.With(a.ownCreator).Put("/creators/{id}/subscription-prices/{currency}", a.putSubscriptionPrice)
 			r.With(a.ownCreator).Get("/creators/{id}/earnings", a.earnings)
+			r.Get("/pricing", a.priceBounds)
 			r.Post("/streams", a.createStream) // a creator token: its own creator_id only
 			r.Get("/streams", a.listStreams)   // a creator token: its own streams only
 			r.With(a.ownStream).Get("/streams/{id}", a.getStream)

@@ -1,6 +1,7 @@
-// Package web holds livegate's pages: the viewer page, which asks for access (or shows the
-// paywall) and plays the stream over WHEP in any modern browser, and the development
-// login and checkout pages.
+// Package web holds livegate's pages, embedded and served as they are (no build step, nothing
+// loaded from elsewhere): the catalog, the viewer page (access or the paywall, then WHEP in
+// any modern browser), the creator's studio, the operator console, the development login
+// and checkout pages, and i18n.js, every string the pages show in every language.
 package web
 
 import (
