@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -587,11 +588,35 @@ func TestBrowserStudioGoesLive(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("studio")),
 		chromedp.Navigate(n.URL()+"/studio?loopback=1"),
 		chromedp.WaitVisible(chromedp.ID("create-form")),
+	); err != nil {
+		t.Fatalf("sign in: %v", err)
+	}
+	// The studio prices the stream in every currency an enabled country sells in.
+	wait("the price rows", `document.querySelectorAll("#prices input[data-currency]").length === 3`, 10*time.Second)
+	if err := chromedp.Do(browser,
 		chromedp.SendKeys(chromedp.ID("title"), "Sunday show"),
+		chromedp.SetValue(chromedp.ID("access"), "ticket"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("access").dispatchEvent(new Event("change"))`),
+		chromedp.WaitVisible(chromedp.ID("ticket-MAD")),
+		chromedp.SendKeys(chromedp.ID("ticket-MAD"), "5"), // under Morocco's MAD 10.00
+		chromedp.SendKeys(chromedp.ID("ticket-ZAR"), "120"),
+		chromedp.Click(chromedp.ID("create-btn")),
+	); err != nil {
+		t.Fatalf("create with a price out of bounds: %v", err)
+	}
+	wait("the error next to the MAD price", `document.getElementById("ticket-MAD-error").textContent.includes("10.00")`, 5*time.Second)
+	var listed struct{ Streams []streamInfo }
+	if n.call("GET", "/v1/streams?creator_id="+c.ID, nil, &listed); len(listed.Streams) != 0 {
+		t.Errorf("a price out of bounds created a stream anyway: %+v", listed.Streams)
+	}
+	screenshots(t, browser, "studio-price-error")
+	if err := chromedp.Do(browser,
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("ticket-MAD").value = ""`),
+		chromedp.SendKeys(chromedp.ID("ticket-MAD"), "49,50"),
 		chromedp.Click(chromedp.ID("create-btn")),
 		chromedp.WaitVisible(chromedp.ID("golive")),
 	); err != nil {
-		t.Fatalf("sign in and create: %v", err)
+		t.Fatalf("create: %v", err)
 	}
 	wait("the camera preview", `document.getElementById("preview-video").videoWidth > 0`, 10*time.Second)
 	who, _ := chromedp.Run(browser, chromedp.Text(chromedp.ID("who")))
@@ -621,7 +646,23 @@ func TestBrowserStudioGoesLive(t *testing.T) {
 	if s.State != "live" || s.Publisher != "connected" {
 		t.Fatalf("the studio's stream: %+v", s)
 	}
-	v := mustWatch(t, n, s)
+	var prices struct {
+		Prices map[string]struct{ Amount int64 }
+	}
+	n.call("GET", "/v1/streams/"+id+"/prices", nil, &prices)
+	if len(prices.Prices) != 2 || prices.Prices["MAD"].Amount != 4950 || prices.Prices["ZAR"].Amount != 12000 {
+		t.Errorf("the prices the studio saved: %+v, want MAD 4950 and ZAR 12000", prices.Prices)
+	}
+	// A viewer in Morocco buys and watches; the studio counts them.
+	b := n.buyer("viewer-ma", "")
+	co := b.checkout("/v1/streams/" + id + "/checkout")
+	if r := n.raw("POST", "/dev/checkout/"+co.ID+"/pay", "", "", map[string]string{"Accept": "application/json"}); r.status != 200 {
+		t.Fatalf("the development checkout: %d %s", r.status, r.body)
+	}
+	v, err := watchWithToken(t, n, s, b.mustAccess(id).PlaybackToken)
+	if err != nil {
+		t.Fatal(err)
+	}
 	v.waitPackets(t, "video", 30, 10*time.Second)
 	wait("the studio's viewer count", `window.livegateStudioViewers === 1`, 10*time.Second)
 	screenshots(t, browser, "studio-live")
@@ -632,6 +673,22 @@ func TestBrowserStudioGoesLive(t *testing.T) {
 	if got := n.stream(id); got.State != "ended" {
 		t.Errorf("after End stream: %+v", got)
 	}
+	// Morocco pays out manually: the studio shows what the operator owes, as the API has it.
+	var earned struct {
+		Owed []struct{ Currency, Display string }
+	}
+	n.call("GET", "/v1/creators/"+c.ID+"/earnings", nil, &earned)
+	if len(earned.Owed) != 1 || earned.Owed[0].Currency != "MAD" {
+		t.Fatalf("owed after a sale in Morocco: %+v", earned.Owed)
+	}
+	if err := chromedp.Do(browser, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	wait("what is owed", `(document.querySelector('#owed li[data-currency="MAD"]') || {}).textContent?.includes(`+strconv.Quote(earned.Owed[0].Display)+`)`, 10*time.Second)
+	if hidden, _ := chromedp.Run(browser, chromedp.Evaluate[bool](`document.getElementById("connect-p").hidden`)); !hidden {
+		t.Error("a creator paid out manually is offered Stripe Connect onboarding")
+	}
+	screenshots(t, browser, "studio-earnings")
 }
 
 // The operator console enables a country: a value the API refuses shows its error next
