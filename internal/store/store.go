@@ -74,7 +74,38 @@ type Stream struct {
 	// SessionPolicy says what a join over the cap does: "reject" it or "replace" the oldest.
 	MaxSessions   int
 	SessionPolicy string
+	// Record says whether the origin records the stream for replays (default: ticket
+	// streams). ReplayWindow is how long after its end entitled viewers may replay it
+	// and Retention how long its recording is kept (zero: the node's defaults).
+	Record       bool
+	ReplayWindow time.Duration
+	Retention    time.Duration
 }
+
+// Recording is one part of a stream's recording: what one room on one node wrote. An
+// encoder reconnecting to the same node continues its part; one that comes back to
+// another node (or after a crash) starts the next.
+type Recording struct {
+	ID         string
+	StreamID   string
+	CreatorID  string
+	Key        string // where the part is in the recording storage
+	Node       string // the node that wrote it
+	State      string
+	StartedAt  time.Time
+	EndedAt    time.Time
+	Bytes      int64
+	DurationMS int64
+}
+
+// Recording states.
+const (
+	RecordingInProgress  = "recording"
+	RecordingComplete    = "complete"    // finalized: duration and seek index written
+	RecordingInterrupted = "interrupted" // the node stopped mid-part; it plays up to there
+	RecordingEmpty       = "empty"       // no keyframe came: nothing was written
+	RecordingFailed      = "failed"      // the storage refused a write
+)
 
 // Session policies.
 const (
@@ -107,6 +138,18 @@ type Store interface {
 	// EndStream ends a stream for good. Ending an ended stream is not an error and keeps
 	// the first EndedAt.
 	EndStream(ctx context.Context, id string, at time.Time) error
+	// UpdateStreamRecording changes whether a stream is recorded and its replay window
+	// and retention.
+	UpdateStreamRecording(ctx context.Context, id string, record bool, window, retention time.Duration) error
+
+	CreateRecording(ctx context.Context, r Recording) error
+	// FinishRecording saves a part's final state, end, size and duration.
+	FinishRecording(ctx context.Context, r Recording) error
+	// Recordings lists a stream's parts, oldest first.
+	Recordings(ctx context.Context, streamID string) ([]Recording, error)
+	// RecordingsInProgress lists the parts node was writing.
+	RecordingsInProgress(ctx context.Context, node string) ([]Recording, error)
+	DeleteRecording(ctx context.Context, id string) error
 
 	Close() error
 }

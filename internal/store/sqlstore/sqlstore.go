@@ -226,10 +226,10 @@ func (d *DB) CreateStream(ctx context.Context, s store.Stream) error {
 		s.SessionPolicy = store.PolicyReject
 	}
 	_, err := d.exec(ctx, `INSERT INTO streams (id, creator_id, title, access_mode, key_hash, state, created_at, started_at, ended_at,
-		preview_seconds, max_sessions, session_policy)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		preview_seconds, max_sessions, session_policy, record, replay_window_seconds, retention_seconds)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		s.ID, s.CreatorID, s.Title, string(s.AccessMode), s.KeyHash, string(s.State), s.CreatedAt.UnixMicro(), micros(s.StartedAt), micros(s.EndedAt),
-		s.PreviewSeconds, s.MaxSessions, s.SessionPolicy)
+		s.PreviewSeconds, s.MaxSessions, s.SessionPolicy, b2i(s.Record), int64(s.ReplayWindow/time.Second), int64(s.Retention/time.Second))
 	switch {
 	case d.isUniqueViolation(err):
 		return fmt.Errorf("create stream %s: %w", s.ID, store.ErrConflict)
@@ -241,7 +241,8 @@ func (d *DB) CreateStream(ctx context.Context, s store.Stream) error {
 	return nil
 }
 
-const streamColumns = `id, creator_id, title, access_mode, key_hash, state, created_at, started_at, ended_at, preview_seconds, max_sessions, session_policy`
+const streamColumns = `id, creator_id, title, access_mode, key_hash, state, created_at, started_at, ended_at, preview_seconds, max_sessions, session_policy,
+	record, replay_window_seconds, retention_seconds`
 
 type scanner interface{ Scan(...any) error }
 
@@ -250,10 +251,14 @@ func scanStream(row scanner) (store.Stream, error) {
 	var mode, state string
 	var created int64
 	var started, ended sql.NullInt64
+	var record int
+	var window, retention int64
 	if err := row.Scan(&s.ID, &s.CreatorID, &s.Title, &mode, &s.KeyHash, &state, &created, &started, &ended,
-		&s.PreviewSeconds, &s.MaxSessions, &s.SessionPolicy); err != nil {
+		&s.PreviewSeconds, &s.MaxSessions, &s.SessionPolicy, &record, &window, &retention); err != nil {
 		return s, err
 	}
+	s.Record = record == 1
+	s.ReplayWindow, s.Retention = time.Duration(window)*time.Second, time.Duration(retention)*time.Second
 	s.AccessMode = store.AccessMode(mode)
 	s.State = store.StreamState(state)
 	s.CreatedAt = time.UnixMicro(created).UTC()
@@ -330,6 +335,19 @@ func (d *DB) MarkStreamLive(ctx context.Context, id string, at time.Time) error 
 func (d *DB) UpdateStreamAccess(ctx context.Context, id string, previewSeconds, maxSessions int, policy string) error {
 	res, err := d.exec(ctx, `UPDATE streams SET preview_seconds = ?, max_sessions = ?, session_policy = ? WHERE id = ?`,
 		previewSeconds, maxSessions, policy, id)
+	if err != nil {
+		return fmt.Errorf("update stream %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("update stream %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
+// UpdateStreamRecording implements store.Store.
+func (d *DB) UpdateStreamRecording(ctx context.Context, id string, record bool, window, retention time.Duration) error {
+	res, err := d.exec(ctx, `UPDATE streams SET record = ?, replay_window_seconds = ?, retention_seconds = ? WHERE id = ?`,
+		b2i(record), int64(window/time.Second), int64(retention/time.Second), id)
 	if err != nil {
 		return fmt.Errorf("update stream %s: %w", id, err)
 	}

@@ -1,0 +1,60 @@
+package recording
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/at-wat/ebml-go"
+	"github.com/at-wat/ebml-go/webm"
+)
+
+// Summary is what a part holds, read back from its bytes.
+type Summary struct {
+	Codecs     []string       // the tracks' codec ids, in track order: V_VP8, A_OPUS
+	Blocks     map[string]int // blocks (frames) per codec id
+	Width      int
+	Height     int
+	DurationMS int64 // the last block's time
+	// Indexed says the part was finalized: it has a duration and a seek index.
+	Indexed bool
+	// Truncated says the bytes end inside an element: a part cut short by a crash, read
+	// up to its last whole element.
+	Truncated bool
+}
+
+// Probe reads a part's structure: its tracks, how many frames each has, and how long it
+// plays. A part cut short by a crash reads up to where it stops.
+func Probe(r io.Reader) (Summary, error) {
+	var doc struct {
+		Header  webm.EBMLHeader `ebml:"EBML"`
+		Segment webm.Segment    `ebml:"Segment"`
+	}
+	err := ebml.Unmarshal(r, &doc)
+	s := Summary{Blocks: map[string]int{}}
+	if err != nil {
+		if !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+			return s, fmt.Errorf("probe recording: %w", err)
+		}
+		s.Truncated = true
+	}
+	if doc.Header.DocType != "webm" {
+		return s, fmt.Errorf("probe recording: not WebM (doc type %q)", doc.Header.DocType)
+	}
+	byNumber := map[uint64]string{}
+	for _, t := range doc.Segment.Tracks.TrackEntry {
+		s.Codecs = append(s.Codecs, t.CodecID)
+		byNumber[t.TrackNumber] = t.CodecID
+		if t.Video != nil {
+			s.Width, s.Height = int(t.Video.PixelWidth), int(t.Video.PixelHeight)
+		}
+	}
+	for _, c := range doc.Segment.Cluster {
+		for _, b := range c.SimpleBlock {
+			s.Blocks[byNumber[b.TrackNumber]]++
+			s.DurationMS = max(s.DurationMS, int64(c.Timecode)+int64(b.Timecode))
+		}
+	}
+	s.Indexed = doc.Segment.Info.Duration > 1 && doc.Segment.Cues != nil && len(doc.Segment.Cues.CuePoint) > 0
+	return s, nil
+}

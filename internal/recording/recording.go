@@ -1,0 +1,274 @@
+// Package recording records live streams on their origin node as they arrive, for
+// replays: each room's VP8 and Opus tracks (the top simulcast layer) go, untranscoded,
+// into a WebM part in the recording storage; a reconnecting encoder continues the same
+// part, and a part is finalized when its room ends. What was written before a crash plays.
+package recording
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/livegate/livegate/internal/sfu"
+	"github.com/livegate/livegate/internal/store"
+)
+
+// Metrics are the recorder's.
+type Metrics struct {
+	BytesRecorded  prometheus.Counter
+	FramesRecorded prometheus.Counter
+	PacketsDropped prometheus.Counter
+	InProgress     prometheus.Gauge
+}
+
+// NewMetrics registers the recorder's metrics with reg (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		BytesRecorded: prometheus.NewCounter(prometheus.CounterOpts{Name: "livegate_recording_bytes_total",
+			Help: "Bytes written to recordings."}),
+		FramesRecorded: prometheus.NewCounter(prometheus.CounterOpts{Name: "livegate_recording_frames_total",
+			Help: "Video frames and audio packets written to recordings."}),
+		PacketsDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "livegate_recording_packets_dropped_total",
+			Help: "RTP packets a recording could not keep up with and dropped."}),
+		InProgress: prometheus.NewGauge(prometheus.GaugeOpts{Name: "livegate_recordings_in_progress",
+			Help: "Recordings being written on this node."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.BytesRecorded, m.FramesRecorded, m.PacketsDropped, m.InProgress)
+	}
+	return m
+}
+
+// Storage keeps recordings' parts by key.
+type Storage interface {
+	// Create opens a new part for writing.
+	Create(key string) (File, error)
+	// Size is how many bytes a part has, as stored.
+	Size(key string) (int64, error)
+	Remove(key string) error
+	// Open returns a part to serve, and when it was last written.
+	Open(key string) (io.ReadSeekCloser, time.Time, error)
+}
+
+// Store is the durable record of recordings.
+type Store interface {
+	Stream(ctx context.Context, id string) (store.Stream, error)
+	CreateRecording(ctx context.Context, r store.Recording) error
+	FinishRecording(ctx context.Context, r store.Recording) error
+}
+
+// Room is the live room a recording taps (sfu.Room).
+type Room interface {
+	Tracks(ctx context.Context) ([]sfu.Track, error)
+}
+
+// Config is the recorder's.
+type Config struct {
+	Storage Storage
+	Store   Store
+	Node    string // this node's id, in each recording's row
+	Metrics *Metrics
+	Logger  *slog.Logger
+}
+
+// Recorder records the streams of one node.
+type Recorder struct {
+	cfg    Config
+	mu     sync.Mutex
+	active map[string]*active // by stream
+	closed bool
+}
+
+type active struct {
+	rec    store.Recording
+	part   *part
+	tracks []sfu.Track
+	sinks  []sink
+}
+
+// New returns a node's recorder.
+func New(cfg Config) *Recorder {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	return &Recorder{cfg: cfg, active: map[string]*active{}}
+}
+
+// ErrUnsupported means the stream's video is in a codec livegate does not record yet.
+var ErrUnsupported = errors.New("recording: only VP8 video (with Opus audio) is recorded")
+
+// Record starts a new part of the stream's recording from its room, when the stream's
+// creator records it. It returns once the part is being written.
+func (r *Recorder) Record(ctx context.Context, streamID string, room Room) error {
+	st, err := r.cfg.Store.Stream(ctx, streamID)
+	if err != nil {
+		return fmt.Errorf("recording %s: %w", streamID, err)
+	}
+	if !st.Record {
+		return nil
+	}
+	r.mu.Lock()
+	if r.closed || r.active[streamID] != nil {
+		r.mu.Unlock()
+		return nil
+	}
+	a := &active{}
+	r.active[streamID] = a // claimed while the tracks are awaited
+	r.mu.Unlock()
+	if err := r.start(ctx, st, room, a); err != nil {
+		r.mu.Lock()
+		delete(r.active, streamID)
+		r.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+func (r *Recorder) start(ctx context.Context, st store.Stream, room Room, a *active) error {
+	tracks, err := room.Tracks(ctx)
+	if err != nil {
+		return fmt.Errorf("recording %s: %w", st.ID, err)
+	}
+	var video, audio *sfu.Track
+	for i := range tracks {
+		t := &tracks[i]
+		switch {
+		case video == nil && t.Kind == "video" && strings.EqualFold(t.MimeType, "video/vp8"):
+			video = t
+		case audio == nil && t.Kind == "audio" && strings.EqualFold(t.MimeType, "audio/opus"):
+			audio = t
+		}
+	}
+	if video == nil {
+		return fmt.Errorf("%w (stream %s)", ErrUnsupported, st.ID)
+	}
+	chosen := []sfu.Track{*video}
+	if audio != nil {
+		chosen = append(chosen, *audio)
+	}
+	rec := store.Recording{ID: store.NewID("rec"), StreamID: st.ID, CreatorID: st.CreatorID, Node: r.cfg.Node,
+		State: store.RecordingInProgress, StartedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	rec.Key = st.ID + "/" + rec.ID + ".webm"
+	f, err := r.cfg.Storage.Create(rec.Key)
+	if err != nil {
+		return fmt.Errorf("recording %s: %w", st.ID, err)
+	}
+	if err := r.cfg.Store.CreateRecording(ctx, rec); err != nil {
+		_ = f.Close()
+		_ = r.cfg.Storage.Remove(rec.Key)
+		return fmt.Errorf("recording %s: %w", st.ID, err)
+	}
+	infos := make([]sfu.TrackInfo, len(chosen))
+	for i, t := range chosen {
+		infos[i] = t.TrackInfo
+	}
+	log := r.cfg.Logger.With("stream", st.ID, "recording", rec.ID)
+	p := newPart(f, infos, video.RequestKeyframe, r.cfg.Metrics, log)
+	var sinks []sink
+	for i := range chosen {
+		sinks = append(sinks, sink{p: p, t: p.tracks[i]})
+	}
+	r.cfg.Metrics.InProgress.Inc()
+	r.mu.Lock()
+	a.rec, a.part, a.tracks, a.sinks = rec, p, chosen, sinks
+	ended := r.active[st.ID] != a // the room ended while its tracks were awaited
+	r.mu.Unlock()
+	if ended {
+		r.finish(ctx, a)
+		return nil
+	}
+	for i, t := range chosen {
+		t.Attach(sinks[i])
+	}
+	log.Info("recording", "key", rec.Key, "tracks", len(chosen))
+	return nil
+}
+
+// Finish ends the stream's part on this node, if one is being written, and waits until
+// it is complete and its row says so.
+func (r *Recorder) Finish(ctx context.Context, streamID string) {
+	r.mu.Lock()
+	a := r.active[streamID]
+	delete(r.active, streamID)
+	started := a != nil && a.part != nil
+	r.mu.Unlock()
+	if started {
+		r.finish(ctx, a)
+	}
+}
+
+func (r *Recorder) finish(ctx context.Context, a *active) {
+	for i, t := range a.tracks {
+		t.Detach(a.sinks[i])
+	}
+	a.part.Stop()
+	r.cfg.Metrics.InProgress.Dec()
+	rec := a.rec
+	rec.EndedAt = time.Now().UTC().Truncate(time.Microsecond)
+	rec.Bytes = a.part.file.n.Load()
+	rec.DurationMS = a.part.lastMS
+	rec.State = store.RecordingComplete
+	if !a.part.started {
+		rec.State, rec.Bytes = store.RecordingEmpty, 0 // no keyframe ever came
+		_ = r.cfg.Storage.Remove(rec.Key)
+	}
+	if a.part.fatal != nil {
+		rec.State = store.RecordingFailed
+	}
+	if err := r.cfg.Store.FinishRecording(ctx, rec); err != nil {
+		r.cfg.Logger.Error("recording: finish", "stream", rec.StreamID, "recording", rec.ID, "err", err)
+		return
+	}
+	r.cfg.Logger.Info("recording finished", "stream", rec.StreamID, "recording", rec.ID, "state", rec.State,
+		"bytes", rec.Bytes, "duration_ms", rec.DurationMS)
+}
+
+// Close finishes every part this node is writing (the node is stopping).
+func (r *Recorder) Close(ctx context.Context) {
+	r.mu.Lock()
+	r.closed = true
+	all := r.active
+	r.active = map[string]*active{}
+	r.mu.Unlock()
+	for _, a := range all {
+		r.mu.Lock()
+		started := a.part != nil
+		r.mu.Unlock()
+		if started {
+			r.finish(ctx, a)
+		}
+	}
+}
+
+// Recover marks the parts this node was writing when it stopped without finishing them
+// (a crash) as interrupted: each plays up to its last whole block, which is what its
+// stored size says.
+func (r *Recorder) Recover(ctx context.Context, list func(ctx context.Context, node string) ([]store.Recording, error)) error {
+	recs, err := list(ctx, r.cfg.Node)
+	if err != nil {
+		return fmt.Errorf("recordings in progress: %w", err)
+	}
+	for _, rec := range recs {
+		rec.State = store.RecordingInterrupted
+		rec.EndedAt = time.Now().UTC().Truncate(time.Microsecond)
+		if n, err := r.cfg.Storage.Size(rec.Key); err == nil {
+			rec.Bytes = n
+		}
+		if err := r.cfg.Store.FinishRecording(ctx, rec); err != nil {
+			return err
+		}
+		r.cfg.Logger.Warn("recording interrupted by a restart; it plays up to where it stopped", "stream", rec.StreamID,
+			"recording", rec.ID, "bytes", rec.Bytes)
+	}
+	return nil
+}

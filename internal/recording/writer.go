@@ -1,0 +1,320 @@
+package recording
+
+import (
+	"encoding/binary"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/at-wat/ebml-go/mkvcore"
+	"github.com/at-wat/ebml-go/webm"
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
+
+	"github.com/livegate/livegate/internal/sfu"
+)
+
+// A part is written as WebM (VP8 video, Opus audio), which every browser's <video> plays
+// and seeks with range requests, without transcoding: the frames are the encoder's. The
+// muxer is ebml-go's Matroska block writer, the one pion's own examples record with. It
+// writes the Segment and its Clusters with unknown sizes, so every block is in the file
+// once written: a part cut short by a crash plays up to its last whole block. On a clean
+// end it fills in the duration and a seek index (Cues) in space reserved at the front.
+
+// cuesReserve is the space kept for the seek index: a cue per cluster (a cluster starts
+// on each keyframe, at least every 32 s) takes some 20 bytes, so this indexes a long day.
+const cuesReserve = 256 << 10
+
+// queueLen bounds the packets waiting for the part's writer: some seconds of a stream.
+const queueLen = 2048
+
+// File is where a part is written: a file, or what an object store buffers.
+type File interface {
+	io.WriteCloser
+	io.WriterAt
+}
+
+// packet is one RTP packet copied off the receiver's goroutine.
+type packet struct {
+	track  int
+	pkt    rtp.Packet
+	at     time.Time
+	rebase bool // the track's source changed before this packet (a reconnected encoder)
+}
+
+// track maps one track's RTP timeline onto the part's milliseconds.
+type track struct {
+	info    sfu.TrackInfo
+	number  uint64
+	video   bool
+	builder *samplebuilder.SampleBuilder
+	based   bool
+	prevTS  uint32
+	elapsed int64 // RTP units since baseMS
+	baseMS  int64
+	lastMS  int64
+	waitKey bool // video: drop until a keyframe (the start, a gap, a new source)
+	block   webm.BlockWriteCloser
+
+	rebase atomic.Bool // set on the receiver's goroutine, taken with the next packet
+}
+
+// part is one file of a stream's recording being written: what one room on one node
+// received. One goroutine writes it; the room's receivers hand it packets.
+type part struct {
+	log     *slog.Logger
+	metrics *Metrics
+	file    *counted
+	tracks  []*track
+	in      chan packet
+	stop    chan struct{}
+	done    chan struct{}
+
+	// The writer goroutine's own.
+	start   time.Time // wall clock of millisecond 0: the first keyframe
+	started bool
+	lastMS  int64
+	fatal   error
+
+	askKey func() // asks the encoder for a keyframe
+	asked  time.Time
+
+	mu      sync.Mutex
+	stopped bool
+}
+
+func newPart(f File, infos []sfu.TrackInfo, askKey func(), m *Metrics, log *slog.Logger) *part {
+	p := &part{log: log, metrics: m, file: &counted{File: f, metrics: m}, in: make(chan packet, queueLen),
+		stop: make(chan struct{}), done: make(chan struct{}), askKey: askKey}
+	for i, info := range infos {
+		t := &track{info: info, number: uint64(i + 1), video: info.Kind == "video"}
+		t.builder = newBuilder(info)
+		t.waitKey = t.video
+		p.tracks = append(p.tracks, t)
+	}
+	go p.run()
+	return p
+}
+
+func newBuilder(info sfu.TrackInfo) *samplebuilder.SampleBuilder {
+	var d rtp.Depacketizer = &codecs.OpusPacket{}
+	if strings.EqualFold(info.MimeType, "video/vp8") {
+		d = &codecs.VP8Packet{}
+	}
+	return samplebuilder.New(256, d, info.ClockRate, samplebuilder.WithMaxTimeDelay(time.Second))
+}
+
+// sink is one track's way into the part, as the SFU hands packets to a viewer.
+type sink struct {
+	p *part
+	t *track
+}
+
+func (s sink) WriteRTP(h *rtp.Header, payload []byte, _ bool) bool {
+	pk := packet{track: int(s.t.number - 1), at: time.Now(), rebase: s.t.rebase.Swap(false)}
+	pk.pkt.Header = h.Clone()
+	pk.pkt.Payload = append([]byte(nil), payload...)
+	select {
+	case s.p.in <- pk:
+		return true
+	default:
+		// The disk is behind: drop rather than hold up the viewers' fan-out. The gap
+		// shows as a frame missing; video waits for the next keyframe.
+		s.p.metrics.PacketsDropped.Inc()
+		return false
+	}
+}
+
+func (s sink) Detached()        {}
+func (s sink) Rebase(time.Time) { s.t.rebase.Store(true) }
+
+func (p *part) run() {
+	defer close(p.done)
+	for {
+		select {
+		case pk := <-p.in:
+			p.handle(pk)
+		case <-p.stop:
+			for {
+				select {
+				case pk := <-p.in:
+					p.handle(pk)
+				default:
+					p.finish()
+					return
+				}
+			}
+		}
+	}
+}
+
+func (p *part) handle(pk packet) {
+	t := p.tracks[pk.track]
+	if pk.rebase {
+		p.drain(t, true)
+		t.builder = newBuilder(t.info)
+		t.based = false
+		t.waitKey = t.video
+	}
+	t.builder.Push(&pk.pkt)
+	for s := t.builder.Pop(); s != nil; s = t.builder.Pop() {
+		p.sample(t, s.Data, s.PacketTimestamp, s.PrevDroppedPackets > 0, pk.at)
+	}
+}
+
+// drain writes what the track's sample builder still holds.
+func (p *part) drain(t *track, flush bool) {
+	if flush {
+		t.builder.Flush()
+	}
+	for s := t.builder.Pop(); s != nil; s = t.builder.Pop() {
+		p.sample(t, s.Data, s.PacketTimestamp, s.PrevDroppedPackets > 0, time.Now())
+	}
+}
+
+func (p *part) sample(t *track, data []byte, ts uint32, lost bool, at time.Time) {
+	if p.fatal != nil || len(data) == 0 {
+		return
+	}
+	key := true
+	if t.video {
+		key = data[0]&0x01 == 0 // VP8 frame tag: a keyframe has the P bit clear
+		if lost {
+			t.waitKey = true // what follows a lost frame decodes wrong until a keyframe
+		}
+		if t.waitKey && !key {
+			if now := time.Now(); now.Sub(p.asked) > time.Second {
+				p.asked = now
+				p.askKey() // rather than wait for the encoder's own next keyframe
+			}
+			return
+		}
+		t.waitKey = false
+	}
+	if !p.started {
+		if !t.video || !key {
+			return // a part starts on a keyframe
+		}
+		if err := p.begin(data, at); err != nil {
+			p.fail(err)
+			return
+		}
+	}
+	if !t.based {
+		t.based, t.prevTS, t.elapsed = true, ts, 0
+		t.baseMS = max(at.Sub(p.start).Milliseconds(), t.lastMS)
+	}
+	t.elapsed += int64(int32(ts - t.prevTS)) // unwraps the 32-bit RTP clock
+	t.prevTS = ts
+	ms := max(t.baseMS+t.elapsed*1000/int64(t.info.ClockRate), t.lastMS)
+	t.lastMS = ms
+	if _, err := t.block.Write(key, ms, data); err != nil {
+		p.fail(err)
+		return
+	}
+	p.lastMS = max(p.lastMS, ms)
+	p.metrics.FramesRecorded.Inc()
+}
+
+// begin writes the header once the first keyframe says the picture's size.
+func (p *part) begin(key []byte, at time.Time) error {
+	width, height := 0, 0
+	if len(key) >= 10 && key[3] == 0x9d && key[4] == 0x01 && key[5] == 0x2a { // RFC 6386 9.1
+		width, height = int(binary.LittleEndian.Uint16(key[6:8])&0x3fff), int(binary.LittleEndian.Uint16(key[8:10])&0x3fff)
+	}
+	var entries []webm.TrackEntry
+	videoNumber := uint64(1)
+	for _, t := range p.tracks {
+		e := webm.TrackEntry{TrackNumber: t.number, TrackUID: t.number}
+		if t.video {
+			videoNumber = t.number
+			e.Name, e.CodecID, e.TrackType = "Video", "V_VP8", 1
+			e.Video = &webm.Video{PixelWidth: uint64(width), PixelHeight: uint64(height)}
+		} else {
+			channels := int(max(t.info.Channels, 1))
+			e.Name, e.CodecID, e.TrackType = "Audio", "A_OPUS", 2
+			e.CodecPrivate = opusHead(channels)
+			e.Audio = &webm.Audio{SamplingFrequency: 48000, Channels: uint64(channels)}
+		}
+		entries = append(entries, e)
+	}
+	ws, err := webm.NewSimpleBlockWriter(p.file, entries,
+		// This part's own Info: ebml-go's default is shared, and the Cues option
+		// writes the duration into it.
+		mkvcore.WithSegmentInfo(&webm.Info{TimecodeScale: 1_000_000, MuxingApp: "livegate", WritingApp: "livegate"}),
+		mkvcore.WithBlockInterceptor(mkvcore.MustBlockInterceptor(mkvcore.NewMultiTrackBlockSorter(
+			mkvcore.WithMaxDelayedPackets(64), mkvcore.WithSortRule(mkvcore.BlockSorterDropOutdated)))),
+		mkvcore.WithSeekHead(true),
+		mkvcore.WithCues(cuesReserve),
+		mkvcore.WithMaxKeyframeInterval(videoNumber, 30_000),
+		mkvcore.WithOnFatalHandler(func(err error) { p.log.Error("recording: write failed", "err", err) }),
+		mkvcore.WithOnErrorHandler(func(err error) { p.log.Debug("recording: block dropped", "err", err) }),
+	)
+	if err != nil {
+		return err
+	}
+	for i, w := range ws {
+		p.tracks[i].block = w
+	}
+	p.started, p.start = true, at
+	return nil
+}
+
+func (p *part) fail(err error) {
+	p.fatal = err
+	p.log.Error("recording: part abandoned", "err", err)
+}
+
+// finish writes what is left and closes the file: ebml-go then writes the seek index and
+// the duration.
+func (p *part) finish() {
+	if !p.started {
+		_ = p.file.Close()
+		return
+	}
+	for _, t := range p.tracks {
+		p.drain(t, true)
+	}
+	for _, t := range p.tracks {
+		_ = t.block.Close() // the last one closes the file
+	}
+}
+
+// Stop ends the part and waits until its file is complete.
+func (p *part) Stop() {
+	p.mu.Lock()
+	if !p.stopped {
+		p.stopped = true
+		close(p.stop)
+	}
+	p.mu.Unlock()
+	<-p.done
+}
+
+// opusHead is the Opus identification header Matroska's A_OPUS carries as CodecPrivate
+// (RFC 7845 5.1): version 1, the channels, a pre-skip of 312 samples, 48 kHz, no gain.
+func opusHead(channels int) []byte {
+	b := append([]byte("OpusHead"), 1, byte(channels))
+	b = binary.LittleEndian.AppendUint16(b, 312)
+	b = binary.LittleEndian.AppendUint32(b, 48000)
+	b = binary.LittleEndian.AppendUint16(b, 0)
+	return append(b, 0)
+}
+
+// counted counts what is written to a part's file.
+type counted struct {
+	File
+	n       atomic.Int64
+	metrics *Metrics
+}
+
+func (c *counted) Write(b []byte) (int, error) {
+	n, err := c.File.Write(b)
+	c.n.Add(int64(n))
+	c.metrics.BytesRecorded.Add(float64(n))
+	return n, err
+}

@@ -1,0 +1,93 @@
+package recording
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/livegate/livegate/internal/sfu"
+)
+
+// vp8Frame is a VP8 RTP payload: the payload descriptor (start of a partition) and a
+// frame whose header says keyframe (with its size) or not.
+func vp8Frame(key bool) []byte {
+	if key {
+		return []byte{0x10, 0x50, 0x2a, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01, 0xaa, 0xbb}
+	}
+	return []byte{0x10, 0x51, 0x2a, 0x00, 0xcc, 0xdd}
+}
+
+type feed struct {
+	p    *part
+	seq  [2]uint16
+	base time.Time
+}
+
+// send hands the part one packet of track at the stream's millisecond ms, as the SFU would.
+func (f *feed) send(track int, ms int64, payload []byte) {
+	clock := uint32(90)
+	if track == 1 {
+		clock = 48
+	}
+	h := &rtp.Header{Version: 2, Marker: true, SequenceNumber: f.seq[track], Timestamp: 1000 + uint32(ms)*clock, SSRC: uint32(track + 1)}
+	f.seq[track]++
+	pk := packet{track: track, at: f.base.Add(time.Duration(ms) * time.Millisecond)}
+	pk.pkt.Header = *h
+	pk.pkt.Payload = payload
+	f.p.in <- pk
+}
+
+func TestPartIsAPlayableWebM(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "part.webm")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := 0
+	p := newPart(f, []sfu.TrackInfo{{Kind: "video", MimeType: "video/VP8", ClockRate: 90000},
+		{Kind: "audio", MimeType: "audio/opus", ClockRate: 48000, Channels: 2}}, func() { asked++ }, NewMetrics(nil), discard())
+	fd := &feed{p: p, base: time.Now()}
+	// An inter frame before any keyframe (joined mid-GOP) is dropped, and a keyframe asked for.
+	fd.send(0, 0, vp8Frame(false))
+	for ms := int64(40); ms <= 3040; ms += 40 {
+		fd.send(0, ms, vp8Frame(ms%1000 == 40))
+		fd.send(1, ms, []byte{0xfc, 0x01, 0x02})
+		fd.send(1, ms+20, []byte{0xfc, 0x03, 0x04})
+	}
+	p.Stop()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Probe(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Codecs) != 2 || s.Codecs[0] != "V_VP8" || s.Codecs[1] != "A_OPUS" || s.Width != 640 || s.Height != 480 {
+		t.Errorf("tracks: %+v", s)
+	}
+	// The sample builder holds the newest frame of each track until the next one comes, and
+	// flushes it at the end: every video frame from the first keyframe on is there.
+	if s.Blocks["V_VP8"] != 76 || s.Blocks["A_OPUS"] < 150 {
+		t.Errorf("blocks: %v, want 76 video frames and about 152 audio packets", s.Blocks)
+	}
+	if s.DurationMS < 2900 || s.DurationMS > 3100 || !s.Indexed || s.Truncated {
+		t.Errorf("a finished part: %+v, want about 3000 ms, indexed", s)
+	}
+	if asked == 0 {
+		t.Error("no keyframe was asked for while the part waited for one")
+	}
+	// A part cut short (a crash) reads up to where it stops: here two thirds into the
+	// media, after the space reserved for the index.
+	cut, err := Probe(bytes.NewReader(b[:len(b)-(len(b)-cuesReserve)/3]))
+	if err != nil || !cut.Truncated || cut.Blocks["V_VP8"] < 30 || cut.Blocks["V_VP8"] >= 76 {
+		t.Errorf("a part cut at two thirds of its media: %+v %v", cut, err)
+	}
+}
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

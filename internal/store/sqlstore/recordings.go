@@ -1,0 +1,87 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/livegate/livegate/internal/store"
+)
+
+const recordingColumns = `id, stream_id, creator_id, storage_key, node, state, started_at, ended_at, bytes, duration_ms`
+
+func scanRecording(row scanner) (store.Recording, error) {
+	var r store.Recording
+	var started int64
+	var ended sql.NullInt64
+	err := row.Scan(&r.ID, &r.StreamID, &r.CreatorID, &r.Key, &r.Node, &r.State, &started, &ended, &r.Bytes, &r.DurationMS)
+	r.StartedAt = time.UnixMicro(started).UTC()
+	r.EndedAt = fromMicros(ended)
+	return r, err
+}
+
+// CreateRecording implements store.Store.
+func (d *DB) CreateRecording(ctx context.Context, r store.Recording) error {
+	_, err := d.exec(ctx, `INSERT INTO recordings (`+recordingColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?)`,
+		r.ID, r.StreamID, r.CreatorID, r.Key, r.Node, r.State, r.StartedAt.UnixMicro(), micros(r.EndedAt), r.Bytes, r.DurationMS)
+	switch {
+	case d.isForeignKeyViolation(err):
+		return fmt.Errorf("create recording: stream %s: %w", r.StreamID, store.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("create recording: %w", err)
+	}
+	return nil
+}
+
+// FinishRecording implements store.Store.
+func (d *DB) FinishRecording(ctx context.Context, r store.Recording) error {
+	res, err := d.exec(ctx, `UPDATE recordings SET state = ?, ended_at = ?, bytes = ?, duration_ms = ? WHERE id = ?`,
+		r.State, micros(r.EndedAt), r.Bytes, r.DurationMS, r.ID)
+	if err != nil {
+		return fmt.Errorf("finish recording %s: %w", r.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("finish recording %s: %w", r.ID, store.ErrNotFound)
+	}
+	return nil
+}
+
+// Recordings implements store.Store: the stream's parts, oldest first.
+func (d *DB) Recordings(ctx context.Context, streamID string) ([]store.Recording, error) {
+	return d.recordings(ctx, `WHERE stream_id = ? ORDER BY started_at, id`, streamID)
+}
+
+// RecordingsInProgress implements store.Store.
+func (d *DB) RecordingsInProgress(ctx context.Context, node string) ([]store.Recording, error) {
+	return d.recordings(ctx, `WHERE node = ? AND state = 'recording' ORDER BY started_at`, node)
+}
+
+func (d *DB) recordings(ctx context.Context, where string, args ...any) ([]store.Recording, error) {
+	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT `+recordingColumns+` FROM recordings `+where), args...)
+	if err != nil {
+		return nil, fmt.Errorf("recordings: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Recording
+	for rows.Next() {
+		r, err := scanRecording(rows)
+		if err != nil {
+			return nil, fmt.Errorf("recordings: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// DeleteRecording implements store.Store.
+func (d *DB) DeleteRecording(ctx context.Context, id string) error {
+	res, err := d.exec(ctx, `DELETE FROM recordings WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("delete recording %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("delete recording %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
