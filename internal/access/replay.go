@@ -27,9 +27,10 @@ type ReplayClaims struct {
 	Entitlement          string `json:"ent"`
 }
 
-// IssueReplay signs a replay token valid for ttl.
-func (p *PlaybackTokens) IssueReplay(c ReplayClaims, ttl time.Duration) (string, time.Time, error) {
+// IssueReplay signs viewer's replay token, valid for ttl.
+func (p *PlaybackTokens) IssueReplay(viewer string, c ReplayClaims, ttl time.Duration) (string, time.Time, error) {
 	now := time.Now()
+	c.Subject = viewer
 	exp := now.Add(ttl)
 	c.Audience = jwt.ClaimStrings{replayAudience}
 	c.IssuedAt, c.ExpiresAt = jwt.NewNumericDate(now), jwt.NewNumericDate(exp)

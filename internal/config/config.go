@@ -55,6 +55,13 @@ type Config struct {
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
 	PLIThrottle  time.Duration // at most one keyframe request per publisher (all its layers) per interval
+	// RecordingsDir keeps the recordings of streams this node is the origin of (empty:
+	// recordings under DataDir). ReplayWindow is how long after a stream's end its
+	// buyers may replay it, and RecordingRetention how long a recording is kept, unless
+	// the stream says otherwise.
+	RecordingsDir      string
+	ReplayWindow       time.Duration
+	RecordingRetention time.Duration
 	// ReconnectGrace is how long a live stream whose encoder dropped without DELETE
 	// stays live, viewers attached, waiting for the encoder to reconnect.
 	ReconnectGrace time.Duration
@@ -137,6 +144,8 @@ func Default() Config {
 		WriteTimeout:        30 * time.Second,
 		PLIThrottle:         500 * time.Millisecond,
 		ReconnectGrace:      60 * time.Second,
+		ReplayWindow:        7 * 24 * time.Hour,
+		RecordingRetention:  90 * 24 * time.Hour,
 		ConnectTimeout:      5 * time.Second,
 		MaxPendingPerClient: 50,
 		MaxPending:          1000,
@@ -194,6 +203,9 @@ func flags(c *Config, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "longest time to read one HTTP request, body included")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "longest time to write one HTTP response (event streams excepted)")
 	fs.DurationVar(&c.PLIThrottle, "pli-throttle", c.PLIThrottle, "minimum interval between keyframe requests to a publisher, all its layers together")
+	fs.StringVar(&c.RecordingsDir, "recordings-dir", c.RecordingsDir, "directory of the recordings of streams this node is the origin of (default: recordings in --data-dir)")
+	fs.DurationVar(&c.ReplayWindow, "replay-window", c.ReplayWindow, "how long after a recorded stream ends its buyers may replay it, unless the stream says otherwise")
+	fs.DurationVar(&c.RecordingRetention, "recording-retention", c.RecordingRetention, "how long a recording is kept after its stream ends, unless the stream says otherwise")
 	fs.DurationVar(&c.ReconnectGrace, "reconnect-grace", c.ReconnectGrace, "how long a live stream waits, viewers attached, for an encoder that dropped to reconnect (0: end at once)")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", c.ConnectTimeout, "how long a viewer connection may take to come up (ICE and DTLS) after its answer before it is closed (0: ICE's own timeouts)")
 	fs.IntVar(&c.MaxPendingPerClient, "max-pending-per-client", c.MaxPendingPerClient, "viewer connections one client address may have answered but not yet up (0: no cap)")
@@ -343,6 +355,9 @@ func (c Config) Validate() error {
 	}
 	if c.ReconnectGrace < 0 {
 		errs = append(errs, errors.New("reconnect-grace must not be negative"))
+	}
+	if c.ReplayWindow <= 0 || c.RecordingRetention <= 0 {
+		errs = append(errs, errors.New("replay-window and recording-retention must be positive"))
 	}
 	if c.ReadTimeout <= 0 || c.WriteTimeout <= 0 {
 		errs = append(errs, errors.New("read-timeout and write-timeout must be positive"))

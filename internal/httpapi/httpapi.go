@@ -67,6 +67,19 @@ type Deps struct {
 	Relay http.Handler
 	// Fleet tells where a stream's origin is; nil on a single node.
 	Fleet Fleet
+	// Recordings serves replays' parts; Replays signs and checks their links.
+	// ReplayWindow and RecordingRetention are the node's defaults.
+	Recordings         ReplayStorage
+	Replays            *access.PlaybackTokens
+	ReplayWindow       time.Duration
+	RecordingRetention time.Duration
+	// ReplayRequests counts replay link requests by status; nil counts nothing.
+	ReplayRequests *prometheus.CounterVec
+}
+
+// ReplayStorage is where recordings' parts are read from (recording.Dir).
+type ReplayStorage interface {
+	Open(key string) (io.ReadSeekCloser, time.Time, error)
 }
 
 // Fleet is what the API shows of the fleet (cluster.Fleet).
@@ -196,6 +209,7 @@ func (a *api) routes() chi.Router {
 		r.Group(func(r chi.Router) {
 			r.Use(cors)
 			r.Post("/streams/{id}/access", a.streamAccess)
+			r.Post("/streams/{id}/replay", a.countReplays(a.streamReplay))
 			r.Options("/streams/{id}/access", preflight)
 			r.Post("/streams/{id}/collect", a.collect)
 			r.Get("/streams/{id}/stats", a.streamStats)
@@ -210,6 +224,8 @@ func (a *api) routes() chi.Router {
 		// Stripe, verified by signature.
 		r.Post("/webhooks/stripe", a.stripeWebhook)
 	})
+	r.Get("/replays/{stream}/{part}", a.servePart)
+	r.Head("/replays/{stream}/{part}", a.servePart)
 	r.Get("/watch/{stream}", func(w http.ResponseWriter, r *http.Request) {
 		var others []string
 		if a.Fleet != nil {

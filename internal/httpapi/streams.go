@@ -26,20 +26,25 @@ import (
 )
 
 type streamJSON struct {
-	ID             string     `json:"id"`
-	CreatorID      string     `json:"creator_id"`
-	Title          string     `json:"title"`
-	AccessMode     string     `json:"access_mode"`
-	PreviewSeconds int        `json:"preview_seconds"`
-	MaxSessions    int        `json:"max_sessions"`
-	SessionPolicy  string     `json:"session_policy"`
-	State          string     `json:"state"`
-	CreatedAt      time.Time  `json:"created_at"`
-	StartedAt      *time.Time `json:"started_at,omitempty"`
-	EndedAt        *time.Time `json:"ended_at,omitempty"`
-	WHIPURL        string     `json:"whip_url"`
-	WHEPURL        string     `json:"whep_url"`
-	Viewers        int        `json:"viewers"`
+	ID             string `json:"id"`
+	CreatorID      string `json:"creator_id"`
+	Title          string `json:"title"`
+	AccessMode     string `json:"access_mode"`
+	PreviewSeconds int    `json:"preview_seconds"`
+	MaxSessions    int    `json:"max_sessions"`
+	SessionPolicy  string `json:"session_policy"`
+	// Record says the stream is recorded for replays; its buyers may replay it for
+	// ReplayWindowSeconds after it ends, and the recording is kept RetentionSeconds.
+	Record              bool       `json:"record"`
+	ReplayWindowSeconds int64      `json:"replay_window_seconds"`
+	RetentionSeconds    int64      `json:"retention_seconds"`
+	State               string     `json:"state"`
+	CreatedAt           time.Time  `json:"created_at"`
+	StartedAt           *time.Time `json:"started_at,omitempty"`
+	EndedAt             *time.Time `json:"ended_at,omitempty"`
+	WHIPURL             string     `json:"whip_url"`
+	WHEPURL             string     `json:"whep_url"`
+	Viewers             int        `json:"viewers"`
 	// Publisher is the encoder's connection while the stream is live on this node:
 	// "connected", or "reconnecting" (it dropped; the stream stays live, viewers
 	// attached, until ReconnectBy).
@@ -65,6 +70,7 @@ func (a *api) streamJSON(s store.Stream) streamJSON {
 	base := strings.TrimRight(a.PublicURL, "/")
 	out := streamJSON{ID: s.ID, CreatorID: s.CreatorID, Title: s.Title, AccessMode: string(s.AccessMode),
 		PreviewSeconds: s.PreviewSeconds, MaxSessions: s.MaxSessions, SessionPolicy: s.SessionPolicy,
+		Record: s.Record, ReplayWindowSeconds: int64(a.replayWindow(s) / time.Second), RetentionSeconds: int64(a.retention(s) / time.Second),
 		State: string(s.State), CreatedAt: s.CreatedAt, StartedAt: opt(s.StartedAt), EndedAt: opt(s.EndedAt),
 		WHIPURL: base + "/whip/" + s.ID, WHEPURL: base + "/whep/" + s.ID}
 	if room := a.SFU.Room(s.ID); room != nil {
@@ -86,6 +92,10 @@ func (a *api) createStream(w http.ResponseWriter, r *http.Request) {
 		PreviewSeconds int    `json:"preview_seconds"`
 		MaxSessions    int    `json:"max_sessions"`
 		SessionPolicy  string `json:"session_policy"`
+		// Record defaults to on for ticket streams: a ticket is also the right to replay.
+		Record              *bool `json:"record"`
+		ReplayWindowSeconds int64 `json:"replay_window_seconds"`
+		RetentionSeconds    int64 `json:"retention_seconds"`
 	}{MaxSessions: 1, SessionPolicy: store.PolicyReject}
 	if !a.decodeJSON(w, r, &in) {
 		return
@@ -123,7 +133,8 @@ func (a *api) createStream(w http.ResponseWriter, r *http.Request) {
 	s := store.Stream{ID: store.NewID("str"), CreatorID: in.CreatorID, Title: in.Title,
 		AccessMode: store.AccessMode(in.AccessMode), KeyHash: whip.HashKey(key), State: store.StateScheduled,
 		CreatedAt: time.Now().UTC().Truncate(time.Microsecond), PreviewSeconds: in.PreviewSeconds,
-		MaxSessions: in.MaxSessions, SessionPolicy: in.SessionPolicy}
+		MaxSessions: in.MaxSessions, SessionPolicy: in.SessionPolicy, Record: recordByDefault(in.Record, in.AccessMode),
+		ReplayWindow: time.Duration(in.ReplayWindowSeconds) * time.Second, Retention: time.Duration(in.RetentionSeconds) * time.Second}
 	if field, msg := validAccessRules(s); field != "" {
 		invalid(w, r, field, msg)
 		return
@@ -252,12 +263,25 @@ func (a *api) patchStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in struct {
-		PreviewSeconds *int    `json:"preview_seconds"`
-		MaxSessions    *int    `json:"max_sessions"`
-		SessionPolicy  *string `json:"session_policy"`
+		PreviewSeconds      *int    `json:"preview_seconds"`
+		MaxSessions         *int    `json:"max_sessions"`
+		SessionPolicy       *string `json:"session_policy"`
+		Record              *bool   `json:"record"`
+		ReplayWindowSeconds *int64  `json:"replay_window_seconds"`
+		RetentionSeconds    *int64  `json:"retention_seconds"`
 	}
 	if !a.decodeJSON(w, r, &in) {
 		return
+	}
+	recording := in.Record != nil || in.ReplayWindowSeconds != nil || in.RetentionSeconds != nil
+	if in.Record != nil {
+		st.Record = *in.Record
+	}
+	if in.ReplayWindowSeconds != nil {
+		st.ReplayWindow = time.Duration(*in.ReplayWindowSeconds) * time.Second
+	}
+	if in.RetentionSeconds != nil {
+		st.Retention = time.Duration(*in.RetentionSeconds) * time.Second
 	}
 	if in.PreviewSeconds != nil {
 		st.PreviewSeconds = *in.PreviewSeconds
@@ -276,6 +300,12 @@ func (a *api) patchStream(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, "stream", err)
 		return
 	}
+	if recording {
+		if err := a.Store.UpdateStreamRecording(r.Context(), id, st.Record, st.ReplayWindow, st.Retention); err != nil {
+			a.storeError(w, r, "stream", err)
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, a.streamJSON(st))
 }
 
@@ -287,8 +317,43 @@ func validAccessRules(st store.Stream) (field, msg string) {
 		return "max_sessions", "max_sessions must be 0 (no cap) to 100"
 	case st.SessionPolicy != store.PolicyReject && st.SessionPolicy != store.PolicyReplace:
 		return "session_policy", `session_policy must be "reject" or "replace"`
+	case st.ReplayWindow < 0 || st.ReplayWindow > maxReplayWindow:
+		return "replay_window_seconds", "replay_window_seconds must be 0 (the node's default) to 31536000 (a year)"
+	case st.Retention < 0 || st.Retention > maxRetention:
+		return "retention_seconds", "retention_seconds must be 0 (the node's default) to 157680000 (five years)"
+	case st.Retention > 0 && st.ReplayWindow > st.Retention:
+		return "replay_window_seconds", "the replay window cannot outlast the recording's retention"
 	}
 	return "", ""
+}
+
+const (
+	maxReplayWindow = 365 * 24 * time.Hour
+	maxRetention    = 5 * 365 * 24 * time.Hour
+)
+
+// recordByDefault is whether a new stream is recorded: as asked, else ticket streams are.
+func recordByDefault(asked *bool, mode string) bool {
+	if asked != nil {
+		return *asked
+	}
+	return mode == string(store.AccessTicket)
+}
+
+// replayWindow is how long after its end a stream may be replayed.
+func (a *api) replayWindow(s store.Stream) time.Duration {
+	if s.ReplayWindow > 0 {
+		return s.ReplayWindow
+	}
+	return a.ReplayWindow
+}
+
+// retention is how long a stream's recording is kept after its end.
+func (a *api) retention(s store.Stream) time.Duration {
+	if s.Retention > 0 {
+		return s.Retention
+	}
+	return a.RecordingRetention
 }
 
 func (a *api) putStreamPrices(w http.ResponseWriter, r *http.Request) {

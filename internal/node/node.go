@@ -34,6 +34,7 @@ import (
 	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/httpapi"
 	"github.com/livegate/livegate/internal/paywall"
+	"github.com/livegate/livegate/internal/recording"
 	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/sfu"
 	"github.com/livegate/livegate/internal/store"
@@ -58,6 +59,7 @@ type Node struct {
 	Decider  *paywall.Decider
 	Capacity *admission.Capacity
 	Fleet    *cluster.Fleet // nil on a single node (no Redis)
+	Recorder *recording.Recorder
 	handler  http.Handler
 	server   *http.Server
 	ln       net.Listener
@@ -229,7 +231,21 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		fleet, apiFleet = n.Fleet, n.Fleet
 		relay = n.Fleet.RelayHandler(httpapi.StreamParam)
 	}
-	n.WHIP, err = whip.New(n.SFU, db, whip.Config{Fleet: fleet, Gate: n.Gate, Lifecycle: lifecycle, MaxBodyBytes: cfg.MaxBodyBytes, ICEServers: cfg.STUNServers,
+	recDir := cfg.RecordingsDir
+	if recDir == "" {
+		recDir = filepath.Join(cfg.DataDir, "recordings")
+	}
+	recStorage, err := recording.NewDir(recDir)
+	if err != nil {
+		return nil, err
+	}
+	recMetrics := recording.NewMetrics(n.Registry)
+	n.Recorder = recording.New(recording.Config{Storage: recStorage, Store: db, Node: cfg.NodeID,
+		Metrics: recMetrics, Logger: log.With("component", "recording")})
+	if err := n.Recorder.Recover(ctx, db.RecordingsInProgress); err != nil {
+		return nil, err
+	}
+	n.WHIP, err = whip.New(n.SFU, db, whip.Config{Fleet: fleet, Recorder: n.Recorder, Gate: n.Gate, Lifecycle: lifecycle, MaxBodyBytes: cfg.MaxBodyBytes, ICEServers: cfg.STUNServers,
 		PathParam: httpapi.PathParam, MaxCandidates: cfg.MaxCandidates, MaxPatches: cfg.MaxPatches,
 		MaxMediaSections: cfg.MaxMediaSections, MaxSDPLine: cfg.MaxSDPLine, MaxPatchBytes: cfg.MaxPatchBytes,
 		ClientIP: n.Resolver.ClientIP, MaxPendingPerClient: cfg.MaxPendingPerClient, MaxPending: cfg.MaxPending,
@@ -246,7 +262,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		APIKey: cfg.APIKey, OperatorKeys: opKeys, Production: cfg.Production, Development: cfg.DevelopmentDefaults(), PublicURL: cfg.PublicURL,
 		MaxBody: cfg.MaxBodyBytes, Logger: log.With("component", "http"), Limits: limits, Relay: relay, Fleet: apiFleet,
 		EventStreams: admission.NewConns("event-streams", cfg.MaxEventStreamsPerClient, cfg.MaxEventStreams, rejected, eventStreams),
-		Ready:        func() bool { return !n.SFU.Draining() }})
+		Recordings:   recStorage, Replays: tokens, ReplayWindow: cfg.ReplayWindow, RecordingRetention: cfg.RecordingRetention,
+		ReplayRequests: recMetrics.ReplayRequests,
+		Ready:          func() bool { return !n.SFU.Draining() }})
 
 	if cfg.MetricsAddr != "" {
 		n.metricLn, err = net.Listen("tcp", cfg.MetricsAddr)
@@ -442,6 +460,11 @@ func debugMux() http.Handler {
 
 func (n *Node) close() {
 	n.SFU.Close() // viewers' sessions end in the store while it is still open
+	// Closing the rooms finished their recordings; any part left (a room that never
+	// ended) is finished before the store closes.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	n.Recorder.Close(ctx)
+	cancel()
 	if n.stopGate != nil {
 		n.stopGate()
 	}

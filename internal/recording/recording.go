@@ -26,6 +26,8 @@ type Metrics struct {
 	FramesRecorded prometheus.Counter
 	PacketsDropped prometheus.Counter
 	InProgress     prometheus.Gauge
+	// ReplayRequests counts requests for replay links, by the status answered.
+	ReplayRequests *prometheus.CounterVec
 }
 
 // NewMetrics registers the recorder's metrics with reg (nil: not registered).
@@ -39,9 +41,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "RTP packets a recording could not keep up with and dropped."}),
 		InProgress: prometheus.NewGauge(prometheus.GaugeOpts{Name: "livegate_recordings_in_progress",
 			Help: "Recordings being written on this node."}),
+		ReplayRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livegate_replay_requests_total",
+			Help: "Requests for replay links, by HTTP status answered."}, []string{"status"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.BytesRecorded, m.FramesRecorded, m.PacketsDropped, m.InProgress)
+		reg.MustRegister(m.BytesRecorded, m.FramesRecorded, m.PacketsDropped, m.InProgress, m.ReplayRequests)
 	}
 	return m
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/livegate/livegate/internal/access"
 	"github.com/livegate/livegate/internal/admission"
 	"github.com/livegate/livegate/internal/problem"
+	"github.com/livegate/livegate/internal/recording"
 	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/sfu"
 	"github.com/livegate/livegate/internal/store"
@@ -84,11 +85,20 @@ type Config struct {
 	Capacity Capacity
 	// Fleet routes publishers and viewers among nodes; nil on a single node.
 	Fleet Fleet
+	// Recorder records the streams whose origin is this node; nil records nothing.
+	Recorder Recorder
 	// MaxMediaSections and MaxSDPLine bound an offer; MaxPatchBytes a PATCH body.
 	MaxMediaSections int
 	MaxSDPLine       int
 	MaxPatchBytes    int64
 	Logger           *slog.Logger
+}
+
+// Recorder records a live room (recording.Recorder): from when its publisher is first up
+// until the room ends.
+type Recorder interface {
+	Record(ctx context.Context, streamID string, room recording.Room) error
+	Finish(ctx context.Context, streamID string)
 }
 
 // Fleet is this node's part in a fleet of nodes (cluster.Fleet); nil on a single node.
@@ -279,8 +289,19 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			h.cfg.Lifecycle.WentLive(ctx, streamID)
+			if room := h.sfu.Room(streamID); room != nil && h.cfg.Recorder != nil {
+				if err := h.cfg.Recorder.Record(ctx, streamID, room); err != nil {
+					h.log.Warn("stream not recorded", "stream", streamID, "err", err)
+				}
+			}
 		},
 		OnEnd: func(reason string, wasLive bool) {
+			if h.cfg.Recorder != nil {
+				// The part is complete before the stream is seen to end.
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				h.cfg.Recorder.Finish(ctx, streamID)
+				cancel()
+			}
 			if h.cfg.Fleet != nil {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				h.cfg.Fleet.Ended(ctx, streamID)

@@ -1,0 +1,205 @@
+package httpapi
+
+// Replays: the recording of an ended stream, for whoever may watch it.
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/livegate/livegate/internal/access"
+	"github.com/livegate/livegate/internal/admission"
+	"github.com/livegate/livegate/internal/paywall"
+	"github.com/livegate/livegate/internal/problem"
+	"github.com/livegate/livegate/internal/sessions"
+	"github.com/livegate/livegate/internal/store"
+)
+
+// replayLinkTTL is how long a replay link works: long enough to watch a long show with
+// range requests, short enough that a shared link dies. Each request also re-checks the
+// entitlement, so a refund ends a link at once.
+const replayLinkTTL = 6 * time.Hour
+
+// replayWriteTimeout replaces the server's write timeout for a part being served: a
+// player may read a long range slowly.
+const replayWriteTimeout = 30 * time.Minute
+
+// countReplays counts replay link requests by the status answered.
+func (a *api) countReplays(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		next(ww, r)
+		if a.ReplayRequests != nil {
+			a.ReplayRequests.WithLabelValues(strconv.Itoa(ww.Status())).Inc()
+		}
+	}
+}
+
+// streamReplay answers POST /v1/streams/{id}/replay: links to the recording's parts for a
+// viewer entitled to the stream (as for live: ticket or subscription, in a country where
+// it is sold), within the replay window after the end.
+func (a *api) streamReplay(w http.ResponseWriter, r *http.Request) {
+	if a.limited(w, r, admission.Access, a.client(r)) {
+		return
+	}
+	st, err := a.Store.Stream(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		a.storeError(w, r, "stream", err)
+		return
+	}
+	if st.State != store.StateEnded {
+		problem.Write(w, r, http.StatusConflict, "stream-not-ended", "Replay opens when the stream ends",
+			"the stream is "+string(st.State)+": watch it live (POST /v1/streams/"+st.ID+"/access)")
+		return
+	}
+	if until := st.EndedAt.Add(a.replayWindow(st)); time.Now().After(until) {
+		problem.Write(w, r, http.StatusGone, "replay-expired", "Replay window over",
+			"the replay could be watched until "+until.UTC().Format(time.RFC3339))
+		return
+	}
+	parts, err := a.Store.Recordings(r.Context(), st.ID)
+	if err != nil {
+		a.storeError(w, r, "recording", err)
+		return
+	}
+	playable := parts[:0:0]
+	for _, p := range parts {
+		if p.State != store.RecordingEmpty && p.State != store.RecordingFailed {
+			playable = append(playable, p)
+		}
+	}
+	if len(playable) == 0 {
+		problem.Write(w, r, http.StatusNotFound, "no-recording", "No recording", "this stream was not recorded")
+		return
+	}
+	viewer := ""
+	if r.Header.Get("Authorization") != "" || st.AccessMode != store.AccessFree {
+		if viewer, err = a.Viewers.Viewer(r); err != nil {
+			a.moneyError(w, r, err)
+			return
+		}
+		if a.limited(w, r, admission.AccessViewer, viewer) {
+			return
+		}
+	}
+	country := a.Resolver.Country(r)
+	right, err := a.Decider.Decide(r.Context(), viewer, st, country)
+	var pr *paywall.PaymentRequired
+	switch {
+	case errors.As(err, &pr):
+		problem.WriteDetails(w, r, problem.Details{Type: problem.Type("payment-required"), Title: "Payment required",
+			Status: http.StatusPaymentRequired, Detail: fmt.Sprintf("buy a %s for %s to replay", pr.Offer.Kind, pr.Offer.Display),
+			Checkout: map[string]string{"method": "POST", "href": pr.CheckoutPath},
+			Price:    map[string]any{"kind": pr.Offer.Kind, "currency": pr.Offer.Currency, "amount": pr.Offer.Amount, "display": pr.Offer.Display, "country": pr.Offer.Country}})
+		return
+	case err != nil:
+		a.moneyError(w, r, err)
+		return
+	}
+	if right.Entitlement == sessions.EntitlementPreview {
+		// Replays have no preview yet: a part is served whole or not at all.
+		problem.Write(w, r, http.StatusPaymentRequired, "payment-required", "Payment required",
+			"the free preview is of the live stream; buy to replay")
+		return
+	}
+	if viewer == "" {
+		viewer = "anon"
+	}
+	base := strings.TrimRight(a.PublicURL, "/")
+	type partJSON struct {
+		ID         string `json:"id"`
+		URL        string `json:"url"`
+		State      string `json:"state"`
+		DurationMS int64  `json:"duration_ms"`
+		Bytes      int64  `json:"bytes"`
+	}
+	out := make([]partJSON, 0, len(playable))
+	var expires time.Time
+	for _, p := range playable {
+		tok, exp, err := a.Replays.IssueReplay(viewer, access.ReplayClaims{Stream: st.ID, Recording: p.ID, Entitlement: right.Entitlement},
+			replayLinkTTL)
+		if err != nil {
+			a.Logger.Error("replay link", "stream", st.ID, "err", err)
+			problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
+			return
+		}
+		expires = exp
+		out = append(out, partJSON{ID: p.ID, URL: base + "/replays/" + st.ID + "/" + p.ID + ".webm?token=" + tok,
+			State: p.State, DurationMS: p.DurationMS, Bytes: p.Bytes})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"stream_id": st.ID, "url": out[0].URL, "parts": out, "expires_at": expires.UTC(),
+		"replay_until": st.EndedAt.Add(a.replayWindow(st)).UTC()})
+}
+
+// servePart answers GET /replays/{stream}/{recording}.webm?token=: the part, with range
+// requests, while the link's viewer is still entitled to it. Nothing lists recordings.
+func (a *api) servePart(w http.ResponseWriter, r *http.Request) {
+	streamID := chi.URLParam(r, "stream")
+	recID, ok := strings.CutSuffix(chi.URLParam(r, "part"), ".webm")
+	if !ok {
+		problem.Write(w, r, http.StatusNotFound, "not-found", "Not found", "")
+		return
+	}
+	claims, err := a.Replays.VerifyReplay(r.URL.Query().Get("token"), streamID, recID)
+	if err != nil {
+		problem.Answer(w, r, err)
+		return
+	}
+	st, err := a.Store.Stream(r.Context(), streamID)
+	if err != nil {
+		a.storeError(w, r, "stream", err)
+		return
+	}
+	if claims.Entitlement != sessions.EntitlementFree {
+		kind := store.KindTicket
+		if st.AccessMode == store.AccessSubscribers {
+			kind = store.KindSubscription
+		}
+		if _, err := a.Store.ActiveEntitlement(r.Context(), claims.Subject, kind, st.ID, st.CreatorID, time.Now()); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				problem.Write(w, r, http.StatusPaymentRequired, "access-revoked", "Access ended",
+					"the purchase this replay was for is no longer active (refunded, disputed or ended)")
+				return
+			}
+			a.storeError(w, r, "entitlement", err)
+			return
+		}
+	}
+	if time.Now().After(st.EndedAt.Add(a.replayWindow(st))) {
+		problem.Write(w, r, http.StatusGone, "replay-expired", "Replay window over", "")
+		return
+	}
+	var key string
+	parts, err := a.Store.Recordings(r.Context(), streamID)
+	if err != nil {
+		a.storeError(w, r, "recording", err)
+		return
+	}
+	for _, p := range parts {
+		if p.ID == recID {
+			key = p.Key
+		}
+	}
+	if key == "" {
+		problem.Write(w, r, http.StatusNotFound, "no-recording", "No recording", "this part of the recording is gone")
+		return
+	}
+	f, modified, err := a.Recordings.Open(key)
+	if err != nil {
+		a.Logger.Error("open recording", "stream", streamID, "recording", recID, "err", err)
+		problem.Write(w, r, http.StatusNotFound, "no-recording", "No recording", "this part of the recording is gone")
+		return
+	}
+	defer f.Close()
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(replayWriteTimeout))
+	w.Header().Set("Content-Type", "video/webm")
+	w.Header().Set("Cache-Control", "private, max-age=3600")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	http.ServeContent(w, r, "", modified, f)
+}
