@@ -46,6 +46,7 @@ type Store interface {
 	store.Billing
 	Stream(ctx context.Context, id string) (store.Stream, error)
 	Creator(ctx context.Context, id string) (store.Creator, error)
+	Recordings(ctx context.Context, streamID string) ([]store.Recording, error)
 }
 
 // Config sets billing up.
@@ -67,6 +68,9 @@ type Config struct {
 	Deliver func(ctx context.Context, r store.Revocation) error
 	// Metrics, when nil, are kept but not registered anywhere.
 	Metrics *Metrics
+	// ReplayWindow is how long after its end a recorded stream's tickets still sell (to
+	// replay it), when the stream sets no window of its own.
+	ReplayWindow time.Duration
 }
 
 // Service is the money plane.
@@ -173,12 +177,33 @@ func (s *Service) SubscriptionOffer(ctx context.Context, creatorID, country stri
 	return off, err
 }
 
+// replayable says whether an ended stream can still be replayed: recorded, within its
+// replay window, with a part that plays.
+func (s *Service) replayable(ctx context.Context, st store.Stream) bool {
+	if !st.Record || time.Now().After(st.ReplayUntil(s.cfg.ReplayWindow)) {
+		return false
+	}
+	parts, err := s.st.Recordings(ctx, st.ID)
+	if err != nil {
+		s.log.Warn("recordings of an ended stream", "stream", st.ID, "err", err)
+		return false
+	}
+	for _, p := range parts {
+		if p.State == store.RecordingComplete || p.State == store.RecordingInterrupted {
+			return true
+		}
+	}
+	return false
+}
+
 // ticketOffer is TicketOffer with the country policy the checkout needs.
 func (s *Service) ticketOffer(ctx context.Context, st store.Stream, country string) (Offer, countries.Policy, error) {
 	if st.AccessMode != store.AccessTicket {
 		return Offer{}, countries.Policy{}, fmt.Errorf("%w: stream %s is %s, not sold by ticket", ErrNotForSale, st.ID, st.AccessMode)
 	}
-	if st.State == store.StateEnded {
+	// An ended stream's ticket is its replay: sold while the replay window is open, if
+	// there is something to replay.
+	if st.State == store.StateEnded && !s.replayable(ctx, st) {
 		return Offer{}, countries.Policy{}, fmt.Errorf("%w: stream %s has ended", ErrNotForSale, st.ID)
 	}
 	pol, err := s.Sellable(ctx, country)

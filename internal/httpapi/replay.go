@@ -58,7 +58,7 @@ func (a *api) streamReplay(w http.ResponseWriter, r *http.Request) {
 			"the stream is "+string(st.State)+": watch it live (POST /v1/streams/"+st.ID+"/access)")
 		return
 	}
-	if until := st.EndedAt.Add(a.replayWindow(st)); time.Now().After(until) {
+	if until := st.ReplayUntil(a.ReplayWindow); time.Now().After(until) {
 		problem.Write(w, r, http.StatusGone, "replay-expired", "Replay window over",
 			"the replay could be watched until "+until.UTC().Format(time.RFC3339))
 		return
@@ -134,7 +134,7 @@ func (a *api) streamReplay(w http.ResponseWriter, r *http.Request) {
 			State: p.State, DurationMS: p.DurationMS, Bytes: p.Bytes})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"stream_id": st.ID, "url": out[0].URL, "parts": out, "expires_at": expires.UTC(),
-		"replay_until": st.EndedAt.Add(a.replayWindow(st)).UTC()})
+		"replay_until": st.ReplayUntil(a.ReplayWindow).UTC()})
 }
 
 // servePart answers GET /replays/{stream}/{recording}.webm?token=: the part, with range
@@ -171,7 +171,7 @@ func (a *api) servePart(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if time.Now().After(st.EndedAt.Add(a.replayWindow(st))) {
+	if time.Now().After(st.ReplayUntil(a.ReplayWindow)) {
 		problem.Write(w, r, http.StatusGone, "replay-expired", "Replay window over", "")
 		return
 	}

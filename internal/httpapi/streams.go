@@ -342,10 +342,7 @@ func recordByDefault(asked *bool, mode string) bool {
 
 // replayWindow is how long after its end a stream may be replayed.
 func (a *api) replayWindow(s store.Stream) time.Duration {
-	if s.ReplayWindow > 0 {
-		return s.ReplayWindow
-	}
-	return a.ReplayWindow
+	return s.ReplayUntil(a.ReplayWindow).Sub(s.EndedAt)
 }
 
 // retention is how long a stream's recording is kept after its end.

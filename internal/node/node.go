@@ -175,7 +175,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	n.Billing, err = billing.New(db, billing.Config{SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret,
 		ConnectWebhookSecret: cfg.StripeConnectWebhookSecret,
 		APIBase:              cfg.StripeAPIBase, PublicURL: cfg.PublicURL, Logger: log.With("component", "billing"),
-		Metrics: billing.NewMetrics(n.Registry),
+		Metrics: billing.NewMetrics(n.Registry), ReplayWindow: cfg.ReplayWindow,
 		// Money decides, access enforces: a revoked entitlement drops its viewers fleet-wide.
 		Deliver: func(ctx context.Context, r store.Revocation) error {
 			return n.Gate.Publish(ctx, sessions.Event{Kind: sessions.EventEntitlement, EntitlementID: r.EntitlementID,

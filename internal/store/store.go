@@ -82,6 +82,16 @@ type Stream struct {
 	Retention    time.Duration
 }
 
+// ReplayUntil is when an ended stream's replay window closes; def is the window when the
+// stream sets none.
+func (s Stream) ReplayUntil(def time.Duration) time.Time {
+	w := s.ReplayWindow
+	if w <= 0 {
+		w = def
+	}
+	return s.EndedAt.Add(w)
+}
+
 // Recording is one part of a stream's recording: what one room on one node wrote. An
 // encoder reconnecting to the same node continues its part; one that comes back to
 // another node (or after a crash) starts the next.

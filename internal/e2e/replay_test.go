@@ -1,0 +1,182 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/livegate/livegate/internal/recording"
+	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/testenv"
+)
+
+type replayLinks struct {
+	URL   string `json:"url"`
+	Parts []struct {
+		ID, URL, State string
+		DurationMS     int64 `json:"duration_ms"`
+		Bytes          int64
+	} `json:"parts"`
+}
+
+func (b buyer) replay(streamID string) (replayLinks, rawResponse) {
+	b.n.t.Helper()
+	r := b.post("/v1/streams/" + streamID + "/replay")
+	var l replayLinks
+	if r.status == 200 {
+		if err := json.Unmarshal([]byte(r.body), &l); err != nil {
+			b.n.t.Fatal(err)
+		}
+	}
+	return l, r
+}
+
+// fetchRange GETs bytes from..to (inclusive; to < 0: to the end) of url as a player does.
+func fetchRange(t *testing.T, url string, from, to int64) (status int, h http.Header, body []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	rng := fmt.Sprintf("bytes=%d-", from)
+	if to >= 0 {
+		rng += strconv.FormatInt(to, 10)
+	}
+	req.Header.Set("Range", rng)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", rng, err)
+	}
+	defer resp.Body.Close()
+	body, _ = io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, body
+}
+
+// waitRecording waits until the stream's recording has n parts, the last in state.
+func waitRecording(t *testing.T, n *testNode, streamID, state string) []store.Recording {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		recs, err := n.Store.Recordings(t.Context(), streamID)
+		if err == nil && len(recs) > 0 && recs[len(recs)-1].State == state {
+			return recs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("recording of %s: %+v %v, want one %s", streamID, recs, err, state)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A ticketed stream is recorded while live. Once it ends, a buyer replays it with range
+// requests and gets the show: a WebM with its video and audio, as long as it was live.
+// Who has no ticket, who was refunded and who comes after the replay window are refused.
+func TestReplayOfATicketedStream(t *testing.T) {
+	n := startAccessNode(t, nil)
+	n.launchCountries()
+	_, s := n.ticketStream("MA", map[string]int64{"MAD": 4900})
+	var got struct {
+		Record bool `json:"record"`
+	}
+	if n.call("GET", "/v1/streams/"+s.ID, nil, &got); !got.Record {
+		t.Fatal("a ticket stream is not recorded by default")
+	}
+	amina, omar := n.buyer("viewer-amina", testenv.IPMorocco), n.buyer("viewer-omar", testenv.IPMorocco)
+	amina.buyTicket(s.ID)
+	omar.buyTicket(s.ID)
+
+	p := publish(t, n, s, webrtc.MimeTypeVP8, 30)
+	v, err := watchWithToken(t, n, s, amina.mustAccess(s.ID).PlaybackToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.waitPackets(t, "video", 1, 10*time.Second)
+	liveFrom := time.Now()
+	if _, r := amina.replay(s.ID); r.status != 409 || r.problem.Type != "/problems/stream-not-ended" {
+		t.Errorf("replay while live: %d %s", r.status, r.body)
+	}
+	time.Sleep(4 * time.Second) // the show
+	sent := p.video.Sent()
+	if st := n.call("DELETE", "/v1/streams/"+s.ID, nil, nil); st != 200 {
+		t.Fatalf("end the stream: %d", st)
+	}
+	live := time.Since(liveFrom)
+	recs := waitRecording(t, n, s.ID, store.RecordingComplete)
+	if len(recs) != 1 {
+		t.Fatalf("parts: %+v, want one", recs)
+	}
+
+	links, r := amina.replay(s.ID)
+	if r.status != 200 || len(links.Parts) != 1 || links.URL != links.Parts[0].URL {
+		t.Fatalf("the buyer's replay: %d %s", r.status, r.body)
+	}
+	// A player's first request: the start of the file, then the rest in ranges.
+	status, h, head := fetchRange(t, links.URL, 0, 1023)
+	size := recs[0].Bytes
+	if status != 206 || h.Get("Content-Type") != "video/webm" || h.Get("Content-Range") != fmt.Sprintf("bytes 0-1023/%d", size) || len(head) != 1024 {
+		t.Fatalf("first range: %d %v, %d bytes", status, h, len(head))
+	}
+	file := bytes.NewBuffer(head)
+	for off := int64(1024); off < size; off += 256 << 10 {
+		status, _, b := fetchRange(t, links.URL, off, min(off+256<<10, size)-1)
+		if status != 206 {
+			t.Fatalf("range at %d: %d", off, status)
+		}
+		file.Write(b)
+	}
+	sum, err := recording.Probe(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("replay: %d bytes, %+v; %d video packets sent over %v live", size, sum, sent, live)
+	if len(sum.Codecs) != 2 || sum.Codecs[0] != "V_VP8" || sum.Codecs[1] != "A_OPUS" || !sum.Indexed || sum.Truncated {
+		t.Errorf("the replay's tracks: %+v, want VP8 and Opus, finalized", sum)
+	}
+	// The recording starts on the first keyframe the recorder saw and ends with the show.
+	if d := time.Duration(sum.DurationMS) * time.Millisecond; d < live-2*time.Second || d > live+time.Second {
+		t.Errorf("the replay lasts %v, the stream was live %v", d, live)
+	}
+	if sum.Blocks["V_VP8"] < 60 || sum.Blocks["A_OPUS"] < 100 {
+		t.Errorf("frames in the replay: %v", sum.Blocks)
+	}
+
+	// No ticket: the paywall. A link for another part, or none: refused.
+	if _, r := n.buyer("viewer-karim", testenv.IPMorocco).replay(s.ID); r.status != 402 || r.problem.Type != "/problems/payment-required" {
+		t.Errorf("replay without a ticket: %d %s", r.status, r.body)
+	}
+	bare, _, _ := strings.Cut(links.URL, "?")
+	if status, _, _ := fetchRange(t, bare, 0, 10); status != 401 {
+		t.Errorf("a part without its token: %d", status)
+	}
+	if status, _, _ := fetchRange(t, strings.Replace(links.URL, recs[0].ID, "rec_other", 1), 0, 10); status != 401 {
+		t.Errorf("another part with this part's token: %d", status)
+	}
+	// A refund revokes the replay, and the link given before it.
+	omars, r := omar.replay(s.ID)
+	if r.status != 200 {
+		t.Fatalf("omar's replay: %d %s", r.status, r.body)
+	}
+	n.deliver("evt_refund_replay", "charge.refunded", refundedCharge("pi_"+omar.id, 4900, true))
+	if status, _, _ := fetchRange(t, omars.URL, 0, 10); status != 402 {
+		t.Errorf("a refunded buyer's link: %d, want 402", status)
+	}
+	if _, r := omar.replay(s.ID); r.status != 402 {
+		t.Errorf("a refunded buyer's replay: %d %s", r.status, r.body)
+	}
+	// After the replay window: gone.
+	if st := n.call("PATCH", "/v1/streams/"+s.ID, map[string]any{"replay_window_seconds": 1}, nil); st != 200 {
+		t.Fatalf("shorten the replay window: %d", st)
+	}
+	time.Sleep(time.Until(recs[0].EndedAt.Add(1100 * time.Millisecond)))
+	if _, r := amina.replay(s.ID); r.status != 410 || r.problem.Type != "/problems/replay-expired" {
+		t.Errorf("replay after the window: %d %s", r.status, r.body)
+	}
+	if status, _, _ := fetchRange(t, links.URL, 0, 10); status != 410 {
+		t.Errorf("a link after the window: %d", status)
+	}
+}
