@@ -66,6 +66,7 @@ type Store interface {
 	Stream(ctx context.Context, id string) (store.Stream, error)
 	CreateRecording(ctx context.Context, r store.Recording) error
 	FinishRecording(ctx context.Context, r store.Recording) error
+	CheckpointRecording(ctx context.Context, id string, bytes, durationMS int64) error
 }
 
 // Room is the live room a recording taps (sfu.Room).
@@ -88,7 +89,13 @@ type Recorder struct {
 	mu     sync.Mutex
 	active map[string]*active // by stream
 	closed bool
+	stop   chan struct{}
+	wg     sync.WaitGroup
 }
+
+// checkpointEvery is how often a part's row is brought up to date while it is written:
+// what a crash leaves the row saying about how long the part plays.
+const checkpointEvery = 5 * time.Second
 
 type active struct {
 	rec    store.Recording
@@ -105,7 +112,40 @@ func New(cfg Config) *Recorder {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
-	return &Recorder{cfg: cfg, active: map[string]*active{}}
+	r := &Recorder{cfg: cfg, active: map[string]*active{}, stop: make(chan struct{})}
+	r.wg.Add(1)
+	go func() { defer r.wg.Done(); r.checkpoints() }() // until Close
+	return r
+}
+
+// checkpoints saves each part's size and duration so far, until the recorder closes.
+func (r *Recorder) checkpoints() {
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		var recs []store.Recording
+		for _, a := range r.active {
+			if a.part != nil {
+				rec := a.rec
+				rec.Bytes, rec.DurationMS = a.part.file.n.Load(), a.part.progress.Load()
+				recs = append(recs, rec)
+			}
+		}
+		r.mu.Unlock()
+		for _, rec := range recs {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := r.cfg.Store.CheckpointRecording(ctx, rec.ID, rec.Bytes, rec.DurationMS); err != nil {
+				r.cfg.Logger.Warn("recording: checkpoint", "recording", rec.ID, "err", err)
+			}
+			cancel()
+		}
+	}
 }
 
 // ErrUnsupported means the stream's video is in a codec livegate does not record yet.
@@ -240,10 +280,14 @@ func (r *Recorder) finish(ctx context.Context, a *active) {
 // Close finishes every part this node is writing (the node is stopping).
 func (r *Recorder) Close(ctx context.Context) {
 	r.mu.Lock()
+	if !r.closed {
+		close(r.stop)
+	}
 	r.closed = true
 	all := r.active
 	r.active = map[string]*active{}
 	r.mu.Unlock()
+	r.wg.Wait()
 	for _, a := range all {
 		r.mu.Lock()
 		started := a.part != nil
@@ -255,8 +299,8 @@ func (r *Recorder) Close(ctx context.Context) {
 }
 
 // Recover marks the parts this node was writing when it stopped without finishing them
-// (a crash) as interrupted: each plays up to its last whole block, which is what its
-// stored size says.
+// (a crash) as interrupted: each plays up to its last whole block. Its size is the
+// stored part's; its duration the last checkpoint's.
 func (r *Recorder) Recover(ctx context.Context, list func(ctx context.Context, node string) ([]store.Recording, error)) error {
 	recs, err := list(ctx, r.cfg.Node)
 	if err != nil {

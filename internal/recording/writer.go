@@ -80,6 +80,8 @@ type part struct {
 	lastMS  int64
 	fatal   error
 
+	progress atomic.Int64 // lastMS, for the checkpoints read off the writer goroutine
+
 	askKey func() // asks the encoder for a keyframe
 	asked  time.Time
 
@@ -217,6 +219,7 @@ func (p *part) sample(t *track, data []byte, ts uint32, lost bool, at time.Time)
 		return
 	}
 	p.lastMS = max(p.lastMS, ms)
+	p.progress.Store(p.lastMS)
 	p.metrics.FramesRecorded.Inc()
 }
 

@@ -155,6 +155,9 @@ type Store interface {
 	CreateRecording(ctx context.Context, r Recording) error
 	// FinishRecording saves a part's final state, end, size and duration.
 	FinishRecording(ctx context.Context, r Recording) error
+	// CheckpointRecording saves the size and duration so far of a part being written; a
+	// part no longer in progress is left alone.
+	CheckpointRecording(ctx context.Context, id string, bytes, durationMS int64) error
 	// Recordings lists a stream's parts, oldest first.
 	Recordings(ctx context.Context, streamID string) ([]Recording, error)
 	// RecordingsInProgress lists the parts node was writing.

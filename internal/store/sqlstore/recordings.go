@@ -47,6 +47,14 @@ func (d *DB) FinishRecording(ctx context.Context, r store.Recording) error {
 	return nil
 }
 
+// CheckpointRecording implements store.Store.
+func (d *DB) CheckpointRecording(ctx context.Context, id string, bytes, durationMS int64) error {
+	if _, err := d.exec(ctx, `UPDATE recordings SET bytes = ?, duration_ms = ? WHERE id = ? AND state = 'recording'`, bytes, durationMS, id); err != nil {
+		return fmt.Errorf("checkpoint recording %s: %w", id, err)
+	}
+	return nil
+}
+
 // Recordings implements store.Store: the stream's parts, oldest first.
 func (d *DB) Recordings(ctx context.Context, streamID string) ([]store.Recording, error) {
 	return d.recordings(ctx, `WHERE stream_id = ? ORDER BY started_at, id`, streamID)

@@ -16,7 +16,64 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("StreamLifecycle", func(t *testing.T) { testStreamLifecycle(t, open(t)) })
 	t.Run("ListStreamsFilters", func(t *testing.T) { testListStreams(t, open(t)) })
 	t.Run("StreamNeedsCreator", func(t *testing.T) { testStreamNeedsCreator(t, open(t)) })
+	t.Run("Recordings", func(t *testing.T) { testRecordings(t, open(t)) })
 	runBilling(t, open)
+}
+
+// A stream's recording settings and parts: a checkpoint updates a part in progress only,
+// and the node's parts in progress are what a restart finds.
+func testRecordings(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	c := mustCreator(t, s)
+	st := store.Stream{ID: store.NewID("str"), CreatorID: c.ID, Title: "Gnawa night", AccessMode: store.AccessTicket,
+		KeyHash: []byte{1}, State: store.StateScheduled, CreatedAt: now(), Record: true, ReplayWindow: 48 * time.Hour}
+	if err := s.CreateStream(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Stream(ctx, st.ID); !got.Record || got.ReplayWindow != 48*time.Hour || got.Retention != 0 {
+		t.Fatalf("recording settings after create: %+v", got)
+	}
+	if err := s.UpdateStreamRecording(ctx, st.ID, false, time.Hour, 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Stream(ctx, st.ID); got.Record || got.ReplayWindow != time.Hour || got.Retention != 24*time.Hour {
+		t.Fatalf("recording settings after update: %+v", got)
+	}
+	a := store.Recording{ID: store.NewID("rec"), StreamID: st.ID, CreatorID: c.ID, Key: st.ID + "/a.webm", Node: "n1",
+		State: store.RecordingInProgress, StartedAt: now()}
+	b := a
+	b.ID, b.Key, b.Node, b.StartedAt = store.NewID("rec"), st.ID+"/b.webm", "n2", now().Add(time.Second)
+	for _, r := range []store.Recording{a, b} {
+		if err := s.CreateRecording(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CheckpointRecording(ctx, a.ID, 1000, 4000); err != nil {
+		t.Fatal(err)
+	}
+	a.State, a.EndedAt, a.Bytes, a.DurationMS = store.RecordingComplete, now(), 2000, 8000
+	if err := s.FinishRecording(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckpointRecording(ctx, a.ID, 1, 1); err != nil { // too late: a is complete
+		t.Fatal(err)
+	}
+	got, err := s.Recordings(ctx, st.ID)
+	if err != nil || len(got) != 2 || got[0] != a || got[1].ID != b.ID || got[1].State != store.RecordingInProgress {
+		t.Fatalf("Recordings = %+v %v, want %+v then %s", got, err, a, b.ID)
+	}
+	if inProgress, _ := s.RecordingsInProgress(ctx, "n2"); len(inProgress) != 1 || inProgress[0].ID != b.ID {
+		t.Fatalf("RecordingsInProgress(n2) = %+v", inProgress)
+	}
+	if inProgress, _ := s.RecordingsInProgress(ctx, "n1"); len(inProgress) != 0 {
+		t.Fatalf("RecordingsInProgress(n1) = %+v, want none", inProgress)
+	}
+	if err := s.DeleteRecording(ctx, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteRecording(ctx, b.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("deleting a deleted recording: %v", err)
+	}
 }
 
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
