@@ -17,6 +17,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/livegate/livegate/internal/config"
+	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/testenv"
 )
 
@@ -840,4 +841,55 @@ func TestBrowserOperatorConsoleEnablesACountry(t *testing.T) {
 			t.Fatal("no ticket after paying in a country the console enabled")
 		}
 	}
+}
+
+// After a stream ends, its viewer page offers the replay: a viewer without a ticket meets
+// the paywall, buys through the development checkout, and the recording plays in the
+// page's video element.
+func TestBrowserReplaysABoughtStream(t *testing.T) {
+	chromium := chromiumPath(t)
+	n := startNode(t, func(c *config.Config) { c.DefaultCountry = "MA" })
+	n.launchCountries()
+	_, s := n.ticketStream("MA", map[string]int64{"MAD": 4900})
+	creator := startBrowser(t, chromium)
+	chromiumPublish(t, creator, n, s, false)
+	time.Sleep(5 * time.Second) // the show, from Chromium's fake camera
+	if st := n.call("DELETE", "/v1/streams/"+s.ID, nil, nil); st != 200 {
+		t.Fatalf("end the stream: %d", st)
+	}
+	waitRecording(t, n, s.ID, store.RecordingComplete)
+	browser, cancel := chromedp.NewContext(creator)
+	defer cancel()
+	watch := n.URL() + "/watch/" + s.ID + "?loopback=1"
+	if err := chromedp.Do(browser,
+		chromedp.Navigate(n.URL()+"/dev/login"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="viewer_id"]`), "replay-viewer"),
+		chromedp.Submit(chromedp.CSS(`input[name="viewer_id"]`)),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.Navigate(watch),
+		chromedp.WaitVisible(chromedp.ID("paywall")),
+	); err != nil {
+		t.Fatalf("to the ended stream's page: %v", err)
+	}
+	if price, _ := chromedp.Run(browser, chromedp.Text(chromedp.ID("price"))); price != "Watch the replay for MAD 49.00" {
+		t.Errorf("the replay's paywall says %q", price)
+	}
+	screenshots(t, browser, "replay-paywall")
+	if err := chromedp.Do(browser,
+		chromedp.Click(chromedp.ID("buy")),
+		chromedp.WaitVisible(chromedp.CSS(`form[action$="/pay"] button`)),
+		chromedp.Click(chromedp.CSS(`form[action$="/pay"] button`)),
+	); err != nil {
+		t.Fatalf("buy the replay: %v", err)
+	}
+	waitJS(t, browser, "the checkout completed", `document.body.innerText.includes("This checkout is completed")`, 10*time.Second)
+	if err := chromedp.Do(browser, chromedp.Navigate(watch)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, browser, "the replay", `window.livegateReplay === true`, 10*time.Second)
+	waitPlaying(t, browser)
+	if status, _ := chromedp.Run(browser, chromedp.Text(chromedp.ID("status"))); status != "Replay" {
+		t.Errorf("the page says %q while replaying", status)
+	}
+	screenshots(t, browser, "replay")
 }
