@@ -62,6 +62,7 @@ type Config struct {
 	RecordingsDir      string
 	ReplayWindow       time.Duration
 	RecordingRetention time.Duration
+	RecordingSweep     time.Duration // how often recordings past their retention are deleted
 	// ReconnectGrace is how long a live stream whose encoder dropped without DELETE
 	// stays live, viewers attached, waiting for the encoder to reconnect.
 	ReconnectGrace time.Duration
@@ -146,6 +147,7 @@ func Default() Config {
 		ReconnectGrace:      60 * time.Second,
 		ReplayWindow:        7 * 24 * time.Hour,
 		RecordingRetention:  90 * 24 * time.Hour,
+		RecordingSweep:      10 * time.Minute,
 		ConnectTimeout:      5 * time.Second,
 		MaxPendingPerClient: 50,
 		MaxPending:          1000,
@@ -206,6 +208,7 @@ func flags(c *Config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.RecordingsDir, "recordings-dir", c.RecordingsDir, "directory of the recordings of streams this node is the origin of (default: recordings in --data-dir)")
 	fs.DurationVar(&c.ReplayWindow, "replay-window", c.ReplayWindow, "how long after a recorded stream ends its buyers may replay it, unless the stream says otherwise")
 	fs.DurationVar(&c.RecordingRetention, "recording-retention", c.RecordingRetention, "how long a recording is kept after its stream ends, unless the stream says otherwise")
+	fs.DurationVar(&c.RecordingSweep, "recording-sweep", c.RecordingSweep, "how often recordings past their retention are deleted")
 	fs.DurationVar(&c.ReconnectGrace, "reconnect-grace", c.ReconnectGrace, "how long a live stream waits, viewers attached, for an encoder that dropped to reconnect (0: end at once)")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", c.ConnectTimeout, "how long a viewer connection may take to come up (ICE and DTLS) after its answer before it is closed (0: ICE's own timeouts)")
 	fs.IntVar(&c.MaxPendingPerClient, "max-pending-per-client", c.MaxPendingPerClient, "viewer connections one client address may have answered but not yet up (0: no cap)")
@@ -356,8 +359,8 @@ func (c Config) Validate() error {
 	if c.ReconnectGrace < 0 {
 		errs = append(errs, errors.New("reconnect-grace must not be negative"))
 	}
-	if c.ReplayWindow <= 0 || c.RecordingRetention <= 0 {
-		errs = append(errs, errors.New("replay-window and recording-retention must be positive"))
+	if c.ReplayWindow <= 0 || c.RecordingRetention <= 0 || c.RecordingSweep <= 0 {
+		errs = append(errs, errors.New("replay-window, recording-retention and recording-sweep must be positive"))
 	}
 	if c.ReadTimeout <= 0 || c.WriteTimeout <= 0 {
 		errs = append(errs, errors.New("read-timeout and write-timeout must be positive"))

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/recording"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/testenv"
@@ -231,5 +234,65 @@ func TestRecordingSurvivesANodeCrash(t *testing.T) {
 	}
 	if sum.Blocks["V_VP8"] < 150 {
 		t.Errorf("video frames before the crash: %d", sum.Blocks["V_VP8"])
+	}
+}
+
+// A creator deletes a recording: its bytes and its replay are gone. A recording past its
+// retention is deleted on its own.
+func TestRecordingDeletedAndExpired(t *testing.T) {
+	recordings := t.TempDir()
+	n := startNode(t, func(c *config.Config) { c.RecordingsDir, c.RecordingSweep = recordings, 200*time.Millisecond })
+	show := func(body map[string]any) streamInfo {
+		t.Helper()
+		var c struct{ ID string }
+		n.call("POST", "/v1/creators", map[string]any{"name": "Amina"}, &c)
+		body["creator_id"], body["title"], body["record"] = c.ID, "Free show", true
+		var s streamInfo
+		if st := n.call("POST", "/v1/streams", body, &s); st != 201 {
+			t.Fatalf("create stream: %d", st)
+		}
+		p := publish(t, n, s, webrtc.MimeTypeVP8, 30)
+		v := mustWatch(t, n, s)
+		v.waitPackets(t, "video", 30, 10*time.Second)
+		p.stop()
+		n.call("DELETE", "/v1/streams/"+s.ID, nil, nil)
+		waitRecording(t, n, s.ID, store.RecordingComplete)
+		return s
+	}
+	files := func(streamID string) int {
+		entries, _ := os.ReadDir(filepath.Join(recordings, streamID))
+		return len(entries)
+	}
+	kept := show(map[string]any{})
+	if files(kept.ID) != 1 {
+		t.Fatalf("recording files of %s: %d", kept.ID, files(kept.ID))
+	}
+	var parts struct{ Parts []struct{ ID, State string } }
+	if n.call("GET", "/v1/streams/"+kept.ID+"/recording", nil, &parts); len(parts.Parts) != 1 || parts.Parts[0].State != "complete" {
+		t.Fatalf("the recording's parts: %+v", parts)
+	}
+	var deleted struct {
+		PartsDeleted int `json:"parts_deleted"`
+	}
+	if st := n.call("DELETE", "/v1/streams/"+kept.ID+"/recording", nil, &deleted); st != 200 || deleted.PartsDeleted != 1 {
+		t.Fatalf("delete the recording: %d %+v", st, deleted)
+	}
+	if files(kept.ID) != 0 {
+		t.Errorf("the recording's file is still there after its deletion")
+	}
+	if r := n.raw("POST", "/v1/streams/"+kept.ID+"/replay", "", "", nil); r.status != 404 || r.problem.Type != "/problems/no-recording" {
+		t.Errorf("replay of a deleted recording: %d %s", r.status, r.body)
+	}
+
+	short := show(map[string]any{"retention_seconds": 1, "replay_window_seconds": 1})
+	deadline := time.Now().Add(10 * time.Second)
+	for files(short.ID) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a recording past its retention of 1 s is still there 10 s later")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n.call("GET", "/v1/streams/"+short.ID+"/recording", nil, &parts); len(parts.Parts) != 0 {
+		t.Errorf("parts after the retention: %+v", parts)
 	}
 }

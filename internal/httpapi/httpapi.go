@@ -75,6 +75,13 @@ type Deps struct {
 	RecordingRetention time.Duration
 	// ReplayRequests counts replay link requests by status; nil counts nothing.
 	ReplayRequests *prometheus.CounterVec
+	// Recorder deletes recordings (recording.Recorder).
+	Recorder Recorder
+}
+
+// Recorder is what the API asks of the node's recorder.
+type Recorder interface {
+	Delete(ctx context.Context, streamID string) (parts int, err error)
 }
 
 // ReplayStorage is where recordings' parts are read from (recording.Dir).
@@ -185,6 +192,8 @@ func (a *api) routes() chi.Router {
 			r.With(a.ownStream).Delete("/streams/{id}", a.endStream)
 			r.With(a.ownStream).Put("/streams/{id}/prices", a.putStreamPrices)
 			r.With(a.ownStream).Get("/streams/{id}/prices", a.streamPrices)
+			r.With(a.ownStream).Get("/streams/{id}/recording", a.streamRecording)
+			r.With(a.ownStream).Delete("/streams/{id}/recording", a.deleteRecording)
 			r.With(a.ownStream).Patch("/streams/{id}", a.patchStream)
 
 			r.Group(func(r chi.Router) { // the rest is the operator's

@@ -17,6 +17,7 @@ import (
 	"github.com/livegate/livegate/internal/admission"
 	"github.com/livegate/livegate/internal/paywall"
 	"github.com/livegate/livegate/internal/problem"
+	"github.com/livegate/livegate/internal/recording"
 	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/store"
 )
@@ -202,4 +203,48 @@ func (a *api) servePart(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "private, max-age=3600")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	http.ServeContent(w, r, "", modified, f)
+}
+
+// streamRecording answers GET /v1/streams/{id}/recording: the parts of its recording, for
+// its creator and operators.
+func (a *api) streamRecording(w http.ResponseWriter, r *http.Request) {
+	parts, err := a.Store.Recordings(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		a.storeError(w, r, "recording", err)
+		return
+	}
+	type partJSON struct {
+		ID         string     `json:"id"`
+		State      string     `json:"state"`
+		Node       string     `json:"node"`
+		StartedAt  time.Time  `json:"started_at"`
+		EndedAt    *time.Time `json:"ended_at,omitempty"`
+		DurationMS int64      `json:"duration_ms"`
+		Bytes      int64      `json:"bytes"`
+	}
+	out := []partJSON{}
+	for _, p := range parts {
+		j := partJSON{ID: p.ID, State: p.State, Node: p.Node, StartedAt: p.StartedAt, DurationMS: p.DurationMS, Bytes: p.Bytes}
+		if !p.EndedAt.IsZero() {
+			j.EndedAt = &p.EndedAt
+		}
+		out = append(out, j)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"stream_id": chi.URLParam(r, "id"), "parts": out})
+}
+
+// deleteRecording answers DELETE /v1/streams/{id}/recording: the creator's recording
+// gone, bytes and all; replays of it end.
+func (a *api) deleteRecording(w http.ResponseWriter, r *http.Request) {
+	n, err := a.Recorder.Delete(r.Context(), chi.URLParam(r, "id"))
+	if errors.Is(err, recording.ErrRecording) {
+		problem.Write(w, r, http.StatusConflict, "recording-in-progress", "Recording in progress",
+			"the stream is being recorded: end it first")
+		return
+	}
+	if err != nil {
+		a.storeError(w, r, "recording", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"stream_id": chi.URLParam(r, "id"), "parts_deleted": n})
 }

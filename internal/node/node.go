@@ -241,7 +241,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	}
 	recMetrics := recording.NewMetrics(n.Registry)
 	n.Recorder = recording.New(recording.Config{Storage: recStorage, Store: db, Node: cfg.NodeID,
-		Metrics: recMetrics, Logger: log.With("component", "recording")})
+		Metrics: recMetrics, Logger: log.With("component", "recording"), Retention: cfg.RecordingRetention, SweepEvery: cfg.RecordingSweep})
 	if err := n.Recorder.Recover(ctx, db.RecordingsInProgress); err != nil {
 		return nil, err
 	}
@@ -263,7 +263,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		MaxBody: cfg.MaxBodyBytes, Logger: log.With("component", "http"), Limits: limits, Relay: relay, Fleet: apiFleet,
 		EventStreams: admission.NewConns("event-streams", cfg.MaxEventStreamsPerClient, cfg.MaxEventStreams, rejected, eventStreams),
 		Recordings:   recStorage, Replays: tokens, ReplayWindow: cfg.ReplayWindow, RecordingRetention: cfg.RecordingRetention,
-		ReplayRequests: recMetrics.ReplayRequests,
+		ReplayRequests: recMetrics.ReplayRequests, Recorder: n.Recorder,
 		Ready:          func() bool { return !n.SFU.Draining() }})
 
 	if cfg.MetricsAddr != "" {

@@ -67,6 +67,9 @@ type Store interface {
 	CreateRecording(ctx context.Context, r store.Recording) error
 	FinishRecording(ctx context.Context, r store.Recording) error
 	CheckpointRecording(ctx context.Context, id string, bytes, durationMS int64) error
+	Recordings(ctx context.Context, streamID string) ([]store.Recording, error)
+	ExpiredRecordings(ctx context.Context, defaultRetention time.Duration, now time.Time) ([]store.Recording, error)
+	DeleteRecording(ctx context.Context, id string) error
 }
 
 // Room is the live room a recording taps (sfu.Room).
@@ -81,6 +84,10 @@ type Config struct {
 	Node    string // this node's id, in each recording's row
 	Metrics *Metrics
 	Logger  *slog.Logger
+	// Retention is how long after its stream's end a recording is kept when the stream
+	// sets no retention of its own; SweepEvery how often expired ones are deleted.
+	Retention  time.Duration
+	SweepEvery time.Duration
 }
 
 // Recorder records the streams of one node.
@@ -118,14 +125,24 @@ func New(cfg Config) *Recorder {
 	return r
 }
 
-// checkpoints saves each part's size and duration so far, until the recorder closes.
+// checkpoints saves each part's size and duration so far, and deletes the recordings
+// past their retention, until the recorder closes.
 func (r *Recorder) checkpoints() {
 	t := time.NewTicker(checkpointEvery)
 	defer t.Stop()
+	sweepEvery := r.cfg.SweepEvery
+	if sweepEvery <= 0 {
+		sweepEvery = 10 * time.Minute
+	}
+	sweep := time.NewTicker(sweepEvery)
+	defer sweep.Stop()
 	for {
 		select {
 		case <-r.stop:
 			return
+		case <-sweep.C:
+			r.sweep()
+			continue
 		case <-t.C:
 		}
 		r.mu.Lock()
@@ -275,6 +292,65 @@ func (r *Recorder) finish(ctx context.Context, a *active) {
 	}
 	r.cfg.Logger.Info("recording finished", "stream", rec.StreamID, "recording", rec.ID, "state", rec.State,
 		"bytes", rec.Bytes, "duration_ms", rec.DurationMS)
+}
+
+// sweep deletes the recordings past their retention.
+func (r *Recorder) sweep() {
+	if r.cfg.Retention <= 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	expired, err := r.cfg.Store.ExpiredRecordings(ctx, r.cfg.Retention, time.Now())
+	if err != nil {
+		r.cfg.Logger.Warn("recording: retention sweep", "err", err)
+		return
+	}
+	for _, rec := range expired {
+		if err := r.remove(ctx, rec); err != nil {
+			r.cfg.Logger.Warn("recording: delete expired", "recording", rec.ID, "err", err)
+			continue
+		}
+		r.cfg.Logger.Info("recording deleted: past its retention", "stream", rec.StreamID, "recording", rec.ID)
+	}
+}
+
+// remove deletes a part: its bytes, then its row (a row without bytes would still be
+// offered; bytes without a row are only wasted).
+func (r *Recorder) remove(ctx context.Context, rec store.Recording) error {
+	if err := r.cfg.Storage.Remove(rec.Key); err != nil {
+		return fmt.Errorf("remove %s: %w", rec.Key, err)
+	}
+	return r.cfg.Store.DeleteRecording(ctx, rec.ID)
+}
+
+// ErrRecording means a stream's recording cannot be deleted while it is being written.
+var ErrRecording = errors.New("recording: the stream is being recorded")
+
+// Delete deletes a stream's whole recording (the creator's choice), and says how many
+// parts it had.
+func (r *Recorder) Delete(ctx context.Context, streamID string) (int, error) {
+	r.mu.Lock()
+	busy := r.active[streamID] != nil
+	r.mu.Unlock()
+	if busy {
+		return 0, ErrRecording
+	}
+	parts, err := r.cfg.Store.Recordings(ctx, streamID)
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range parts {
+		if p.State == store.RecordingInProgress {
+			return 0, ErrRecording // another node of the fleet writes it
+		}
+	}
+	for _, p := range parts {
+		if err := r.remove(ctx, p); err != nil {
+			return 0, err
+		}
+	}
+	return len(parts), nil
 }
 
 // Close finishes every part this node is writing (the node is stopping).

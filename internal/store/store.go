@@ -163,6 +163,9 @@ type Store interface {
 	// RecordingsInProgress lists the parts node was writing.
 	RecordingsInProgress(ctx context.Context, node string) ([]Recording, error)
 	DeleteRecording(ctx context.Context, id string) error
+	// ExpiredRecordings lists the parts of streams that ended longer ago than their
+	// retention (def for a stream that sets none).
+	ExpiredRecordings(ctx context.Context, def time.Duration, now time.Time) ([]Recording, error)
 
 	Close() error
 }

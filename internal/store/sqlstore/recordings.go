@@ -82,6 +82,13 @@ func (d *DB) recordings(ctx context.Context, where string, args ...any) ([]store
 	return out, rows.Err()
 }
 
+// ExpiredRecordings implements store.Store.
+func (d *DB) ExpiredRecordings(ctx context.Context, def time.Duration, now time.Time) ([]store.Recording, error) {
+	return d.recordings(ctx, `WHERE state <> 'recording' AND stream_id IN (SELECT id FROM streams WHERE ended_at IS NOT NULL
+		AND ended_at + (CASE WHEN retention_seconds > 0 THEN retention_seconds ELSE ? END) * 1000000 < ?) ORDER BY started_at LIMIT 1000`,
+		int64(def/time.Second), now.UnixMicro())
+}
+
 // DeleteRecording implements store.Store.
 func (d *DB) DeleteRecording(ctx context.Context, id string) error {
 	res, err := d.exec(ctx, `DELETE FROM recordings WHERE id = ?`, id)

@@ -74,6 +74,16 @@ func testRecordings(t *testing.T, s store.Store) {
 	if err := s.DeleteRecording(ctx, b.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("deleting a deleted recording: %v", err)
 	}
+	// Retention: the stream keeps its recording 24 hours after its end.
+	if err := s.EndStream(ctx, st.ID, now().Add(-23*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if expired, err := s.ExpiredRecordings(ctx, 90*24*time.Hour, now()); err != nil || len(expired) != 0 {
+		t.Fatalf("expired 23 hours after the end: %+v %v, want none", expired, err)
+	}
+	if expired, err := s.ExpiredRecordings(ctx, 90*24*time.Hour, now().Add(2*time.Hour)); err != nil || len(expired) != 1 || expired[0].ID != a.ID {
+		t.Fatalf("expired 25 hours after the end: %+v %v, want %s", expired, err, a.ID)
+	}
 }
 
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
