@@ -264,7 +264,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		EventStreams: admission.NewConns("event-streams", cfg.MaxEventStreamsPerClient, cfg.MaxEventStreams, rejected, eventStreams),
 		Recordings:   recStorage, Replays: tokens, ReplayWindow: cfg.ReplayWindow, RecordingRetention: cfg.RecordingRetention,
 		ReplayRequests: recMetrics.ReplayRequests, Recorder: n.Recorder,
-		Ready:          func() bool { return !n.SFU.Draining() }})
+		Ready: func() bool { return !n.SFU.Draining() }})
 
 	if cfg.MetricsAddr != "" {
 		n.metricLn, err = net.Listen("tcp", cfg.MetricsAddr)
