@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure every service the tests talk to is answering on loopback: PostgreSQL
-# (127.0.0.1:5432, database "test"), Redis (127.0.0.1:6379) and stripe-mock
-# (127.0.0.1:12111/12112), and that Chromium is installed for the browser test. Starts
-# what is down, installs what is missing. Any failure exits non-zero: the tests never
+# (127.0.0.1:5432, database "test"), Redis (127.0.0.1:6379), stripe-mock
+# (127.0.0.1:12111/12112) and an S3 server (127.0.0.1:19000), and that Chromium is
+# installed for the browser test. Starts what is down, installs what is missing. Any failure exits non-zero: the tests never
 # silently skip a service under CI.
 set -euo pipefail
 
@@ -69,6 +69,17 @@ if ! answers 127.0.0.1 12111; then
 	nohup "$gobin/stripe-mock" -http-addr 127.0.0.1:12111 -https-addr 127.0.0.1:12112 >/tmp/stripe-mock.log 2>&1 &
 	wait_for stripe-mock 127.0.0.1 12111 30
 fi
+# An S3-compatible server for the recordings' bucket (gofakes3, a standalone S3 server in
+# Go, pinned; in memory: the tests make their own buckets).
+if ! answers 127.0.0.1 19000; then
+	if [ ! -x "$gobin/gofakes3" ]; then
+		log "installing gofakes3"
+		go install github.com/johannesboyne/gofakes3/cmd/gofakes3@v1.2.0
+	fi
+	log "starting gofakes3"
+	nohup "$gobin/gofakes3" -host 127.0.0.1:19000 -backend memory -quiet >/tmp/gofakes3.log 2>&1 &
+	wait_for gofakes3 127.0.0.1 19000 30
+fi
 # Chromium, for the browser end-to-end test (Debian's package; no browser download).
 if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
 	apt_install chromium
@@ -80,4 +91,4 @@ if [ ! -d "$werift/node_modules/werift" ]; then
 	log "installing werift"
 	(cd "$werift" && npm ci --no-audit --no-fund --loglevel=error)
 fi
-log "PostgreSQL, Redis, stripe-mock, Chromium and werift are ready"
+log "PostgreSQL, Redis, stripe-mock, gofakes3 (S3), Chromium and werift are ready"

@@ -63,6 +63,9 @@ type Config struct {
 	ReplayWindow       time.Duration
 	RecordingRetention time.Duration
 	RecordingSweep     time.Duration // how often recordings past their retention are deleted
+	// RecordingsS3 puts recordings in an S3-compatible bucket (any node of a fleet
+	// serves any replay); RecordingsDir is then where parts wait to be uploaded.
+	RecordingsS3 S3Config
 	// ReconnectGrace is how long a live stream whose encoder dropped without DELETE
 	// stays live, viewers attached, waiting for the encoder to reconnect.
 	ReconnectGrace time.Duration
@@ -130,6 +133,16 @@ type Config struct {
 }
 
 // Default returns the configuration of a single node that needs no external service.
+// S3Config is an S3-compatible bucket. Empty Endpoint: no bucket.
+type S3Config struct {
+	Endpoint  string // host:port
+	Bucket    string
+	Region    string
+	AccessKey string // also AWS_ACCESS_KEY_ID
+	SecretKey string // also AWS_SECRET_ACCESS_KEY
+	Insecure  bool   // plain HTTP
+}
+
 func Default() Config {
 	return Config{
 		HTTPAddr:            ":8080",
@@ -208,6 +221,12 @@ func flags(c *Config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.RecordingsDir, "recordings-dir", c.RecordingsDir, "directory of the recordings of streams this node is the origin of (default: recordings in --data-dir)")
 	fs.DurationVar(&c.ReplayWindow, "replay-window", c.ReplayWindow, "how long after a recorded stream ends its buyers may replay it, unless the stream says otherwise")
 	fs.DurationVar(&c.RecordingRetention, "recording-retention", c.RecordingRetention, "how long a recording is kept after its stream ends, unless the stream says otherwise")
+	fs.StringVar(&c.RecordingsS3.Endpoint, "recordings-s3-endpoint", c.RecordingsS3.Endpoint, "S3-compatible endpoint (host:port) keeping recordings, so that every node serves every replay; empty: --recordings-dir only")
+	fs.StringVar(&c.RecordingsS3.Bucket, "recordings-s3-bucket", c.RecordingsS3.Bucket, "the recordings' bucket (it must exist)")
+	fs.StringVar(&c.RecordingsS3.Region, "recordings-s3-region", c.RecordingsS3.Region, "the bucket's region")
+	fs.StringVar(&c.RecordingsS3.AccessKey, "recordings-s3-access-key", c.RecordingsS3.AccessKey, "S3 access key (or AWS_ACCESS_KEY_ID)")
+	fs.StringVar(&c.RecordingsS3.SecretKey, "recordings-s3-secret-key", c.RecordingsS3.SecretKey, "S3 secret key (or AWS_SECRET_ACCESS_KEY)")
+	fs.BoolVar(&c.RecordingsS3.Insecure, "recordings-s3-insecure", c.RecordingsS3.Insecure, "talk to the S3 endpoint over plain HTTP")
 	fs.DurationVar(&c.RecordingSweep, "recording-sweep", c.RecordingSweep, "how often recordings past their retention are deleted")
 	fs.DurationVar(&c.ReconnectGrace, "reconnect-grace", c.ReconnectGrace, "how long a live stream waits, viewers attached, for an encoder that dropped to reconnect (0: end at once)")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", c.ConnectTimeout, "how long a viewer connection may take to come up (ICE and DTLS) after its answer before it is closed (0: ICE's own timeouts)")
@@ -287,6 +306,12 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	if envErr != nil {
 		return c, envErr
 	}
+	if c.RecordingsS3.AccessKey == "" {
+		c.RecordingsS3.AccessKey = getenv("AWS_ACCESS_KEY_ID")
+	}
+	if c.RecordingsS3.SecretKey == "" {
+		c.RecordingsS3.SecretKey = getenv("AWS_SECRET_ACCESS_KEY")
+	}
 	// Stripe's own variable names are what operators already have in their secrets.
 	if c.StripeSecretKey == "" {
 		c.StripeSecretKey = getenv("STRIPE_SECRET_KEY")
@@ -358,6 +383,9 @@ func (c Config) Validate() error {
 	}
 	if c.ReconnectGrace < 0 {
 		errs = append(errs, errors.New("reconnect-grace must not be negative"))
+	}
+	if c.RecordingsS3.Endpoint != "" && c.RecordingsS3.Bucket == "" {
+		errs = append(errs, errors.New("recordings-s3-bucket is required with recordings-s3-endpoint"))
 	}
 	if c.ReplayWindow <= 0 || c.RecordingRetention <= 0 || c.RecordingSweep <= 0 {
 		errs = append(errs, errors.New("replay-window, recording-retention and recording-sweep must be positive"))

@@ -296,3 +296,48 @@ func TestRecordingDeletedAndExpired(t *testing.T) {
 		t.Errorf("parts after the retention: %+v", parts)
 	}
 }
+
+// With recordings in an S3 bucket, any node serves any replay: a stream recorded on one
+// node is replayed from another that shares its database and bucket, and nothing is left
+// in the recording node's spool.
+func TestReplayFromAnotherNodeThroughS3(t *testing.T) {
+	bucket, pg := testenv.S3Bucket(t), testenv.PostgresURL(t)
+	spoolA := t.TempDir()
+	shared := func(spool string) func(*config.Config) {
+		return func(c *config.Config) { c.RecordingsS3, c.DatabaseURL, c.RecordingsDir = bucket, pg, spool }
+	}
+	a := startNode(t, shared(spoolA))
+	b := startNode(t, shared(t.TempDir()))
+	var c struct{ ID string }
+	a.call("POST", "/v1/creators", map[string]any{"name": "Amina"}, &c)
+	var s streamInfo
+	if st := a.call("POST", "/v1/streams", map[string]any{"creator_id": c.ID, "title": "Free show", "record": true}, &s); st != 201 {
+		t.Fatalf("create stream: %d", st)
+	}
+	p := publish(t, a, s, webrtc.MimeTypeVP8, 30)
+	v := mustWatch(t, a, s)
+	v.waitPackets(t, "video", 60, 10*time.Second)
+	p.stop()
+	a.call("DELETE", "/v1/streams/"+s.ID, nil, nil)
+	recs := waitRecording(t, a, s.ID, store.RecordingComplete)
+	if entries, _ := os.ReadDir(filepath.Join(spoolA, s.ID)); len(entries) != 0 {
+		t.Errorf("the spool still holds %d files once the part is uploaded", len(entries))
+	}
+	r := b.raw("POST", "/v1/streams/"+s.ID+"/replay", "", "", nil)
+	var links replayLinks
+	if r.status != 200 || json.Unmarshal([]byte(r.body), &links) != nil || len(links.Parts) != 1 {
+		t.Fatalf("replay from the other node: %d %s", r.status, r.body)
+	}
+	status, h, body := fetchRange(t, links.URL, 0, -1)
+	if status != 206 || int64(len(body)) != recs[0].Bytes || h.Get("Content-Type") != "video/webm" {
+		t.Fatalf("the part from the bucket: %d, %d bytes of %d, %v", status, len(body), recs[0].Bytes, h)
+	}
+	status, _, mid := fetchRange(t, links.URL, 1000, 1999)
+	if status != 206 || !bytes.Equal(mid, body[1000:2000]) {
+		t.Errorf("a range from the bucket: %d, %d bytes", status, len(mid))
+	}
+	sum, err := recording.Probe(bytes.NewReader(body))
+	if err != nil || len(sum.Codecs) != 2 || !sum.Indexed || sum.Blocks["V_VP8"] < 50 {
+		t.Errorf("the replay from the bucket: %+v %v", sum, err)
+	}
+}

@@ -235,7 +235,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	if recDir == "" {
 		recDir = filepath.Join(cfg.DataDir, "recordings")
 	}
-	recStorage, err := recording.NewDir(recDir)
+	var recStorage interface {
+		recording.Storage
+		httpapi.ReplayStorage
+	}
+	if s3 := cfg.RecordingsS3; s3.Endpoint != "" {
+		recStorage, err = recording.NewS3(ctx, recording.S3Config{Endpoint: s3.Endpoint, Bucket: s3.Bucket, Region: s3.Region,
+			AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Insecure: s3.Insecure, SpoolDir: recDir})
+	} else {
+		recStorage, err = recording.NewDir(recDir)
+	}
 	if err != nil {
 		return nil, err
 	}

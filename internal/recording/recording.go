@@ -382,7 +382,13 @@ func (r *Recorder) Recover(ctx context.Context, list func(ctx context.Context, n
 	if err != nil {
 		return fmt.Errorf("recordings in progress: %w", err)
 	}
+	salvage, _ := r.cfg.Storage.(interface{ Salvage(key string) error })
 	for _, rec := range recs {
+		if salvage != nil {
+			if err := salvage.Salvage(rec.Key); err != nil {
+				return fmt.Errorf("recording %s: %w", rec.ID, err)
+			}
+		}
 		rec.State = store.RecordingInterrupted
 		rec.EndedAt = time.Now().UTC().Truncate(time.Microsecond)
 		if n, err := r.cfg.Storage.Size(rec.Key); err == nil {

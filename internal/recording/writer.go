@@ -285,6 +285,9 @@ func (p *part) finish() {
 	for _, t := range p.tracks {
 		_ = t.block.Close() // the last one closes the file
 	}
+	if p.file.closeErr != nil && p.fatal == nil {
+		p.fail(p.file.closeErr)
+	}
 }
 
 // Stop ends the part and waits until its file is complete.
@@ -308,11 +311,18 @@ func opusHead(channels int) []byte {
 	return append(b, 0)
 }
 
-// counted counts what is written to a part's file.
+// counted counts what is written to a part's file, and keeps what closing it said: the
+// muxer closes it and drops the error (an upload that failed, for a bucket).
 type counted struct {
 	File
-	n       atomic.Int64
-	metrics *Metrics
+	n        atomic.Int64
+	metrics  *Metrics
+	closeErr error
+}
+
+func (c *counted) Close() error {
+	c.closeErr = c.File.Close()
+	return c.closeErr
 }
 
 func (c *counted) Write(b []byte) (int, error) {
