@@ -25,6 +25,9 @@ type ReplayClaims struct {
 	Stream               string `json:"str"`
 	Recording            string `json:"rec"`
 	Entitlement          string `json:"ent"`
+	// PreviewMillis, for a viewer on the stream's free preview, is how much of the part
+	// the link serves: its first milliseconds, cut on a keyframe.
+	PreviewMillis int64 `json:"pvw,omitempty"`
 }
 
 // IssueReplay signs viewer's replay token, valid for ttl.

@@ -341,3 +341,59 @@ func TestReplayFromAnotherNodeThroughS3(t *testing.T) {
 		t.Errorf("the replay from the bucket: %+v %v", sum, err)
 	}
 }
+
+// The free preview applies to the replay: a viewer without a ticket gets the first
+// seconds (cut on a keyframe) and nothing past them; a buyer gets the whole show.
+func TestReplayPreview(t *testing.T) {
+	n := startAccessNode(t, nil)
+	n.launchCountries()
+	_, s := n.ticketStream("MA", map[string]int64{"MAD": 4900})
+	if st := n.call("PATCH", "/v1/streams/"+s.ID, map[string]any{"preview_seconds": 2}, nil); st != 200 {
+		t.Fatalf("set the preview: %d", st)
+	}
+	amina := n.buyer("viewer-amina", testenv.IPMorocco)
+	amina.buyTicket(s.ID)
+	publish(t, n, s, webrtc.MimeTypeVP8, 30)
+	v, err := watchWithToken(t, n, s, amina.mustAccess(s.ID).PlaybackToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.waitPackets(t, "video", 1, 10*time.Second)
+	time.Sleep(5 * time.Second)
+	n.call("DELETE", "/v1/streams/"+s.ID, nil, nil)
+	waitRecording(t, n, s.ID, store.RecordingComplete)
+
+	duration := func(who buyer) (int64, string, replayLinks) {
+		t.Helper()
+		r := who.post("/v1/streams/" + s.ID + "/replay")
+		var out struct {
+			replayLinks
+			Access string `json:"access"`
+		}
+		if r.status != 200 || json.Unmarshal([]byte(r.body), &out) != nil {
+			t.Fatalf("replay for %s: %d %s", who.id, r.status, r.body)
+		}
+		status, _, body := fetchRange(t, out.URL, 0, -1)
+		if status != 206 {
+			t.Fatalf("the part for %s: %d", who.id, status)
+		}
+		sum, err := recording.Probe(bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sum.DurationMS, out.Access, out.replayLinks
+	}
+	full, mode, _ := duration(amina)
+	if mode != "ticket" || full < 4000 {
+		t.Errorf("the buyer's replay: %s, %d ms", mode, full)
+	}
+	preview, mode, links := duration(n.buyer("viewer-karim", testenv.IPMorocco))
+	if mode != "preview" || preview < 2000 || preview > 3200 || preview >= full {
+		t.Errorf("the preview of the replay: %s, %d ms (the whole show %d ms), want about the first 2 s", mode, preview, full)
+	}
+	_, h, _ := fetchRange(t, links.URL, 0, 0)
+	size, _ := strconv.ParseInt(h.Get("Content-Range")[strings.LastIndex(h.Get("Content-Range"), "/")+1:], 10, 64)
+	if status, _, _ := fetchRange(t, links.URL, size, size+1000); status != 416 {
+		t.Errorf("a range past the preview: %d, want 416", status)
+	}
+}

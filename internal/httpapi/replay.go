@@ -5,6 +5,7 @@ package httpapi
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -103,11 +104,11 @@ func (a *api) streamReplay(w http.ResponseWriter, r *http.Request) {
 		a.moneyError(w, r, err)
 		return
 	}
+	mode := string(st.AccessMode)
+	var previewMS int64
 	if right.Entitlement == sessions.EntitlementPreview {
-		// Replays have no preview yet: a part is served whole or not at all.
-		problem.Write(w, r, http.StatusPaymentRequired, "payment-required", "Payment required",
-			"the free preview is of the live stream; buy to replay")
-		return
+		// The free preview applies to the replay: the first part's first seconds.
+		mode, previewMS, playable = "preview", right.Preview.Milliseconds(), playable[:1]
 	}
 	if viewer == "" {
 		viewer = "anon"
@@ -123,8 +124,8 @@ func (a *api) streamReplay(w http.ResponseWriter, r *http.Request) {
 	out := make([]partJSON, 0, len(playable))
 	var expires time.Time
 	for _, p := range playable {
-		tok, exp, err := a.Replays.IssueReplay(viewer, access.ReplayClaims{Stream: st.ID, Recording: p.ID, Entitlement: right.Entitlement},
-			replayLinkTTL)
+		tok, exp, err := a.Replays.IssueReplay(viewer, access.ReplayClaims{Stream: st.ID, Recording: p.ID,
+			Entitlement: right.Entitlement, PreviewMillis: previewMS}, replayLinkTTL)
 		if err != nil {
 			a.Logger.Error("replay link", "stream", st.ID, "err", err)
 			problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
@@ -134,9 +135,14 @@ func (a *api) streamReplay(w http.ResponseWriter, r *http.Request) {
 		out = append(out, partJSON{ID: p.ID, URL: base + "/replays/" + st.ID + "/" + p.ID + ".webm?token=" + tok,
 			State: p.State, DurationMS: p.DurationMS, Bytes: p.Bytes})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"stream_id": st.ID, "url": out[0].URL, "parts": out, "expires_at": expires.UTC(),
-		"replay_until": st.ReplayUntil(a.ReplayWindow).UTC()})
+	body := map[string]any{"stream_id": st.ID, "url": out[0].URL, "parts": out, "expires_at": expires.UTC(),
+		"replay_until": st.ReplayUntil(a.ReplayWindow).UTC(), "access": mode}
+	if previewMS > 0 {
+		body["preview_seconds"] = previewMS / 1000
+	}
+	writeJSON(w, http.StatusOK, body)
 }
+
 
 // servePart answers GET /replays/{stream}/{recording}.webm?token=: the part, with range
 // requests, while the link's viewer is still entitled to it. Nothing lists recordings.
@@ -157,7 +163,7 @@ func (a *api) servePart(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, "stream", err)
 		return
 	}
-	if claims.Entitlement != sessions.EntitlementFree {
+	if claims.Entitlement != sessions.EntitlementFree && claims.Entitlement != sessions.EntitlementPreview {
 		kind := store.KindTicket
 		if st.AccessMode == store.AccessSubscribers {
 			kind = store.KindSubscription
@@ -198,11 +204,28 @@ func (a *api) servePart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
+	var content io.ReadSeeker = f
+	if claims.PreviewMillis > 0 {
+		// A preview is the part's first seconds, and nothing after them can be asked for.
+		ra, ok := f.(io.ReaderAt)
+		size, err := f.Seek(0, io.SeekEnd)
+		if !ok || err != nil {
+			problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
+			return
+		}
+		cut, err := recording.CutAfter(ra, size, claims.PreviewMillis)
+		if err != nil {
+			a.Logger.Error("cut a replay preview", "stream", streamID, "recording", recID, "err", err)
+			problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
+			return
+		}
+		content = io.NewSectionReader(ra, 0, cut)
+	}
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(replayWriteTimeout))
 	w.Header().Set("Content-Type", "video/webm")
 	w.Header().Set("Cache-Control", "private, max-age=3600")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	http.ServeContent(w, r, "", modified, f)
+	http.ServeContent(w, r, "", modified, content)
 }
 
 // streamRecording answers GET /v1/streams/{id}/recording: the parts of its recording, for

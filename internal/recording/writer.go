@@ -253,7 +253,9 @@ func (p *part) begin(key []byte, at time.Time) error {
 			mkvcore.WithMaxDelayedPackets(64), mkvcore.WithSortRule(mkvcore.BlockSorterDropOutdated)))),
 		mkvcore.WithSeekHead(true),
 		mkvcore.WithCues(cuesReserve),
-		mkvcore.WithMaxKeyframeInterval(videoNumber, 30_000),
+		// A cluster starts on each keyframe (and at least every 30 s): what a seek, and a
+		// preview's cut, land on.
+		mkvcore.WithMinMaxClusterDuration(videoNumber, 0, 30_000),
 		mkvcore.WithOnFatalHandler(func(err error) { p.log.Error("recording: write failed", "err", err) }),
 		mkvcore.WithOnErrorHandler(func(err error) { p.log.Debug("recording: block dropped", "err", err) }),
 	)

@@ -91,3 +91,35 @@ func TestPartIsAPlayableWebM(t *testing.T) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// A preview is the part's first seconds, cut on a cluster (a keyframe): what the cut
+// keeps reads as a WebM that plays that long.
+func TestCutAfterKeepsTheFirstSeconds(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "part.webm")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPart(f, []sfu.TrackInfo{{Kind: "video", MimeType: "video/VP8", ClockRate: 90000},
+		{Kind: "audio", MimeType: "audio/opus", ClockRate: 48000, Channels: 2}}, func() {}, NewMetrics(nil), discard())
+	fd := &feed{p: p, base: time.Now()}
+	for ms := int64(0); ms <= 6000; ms += 40 {
+		fd.send(0, ms, vp8Frame(ms%1000 == 0)) // a keyframe a second: a cluster a second
+		fd.send(1, ms, []byte{0xfc, 0x01, 0x02})
+	}
+	p.Stop()
+	b, _ := os.ReadFile(path)
+	for _, tc := range []struct{ previewMS, atLeast, atMost int64 }{{2500, 2500, 3000}, {0, 0, 999}, {10000, 6000, 6100}} {
+		cut, err := CutAfter(bytes.NewReader(b), int64(len(b)), tc.previewMS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := Probe(bytes.NewReader(b[:cut]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.DurationMS < tc.atLeast || s.DurationMS > tc.atMost {
+			t.Errorf("a preview of %d ms plays %d ms, want %d to %d", tc.previewMS, s.DurationMS, tc.atLeast, tc.atMost)
+		}
+	}
+}
