@@ -143,7 +143,6 @@ func (a *api) streamReplay(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-
 // servePart answers GET /replays/{stream}/{recording}.webm?token=: the part, with range
 // requests, while the link's viewer is still entitled to it. Nothing lists recordings.
 func (a *api) servePart(w http.ResponseWriter, r *http.Request) {
