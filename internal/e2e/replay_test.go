@@ -148,6 +148,16 @@ func TestReplayOfATicketedStream(t *testing.T) {
 		t.Errorf("frames in the replay: %v", sum.Blocks)
 	}
 
+	metrics := n.URL() + "/metrics"
+	if got := scrape(t, metrics, "livegate_recording_bytes_total"); got < float64(size) {
+		t.Errorf("livegate_recording_bytes_total %v, the part has %d bytes", got, size)
+	}
+	if got := scrape(t, metrics, `livegate_replay_requests_total{status="200"}`); got != 1 {
+		t.Errorf("replay links granted: %v, want 1", got)
+	}
+	if got := scrape(t, metrics, "livegate_recordings_in_progress"); got != 0 {
+		t.Errorf("recordings in progress after the end: %v", got)
+	}
 	// No ticket: the paywall. A link for another part, or none: refused.
 	if _, r := n.buyer("viewer-karim", testenv.IPMorocco).replay(s.ID); r.status != 402 || r.problem.Type != "/problems/payment-required" {
 		t.Errorf("replay without a ticket: %d %s", r.status, r.body)
@@ -395,5 +405,79 @@ func TestReplayPreview(t *testing.T) {
 	size, _ := strconv.ParseInt(h.Get("Content-Range")[strings.LastIndex(h.Get("Content-Range"), "/")+1:], 10, 64)
 	if status, _, _ := fetchRange(t, links.URL, size, size+1000); status != 416 {
 		t.Errorf("a range past the preview: %d, want 416", status)
+	}
+}
+
+// recordFree creates a recorded free stream on n.
+func recordFree(t *testing.T, n *testNode) streamInfo {
+	t.Helper()
+	var c struct{ ID string }
+	n.call("POST", "/v1/creators", map[string]any{"name": "Amina"}, &c)
+	var s streamInfo
+	if st := n.call("POST", "/v1/streams", map[string]any{"creator_id": c.ID, "title": "Free show", "record": true}, &s); st != 201 {
+		t.Fatalf("create stream: %d", st)
+	}
+	return s
+}
+
+// probeRecording ends s, waits for its recording and reads its one part.
+func probeRecording(t *testing.T, n *testNode, s streamInfo) recording.Summary {
+	t.Helper()
+	n.call("DELETE", "/v1/streams/"+s.ID, nil, nil)
+	recs := waitRecording(t, n, s.ID, store.RecordingComplete)
+	if len(recs) != 1 {
+		t.Fatalf("parts: %+v, want one", recs)
+	}
+	r := n.raw("POST", "/v1/streams/"+s.ID+"/replay", "", "", nil)
+	var links replayLinks
+	if r.status != 200 || json.Unmarshal([]byte(r.body), &links) != nil {
+		t.Fatalf("replay: %d %s", r.status, r.body)
+	}
+	_, _, body := fetchRange(t, links.URL, 0, -1)
+	sum, err := recording.Probe(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum
+}
+
+// A simulcast stream is recorded at its top layer.
+func TestRecordingKeepsTheTopSimulcastLayer(t *testing.T) {
+	n := startNode(t, nil)
+	s := recordFree(t, n)
+	publishSimulcast(t, n, s)
+	mustWatch(t, n, s).waitPackets(t, "video", 30, 10*time.Second)
+	time.Sleep(2 * time.Second)
+	sum := probeRecording(t, n, s)
+	top := int64(simulcastLayers[len(simulcastLayers)-1].size - 1) // a packet's frame bytes: its payload less the VP8 descriptor
+	if sum.Blocks["V_VP8"] < 30 || sum.Bytes["V_VP8"]%top != 0 {
+		t.Errorf("the recorded video: %d frames, %d bytes, want frames of the %q layer (%d bytes a packet)",
+			sum.Blocks["V_VP8"], sum.Bytes["V_VP8"], simulcastLayers[len(simulcastLayers)-1].rid, top)
+	}
+}
+
+// An encoder that drops and comes back within the grace window continues the same part:
+// one file, playing the whole show with the gap where the encoder was away.
+func TestRecordingContinuesAcrossAnEncoderReconnect(t *testing.T) {
+	n := startNode(t, nil)
+	s := recordFree(t, n)
+	first := publish(t, n, s, webrtc.MimeTypeVP8, 30)
+	mustWatch(t, n, s).waitPackets(t, "video", 10, 10*time.Second)
+	from := time.Now()
+	time.Sleep(2 * time.Second)
+	first.stop() // the encoder goes; the stream waits for it
+	before := first.video.Sent()
+	time.Sleep(time.Second)
+	second := publish(t, n, s, webrtc.MimeTypeVP8, 30)
+	time.Sleep(2 * time.Second)
+	show := time.Since(from)
+	after := second.video.Sent()
+	sum := probeRecording(t, n, s)
+	t.Logf("recorded %+v of a %v show, %d + %d video packets sent", sum, show, before, after)
+	if d := time.Duration(sum.DurationMS) * time.Millisecond; d < show-time.Second || d > show+time.Second {
+		t.Errorf("the part plays %v, the show (with the encoder's gap) lasted %v", d, show)
+	}
+	if got := uint64(sum.Blocks["V_VP8"]); got < (before+after)*8/10 {
+		t.Errorf("%d video frames recorded, %d sent by both connections", got, before+after)
 	}
 }

@@ -11,8 +11,9 @@ import (
 
 // Summary is what a part holds, read back from its bytes.
 type Summary struct {
-	Codecs     []string       // the tracks' codec ids, in track order: V_VP8, A_OPUS
-	Blocks     map[string]int // blocks (frames) per codec id
+	Codecs     []string         // the tracks' codec ids, in track order: V_VP8, A_OPUS
+	Blocks     map[string]int   // blocks (frames) per codec id
+	Bytes      map[string]int64 // the frames' bytes per codec id
 	Width      int
 	Height     int
 	DurationMS int64 // the last block's time
@@ -31,7 +32,7 @@ func Probe(r io.Reader) (Summary, error) {
 		Segment webm.Segment    `ebml:"Segment"`
 	}
 	err := ebml.Unmarshal(r, &doc)
-	s := Summary{Blocks: map[string]int{}}
+	s := Summary{Blocks: map[string]int{}, Bytes: map[string]int64{}}
 	if err != nil {
 		if !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 			return s, fmt.Errorf("probe recording: %w", err)
@@ -52,6 +53,9 @@ func Probe(r io.Reader) (Summary, error) {
 	for _, c := range doc.Segment.Cluster {
 		for _, b := range c.SimpleBlock {
 			s.Blocks[byNumber[b.TrackNumber]]++
+			for _, d := range b.Data {
+				s.Bytes[byNumber[b.TrackNumber]] += int64(len(d))
+			}
 			s.DurationMS = max(s.DurationMS, int64(c.Timecode)+int64(b.Timecode))
 		}
 	}
