@@ -423,6 +423,13 @@ func recordFree(t *testing.T, n *testNode) streamInfo {
 // probeRecording ends s, waits for its recording and reads its one part.
 func probeRecording(t *testing.T, n *testNode, s streamInfo) recording.Summary {
 	t.Helper()
+	sum, _ := fetchRecording(t, n, s)
+	return sum
+}
+
+// fetchRecording is probeRecording with the part's bytes.
+func fetchRecording(t *testing.T, n *testNode, s streamInfo) (recording.Summary, []byte) {
+	t.Helper()
 	n.call("DELETE", "/v1/streams/"+s.ID, nil, nil)
 	recs := waitRecording(t, n, s.ID, store.RecordingComplete)
 	if len(recs) != 1 {
@@ -438,7 +445,7 @@ func probeRecording(t *testing.T, n *testNode, s streamInfo) recording.Summary {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sum
+	return sum, body
 }
 
 // A simulcast stream is recorded at its top layer.

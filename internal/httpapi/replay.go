@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -132,7 +133,7 @@ func (a *api) streamReplay(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		expires = exp
-		out = append(out, partJSON{ID: p.ID, URL: base + "/replays/" + st.ID + "/" + p.ID + ".webm?token=" + tok,
+		out = append(out, partJSON{ID: p.ID, URL: base + "/replays/" + st.ID + "/" + p.ID + path.Ext(p.Key) + "?token=" + tok,
 			State: p.State, DurationMS: p.DurationMS, Bytes: p.Bytes})
 	}
 	body := map[string]any{"stream_id": st.ID, "url": out[0].URL, "parts": out, "expires_at": expires.UTC(),
@@ -143,12 +144,17 @@ func (a *api) streamReplay(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-// servePart answers GET /replays/{stream}/{recording}.webm?token=: the part, with range
-// requests, while the link's viewer is still entitled to it. Nothing lists recordings.
+// partTypes are the containers parts are written in, by extension.
+var partTypes = map[string]string{".webm": "video/webm", ".mp4": "video/mp4"}
+
+// servePart answers GET /replays/{stream}/{recording}.webm (or .mp4)?token=: the part, with
+// range requests, while the link's viewer is still entitled to it. Nothing lists
+// recordings.
 func (a *api) servePart(w http.ResponseWriter, r *http.Request) {
 	streamID := chi.URLParam(r, "stream")
-	recID, ok := strings.CutSuffix(chi.URLParam(r, "part"), ".webm")
-	if !ok {
+	ext := path.Ext(chi.URLParam(r, "part"))
+	recID := strings.TrimSuffix(chi.URLParam(r, "part"), ext)
+	if partTypes[ext] == "" {
 		problem.Write(w, r, http.StatusNotFound, "not-found", "Not found", "")
 		return
 	}
@@ -188,7 +194,7 @@ func (a *api) servePart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, p := range parts {
-		if p.ID == recID {
+		if p.ID == recID && path.Ext(p.Key) == ext {
 			key = p.Key
 		}
 	}
@@ -221,7 +227,7 @@ func (a *api) servePart(w http.ResponseWriter, r *http.Request) {
 		content = io.NewSectionReader(ra, 0, cut)
 	}
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(replayWriteTimeout))
-	w.Header().Set("Content-Type", "video/webm")
+	w.Header().Set("Content-Type", partTypes[ext])
 	w.Header().Set("Cache-Control", "private, max-age=3600")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	http.ServeContent(w, r, "", modified, content)

@@ -24,6 +24,10 @@ var segmentLevel = map[uint32]bool{idCluster: true, 0x1C53BB6B: true /* Cues */,
 // CutAfter returns how many of a part's first bytes play its first ms milliseconds: up to
 // the first cluster starting after ms, or the whole part.
 func CutAfter(r io.ReaderAt, size, ms int64) (int64, error) {
+	var head [8]byte
+	if n, _ := r.ReadAt(head[:], 0); isMP4(head[:n]) {
+		return cutMP4(r, size, ms)
+	}
 	off := int64(0)
 	for off < size { // the EBML header, then the segment
 		id, n, dataSize, err := elementHeader(r, off)

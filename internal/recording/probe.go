@@ -1,6 +1,7 @@
 package recording
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,17 @@ type Summary struct {
 // Probe reads a part's structure: its tracks, how many frames each has, and how long it
 // plays. A part cut short by a crash reads up to where it stops.
 func Probe(r io.Reader) (Summary, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return Summary{}, fmt.Errorf("probe recording: %w", err)
+	}
+	if isMP4(b) {
+		return probeMP4(b)
+	}
+	return probeWebM(bytes.NewReader(b))
+}
+
+func probeWebM(r io.Reader) (Summary, error) {
 	var doc struct {
 		Header  webm.EBMLHeader `ebml:"EBML"`
 		Segment webm.Segment    `ebml:"Segment"`

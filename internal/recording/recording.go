@@ -1,6 +1,6 @@
 // Package recording records live streams on their origin node as they arrive, for
-// replays: each room's VP8 and Opus tracks (the top simulcast layer) go, untranscoded,
-// into a WebM part in the recording storage; a reconnecting encoder continues the same
+// replays: each room's video (VP8 or H.264, the top simulcast layer) and Opus tracks go,
+// untranscoded, into a part in the recording storage (WebM, or fragmented MP4 for H.264); a reconnecting encoder continues the same
 // part, and a part is finalized when its room ends. What was written before a crash plays.
 package recording
 
@@ -166,7 +166,7 @@ func (r *Recorder) checkpoints() {
 }
 
 // ErrUnsupported means the stream's video is in a codec livegate does not record yet.
-var ErrUnsupported = errors.New("recording: only VP8 video (with Opus audio) is recorded")
+var ErrUnsupported = errors.New("recording: only VP8 or H.264 video (with Opus audio) is recorded")
 
 // Record starts a new part of the stream's recording from its room, when the stream's
 // creator records it. It returns once the part is being written.
@@ -204,7 +204,7 @@ func (r *Recorder) start(ctx context.Context, st store.Stream, room Room, a *act
 	for i := range tracks {
 		t := &tracks[i]
 		switch {
-		case video == nil && t.Kind == "video" && strings.EqualFold(t.MimeType, "video/vp8"):
+		case video == nil && t.Kind == "video" && (strings.EqualFold(t.MimeType, "video/vp8") || strings.EqualFold(t.MimeType, "video/h264")):
 			video = t
 		case audio == nil && t.Kind == "audio" && strings.EqualFold(t.MimeType, "audio/opus"):
 			audio = t
@@ -220,6 +220,9 @@ func (r *Recorder) start(ctx context.Context, st store.Stream, room Room, a *act
 	rec := store.Recording{ID: store.NewID("rec"), StreamID: st.ID, CreatorID: st.CreatorID, Node: r.cfg.Node,
 		State: store.RecordingInProgress, StartedAt: time.Now().UTC().Truncate(time.Microsecond)}
 	rec.Key = st.ID + "/" + rec.ID + ".webm"
+	if strings.EqualFold(video.MimeType, "video/h264") {
+		rec.Key = st.ID + "/" + rec.ID + ".mp4" // Safari, Chrome and Firefox play H.264 from MP4, not from WebM
+	}
 	f, err := r.cfg.Storage.Create(rec.Key)
 	if err != nil {
 		return fmt.Errorf("recording %s: %w", st.ID, err)

@@ -2,6 +2,7 @@ package recording
 
 import (
 	"encoding/binary"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/at-wat/ebml-go/mkvcore"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/at-wat/ebml-go/webm"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
@@ -18,12 +20,13 @@ import (
 	"github.com/livegate/livegate/internal/sfu"
 )
 
-// A part is written as WebM (VP8 video, Opus audio), which every browser's <video> plays
-// and seeks with range requests, without transcoding: the frames are the encoder's. The
-// muxer is ebml-go's Matroska block writer, the one pion's own examples record with. It
-// writes the Segment and its Clusters with unknown sizes, so every block is in the file
-// once written: a part cut short by a crash plays up to its last whole block. On a clean
-// end it fills in the duration and a seek index (Cues) in space reserved at the front.
+// A part is written without transcoding (the frames are the encoder's) in a container
+// every browser's <video> plays with range requests. VP8 with Opus goes into WebM through
+// ebml-go's Matroska block writer, the one pion's own examples record with. It writes the
+// Segment and its Clusters with unknown sizes, so every block is in the file once
+// written: a part cut short by a crash plays up to its last whole block. On a clean end
+// it fills in the duration and a seek index (Cues) in space reserved at the front.
+// H.264 with Opus goes into fragmented MP4 (mp4.go).
 
 // cuesReserve is the space kept for the seek index: a cue per cluster (a cluster starts
 // on each keyframe, at least every 32 s) takes some 20 bytes, so this indexes a long day.
@@ -58,7 +61,6 @@ type track struct {
 	baseMS  int64
 	lastMS  int64
 	waitKey bool // video: drop until a keyframe (the start, a gap, a new source)
-	block   webm.BlockWriteCloser
 
 	rebase atomic.Bool // set on the receiver's goroutine, taken with the next packet
 }
@@ -69,6 +71,7 @@ type part struct {
 	log     *slog.Logger
 	metrics *Metrics
 	file    *counted
+	mux     muxer
 	tracks  []*track
 	in      chan packet
 	stop    chan struct{}
@@ -92,6 +95,10 @@ type part struct {
 func newPart(f File, infos []sfu.TrackInfo, askKey func(), m *Metrics, log *slog.Logger) *part {
 	p := &part{log: log, metrics: m, file: &counted{File: f, metrics: m}, in: make(chan packet, queueLen),
 		stop: make(chan struct{}), done: make(chan struct{}), askKey: askKey}
+	p.mux = &webmMuxer{file: p.file, log: log}
+	if len(infos) > 0 && strings.EqualFold(infos[0].MimeType, "video/h264") {
+		p.mux = &mp4Muxer{out: p.file}
+	}
 	for i, info := range infos {
 		t := &track{info: info, number: uint64(i + 1), video: info.Kind == "video"}
 		t.builder = newBuilder(info)
@@ -104,10 +111,33 @@ func newPart(f File, infos []sfu.TrackInfo, askKey func(), m *Metrics, log *slog
 
 func newBuilder(info sfu.TrackInfo) *samplebuilder.SampleBuilder {
 	var d rtp.Depacketizer = &codecs.OpusPacket{}
-	if strings.EqualFold(info.MimeType, "video/vp8") {
+	switch strings.ToLower(info.MimeType) {
+	case "video/vp8":
 		d = &codecs.VP8Packet{}
+	case "video/h264":
+		d = &codecs.H264Packet{} // Annex B access units
 	}
 	return samplebuilder.New(256, d, info.ClockRate, samplebuilder.WithMaxTimeDelay(time.Second))
+}
+
+// muxer writes a part's container.
+type muxer interface {
+	// begin starts the container at the first keyframe (errNoParameterSets: wait for
+	// another).
+	begin(tracks []*track, key []byte) error
+	write(t *track, key bool, ms int64, data []byte) error
+	// close completes the container and closes the file.
+	close() error
+}
+
+// isKeyframe says whether a whole video frame is a keyframe, from its own bytes.
+func isKeyframe(mime string, frame []byte) bool {
+	switch strings.ToLower(mime) {
+	case "video/h264":
+		au, err := annexB(frame)
+		return err == nil && h264.IsRandomAccess(au)
+	}
+	return frame[0]&0x01 == 0 // VP8 frame tag: a keyframe has the P bit clear
 }
 
 // sink is one track's way into the part, as the SFU hands packets to a viewer.
@@ -184,7 +214,7 @@ func (p *part) sample(t *track, data []byte, ts uint32, lost bool, at time.Time)
 	}
 	key := true
 	if t.video {
-		key = data[0]&0x01 == 0 // VP8 frame tag: a keyframe has the P bit clear
+		key = isKeyframe(t.info.MimeType, data)
 		if lost {
 			t.waitKey = true // what follows a lost frame decodes wrong until a keyframe
 		}
@@ -201,10 +231,16 @@ func (p *part) sample(t *track, data []byte, ts uint32, lost bool, at time.Time)
 		if !t.video || !key {
 			return // a part starts on a keyframe
 		}
-		if err := p.begin(data, at); err != nil {
+		err := p.mux.begin(p.tracks, data)
+		if errors.Is(err, errNoParameterSets) {
+			t.waitKey = true // the next keyframe may bring them
+			return
+		}
+		if err != nil {
 			p.fail(err)
 			return
 		}
+		p.started, p.start = true, at
 	}
 	if !t.based {
 		t.based, t.prevTS, t.elapsed = true, ts, 0
@@ -214,7 +250,7 @@ func (p *part) sample(t *track, data []byte, ts uint32, lost bool, at time.Time)
 	t.prevTS = ts
 	ms := max(t.baseMS+t.elapsed*1000/int64(t.info.ClockRate), t.lastMS)
 	t.lastMS = ms
-	if _, err := t.block.Write(key, ms, data); err != nil {
+	if err := p.mux.write(t, key, ms, data); err != nil {
 		p.fail(err)
 		return
 	}
@@ -223,15 +259,22 @@ func (p *part) sample(t *track, data []byte, ts uint32, lost bool, at time.Time)
 	p.metrics.FramesRecorded.Inc()
 }
 
+// webmMuxer writes a part as WebM through ebml-go's block writer.
+type webmMuxer struct {
+	file   *counted
+	log    *slog.Logger
+	blocks []webm.BlockWriteCloser
+}
+
 // begin writes the header once the first keyframe says the picture's size.
-func (p *part) begin(key []byte, at time.Time) error {
+func (m *webmMuxer) begin(tracks []*track, key []byte) error {
 	width, height := 0, 0
 	if len(key) >= 10 && key[3] == 0x9d && key[4] == 0x01 && key[5] == 0x2a { // RFC 6386 9.1
 		width, height = int(binary.LittleEndian.Uint16(key[6:8])&0x3fff), int(binary.LittleEndian.Uint16(key[8:10])&0x3fff)
 	}
 	var entries []webm.TrackEntry
 	videoNumber := uint64(1)
-	for _, t := range p.tracks {
+	for _, t := range tracks {
 		e := webm.TrackEntry{TrackNumber: t.number, TrackUID: t.number}
 		if t.video {
 			videoNumber = t.number
@@ -245,7 +288,7 @@ func (p *part) begin(key []byte, at time.Time) error {
 		}
 		entries = append(entries, e)
 	}
-	ws, err := webm.NewSimpleBlockWriter(p.file, entries,
+	ws, err := webm.NewSimpleBlockWriter(m.file, entries,
 		// This part's own Info: ebml-go's default is shared, and the Cues option
 		// writes the duration into it.
 		mkvcore.WithSegmentInfo(&webm.Info{TimecodeScale: 1_000_000, MuxingApp: "livegate", WritingApp: "livegate"}),
@@ -256,17 +299,31 @@ func (p *part) begin(key []byte, at time.Time) error {
 		// A cluster starts on each keyframe (and at least every 30 s): what a seek, and a
 		// preview's cut, land on.
 		mkvcore.WithMinMaxClusterDuration(videoNumber, 0, 30_000),
-		mkvcore.WithOnFatalHandler(func(err error) { p.log.Error("recording: write failed", "err", err) }),
-		mkvcore.WithOnErrorHandler(func(err error) { p.log.Debug("recording: block dropped", "err", err) }),
+		mkvcore.WithOnFatalHandler(func(err error) { m.log.Error("recording: write failed", "err", err) }),
+		mkvcore.WithOnErrorHandler(func(err error) { m.log.Debug("recording: block dropped", "err", err) }),
 	)
 	if err != nil {
 		return err
 	}
-	for i, w := range ws {
-		p.tracks[i].block = w
-	}
-	p.started, p.start = true, at
+	m.blocks = ws
 	return nil
+}
+
+func (m *webmMuxer) write(t *track, key bool, ms int64, data []byte) error {
+	_, err := m.blocks[t.number-1].Write(key, ms, data)
+	return err
+}
+
+// close closes the block writers, the last of which closes the file once ebml-go has
+// written the seek index and the duration.
+func (m *webmMuxer) close() error {
+	if m.blocks == nil {
+		return m.file.Close()
+	}
+	for _, b := range m.blocks {
+		_ = b.Close()
+	}
+	return m.file.closeErr
 }
 
 func (p *part) fail(err error) {
@@ -274,21 +331,15 @@ func (p *part) fail(err error) {
 	p.log.Error("recording: part abandoned", "err", err)
 }
 
-// finish writes what is left and closes the file: ebml-go then writes the seek index and
-// the duration.
+// finish writes what is left and closes the file, completing the container.
 func (p *part) finish() {
-	if !p.started {
-		_ = p.file.Close()
-		return
+	if p.started {
+		for _, t := range p.tracks {
+			p.drain(t, true)
+		}
 	}
-	for _, t := range p.tracks {
-		p.drain(t, true)
-	}
-	for _, t := range p.tracks {
-		_ = t.block.Close() // the last one closes the file
-	}
-	if p.file.closeErr != nil && p.fatal == nil {
-		p.fail(p.file.closeErr)
+	if err := p.mux.close(); err != nil && p.fatal == nil {
+		p.fail(err)
 	}
 }
 
