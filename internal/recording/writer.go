@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/at-wat/ebml-go/mkvcore"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/at-wat/ebml-go/webm"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
