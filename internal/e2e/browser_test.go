@@ -711,6 +711,12 @@ func TestBrowserStudioGoesLive(t *testing.T) {
 	if len(prices.Prices) != 2 || prices.Prices["MAD"].Amount != 4950 || prices.Prices["ZAR"].Amount != 12000 {
 		t.Errorf("the prices the studio saved: %+v, want MAD 4950 and ZAR 12000", prices.Prices)
 	}
+	var created struct {
+		Record bool `json:"record"`
+	}
+	if n.call("GET", "/v1/streams/"+id, nil, &created); !created.Record {
+		t.Error("the studio's ticket stream is not recorded for replays")
+	}
 	// A viewer in Morocco buys and watches; the studio counts them.
 	b := n.buyer("viewer-ma", "")
 	co := b.checkout("/v1/streams/" + id + "/checkout")
