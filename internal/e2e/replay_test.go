@@ -196,54 +196,63 @@ func TestReplayOfATicketedStream(t *testing.T) {
 
 // A node killed mid-stream (SIGKILL: nothing finalized) leaves a recording that plays up
 // to the crash: restarted on the same data, the node marks the part interrupted and
-// serves it, and the file holds the video and audio that came before the kill.
+// serves it, and the file holds the video and audio that came before the kill: every
+// frame of a WebM part, every whole fragment (group of pictures) of an MP4 one.
 func TestRecordingSurvivesANodeCrash(t *testing.T) {
-	data := t.TempDir()
-	a := startProcess(t, "", []string{"--data-dir", data}, nil)
-	var c struct{ ID string }
-	a.call("POST", "/v1/creators", map[string]any{"name": "Amina"}, &c)
-	var s streamInfo
-	if st := a.call("POST", "/v1/streams", map[string]any{"creator_id": c.ID, "title": "Free show", "record": true}, &s); st != 201 {
-		t.Fatalf("create stream: %d", st)
-	}
-	publish(t, a, s, webrtc.MimeTypeVP8, 30)
-	v := mustWatch(t, a, s)
-	v.waitPackets(t, "video", 1, 10*time.Second)
-	liveFrom := time.Now()
-	time.Sleep(6500 * time.Millisecond) // past the first checkpoint
-	a.proc.Kill()
-	live := time.Since(liveFrom)
+	for _, tc := range []struct {
+		codec   string
+		publish func(t *testing.T, n *testNode, s streamInfo)
+		slack   time.Duration // what the crash may take from the end: a WebM block, an MP4 fragment
+	}{
+		{"V_VP8", func(t *testing.T, n *testNode, s streamInfo) { publish(t, n, s, webrtc.MimeTypeVP8, 30) }, 500 * time.Millisecond},
+		{"V_MPEG4/ISO/AVC", func(t *testing.T, n *testNode, s streamInfo) { publishH264(t, n, s) }, 1500 * time.Millisecond},
+	} {
+		t.Run(tc.codec, func(t *testing.T) {
+			data := t.TempDir()
+			a := startProcess(t, "", []string{"--data-dir", data}, nil)
+			s := recordFree(t, a)
+			tc.publish(t, a, s)
+			v := mustWatch(t, a, s)
+			v.waitPackets(t, "video", 1, 10*time.Second)
+			liveFrom := time.Now()
+			time.Sleep(6500 * time.Millisecond) // past the first checkpoint
+			a.proc.Kill()
+			live := time.Since(liveFrom)
 
-	b := startProcess(t, "", []string{"--data-dir", data}, nil)
-	if st := b.call("DELETE", "/v1/streams/"+s.ID, nil, nil); st != 200 {
-		t.Fatalf("end the stream after the crash: %d", st)
-	}
-	r := b.raw("POST", "/v1/streams/"+s.ID+"/replay", "", "", nil)
-	var links replayLinks
-	if r.status != 200 || json.Unmarshal([]byte(r.body), &links) != nil || len(links.Parts) != 1 {
-		t.Fatalf("replay after the crash: %d %s", r.status, r.body)
-	}
-	part := links.Parts[0]
-	if part.State != store.RecordingInterrupted || part.Bytes == 0 || part.DurationMS < 4000 {
-		t.Errorf("the interrupted part: %+v, want interrupted, its size, a checkpointed duration", part)
-	}
-	status, _, body := fetchRange(t, part.URL, 0, -1)
-	if status != 206 || int64(len(body)) != part.Bytes {
-		t.Fatalf("the part: %d, %d bytes of %d", status, len(body), part.Bytes)
-	}
-	sum, err := recording.Probe(bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("after a crash %v into the show: %+v", live, sum)
-	if len(sum.Codecs) != 2 || sum.Indexed {
-		t.Errorf("the crashed part's tracks: %+v, want VP8 and Opus and no index", sum)
-	}
-	if d := time.Duration(sum.DurationMS) * time.Millisecond; d < live-1500*time.Millisecond || d > live+500*time.Millisecond {
-		t.Errorf("the crashed part plays %v, the stream was live %v before the crash", d, live)
-	}
-	if sum.Blocks["V_VP8"] < 150 {
-		t.Errorf("video frames before the crash: %d", sum.Blocks["V_VP8"])
+			b := startProcess(t, "", []string{"--data-dir", data}, nil)
+			if st := b.call("DELETE", "/v1/streams/"+s.ID, nil, nil); st != 200 {
+				t.Fatalf("end the stream after the crash: %d", st)
+			}
+			r := b.raw("POST", "/v1/streams/"+s.ID+"/replay", "", "", nil)
+			var links replayLinks
+			if r.status != 200 || json.Unmarshal([]byte(r.body), &links) != nil || len(links.Parts) != 1 {
+				t.Fatalf("replay after the crash: %d %s", r.status, r.body)
+			}
+			part := links.Parts[0]
+			// Checkpoints come every 5 s: the row says at least what the first one saw.
+			if part.State != store.RecordingInterrupted || part.Bytes == 0 || part.DurationMS < 1000 {
+				t.Errorf("the interrupted part: %s, %d bytes, %d ms; want interrupted, its size, a checkpointed duration",
+					part.State, part.Bytes, part.DurationMS)
+			}
+			status, _, body := fetchRange(t, part.URL, 0, -1)
+			if status != 206 || int64(len(body)) != part.Bytes {
+				t.Fatalf("the part: %d, %d bytes of %d", status, len(body), part.Bytes)
+			}
+			sum, err := recording.Probe(bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("after a crash %v into the show: %+v", live, sum)
+			if len(sum.Codecs) != 2 || sum.Codecs[0] != tc.codec || sum.Indexed {
+				t.Errorf("the crashed part's tracks: %+v, want %s and Opus and no index", sum, tc.codec)
+			}
+			if d := time.Duration(sum.DurationMS) * time.Millisecond; d < live-time.Second-tc.slack || d > live+time.Second {
+				t.Errorf("the crashed part plays %v, the stream was live %v before the crash", d, live)
+			}
+			if sum.Blocks[tc.codec] < 120 {
+				t.Errorf("video frames before the crash: %d", sum.Blocks[tc.codec])
+			}
+		})
 	}
 }
 
