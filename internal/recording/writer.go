@@ -93,6 +93,13 @@ type part struct {
 }
 
 func newPart(f File, infos []sfu.TrackInfo, askKey func(), m *Metrics, log *slog.Logger) *part {
+	p := makePart(f, infos, askKey, m, log)
+	go p.run() // until Stop
+	return p
+}
+
+// makePart is a part whose writer is not running yet.
+func makePart(f File, infos []sfu.TrackInfo, askKey func(), m *Metrics, log *slog.Logger) *part {
 	p := &part{log: log, metrics: m, file: &counted{File: f, metrics: m}, in: make(chan packet, queueLen),
 		stop: make(chan struct{}), done: make(chan struct{}), askKey: askKey}
 	p.mux = &webmMuxer{file: p.file, log: log}
@@ -105,7 +112,6 @@ func newPart(f File, infos []sfu.TrackInfo, askKey func(), m *Metrics, log *slog
 		t.waitKey = t.video
 		p.tracks = append(p.tracks, t)
 	}
-	go p.run()
 	return p
 }
 
@@ -333,10 +339,8 @@ func (p *part) fail(err error) {
 
 // finish writes what is left and closes the file, completing the container.
 func (p *part) finish() {
-	if p.started {
-		for _, t := range p.tracks {
-			p.drain(t, true)
-		}
+	for _, t := range p.tracks {
+		p.drain(t, true) // what the sample builders hold, the very first keyframe maybe
 	}
 	if err := p.mux.close(); err != nil && p.fatal == nil {
 		p.fail(err)
