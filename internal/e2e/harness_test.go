@@ -54,12 +54,16 @@ func startNode(t *testing.T, mutate func(*config.Config)) *testNode {
 // opened by the test too.
 func startProcess(t *testing.T, databaseURL string, extra, env []string) *testNode {
 	t.Helper()
-	args, url := testenv.LoopbackArgs(t)
-	args = append(args, "--api-key", testAPIKey)
-	if databaseURL != "" {
-		args = append(args, "--database-url", databaseURL)
-	}
-	p := testenv.StartProcess(t, url, append(args, extra...), env)
+	var url string
+	p := testenv.StartProcessRetrying(t, func() (string, []string) {
+		args, u := testenv.LoopbackArgs(t)
+		args = append(args, "--api-key", testAPIKey)
+		if databaseURL != "" {
+			args = append(args, "--database-url", databaseURL)
+		}
+		url = u
+		return u, append(args, extra...)
+	}, env)
 	n := &testNode{proc: p, t: t, url: url}
 	for i, a := range extra { // a later --api-key wins, in the node as here
 		if a == "--api-key" && i+1 < len(extra) {

@@ -270,6 +270,9 @@ type webmMuxer struct {
 	file   *counted
 	log    *slog.Logger
 	blocks []webm.BlockWriteCloser
+	// failed is set by ebml-go's writer when it gives up: it reads no more blocks then,
+	// and a block handed to it would wait forever.
+	failed atomic.Bool
 }
 
 // begin writes the header once the first keyframe says the picture's size.
@@ -305,7 +308,7 @@ func (m *webmMuxer) begin(tracks []*track, key []byte) error {
 		// A cluster starts on each keyframe (and at least every 30 s): what a seek, and a
 		// preview's cut, land on.
 		mkvcore.WithMinMaxClusterDuration(videoNumber, 0, 30_000),
-		mkvcore.WithOnFatalHandler(func(err error) { m.log.Error("recording: write failed", "err", err) }),
+		mkvcore.WithOnFatalHandler(func(err error) { m.failed.Store(true); m.log.Error("recording: write failed", "err", err) }),
 		mkvcore.WithOnErrorHandler(func(err error) { m.log.Debug("recording: block dropped", "err", err) }),
 	)
 	if err != nil {
@@ -316,6 +319,9 @@ func (m *webmMuxer) begin(tracks []*track, key []byte) error {
 }
 
 func (m *webmMuxer) write(t *track, key bool, ms int64, data []byte) error {
+	if m.failed.Load() {
+		return errors.New("recording: the WebM writer failed")
+	}
 	_, err := m.blocks[t.number-1].Write(key, ms, data)
 	return err
 }

@@ -81,26 +81,47 @@ type Process struct {
 // waits until url answers /healthz.
 func StartProcess(t testing.TB, url string, args, env []string) *Process {
 	t.Helper()
+	return StartProcessRetrying(t, func() (string, []string) { return url, args }, env)
+}
+
+// StartProcessRetrying is StartProcess for arguments that name ports chosen beforehand:
+// when another process took one in between (the choice is a race with every socket the
+// machine opens), next chooses again, up to three times.
+func StartProcessRetrying(t testing.TB, next func() (url string, args []string), env []string) *Process {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		url, args := next()
+		p, err := tryStartProcess(t, url, args, env)
+		if err == nil {
+			return p
+		}
+		if attempt == 3 || !strings.Contains(p.Output(), "address already in use") {
+			t.Fatalf("%v\n%s", err, p.Output())
+		}
+	}
+}
+
+func tryStartProcess(t testing.TB, url string, args, env []string) (*Process, error) {
+	t.Helper()
 	p := startProcess(t, args, env)
 	t.Cleanup(func() { p.Stop(t) })
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case <-p.done:
-			t.Fatalf("livegate exited at start: %v\n%s", p.err, p.Output())
+			return p, fmt.Errorf("livegate exited at start: %v", p.err)
 		default:
 		}
 		if resp, err := http.Get(url + "/healthz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				p.URL = url
-				return p
+				return p, nil
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("livegate did not answer at %s within 15s\n%s", url, p.Output())
-	return nil
+	return p, fmt.Errorf("livegate did not answer at %s within 15s", url)
 }
 
 // RunUntilExit runs the binary expecting it to refuse to start; it returns the exit

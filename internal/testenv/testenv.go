@@ -4,13 +4,14 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -116,7 +117,7 @@ func StartNode(t testing.TB, cfg config.Config) *Node {
 			select {
 			case runErr = <-done:
 			case <-time.After(20 * time.Second):
-				runErr = errors.New("node did not stop within 20s")
+				runErr = fmt.Errorf("node did not stop within 20s; its goroutines:\n%s", nodeStacks())
 			}
 		})
 		return runErr
@@ -127,6 +128,19 @@ func StartNode(t testing.TB, cfg config.Config) *Node {
 		}
 	})
 	return &Node{Node: n, Stop: stop}
+}
+
+// nodeStacks is every goroutine in livegate's own code, for a node that would not stop.
+func nodeStacks() string {
+	var buf bytes.Buffer
+	_ = pprof.Lookup("goroutine").WriteTo(&buf, 2)
+	var out []string
+	for _, g := range strings.Split(buf.String(), "\n\n") {
+		if strings.Contains(g, "livegate/internal/") && !strings.Contains(g, "testing.tRunner") {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
 }
 
 // RedisURL is the test Redis (LIVEGATE_TEST_REDIS_URL overrides 127.0.0.1:6379).
