@@ -64,10 +64,7 @@ func (p *PlaybackTokens) Issue(c PlaybackClaims) (string, time.Time, error) {
 // Verify checks a token for a stream.
 func (p *PlaybackTokens) Verify(tok, streamID string) (PlaybackClaims, error) {
 	var c PlaybackClaims
-	_, err := jwt.ParseWithClaims(tok, &c, func(*jwt.Token) (any, error) { return p.secret, nil },
-		jwt.WithValidMethods([]string{"HS256"}), jwt.WithAudience(playbackAudience), jwt.WithExpirationRequired(),
-		jwt.WithLeeway(5*time.Second))
-	if err != nil {
+	if err := p.parse(tok, playbackAudience, &c); err != nil {
 		return c, fmt.Errorf("%w: %v", ErrBadPlaybackToken, err)
 	}
 	if c.Stream != streamID {
@@ -80,6 +77,14 @@ func (p *PlaybackTokens) Verify(tok, streamID string) (PlaybackClaims, error) {
 		return c, fmt.Errorf("%w: malformed session id", ErrBadPlaybackToken)
 	}
 	return c, nil
+}
+
+// parse checks a token this node's secret signed for audience, into claims.
+func (p *PlaybackTokens) parse(tok, audience string, claims jwt.Claims) error {
+	_, err := jwt.ParseWithClaims(tok, claims, func(*jwt.Token) (any, error) { return p.secret, nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithAudience(audience), jwt.WithExpirationRequired(),
+		jwt.WithLeeway(5*time.Second))
+	return err
 }
 
 // urlSafeID reports whether a session id can name a WHEP resource as it is: 1 to 64

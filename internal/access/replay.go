@@ -44,10 +44,7 @@ func (p *PlaybackTokens) IssueReplay(viewer string, c ReplayClaims, ttl time.Dur
 // VerifyReplay checks a replay token for one part of a stream's recording.
 func (p *PlaybackTokens) VerifyReplay(tok, streamID, recordingID string) (ReplayClaims, error) {
 	var c ReplayClaims
-	_, err := jwt.ParseWithClaims(tok, &c, func(*jwt.Token) (any, error) { return p.secret, nil },
-		jwt.WithValidMethods([]string{"HS256"}), jwt.WithAudience(replayAudience), jwt.WithExpirationRequired(),
-		jwt.WithLeeway(5*time.Second))
-	if err != nil {
+	if err := p.parse(tok, replayAudience, &c); err != nil {
 		return c, fmt.Errorf("%w: %v", ErrBadReplayToken, err)
 	}
 	if c.Stream != streamID || c.Recording != recordingID || c.Subject == "" {

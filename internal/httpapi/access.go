@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/livegate/livegate/internal/access"
 	"github.com/livegate/livegate/internal/admission"
 	"github.com/livegate/livegate/internal/paywall"
 	"github.com/livegate/livegate/internal/problem"
@@ -35,28 +36,8 @@ func (a *api) streamAccess(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, http.StatusConflict, "stream-ended", "Stream has ended", "")
 		return
 	}
-	viewer := ""
-	if r.Header.Get("Authorization") != "" || st.AccessMode != store.AccessFree {
-		if viewer, err = a.Viewers.Viewer(r); err != nil {
-			a.moneyError(w, r, err)
-			return
-		}
-		if a.limited(w, r, admission.AccessViewer, viewer) {
-			return
-		}
-	}
-	country := a.Resolver.Country(r)
-	right, err := a.Decider.Decide(r.Context(), viewer, st, country)
-	var pr *paywall.PaymentRequired
-	switch {
-	case errors.As(err, &pr):
-		problem.WriteDetails(w, r, problem.Details{Type: problem.Type("payment-required"), Title: "Payment required",
-			Status: http.StatusPaymentRequired, Detail: fmt.Sprintf("buy a %s for %s to watch", pr.Offer.Kind, pr.Offer.Display),
-			Checkout: map[string]string{"method": "POST", "href": pr.CheckoutPath},
-			Price:    map[string]any{"kind": pr.Offer.Kind, "currency": pr.Offer.Currency, "amount": pr.Offer.Amount, "display": pr.Offer.Display, "country": pr.Offer.Country}})
-		return
-	case err != nil:
-		a.moneyError(w, r, err)
+	right, country, ok := a.decide(w, r, st, "watch")
+	if !ok {
 		return
 	}
 	grant, err := a.Gate.Grant(right)
@@ -77,6 +58,38 @@ func (a *api) streamAccess(w http.ResponseWriter, r *http.Request) {
 		out["other_nodes"] = a.otherNodes(r.Context())
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// decide is the paywall's answer for the calling viewer (none needed for a free stream)
+// in their country; when it is no, it has written the refusal: 402 with what to buy
+// "to " + verb, 451 where paid live is not sold, or the viewer's token refused.
+func (a *api) decide(w http.ResponseWriter, r *http.Request, st store.Stream, verb string) (access.Right, string, bool) {
+	viewer := ""
+	if r.Header.Get("Authorization") != "" || st.AccessMode != store.AccessFree {
+		var err error
+		if viewer, err = a.Viewers.Viewer(r); err != nil {
+			a.moneyError(w, r, err)
+			return access.Right{}, "", false
+		}
+		if a.limited(w, r, admission.AccessViewer, viewer) {
+			return access.Right{}, "", false
+		}
+	}
+	country := a.Resolver.Country(r)
+	right, err := a.Decider.Decide(r.Context(), viewer, st, country)
+	var pr *paywall.PaymentRequired
+	switch {
+	case errors.As(err, &pr):
+		problem.WriteDetails(w, r, problem.Details{Type: problem.Type("payment-required"), Title: "Payment required",
+			Status: http.StatusPaymentRequired, Detail: fmt.Sprintf("buy a %s for %s to %s", pr.Offer.Kind, pr.Offer.Display, verb),
+			Checkout: map[string]string{"method": "POST", "href": pr.CheckoutPath},
+			Price:    map[string]any{"kind": pr.Offer.Kind, "currency": pr.Offer.Currency, "amount": pr.Offer.Amount, "display": pr.Offer.Display, "country": pr.Offer.Country}})
+		return right, country, false
+	case err != nil:
+		a.moneyError(w, r, err)
+		return right, country, false
+	}
+	return right, country, true
 }
 
 func (a *api) stats(r *http.Request) (sessions.Stats, error) {

@@ -4,7 +4,6 @@ package httpapi
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"path"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/livegate/livegate/internal/access"
 	"github.com/livegate/livegate/internal/admission"
-	"github.com/livegate/livegate/internal/paywall"
 	"github.com/livegate/livegate/internal/problem"
 	"github.com/livegate/livegate/internal/recording"
 	"github.com/livegate/livegate/internal/sessions"
@@ -81,28 +79,8 @@ func (a *api) streamReplay(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, http.StatusNotFound, "no-recording", "No recording", "this stream was not recorded")
 		return
 	}
-	viewer := ""
-	if r.Header.Get("Authorization") != "" || st.AccessMode != store.AccessFree {
-		if viewer, err = a.Viewers.Viewer(r); err != nil {
-			a.moneyError(w, r, err)
-			return
-		}
-		if a.limited(w, r, admission.AccessViewer, viewer) {
-			return
-		}
-	}
-	country := a.Resolver.Country(r)
-	right, err := a.Decider.Decide(r.Context(), viewer, st, country)
-	var pr *paywall.PaymentRequired
-	switch {
-	case errors.As(err, &pr):
-		problem.WriteDetails(w, r, problem.Details{Type: problem.Type("payment-required"), Title: "Payment required",
-			Status: http.StatusPaymentRequired, Detail: fmt.Sprintf("buy a %s for %s to replay", pr.Offer.Kind, pr.Offer.Display),
-			Checkout: map[string]string{"method": "POST", "href": pr.CheckoutPath},
-			Price:    map[string]any{"kind": pr.Offer.Kind, "currency": pr.Offer.Currency, "amount": pr.Offer.Amount, "display": pr.Offer.Display, "country": pr.Offer.Country}})
-		return
-	case err != nil:
-		a.moneyError(w, r, err)
+	right, _, ok := a.decide(w, r, st, "replay")
+	if !ok {
 		return
 	}
 	mode := string(st.AccessMode)
@@ -111,6 +89,7 @@ func (a *api) streamReplay(w http.ResponseWriter, r *http.Request) {
 		// The free preview applies to the replay: the first part's first seconds.
 		mode, previewMS, playable = "preview", right.Preview.Milliseconds(), playable[:1]
 	}
+	viewer := right.Viewer
 	if viewer == "" {
 		viewer = "anon"
 	}
