@@ -154,7 +154,10 @@ type sink struct {
 
 func (s sink) WriteRTP(h *rtp.Header, payload []byte, _ bool) bool {
 	pk := packet{track: int(s.t.number - 1), at: time.Now(), rebase: s.t.rebase.Swap(false)}
-	pk.pkt.Header = h.Clone()
+	// The header by value, without its extensions (the muxers need none): no allocation
+	// but the payload's copy, on the goroutine that feeds every viewer.
+	pk.pkt.Header = *h
+	pk.pkt.Header.Extension, pk.pkt.Header.Extensions, pk.pkt.Header.CSRC = false, nil, nil
 	pk.pkt.Payload = append([]byte(nil), payload...)
 	select {
 	case s.p.in <- pk:
