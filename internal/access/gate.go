@@ -13,6 +13,7 @@ import (
 	"github.com/livegate/livegate/internal/problem"
 	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/webhooks"
 )
 
 // Pass is an admitted viewer: the session opened for it and the preview time it has.
@@ -34,6 +35,7 @@ type Gate struct {
 	heartbeat time.Duration
 	log       *slog.Logger
 	metrics   *Metrics
+	events    Events
 
 	mu   sync.Mutex
 	live map[string]*liveSession
@@ -53,6 +55,11 @@ type Revocations interface {
 	RevokedEntitlements(ctx context.Context, ids []string) ([]store.Entitlement, error)
 }
 
+// Events tells the embedding platform of sessions starting and ending (webhooks.Emitter).
+type Events interface {
+	Emit(ctx context.Context, typ, key string, data any)
+}
+
 // GateConfig tunes a Gate.
 type GateConfig struct {
 	Node string
@@ -69,6 +76,8 @@ type GateConfig struct {
 	Logger    *slog.Logger
 	// Metrics, when nil, are kept but not registered anywhere.
 	Metrics *Metrics
+	// Events, when set, hears of each session whose media started, and of its end.
+	Events Events
 }
 
 // NewGate returns a gate over a session store. TTL comes from the node's configuration
@@ -91,7 +100,7 @@ func NewGate(st sessions.Store, tokens *PlaybackTokens, cfg GateConfig) (*Gate, 
 		cfg.Metrics = NewMetrics(nil)
 	}
 	return &Gate{store: st, revoked: cfg.Revocations, recheck: cfg.Recheck, tokens: tokens, node: cfg.Node, ttl: cfg.TTL,
-		heartbeat: cfg.Heartbeat, log: cfg.Logger, metrics: cfg.Metrics, live: map[string]*liveSession{}}, nil
+		heartbeat: cfg.Heartbeat, log: cfg.Logger, metrics: cfg.Metrics, events: cfg.Events, live: map[string]*liveSession{}}, nil
 }
 
 // Store is the session store behind the gate.
@@ -240,6 +249,7 @@ func (g *Gate) Connected(id string) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
+		g.emit(ctx, webhooks.SessionStarted, s, "")
 		// If this fails, the next heartbeat's Refresh counts the connected session.
 		if err := g.store.Connect(ctx, s, g.ttl); err != nil && !errors.Is(err, sessions.ErrNotFound) {
 			g.log.Warn("count connected session", "session", id, "err", err)
@@ -293,6 +303,23 @@ func (g *Gate) finish(ls *liveSession, reason sessions.Reason) {
 	if err := g.store.End(ctx, ls.ID, reason); err != nil {
 		g.log.Warn("end session", "session", ls.ID, "err", err)
 	}
+	if ls.Connected {
+		g.emit(ctx, webhooks.SessionEnded, ls.Session, string(reason))
+	}
+}
+
+// emit tells the platform of a session's start or end, keyed by the session: each is
+// one event however often it is said.
+func (g *Gate) emit(ctx context.Context, typ string, s sessions.Session, reason string) {
+	if g.events == nil {
+		return
+	}
+	data := map[string]any{"session_id": s.ID, "stream_id": s.StreamID, "viewer_id": s.ViewerID, "node_id": s.NodeID,
+		"country": s.Country, "entitlement": s.Entitlement, "preview": s.Preview, "started_at": s.StartedAt, "at": time.Now().UTC()}
+	if reason != "" {
+		data["reason"] = reason
+	}
+	g.events.Emit(ctx, typ, s.ID, data)
 }
 
 // Live lists this node's sessions.

@@ -44,6 +44,7 @@ var (
 // Store is the durable data billing needs.
 type Store interface {
 	store.Billing
+	store.Money
 	Stream(ctx context.Context, id string) (store.Stream, error)
 	Creator(ctx context.Context, id string) (store.Creator, error)
 	Recordings(ctx context.Context, streamID string) ([]store.Recording, error)
@@ -71,6 +72,12 @@ type Config struct {
 	// ReplayWindow is how long after its end a recorded stream's tickets still sell (to
 	// replay it), when the stream sets no window of its own.
 	ReplayWindow time.Duration
+	// USDRates converts sales to US dollars where Stripe's balance transaction does not
+	// (the development checkout, manual payouts, a settlement currency other than USD).
+	USDRates *money.RateTable
+	// EventsEmitted is called after a commit that queued webhooks out (the dispatcher's
+	// Wake), so they leave at once rather than at the next poll.
+	EventsEmitted func()
 }
 
 // Service is the money plane.
@@ -135,15 +142,15 @@ func (s *Service) Sellable(ctx context.Context, country string) (countries.Polic
 // FromStore converts a stored policy.
 func FromStore(p store.CountryPolicy) countries.Policy {
 	return countries.Policy{Code: p.Code, Enabled: p.Enabled, LaunchAt: p.LaunchAt, Currency: p.Currency,
-		MinTicket: p.MinTicket, MaxTicket: p.MaxTicket, MinSub: p.MinSub, MaxSub: p.MaxSub, FeeBPS: p.FeeBPS,
-		FeeWaivedUntil: p.FeeWaivedUntil, Payouts: countries.Payouts(p.Payouts), UpdatedAt: p.UpdatedAt}
+		MinTicket: p.MinTicket, MaxTicket: p.MaxTicket, MinSub: p.MinSub, MaxSub: p.MaxSub, MinTip: p.MinTip, MaxTip: p.MaxTip,
+		FeeBPS: p.FeeBPS, FeeWaivedUntil: p.FeeWaivedUntil, Payouts: countries.Payouts(p.Payouts), UpdatedAt: p.UpdatedAt}
 }
 
 // ToStore converts a policy for storage.
 func ToStore(p countries.Policy) store.CountryPolicy {
 	return store.CountryPolicy{Code: p.Code, Enabled: p.Enabled, LaunchAt: p.LaunchAt, Currency: p.Currency,
-		MinTicket: p.MinTicket, MaxTicket: p.MaxTicket, MinSub: p.MinSub, MaxSub: p.MaxSub, FeeBPS: p.FeeBPS,
-		FeeWaivedUntil: p.FeeWaivedUntil, Payouts: string(p.Payouts), UpdatedAt: p.UpdatedAt}
+		MinTicket: p.MinTicket, MaxTicket: p.MaxTicket, MinSub: p.MinSub, MaxSub: p.MaxSub, MinTip: p.MinTip, MaxTip: p.MaxTip,
+		FeeBPS: p.FeeBPS, FeeWaivedUntil: p.FeeWaivedUntil, Payouts: string(p.Payouts), UpdatedAt: p.UpdatedAt}
 }
 
 // payoutsOf is how the creator is paid: their country's rule, Connect by default.
@@ -253,22 +260,63 @@ func offer(kind, country string, p store.Price) Offer {
 
 // CheckoutTicket starts (or returns the already started) purchase of a ticket.
 func (s *Service) CheckoutTicket(ctx context.Context, viewerID, streamID, country string) (store.Checkout, error) {
-	st, err := s.st.Stream(ctx, streamID)
+	return s.BuyTicket(ctx, TicketOrder{Viewer: viewerID, Stream: streamID, Country: country})
+}
+
+// TicketOrder is a ticket a viewer buys: for themselves, or as a gift for Recipient,
+// with a promo code or not.
+type TicketOrder struct {
+	Viewer, Stream, Country string
+	Recipient               string // another viewer id: a gifted ticket
+	PromoCode               string
+}
+
+// ErrBadRecipient is a gift to oneself or to no one.
+var ErrBadRecipient = &problem.Error{Status: http.StatusUnprocessableEntity, Type: "bad-recipient", Title: "Cannot gift to this viewer",
+	Msg: "bad gift recipient"}
+
+// BuyTicket starts the purchase of a ticket: the entitlement goes to the recipient of a
+// gift, else to the buyer, once the payment's webhook is in.
+func (s *Service) BuyTicket(ctx context.Context, o TicketOrder) (store.Checkout, error) {
+	st, err := s.st.Stream(ctx, o.Stream)
 	if err != nil {
 		return store.Checkout{}, err
 	}
-	off, pol, err := s.ticketOffer(ctx, st, country)
+	off, pol, err := s.ticketOffer(ctx, st, o.Country)
 	if err != nil {
 		return store.Checkout{}, err
 	}
-	if _, err := s.st.ActiveEntitlement(ctx, viewerID, store.KindTicket, st.ID, st.CreatorID, time.Now()); err == nil {
+	holder := o.Viewer
+	if o.Recipient != "" {
+		if o.Recipient == o.Viewer || len(o.Recipient) > 200 {
+			return store.Checkout{}, fmt.Errorf("%w: a gift goes to another viewer id (1 to 200 characters)", ErrBadRecipient)
+		}
+		holder = o.Recipient
+	}
+	if _, err := s.st.ActiveEntitlement(ctx, holder, store.KindTicket, st.ID, st.CreatorID, time.Now()); err == nil {
+		if o.Recipient != "" {
+			return store.Checkout{}, fmt.Errorf("%w: the recipient already has a ticket", ErrAlreadyEntitled)
+		}
 		return store.Checkout{}, ErrAlreadyEntitled
 	}
 	creator, err := s.st.Creator(ctx, st.CreatorID)
 	if err != nil {
 		return store.Checkout{}, err
 	}
-	return s.checkout(ctx, viewerID, store.KindTicket, st.ID, creator, pol, off, "", st.Title)
+	name := st.Title
+	if o.Recipient != "" {
+		name = st.Title + " (gift)"
+	}
+	p := purchase{viewer: o.Viewer, kind: store.KindTicket, streamID: st.ID, creator: creator, pol: pol, off: off, name: name,
+		recipient: o.Recipient}
+	if o.PromoCode != "" {
+		code, err := s.applicablePromo(ctx, o.PromoCode, st, off)
+		if err != nil {
+			return store.Checkout{}, err
+		}
+		p.promo = &code
+	}
+	return s.checkout(ctx, p)
 }
 
 // CheckoutSubscription starts the purchase of a monthly subscription to a creator.
@@ -284,29 +332,47 @@ func (s *Service) CheckoutSubscription(ctx context.Context, viewerID, creatorID,
 	if _, err := s.st.ActiveEntitlement(ctx, viewerID, store.KindSubscription, "", creatorID, time.Now()); err == nil {
 		return store.Checkout{}, ErrAlreadyEntitled
 	}
-	return s.checkout(ctx, viewerID, store.KindSubscription, "", creator, pol, off, price.StripePriceID, "Subscription to "+creator.Name)
+	return s.checkout(ctx, purchase{viewer: viewerID, kind: store.KindSubscription, creator: creator, pol: pol, off: off,
+		stripePrice: price.StripePriceID, name: "Subscription to " + creator.Name})
 }
 
-func (s *Service) checkout(ctx context.Context, viewerID, kind, streamID string, creator store.Creator, pol countries.Policy,
-	off Offer, stripePrice, name string) (store.Checkout, error) {
+// purchase is one checkout to start.
+type purchase struct {
+	viewer, kind, streamID string
+	creator                store.Creator
+	pol                    countries.Policy
+	off                    Offer // the list price
+	stripePrice, name      string
+	recipient, message     string
+	promo                  *store.PromoCode
+}
+
+func (s *Service) checkout(ctx context.Context, p purchase) (store.Checkout, error) {
 	now := time.Now()
-	feeBPS := pol.FeeAt(now)
-	payouts := s.payoutsOf(ctx, creator)
-	pay, err := s.st.CreatorPayment(ctx, creator.ID)
+	feeBPS := p.pol.FeeAt(now)
+	payouts := s.payoutsOf(ctx, p.creator)
+	pay, err := s.st.CreatorPayment(ctx, p.creator.ID)
 	if err != nil {
 		return store.Checkout{}, err
 	}
 	if payouts == countries.PayoutsConnect && !s.DevMode() && (pay.StripeAccountID == "" || !pay.ChargesEnabled) {
 		return store.Checkout{}, fmt.Errorf("%w: the creator has not finished Stripe onboarding", ErrCreatorNotReady)
 	}
-	product := streamID
-	if kind == store.KindSubscription {
-		product = creator.ID
+	product := p.streamID
+	if p.kind == store.KindSubscription {
+		product = p.creator.ID
+	}
+	amount, discount, promoID := p.off.Amount, int64(0), ""
+	if p.promo != nil {
+		discount = p.promo.Discount(amount)
+		amount -= discount
+		promoID = p.promo.ID
 	}
 	// The same viewer buying the same thing at the same terms on the same day gets the same
 	// checkout, here and at Stripe (whose idempotency keys last 24 hours): double clicks
 	// and retries never make two sessions.
-	key := idempotencyKey(viewerID, kind, product, off.Currency, off.Amount, feeBPS, string(payouts), now.UTC().Format("2006-01-02"))
+	key := idempotencyKey(p.viewer, p.kind, product, p.off.Currency, amount, feeBPS, string(payouts), now.UTC().Format("2006-01-02"),
+		p.recipient, p.message, promoID)
 	id := "co_" + key[:26]
 	if existing, err := s.st.Checkout(ctx, id); err == nil {
 		if existing.State == "open" {
@@ -316,27 +382,48 @@ func (s *Service) checkout(ctx context.Context, viewerID, kind, streamID string,
 		key = idempotencyKey(key, store.NewID("retry"))
 		id = "co_" + key[:26]
 	}
-	co := store.Checkout{ID: id, ViewerID: viewerID, Kind: kind, StreamID: streamID, CreatorID: creator.ID, Country: off.Country,
-		Currency: off.Currency, Amount: off.Amount, FeeBPS: feeBPS, Fee: money.Fee(off.Amount, feeBPS), Payouts: string(payouts),
-		State: "open", CreatedAt: now.UTC().Truncate(time.Microsecond)}
+	co := store.Checkout{ID: id, ViewerID: p.viewer, Kind: p.kind, StreamID: p.streamID, CreatorID: p.creator.ID, Country: p.off.Country,
+		Currency: p.off.Currency, Amount: amount, FeeBPS: feeBPS, Fee: money.Fee(amount, feeBPS), Payouts: string(payouts),
+		State: "open", CreatedAt: now.UTC().Truncate(time.Microsecond), RecipientID: p.recipient, Message: p.message,
+		PromoCodeID: promoID, Discount: discount}
+	if p.promo != nil {
+		// The cap is held here, before Stripe hears of the checkout: of racing viewers,
+		// exactly as many as the code has redemptions left get it.
+		ok, err := s.st.ReservePromoCode(ctx, p.promo.ID, now)
+		if err != nil {
+			return store.Checkout{}, err
+		}
+		if !ok {
+			return store.Checkout{}, fmt.Errorf("%w: %s has no redemptions left", ErrPromoExhausted, p.promo.Code)
+		}
+	}
+	release := func() {
+		if p.promo != nil {
+			if err := s.st.ReleasePromoCode(context.WithoutCancel(ctx), p.promo.ID); err != nil {
+				s.log.Warn("release promo code", "code", p.promo.ID, "err", err)
+			}
+		}
+	}
 	if s.DevMode() {
 		co.StripeSessionID = "dev_" + id
 		co.URL = strings.TrimRight(s.cfg.PublicURL, "/") + "/dev/checkout/" + id
 	} else {
-		sess, err := s.stripeSession(co, pay, stripePrice, name, key)
+		sess, err := s.stripeSession(co, pay, p, key)
 		if err != nil {
+			release()
 			return store.Checkout{}, fmt.Errorf("stripe checkout: %w", err)
 		}
 		co.StripeSessionID, co.URL = sess.ID, sess.URL
 	}
 	if err := s.st.CreateCheckout(ctx, co); err != nil {
+		release()
 		if existing, err2 := s.st.Checkout(ctx, id); err2 == nil {
 			return existing, nil // a concurrent identical request won
 		}
 		return store.Checkout{}, err
 	}
-	s.log.Info("checkout started", "checkout", co.ID, "kind", kind, "country", co.Country, "currency", co.Currency,
-		"amount", co.Amount, "fee", co.Fee, "payouts", co.Payouts)
+	s.log.Info("checkout started", "checkout", co.ID, "kind", p.kind, "country", co.Country, "currency", co.Currency,
+		"amount", co.Amount, "discount", co.Discount, "fee", co.Fee, "payouts", co.Payouts, "gift", co.RecipientID != "")
 	return co, nil
 }
 
@@ -350,11 +437,15 @@ func idempotencyKey(parts ...any) string {
 
 // metadata marks Stripe objects as ours and carries the purchase.
 func metadata(co store.Checkout) map[string]string {
-	return map[string]string{"livegate_checkout": co.ID, "livegate_kind": co.Kind, "livegate_viewer": co.ViewerID,
+	md := map[string]string{"livegate_checkout": co.ID, "livegate_kind": co.Kind, "livegate_viewer": co.ViewerID,
 		"livegate_stream": co.StreamID, "livegate_creator": co.CreatorID, "livegate_country": co.Country}
+	if co.RecipientID != "" {
+		md["livegate_recipient"] = co.RecipientID
+	}
+	return md
 }
 
-func (s *Service) stripeSession(co store.Checkout, pay store.CreatorPayment, stripePrice, name, key string) (*stripe.CheckoutSession, error) {
+func (s *Service) stripeSession(co store.Checkout, pay store.CreatorPayment, pur purchase, key string) (*stripe.CheckoutSession, error) {
 	base := strings.TrimRight(s.cfg.PublicURL, "/")
 	p := &stripe.CheckoutSessionParams{
 		ClientReferenceID: stripe.String(co.ViewerID),
@@ -363,13 +454,20 @@ func (s *Service) stripeSession(co store.Checkout, pay store.CreatorPayment, str
 		Metadata:          metadata(co),
 	}
 	connect := co.Payouts == string(countries.PayoutsConnect) && pay.StripeAccountID != ""
-	if co.Kind == store.KindTicket {
+	if co.Kind != store.KindSubscription { // tickets and tips: one payment
 		p.Mode = stripe.String(string(stripe.CheckoutSessionModePayment))
+		// Stripe takes the discount off the list price itself, from the promotion code.
 		p.LineItems = []*stripe.CheckoutSessionLineItemParams{{
 			Quantity: stripe.Int64(1),
 			PriceData: &stripe.CheckoutSessionLineItemPriceDataParams{Currency: stripe.String(strings.ToLower(co.Currency)),
-				UnitAmount: stripe.Int64(co.Amount), ProductData: &stripe.CheckoutSessionLineItemPriceDataProductDataParams{Name: stripe.String(name)}},
+				UnitAmount: stripe.Int64(co.Amount + co.Discount), ProductData: &stripe.CheckoutSessionLineItemPriceDataProductDataParams{Name: stripe.String(pur.name)}},
 		}}
+		if pur.promo != nil && pur.promo.StripePromotionCodeID != "" {
+			p.Discounts = []*stripe.CheckoutSessionDiscountParams{{PromotionCode: stripe.String(pur.promo.StripePromotionCodeID)}}
+			// A reservation should not outlive a viewer who walks away for long: Stripe's
+			// shortest session, after which checkout.session.expired gives it back.
+			p.ExpiresAt = stripe.Int64(time.Now().Add(31 * time.Minute).Unix())
+		}
 		p.PaymentIntentData = &stripe.CheckoutSessionPaymentIntentDataParams{Metadata: metadata(co)}
 		if connect {
 			p.PaymentIntentData.ApplicationFeeAmount = stripe.Int64(co.Fee)
@@ -377,7 +475,7 @@ func (s *Service) stripeSession(co store.Checkout, pay store.CreatorPayment, str
 		}
 	} else {
 		p.Mode = stripe.String(string(stripe.CheckoutSessionModeSubscription))
-		p.LineItems = []*stripe.CheckoutSessionLineItemParams{{Price: stripe.String(stripePrice), Quantity: stripe.Int64(1)}}
+		p.LineItems = []*stripe.CheckoutSessionLineItemParams{{Price: stripe.String(pur.stripePrice), Quantity: stripe.Int64(1)}}
 		p.SubscriptionData = &stripe.CheckoutSessionSubscriptionDataParams{Metadata: metadata(co)}
 		if connect {
 			// Stripe takes the subscription fee as a percentage; bps/100 is exact.

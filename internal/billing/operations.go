@@ -242,7 +242,7 @@ func (s *Service) applyJSON(ctx context.Context, eventID, eventType string, obj 
 	if err != nil {
 		return err
 	}
-	return s.apply(ctx, eventID, eventType, raw)
+	return s.apply(ctx, eventID, eventType, raw, prepared{})
 }
 
 // RefundStream refunds every ticket of a stream (a creator cancelling before it starts).

@@ -14,6 +14,7 @@ import (
 	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/money"
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/webhooks"
 )
 
 // eventRevoke is livegate's own event for revoking access at once (a cancelled stream),
@@ -56,16 +57,22 @@ func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature s
 	if ev.Data == nil || strings.HasPrefix(string(ev.Type), "livegate.") {
 		return fmt.Errorf("%w: not a Stripe event", ErrBadSignature)
 	}
-	return s.apply(ctx, ev.ID, string(ev.Type), ev.Data.Raw)
+	pre, err := s.prepare(ctx, string(ev.Type), ev.Data.Raw)
+	if err != nil {
+		// Stripe delivers the event again; nothing of it is recorded yet.
+		return fmt.Errorf("prepare %s %s: %w", ev.Type, ev.ID, err)
+	}
+	return s.apply(ctx, ev.ID, string(ev.Type), ev.Data.Raw, pre)
 }
 
 // apply runs one event's effects in the transaction that records it, then tells the
 // access plane about revocations.
-func (s *Service) apply(ctx context.Context, eventID, eventType string, raw json.RawMessage) error {
-	revoked := 0
+func (s *Service) apply(ctx context.Context, eventID, eventType string, raw json.RawMessage, pre prepared) error {
+	revoked, emitted := 0, 0
 	applied, err := s.st.ApplyEvent(ctx, eventID, eventType, func(tx store.BillingTx) error {
-		revoked = 0
-		h := &eventTx{s: s, tx: tx, eventID: eventID, now: time.Now().UTC().Truncate(time.Microsecond), revoked: &revoked}
+		revoked, emitted = 0, 0
+		h := &eventTx{s: s, tx: tx, eventID: eventID, now: time.Now().UTC().Truncate(time.Microsecond), revoked: &revoked,
+			emitted: &emitted, pre: pre}
 		return h.handle(eventType, raw)
 	})
 	if err != nil {
@@ -81,6 +88,9 @@ func (s *Service) apply(ctx context.Context, eventID, eventType string, raw json
 	if revoked > 0 {
 		s.wakeOutbox()
 	}
+	if emitted > 0 && s.cfg.EventsEmitted != nil {
+		s.cfg.EventsEmitted()
+	}
 	return nil
 }
 
@@ -90,6 +100,35 @@ type eventTx struct {
 	eventID string
 	now     time.Time
 	revoked *int // revocations queued by this transaction
+	emitted *int // webhooks out queued by this transaction
+	pre     prepared
+}
+
+// emit queues a webhook out in this transaction: it is sent if and only if the change it
+// tells of commits.
+func (h *eventTx) emit(typ, key string, data any) error {
+	ev, err := webhooks.NewEvent(typ, key, h.now, data)
+	if err != nil {
+		return err
+	}
+	*h.emitted++
+	return h.tx.EmitEvent(ev)
+}
+
+// entitlementJSON is an entitlement as webhooks out tell of it.
+func entitlementJSON(e store.Entitlement, co store.Checkout) map[string]any {
+	m := map[string]any{"entitlement_id": e.ID, "viewer_id": e.ViewerID, "kind": e.Kind, "stream_id": e.StreamID,
+		"creator_id": e.CreatorID, "state": e.State, "source": e.Source}
+	if !e.ExpiresAt.IsZero() {
+		m["expires_at"] = e.ExpiresAt
+	}
+	if e.RevokedReason != "" {
+		m["reason"] = e.RevokedReason
+	}
+	if co.RecipientID != "" {
+		m["gifted_by"] = co.ViewerID
+	}
+	return m
 }
 
 func (h *eventTx) handle(eventType string, raw json.RawMessage) error {
@@ -103,16 +142,28 @@ func (h *eventTx) handle(eventType string, raw json.RawMessage) error {
 			return nil // delayed payment method: wait for async_payment_succeeded
 		}
 		return h.completed(cs)
-	case "checkout.session.async_payment_failed":
+	case "checkout.session.async_payment_failed", "checkout.session.expired":
 		var cs stripe.CheckoutSession
 		if err := json.Unmarshal(raw, &cs); err != nil {
 			return fmt.Errorf("decode session: %w", err)
 		}
 		co, ok, err := h.checkoutOf(cs)
-		if !ok || err != nil {
+		if !ok || err != nil || co.State != "open" {
 			return err
 		}
-		return h.tx.SetCheckoutState(co.ID, "failed")
+		if co.PromoCodeID != "" {
+			// Never paid: the code's redemption goes back to the next viewer.
+			if err := h.tx.ReleasePromoCode(co.PromoCodeID); err != nil {
+				return err
+			}
+		}
+		state := "failed"
+		if eventType == "checkout.session.expired" {
+			state = "expired"
+		}
+		return h.tx.SetCheckoutState(co.ID, state)
+	case "invoice.upcoming", "invoice.created":
+		return h.feeFollowed()
 	case "charge.refunded":
 		var ch stripe.Charge
 		if err := json.Unmarshal(raw, &ch); err != nil {
@@ -170,12 +221,21 @@ func (h *eventTx) completed(cs stripe.CheckoutSession) error {
 	if !ok || err != nil {
 		return err
 	}
+	wasOpen := co.State == "open"
 	if err := h.tx.SetCheckoutState(co.ID, "completed"); err != nil {
 		return err
+	}
+	if co.PromoCodeID != "" && wasOpen {
+		if err := h.tx.RedeemPromoCode(co.PromoCodeID); err != nil {
+			return err
+		}
 	}
 	if co.Kind == store.KindSubscription {
 		if cs.Subscription == nil || cs.Subscription.ID == "" {
 			return fmt.Errorf("subscription checkout %s completed without a subscription", co.ID)
+		}
+		if err := h.tx.SetSubscriptionFee(cs.Subscription.ID, co.ID, co.FeeBPS, h.now); err != nil {
+			return err
 		}
 		// Two days of access until the first invoice, seconds away, tells the period end.
 		_, err := h.grant(co, cs.Subscription.ID, h.now.Add(48*time.Hour))
@@ -185,6 +245,9 @@ func (h *eventTx) completed(cs stripe.CheckoutSession) error {
 		return fmt.Errorf("checkout %s completed without a payment intent", co.ID)
 	}
 	pi := cs.PaymentIntent.ID
+	if co.Kind == store.KindTip {
+		return h.tipPaid(co, cs, pi)
+	}
 	if _, err := h.grant(co, pi, time.Time{}); err != nil {
 		return err
 	}
@@ -197,11 +260,13 @@ func (h *eventTx) completed(cs stripe.CheckoutSession) error {
 	return h.sale(co, c, pi, pi)
 }
 
-// charge is what one payment collected, all in one currency.
+// charge is what one payment collected, all in one currency, and what a promo code took
+// off it.
 type charge struct {
 	Currency string
 	Gross    int64
 	Fee      int64
+	Discount int64
 }
 
 // chargedBy is what Stripe collected for a completed Checkout session, which is what the
@@ -228,6 +293,10 @@ func chargedBy(co store.Checkout, cs stripe.CheckoutSession) charge {
 		c.Fee = money.Fee(c.Gross, co.FeeBPS)
 	}
 	c.Fee = min(max(c.Fee, 0), c.Gross)
+	c.Discount = co.Discount
+	if cs.TotalDetails != nil && cs.TotalDetails.AmountDiscount > 0 {
+		c.Discount = cs.TotalDetails.AmountDiscount
+	}
 	return c
 }
 
@@ -259,16 +328,30 @@ func (h *eventTx) checkoutOf(cs stripe.CheckoutSession) (store.Checkout, bool, e
 	return co, true, nil
 }
 
+// grant gives what co bought to its holder (a gift's recipient) and tells the platform.
 func (h *eventTx) grant(co store.Checkout, source string, expires time.Time) (bool, error) {
-	return h.tx.GrantEntitlement(store.Entitlement{ID: store.NewID("ent"), ViewerID: co.ViewerID, Kind: co.Kind,
+	granted, err := h.tx.GrantEntitlement(store.Entitlement{ID: store.NewID("ent"), ViewerID: co.Holder(), Kind: co.Kind,
 		StreamID: co.StreamID, CreatorID: co.CreatorID, Source: source, ExpiresAt: expires, CreatedAt: h.now, UpdatedAt: h.now})
+	if err != nil || !granted {
+		return granted, err
+	}
+	e, err := h.tx.EntitlementBySource(source)
+	if err != nil {
+		return false, err
+	}
+	return true, h.emit(webhooks.EntitlementGranted, e.ID, entitlementJSON(e, co))
 }
 
 // sale books a sale and any refund that arrived before it.
 func (h *eventTx) sale(co store.Checkout, c charge, object, pi string) error {
-	e := store.LedgerEntry{Kind: store.LedgerSale, CreatorID: co.CreatorID, StreamID: co.StreamID, ViewerID: co.ViewerID,
+	kind := store.LedgerSale
+	if co.Kind == store.KindTip {
+		kind = store.LedgerTip
+	}
+	e := store.LedgerEntry{Kind: kind, CreatorID: co.CreatorID, StreamID: co.StreamID, ViewerID: co.ViewerID,
 		Country: co.Country, Currency: c.Currency, Gross: c.Gross, Fee: c.Fee, Net: c.Gross - c.Fee, Payouts: co.Payouts,
-		StripeEventID: h.eventID, StripeObject: object, PaymentIntent: pi, CreatedAt: h.now}
+		StripeEventID: h.eventID, StripeObject: object, PaymentIntent: pi, CreatedAt: h.now, Discount: c.Discount}
+	h.inUSD(&e, h.saleRate(e))
 	if _, err := h.tx.AddLedger(e); err != nil {
 		return err
 	}
@@ -303,11 +386,18 @@ func (h *eventTx) bookRefund(sale store.LedgerEntry, pi string, cumulative int64
 	if sale.Gross > 0 {
 		fee = (sale.Fee*amount + sale.Gross/2) / sale.Gross // the fee goes back in proportion
 	}
-	_, err = h.tx.AddLedger(store.LedgerEntry{Kind: store.LedgerRefund, CreatorID: sale.CreatorID, StreamID: sale.StreamID,
+	e := store.LedgerEntry{Kind: store.LedgerRefund, CreatorID: sale.CreatorID, StreamID: sale.StreamID,
 		ViewerID: sale.ViewerID, Country: sale.Country, Currency: sale.Currency, Gross: -amount, Fee: -fee, Net: -(amount - fee),
 		Payouts: sale.Payouts, StripeEventID: h.eventID, StripeObject: fmt.Sprintf("refund:%s:%d", pi, cumulative),
-		PaymentIntent: pi, CreatedAt: h.now})
-	return err
+		PaymentIntent: pi, CreatedAt: h.now}
+	h.inUSD(&e, saleRateOf(sale))
+	if _, err = h.tx.AddLedger(e); err != nil {
+		return err
+	}
+	if sale.Kind == store.LedgerTip {
+		return h.tx.MarkTipRefunded(pi)
+	}
+	return nil
 }
 
 // refunded revokes a fully refunded ticket and books the refund, whether or not the sale
@@ -330,6 +420,9 @@ func (h *eventTx) refunded(ch stripe.Charge) error {
 		if err := h.bookRefund(sale, pi, ch.AmountRefunded); err != nil {
 			return err
 		}
+		if sale.Kind == store.LedgerTip {
+			return nil // a tip bought no access
+		}
 	}
 	if ch.Refunded {
 		return h.revoke(pi, "refunded")
@@ -346,7 +439,10 @@ func (h *eventTx) revoke(source, reason string) error {
 		return nil
 	}
 	*h.revoked++
-	return h.tx.QueueRevocation(e.ID, reason, h.now)
+	if err := h.tx.QueueRevocation(e.ID, reason, h.now); err != nil {
+		return err
+	}
+	return h.emit(webhooks.EntitlementRevoked, e.ID, entitlementJSON(e, store.Checkout{}))
 }
 
 func (h *eventTx) disputeClosed(d stripe.Dispute) error {
@@ -366,9 +462,11 @@ func (h *eventTx) disputeClosed(d stripe.Dispute) error {
 	if sale.Gross > 0 {
 		fee = (sale.Fee*amount + sale.Gross/2) / sale.Gross
 	}
-	if _, err := h.tx.AddLedger(store.LedgerEntry{Kind: store.LedgerDisputeLost, CreatorID: sale.CreatorID, StreamID: sale.StreamID,
+	e := store.LedgerEntry{Kind: store.LedgerDisputeLost, CreatorID: sale.CreatorID, StreamID: sale.StreamID,
 		ViewerID: sale.ViewerID, Country: sale.Country, Currency: sale.Currency, Gross: -amount, Fee: -fee, Net: -(amount - fee),
-		Payouts: sale.Payouts, StripeEventID: h.eventID, StripeObject: d.ID, PaymentIntent: pi, CreatedAt: h.now}); err != nil {
+		Payouts: sale.Payouts, StripeEventID: h.eventID, StripeObject: d.ID, PaymentIntent: pi, CreatedAt: h.now}
+	h.inUSD(&e, saleRateOf(sale))
+	if _, err := h.tx.AddLedger(e); err != nil {
 		return err
 	}
 	return h.revoke(pi, "dispute lost")
@@ -418,9 +516,11 @@ func (h *eventTx) invoicePaid(inv stripe.Invoice) error {
 	if _, err := h.tx.ExtendEntitlement(inv.Subscription.ID, periodEnd, h.now); err != nil {
 		return err
 	}
+	// On Connect the fee is what Stripe took on this invoice (kept in step with the
+	// country by feeFollowed); on the platform's own charges, and in the development
+	// checkout, it is the fee of the viewer's country at the time of this sale.
 	fee := inv.ApplicationFeeAmount
-	if co.Payouts != "connect" || fee == 0 {
-		// The fee of the viewer's country at the time of this sale.
+	if co.Payouts != string(countries.PayoutsConnect) || h.s.DevMode() {
 		fee, err = h.feeNow(co, inv.AmountPaid)
 		if err != nil {
 			return err

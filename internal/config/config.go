@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/livegate/livegate/internal/admission"
+	"github.com/livegate/livegate/internal/money"
 )
 
 // Config is everything a livegate node can be told. Every field has a flag and an
@@ -59,7 +60,10 @@ type Config struct {
 	// recordings under DataDir). ReplayWindow is how long after a stream's end its
 	// buyers may replay it, and RecordingRetention how long a recording is kept, unless
 	// the stream says otherwise.
-	RecordingsDir      string
+	RecordingsDir string
+	// USDRates is a CSV file of "date,currency,usd_per_unit" rows: the US dollar rates
+	// the ledger records where Stripe's balance transaction gives none.
+	USDRates           string
 	ReplayWindow       time.Duration
 	RecordingRetention time.Duration
 	RecordingSweep     time.Duration // how often recordings past their retention are deleted
@@ -219,6 +223,7 @@ func flags(c *Config, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "longest time to write one HTTP response (event streams excepted)")
 	fs.DurationVar(&c.PLIThrottle, "pli-throttle", c.PLIThrottle, "minimum interval between keyframe requests to a publisher, all its layers together")
 	fs.StringVar(&c.RecordingsDir, "recordings-dir", c.RecordingsDir, "directory of the recordings of streams this node is the origin of (default: recordings in --data-dir)")
+	fs.StringVar(&c.USDRates, "usd-rates", c.USDRates, "CSV file of date,currency,usd_per_unit rows: USD rates for the ledger and the growth report where Stripe gives none")
 	fs.DurationVar(&c.ReplayWindow, "replay-window", c.ReplayWindow, "how long after a recorded stream ends its buyers may replay it, unless the stream says otherwise")
 	fs.DurationVar(&c.RecordingRetention, "recording-retention", c.RecordingRetention, "how long a recording is kept after its stream ends, unless the stream says otherwise")
 	fs.StringVar(&c.RecordingsS3.Endpoint, "recordings-s3-endpoint", c.RecordingsS3.Endpoint, "S3-compatible endpoint (host:port) keeping recordings, so that every node serves every replay; empty: --recordings-dir only")
@@ -486,4 +491,17 @@ func (c Config) Rules() (admission.Rules, error) {
 		return nil, fmt.Errorf("rate-limits: %w", err)
 	}
 	return rs, nil
+}
+
+// USDRateTable reads --usd-rates; nil without one.
+func (c Config) USDRateTable() (*money.RateTable, error) {
+	if c.USDRates == "" {
+		return nil, nil
+	}
+	f, err := os.Open(c.USDRates)
+	if err != nil {
+		return nil, fmt.Errorf("usd-rates: %w", err)
+	}
+	defer f.Close()
+	return money.ReadRateTable(f)
 }

@@ -33,6 +33,9 @@ type Policy struct {
 	MaxTicket      int64     `json:"max_ticket"`
 	MinSub         int64     `json:"min_subscription"`
 	MaxSub         int64     `json:"max_subscription"`
+	// MinTip and MaxTip bound a tip; both zero: tips are not sold in the country.
+	MinTip int64 `json:"min_tip"`
+	MaxTip int64 `json:"max_tip"`
 	FeeBPS         int       `json:"fee_bps"`          // platform fee in basis points
 	FeeWaivedUntil time.Time `json:"fee_waived_until"` // no fee on sales before this instant
 	Payouts        Payouts   `json:"payouts"`
@@ -75,9 +78,10 @@ func (p Policy) Validate(now time.Time) error {
 	}{
 		{p.MinTicket, p.MaxTicket, "min_ticket", "max_ticket"},
 		{p.MinSub, p.MaxSub, "min_subscription", "max_subscription"},
+		{p.MinTip, p.MaxTip, "min_tip", "max_tip"},
 	}
-	for _, b := range bounds {
-		if b.min == 0 && b.max == 0 && !p.Enabled {
+	for i, b := range bounds {
+		if b.min == 0 && b.max == 0 && (!p.Enabled || i == 2) { // tips are optional
 			continue
 		}
 		if err := cur.CheckAmount(b.min); err != nil {
@@ -125,6 +129,12 @@ func (p Policy) FeeAt(t time.Time) int {
 func (p Policy) TicketInBounds(amount int64) bool {
 	return amount >= p.MinTicket && amount <= p.MaxTicket
 }
+
+// TipsSold says whether tips are sold in the country.
+func (p Policy) TipsSold() bool { return p.MaxTip > 0 }
+
+// TipInBounds says whether a tip fits the country.
+func (p Policy) TipInBounds(amount int64) bool { return amount >= p.MinTip && amount <= p.MaxTip }
 
 // SubInBounds says whether a subscription price fits the country.
 func (p Policy) SubInBounds(amount int64) bool { return amount >= p.MinSub && amount <= p.MaxSub }

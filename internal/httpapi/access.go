@@ -15,6 +15,7 @@ import (
 
 	"github.com/livegate/livegate/internal/access"
 	"github.com/livegate/livegate/internal/admission"
+	"github.com/livegate/livegate/internal/billing"
 	"github.com/livegate/livegate/internal/paywall"
 	"github.com/livegate/livegate/internal/problem"
 	"github.com/livegate/livegate/internal/sessions"
@@ -149,12 +150,24 @@ func (a *api) streamStatsEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	last := first
 	send(first)
+	// Paid tips arrive on the same stream, each once, as soon as their payment is in.
+	var tips <-chan store.Tip
+	if a.Tips != nil {
+		ch, stop := a.Tips.Subscribe(chi.URLParam(r, "id"))
+		defer stop()
+		tips = ch
+	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		select {
 		case <-r.Context().Done():
 			return
+		case t := <-tips:
+			_ = rc.SetWriteDeadline(time.Now().Add(eventWriteTimeout))
+			b, _ := json.Marshal(billing.TipJSON(t))
+			fmt.Fprintf(w, "event: tip\nid: %s\ndata: %s\n\n", t.ID, b)
+			flusher.Flush()
 		case <-tick.C:
 			if !a.Ready() {
 				return

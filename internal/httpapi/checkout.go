@@ -10,7 +10,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/livegate/livegate/internal/admission"
 	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/money"
 	"github.com/livegate/livegate/internal/problem"
@@ -29,33 +28,25 @@ func (a *api) moneyError(w http.ResponseWriter, r *http.Request, err error) {
 
 func (a *api) checkoutJSON(co store.Checkout) map[string]any {
 	cur, _ := money.Lookup(co.Currency)
-	return map[string]any{"id": co.ID, "kind": co.Kind, "state": co.State, "checkout_url": co.URL, "country": co.Country,
+	m := map[string]any{"id": co.ID, "kind": co.Kind, "state": co.State, "checkout_url": co.URL, "country": co.Country,
 		"currency": co.Currency, "amount": co.Amount, "display": cur.Format(co.Amount), "stream_id": co.StreamID,
-		"creator_id": co.CreatorID, "dev_checkout": strings.HasPrefix(co.StripeSessionID, "dev_")}
+		"creator_id": co.CreatorID, "dev_checkout": strings.HasPrefix(co.StripeSessionID, "dev_"),
+		"list_amount": co.Amount + co.Discount, "discount": co.Discount}
+	if co.RecipientID != "" {
+		m["recipient_id"] = co.RecipientID
+	}
+	if co.Message != "" {
+		m["message"] = co.Message
+	}
+	return m
 }
 
 // startCheckout runs one of billing's checkouts for the calling viewer in their country.
 func (a *api) startCheckout(start func(ctx context.Context, viewer, id, country string) (store.Checkout, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		// Each checkout creates a Stripe Checkout session: limited per client, and per
-		// viewer across the fleet.
-		if a.limited(w, r, admission.Checkout, a.client(r)) {
-			return
-		}
-		viewer, err := a.Viewers.Viewer(r)
-		if err != nil {
-			a.moneyError(w, r, err)
-			return
-		}
-		if a.limited(w, r, admission.CheckoutViewer, viewer) {
-			return
-		}
-		co, err := start(r.Context(), viewer, chi.URLParam(r, "id"), a.Resolver.Country(r))
-		if err != nil {
-			a.moneyError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusCreated, a.checkoutJSON(co))
+		a.viewerCheckout(w, r, func(viewer string) (store.Checkout, error) {
+			return start(r.Context(), viewer, chi.URLParam(r, "id"), a.Resolver.Country(r))
+		})
 	}
 }
 

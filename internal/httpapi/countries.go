@@ -40,6 +40,7 @@ func withDisplay(p countries.Policy) policyJSON {
 	if cur, ok := money.Lookup(p.Currency); ok {
 		out.Display = map[string]string{"min_ticket": cur.Format(p.MinTicket), "max_ticket": cur.Format(p.MaxTicket),
 			"min_subscription": cur.Format(p.MinSub), "max_subscription": cur.Format(p.MaxSub),
+			"min_tip": cur.Format(p.MinTip), "max_tip": cur.Format(p.MaxTip),
 			"fee": fmt.Sprintf("%d.%02d%%", p.FeeBPS/100, p.FeeBPS%100)}
 	}
 	return out
@@ -110,6 +111,8 @@ func (a *api) putCountry(w http.ResponseWriter, r *http.Request) {
 		MaxTicket      json.Number `json:"max_ticket"`
 		MinSub         json.Number `json:"min_subscription"`
 		MaxSub         json.Number `json:"max_subscription"`
+		MinTip         json.Number `json:"min_tip"`
+		MaxTip         json.Number `json:"max_tip"`
 		FeeBPS         json.Number `json:"fee_bps"`
 		FeeWaivedUntil *time.Time  `json:"fee_waived_until"`
 		ClearWaiver    bool        `json:"clear_fee_waiver"`
@@ -141,7 +144,8 @@ func (a *api) putCountry(w http.ResponseWriter, r *http.Request) {
 		num  json.Number
 		dst  *int64
 	}{{"min_ticket", in.MinTicket, &p.MinTicket}, {"max_ticket", in.MaxTicket, &p.MaxTicket},
-		{"min_subscription", in.MinSub, &p.MinSub}, {"max_subscription", in.MaxSub, &p.MaxSub}} {
+		{"min_subscription", in.MinSub, &p.MinSub}, {"max_subscription", in.MaxSub, &p.MaxSub},
+		{"min_tip", in.MinTip, &p.MinTip}, {"max_tip", in.MaxTip, &p.MaxTip}} {
 		if f.num == "" {
 			continue
 		}

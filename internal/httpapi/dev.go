@@ -111,8 +111,13 @@ func (a *api) devCheckout(w http.ResponseWriter, r *http.Request) {
 	}
 	cur, _ := money.Lookup(co.Currency)
 	title := "Ticket"
-	if co.Kind == store.KindSubscription {
+	switch {
+	case co.Kind == store.KindSubscription:
 		title = "Monthly subscription"
+	case co.Kind == store.KindTip:
+		title = "Tip"
+	case co.RecipientID != "":
+		title = "Gifted ticket for " + co.RecipientID
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	web.DevCheckout(w, map[string]string{"ID": co.ID, "Title": title, "Display": cur.Format(co.Amount),

@@ -30,6 +30,7 @@ import (
 	"github.com/livegate/livegate/internal/sfu"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/streams"
+	"github.com/livegate/livegate/internal/tipfeed"
 	"github.com/livegate/livegate/internal/web"
 	"github.com/livegate/livegate/internal/whip"
 )
@@ -77,6 +78,10 @@ type Deps struct {
 	ReplayRequests *prometheus.CounterVec
 	// Recorder deletes recordings (recording.Recorder).
 	Recorder Recorder
+	// Tips brings paid tips to the stream's event streams; nil sends none.
+	Tips *tipfeed.Feed
+	// WebhooksWake tells the webhook dispatcher a delivery is due now.
+	WebhooksWake func()
 }
 
 // Recorder is what the API asks of the node's recorder.
@@ -185,6 +190,8 @@ func (a *api) routes() chi.Router {
 			r.With(a.ownCreator).Post("/creators/{id}/connect", a.connectCreator)
 			r.With(a.ownCreator).Put("/creators/{id}/subscription-prices/{currency}", a.putSubscriptionPrice)
 			r.With(a.ownCreator).Get("/creators/{id}/earnings", a.earnings)
+			r.With(a.ownCreator).Post("/creators/{id}/promo-codes", a.createPromoCode)
+			r.With(a.ownCreator).Get("/creators/{id}/promo-codes", a.listPromoCodes(func(r *http.Request) string { return chi.URLParam(r, "id") }))
 			r.Get("/pricing", a.priceBounds)
 			r.Post("/streams", a.createStream) // a creator token: its own creator_id only
 			r.Get("/streams", a.listStreams)   // a creator token: its own streams only
@@ -208,6 +215,15 @@ func (a *api) routes() chi.Router {
 				r.Get("/admin/audit", a.listAudit)
 				r.Get("/admin/nodes", a.listNodes)
 				r.Get("/admin/payouts/manual.csv", a.manualPayoutsCSV)
+				r.Get("/admin/promo-codes", a.listPromoCodes(func(*http.Request) string { return "" }))
+				r.Get("/admin/reports/growth", a.growthReport)
+				r.Get("/admin/reports/growth.csv", a.growthReport)
+				r.Post("/admin/webhooks/endpoints", a.createWebhookEndpoint)
+				r.Get("/admin/webhooks/endpoints", a.listWebhookEndpoints)
+				r.Delete("/admin/webhooks/endpoints/{id}", a.deleteWebhookEndpoint)
+				r.Get("/admin/webhooks/deliveries", a.listDeliveries)
+				r.Get("/admin/webhooks/deliveries/{id}", a.getDelivery)
+				r.Post("/admin/webhooks/deliveries/{id}/replay", a.replayDelivery)
 				if a.devTokens() {
 					r.Post("/admin/dev/tokens", a.mintDevToken)
 				}
@@ -223,11 +239,13 @@ func (a *api) routes() chi.Router {
 			r.Post("/streams/{id}/collect", a.collect)
 			r.Get("/streams/{id}/stats", a.streamStats)
 			r.Get("/streams/{id}/stats/events", a.streamStatsEvents)
+			r.Get("/streams/{id}/tips", a.streamTips)
 			r.Get("/sessions/{id}", a.sessionStatus)
 			r.Get("/catalog", a.listCatalog)
 			r.Get("/catalog/{id}", a.catalogStream)
 		})
-		r.Post("/streams/{id}/checkout", a.startCheckout(a.Billing.CheckoutTicket))
+		r.Post("/streams/{id}/checkout", a.ticketCheckout)
+		r.Post("/streams/{id}/tips", a.tipCheckout)
 		r.Post("/creators/{id}/subscribe", a.startCheckout(a.Billing.CheckoutSubscription))
 		r.Get("/checkouts/{id}", a.getCheckout)
 		// Stripe, verified by signature.

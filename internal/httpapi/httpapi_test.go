@@ -55,7 +55,7 @@ func newAPI(t testing.TB) *api {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lifecycle := streams.New(db, s, gate, nil)
+	lifecycle := streams.New(db, s, gate, nil, nil)
 	wh, err := whip.New(s, db, whip.Config{PathParam: PathParam, Gate: gate, Lifecycle: lifecycle,
 		MaxBodyBytes: d.MaxBodyBytes, MaxCandidates: d.MaxCandidates, MaxPatches: d.MaxPatches,
 		MaxMediaSections: d.MaxMediaSections, MaxSDPLine: d.MaxSDPLine, MaxPatchBytes: d.MaxPatchBytes})

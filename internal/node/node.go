@@ -40,6 +40,8 @@ import (
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/store/sqlstore"
 	"github.com/livegate/livegate/internal/streams"
+	"github.com/livegate/livegate/internal/tipfeed"
+	"github.com/livegate/livegate/internal/webhooks"
 	"github.com/livegate/livegate/internal/whip"
 )
 
@@ -60,6 +62,10 @@ type Node struct {
 	Capacity *admission.Capacity
 	Fleet    *cluster.Fleet // nil on a single node (no Redis)
 	Recorder *recording.Recorder
+	// Webhooks sends the events of webhooks out; Tips brings tips to event streams.
+	Webhooks *webhooks.Dispatcher
+	tips     *tipfeed.Feed
+	stopTips context.CancelFunc
 	handler  http.Handler
 	server   *http.Server
 	ln       net.Listener
@@ -166,16 +172,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	if err != nil {
 		return nil, err
 	}
+	n.Webhooks = webhooks.NewDispatcher(db, webhooks.DispatchConfig{Logger: log.With("component", "webhooks"), Registerer: n.Registry})
+	events := webhooks.NewEmitter(db, log.With("component", "webhooks"))
 	n.Gate, err = access.NewGate(sessStore, tokens, access.GateConfig{Node: cfg.NodeID, TTL: cfg.SessionTTL, Revocations: db,
-		Logger: log.With("component", "access"), Metrics: access.NewMetrics(n.Registry)})
+		Logger: log.With("component", "access"), Metrics: access.NewMetrics(n.Registry), Events: events})
 	if err != nil {
 		return nil, err
 	}
 
+	rates, err := cfg.USDRateTable()
+	if err != nil {
+		return nil, err
+	}
 	n.Billing, err = billing.New(db, billing.Config{SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret,
 		ConnectWebhookSecret: cfg.StripeConnectWebhookSecret,
 		APIBase:              cfg.StripeAPIBase, PublicURL: cfg.PublicURL, Logger: log.With("component", "billing"),
-		Metrics: billing.NewMetrics(n.Registry), ReplayWindow: cfg.ReplayWindow,
+		Metrics: billing.NewMetrics(n.Registry), ReplayWindow: cfg.ReplayWindow, USDRates: rates, EventsEmitted: n.Webhooks.Wake,
 		// Money decides, access enforces: a revoked entitlement drops its viewers fleet-wide.
 		Deliver: func(ctx context.Context, r store.Revocation) error {
 			return n.Gate.Publish(ctx, sessions.Event{Kind: sessions.EventEntitlement, EntitlementID: r.EntitlementID,
@@ -190,7 +202,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	if err != nil {
 		return nil, err
 	}
-	lifecycle := streams.New(db, n.SFU, n.Gate, log.With("component", "streams"))
+	lifecycle := streams.New(db, n.SFU, n.Gate, events, log.With("component", "streams"))
+	var tipsCtx context.Context
+	tipsCtx, n.stopTips = context.WithCancel(context.Background())
+	n.tips = tipfeed.New(tipsCtx, db, 0, log.With("component", "tips"))
 	rejected := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livegate_rejections_total",
 		Help: "Requests refused by an admission limit, by limit."}, []string{"limit"})
 	eventStreams := prometheus.NewGauge(prometheus.GaugeOpts{Name: "livegate_event_streams",
@@ -272,7 +287,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		MaxBody: cfg.MaxBodyBytes, Logger: log.With("component", "http"), Limits: limits, Relay: relay, Fleet: apiFleet,
 		EventStreams: admission.NewConns("event-streams", cfg.MaxEventStreamsPerClient, cfg.MaxEventStreams, rejected, eventStreams),
 		Recordings:   recStorage, Replays: tokens, ReplayWindow: cfg.ReplayWindow, RecordingRetention: cfg.RecordingRetention,
-		ReplayRequests: recMetrics.ReplayRequests, Recorder: n.Recorder,
+		ReplayRequests: recMetrics.ReplayRequests, Recorder: n.Recorder, Tips: n.tips, WebhooksWake: n.Webhooks.Wake,
 		Ready: func() bool { return !n.SFU.Draining() }})
 
 	if cfg.MetricsAddr != "" {
@@ -328,6 +343,8 @@ func (n *Node) Run(ctx context.Context) error {
 	go func() { defer gateDone.Done(); n.Gate.Run(gateCtx) }()
 	go func() { defer gateDone.Done(); n.Capacity.Run(gateCtx) }()
 	go func() { defer gateDone.Done(); n.Billing.RunOutbox(gateCtx) }()
+	gateDone.Add(1)
+	go func() { defer gateDone.Done(); n.Webhooks.Run(gateCtx) }()
 	n.stopGate = func() { stopGate(); gateDone.Wait() }
 	if n.cfg.DebugAddr != "" {
 		dbg := &http.Server{Addr: n.cfg.DebugAddr, Handler: debugMux(), ReadHeaderTimeout: 10 * time.Second}
@@ -477,6 +494,8 @@ func (n *Node) close() {
 	if n.stopGate != nil {
 		n.stopGate()
 	}
+	n.stopTips()
+	n.tips.Wait()
 	n.Gate.Store().Close()
 	n.Resolver.Close()
 	n.Store.Close()

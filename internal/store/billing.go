@@ -16,6 +16,8 @@ type CountryPolicy struct {
 	MaxTicket      int64
 	MinSub         int64
 	MaxSub         int64
+	MinTip         int64
+	MaxTip         int64
 	FeeBPS         int
 	FeeWaivedUntil time.Time
 	Payouts        string
@@ -45,8 +47,8 @@ type Checkout struct {
 	ID              string
 	StripeSessionID string
 	ViewerID        string
-	Kind            string // ticket or subscription
-	StreamID        string // tickets
+	Kind            string // ticket, subscription or tip
+	StreamID        string // tickets and tips
 	CreatorID       string
 	Country         string
 	Currency        string
@@ -57,12 +59,29 @@ type Checkout struct {
 	State           string // open, completed, failed
 	URL             string
 	CreatedAt       time.Time
+	// RecipientID is who a gifted ticket is for (empty: the buyer, ViewerID).
+	RecipientID string
+	// Message is a tip's message to the creator and the stream's viewers.
+	Message string
+	// PromoCodeID is the promo code this checkout holds; Amount is the price after its
+	// Discount.
+	PromoCodeID string
+	Discount    int64
+}
+
+// Holder is who a checkout's entitlement goes to: the recipient of a gift, else the buyer.
+func (c Checkout) Holder() string {
+	if c.RecipientID != "" {
+		return c.RecipientID
+	}
+	return c.ViewerID
 }
 
 // Entitlement kinds and states.
 const (
 	KindTicket       = "ticket"
 	KindSubscription = "subscription"
+	KindTip          = "tip"
 	EntActive        = "active"
 	EntRevoked       = "revoked"
 )
@@ -87,6 +106,7 @@ type Entitlement struct {
 // Ledger entry kinds.
 const (
 	LedgerSale        = "sale"
+	LedgerTip         = "tip"
 	LedgerRefund      = "refund"
 	LedgerDisputeLost = "dispute_lost"
 )
@@ -109,6 +129,15 @@ type LedgerEntry struct {
 	StripeObject  string // the payment intent, invoice, refund or dispute this entry is for
 	PaymentIntent string
 	CreatedAt     time.Time
+	// Discount is what a promo code took off a sale (Gross is what was paid).
+	Discount int64
+	// The entry in US dollar cents at the rate of its day: USDRate is that rate (USD per
+	// major unit of Currency, as a decimal) and USDRateSource where it came from
+	// ("stripe": the payment's balance transaction; "table": the configured rates).
+	USDGross      int64
+	USDNet        int64
+	USDRate       string
+	USDRateSource string
 }
 
 // CreatorPayment is a creator's Stripe Connect state.
@@ -192,6 +221,20 @@ type BillingTx interface {
 	SetCreatorPayment(creatorID string, p CreatorPayment) error
 	CreatorByStripeAccount(accountID string) (string, error)
 	CreatorPayment(creatorID string) (CreatorPayment, error)
+
+	// RedeemPromoCode counts a paid checkout's reservation as redeemed; ReleasePromoCode
+	// gives back one whose checkout failed or expired.
+	RedeemPromoCode(id string) error
+	ReleasePromoCode(id string) error
+	// AddTip records a paid tip once per checkout; it reports whether it inserted.
+	AddTip(t Tip) (bool, error)
+	// MarkTipRefunded flags the tip paid by payment intent pi as refunded.
+	MarkTipRefunded(pi string) error
+	// SubscriptionFee is the fee a subscription's invoices take now, as last set.
+	SubscriptionFee(subscriptionID string) (bps int, ok bool, err error)
+	SetSubscriptionFee(subscriptionID, checkoutID string, bps int, at time.Time) error
+	// EmitEvent queues a webhook out in this transaction (see Webhooks.EmitEvent).
+	EmitEvent(ev OutboundEvent) error
 }
 
 // Revocation is an entitlement revocation queued for delivery to every node.

@@ -133,6 +133,8 @@ type StreamFilter struct {
 // Store is livegate's durable data.
 type Store interface {
 	Billing
+	Money
+	Webhooks
 
 	CreateCreator(ctx context.Context, c Creator) error
 	Creator(ctx context.Context, id string) (Creator, error)

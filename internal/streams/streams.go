@@ -13,6 +13,7 @@ import (
 
 	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/webhooks"
 )
 
 // Store is the durable state a stream's life changes.
@@ -31,20 +32,39 @@ type Fanout interface {
 	Publish(ctx context.Context, e sessions.Event) error
 }
 
+// Events tells the embedding platform what happened (webhooks.Emitter). Emitting the same
+// key twice is one event.
+type Events interface {
+	Emit(ctx context.Context, typ, key string, data any)
+}
+
 // Lifecycle is the one owner of going live and ending.
 type Lifecycle struct {
 	store  Store
 	rooms  Rooms
 	fanout Fanout
+	events Events
 	log    *slog.Logger
 }
 
-// New returns the lifecycle of a node's streams.
-func New(st Store, rooms Rooms, fanout Fanout, log *slog.Logger) *Lifecycle {
+// New returns the lifecycle of a node's streams; events may be nil.
+func New(st Store, rooms Rooms, fanout Fanout, events Events, log *slog.Logger) *Lifecycle {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Lifecycle{store: st, rooms: rooms, fanout: fanout, log: log}
+	return &Lifecycle{store: st, rooms: rooms, fanout: fanout, events: events, log: log}
+}
+
+func (l *Lifecycle) emit(ctx context.Context, typ, id, reason string) {
+	if l.events == nil {
+		return
+	}
+	data := map[string]any{"stream_id": id, "at": time.Now().UTC()}
+	if reason != "" {
+		data["reason"] = reason
+	}
+	// Keyed by the stream: an encoder reconnecting makes no second stream.live.
+	l.events.Emit(context.WithoutCancel(ctx), typ, id, data)
 }
 
 // ReasonEndedByCreator is why a room closes when its stream is ended through the API.
@@ -55,6 +75,7 @@ const ReasonEndedByCreator = "stream ended by the creator"
 func (l *Lifecycle) WentLive(ctx context.Context, id string) {
 	err := l.store.MarkStreamLive(ctx, id, time.Now())
 	if err == nil {
+		l.emit(ctx, webhooks.StreamLive, id, "")
 		return
 	}
 	l.log.Warn("mark stream live", "stream", id, "err", err)
@@ -71,6 +92,7 @@ func (l *Lifecycle) End(ctx context.Context, id, reason string) error {
 		return fmt.Errorf("end stream %s: %w", id, err)
 	}
 	l.rooms.EndRoom(id, reason)
+	l.emit(ctx, webhooks.StreamEnded, id, reason)
 	if err := l.fanout.Publish(ctx, sessions.Event{Kind: sessions.EventStream, StreamID: id, Reason: sessions.ReasonStreamEnded}); err != nil {
 		// The media here has stopped already; what is lost is the word to other nodes,
 		// which then hold viewers of a stream with no source until their sessions expire.

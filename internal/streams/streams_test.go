@@ -38,7 +38,7 @@ func (f *fakeFanout) Publish(_ context.Context, e sessions.Event) error {
 func TestLifecycle(t *testing.T) {
 	ctx := context.Background()
 	st, rooms, fan := &fakeStore{}, &fakeRooms{ended: map[string]string{}}, &fakeFanout{}
-	l := New(st, rooms, fan, nil)
+	l := New(st, rooms, fan, nil, nil)
 
 	l.WentLive(ctx, "str_a")
 	if len(rooms.ended) != 0 {

@@ -25,7 +25,7 @@ func b2i(b bool) int {
 	return 0
 }
 
-const policyColumns = `code, enabled, launch_at, currency, min_ticket, max_ticket, min_sub, max_sub, fee_bps, fee_waived_until, payouts, updated_at`
+const policyColumns = `code, enabled, launch_at, currency, min_ticket, max_ticket, min_sub, max_sub, fee_bps, fee_waived_until, payouts, updated_at, min_tip, max_tip`
 
 func scanPolicy(row scanner) (store.CountryPolicy, error) {
 	var p store.CountryPolicy
@@ -33,7 +33,7 @@ func scanPolicy(row scanner) (store.CountryPolicy, error) {
 	var launch, waived sql.NullInt64
 	var updated int64
 	err := row.Scan(&p.Code, &enabled, &launch, &p.Currency, &p.MinTicket, &p.MaxTicket, &p.MinSub, &p.MaxSub,
-		&p.FeeBPS, &waived, &p.Payouts, &updated)
+		&p.FeeBPS, &waived, &p.Payouts, &updated, &p.MinTip, &p.MaxTip)
 	p.Enabled = enabled == 1
 	p.LaunchAt, p.FeeWaivedUntil = fromMicros(launch), fromMicros(waived)
 	p.UpdatedAt = time.UnixMicro(updated).UTC()
@@ -83,12 +83,12 @@ func (d *DB) CountryPoliciesByCurrency(ctx context.Context, currency string) ([]
 func (d *DB) PutCountryPolicy(ctx context.Context, p store.CountryPolicy, a store.AuditEntry) error {
 	return d.inTx(ctx, func(tx *sql.Tx) error {
 		// Upsert syntax is the same in SQLite (3.24+) and PostgreSQL.
-		q := `INSERT INTO country_policies (` + policyColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
-			ON CONFLICT (code) DO UPDATE SET enabled=excluded.enabled, launch_at=excluded.launch_at, currency=excluded.currency,
+		q := `INSERT INTO country_policies (` + policyColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+			ON CONFLICT (code) DO UPDATE SET enabled=excluded.enabled, min_tip=excluded.min_tip, max_tip=excluded.max_tip, launch_at=excluded.launch_at, currency=excluded.currency,
 			min_ticket=excluded.min_ticket, max_ticket=excluded.max_ticket, min_sub=excluded.min_sub, max_sub=excluded.max_sub,
 			fee_bps=excluded.fee_bps, fee_waived_until=excluded.fee_waived_until, payouts=excluded.payouts, updated_at=excluded.updated_at`
 		if _, err := tx.ExecContext(ctx, d.rebind(q), p.Code, b2i(p.Enabled), micros(p.LaunchAt), p.Currency, p.MinTicket, p.MaxTicket,
-			p.MinSub, p.MaxSub, p.FeeBPS, micros(p.FeeWaivedUntil), p.Payouts, p.UpdatedAt.UnixMicro()); err != nil {
+			p.MinSub, p.MaxSub, p.FeeBPS, micros(p.FeeWaivedUntil), p.Payouts, p.UpdatedAt.UnixMicro(), p.MinTip, p.MaxTip); err != nil {
 			return fmt.Errorf("put country %s: %w", p.Code, err)
 		}
 		if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO audit_log (id, object, actor, at, before_json, after_json) VALUES (?,?,?,?,?,?)`),
@@ -267,13 +267,13 @@ func (d *DB) SubscriptionPrices(ctx context.Context, creatorID string) ([]store.
 	return d.prices(ctx, `SELECT currency, amount, stripe_price_id FROM subscription_prices WHERE creator_id = ? ORDER BY currency`, creatorID)
 }
 
-const checkoutColumns = `id, stripe_session_id, viewer_id, kind, stream_id, creator_id, country, currency, amount, fee_bps, fee, payouts, state, url, created_at`
+const checkoutColumns = `id, stripe_session_id, viewer_id, kind, stream_id, creator_id, country, currency, amount, fee_bps, fee, payouts, state, url, created_at, recipient_id, message, promo_code_id, discount`
 
 // CreateCheckout implements store.Billing.
 func (d *DB) CreateCheckout(ctx context.Context, c store.Checkout) error {
-	_, err := d.exec(ctx, `INSERT INTO checkouts (`+checkoutColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := d.exec(ctx, `INSERT INTO checkouts (`+checkoutColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		c.ID, c.StripeSessionID, c.ViewerID, c.Kind, c.StreamID, c.CreatorID, c.Country, c.Currency, c.Amount, c.FeeBPS, c.Fee,
-		c.Payouts, c.State, c.URL, c.CreatedAt.UnixMicro())
+		c.Payouts, c.State, c.URL, c.CreatedAt.UnixMicro(), c.RecipientID, c.Message, c.PromoCodeID, c.Discount)
 	if err != nil {
 		return fmt.Errorf("create checkout: %w", err)
 	}
@@ -284,7 +284,8 @@ func checkout(ctx context.Context, d *DB, q querier, id string) (store.Checkout,
 	var c store.Checkout
 	var created int64
 	err := q.QueryRowContext(ctx, d.rebind(`SELECT `+checkoutColumns+` FROM checkouts WHERE id = ?`), id).Scan(&c.ID, &c.StripeSessionID,
-		&c.ViewerID, &c.Kind, &c.StreamID, &c.CreatorID, &c.Country, &c.Currency, &c.Amount, &c.FeeBPS, &c.Fee, &c.Payouts, &c.State, &c.URL, &created)
+		&c.ViewerID, &c.Kind, &c.StreamID, &c.CreatorID, &c.Country, &c.Currency, &c.Amount, &c.FeeBPS, &c.Fee, &c.Payouts, &c.State, &c.URL, &created,
+		&c.RecipientID, &c.Message, &c.PromoCodeID, &c.Discount)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, fmt.Errorf("checkout %s: %w", id, store.ErrNotFound)
 	}
@@ -408,13 +409,13 @@ func (d *DB) EntitlementsOfStream(ctx context.Context, streamID string) ([]store
 	return out, rows.Err()
 }
 
-const ledgerColumns = `id, kind, creator_id, stream_id, viewer_id, country, currency, gross, fee, net, payouts, stripe_event_id, stripe_object, payment_intent, created_at`
+const ledgerColumns = `id, kind, creator_id, stream_id, viewer_id, country, currency, gross, fee, net, payouts, stripe_event_id, stripe_object, payment_intent, created_at, discount, usd_gross, usd_net, usd_rate, usd_rate_source`
 
 func scanLedger(row scanner) (store.LedgerEntry, error) {
 	var e store.LedgerEntry
 	var created int64
 	err := row.Scan(&e.ID, &e.Kind, &e.CreatorID, &e.StreamID, &e.ViewerID, &e.Country, &e.Currency, &e.Gross, &e.Fee, &e.Net,
-		&e.Payouts, &e.StripeEventID, &e.StripeObject, &e.PaymentIntent, &created)
+		&e.Payouts, &e.StripeEventID, &e.StripeObject, &e.PaymentIntent, &created, &e.Discount, &e.USDGross, &e.USDNet, &e.USDRate, &e.USDRateSource)
 	e.CreatedAt = time.UnixMicro(created).UTC()
 	return e, err
 }
@@ -567,12 +568,16 @@ func (t *billingTx) ExtendEntitlement(source string, until, at time.Time) (store
 }
 
 func (t *billingTx) AddLedger(e store.LedgerEntry) (bool, error) {
-	q := `INSERT INTO ledger (` + ledgerColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (kind, stripe_object) DO NOTHING`
+	return addLedger(t.ctx, t.d, t.tx, e)
+}
+
+func addLedger(ctx context.Context, d *DB, q querier, e store.LedgerEntry) (bool, error) {
+	const ins = `INSERT INTO ledger (` + ledgerColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (kind, stripe_object) DO NOTHING`
 	if e.ID == "" {
 		e.ID = store.NewID("led")
 	}
-	res, err := t.exec(q, e.ID, e.Kind, e.CreatorID, e.StreamID, e.ViewerID, e.Country, e.Currency, e.Gross, e.Fee, e.Net,
-		e.Payouts, e.StripeEventID, e.StripeObject, e.PaymentIntent, e.CreatedAt.UnixMicro())
+	res, err := q.ExecContext(ctx, d.rebind(ins), e.ID, e.Kind, e.CreatorID, e.StreamID, e.ViewerID, e.Country, e.Currency, e.Gross, e.Fee, e.Net,
+		e.Payouts, e.StripeEventID, e.StripeObject, e.PaymentIntent, e.CreatedAt.UnixMicro(), e.Discount, e.USDGross, e.USDNet, e.USDRate, e.USDRateSource)
 	if err != nil {
 		return false, fmt.Errorf("add ledger entry: %w", err)
 	}
@@ -581,7 +586,7 @@ func (t *billingTx) AddLedger(e store.LedgerEntry) (bool, error) {
 }
 
 func (t *billingTx) SaleByPaymentIntent(pi string) (store.LedgerEntry, error) {
-	e, err := scanLedger(t.tx.QueryRowContext(t.ctx, t.d.rebind(`SELECT `+ledgerColumns+` FROM ledger WHERE kind = 'sale' AND payment_intent = ? ORDER BY created_at LIMIT 1`), pi))
+	e, err := scanLedger(t.tx.QueryRowContext(t.ctx, t.d.rebind(`SELECT `+ledgerColumns+` FROM ledger WHERE kind IN ('sale', 'tip') AND payment_intent = ? ORDER BY created_at LIMIT 1`), pi))
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, fmt.Errorf("sale of %s: %w", pi, store.ErrNotFound)
 	}

@@ -1,0 +1,92 @@
+package billing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+
+	"github.com/livegate/livegate/internal/countries"
+	"github.com/livegate/livegate/internal/money"
+	"github.com/livegate/livegate/internal/store"
+)
+
+// followFee keeps a Connect subscription's platform fee in step with its viewer's
+// country. Stripe takes application_fee_percent, set at checkout, on every invoice until
+// told otherwise: a subscription sold during a fee waiver would pay no fee forever. So,
+// on invoice.upcoming (days before a renewal) the subscription's percent becomes the
+// country's fee at the renewal's date, and on invoice.created (the renewal's draft, made
+// with the percent then in force) the draft's own fee amount is corrected too.
+func (s *Service) followFee(ctx context.Context, inv stripe.Invoice) (*subscriptionFee, error) {
+	if inv.Subscription == nil || inv.Subscription.ID == "" || inv.SubscriptionDetails == nil {
+		return nil, nil
+	}
+	co, err := s.st.Checkout(ctx, inv.SubscriptionDetails.Metadata["livegate_checkout"])
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil // not ours
+	}
+	if err != nil {
+		return nil, err
+	}
+	if co.Payouts != string(countries.PayoutsConnect) {
+		return nil, nil // platform charges: the ledger takes the fee of the day at invoice.paid
+	}
+	pol, err := s.st.CountryPolicy(ctx, co.Country)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	at := renewalAt(inv)
+	bps := FromStore(pol).FeeAt(at)
+	sub := inv.Subscription.ID
+	sp := &stripe.SubscriptionParams{ApplicationFeePercent: stripe.Float64(float64(bps) / 100)}
+	sp.Context = ctx
+	if _, err := s.sc.Subscriptions.Update(sub, sp); err != nil {
+		return nil, fmt.Errorf("set subscription %s fee to %d bps: %w", sub, bps, err)
+	}
+	if inv.ID != "" && inv.Status == stripe.InvoiceStatusDraft {
+		if want := money.Fee(inv.AmountDue, bps); inv.ApplicationFeeAmount != want {
+			ip := &stripe.InvoiceParams{ApplicationFeeAmount: stripe.Int64(want)}
+			ip.Context = ctx
+			if _, err := s.sc.Invoices.Update(inv.ID, ip); err != nil {
+				return nil, fmt.Errorf("set invoice %s fee: %w", inv.ID, err)
+			}
+		}
+	}
+	s.log.Info("subscription fee follows the country", "subscription", sub, "country", co.Country, "fee_bps", bps,
+		"renewal", at.Format(time.RFC3339))
+	return &subscriptionFee{subscription: sub, checkout: co.ID, bps: bps}, nil
+}
+
+// renewalAt is when the invoice's renewal is charged: its next payment attempt, else the
+// start of its newest line's period, else now.
+func renewalAt(inv stripe.Invoice) time.Time {
+	if inv.NextPaymentAttempt > 0 {
+		return time.Unix(inv.NextPaymentAttempt, 0)
+	}
+	var at int64
+	if inv.Lines != nil {
+		for _, l := range inv.Lines.Data {
+			if l.Period != nil && l.Period.Start > at {
+				at = l.Period.Start
+			}
+		}
+	}
+	if at > 0 {
+		return time.Unix(at, 0)
+	}
+	return time.Now()
+}
+
+// feeFollowed records the fee followFee set.
+func (h *eventTx) feeFollowed() error {
+	if h.pre.fee == nil {
+		return nil
+	}
+	f := h.pre.fee
+	return h.tx.SetSubscriptionFee(f.subscription, f.checkout, f.bps, h.now)
+}

@@ -1,0 +1,123 @@
+package billing
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/stripe/stripe-go/v76"
+
+	"github.com/livegate/livegate/internal/money"
+	"github.com/livegate/livegate/internal/store"
+)
+
+// prepared is what an event needs from Stripe before its transaction: network calls are
+// made first, so a transaction never waits on Stripe, and a failed call leaves the event
+// unrecorded for Stripe to deliver again.
+type prepared struct {
+	// rate converts the event's payment to USD, from its balance transaction.
+	rate money.Rate
+	// fee is the fee set on a subscription for its coming invoices (feeFollowed).
+	fee *subscriptionFee
+}
+
+type subscriptionFee struct {
+	subscription, checkout string
+	bps                    int
+}
+
+// prepare makes the Stripe calls an event needs.
+func (s *Service) prepare(ctx context.Context, eventType string, raw json.RawMessage) (prepared, error) {
+	var pre prepared
+	if s.DevMode() {
+		return pre, nil
+	}
+	switch eventType {
+	case "checkout.session.completed", "checkout.session.async_payment_succeeded":
+		var cs stripe.CheckoutSession
+		if json.Unmarshal(raw, &cs) == nil && cs.PaymentIntent != nil && cs.PaymentIntent.ID != "" {
+			pre.rate = s.stripeRate(ctx, cs.PaymentIntent.ID)
+		}
+	case "invoice.paid":
+		var inv stripe.Invoice
+		if json.Unmarshal(raw, &inv) == nil && inv.PaymentIntent != nil && inv.PaymentIntent.ID != "" {
+			pre.rate = s.stripeRate(ctx, inv.PaymentIntent.ID)
+		}
+	case "invoice.upcoming", "invoice.created":
+		var inv stripe.Invoice
+		if err := json.Unmarshal(raw, &inv); err != nil {
+			return pre, nil // handle() reports it
+		}
+		fee, err := s.followFee(ctx, inv)
+		if err != nil {
+			return pre, err
+		}
+		pre.fee = fee
+	}
+	return pre, nil
+}
+
+// stripeRate is the USD rate Stripe used for a payment: its charge's balance transaction,
+// when the platform settles in USD. A failed lookup falls back to the configured table:
+// the sale is booked either way.
+func (s *Service) stripeRate(ctx context.Context, pi string) money.Rate {
+	p := &stripe.PaymentIntentParams{}
+	p.Context = ctx
+	p.AddExpand("latest_charge.balance_transaction")
+	intent, err := s.sc.PaymentIntents.Get(pi, p)
+	if err != nil {
+		s.log.Warn("payment's balance transaction; using the rate table", "payment_intent", pi, "err", err)
+		return money.Rate{}
+	}
+	if intent.LatestCharge == nil {
+		return money.Rate{}
+	}
+	return rateOfBalance(intent.LatestCharge.BalanceTransaction)
+}
+
+// rateOfBalance reads the USD rate off a balance transaction: its exchange rate when the
+// charge was converted to USD, 1 when it was charged in USD.
+func rateOfBalance(bt *stripe.BalanceTransaction) money.Rate {
+	if bt == nil || !strings.EqualFold(string(bt.Currency), "usd") || bt.ExchangeRate <= 0 {
+		return money.Rate{}
+	}
+	return money.Rate{Value: strconv.FormatFloat(bt.ExchangeRate, 'f', -1, 64), Source: money.SourceStripe}
+}
+
+// saleRate is the rate of a new sale: Stripe's for this payment, else the table's for
+// the sale's day.
+func (h *eventTx) saleRate(e store.LedgerEntry) money.Rate {
+	if h.pre.rate.Value != "" {
+		return h.pre.rate
+	}
+	r, _ := h.s.cfg.USDRates.At(e.Currency, e.CreatedAt)
+	return r
+}
+
+// saleRateOf is the rate a sale was booked at: its refunds and disputes take it too, so
+// that in USD they undo exactly what the sale added.
+func saleRateOf(sale store.LedgerEntry) money.Rate {
+	return money.Rate{Value: sale.USDRate, Source: sale.USDRateSource}
+}
+
+// inUSD fills in e's dollar columns at r; with no rate they stay empty and the growth
+// report counts the row as unconverted.
+func (h *eventTx) inUSD(e *store.LedgerEntry, r money.Rate) {
+	if r.Value == "" {
+		if t, ok := h.s.cfg.USDRates.At(e.Currency, e.CreatedAt); ok {
+			r = t
+		} else {
+			h.s.log.Warn("no USD rate for a ledger entry", "currency", e.Currency, "day", e.CreatedAt.Format("2006-01-02"))
+			return
+		}
+	}
+	gross, err1 := money.ToUSDCents(e.Gross, e.Currency, r.Value)
+	net, err2 := money.ToUSDCents(e.Net, e.Currency, r.Value)
+	if err := errors.Join(err1, err2); err != nil {
+		h.s.log.Warn("convert a ledger entry to USD", "currency", e.Currency, "rate", r.Value, "err", err)
+		return
+	}
+	e.USDGross, e.USDNet, e.USDRate, e.USDRateSource = gross, net, r.Value, r.Source
+}
