@@ -40,6 +40,13 @@ func commands() map[string]command {
 		"creators connect":            cmdCreatorsConnect,
 		"creators subscription-price": cmdCreatorsSubscriptionPrice,
 		"streams prices":              cmdStreamsPrices,
+		"report growth":               cmdReportGrowth,
+		"promo create":                cmdPromoCreate,
+		"promo list":                  cmdPromoList,
+		"webhooks add":                cmdWebhooksAdd,
+		"webhooks list":               cmdWebhooksList,
+		"webhooks deliveries":         cmdWebhooksDeliveries,
+		"webhooks replay":             cmdWebhooksReplay,
 	}
 }
 

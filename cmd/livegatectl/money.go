@@ -30,7 +30,7 @@ countries (paid live per country):
   countries show <code>
   countries enable <code>
   countries disable <code>
-  countries set <code> [--currency C] [--min-ticket N] [--max-ticket N] [--min-sub N] [--max-sub N]
+  countries set <code> [--currency C] [--min-ticket N] [--max-ticket N] [--min-sub N] [--max-sub N] [--min-tip N] [--max-tip N]
                        [--fee-bps N] [--waive-until T] [--clear-waiver] [--launch-at T] [--payouts connect|manual]
                        (T is RFC 3339 or YYYY-MM-DD; amounts in minor units)
   countries audit [<code>]
@@ -43,6 +43,16 @@ viewers:
 money:
   earnings <creator-id>                         gross, refunds, fee and net by country, currency, month
   payouts export                                CSV of balances owed to manually paid creators
+  promo create <creator-id> <CODE> (--percent N | --amount N --currency C) --max N [--stream <id>] [--expires T]
+  promo list [<creator-id>]
+  report growth [--from YYYY-MM] [--to YYYY-MM] [--country XX] [--csv]
+                                                creators earning USD 1k and 10k a month, year over year
+
+webhooks out (to the platform):
+  webhooks add <url> [--events type,type]      prints the signing secret once
+  webhooks list
+  webhooks deliveries [--state pending|delivered|failed] [--type T] [--event <id>]
+  webhooks replay <delivery-id>
 
 development:
   token <viewer-id> [--ttl 1h]                  mint a viewer token (not with --production)
@@ -58,6 +68,8 @@ func (c *client) setCountry(ctx context.Context, args []string, errOut io.Writer
 	maxTicket := sf.Int64("max-ticket", -1, "maximum ticket price, minor units")
 	minSub := sf.Int64("min-sub", -1, "minimum monthly subscription, minor units")
 	maxSub := sf.Int64("max-sub", -1, "maximum monthly subscription, minor units")
+	minTip := sf.Int64("min-tip", -1, "smallest tip, minor units")
+	maxTip := sf.Int64("max-tip", -1, "largest tip, minor units (0 with --min-tip 0: no tips)")
 	fee := sf.Int("fee-bps", -1, "platform fee in basis points (1500 = 15%)")
 	waive := sf.String("waive-until", "", "no platform fee on sales before this time")
 	clear := sf.Bool("clear-waiver", false, "remove the fee waiver")
@@ -74,7 +86,8 @@ func (c *client) setCountry(ctx context.Context, args []string, errOut io.Writer
 	if *currency != "" {
 		body["currency"] = strings.ToUpper(*currency)
 	}
-	for name, v := range map[string]int64{"min_ticket": *minTicket, "max_ticket": *maxTicket, "min_subscription": *minSub, "max_subscription": *maxSub} {
+	for name, v := range map[string]int64{"min_ticket": *minTicket, "max_ticket": *maxTicket, "min_subscription": *minSub, "max_subscription": *maxSub,
+		"min_tip": *minTip, "max_tip": *maxTip} {
 		if v >= 0 {
 			body[name] = v
 		}
