@@ -456,14 +456,14 @@ func (s *Service) stripeSession(co store.Checkout, pay store.CreatorPayment, pur
 	connect := co.Payouts == string(countries.PayoutsConnect) && pay.StripeAccountID != ""
 	if co.Kind != store.KindSubscription { // tickets and tips: one payment
 		p.Mode = stripe.String(string(stripe.CheckoutSessionModePayment))
-		// Stripe takes the discount off the list price itself, from the promotion code.
+		// Stripe takes the discount off the list price itself, with the code's coupon.
 		p.LineItems = []*stripe.CheckoutSessionLineItemParams{{
 			Quantity: stripe.Int64(1),
 			PriceData: &stripe.CheckoutSessionLineItemPriceDataParams{Currency: stripe.String(strings.ToLower(co.Currency)),
 				UnitAmount: stripe.Int64(co.Amount + co.Discount), ProductData: &stripe.CheckoutSessionLineItemPriceDataProductDataParams{Name: stripe.String(pur.name)}},
 		}}
-		if pur.promo != nil && pur.promo.StripePromotionCodeID != "" {
-			p.Discounts = []*stripe.CheckoutSessionDiscountParams{{PromotionCode: stripe.String(pur.promo.StripePromotionCodeID)}}
+		if pur.promo != nil && pur.promo.StripeCouponID != "" {
+			p.Discounts = []*stripe.CheckoutSessionDiscountParams{{Coupon: stripe.String(pur.promo.StripeCouponID)}}
 			// A reservation should not outlive a viewer who walks away for long: Stripe's
 			// shortest session, after which checkout.session.expired gives it back.
 			p.ExpiresAt = stripe.Int64(time.Now().Add(31 * time.Minute).Unix())

@@ -40,7 +40,12 @@ func (s *Service) followFee(ctx context.Context, inv stripe.Invoice) (*subscript
 	if err != nil {
 		return nil, err
 	}
+	// Never earlier than now: the renewal is charged at the earliest now, with the fee
+	// of that moment (a second-precision period start may lie just before a waiver's end).
 	at := renewalAt(inv)
+	if now := time.Now(); at.Before(now) {
+		at = now
+	}
 	bps := FromStore(pol).FeeAt(at)
 	sub := inv.Subscription.ID
 	sp := &stripe.SubscriptionParams{ApplicationFeePercent: stripe.Float64(float64(bps) / 100)}

@@ -111,10 +111,13 @@ func (s *Service) CreatePromoCode(ctx context.Context, sp PromoSpec) (store.Prom
 	return p, nil
 }
 
-// stripePromo makes the code's coupon and promotion code at Stripe, which then applies
-// the discount in Checkout and keeps its own count under the same cap.
+// stripePromo makes the code's coupon at Stripe: Checkout takes the discount off with
+// it, and Stripe keeps its own count under the same cap. livegate applies the code
+// itself (the viewer gives it to livegate, which holds the cap at checkout), so the
+// session carries the coupon and no promotion code object is needed: Stripe's hosted
+// page never asks for a code.
 func (s *Service) stripePromo(p *store.PromoCode) error {
-	md := map[string]string{"livegate_promo": p.ID, "livegate_creator": p.CreatorID}
+	md := map[string]string{"livegate_promo": p.ID, "livegate_creator": p.CreatorID, "livegate_code": p.Code}
 	cp := &stripe.CouponParams{Duration: stripe.String(string(stripe.CouponDurationOnce)), Name: stripe.String(p.Code),
 		MaxRedemptions: stripe.Int64(int64(p.MaxRedemptions)), Params: stripe.Params{Metadata: md}}
 	if p.PercentOff > 0 {
@@ -130,17 +133,7 @@ func (s *Service) stripePromo(p *store.PromoCode) error {
 	if err != nil {
 		return fmt.Errorf("stripe coupon: %w", err)
 	}
-	pp := &stripe.PromotionCodeParams{Coupon: stripe.String(c.ID), Code: stripe.String(p.Code),
-		MaxRedemptions: stripe.Int64(int64(p.MaxRedemptions)), Params: stripe.Params{Metadata: md}}
-	if !p.ExpiresAt.IsZero() {
-		pp.ExpiresAt = stripe.Int64(p.ExpiresAt.Unix())
-	}
-	pp.SetIdempotencyKey("promotion-code-" + p.ID)
-	pc, err := s.sc.PromotionCodes.New(pp)
-	if err != nil {
-		return fmt.Errorf("stripe promotion code: %w", err)
-	}
-	p.StripeCouponID, p.StripePromotionCodeID = c.ID, pc.ID
+	p.StripeCouponID = c.ID
 	return nil
 }
 

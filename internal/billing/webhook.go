@@ -57,6 +57,12 @@ func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature s
 	if ev.Data == nil || strings.HasPrefix(string(ev.Type), "livegate.") {
 		return fmt.Errorf("%w: not a Stripe event", ErrBadSignature)
 	}
+	// A redelivery of an applied event calls nothing at Stripe again (ApplyEvent would
+	// ignore it anyway; this spares prepare's calls).
+	if seen, err := s.st.EventApplied(ctx, ev.ID); err == nil && seen {
+		s.cfg.Metrics.Webhooks.WithLabelValues("duplicate").Inc()
+		return nil
+	}
 	pre, err := s.prepare(ctx, string(ev.Type), ev.Data.Raw)
 	if err != nil {
 		// Stripe delivers the event again; nothing of it is recorded yet.

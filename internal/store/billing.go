@@ -189,6 +189,8 @@ type Billing interface {
 	// ApplyEvent runs apply in a transaction that also records the event id; an event
 	// already recorded is not applied again and returns applied=false.
 	ApplyEvent(ctx context.Context, eventID, eventType string, apply func(tx BillingTx) error) (applied bool, err error)
+	// EventApplied reports whether an event id has been applied already.
+	EventApplied(ctx context.Context, eventID string) (bool, error)
 }
 
 // BillingTx is what a webhook event may change, all inside one transaction.

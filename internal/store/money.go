@@ -19,12 +19,11 @@ type PromoCode struct {
 	ExpiresAt      time.Time // zero: never
 	MaxRedemptions int
 	// Reserved counts the checkouts holding the code (open or paid), Redeemed the paid ones.
-	Reserved              int
-	Redeemed              int
-	StripeCouponID        string
-	StripePromotionCodeID string
-	CreatedBy             string
-	CreatedAt             time.Time
+	Reserved       int
+	Redeemed       int
+	StripeCouponID string
+	CreatedBy      string
+	CreatedAt      time.Time
 }
 
 // Tip is a viewer's paid message to a creator during a stream, once its payment is in.

@@ -473,6 +473,15 @@ func (d *DB) ApplyEvent(ctx context.Context, eventID, eventType string, apply fu
 	return applied, nil
 }
 
+// EventApplied implements store.Billing.
+func (d *DB) EventApplied(ctx context.Context, eventID string) (bool, error) {
+	var n int
+	if err := d.db.QueryRowContext(ctx, d.rebind(`SELECT COUNT(*) FROM stripe_events WHERE id = ?`), eventID).Scan(&n); err != nil {
+		return false, fmt.Errorf("event %s: %w", eventID, err)
+	}
+	return n > 0, nil
+}
+
 type billingTx struct {
 	ctx context.Context
 	d   *DB

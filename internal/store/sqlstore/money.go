@@ -12,14 +12,14 @@ import (
 )
 
 const promoColumns = `id, code, creator_id, stream_id, percent_off, amount_off, currency, expires_at, max_redemptions, reserved, redeemed,
-	stripe_coupon_id, stripe_promotion_code_id, created_by, created_at`
+	stripe_coupon_id, created_by, created_at`
 
 func scanPromo(row scanner) (store.PromoCode, error) {
 	var p store.PromoCode
 	var exp sql.NullInt64
 	var created int64
 	err := row.Scan(&p.ID, &p.Code, &p.CreatorID, &p.StreamID, &p.PercentOff, &p.AmountOff, &p.Currency, &exp, &p.MaxRedemptions,
-		&p.Reserved, &p.Redeemed, &p.StripeCouponID, &p.StripePromotionCodeID, &p.CreatedBy, &created)
+		&p.Reserved, &p.Redeemed, &p.StripeCouponID, &p.CreatedBy, &created)
 	p.ExpiresAt = fromMicros(exp)
 	p.CreatedAt = time.UnixMicro(created).UTC()
 	return p, err
@@ -27,9 +27,9 @@ func scanPromo(row scanner) (store.PromoCode, error) {
 
 // CreatePromoCode implements store.Money.
 func (d *DB) CreatePromoCode(ctx context.Context, p store.PromoCode) error {
-	_, err := d.exec(ctx, `INSERT INTO promo_codes (`+promoColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := d.exec(ctx, `INSERT INTO promo_codes (`+promoColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		p.ID, p.Code, p.CreatorID, p.StreamID, p.PercentOff, p.AmountOff, p.Currency, micros(p.ExpiresAt), p.MaxRedemptions,
-		p.Reserved, p.Redeemed, p.StripeCouponID, p.StripePromotionCodeID, p.CreatedBy, p.CreatedAt.UnixMicro())
+		p.Reserved, p.Redeemed, p.StripeCouponID, p.CreatedBy, p.CreatedAt.UnixMicro())
 	if d.isUniqueViolation(err) {
 		return fmt.Errorf("promo code %s: %w", p.Code, store.ErrConflict)
 	}

@@ -33,7 +33,6 @@ CREATE TABLE promo_codes (
 	reserved         INTEGER NOT NULL,
 	redeemed         INTEGER NOT NULL,
 	stripe_coupon_id TEXT NOT NULL,
-	stripe_promotion_code_id TEXT NOT NULL,
 	created_by       TEXT NOT NULL,
 	created_at       BIGINT NOT NULL
 );
