@@ -25,17 +25,17 @@ const (
 
 // Policy is paid live's configuration for one country.
 type Policy struct {
-	Code           string    `json:"code"` // ISO 3166-1 alpha-2, upper case
-	Enabled        bool      `json:"enabled"`
-	LaunchAt       time.Time `json:"launch_at"` // paid live opens at this instant
-	Currency       string    `json:"currency"`  // ISO 4217
-	MinTicket      int64     `json:"min_ticket"`
-	MaxTicket      int64     `json:"max_ticket"`
-	MinSub         int64     `json:"min_subscription"`
-	MaxSub         int64     `json:"max_subscription"`
+	Code      string    `json:"code"` // ISO 3166-1 alpha-2, upper case
+	Enabled   bool      `json:"enabled"`
+	LaunchAt  time.Time `json:"launch_at"` // paid live opens at this instant
+	Currency  string    `json:"currency"`  // ISO 4217
+	MinTicket int64     `json:"min_ticket"`
+	MaxTicket int64     `json:"max_ticket"`
+	MinSub    int64     `json:"min_subscription"`
+	MaxSub    int64     `json:"max_subscription"`
 	// MinTip and MaxTip bound a tip; both zero: tips are not sold in the country.
-	MinTip int64 `json:"min_tip"`
-	MaxTip int64 `json:"max_tip"`
+	MinTip         int64     `json:"min_tip"`
+	MaxTip         int64     `json:"max_tip"`
 	FeeBPS         int       `json:"fee_bps"`          // platform fee in basis points
 	FeeWaivedUntil time.Time `json:"fee_waived_until"` // no fee on sales before this instant
 	Payouts        Payouts   `json:"payouts"`
