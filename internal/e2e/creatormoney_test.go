@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/testenv"
+	"github.com/livegate/livegate/internal/webhooks"
 )
 
 // postJSON posts body as the buyer, from the buyer's address.
@@ -547,5 +550,332 @@ func TestSubscriptionFeeFollowsTheWaiver(t *testing.T) {
 	n.deliver("evt_upcoming", "invoice.upcoming", invoice("", 0, map[string]any{"next_payment_attempt": time.Now().Add(72 * time.Hour).Unix()}))
 	if upd := rec.to("POST", "/v1/subscriptions/sub_waived"); len(upd) != 2 {
 		t.Errorf("%d subscription updates after a duplicate event", len(upd))
+	}
+}
+
+// hookReceiver is the embedding platform's webhook endpoint: it verifies each event's
+// signature as the platform would, fails the first attempt of each event of failType
+// with a 500, and keeps what it accepted.
+type hookReceiver struct {
+	srv      *httptest.Server
+	failType string
+	mu       sync.Mutex
+	secret   string
+	attempts map[string]int // by event id
+	accepted []webhooks.Envelope
+	rejected int
+}
+
+func newHookReceiver(t *testing.T, failType string) *hookReceiver {
+	h := &hookReceiver{failType: failType, attempts: map[string]int{}}
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if err := webhooks.Verify(body, r.Header.Get(webhooks.SignatureHeader), h.secret, 5*time.Minute, time.Now()); err != nil {
+			h.rejected++
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var ev webhooks.Envelope
+		if err := json.Unmarshal(body, &ev); err != nil || ev.ID != r.Header.Get("Livegate-Event-Id") {
+			h.rejected++
+			http.Error(w, "bad event", http.StatusBadRequest)
+			return
+		}
+		h.attempts[ev.ID]++
+		if ev.Type == h.failType && h.attempts[ev.ID] == 1 {
+			http.Error(w, "platform hiccup", http.StatusInternalServerError)
+			return
+		}
+		h.accepted = append(h.accepted, ev)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+func (h *hookReceiver) of(typ string) []webhooks.Envelope {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []webhooks.Envelope
+	for _, e := range h.accepted {
+		if e.Type == typ {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Webhooks out: every kind of event reaches the platform's endpoint signed, an attempt
+// answered 500 is retried, deliveries are listed with their attempts, and an operator
+// replays one.
+func TestWebhooksOutSignedRetriedReplayable(t *testing.T) {
+	n := startAccessNode(t, nil)
+	n.launchCountries()
+	n.setCountry("MA", map[string]any{"min_tip": 1000, "max_tip": 50000})
+	recv := newHookReceiver(t, webhooks.EntitlementGranted)
+
+	expectProblem(t, "a relative URL", n.raw("POST", "/v1/admin/webhooks/endpoints", "application/json", mustJSON(map[string]any{"url": "/hooks"}), n.operator()), 422, "invalid-field")
+	expectProblem(t, "an unknown event type", n.raw("POST", "/v1/admin/webhooks/endpoints", "application/json",
+		mustJSON(map[string]any{"url": recv.srv.URL, "event_types": []string{"payment.made"}}), n.operator()), 422, "invalid-field")
+	var ep struct{ ID, URL, Secret string }
+	if st := n.call("POST", "/v1/admin/webhooks/endpoints", map[string]any{"url": recv.srv.URL}, &ep); st != 201 || !strings.HasPrefix(ep.Secret, "lgwhsec_") {
+		t.Fatalf("add endpoint: %d %+v", st, ep)
+	}
+	recv.mu.Lock()
+	recv.secret = ep.Secret
+	recv.mu.Unlock()
+	var listed struct{ Endpoints []map[string]any }
+	if n.call("GET", "/v1/admin/webhooks/endpoints", nil, &listed); len(listed.Endpoints) != 1 || listed.Endpoints[0]["secret"] != nil {
+		t.Fatalf("endpoints list %+v: one endpoint, no secret shown again", listed)
+	}
+
+	creator, s := n.ticketStream("MA", map[string]int64{"MAD": 4900})
+	goLive(t, n, s)
+	amina := n.buyer("viewer-amina", testenv.IPMorocco)
+	amina.buyTicket(s.ID)
+	g := amina.mustAccess(s.ID)
+	v, err := watchWithToken(t, n, s, g.PlaybackToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.waitPackets(t, "video", 10, 10*time.Second)
+	r := amina.postJSON("/v1/streams/"+s.ID+"/tips", map[string]any{"amount": 3000, "message": "shukran"})
+	var tip checkoutInfo
+	_ = json.Unmarshal([]byte(r.body), &tip)
+	stored, _ := n.Store.Checkout(t.Context(), tip.ID)
+	tip.SessionID = stored.StripeSessionID
+	n.deliver("evt_tip", "checkout.session.completed", completedSession(tip, "pi_tip"))
+	n.deliver("evt_refund", "charge.refunded", refundedCharge("pi_"+amina.id, 4900, true))
+	v.waitClosed(t, 5*time.Second)
+	if st := n.call("DELETE", "/v1/streams/"+s.ID, nil, nil); st != 200 {
+		t.Fatalf("end stream: %d", st)
+	}
+
+	for _, typ := range webhooks.Types {
+		eventually(t, 15*time.Second, "a "+typ+" event at the platform", func() bool { return len(recv.of(typ)) > 0 })
+	}
+	data := func(typ string) map[string]any {
+		var m map[string]any
+		_ = json.Unmarshal(recv.of(typ)[0].Data, &m)
+		return m
+	}
+	if d := data(webhooks.EntitlementGranted); d["viewer_id"] != amina.id || d["stream_id"] != s.ID || d["kind"] != "ticket" {
+		t.Errorf("entitlement.granted %v", d)
+	}
+	if d := data(webhooks.EntitlementRevoked); d["viewer_id"] != amina.id || d["reason"] != "refunded" {
+		t.Errorf("entitlement.revoked %v", d)
+	}
+	if d := data(webhooks.TipReceived); d["amount"] != float64(3000) || d["message"] != "shukran" || d["creator_id"] != creator {
+		t.Errorf("tip.received %v", d)
+	}
+	if d := data(webhooks.SessionStarted); d["session_id"] != g.SessionID || d["viewer_id"] != amina.id {
+		t.Errorf("session.started %v (session %s)", d, g.SessionID)
+	}
+	if d := data(webhooks.SessionEnded); d["session_id"] != g.SessionID || !strings.Contains(fmt.Sprint(d["reason"]), "revoked") {
+		t.Errorf("session.ended %v", d)
+	}
+	if d := data(webhooks.StreamEnded); d["stream_id"] != s.ID {
+		t.Errorf("stream.ended %v", d)
+	}
+	recv.mu.Lock()
+	rejected := recv.rejected
+	recv.mu.Unlock()
+	if rejected != 0 {
+		t.Errorf("%d deliveries failed the platform's signature check", rejected)
+	}
+
+	// The 500 was retried: one delivery, two attempts, delivered.
+	var ds struct {
+		Deliveries []struct {
+			ID, State, EventID string
+			EventType          string `json:"event_type"`
+			Attempts           int
+			LastStatus         int `json:"last_status"`
+		}
+	}
+	n.call("GET", "/v1/admin/webhooks/deliveries?event_type="+webhooks.EntitlementGranted, nil, &ds)
+	if len(ds.Deliveries) != 1 || ds.Deliveries[0].Attempts != 2 || ds.Deliveries[0].State != "delivered" || ds.Deliveries[0].LastStatus != 204 {
+		t.Fatalf("entitlement.granted deliveries %+v, want one delivered on its second attempt", ds)
+	}
+	n.call("GET", "/v1/admin/webhooks/deliveries?state=pending", nil, &ds)
+	if len(ds.Deliveries) != 0 {
+		t.Errorf("deliveries still pending: %+v", ds.Deliveries)
+	}
+
+	// An operator replays stream.live: the platform gets the same event again.
+	n.call("GET", "/v1/admin/webhooks/deliveries?event_type="+webhooks.StreamLive, nil, &ds)
+	if len(ds.Deliveries) != 1 {
+		t.Fatalf("stream.live deliveries %+v", ds)
+	}
+	var one map[string]any
+	if st := n.call("GET", "/v1/admin/webhooks/deliveries/"+ds.Deliveries[0].ID, nil, &one); st != 200 || one["payload"] == nil {
+		t.Fatalf("delivery: %d %v", st, one)
+	}
+	var replay struct{ ID, EventID string }
+	if st := n.call("POST", "/v1/admin/webhooks/deliveries/"+ds.Deliveries[0].ID+"/replay", nil, &replay); st != 202 || replay.ID == ds.Deliveries[0].ID {
+		t.Fatalf("replay: %d %+v", st, replay)
+	}
+	eventually(t, 5*time.Second, "the replayed stream.live", func() bool { return len(recv.of(webhooks.StreamLive)) == 2 })
+	if got := recv.of(webhooks.StreamLive); got[0].ID != got[1].ID {
+		t.Errorf("replay sent event %s, the original was %s", got[1].ID, got[0].ID)
+	}
+	expectProblem(t, "replaying no delivery", n.raw("POST", "/v1/admin/webhooks/deliveries/whd_nope/replay", "", "", n.operator()), 404, "delivery-not-found")
+}
+
+// seededSale is one month's earnings of a creator in seeded history: a MAD or ZAR sale
+// at the rate of its day, net of a 15% fee.
+func seededSale(creator, currency, rate string, at time.Time, usdNetCents int64, ref string) store.LedgerEntry {
+	// gross such that net (85%) converts to usdNetCents: net minor = cents / rate.
+	r, _ := strconv.ParseFloat(rate, 64)
+	net := int64(float64(usdNetCents)/r + 0.5)
+	gross := net * 100 / 85
+	return store.LedgerEntry{ID: "led_seed_" + ref, Kind: store.LedgerSale, CreatorID: creator, Country: "MA", Currency: currency,
+		Gross: gross, Fee: gross - net, Net: net, Payouts: "manual", StripeEventID: "seed", StripeObject: "seed_" + ref,
+		PaymentIntent: "pi_seed_" + ref, CreatedAt: at, USDGross: int64(float64(gross)*r + 0.5), USDNet: usdNetCents,
+		USDRate: rate, USDRateSource: "table"}
+}
+
+// The operator's growth report over two years of ledger: per creator country and month,
+// the creators who earned USD 1,000 and USD 10,000 (net, after refunds) and the change
+// from a year before, as JSON, CSV and through livegatectl's API. A live sale records the
+// USD rate of its day from the configured table.
+func TestGrowthReportOverTwoYears(t *testing.T) {
+	rates := t.TempDir() + "/usd-rates.csv"
+	today := time.Now().UTC().Format(time.DateOnly)
+	if err := os.WriteFile(rates, []byte("date,currency,usd_per_unit\n2024-01-01,MAD,0.10\n"+today+",MAD,0.1003\n2024-01-01,ZAR,0.055\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := startMoneyNode(t, func(c *config.Config) { c.USDRates = rates })
+	n.launchCountries()
+	ctx := t.Context()
+	newCreator := func(country string, i int) string {
+		id := fmt.Sprintf("cr_growth_%s_%02d", strings.ToLower(country), i)
+		if err := n.Store.CreateCreator(ctx, store.Creator{ID: id, Name: id, Country: country, CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	nov25 := time.Date(2025, 11, 10, 12, 0, 0, 0, time.UTC)
+	nov26 := time.Date(2026, 11, 10, 12, 0, 0, 0, time.UTC)
+	var seed []store.LedgerEntry
+	add := func(e store.LedgerEntry) { seed = append(seed, e) }
+	ma := make([]string, 40)
+	for i := range ma {
+		ma[i] = newCreator("MA", i)
+	}
+	// November 2025, Morocco: 17 creators over USD 1,000, 8 of them over USD 10,000.
+	for i := 0; i < 17; i++ {
+		cents := int64(150_000)
+		if i < 8 {
+			cents = 1_200_000
+		}
+		add(seededSale(ma[i], "MAD", "0.10", nov25, cents, fmt.Sprintf("25_%d", i)))
+	}
+	add(seededSale(ma[30], "MAD", "0.10", nov25, 90_000, "25_under")) // under USD 1,000
+	// November 2026: 33 over USD 1,000, 15 over USD 10,000, with the edges.
+	for i := 0; i < 31; i++ {
+		cents := int64(250_000)
+		if i < 14 {
+			cents = 2_000_000
+		}
+		add(seededSale(ma[i], "MAD", "0.11", nov26, cents, fmt.Sprintf("26_%d", i)))
+	}
+	add(seededSale(ma[31], "MAD", "0.11", nov26, 100_000, "26_exact"))                       // exactly USD 1,000.00 counts
+	add(seededSale(ma[32], "MAD", "0.11", nov26, 600_000, "26_split_a"))                     // two sales in the month
+	add(seededSale(ma[32], "MAD", "0.11", nov26.AddDate(0, 0, 15), 400_000, "26_split_b"))   // ... make USD 10,000
+	add(seededSale(ma[33], "MAD", "0.11", nov26, 99_999, "26_cent_short"))                   // USD 999.99 does not
+	add(seededSale(ma[34], "MAD", "0.11", nov26, 120_000, "26_refunded"))                    // refunded below
+	refund := seededSale(ma[34], "MAD", "0.11", nov26.AddDate(0, 0, 1), 30_000, "26_refund") // the refund
+	refund.Kind, refund.Gross, refund.Fee, refund.Net, refund.USDGross, refund.USDNet = store.LedgerRefund, -refund.Gross, -refund.Fee, -refund.Net, -refund.USDGross, -refund.USDNet
+	add(refund)
+	add(seededSale(ma[35], "MAD", "0.11", time.Date(2026, 10, 31, 23, 59, 0, 0, time.UTC), 500_000, "26_october")) // October, not November
+	unconverted := seededSale(ma[36], "MAD", "0.11", nov26, 500_000, "26_norate")
+	unconverted.USDRate, unconverted.USDNet, unconverted.USDGross = "", 0, 0
+	add(unconverted)
+	// South Africa: nobody a year ago, two creators over USD 1,000 now.
+	za := []string{newCreator("ZA", 0), newCreator("ZA", 1)}
+	for i, c := range za {
+		add(seededSale(c, "ZAR", "0.055", nov26, 300_000, fmt.Sprintf("za_%d", i)))
+	}
+	if err := n.Store.SeedLedger(ctx, seed); err != nil {
+		t.Fatal(err)
+	}
+
+	var rep struct {
+		Rows []struct {
+			Country, Month string
+			C1k            int      `json:"creators_1k"`
+			C1kAgo         int      `json:"creators_1k_year_before"`
+			YoY1k          *float64 `json:"yoy_1k_percent"`
+			C10k           int      `json:"creators_10k"`
+			C10kAgo        int      `json:"creators_10k_year_before"`
+			YoY10k         *float64 `json:"yoy_10k_percent"`
+			Unconverted    int      `json:"unconverted_entries"`
+		}
+	}
+	if st := n.call("GET", "/v1/admin/reports/growth?from=2025-11&to=2026-11", nil, &rep); st != 200 {
+		t.Fatalf("growth report: %d", st)
+	}
+	if len(rep.Rows) != 2*13 {
+		t.Fatalf("%d rows, want 13 months for each of 2 countries", len(rep.Rows))
+	}
+	row := func(country, month string) (r struct {
+		C1k, C1kAgo, C10k, C10kAgo int
+		YoY1k, YoY10k              *float64
+		Unconverted                int
+	}) {
+		for _, x := range rep.Rows {
+			if x.Country == country && x.Month == month {
+				r.C1k, r.C1kAgo, r.C10k, r.C10kAgo, r.YoY1k, r.YoY10k, r.Unconverted = x.C1k, x.C1kAgo, x.C10k, x.C10kAgo, x.YoY1k, x.YoY10k, x.Unconverted
+				return r
+			}
+		}
+		t.Fatalf("no row for %s %s", country, month)
+		return r
+	}
+	pct := func(p *float64) string {
+		if p == nil {
+			return "none"
+		}
+		return strconv.FormatFloat(*p, 'f', 1, 64)
+	}
+	if r := row("MA", "2026-11"); r.C1k != 33 || r.C1kAgo != 17 || pct(r.YoY1k) != "94.1" || r.C10k != 15 || r.C10kAgo != 8 || pct(r.YoY10k) != "87.5" || r.Unconverted != 1 {
+		t.Errorf("Morocco, November 2026: %+v (yoy %s, %s); want 33 vs 17 (+94.1%%) over $1k, 15 vs 8 (+87.5%%) over $10k, 1 unconverted", r, pct(r.YoY1k), pct(r.YoY10k))
+	}
+	if r := row("MA", "2025-11"); r.C1k != 17 || r.C10k != 8 || r.YoY1k != nil {
+		t.Errorf("Morocco, November 2025: %+v", r)
+	}
+	if r := row("MA", "2026-10"); r.C1k != 1 || r.C10k != 0 {
+		t.Errorf("Morocco, October 2026: %+v, want the one sale of October 31st", r)
+	}
+	if r := row("ZA", "2026-11"); r.C1k != 2 || r.C1kAgo != 0 || r.YoY1k != nil {
+		t.Errorf("South Africa, November 2026: %+v, want 2 and no percentage from zero", r)
+	}
+
+	// The CSV export says the same.
+	csvResp := n.raw("GET", "/v1/admin/reports/growth.csv?from=2026-11&to=2026-11&country=MA", "", "", n.operator())
+	recs, err := csv.NewReader(strings.NewReader(csvResp.body)).ReadAll()
+	if err != nil || csvResp.status != 200 || !strings.HasPrefix(csvResp.header.Get("Content-Type"), "text/csv") || len(recs) != 2 {
+		t.Fatalf("growth CSV: %d %v %q", csvResp.status, err, csvResp.body)
+	}
+	if got := strings.Join(recs[1], ","); got != "MA,2026-11,33,17,94.1,15,8,87.5,1" {
+		t.Errorf("CSV row %q", got)
+	}
+	expectProblem(t, "a bad month", n.raw("GET", "/v1/admin/reports/growth?from=2026-13", "", "", n.operator()), 422, "invalid-field")
+	expectProblem(t, "the report without the operator key", n.raw("GET", "/v1/admin/reports/growth", "", "", nil), 401, "unauthorized")
+
+	// A sale today is booked with today's rate from the table.
+	liveCreator, s := n.ticketStream("MA", map[string]int64{"MAD": 4900})
+	b := n.buyer("viewer-usd", testenv.IPMorocco)
+	b.buyTicket(s.ID)
+	var sale store.LedgerEntry
+	for _, l := range n.ledger(liveCreator) {
+		sale = l
+	}
+	// MAD 41.65 net (85% of 49.00) at 0.1003 USD = 4.177495: 418 cents.
+	if sale.USDRate != "0.1003" || sale.USDRateSource != "table" || sale.USDNet != 418 || sale.USDGross != 491 {
+		t.Errorf("today's sale in USD: %+v", sale)
 	}
 }
