@@ -18,6 +18,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("StreamNeedsCreator", func(t *testing.T) { testStreamNeedsCreator(t, open(t)) })
 	t.Run("Recordings", func(t *testing.T) { testRecordings(t, open(t)) })
 	runBilling(t, open)
+	runMoney(t, open)
 }
 
 // A stream's recording settings and parts: a checkpoint updates a part in progress only,
