@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -632,6 +633,7 @@ func TestBrowserStudioGoesLive(t *testing.T) {
 	chromium := chromiumPath(t)
 	n := startNode(t, func(c *config.Config) { c.DefaultCountry = "MA" })
 	n.launchCountries()
+	n.setCountry("MA", map[string]any{"min_tip": 1000, "max_tip": 50000})
 	var c struct{ ID string }
 	if st := n.call("POST", "/v1/creators", map[string]any{"name": "Yasmine", "country": "MA"}, &c); st != 201 {
 		t.Fatalf("create creator: %d", st)
@@ -729,6 +731,16 @@ func TestBrowserStudioGoesLive(t *testing.T) {
 	}
 	v.waitPackets(t, "video", 30, 10*time.Second)
 	wait("the studio's viewer count", `window.livegateStudioViewers === 1`, 10*time.Second)
+	// The viewer tips; the studio shows it once its payment is in, and once.
+	r := b.postJSON("/v1/streams/"+id+"/tips", map[string]any{"amount": 2500, "message": "Bravo"})
+	var tip checkoutInfo
+	if err := json.Unmarshal([]byte(r.body), &tip); err != nil || r.status != 201 {
+		t.Fatalf("tip: %d %s", r.status, r.body)
+	}
+	if r := n.raw("POST", "/dev/checkout/"+tip.ID+"/pay", "", "", map[string]string{"Accept": "application/json"}); r.status != 200 {
+		t.Fatalf("paying the tip: %d %s", r.status, r.body)
+	}
+	wait("the tip in the studio", `window.livegateStudioTips === 1 && document.getElementById("tiplist").textContent.includes("MAD 25.00 from viewer-ma · Bravo")`, 5*time.Second)
 	screenshots(t, browser, "studio-live")
 	if err := chromedp.Do(browser, chromedp.Click(chromedp.ID("end"))); err != nil {
 		t.Fatal(err)
@@ -898,4 +910,90 @@ func TestBrowserReplaysABoughtStream(t *testing.T) {
 		t.Errorf("the page says %q while replaying", status)
 	}
 	screenshots(t, browser, "replay")
+}
+
+// A viewer tips from the watch page (the amount typed in MAD, checked against Morocco's
+// bounds), pays in the development checkout, and every open page of the stream shows the
+// tip; on a ticket stream the paywall sells a gift to another viewer.
+func TestBrowserViewerTipsAndGifts(t *testing.T) {
+	chromium := chromiumPath(t)
+	n := startNode(t, func(c *config.Config) { c.DefaultCountry = "MA" })
+	n.launchCountries()
+	n.setCountry("MA", map[string]any{"min_tip": 1000, "max_tip": 50000})
+	s := n.newStream()
+	goLive(t, n, s)
+	tipper := startBrowser(t, chromium)
+	step := func(ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+			t.Fatalf("%s: %v (%q)", what, err, body)
+		}
+	}
+	watch := n.URL() + "/watch/" + s.ID + "?loopback=1"
+	// A tab's first action is not under a timeout: ending that context would close the tab.
+	if err := chromedp.Do(tipper, chromedp.Navigate(n.URL()+"/dev/login")); err != nil {
+		t.Fatal(err)
+	}
+	step(tipper, "sign in",
+		chromedp.SendKeys(chromedp.CSS(`input[name="viewer_id"]`), "browser-tipper"),
+		chromedp.Submit(chromedp.CSS(`input[name="viewer_id"]`)),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.Navigate(watch),
+		chromedp.WaitVisible(chromedp.ID("tipform")),
+	)
+	other, cancelOther := chromedp.NewContext(tipper) // a second tab of the same browser
+	defer cancelOther()
+	if err := chromedp.Do(other, chromedp.Navigate(watch), chromedp.WaitVisible(chromedp.ID("tips"))); err != nil {
+		t.Fatalf("another viewer's page: %v", err)
+	}
+	label, _ := chromedp.Run(tipper, chromedp.Text(chromedp.ID("tipamountlabel")))
+	if label != "Amount in MAD (MAD 10.00 to MAD 500.00)" {
+		t.Errorf("the tip form's label %q", label)
+	}
+	step(tipper, "a tip under the bound",
+		chromedp.SendKeys(chromedp.ID("tipamount"), "5"),
+		chromedp.Click(chromedp.CSS(`#tipform button`)),
+	)
+	waitJS(t, tipper, "the bound's error", `document.getElementById("tiperror").textContent === "Enter an amount such as 20.00"`, 5*time.Second)
+	screenshots(t, tipper, "tip-form")
+	step(tipper, "a tip",
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("tipamount").value = ""`),
+		chromedp.SendKeys(chromedp.ID("tipamount"), "20,50"),
+		chromedp.SendKeys(chromedp.ID("tipmessage"), "Bravo Yasmine"),
+		chromedp.Click(chromedp.CSS(`#tipform button`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action$="/pay"] button`)),
+	)
+	if title, _ := chromedp.Run(tipper, chromedp.Evaluate[string](`document.body.innerText`)); !strings.Contains(title, "Tip") || !strings.Contains(title, "MAD 20.50") {
+		t.Errorf("the development checkout for the tip shows %q", title)
+	}
+	if n, _ := chromedp.Run(other, chromedp.Evaluate[int](`window.livegateTips || 0`)); n != 0 {
+		t.Fatalf("a tip showed before it was paid: %d", n)
+	}
+	step(tipper, "pay", chromedp.Click(chromedp.CSS(`form[action$="/pay"] button`)))
+	waitJS(t, other, "the tip on another viewer's page", `window.livegateTips === 1 && document.getElementById("tiplist").textContent.includes("MAD 20.50 from browser-tipper · Bravo Yasmine")`, 5*time.Second)
+	screenshots(t, other, "tips")
+	step(tipper, "back to the stream", chromedp.Navigate(watch))
+	waitJS(t, tipper, "the tip in the list", `window.livegateTips === 1`, 5*time.Second)
+
+	// A gift: the paywall of a ticket stream, for another viewer.
+	creator, ticketed := n.ticketStream("MA", map[string]int64{"MAD": 4900})
+	step(tipper, "the paywall",
+		chromedp.Navigate(n.URL()+"/watch/"+ticketed.ID+"?loopback=1"),
+		chromedp.WaitVisible(chromedp.ID("paywall")),
+		chromedp.Click(chromedp.CSS(`#giftpromo summary`)),
+		chromedp.SendKeys(chromedp.ID("giftto"), "browser-friend"),
+		chromedp.Click(chromedp.ID("buy")),
+		chromedp.WaitVisible(chromedp.CSS(`form[action$="/pay"] button`)),
+	)
+	if body, _ := chromedp.Run(tipper, chromedp.Evaluate[string](`document.body.innerText`)); !strings.Contains(body, "Gifted ticket for browser-friend") {
+		t.Errorf("the gift's checkout shows %q", body)
+	}
+	step(tipper, "pay the gift", chromedp.Click(chromedp.CSS(`form[action$="/pay"] button`)))
+	eventually(t, 5*time.Second, "the friend's ticket", func() bool { return n.hasTicket("browser-friend", ticketed.ID, creator) })
+	if n.hasTicket("browser-tipper", ticketed.ID, creator) {
+		t.Error("the giver got the ticket too")
+	}
 }

@@ -82,10 +82,12 @@ func (a *api) tipCheckout(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// streamTips lists a stream's latest paid tips (public, like the stream's stats).
+// streamTips lists a stream's latest paid tips (public, like the stream's stats), and
+// while it is live what a tip from the caller's country may be.
 func (a *api) streamTips(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
-	if _, err := a.Store.Stream(r.Context(), id); err != nil {
+	st, err := a.Store.Stream(r.Context(), id)
+	if err != nil {
 		a.storeError(w, r, "stream", err)
 		return
 	}
@@ -100,7 +102,13 @@ func (a *api) streamTips(w http.ResponseWriter, r *http.Request) {
 			out = append(out, billing.TipJSON(t))
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tips": out})
+	resp := map[string]any{"tips": out}
+	if pol, err := a.Billing.Sellable(r.Context(), a.Resolver.Country(r)); err == nil && pol.TipsSold() && st.State == store.StateLive {
+		cur, _ := money.Lookup(pol.Currency)
+		resp["tipping"] = map[string]any{"currency": pol.Currency, "exponent": cur.Exponent, "min": pol.MinTip, "max": pol.MaxTip,
+			"display_min": cur.Format(pol.MinTip), "display_max": cur.Format(pol.MaxTip)}
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 func promoJSON(p store.PromoCode) map[string]any {
