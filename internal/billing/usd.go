@@ -28,10 +28,19 @@ type subscriptionFee struct {
 	bps                    int
 }
 
-// prepare makes the Stripe calls an event needs.
-func (s *Service) prepare(ctx context.Context, eventType string, raw json.RawMessage) (prepared, error) {
+// prepare makes the Stripe calls an event needs. A redelivery of an applied event calls
+// nothing again (ApplyEvent would ignore it anyway).
+func (s *Service) prepare(ctx context.Context, eventID, eventType string, raw json.RawMessage) (prepared, error) {
 	var pre prepared
+	switch eventType {
+	case "checkout.session.completed", "checkout.session.async_payment_succeeded", "invoice.paid", "invoice.upcoming", "invoice.created":
+	default:
+		return pre, nil
+	}
 	if s.DevMode() {
+		return pre, nil
+	}
+	if seen, err := s.st.EventApplied(ctx, eventID); err == nil && seen {
 		return pre, nil
 	}
 	switch eventType {

@@ -57,13 +57,7 @@ func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature s
 	if ev.Data == nil || strings.HasPrefix(string(ev.Type), "livegate.") {
 		return fmt.Errorf("%w: not a Stripe event", ErrBadSignature)
 	}
-	// A redelivery of an applied event calls nothing at Stripe again (ApplyEvent would
-	// ignore it anyway; this spares prepare's calls).
-	if seen, err := s.st.EventApplied(ctx, ev.ID); err == nil && seen {
-		s.cfg.Metrics.Webhooks.WithLabelValues("duplicate").Inc()
-		return nil
-	}
-	pre, err := s.prepare(ctx, string(ev.Type), ev.Data.Raw)
+	pre, err := s.prepare(ctx, ev.ID, string(ev.Type), ev.Data.Raw)
 	if err != nil {
 		// Stripe delivers the event again; nothing of it is recorded yet.
 		return fmt.Errorf("prepare %s %s: %w", ev.Type, ev.ID, err)
@@ -336,16 +330,15 @@ func (h *eventTx) checkoutOf(cs stripe.CheckoutSession) (store.Checkout, bool, e
 
 // grant gives what co bought to its holder (a gift's recipient) and tells the platform.
 func (h *eventTx) grant(co store.Checkout, source string, expires time.Time) (bool, error) {
-	granted, err := h.tx.GrantEntitlement(store.Entitlement{ID: store.NewID("ent"), ViewerID: co.Holder(), Kind: co.Kind,
-		StreamID: co.StreamID, CreatorID: co.CreatorID, Source: source, ExpiresAt: expires, CreatedAt: h.now, UpdatedAt: h.now})
+	e := store.Entitlement{ID: store.NewID("ent"), ViewerID: co.Holder(), Kind: co.Kind, StreamID: co.StreamID, CreatorID: co.CreatorID,
+		Source: source, State: store.EntActive, ExpiresAt: expires, CreatedAt: h.now, UpdatedAt: h.now}
+	granted, err := h.tx.GrantEntitlement(e)
 	if err != nil || !granted {
 		return granted, err
 	}
-	e, err := h.tx.EntitlementBySource(source)
-	if err != nil {
-		return false, err
-	}
-	return true, h.emit(webhooks.EntitlementGranted, e.ID, entitlementJSON(e, co))
+	// Keyed by the source, which grants once: when the entitlement was granted before (a
+	// subscription's invoice after its checkout), this is that event again, and nothing.
+	return true, h.emit(webhooks.EntitlementGranted, source, entitlementJSON(e, co))
 }
 
 // sale books a sale and any refund that arrived before it.
@@ -448,7 +441,7 @@ func (h *eventTx) revoke(source, reason string) error {
 	if err := h.tx.QueueRevocation(e.ID, reason, h.now); err != nil {
 		return err
 	}
-	return h.emit(webhooks.EntitlementRevoked, e.ID, entitlementJSON(e, store.Checkout{}))
+	return h.emit(webhooks.EntitlementRevoked, source, entitlementJSON(e, store.Checkout{}))
 }
 
 func (h *eventTx) disputeClosed(d stripe.Dispute) error {

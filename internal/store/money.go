@@ -138,8 +138,9 @@ type Webhooks interface {
 	CreateWebhookEndpoint(ctx context.Context, e WebhookEndpoint) error
 	WebhookEndpoints(ctx context.Context) ([]WebhookEndpoint, error)
 	DeleteWebhookEndpoint(ctx context.Context, id string) error
-	// EmitEvent records ev with one pending delivery per endpoint that wants it. An event
-	// id already recorded is not recorded again (emitting is idempotent).
+	// EmitEvent records ev with one pending delivery per endpoint that wants it (none
+	// wanting it: nothing is recorded). An event id already recorded is not recorded again
+	// (emitting is idempotent).
 	EmitEvent(ctx context.Context, ev OutboundEvent) error
 	OutboundEvent(ctx context.Context, id string) (OutboundEvent, error)
 	// DueDeliveries lists pending deliveries whose next attempt is due at now.

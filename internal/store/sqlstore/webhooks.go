@@ -67,6 +67,19 @@ func (d *DB) DeleteWebhookEndpoint(ctx context.Context, id string) error {
 }
 
 func emitEvent(ctx context.Context, d *DB, q querier, ev store.OutboundEvent) error {
+	eps, err := webhookEndpoints(ctx, d, q)
+	if err != nil {
+		return err
+	}
+	var to []string
+	for _, e := range eps {
+		if e.Wants(ev.Type) {
+			to = append(to, e.ID)
+		}
+	}
+	if len(to) == 0 {
+		return nil // no endpoint takes it: there is nothing to send, now or later
+	}
 	res, err := q.ExecContext(ctx, d.rebind(`INSERT INTO outbound_events (id, type, payload, created_at) VALUES (?,?,?,?) ON CONFLICT (id) DO NOTHING`),
 		ev.ID, ev.Type, string(ev.Payload), ev.CreatedAt.UnixMicro())
 	if err != nil {
@@ -75,17 +88,10 @@ func emitEvent(ctx context.Context, d *DB, q querier, ev store.OutboundEvent) er
 	if n, _ := res.RowsAffected(); n == 0 {
 		return nil // emitted before
 	}
-	eps, err := webhookEndpoints(ctx, d, q)
-	if err != nil {
-		return err
-	}
-	for _, e := range eps {
-		if !e.Wants(ev.Type) {
-			continue
-		}
+	for _, id := range to {
 		if _, err := q.ExecContext(ctx, d.rebind(`INSERT INTO webhook_deliveries (id, event_id, endpoint_id, state, attempts, next_attempt_at,
 			last_status, last_error, created_at) VALUES (?,?,?,'pending',0,?,0,'',?)`),
-			store.NewID("whd"), ev.ID, e.ID, ev.CreatedAt.UnixMicro(), ev.CreatedAt.UnixMicro()); err != nil {
+			store.NewID("whd"), ev.ID, id, ev.CreatedAt.UnixMicro(), ev.CreatedAt.UnixMicro()); err != nil {
 			return fmt.Errorf("queue delivery of %s: %w", ev.Type, err)
 		}
 	}
