@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/testenv"
 )
 
@@ -106,5 +110,66 @@ func TestCLICountriesAndMoney(t *testing.T) {
 	}
 	if csv := cli("payouts", "export"); !strings.HasPrefix(csv, "creator_id,") {
 		t.Fatalf("payouts export:\n%s", csv)
+	}
+}
+
+// The operator's growth report, promo codes and webhooks out, against a real node.
+func TestCLIGrowthPromoAndWebhooks(t *testing.T) {
+	cfg := testenv.LoopbackConfig(t)
+	cfg.APIKey = "cli-test-key-0123456789"
+	n := testenv.StartNode(t, cfg)
+	cli := func(args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if err := run(context.Background(), append([]string{"--url", n.URL(), "--api-key", cfg.APIKey}, args...), &out, &errOut); err != nil {
+			t.Fatalf("livegatectl %v: %v (%s)", args, err, errOut.String())
+		}
+		return out.String()
+	}
+	ctx := context.Background()
+	var seed []store.LedgerEntry
+	for i, c := range []struct {
+		creator string
+		at      time.Time
+		usd     int64
+	}{
+		{"cr_cli_a", time.Date(2025, 11, 3, 0, 0, 0, 0, time.UTC), 150_000},
+		{"cr_cli_a", time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC), 1_500_000},
+		{"cr_cli_b", time.Date(2026, 11, 4, 0, 0, 0, 0, time.UTC), 200_000},
+	} {
+		if i != 1 {
+			if err := n.Store.CreateCreator(ctx, store.Creator{ID: c.creator, Name: c.creator, Country: "MA", CreatedAt: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		seed = append(seed, store.LedgerEntry{ID: fmt.Sprintf("led_cli_%d", i), Kind: store.LedgerSale, CreatorID: c.creator, Country: "MA",
+			Currency: "MAD", Gross: c.usd * 12, Fee: c.usd * 2, Net: c.usd * 10, Payouts: "manual", StripeEventID: "seed",
+			StripeObject: fmt.Sprintf("seed_%d", i), CreatedAt: c.at, USDNet: c.usd, USDGross: c.usd * 12 / 10, USDRate: "0.1", USDRateSource: "table"})
+	}
+	if err := n.Store.SeedLedger(ctx, seed); err != nil {
+		t.Fatal(err)
+	}
+	report := cli("report", "growth", "--from", "2026-11", "--to", "2026-11")
+	if !strings.Contains(report, ">=$1K") || !regexp.MustCompile(`MA\s+2026-11\s+2\s+1\s+\+100\.0%\s+1\s+0\s+-\s+0`).MatchString(report) {
+		t.Fatalf("report growth:\n%s", report)
+	}
+	if csv := cli("report", "growth", "--from", "2026-11", "--to", "2026-11", "--csv"); !strings.Contains(csv, "MA,2026-11,2,1,100.0,1,0,,0") {
+		t.Fatalf("report growth --csv:\n%s", csv)
+	}
+	if out := cli("promo", "create", "cr_cli_a", "spring10", "--percent", "10", "--max", "5"); !strings.Contains(out, "SPRING10") {
+		t.Fatalf("promo create:\n%s", out)
+	}
+	if out := cli("promo", "list", "cr_cli_a"); !strings.Contains(out, "SPRING10") || !strings.Contains(out, "10%") {
+		t.Fatalf("promo list:\n%s", out)
+	}
+	added := cli("webhooks", "add", "http://127.0.0.1:9/hooks", "--events", "tip.received,stream.live")
+	if !strings.Contains(added, "lgwhsec_") {
+		t.Fatalf("webhooks add prints no secret:\n%s", added)
+	}
+	if out := cli("webhooks", "list"); !strings.Contains(out, "http://127.0.0.1:9/hooks") || strings.Contains(out, "lgwhsec_") {
+		t.Fatalf("webhooks list (no secret shown again):\n%s", out)
+	}
+	if out := cli("webhooks", "deliveries"); !strings.HasPrefix(out, "DELIVERY") {
+		t.Fatalf("webhooks deliveries:\n%s", out)
 	}
 }
