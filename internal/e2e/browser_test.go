@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -776,6 +779,12 @@ func TestBrowserOperatorConsoleEnablesACountry(t *testing.T) {
 	n.call("POST", "/v1/creators", map[string]any{"name": "Yasmine", "country": "MA"}, &c)
 	var s streamInfo
 	n.call("POST", "/v1/streams", map[string]any{"creator_id": c.ID, "title": "Gnawa night", "access_mode": "ticket"}, &s)
+	hooks := &countingReceiver{}
+	platform := httptest.NewServer(hooks)
+	defer platform.Close()
+	if st := n.call("POST", "/v1/admin/webhooks/endpoints", map[string]any{"url": platform.URL, "event_types": []string{"entitlement.granted"}}, nil); st != 201 {
+		t.Fatalf("webhook endpoint: %d", st)
+	}
 	browser := startBrowser(t, chromium)
 	wait := func(what, js string) { t.Helper(); waitJS(t, browser, what, js, 10*time.Second) }
 	field := func(name string) chromedp.CSS { return chromedp.CSS(`tr[data-code="MA"] [name="` + name + `"]`) }
@@ -859,6 +868,38 @@ func TestBrowserOperatorConsoleEnablesACountry(t *testing.T) {
 			t.Fatal("no ticket after paying in a country the console enabled")
 		}
 	}
+
+	// The sale's webhook out is in the console's deliveries, and the operator replays it.
+	eventually(t, 10*time.Second, "the delivery", func() bool { return hooks.count() == 1 })
+	if err := chromedp.Do(browser, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	wait("the delivery in the console", `!!document.querySelector('#deliveries tr[data-event="entitlement.granted"] button')`)
+	wait("the sale's country in the growth report", `!!document.querySelector('#growth tr[data-country="MA"]')`)
+	screenshots(t, browser, "console-deliveries")
+	if err := chromedp.Do(browser, chromedp.Click(chromedp.CSS(`#deliveries tr[data-event="entitlement.granted"] button`))); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the replayed delivery at the platform", func() bool { return hooks.count() == 2 })
+}
+
+// countingReceiver answers every webhook out with 204 and counts them.
+type countingReceiver struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countingReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (c *countingReceiver) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
 }
 
 // After a stream ends, its viewer page offers the replay: a viewer without a ticket meets
