@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stripe/stripe-go/v76"
@@ -88,6 +89,8 @@ type Service struct {
 	log *slog.Logger
 	// outboxWake nudges RunOutbox when a commit queued revocations.
 	outboxWake chan struct{}
+	// noRate remembers the currencies and days already warned of having no USD rate.
+	noRate sync.Map
 }
 
 // New returns the billing service.

@@ -118,7 +118,11 @@ func (h *eventTx) inUSD(e *store.LedgerEntry, r money.Rate) {
 		if t, ok := h.s.cfg.USDRates.At(e.Currency, e.CreatedAt); ok {
 			r = t
 		} else {
-			h.s.log.Warn("no USD rate for a ledger entry", "currency", e.Currency, "day", e.CreatedAt.Format("2006-01-02"))
+			// Once per currency and day: a node with no table would say it on every sale.
+			day := e.CreatedAt.Format("2006-01-02")
+			if _, said := h.s.noRate.LoadOrStore(e.Currency+" "+day, true); !said {
+				h.s.log.Warn("no USD rate for ledger entries; the growth report leaves them out (see --usd-rates)", "currency", e.Currency, "day", day)
+			}
 			return
 		}
 	}
