@@ -879,3 +879,48 @@ func TestGrowthReportOverTwoYears(t *testing.T) {
 		t.Errorf("today's sale in USD: %+v", sale)
 	}
 }
+
+// In a fleet, a tip paid through one node's webhook reaches the viewers watching on
+// another node, once, and the platform hears of it once, whichever nodes send.
+func TestTipReachesViewersOnAnotherNode(t *testing.T) {
+	shared := accessSettings(t)
+	a := startNode(t, chain(shared, func(c *config.Config) { c.NodeID = "node-a" }))
+	b := startNode(t, chain(shared, func(c *config.Config) { c.NodeID = "node-b" }))
+	a.launchCountries()
+	a.setCountry("MA", map[string]any{"min_tip": 1000, "max_tip": 50000})
+	recv := newHookReceiver(t, "")
+	var ep struct{ Secret string }
+	if st := a.call("POST", "/v1/admin/webhooks/endpoints", map[string]any{"url": recv.srv.URL, "event_types": []string{webhooks.TipReceived}}, &ep); st != 201 {
+		t.Fatalf("endpoint: %d", st)
+	}
+	recv.mu.Lock()
+	recv.secret = ep.Secret
+	recv.mu.Unlock()
+	_, s := a.ticketStream("MA", map[string]int64{"MAD": 4900})
+	goLive(t, a, s)
+	onB := openSSE(t, b.URL()+"/v1/streams/"+s.ID+"/stats/events")
+	onA := openSSE(t, a.URL()+"/v1/streams/"+s.ID+"/stats/events")
+
+	tipper := b.buyer("viewer-fleet-tipper", testenv.IPMorocco)
+	r := tipper.postJSON("/v1/streams/"+s.ID+"/tips", map[string]any{"amount": 1500, "message": "from node b"})
+	var co checkoutInfo
+	_ = json.Unmarshal([]byte(r.body), &co)
+	stored, err := a.Store.Checkout(t.Context(), co.ID)
+	if err != nil || r.status != 201 {
+		t.Fatalf("tip on node B: %d %s %v", r.status, r.body, err)
+	}
+	co.SessionID = stored.StripeSessionID
+	done := completedSession(co, "pi_fleet_tip")
+	a.deliver("evt_fleet_tip", "checkout.session.completed", done) // Stripe's webhook reaches node A
+	b.deliver("evt_fleet_tip", "checkout.session.completed", done) // and again, node B
+	eventually(t, 5*time.Second, "the tip on node B's event stream", func() bool { return len(onB.of("tip")) > 0 })
+	eventually(t, 5*time.Second, "the tip on node A's event stream", func() bool { return len(onA.of("tip")) > 0 })
+	eventually(t, 5*time.Second, "the tip at the platform", func() bool { return len(recv.of(webhooks.TipReceived)) > 0 })
+	time.Sleep(1500 * time.Millisecond)
+	if n := len(onB.of("tip")); n != 1 {
+		t.Errorf("node B's event stream had %d tip events, want 1", n)
+	}
+	if n := len(recv.of(webhooks.TipReceived)); n != 1 {
+		t.Errorf("the platform got tip.received %d times from two nodes, want 1", n)
+	}
+}
