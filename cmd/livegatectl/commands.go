@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 )
 
 // command runs one CLI command; rest is every word after the global flags, the command's
@@ -104,18 +103,8 @@ func cmdStreamsList(ctx context.Context, c *client, rest []string, errOut io.Wri
 	if *creator != "" {
 		q.Set("creator_id", *creator)
 	}
-	return c.show(ctx, "GET", "/v1/streams?"+q.Encode(), nil, func(w io.Writer, raw []byte) error {
-		var list struct{ Streams []map[string]any }
-		if err := json.Unmarshal(raw, &list); err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tSTATE\tVIEWERS\tACCESS\tTITLE\tCREATED")
-		for _, s := range list.Streams {
-			fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\t%v\n", s["id"], s["state"], s["viewers"], s["access_mode"], s["title"], s["created_at"])
-		}
-		return tw.Flush()
-	})
+	return c.show(ctx, "GET", "/v1/streams?"+q.Encode(), nil, listTable("streams",
+		"ID=id", "STATE=state", "VIEWERS=viewers", "ACCESS=access_mode", "TITLE=title", "CREATED=created_at"))
 }
 
 func cmdStreamsGet(ctx context.Context, c *client, rest []string, errOut io.Writer) error {

@@ -150,18 +150,7 @@ func cmdWebhooksAdd(ctx context.Context, c *client, rest []string, errOut io.Wri
 }
 
 func cmdWebhooksList(ctx context.Context, c *client, rest []string, errOut io.Writer) error {
-	return c.show(ctx, "GET", "/v1/admin/webhooks/endpoints", nil, func(w io.Writer, raw []byte) error {
-		var r struct{ Endpoints []map[string]any }
-		if err := json.Unmarshal(raw, &r); err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tURL\tEVENTS")
-		for _, e := range r.Endpoints {
-			fmt.Fprintf(tw, "%v\t%v\t%v\n", e["id"], e["url"], e["event_types"])
-		}
-		return tw.Flush()
-	})
+	return c.show(ctx, "GET", "/v1/admin/webhooks/endpoints", nil, listTable("endpoints", "ID=id", "URL=url", "EVENTS=event_types"))
 }
 
 func cmdWebhooksDeliveries(ctx context.Context, c *client, rest []string, errOut io.Writer) error {
@@ -182,18 +171,8 @@ func cmdWebhooksDeliveries(ctx context.Context, c *client, rest []string, errOut
 	return c.show(ctx, "GET", "/v1/admin/webhooks/deliveries?"+q.Encode(), nil, deliveriesTable)
 }
 
-func deliveriesTable(w io.Writer, raw []byte) error {
-	var r struct{ Deliveries []map[string]any }
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DELIVERY\tEVENT\tTYPE\tSTATE\tATTEMPTS\tLAST\tENDPOINT")
-	for _, d := range r.Deliveries {
-		fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\t%v\t%v\n", d["id"], d["event_id"], d["event_type"], d["state"], d["attempts"], d["last_status"], d["endpoint_url"])
-	}
-	return tw.Flush()
-}
+var deliveriesTable = listTable("deliveries", "DELIVERY=id", "EVENT=event_id", "TYPE=event_type", "STATE=state",
+	"ATTEMPTS=attempts", "LAST=last_status", "ENDPOINT=endpoint_url")
 
 func cmdWebhooksReplay(ctx context.Context, c *client, rest []string, errOut io.Writer) error {
 	if len(rest) != 3 {

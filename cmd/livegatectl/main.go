@@ -141,6 +141,33 @@ func keyValues(w io.Writer, raw []byte, keys ...string) error {
 	return tw.Flush()
 }
 
+// listTable prints the API's list under key as a table, one column per "HEADER=field".
+func listTable(key string, columns ...string) func(io.Writer, []byte) error {
+	return func(w io.Writer, raw []byte) error {
+		var m map[string][]map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fields := make([]string, len(columns))
+		headers := make([]string, len(columns))
+		for i, c := range columns {
+			headers[i], fields[i], _ = strings.Cut(c, "=")
+		}
+		fmt.Fprintln(tw, strings.Join(headers, "\t"))
+		for _, item := range m[key] {
+			cells := make([]string, len(fields))
+			for i, f := range fields {
+				if v, ok := item[f]; ok && v != nil {
+					cells[i] = fmt.Sprint(v)
+				}
+			}
+			fmt.Fprintln(tw, strings.Join(cells, "\t"))
+		}
+		return tw.Flush()
+	}
+}
+
 func creatorTable(w io.Writer, raw []byte) error {
 	return keyValues(w, raw, "id", "name", "country", "created_at")
 }

@@ -21,29 +21,38 @@ import (
 
 const secret = "whsec_bench"
 
-// BenchmarkWebhookPostgres measures verified checkout.session.completed webhooks applied
-// per second on PostgreSQL: signature check, event dedup row, entitlement and ledger row,
-// one transaction each, from 8 concurrent deliveries.
-func BenchmarkWebhookPostgres(b *testing.B) {
+// benchMarket is a billing service on PostgreSQL (the development checkout) with a
+// creator in Morocco and a live stream of mode.
+func benchMarket(b *testing.B, mode store.AccessMode) (*sqlstore.DB, *billing.Service, store.Creator, store.Stream) {
 	ctx := context.Background()
 	db, err := sqlstore.Open(ctx, testenv.PostgresURL(b))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer db.Close()
+	b.Cleanup(func() { db.Close() })
 	svc, err := billing.New(db, billing.Config{WebhookSecret: secret, PublicURL: "http://localhost"})
 	if err != nil {
 		b.Fatal(err)
 	}
 	now := time.Now().UTC()
-	c := store.Creator{ID: "cr_bench", Name: "Bench", Country: "MA", CreatedAt: now}
-	st := store.Stream{ID: "str_bench", CreatorID: c.ID, Title: "b", AccessMode: store.AccessTicket, KeyHash: []byte{1}, State: store.StateLive, CreatedAt: now}
+	c := store.Creator{ID: store.NewID("cr"), Name: "Bench", Country: "MA", CreatedAt: now}
+	st := store.Stream{ID: store.NewID("str"), CreatorID: c.ID, Title: "b", AccessMode: mode, KeyHash: []byte{1}, State: store.StateLive, CreatedAt: now}
 	if err := db.CreateCreator(ctx, c); err != nil {
 		b.Fatal(err)
 	}
 	if err := db.CreateStream(ctx, st); err != nil {
 		b.Fatal(err)
 	}
+	return db, svc, c, st
+}
+
+// BenchmarkWebhookPostgres measures verified checkout.session.completed webhooks applied
+// per second on PostgreSQL: signature check, event dedup row, entitlement and ledger row,
+// one transaction each, from 8 concurrent deliveries.
+func BenchmarkWebhookPostgres(b *testing.B) {
+	ctx := context.Background()
+	db, svc, c, st := benchMarket(b, store.AccessTicket)
+	now := time.Now().UTC()
 	payloads := make([]*webhook.SignedPayload, b.N)
 	for i := range payloads {
 		co := store.Checkout{ID: fmt.Sprintf("co_bench_%d", i), ViewerID: fmt.Sprintf("v%d", i), Kind: store.KindTicket, StreamID: st.ID,
@@ -90,24 +99,8 @@ func BenchmarkWebhookPostgres(b *testing.B) {
 func BenchmarkTipToFeedPostgres(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	db, err := sqlstore.Open(ctx, testenv.PostgresURL(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	svc, err := billing.New(db, billing.Config{WebhookSecret: secret, PublicURL: "http://localhost"})
-	if err != nil {
-		b.Fatal(err)
-	}
+	db, svc, c, st := benchMarket(b, store.AccessFree)
 	now := time.Now().UTC()
-	c := store.Creator{ID: store.NewID("cr"), Name: "Bench", Country: "MA", CreatedAt: now}
-	st := store.Stream{ID: store.NewID("str"), CreatorID: c.ID, Title: "b", AccessMode: store.AccessFree, KeyHash: []byte{1}, State: store.StateLive, CreatedAt: now}
-	if err := db.CreateCreator(ctx, c); err != nil {
-		b.Fatal(err)
-	}
-	if err := db.CreateStream(ctx, st); err != nil {
-		b.Fatal(err)
-	}
 	feed := tipfeed.New(ctx, db, 0, nil)
 	tips, stop := feed.Subscribe(st.ID)
 	defer stop()

@@ -53,20 +53,7 @@ func (d *DB) CountryPolicy(ctx context.Context, code string) (store.CountryPolic
 }
 
 func (d *DB) listPolicies(ctx context.Context, where string, args ...any) ([]store.CountryPolicy, error) {
-	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT `+policyColumns+` FROM country_policies `+where+` ORDER BY code`), args...)
-	if err != nil {
-		return nil, fmt.Errorf("list countries: %w", err)
-	}
-	defer rows.Close()
-	out := []store.CountryPolicy{}
-	for rows.Next() {
-		p, err := scanPolicy(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list countries: %w", err)
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, d.db, d.rebind(`SELECT `+policyColumns+` FROM country_policies `+where+` ORDER BY code`), "list countries", scanPolicy, args...)
 }
 
 // ListCountryPolicies implements store.Billing.
@@ -112,22 +99,13 @@ func (d *DB) ListAudit(ctx context.Context, object string, limit int) ([]store.A
 	}
 	q += ` ORDER BY at DESC, id DESC LIMIT ?`
 	args = append(args, limit)
-	rows, err := d.db.QueryContext(ctx, d.rebind(q), args...)
-	if err != nil {
-		return nil, fmt.Errorf("list audit: %w", err)
-	}
-	defer rows.Close()
-	out := []store.AuditEntry{}
-	for rows.Next() {
+	return queryAll(ctx, d.db, d.rebind(q), "list audit", func(row scanner) (store.AuditEntry, error) {
 		var a store.AuditEntry
 		var at int64
-		if err := rows.Scan(&a.ID, &a.Object, &a.Actor, &at, &a.Before, &a.After); err != nil {
-			return nil, fmt.Errorf("list audit: %w", err)
-		}
+		err := row.Scan(&a.ID, &a.Object, &a.Actor, &at, &a.Before, &a.After)
 		a.At = time.UnixMicro(at).UTC()
-		out = append(out, a)
-	}
-	return out, rows.Err()
+		return a, err
+	}, args...)
 }
 
 func (d *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
@@ -224,20 +202,11 @@ func (d *DB) PutStreamPrices(ctx context.Context, streamID string, prices []stor
 }
 
 func (d *DB) prices(ctx context.Context, q string, id string) ([]store.Price, error) {
-	rows, err := d.db.QueryContext(ctx, d.rebind(q), id)
-	if err != nil {
-		return nil, fmt.Errorf("prices: %w", err)
-	}
-	defer rows.Close()
-	out := []store.Price{}
-	for rows.Next() {
+	return queryAll(ctx, d.db, d.rebind(q), "prices", func(row scanner) (store.Price, error) {
 		var p store.Price
-		if err := rows.Scan(&p.Currency, &p.Amount, &p.StripePriceID); err != nil {
-			return nil, fmt.Errorf("prices: %w", err)
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+		err := row.Scan(&p.Currency, &p.Amount, &p.StripePriceID)
+		return p, err
+	}, id)
 }
 
 // StreamPrices implements store.Billing.
@@ -363,23 +332,14 @@ func (d *DB) RevokedEntitlements(ctx context.Context, ids []string) ([]store.Ent
 
 // PendingRevocations implements store.Billing.
 func (d *DB) PendingRevocations(ctx context.Context, limit int) ([]store.Revocation, error) {
-	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT id, entitlement_id, reason, created_at FROM revocation_outbox
-		WHERE delivered_at IS NULL ORDER BY created_at LIMIT ?`), limit)
-	if err != nil {
-		return nil, fmt.Errorf("pending revocations: %w", err)
-	}
-	defer rows.Close()
-	out := []store.Revocation{}
-	for rows.Next() {
+	return queryAll(ctx, d.db, d.rebind(`SELECT id, entitlement_id, reason, created_at FROM revocation_outbox
+		WHERE delivered_at IS NULL ORDER BY created_at LIMIT ?`), "pending revocations", func(row scanner) (store.Revocation, error) {
 		var r store.Revocation
 		var created int64
-		if err := rows.Scan(&r.ID, &r.EntitlementID, &r.Reason, &created); err != nil {
-			return nil, err
-		}
+		err := row.Scan(&r.ID, &r.EntitlementID, &r.Reason, &created)
 		r.CreatedAt = time.UnixMicro(created).UTC()
-		out = append(out, r)
-	}
-	return out, rows.Err()
+		return r, err
+	}, limit)
 }
 
 // RevocationDelivered implements store.Billing.
@@ -393,20 +353,7 @@ func (d *DB) RevocationDelivered(ctx context.Context, id string, at time.Time) e
 
 // EntitlementsOfStream implements store.Billing.
 func (d *DB) EntitlementsOfStream(ctx context.Context, streamID string) ([]store.Entitlement, error) {
-	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT `+entColumns+` FROM entitlements WHERE stream_id = ? ORDER BY created_at`), streamID)
-	if err != nil {
-		return nil, fmt.Errorf("entitlements of stream: %w", err)
-	}
-	defer rows.Close()
-	out := []store.Entitlement{}
-	for rows.Next() {
-		e, err := scanEnt(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, d.db, d.rebind(`SELECT `+entColumns+` FROM entitlements WHERE stream_id = ? ORDER BY created_at`), "entitlements of stream", scanEnt, streamID)
 }
 
 const ledgerColumns = `id, kind, creator_id, stream_id, viewer_id, country, currency, gross, fee, net, payouts, stripe_event_id, stripe_object, payment_intent, created_at, discount, usd_gross, usd_net, usd_rate, usd_rate_source`
@@ -421,20 +368,7 @@ func scanLedger(row scanner) (store.LedgerEntry, error) {
 }
 
 func (d *DB) ledger(ctx context.Context, where string, args ...any) ([]store.LedgerEntry, error) {
-	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT `+ledgerColumns+` FROM ledger `+where+` ORDER BY created_at, id`), args...)
-	if err != nil {
-		return nil, fmt.Errorf("ledger: %w", err)
-	}
-	defer rows.Close()
-	out := []store.LedgerEntry{}
-	for rows.Next() {
-		e, err := scanLedger(rows)
-		if err != nil {
-			return nil, fmt.Errorf("ledger: %w", err)
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, d.db, d.rebind(`SELECT `+ledgerColumns+` FROM ledger `+where+` ORDER BY created_at, id`), "ledger", scanLedger, args...)
 }
 
 // Ledger implements store.Billing.

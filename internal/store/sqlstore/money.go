@@ -63,20 +63,7 @@ func (d *DB) PromoCodes(ctx context.Context, creatorID string) ([]store.PromoCod
 	if creatorID != "" {
 		q, args = `SELECT `+promoColumns+` FROM promo_codes WHERE creator_id = ? ORDER BY created_at`, []any{creatorID}
 	}
-	rows, err := d.db.QueryContext(ctx, d.rebind(q), args...)
-	if err != nil {
-		return nil, fmt.Errorf("promo codes: %w", err)
-	}
-	defer rows.Close()
-	out := []store.PromoCode{}
-	for rows.Next() {
-		p, err := scanPromo(rows)
-		if err != nil {
-			return nil, fmt.Errorf("promo codes: %w", err)
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, d.db, d.rebind(q), "promo codes", scanPromo, args...)
 }
 
 // ReservePromoCode implements store.Money. The cap is held by the UPDATE's own condition:
@@ -110,25 +97,18 @@ func (d *DB) TipsSince(ctx context.Context, streamID string, since time.Time, li
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT `+tipColumns+` FROM tips WHERE stream_id = ? AND created_at >= ?
-		ORDER BY created_at, id LIMIT ?`), streamID, since.UnixMicro(), limit)
-	if err != nil {
-		return nil, fmt.Errorf("tips: %w", err)
-	}
-	defer rows.Close()
-	out := []store.Tip{}
-	for rows.Next() {
-		var t store.Tip
-		var refunded int
-		var created int64
-		if err := rows.Scan(&t.ID, &t.CheckoutID, &t.StreamID, &t.CreatorID, &t.ViewerID, &t.Currency, &t.Amount, &t.Message,
-			&t.PaymentIntent, &refunded, &created); err != nil {
-			return nil, fmt.Errorf("tips: %w", err)
-		}
-		t.Refunded, t.CreatedAt = refunded == 1, time.UnixMicro(created).UTC()
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, d.db, d.rebind(`SELECT `+tipColumns+` FROM tips WHERE stream_id = ? AND created_at >= ?
+		ORDER BY created_at, id LIMIT ?`), "tips", scanTip, streamID, since.UnixMicro(), limit)
+}
+
+func scanTip(row scanner) (store.Tip, error) {
+	var t store.Tip
+	var refunded int
+	var created int64
+	err := row.Scan(&t.ID, &t.CheckoutID, &t.StreamID, &t.CreatorID, &t.ViewerID, &t.Currency, &t.Amount, &t.Message,
+		&t.PaymentIntent, &refunded, &created)
+	t.Refunded, t.CreatedAt = refunded == 1, time.UnixMicro(created).UTC()
+	return t, err
 }
 
 // LedgerBetween implements store.Money.

@@ -66,20 +66,7 @@ func (d *DB) RecordingsInProgress(ctx context.Context, node string) ([]store.Rec
 }
 
 func (d *DB) recordings(ctx context.Context, where string, args ...any) ([]store.Recording, error) {
-	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT `+recordingColumns+` FROM recordings `+where), args...)
-	if err != nil {
-		return nil, fmt.Errorf("recordings: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Recording
-	for rows.Next() {
-		r, err := scanRecording(rows)
-		if err != nil {
-			return nil, fmt.Errorf("recordings: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, d.db, d.rebind(`SELECT `+recordingColumns+` FROM recordings `+where), "recordings", scanRecording, args...)
 }
 
 // ExpiredRecordings implements store.Store.

@@ -297,23 +297,7 @@ func (d *DB) ListStreams(ctx context.Context, f store.StreamFilter) ([]store.Str
 	}
 	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
 	args = append(args, limit)
-	rows, err := d.db.QueryContext(ctx, d.rebind(q), args...)
-	if err != nil {
-		return nil, fmt.Errorf("list streams: %w", err)
-	}
-	defer rows.Close()
-	out := []store.Stream{}
-	for rows.Next() {
-		s, err := scanStream(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list streams: %w", err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list streams: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, d.db, d.rebind(q), "list streams", scanStream, args...)
 }
 
 // MarkStreamLive implements store.Store.
@@ -367,4 +351,26 @@ func (d *DB) EndStream(ctx context.Context, id string, at time.Time) error {
 		return fmt.Errorf("end stream %s: %w", id, store.ErrNotFound)
 	}
 	return nil
+}
+
+// queryAll runs a query (placeholders already rebound) and scans every row; what names
+// the query in errors.
+func queryAll[T any](ctx context.Context, q querier, query, what string, scan func(scanner) (T, error), args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
 }

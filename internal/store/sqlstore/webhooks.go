@@ -21,33 +21,25 @@ func (d *DB) CreateWebhookEndpoint(ctx context.Context, e store.WebhookEndpoint)
 	return nil
 }
 
-func webhookEndpoints(ctx context.Context, d *DB, q querier) ([]store.WebhookEndpoint, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, url, secret, event_types, enabled, created_at FROM webhook_endpoints ORDER BY created_at`)
-	if err != nil {
-		return nil, fmt.Errorf("webhook endpoints: %w", err)
-	}
-	defer rows.Close()
-	out := []store.WebhookEndpoint{}
-	for rows.Next() {
-		var e store.WebhookEndpoint
-		var types string
-		var enabled int
-		var created int64
-		if err := rows.Scan(&e.ID, &e.URL, &e.Secret, &types, &enabled, &created); err != nil {
-			return nil, fmt.Errorf("webhook endpoints: %w", err)
-		}
-		if types != "" {
-			e.EventTypes = strings.Split(types, ",")
-		}
-		e.Enabled, e.CreatedAt = enabled == 1, time.UnixMicro(created).UTC()
-		out = append(out, e)
-	}
-	return out, rows.Err()
+func webhookEndpoints(ctx context.Context, q querier) ([]store.WebhookEndpoint, error) {
+	return queryAll(ctx, q, `SELECT id, url, secret, event_types, enabled, created_at FROM webhook_endpoints ORDER BY created_at`,
+		"webhook endpoints", func(row scanner) (store.WebhookEndpoint, error) {
+			var e store.WebhookEndpoint
+			var types string
+			var enabled int
+			var created int64
+			err := row.Scan(&e.ID, &e.URL, &e.Secret, &types, &enabled, &created)
+			if types != "" {
+				e.EventTypes = strings.Split(types, ",")
+			}
+			e.Enabled, e.CreatedAt = enabled == 1, time.UnixMicro(created).UTC()
+			return e, err
+		})
 }
 
 // WebhookEndpoints implements store.Webhooks.
 func (d *DB) WebhookEndpoints(ctx context.Context) ([]store.WebhookEndpoint, error) {
-	return webhookEndpoints(ctx, d, d.db)
+	return webhookEndpoints(ctx, d.db)
 }
 
 // DeleteWebhookEndpoint implements store.Webhooks: its pending deliveries go with it.
@@ -67,7 +59,7 @@ func (d *DB) DeleteWebhookEndpoint(ctx context.Context, id string) error {
 }
 
 func emitEvent(ctx context.Context, d *DB, q querier, ev store.OutboundEvent) error {
-	eps, err := webhookEndpoints(ctx, d, q)
+	eps, err := webhookEndpoints(ctx, q)
 	if err != nil {
 		return err
 	}
@@ -134,20 +126,7 @@ func scanDelivery(row scanner) (store.WebhookDelivery, error) {
 }
 
 func (d *DB) deliveries(ctx context.Context, where string, order string, args ...any) ([]store.WebhookDelivery, error) {
-	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT `+deliveryColumns+deliveryFrom+where+order), args...)
-	if err != nil {
-		return nil, fmt.Errorf("webhook deliveries: %w", err)
-	}
-	defer rows.Close()
-	out := []store.WebhookDelivery{}
-	for rows.Next() {
-		w, err := scanDelivery(rows)
-		if err != nil {
-			return nil, fmt.Errorf("webhook deliveries: %w", err)
-		}
-		out = append(out, w)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, d.db, d.rebind(`SELECT `+deliveryColumns+deliveryFrom+where+order), "webhook deliveries", scanDelivery, args...)
 }
 
 // DueDeliveries implements store.Webhooks.
