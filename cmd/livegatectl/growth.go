@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"strings"
 	"text/tabwriter"
 )
@@ -180,5 +182,59 @@ func cmdWebhooksReplay(ctx context.Context, c *client, rest []string, errOut io.
 	}
 	return c.show(ctx, "POST", "/v1/admin/webhooks/deliveries/"+url.PathEscape(rest[2])+"/replay", nil, func(w io.Writer, raw []byte) error {
 		return keyValues(w, raw, "id", "event_id", "event_type", "state", "endpoint_url")
+	})
+}
+
+// cmdUSDRatesSet sends a CSV of date,currency,usd_per_unit rows (a header row allowed).
+func cmdUSDRatesSet(ctx context.Context, c *client, rest []string, errOut io.Writer) error {
+	if len(rest) != 3 {
+		return fmt.Errorf("usage: usd-rates set <file.csv>")
+	}
+	f, err := os.Open(rest[2])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		return fmt.Errorf("%s: %w", rest[2], err)
+	}
+	var rates []map[string]string
+	for i, r := range recs {
+		if len(r) != 3 {
+			return fmt.Errorf("%s line %d: want date,currency,usd_per_unit", rest[2], i+1)
+		}
+		if i == 0 && strings.EqualFold(strings.TrimSpace(r[0]), "date") {
+			continue
+		}
+		rates = append(rates, map[string]string{"date": strings.TrimSpace(r[0]), "currency": strings.TrimSpace(r[1]), "usd_per_unit": strings.TrimSpace(r[2])})
+	}
+	return c.show(ctx, "PUT", "/v1/admin/usd-rates", map[string]any{"rates": rates}, usdRatesTable)
+}
+
+func cmdUSDRatesList(ctx context.Context, c *client, rest []string, errOut io.Writer) error {
+	return c.show(ctx, "GET", "/v1/admin/usd-rates", nil, usdRatesTable)
+}
+
+var usdRatesTable = listTable("rates", "DATE=date", "CURRENCY=currency", "USD PER UNIT=usd_per_unit")
+
+// cmdLedgerImport sends a JSON file of {"entries": [...]} or a bare array of entries.
+func cmdLedgerImport(ctx context.Context, c *client, rest []string, errOut io.Writer) error {
+	if len(rest) != 3 {
+		return fmt.Errorf("usage: ledger import <file.json>")
+	}
+	raw, err := os.ReadFile(rest[2])
+	if err != nil {
+		return err
+	}
+	var body any
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return fmt.Errorf("%s: %w", rest[2], err)
+	}
+	if list, ok := body.([]any); ok {
+		body = map[string]any{"entries": list}
+	}
+	return c.show(ctx, "POST", "/v1/admin/ledger/import", body, func(w io.Writer, raw []byte) error {
+		return keyValues(w, raw, "added", "skipped")
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -146,14 +147,32 @@ func TestCLIGrowthPromoAndWebhooks(t *testing.T) {
 			Currency: "MAD", Gross: c.usd * 12, Fee: c.usd * 2, Net: c.usd * 10, Payouts: "manual", StripeEventID: "seed",
 			StripeObject: fmt.Sprintf("seed_%d", i), CreatedAt: c.at, USDNet: c.usd, USDGross: c.usd * 12 / 10, USDRate: "0.1", USDRateSource: "table"})
 	}
-	if err := n.Store.SeedLedger(ctx, seed); err != nil {
+	if _, err := n.Store.SeedLedger(ctx, seed); err != nil {
 		t.Fatal(err)
 	}
+	// Rates and history through the CLI too: one more creator over USD 1,000 in November 2026.
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/rates.csv", []byte("date,currency,usd_per_unit\n2026-01-01,MAD,0.10\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := cli("usd-rates", "set", dir+"/rates.csv"); !strings.Contains(out, "2026-01-01") || !strings.Contains(out, "0.10") {
+		t.Fatalf("usd-rates set:\n%s", out)
+	}
+	if err := n.Store.CreateCreator(ctx, store.Creator{ID: "cr_cli_c", Name: "c", Country: "MA", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	hist := `[{"id": "h1", "kind": "sale", "creator_id": "cr_cli_c", "currency": "MAD", "gross": 1200000, "fee": 0, "created_at": "2026-11-20T10:00:00Z"}]`
+	if err := os.WriteFile(dir+"/history.json", []byte(hist), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := cli("ledger", "import", dir+"/history.json"); !regexp.MustCompile(`added\s+1`).MatchString(out) {
+		t.Fatalf("ledger import:\n%s", out)
+	}
 	report := cli("report", "growth", "--from", "2026-11", "--to", "2026-11")
-	if !strings.Contains(report, ">=$1K") || !regexp.MustCompile(`MA\s+2026-11\s+2\s+1\s+\+100\.0%\s+1\s+0\s+-\s+0`).MatchString(report) {
+	if !strings.Contains(report, ">=$1K") || !regexp.MustCompile(`MA\s+2026-11\s+3\s+1\s+\+200\.0%\s+1\s+0\s+-\s+0`).MatchString(report) {
 		t.Fatalf("report growth:\n%s", report)
 	}
-	if csv := cli("report", "growth", "--from", "2026-11", "--to", "2026-11", "--csv"); !strings.Contains(csv, "MA,2026-11,2,1,100.0,1,0,,0") {
+	if csv := cli("report", "growth", "--from", "2026-11", "--to", "2026-11", "--csv"); !strings.Contains(csv, "MA,2026-11,3,1,200.0,1,0,,0") {
 		t.Fatalf("report growth --csv:\n%s", csv)
 	}
 	if out := cli("promo", "create", "cr_cli_a", "spring10", "--percent", "10", "--max", "5"); !strings.Contains(out, "SPRING10") {

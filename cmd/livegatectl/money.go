@@ -47,6 +47,8 @@ money:
   promo list [<creator-id>]
   report growth [--from YYYY-MM] [--to YYYY-MM] [--country XX] [--csv]
                                                 creators earning USD 1k and 10k a month, year over year
+  usd-rates set <file.csv>                      date,currency,usd_per_unit rows; usd-rates list
+  ledger import <file.json>                     the platform's history before livegate, for the report
 
 webhooks out (to the platform):
   webhooks add <url> [--events type,type]      prints the signing secret once

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/stripe/stripe-go/v76"
 
@@ -95,13 +96,25 @@ func rateOfBalance(bt *stripe.BalanceTransaction) money.Rate {
 	return money.Rate{Value: strconv.FormatFloat(bt.ExchangeRate, 'f', -1, 64), Source: money.SourceStripe}
 }
 
-// saleRate is the rate of a new sale: Stripe's for this payment, else the table's for
+// saleRate is the rate of a new sale: Stripe's for this payment, else the tables' for
 // the sale's day.
 func (h *eventTx) saleRate(e store.LedgerEntry) money.Rate {
 	if h.pre.rate.Value != "" {
 		return h.pre.rate
 	}
-	r, _ := h.s.cfg.USDRates.At(e.Currency, e.CreatedAt)
+	return h.tableRate(e.Currency, e.CreatedAt)
+}
+
+// tableRate is the configured rate of currency on day t: an operator's (PUT
+// /v1/admin/usd-rates) before the --usd-rates file's.
+func (h *eventTx) tableRate(currency string, t time.Time) money.Rate {
+	if currency == "USD" {
+		return money.Rate{Value: "1", Source: money.SourceIdentity}
+	}
+	if v, ok, err := h.tx.USDRate(currency, t.UTC().Format(time.DateOnly)); err == nil && ok {
+		return money.Rate{Value: v, Source: money.SourceTable}
+	}
+	r, _ := h.s.cfg.USDRates.At(currency, t)
 	return r
 }
 
@@ -111,26 +124,34 @@ func saleRateOf(sale store.LedgerEntry) money.Rate {
 	return money.Rate{Value: sale.USDRate, Source: sale.USDRateSource}
 }
 
-// inUSD fills in e's dollar columns at r; with no rate they stay empty and the growth
-// report counts the row as unconverted.
+// inUSD fills in e's dollar columns at r (a refund of a sale booked without a rate takes
+// the tables' rate of its own day); with no rate they stay empty and the growth report
+// counts the row as unconverted.
 func (h *eventTx) inUSD(e *store.LedgerEntry, r money.Rate) {
 	if r.Value == "" {
-		if t, ok := h.s.cfg.USDRates.At(e.Currency, e.CreatedAt); ok {
-			r = t
-		} else {
-			// Once per currency and day: a node with no table would say it on every sale.
-			day := e.CreatedAt.Format("2006-01-02")
-			if _, said := h.s.noRate.LoadOrStore(e.Currency+" "+day, true); !said {
-				h.s.log.Warn("no USD rate for ledger entries; the growth report leaves them out (see --usd-rates)", "currency", e.Currency, "day", day)
-			}
-			return
+		r = h.tableRate(e.Currency, e.CreatedAt)
+	}
+	if err := h.s.convert(e, r); err != nil {
+		h.s.log.Warn("convert a ledger entry to USD", "currency", e.Currency, "rate", r.Value, "err", err)
+	}
+}
+
+// convert fills in e's dollar columns at r, or says once per currency and day that there
+// is no rate.
+func (s *Service) convert(e *store.LedgerEntry, r money.Rate) error {
+	if r.Value == "" {
+		day := e.CreatedAt.Format("2006-01-02")
+		if _, said := s.noRate.LoadOrStore(e.Currency+" "+day, true); !said {
+			s.log.Warn("no USD rate for ledger entries; the growth report leaves them out (see --usd-rates, PUT /v1/admin/usd-rates)",
+				"currency", e.Currency, "day", day)
 		}
+		return nil
 	}
 	gross, err1 := money.ToUSDCents(e.Gross, e.Currency, r.Value)
 	net, err2 := money.ToUSDCents(e.Net, e.Currency, r.Value)
 	if err := errors.Join(err1, err2); err != nil {
-		h.s.log.Warn("convert a ledger entry to USD", "currency", e.Currency, "rate", r.Value, "err", err)
-		return
+		return err
 	}
 	e.USDGross, e.USDNet, e.USDRate, e.USDRateSource = gross, net, r.Value, r.Source
+	return nil
 }

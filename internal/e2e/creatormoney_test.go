@@ -724,32 +724,36 @@ func TestWebhooksOutSignedRetriedReplayable(t *testing.T) {
 	expectProblem(t, "replaying no delivery", n.raw("POST", "/v1/admin/webhooks/deliveries/whd_nope/replay", "", "", n.operator()), 404, "delivery-not-found")
 }
 
-// seededSale is one month's earnings of a creator in seeded history: a MAD or ZAR sale
-// at the rate of its day, net of a 15% fee.
-func seededSale(creator, currency, rate string, at time.Time, usdNetCents int64, ref string) store.LedgerEntry {
-	// gross such that net (85%) converts to usdNetCents: net minor = cents / rate.
+// historySale is one entry of the platform's history before livegate, as the import
+// takes it: a sale whose net (85% of gross) is worth usdNetCents at rate, the rate of its
+// currency on its day in the table the operator gave.
+func historySale(creator, currency, rate string, at time.Time, usdNetCents int64, ref string) map[string]any {
 	r, _ := strconv.ParseFloat(rate, 64)
 	net := int64(float64(usdNetCents)/r + 0.5)
 	gross := net * 100 / 85
-	return store.LedgerEntry{ID: "led_seed_" + ref, Kind: store.LedgerSale, CreatorID: creator, Country: "MA", Currency: currency,
-		Gross: gross, Fee: gross - net, Net: net, Payouts: "manual", StripeEventID: "seed", StripeObject: "seed_" + ref,
-		PaymentIntent: "pi_seed_" + ref, CreatedAt: at, USDGross: int64(float64(gross)*r + 0.5), USDNet: usdNetCents,
-		USDRate: rate, USDRateSource: "table"}
+	return map[string]any{"id": "hist_" + ref, "kind": "sale", "creator_id": creator, "country": "MA", "currency": currency,
+		"gross": gross, "fee": gross - net, "created_at": at}
 }
 
 // The operator's growth report over two years of ledger: per creator country and month,
 // the creators who earned USD 1,000 and USD 10,000 (net, after refunds) and the change
-// from a year before, as JSON, CSV and through livegatectl's API. A live sale records the
-// USD rate of its day from the configured table.
+// from a year before, as JSON and CSV. The history comes in through the ledger import and
+// is converted at the rates of its days (the operator's table, the --usd-rates file, or
+// an entry's own); a live sale records the rate of its day.
 func TestGrowthReportOverTwoYears(t *testing.T) {
 	rates := t.TempDir() + "/usd-rates.csv"
-	today := time.Now().UTC().Format(time.DateOnly)
-	if err := os.WriteFile(rates, []byte("date,currency,usd_per_unit\n2024-01-01,MAD,0.10\n"+today+",MAD,0.1003\n2024-01-01,ZAR,0.055\n"), 0o600); err != nil {
+	if err := os.WriteFile(rates, []byte("date,currency,usd_per_unit\n2024-01-01,EGP,0.032\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	n := startMoneyNode(t, func(c *config.Config) { c.USDRates = rates })
 	n.launchCountries()
 	ctx := t.Context()
+	if st := n.call("PUT", "/v1/admin/usd-rates", map[string]any{"rates": []map[string]string{
+		{"date": "2025-01-01", "currency": "MAD", "usd_per_unit": "0.10"}, {"date": "2026-01-01", "currency": "MAD", "usd_per_unit": "0.11"}}}, nil); st != 200 {
+		t.Fatalf("usd rates: %d", st)
+	}
+	expectProblem(t, "a rate that is not a number", n.raw("PUT", "/v1/admin/usd-rates", "application/json",
+		mustJSON(map[string]any{"rates": []map[string]string{{"date": "2026-02-01", "currency": "MAD", "usd_per_unit": "ten"}}}), n.operator()), 422, "invalid-field")
 	newCreator := func(country string, i int) string {
 		id := fmt.Sprintf("cr_growth_%s_%02d", strings.ToLower(country), i)
 		if err := n.Store.CreateCreator(ctx, store.Creator{ID: id, Name: id, Country: country, CreatedAt: time.Now()}); err != nil {
@@ -759,8 +763,8 @@ func TestGrowthReportOverTwoYears(t *testing.T) {
 	}
 	nov25 := time.Date(2025, 11, 10, 12, 0, 0, 0, time.UTC)
 	nov26 := time.Date(2026, 11, 10, 12, 0, 0, 0, time.UTC)
-	var seed []store.LedgerEntry
-	add := func(e store.LedgerEntry) { seed = append(seed, e) }
+	var history []map[string]any
+	add := func(e map[string]any) { history = append(history, e) }
 	ma := make([]string, 40)
 	for i := range ma {
 		ma[i] = newCreator("MA", i)
@@ -771,36 +775,48 @@ func TestGrowthReportOverTwoYears(t *testing.T) {
 		if i < 8 {
 			cents = 1_200_000
 		}
-		add(seededSale(ma[i], "MAD", "0.10", nov25, cents, fmt.Sprintf("25_%d", i)))
+		add(historySale(ma[i], "MAD", "0.10", nov25, cents, fmt.Sprintf("25_%d", i)))
 	}
-	add(seededSale(ma[30], "MAD", "0.10", nov25, 90_000, "25_under")) // under USD 1,000
+	add(historySale(ma[30], "MAD", "0.10", nov25, 90_000, "25_under")) // under USD 1,000
 	// November 2026: 33 over USD 1,000, 15 over USD 10,000, with the edges.
 	for i := 0; i < 31; i++ {
 		cents := int64(250_000)
 		if i < 14 {
 			cents = 2_000_000
 		}
-		add(seededSale(ma[i], "MAD", "0.11", nov26, cents, fmt.Sprintf("26_%d", i)))
+		add(historySale(ma[i], "MAD", "0.11", nov26, cents, fmt.Sprintf("26_%d", i)))
 	}
-	add(seededSale(ma[31], "MAD", "0.11", nov26, 100_000, "26_exact"))                       // exactly USD 1,000.00 counts
-	add(seededSale(ma[32], "MAD", "0.11", nov26, 600_000, "26_split_a"))                     // two sales in the month
-	add(seededSale(ma[32], "MAD", "0.11", nov26.AddDate(0, 0, 15), 400_000, "26_split_b"))   // ... make USD 10,000
-	add(seededSale(ma[33], "MAD", "0.11", nov26, 99_999, "26_cent_short"))                   // USD 999.99 does not
-	add(seededSale(ma[34], "MAD", "0.11", nov26, 120_000, "26_refunded"))                    // refunded below
-	refund := seededSale(ma[34], "MAD", "0.11", nov26.AddDate(0, 0, 1), 30_000, "26_refund") // the refund
-	refund.Kind, refund.Gross, refund.Fee, refund.Net, refund.USDGross, refund.USDNet = store.LedgerRefund, -refund.Gross, -refund.Fee, -refund.Net, -refund.USDGross, -refund.USDNet
+	add(historySale(ma[31], "MAD", "0.11", nov26, 100_000, "26_exact"))                     // exactly USD 1,000.00 counts
+	add(historySale(ma[32], "MAD", "0.11", nov26, 600_000, "26_split_a"))                   // two sales in the month
+	add(historySale(ma[32], "MAD", "0.11", nov26.AddDate(0, 0, 15), 400_000, "26_split_b")) // ... make USD 10,000
+	add(historySale(ma[33], "MAD", "0.11", nov26, 99_999, "26_cent_short"))                 // USD 999.99 does not
+	add(historySale(ma[34], "MAD", "0.11", nov26, 120_000, "26_refunded"))                  // refunded below
+	refund := historySale(ma[34], "MAD", "0.11", nov26.AddDate(0, 0, 1), 30_000, "26_refund")
+	refund["kind"], refund["gross"], refund["fee"] = "refund", -refund["gross"].(int64), -refund["fee"].(int64)
 	add(refund)
-	add(seededSale(ma[35], "MAD", "0.11", time.Date(2026, 10, 31, 23, 59, 0, 0, time.UTC), 500_000, "26_october")) // October, not November
-	unconverted := seededSale(ma[36], "MAD", "0.11", nov26, 500_000, "26_norate")
-	unconverted.USDRate, unconverted.USDNet, unconverted.USDGross = "", 0, 0
-	add(unconverted)
-	// South Africa: nobody a year ago, two creators over USD 1,000 now.
+	add(historySale(ma[35], "MAD", "0.11", time.Date(2026, 10, 31, 23, 59, 0, 0, time.UTC), 500_000, "26_october")) // October, not November
+	add(historySale(ma[36], "TND", "1", nov26, 500_000, "26_norate"))                                            // no TND rate anywhere
+	add(historySale(ma[37], "EGP", "0.032", time.Date(2026, 9, 5, 0, 0, 0, 0, time.UTC), 150_000, "26_egp"))    // the file's rate
+	// South Africa: nobody a year ago, two creators over USD 1,000 now, at the rate their source recorded.
 	za := []string{newCreator("ZA", 0), newCreator("ZA", 1)}
 	for i, c := range za {
-		add(seededSale(c, "ZAR", "0.055", nov26, 300_000, fmt.Sprintf("za_%d", i)))
+		e := historySale(c, "ZAR", "0.055", nov26, 300_000, fmt.Sprintf("za_%d", i))
+		e["usd_rate"] = "0.055"
+		add(e)
 	}
-	if err := n.Store.SeedLedger(ctx, seed); err != nil {
-		t.Fatal(err)
+	var imported struct{ Added, Skipped int }
+	if st := n.call("POST", "/v1/admin/ledger/import", map[string]any{"entries": history}, &imported); st != 200 || imported.Added != len(history) {
+		t.Fatalf("import: %d %+v, want %d added", st, imported, len(history))
+	}
+	if st := n.call("POST", "/v1/admin/ledger/import", map[string]any{"entries": history}, &imported); st != 200 || imported.Added != 0 || imported.Skipped != len(history) {
+		t.Fatalf("the same import again: %d %+v, want everything skipped", st, imported)
+	}
+	bad := append([]map[string]any{historySale(ma[0], "MAD", "0.11", nov26, 1, "26_new")}, map[string]any{"id": "x", "kind": "sale",
+		"creator_id": "cr_nobody", "currency": "MAD", "gross": 100, "created_at": nov26})
+	r := n.raw("POST", "/v1/admin/ledger/import", "application/json", mustJSON(map[string]any{"entries": bad}), n.operator())
+	expectProblem(t, "an import naming an unknown creator", r, 422, "invalid-field")
+	if !strings.Contains(r.body, "entries[1].creator_id") {
+		t.Errorf("the refusal does not name the entry: %s", r.body)
 	}
 
 	var rep struct {
@@ -850,6 +866,9 @@ func TestGrowthReportOverTwoYears(t *testing.T) {
 	if r := row("MA", "2026-10"); r.C1k != 1 || r.C10k != 0 {
 		t.Errorf("Morocco, October 2026: %+v, want the one sale of October 31st", r)
 	}
+	if r := row("MA", "2026-09"); r.C1k != 1 {
+		t.Errorf("Morocco, September 2026: %+v, want the EGP sale at the file's rate", r)
+	}
 	if r := row("ZA", "2026-11"); r.C1k != 2 || r.C1kAgo != 0 || r.YoY1k != nil {
 		t.Errorf("South Africa, November 2026: %+v, want 2 and no percentage from zero", r)
 	}
@@ -874,8 +893,8 @@ func TestGrowthReportOverTwoYears(t *testing.T) {
 	for _, l := range n.ledger(liveCreator) {
 		sale = l
 	}
-	// MAD 41.65 net (85% of 49.00) at 0.1003 USD = 4.177495: 418 cents.
-	if sale.USDRate != "0.1003" || sale.USDRateSource != "table" || sale.USDNet != 418 || sale.USDGross != 491 {
+	// MAD 41.65 net (85% of 49.00) at the operator's 0.11 of 2026: 4.5815 USD, 458 cents.
+	if sale.USDRate != "0.11" || sale.USDRateSource != "table" || sale.USDNet != 458 || sale.USDGross != 539 {
 		t.Errorf("today's sale in USD: %+v", sale)
 	}
 }

@@ -218,6 +218,9 @@ func (a *api) routes() chi.Router {
 				r.Get("/admin/promo-codes", a.listPromoCodes(func(*http.Request) string { return "" }))
 				r.Get("/admin/reports/growth", a.growthReport)
 				r.Get("/admin/reports/growth.csv", a.growthReport)
+				r.Post("/admin/ledger/import", a.importLedger)
+				r.Put("/admin/usd-rates", a.putUSDRates)
+				r.Get("/admin/usd-rates", a.usdRates)
 				r.Post("/admin/webhooks/endpoints", a.createWebhookEndpoint)
 				r.Get("/admin/webhooks/endpoints", a.listWebhookEndpoints)
 				r.Delete("/admin/webhooks/endpoints/{id}", a.deleteWebhookEndpoint)
@@ -500,12 +503,17 @@ func (a *api) accessLog(next http.Handler) http.Handler {
 
 // decodeJSON reads a bounded JSON body into v, refusing unknown fields.
 func (a *api) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	return a.decodeLarge(w, r, v, a.MaxBody)
+}
+
+// decodeLarge is decodeJSON with a limit of its own, for the operator's bulk requests.
+func (a *api) decodeLarge(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
 	ct := r.Header.Get("Content-Type")
 	if ct != "" && !strings.HasPrefix(ct, "application/json") {
 		problem.Write(w, r, http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type", "send application/json")
 		return false
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, a.MaxBody))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil && dec.More() {
@@ -515,7 +523,7 @@ func (a *api) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	switch {
 	case errors.As(err, &tooBig):
 		problem.Write(w, r, http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large",
-			fmt.Sprintf("the limit is %d bytes", a.MaxBody))
+			fmt.Sprintf("the limit is %d bytes", limit))
 		return false
 	case err != nil:
 		problem.Write(w, r, http.StatusBadRequest, "bad-json", "Malformed JSON", err.Error())

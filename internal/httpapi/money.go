@@ -367,3 +367,60 @@ const (
 	Growth1kUSD  = billing.Growth1k / 100
 	Growth10kUSD = billing.Growth10k / 100
 )
+
+// importLedger adds the platform's ledger history (POST /v1/admin/ledger/import), for
+// the growth report's year before livegate.
+func (a *api) importLedger(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Entries []billing.ImportEntry `json:"entries"`
+	}
+	if !a.decodeLarge(w, r, &in, 16<<20) {
+		return
+	}
+	added, skipped, err := a.Billing.ImportLedger(r.Context(), in.Entries)
+	if err != nil {
+		a.moneyError(w, r, err)
+		return
+	}
+	a.Logger.Info("ledger imported", "added", added, "skipped", skipped, "actor", actor(r.Context()))
+	writeJSON(w, http.StatusOK, map[string]int{"added": added, "skipped": skipped})
+}
+
+type usdRateJSON struct {
+	Date       string `json:"date"`
+	Currency   string `json:"currency"`
+	USDPerUnit string `json:"usd_per_unit"`
+}
+
+// putUSDRates saves USD rates by currency and day (PUT /v1/admin/usd-rates).
+func (a *api) putUSDRates(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Rates []usdRateJSON `json:"rates"`
+	}
+	if !a.decodeLarge(w, r, &in, 4<<20) {
+		return
+	}
+	rates := make([]store.USDRate, len(in.Rates))
+	for i, x := range in.Rates {
+		rates[i] = store.USDRate{Currency: strings.ToUpper(x.Currency), Day: x.Date, Rate: x.USDPerUnit}
+	}
+	if err := a.Billing.SetUSDRates(r.Context(), rates); err != nil {
+		a.moneyError(w, r, err)
+		return
+	}
+	a.Logger.Info("usd rates set", "rates", len(rates), "actor", actor(r.Context()))
+	a.usdRates(w, r)
+}
+
+func (a *api) usdRates(w http.ResponseWriter, r *http.Request) {
+	rates, err := a.Store.USDRates(r.Context())
+	if err != nil {
+		a.storeError(w, r, "usd-rates", err)
+		return
+	}
+	out := make([]usdRateJSON, len(rates))
+	for i, x := range rates {
+		out[i] = usdRateJSON{Date: x.Day, Currency: x.Currency, USDPerUnit: x.Rate}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"rates": out})
+}

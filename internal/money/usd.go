@@ -75,42 +75,56 @@ type datedRate struct {
 	value string
 }
 
+// NewRateTable returns an empty table.
+func NewRateTable() *RateTable { return &RateTable{rates: map[string][]datedRate{}} }
+
+// Add puts a rate in the table, checked as ReadRateTable checks a row.
+func (t *RateTable) Add(day, currency, rate string) error {
+	if _, err := time.Parse(time.DateOnly, day); err != nil {
+		return fmt.Errorf("date %q is not YYYY-MM-DD", day)
+	}
+	if cur, ok := Lookup(currency); !ok || cur.Code != currency {
+		return fmt.Errorf("%q is not a currency (ISO 4217, upper case)", currency)
+	}
+	if _, err := ParseRate(rate); err != nil {
+		return err
+	}
+	rs := t.rates[currency]
+	i := sort.Search(len(rs), func(i int) bool { return rs[i].day >= day })
+	if i < len(rs) && rs[i].day == day {
+		rs[i].value = rate
+		return nil
+	}
+	rs = append(rs, datedRate{})
+	copy(rs[i+1:], rs[i:])
+	rs[i] = datedRate{day, rate}
+	t.rates[currency] = rs
+	return nil
+}
+
 // ReadRateTable reads CSV rows "date,currency,usd_per_unit" (a header row is allowed),
 // e.g. "2026-01-01,MAD,0.0998".
 func ReadRateTable(r io.Reader) (*RateTable, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = 3
 	cr.Comment = '#'
-	t := &RateTable{rates: map[string][]datedRate{}}
-	line := 0
-	for {
+	t := NewRateTable()
+	for line := 1; ; line++ {
 		rec, err := cr.Read()
 		if err == io.EOF {
-			break
+			return t, nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("usd rates: %w", err)
 		}
-		line++
 		day, code, value := strings.TrimSpace(rec[0]), strings.ToUpper(strings.TrimSpace(rec[1])), strings.TrimSpace(rec[2])
 		if line == 1 && strings.EqualFold(day, "date") {
 			continue
 		}
-		if _, err := time.Parse(time.DateOnly, day); err != nil {
-			return nil, fmt.Errorf("usd rates line %d: date %q is not YYYY-MM-DD", line, day)
-		}
-		if cur, ok := Lookup(code); !ok || cur.Code != code {
-			return nil, fmt.Errorf("usd rates line %d: %q is not a currency", line, rec[1])
-		}
-		if _, err := ParseRate(value); err != nil {
+		if err := t.Add(day, code, value); err != nil {
 			return nil, fmt.Errorf("usd rates line %d: %w", line, err)
 		}
-		t.rates[code] = append(t.rates[code], datedRate{day, value})
 	}
-	for _, rs := range t.rates {
-		sort.SliceStable(rs, func(i, j int) bool { return rs[i].day < rs[j].day })
-	}
-	return t, nil
 }
 
 // At is currency's rate on day t, the latest dated on or before it.

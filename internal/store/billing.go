@@ -237,6 +237,8 @@ type BillingTx interface {
 	SetSubscriptionFee(subscriptionID, checkoutID string, bps int, at time.Time) error
 	// EmitEvent queues a webhook out in this transaction (see Webhooks.EmitEvent).
 	EmitEvent(ev OutboundEvent) error
+	// USDRate is the latest configured rate of currency dated on or before day.
+	USDRate(currency, day string) (rate string, ok bool, err error)
 }
 
 // Revocation is an entitlement revocation queued for delivery to every node.

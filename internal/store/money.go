@@ -62,8 +62,22 @@ type Money interface {
 	LedgerBetween(ctx context.Context, from, to time.Time) ([]LedgerEntry, error)
 	// CreatorCountries maps every creator id to the creator's country.
 	CreatorCountries(ctx context.Context) (map[string]string, error)
-	// SeedLedger adds ledger entries as they are (history imported from elsewhere).
-	SeedLedger(ctx context.Context, entries []LedgerEntry) error
+	// SeedLedger adds ledger entries as they are (history imported from elsewhere); an
+	// entry of the same kind and Stripe object as one recorded is skipped. It reports how
+	// many it added.
+	SeedLedger(ctx context.Context, entries []LedgerEntry) (added int, err error)
+
+	// PutUSDRates saves rates (replacing those of the same currency and day).
+	PutUSDRates(ctx context.Context, rates []USDRate) error
+	USDRates(ctx context.Context) ([]USDRate, error)
+}
+
+// USDRate is what one major unit of Currency was worth in US dollars from Day
+// (YYYY-MM-DD) on, as a decimal string.
+type USDRate struct {
+	Currency string
+	Day      string
+	Rate     string
 }
 
 // WebhookEndpoint is a URL of the embedding platform that livegate's events are posted

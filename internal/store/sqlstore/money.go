@@ -135,15 +135,54 @@ func (d *DB) CreatorCountries(ctx context.Context) (map[string]string, error) {
 }
 
 // SeedLedger implements store.Money.
-func (d *DB) SeedLedger(ctx context.Context, entries []store.LedgerEntry) error {
-	return d.inTx(ctx, func(tx *sql.Tx) error {
+func (d *DB) SeedLedger(ctx context.Context, entries []store.LedgerEntry) (int, error) {
+	added := 0
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		added = 0
 		for _, e := range entries {
-			if _, err := addLedger(ctx, d, tx, e); err != nil {
+			ok, err := addLedger(ctx, d, tx, e)
+			if err != nil {
 				return err
+			}
+			if ok {
+				added++
 			}
 		}
 		return nil
 	})
+	return added, err
+}
+
+// PutUSDRates implements store.Money.
+func (d *DB) PutUSDRates(ctx context.Context, rates []store.USDRate) error {
+	return d.inTx(ctx, func(tx *sql.Tx) error {
+		for _, r := range rates {
+			if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO usd_rates (currency, day, rate) VALUES (?,?,?)
+				ON CONFLICT (currency, day) DO UPDATE SET rate = excluded.rate`), r.Currency, r.Day, r.Rate); err != nil {
+				return fmt.Errorf("put usd rate: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// USDRates implements store.Money.
+func (d *DB) USDRates(ctx context.Context) ([]store.USDRate, error) {
+	return queryAll(ctx, d.db, `SELECT currency, day, rate FROM usd_rates ORDER BY currency, day`, "usd rates", func(row scanner) (store.USDRate, error) {
+		var r store.USDRate
+		err := row.Scan(&r.Currency, &r.Day, &r.Rate)
+		return r, err
+	})
+}
+
+func (t *billingTx) USDRate(currency, day string) (string, bool, error) {
+	var rate string
+	err := t.tx.QueryRowContext(t.ctx, t.d.rebind(`SELECT rate FROM usd_rates WHERE currency = ? AND day <= ? ORDER BY day DESC LIMIT 1`),
+		currency, day).Scan(&rate)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return rate, err == nil, err
 }
 
 func (t *billingTx) RedeemPromoCode(id string) error {

@@ -188,7 +188,7 @@ func testLedgerUSD(t *testing.T, s store.Store) {
 	e := store.LedgerEntry{ID: store.NewID("led"), Kind: store.LedgerTip, CreatorID: c.ID, Country: "MA", Currency: "MAD", Gross: 4900,
 		Fee: 735, Net: 4165, Discount: 100, Payouts: "manual", StripeEventID: "seed", StripeObject: "seed_1", PaymentIntent: "pi_s1",
 		CreatedAt: jan, USDGross: 490, USDNet: 417, USDRate: "0.1", USDRateSource: "table"}
-	if err := s.SeedLedger(ctx, []store.LedgerEntry{e, e}); err != nil { // the same row twice is one row
+	if n, err := s.SeedLedger(ctx, []store.LedgerEntry{e, e}); err != nil || n != 1 { // the same row twice is one row
 		t.Fatal(err)
 	}
 	got, err := s.LedgerBetween(ctx, jan.AddDate(0, 0, -1), jan.AddDate(0, 0, 1))
@@ -201,5 +201,23 @@ func testLedgerUSD(t *testing.T, s store.Store) {
 	countries, err := s.CreatorCountries(ctx)
 	if err != nil || countries[c.ID] != "MA" {
 		t.Fatalf("creator countries %v %v", countries, err)
+	}
+	if err := s.PutUSDRates(ctx, []store.USDRate{{Currency: "MAD", Day: "2026-01-01", Rate: "0.10"}, {Currency: "MAD", Day: "2026-03-01", Rate: "0.11"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutUSDRates(ctx, []store.USDRate{{Currency: "MAD", Day: "2026-03-01", Rate: "0.105"}}); err != nil { // replaces
+		t.Fatal(err)
+	}
+	if all, err := s.USDRates(ctx); err != nil || len(all) != 2 || all[1].Rate != "0.105" {
+		t.Fatalf("usd rates %+v %v", all, err)
+	}
+	for day, want := range map[string]string{"2025-12-31": "", "2026-01-01": "0.10", "2026-02-28": "0.10", "2026-03-01": "0.105", "2027-01-01": "0.105"} {
+		_, _ = s.ApplyEvent(ctx, store.NewID("evt"), "x", func(tx store.BillingTx) error {
+			got, ok, err := tx.USDRate("MAD", day)
+			if err != nil || got != want || ok != (want != "") {
+				t.Errorf("USDRate(MAD, %s) = %q %v %v, want %q", day, got, ok, err, want)
+			}
+			return nil
+		})
 	}
 }

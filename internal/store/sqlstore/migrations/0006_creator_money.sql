@@ -91,3 +91,12 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, next_attempt_at);
 CREATE INDEX webhook_deliveries_event ON webhook_deliveries(event_id);
+
+-- USD rates an operator configured (the --usd-rates file is the other source): a sale
+-- takes the latest rate of its currency dated on or before its day.
+CREATE TABLE usd_rates (
+	currency TEXT NOT NULL,
+	day      TEXT NOT NULL,
+	rate     TEXT NOT NULL,
+	PRIMARY KEY (currency, day)
+);
