@@ -795,8 +795,8 @@ func TestGrowthReportOverTwoYears(t *testing.T) {
 	refund["kind"], refund["gross"], refund["fee"] = "refund", -refund["gross"].(int64), -refund["fee"].(int64)
 	add(refund)
 	add(historySale(ma[35], "MAD", "0.11", time.Date(2026, 10, 31, 23, 59, 0, 0, time.UTC), 500_000, "26_october")) // October, not November
-	add(historySale(ma[36], "TND", "1", nov26, 500_000, "26_norate"))                                            // no TND rate anywhere
-	add(historySale(ma[37], "EGP", "0.032", time.Date(2026, 9, 5, 0, 0, 0, 0, time.UTC), 150_000, "26_egp"))    // the file's rate
+	add(historySale(ma[36], "TND", "1", nov26, 500_000, "26_norate"))                                               // no TND rate anywhere
+	add(historySale(ma[37], "EGP", "0.032", time.Date(2026, 9, 5, 0, 0, 0, 0, time.UTC), 150_000, "26_egp"))        // the file's rate
 	// South Africa: nobody a year ago, two creators over USD 1,000 now, at the rate their source recorded.
 	za := []string{newCreator("ZA", 0), newCreator("ZA", 1)}
 	for i, c := range za {
