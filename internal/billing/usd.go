@@ -50,17 +50,15 @@ func (s *Service) prepare(ctx context.Context, eventID, eventType string, raw js
 		if json.Unmarshal(raw, &cs) == nil && cs.PaymentIntent != nil && cs.PaymentIntent.ID != "" {
 			pre.rate = s.stripeRate(ctx, cs.PaymentIntent.ID)
 		}
-	case "invoice.paid":
-		var inv stripe.Invoice
-		if json.Unmarshal(raw, &inv) == nil && inv.PaymentIntent != nil && inv.PaymentIntent.ID != "" {
-			pre.rate = s.stripeRate(ctx, inv.PaymentIntent.ID)
-		}
-	case "invoice.upcoming", "invoice.created":
+	case "invoice.paid", "invoice.upcoming", "invoice.created":
 		var inv stripe.Invoice
 		if err := json.Unmarshal(raw, &inv); err != nil {
 			return pre, nil // handle() reports it
 		}
-		fee, err := s.followFee(ctx, inv)
+		if eventType == "invoice.paid" && inv.PaymentIntent != nil && inv.PaymentIntent.ID != "" {
+			pre.rate = s.stripeRate(ctx, inv.PaymentIntent.ID)
+		}
+		fee, err := s.followFee(ctx, eventType, inv)
 		if err != nil {
 			return pre, err
 		}

@@ -234,8 +234,13 @@ func (h *eventTx) completed(cs stripe.CheckoutSession) error {
 		if cs.Subscription == nil || cs.Subscription.ID == "" {
 			return fmt.Errorf("subscription checkout %s completed without a subscription", co.ID)
 		}
-		if err := h.tx.SetSubscriptionFee(cs.Subscription.ID, co.ID, co.FeeBPS, h.now); err != nil {
+		// The fee set at checkout, unless an invoice that came first has set it since.
+		if _, known, err := h.tx.SubscriptionFee(cs.Subscription.ID); err != nil {
 			return err
+		} else if !known {
+			if err := h.tx.SetSubscriptionFee(cs.Subscription.ID, co.ID, co.FeeBPS, h.now); err != nil {
+				return err
+			}
 		}
 		// Two days of access until the first invoice, seconds away, tells the period end.
 		_, err := h.grant(co, cs.Subscription.ID, h.now.Add(48*time.Hour))
@@ -499,15 +504,7 @@ func (h *eventTx) invoicePaid(inv stripe.Invoice) error {
 	if err != nil {
 		return err
 	}
-	periodEnd := time.Unix(inv.PeriodEnd, 0)
-	if inv.Lines != nil {
-		for _, l := range inv.Lines.Data {
-			if l.Period != nil && time.Unix(l.Period.End, 0).After(periodEnd) {
-				periodEnd = time.Unix(l.Period.End, 0)
-			}
-		}
-	}
-	periodEnd = periodEnd.UTC()
+	periodEnd := periodEnd(inv)
 	// invoice.paid may come before checkout.session.completed.
 	if _, err := h.grant(co, inv.Subscription.ID, periodEnd); err != nil {
 		return err
@@ -515,13 +512,24 @@ func (h *eventTx) invoicePaid(inv stripe.Invoice) error {
 	if _, err := h.tx.ExtendEntitlement(inv.Subscription.ID, periodEnd, h.now); err != nil {
 		return err
 	}
-	// On Connect the fee is what Stripe took on this invoice (kept in step with the
-	// country by feeFollowed); on the platform's own charges, and in the development
-	// checkout, it is the fee of the viewer's country at the time of this sale.
+	// On Connect the fee is what Stripe took on this invoice: its application fee, or,
+	// where the event does not say, the percent livegate last set on the subscription
+	// (followFee), which is what Stripe applied. On the platform's own charges, in the
+	// development checkout, and for a subscription livegate never recorded, it is the fee
+	// of the viewer's country at the time of this sale.
 	fee := inv.ApplicationFeeAmount
 	if co.Payouts != string(countries.PayoutsConnect) || h.s.DevMode() {
-		fee, err = h.feeNow(co, inv.AmountPaid)
+		if fee, err = h.feeNow(co, inv.AmountPaid); err != nil {
+			return err
+		}
+	} else if fee == 0 {
+		bps, known, err := h.tx.SubscriptionFee(inv.Subscription.ID)
 		if err != nil {
+			return err
+		}
+		if known {
+			fee = money.Fee(inv.AmountPaid, bps)
+		} else if fee, err = h.feeNow(co, inv.AmountPaid); err != nil {
 			return err
 		}
 	}
@@ -534,7 +542,10 @@ func (h *eventTx) invoicePaid(inv stripe.Invoice) error {
 		cur = co.Currency
 	}
 	// The invoice's own currency: what this renewal was charged in, whatever the checkout was.
-	return h.sale(co, charge{Currency: cur, Gross: inv.AmountPaid, Fee: min(fee, inv.AmountPaid)}, inv.ID, pi)
+	if err := h.sale(co, charge{Currency: cur, Gross: inv.AmountPaid, Fee: min(fee, inv.AmountPaid)}, inv.ID, pi); err != nil {
+		return err
+	}
+	return h.feeFollowed() // the fee set up for the next renewal, after this one is booked at the old
 }
 
 func (h *eventTx) feeNow(co store.Checkout, gross int64) (int64, error) {

@@ -492,7 +492,8 @@ func TestSubscriptionFeeFollowsTheWaiver(t *testing.T) {
 	rec := recordStripe(t)
 	n := startMoneyNode(t, func(c *config.Config) { c.StripeAPIBase = rec.URL })
 	n.launchCountries()
-	n.setCountry("ZA", map[string]any{"fee_waived_until": time.Now().Add(time.Hour).UTC()})
+	// The waiver runs past the first month.
+	n.setCountry("ZA", map[string]any{"fee_waived_until": time.Now().AddDate(0, 0, 40).UTC()})
 	var c struct{ ID string }
 	n.call("POST", "/v1/creators", map[string]any{"name": "Thabo", "country": "ZA"}, &c)
 	n.call("POST", "/v1/creators/"+c.ID+"/connect", nil, nil)
@@ -523,8 +524,11 @@ func TestSubscriptionFeeFollowsTheWaiver(t *testing.T) {
 		return m
 	}
 	n.deliver("evt_inv_first", "invoice.paid", invoice("in_first", 0, nil))
+	if upd := rec.to("POST", "/v1/subscriptions/sub_waived"); len(upd) != 0 {
+		t.Fatalf("the fee changed at Stripe while the waiver covers the next renewal: %+v", upd)
+	}
 
-	// The waiver ends; the next renewal is announced.
+	// The operator ends the waiver early; the next renewal is announced.
 	ends := time.Now().Add(time.Second).UTC()
 	n.setCountry("ZA", map[string]any{"fee_waived_until": ends})
 	time.Sleep(time.Until(ends) + 100*time.Millisecond)
@@ -539,17 +543,20 @@ func TestSubscriptionFeeFollowsTheWaiver(t *testing.T) {
 		t.Fatalf("draft invoice updates %+v, want application_fee_amount=2000; all calls %+v", fix, rec.to("POST", "/"))
 	}
 	n.deliver("evt_renewal", "invoice.paid", invoice("in_renewal", 2000, nil))
+	// An invoice event that leaves the fee out is booked at the percent Stripe was given.
+	n.deliver("evt_renewal_2", "invoice.paid", invoice("in_renewal_2", 0, nil))
 	fees := map[string]int64{}
 	for _, l := range n.ledger(c.ID) {
 		fees[l.StripeObject] = l.Fee
 	}
-	if fees["in_first"] != 0 || fees["in_renewal"] != 2000 {
-		t.Fatalf("ledger fees %v, want none in the waiver and ZAR 20.00 on the renewal after it", fees)
+	if fees["in_first"] != 0 || fees["in_renewal"] != 2000 || fees["in_renewal_2"] != 2000 {
+		t.Fatalf("ledger fees %v, want none in the waiver and ZAR 20.00 on each renewal after it", fees)
 	}
-	// A delivery of the same event again changes nothing at Stripe.
+	// The fee changed once at Stripe: the draft, the renewals and a duplicate event change
+	// nothing more.
 	n.deliver("evt_upcoming", "invoice.upcoming", invoice("", 0, map[string]any{"next_payment_attempt": time.Now().Add(72 * time.Hour).Unix()}))
-	if upd := rec.to("POST", "/v1/subscriptions/sub_waived"); len(upd) != 2 {
-		t.Errorf("%d subscription updates after a duplicate event", len(upd))
+	if upd := rec.to("POST", "/v1/subscriptions/sub_waived"); len(upd) != 1 {
+		t.Errorf("%d subscription fee updates at Stripe, want 1", len(upd))
 	}
 }
 

@@ -67,6 +67,10 @@ type Money interface {
 	// many it added.
 	SeedLedger(ctx context.Context, entries []LedgerEntry) (added int, err error)
 
+	// SubscriptionFeeOf is the fee a subscription's invoices take, as last set (ok false
+	// for a subscription livegate has not recorded).
+	SubscriptionFeeOf(ctx context.Context, subscriptionID string) (bps int, ok bool, err error)
+
 	// PutUSDRates saves rates (replacing those of the same currency and day).
 	PutUSDRates(ctx context.Context, rates []USDRate) error
 	USDRates(ctx context.Context) ([]USDRate, error)

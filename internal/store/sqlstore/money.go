@@ -211,14 +211,21 @@ func (t *billingTx) MarkTipRefunded(pi string) error {
 	return err
 }
 
-func (t *billingTx) SubscriptionFee(sub string) (int, bool, error) {
+func subscriptionFee(ctx context.Context, d *DB, q querier, sub string) (int, bool, error) {
 	var bps int
-	err := t.tx.QueryRowContext(t.ctx, t.d.rebind(`SELECT fee_bps FROM subscription_fees WHERE subscription_id = ?`), sub).Scan(&bps)
+	err := q.QueryRowContext(ctx, d.rebind(`SELECT fee_bps FROM subscription_fees WHERE subscription_id = ?`), sub).Scan(&bps)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}
 	return bps, err == nil, err
 }
+
+// SubscriptionFeeOf implements store.Money.
+func (d *DB) SubscriptionFeeOf(ctx context.Context, sub string) (int, bool, error) {
+	return subscriptionFee(ctx, d, d.db, sub)
+}
+
+func (t *billingTx) SubscriptionFee(sub string) (int, bool, error) { return subscriptionFee(t.ctx, t.d, t.tx, sub) }
 
 func (t *billingTx) SetSubscriptionFee(sub, checkoutID string, bps int, at time.Time) error {
 	_, err := t.exec(`INSERT INTO subscription_fees (subscription_id, checkout_id, fee_bps, updated_at) VALUES (?,?,?,?)
