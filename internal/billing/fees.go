@@ -22,6 +22,7 @@ import (
 //     every renewal sets up the next even when invoice.upcoming is not sent;
 //   - on invoice.created (a draft, made with the percent then in force), at the draft's
 //     charge, correcting the draft's own fee amount too.
+//
 // Stripe is called only when the fee changes.
 func (s *Service) followFee(ctx context.Context, eventType string, inv stripe.Invoice) (*subscriptionFee, error) {
 	if inv.Subscription == nil || inv.Subscription.ID == "" || inv.SubscriptionDetails == nil {

@@ -225,7 +225,9 @@ func (d *DB) SubscriptionFeeOf(ctx context.Context, sub string) (int, bool, erro
 	return subscriptionFee(ctx, d, d.db, sub)
 }
 
-func (t *billingTx) SubscriptionFee(sub string) (int, bool, error) { return subscriptionFee(t.ctx, t.d, t.tx, sub) }
+func (t *billingTx) SubscriptionFee(sub string) (int, bool, error) {
+	return subscriptionFee(t.ctx, t.d, t.tx, sub)
+}
 
 func (t *billingTx) SetSubscriptionFee(sub, checkoutID string, bps int, at time.Time) error {
 	_, err := t.exec(`INSERT INTO subscription_fees (subscription_id, checkout_id, fee_bps, updated_at) VALUES (?,?,?,?)
