@@ -744,6 +744,25 @@ func TestBrowserStudioGoesLive(t *testing.T) {
 		t.Fatalf("paying the tip: %d %s", r.status, r.body)
 	}
 	wait("the tip in the studio", `window.livegateStudioTips === 1 && document.getElementById("tiplist").textContent.includes("MAD 25.00 from viewer-ma · Bravo")`, 5*time.Second)
+	// The creator makes a promo code for this stream in the studio; a viewer's checkout
+	// takes it off.
+	wait("the stream in the promo form", `!!document.querySelector('#promo-stream option[value="`+id+`"]')`, 10*time.Second)
+	if err := chromedp.Do(browser,
+		chromedp.SendKeys(chromedp.ID("promo-code"), "sunday20"),
+		chromedp.SendKeys(chromedp.ID("promo-percent"), "20"),
+		chromedp.SendKeys(chromedp.ID("promo-max"), "5"),
+		chromedp.SetValue(chromedp.ID("promo-stream"), id),
+		chromedp.Click(chromedp.CSS(`#promo-form button[type=submit]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	wait("the code in the studio", `window.livegateStudioPromos === 1 && document.querySelector('#promos tr[data-code="SUNDAY20"]').textContent.includes("0 of 5")`, 5*time.Second)
+	screenshots(t, browser, "studio-promo")
+	r = n.buyer("viewer-promo", "").postJSON("/v1/streams/"+id+"/checkout", map[string]any{"promo_code": "SUNDAY20"})
+	var discounted checkoutInfo
+	if err := json.Unmarshal([]byte(r.body), &discounted); err != nil || r.status != 201 || discounted.Amount != 3960 {
+		t.Fatalf("a checkout with the studio's code: %d %s, want MAD 39.60 (20%% off 49.50)", r.status, r.body)
+	}
 	screenshots(t, browser, "studio-live")
 	if err := chromedp.Do(browser, chromedp.Click(chromedp.ID("end"))); err != nil {
 		t.Fatal(err)
