@@ -319,7 +319,8 @@ type EarningsRow struct {
 	Currency  string `json:"currency"`
 	Month     string `json:"month"` // YYYY-MM, UTC
 	Sales     int    `json:"sales"`
-	Gross     int64  `json:"gross"`   // sales
+	Tips      int    `json:"tips"`
+	Gross     int64  `json:"gross"`   // sales and tips
 	Refunds   int64  `json:"refunds"` // refunds and lost disputes, positive
 	Fee       int64  `json:"fee"`     // platform fee kept, after refunds
 	Net       int64  `json:"net"`     // creator's share, after refunds
@@ -349,10 +350,14 @@ func summarize(led []store.LedgerEntry, key func(store.LedgerEntry) string) []Ea
 			rows[k] = r
 			keys = append(keys, k)
 		}
-		if e.Kind == store.LedgerSale {
+		switch e.Kind {
+		case store.LedgerSale:
 			r.Sales++
 			r.Gross += e.Gross
-		} else {
+		case store.LedgerTip:
+			r.Tips++
+			r.Gross += e.Gross
+		default:
 			r.Refunds -= e.Gross
 		}
 		r.Fee += e.Fee

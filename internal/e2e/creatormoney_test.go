@@ -224,6 +224,17 @@ func TestTipShowsOnceAfterItsWebhook(t *testing.T) {
 	}
 	eventually(t, 5*time.Second, "the second tip", func() bool { return len(viewerPage.of("tip")) == 2 })
 
+	// The creator's earnings count tips as income, not as refunds.
+	var earned struct {
+		Earnings []struct {
+			Sales, Tips         int
+			Gross, Refunds, Net int64
+		}
+	}
+	n.call("GET", "/v1/creators/"+creator+"/earnings", nil, &earned)
+	if len(earned.Earnings) != 1 || earned.Earnings[0].Tips != 2 || earned.Earnings[0].Gross != 7000 || earned.Earnings[0].Refunds != 0 || earned.Earnings[0].Net != 6700 {
+		t.Fatalf("earnings %+v, want 2 tips, MAD 70.00 gross, 67.00 net", earned)
+	}
 	// A refunded tip is booked back, and leaves the stream's list.
 	n.deliver("evt_tip_1_refund", "charge.refunded", refundedCharge("pi_tip_1", 2000, true))
 	if l, ok := find("pi_tip_1", store.LedgerRefund); !ok || l.Gross != -2000 || l.Fee != -300 || l.Net != -1700 {
