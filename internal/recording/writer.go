@@ -61,6 +61,10 @@ type track struct {
 	baseMS  int64
 	lastMS  int64
 	waitKey bool // video: drop until a keyframe (the start, a gap, a new source)
+	// last is the header of the newest packet the builder was given (pushed says there is
+	// one): drain ends the frame it belongs to with a packet after it.
+	last   rtp.Header
+	pushed bool
 
 	rebase atomic.Bool // set on the receiver's goroutine, taken with the next packet
 }
@@ -198,19 +202,30 @@ func (p *part) handle(pk packet) {
 	if pk.rebase {
 		p.drain(t, true)
 		t.builder = newBuilder(t.info)
+		t.pushed = false
 		t.based = false
 		t.waitKey = t.video
 	}
 	t.builder.Push(&pk.pkt)
+	if !t.pushed || seqAfter(pk.pkt.SequenceNumber, t.last.SequenceNumber) {
+		t.last, t.pushed = pk.pkt.Header, true
+	}
 	for s := t.builder.Pop(); s != nil; s = t.builder.Pop() {
 		p.sample(t, s.Data, s.PacketTimestamp, s.PrevDroppedPackets > 0, pk.at)
 	}
 }
 
-// drain writes what the track's sample builder still holds.
+// drain writes what the track's sample builder still holds. The builder holds a frame
+// until a packet of the next one arrives; flush ends the last frame that way, with an
+// empty packet after it (which is never a sample itself). pion's own Flush is not used:
+// its purge loop can spin forever on a builder in some states, which once kept a node
+// from stopping.
 func (p *part) drain(t *track, flush bool) {
-	if flush {
-		t.builder.Flush()
+	if flush && t.pushed {
+		end := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: t.last.PayloadType, SSRC: t.last.SSRC,
+			SequenceNumber: t.last.SequenceNumber + 1, Timestamp: t.last.Timestamp + 1}}
+		t.builder.Push(&end)
+		t.pushed = false
 	}
 	for s := t.builder.Pop(); s != nil; s = t.builder.Pop() {
 		p.sample(t, s.Data, s.PacketTimestamp, s.PrevDroppedPackets > 0, time.Now())
@@ -397,3 +412,6 @@ func (c *counted) Write(b []byte) (int, error) {
 	c.metrics.BytesRecorded.Add(float64(n))
 	return n, err
 }
+
+// seqAfter says whether RTP sequence number a comes after b (with wraparound).
+func seqAfter(a, b uint16) bool { return a != b && a-b < 1<<15 }
