@@ -180,6 +180,12 @@ func publish(t *testing.T, n *testNode, s streamInfo, videoMime string, keyframe
 		t.Fatal(err)
 	}
 	video.KeyframeEvery = keyframeEvery
+	return publishSource(t, n, s, video)
+}
+
+// publishSource publishes video, set up as the test needs, and 64 kbit/s of Opus to s.
+func publishSource(t *testing.T, n *testNode, s streamInfo, video *mediagen.Source) *publisher {
+	t.Helper()
 	audio, err := mediagen.NewOpus()
 	if err != nil {
 		t.Fatal(err)

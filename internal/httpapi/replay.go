@@ -4,6 +4,7 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"path"
@@ -147,12 +148,17 @@ func (a *api) servePart(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, "stream", err)
 		return
 	}
-	if claims.Entitlement != sessions.EntitlementFree && claims.Entitlement != sessions.EntitlementPreview {
+	paid := claims.Entitlement != sessions.EntitlementFree && claims.Entitlement != sessions.EntitlementPreview
+	stillEntitled := func() error {
 		kind := store.KindTicket
 		if st.AccessMode == store.AccessSubscribers {
 			kind = store.KindSubscription
 		}
-		if _, err := a.Store.ActiveEntitlement(r.Context(), claims.Subject, kind, st.ID, st.CreatorID, time.Now()); err != nil {
+		_, err := a.Store.ActiveEntitlement(r.Context(), claims.Subject, kind, st.ID, st.CreatorID, time.Now())
+		return err
+	}
+	if paid {
+		if err := stillEntitled(); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				problem.Write(w, r, http.StatusPaymentRequired, "access-revoked", "Access ended",
 					"the purchase this replay was for is no longer active (refunded, disputed or ended)")
@@ -205,11 +211,39 @@ func (a *api) servePart(w http.ResponseWriter, r *http.Request) {
 		}
 		content = io.NewSectionReader(ra, 0, cut)
 	}
+	if paid {
+		// A refund that lands while the part is being read ends the download at its next
+		// chunk, not when the player next asks.
+		content = &entitledReader{ReadSeeker: content, check: stillEntitled, next: time.Now().Add(replayRecheck)}
+	}
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(replayWriteTimeout))
 	w.Header().Set("Content-Type", partTypes[ext])
 	w.Header().Set("Cache-Control", "private, max-age=3600")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	http.ServeContent(w, r, "", modified, content)
+}
+
+// replayRecheck is how often a paid download re-checks its entitlement while it is read.
+const replayRecheck = time.Second
+
+// entitledReader is a part being served that stops once its viewer's entitlement ends:
+// each read after replayRecheck since the last check checks again, and an entitlement
+// that is gone fails the read, which aborts the response. A database that does not
+// answer does not end a download it already allowed.
+type entitledReader struct {
+	io.ReadSeeker
+	check func() error
+	next  time.Time
+}
+
+func (e *entitledReader) Read(p []byte) (int, error) {
+	if now := time.Now(); now.After(e.next) {
+		if err := e.check(); errors.Is(err, store.ErrNotFound) {
+			return 0, fmt.Errorf("replay download stopped: %w", err)
+		}
+		e.next = now.Add(replayRecheck)
+	}
+	return e.ReadSeeker.Read(p)
 }
 
 // streamRecording answers GET /v1/streams/{id}/recording: the parts of its recording, for

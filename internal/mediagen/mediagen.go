@@ -107,6 +107,10 @@ type Source struct {
 	PayloadSize      int
 	// KeyframeEvery sends a keyframe every so many frames anyway (0: only on request).
 	KeyframeEvery int
+	// AnswerKeyframeRequests, when above 0, answers only the first so many PLI and FIR
+	// with a keyframe and then counts and ignores them: an encoder with a long fixed
+	// interval, or a WebRTC encoder that sent one keyframe for a whole show.
+	AnswerKeyframeRequests uint64
 	// Decorate, when set, is called on each packet's header before it is written (to
 	// add header extensions).
 	Decorate func(h *rtp.Header)
@@ -198,8 +202,9 @@ func (s *Source) ReadRTCP(sender *webrtc.RTPSender) {
 		for _, p := range pkts {
 			switch p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				s.plis.Add(1)
-				s.RequestKeyframe()
+				if n := s.plis.Add(1); s.AnswerKeyframeRequests == 0 || n <= s.AnswerKeyframeRequests {
+					s.RequestKeyframe()
+				}
 			}
 		}
 	}

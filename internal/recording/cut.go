@@ -7,14 +7,22 @@ import (
 	"io"
 )
 
-// A preview of a replay is the part's first seconds: its bytes up to the first cluster
-// that starts after them. Clusters start on keyframes, so the preview ends on a whole
-// group of pictures, and the cut is found by reading element headers only.
+// A preview of a replay is the part's first seconds: its bytes up to the first block
+// (frame) that starts after them. Clusters start on keyframes and at least every 2 s,
+// but a part recorded before that, or from an encoder that ignored the recorder's
+// keyframe requests, may hold one cluster for the whole show: the cut is made inside the
+// cluster, at a block, so no frame past the preview is served whatever the keyframe
+// interval. A WebM cluster of unknown size (as livegate writes them) ends where the bytes
+// do, so a cut there is a well-formed file. The cut is found by reading element headers
+// and each block's three-byte head only.
 
 const (
-	idSegment  = 0x18538067
-	idCluster  = 0x1F43B675
-	idTimecode = 0xE7
+	idSegment     = 0x18538067
+	idCluster     = 0x1F43B675
+	idTimecode    = 0xE7
+	idSimpleBlock = 0xA3
+	idBlockGroup  = 0xA0
+	idBlock       = 0xA1
 )
 
 // segmentLevel are the IDs that follow a cluster of unknown size at the segment's level.
@@ -22,7 +30,8 @@ var segmentLevel = map[uint32]bool{idCluster: true, 0x1C53BB6B: true /* Cues */,
 	0x1549A966: true /* Info */, 0x1654AE6B: true /* Tracks */, 0x1254C367: true /* Tags */, 0x1941A469: true /* Attachments */, 0x1043A770: true /* Chapters */}
 
 // CutAfter returns how many of a part's first bytes play its first ms milliseconds: up to
-// the first cluster starting after ms, or the whole part.
+// the first frame starting after ms (WebM), or the last fragment ending by ms plus a
+// second (MP4); or the whole part.
 func CutAfter(r io.ReaderAt, size, ms int64) (int64, error) {
 	var head [8]byte
 	if n, _ := r.ReadAt(head[:], 0); isMP4(head[:n]) {
@@ -64,30 +73,62 @@ func cutInSegment(r io.ReaderAt, off, size, ms int64) (int64, error) {
 		start := off
 		tc, err := clusterTimecode(r, off+n)
 		if err != nil {
-			return size, nil
+			return start, nil // a cluster that cannot be timed is not served to a preview
 		}
 		if tc > ms {
 			return start, nil
 		}
+		end := size // unknown size: its children run until the next element of the segment's level
 		if dataSize >= 0 {
-			off += n + dataSize
-			continue
+			end = min(off+n+dataSize, size)
 		}
-		// Unknown size (as livegate writes them): its children run until the next
-		// element of the segment's level.
 		off += n
-		for off < size {
+		for off < end {
 			cid, cn, csize, err := elementHeader(r, off)
-			if err == nil && segmentLevel[cid] {
+			if err == nil && dataSize < 0 && segmentLevel[cid] {
 				break
 			}
 			if err != nil || csize < 0 {
-				return size, nil
+				return off, nil
+			}
+			if rel, ok := blockTime(r, cid, off+cn, csize); ok && tc+rel > ms {
+				return off, nil // the first frame past the preview
 			}
 			off += cn + csize
 		}
 	}
 	return size, nil
+}
+
+// blockTime reads the time of a SimpleBlock or BlockGroup whose data starts at off,
+// relative to its cluster's timecode.
+func blockTime(r io.ReaderAt, id uint32, off, size int64) (int64, bool) {
+	if id == idBlockGroup {
+		for end := off + size; off < end; {
+			cid, cn, csize, err := elementHeader(r, off)
+			if err != nil || csize < 0 {
+				return 0, false
+			}
+			if cid == idBlock {
+				return blockTime(r, idSimpleBlock, off+cn, csize)
+			}
+			off += cn + csize
+		}
+		return 0, false
+	}
+	if id != idSimpleBlock {
+		return 0, false
+	}
+	var b [10]byte // the track number (a vint of up to 8 bytes), then a signed 16-bit time
+	got, _ := r.ReadAt(b[:min(int64(len(b)), size)], off)
+	l := 0
+	if got > 0 {
+		l = vintLen(b[0])
+	}
+	if l == 0 || got < l+2 {
+		return 0, false
+	}
+	return int64(int16(binary.BigEndian.Uint16(b[l : l+2]))), true
 }
 
 // clusterTimecode reads a cluster's Timecode, its first child as Matroska muxers write it.

@@ -12,13 +12,13 @@ import (
 // H.264 (OBS's codec, which no browser plays from WebM) is written as fragmented MP4 with
 // mediacommon's muxer (the one MediaMTX records with): an initialization segment (ftyp,
 // moov) once the first keyframe brings its parameter sets, then a fragment (moof, mdat)
-// per group of pictures, each written whole when the next keyframe comes. A crash loses
-// at most the group being written; what is in the file plays.
+// per group of pictures or second of media, whichever is shorter, each written whole. A
+// crash loses at most the fragment being written; what is in the file plays.
 
 const (
 	videoTimescale = 90000
 	audioTimescale = 48000
-	maxFragmentMS  = 4000
+	maxFragmentMS  = 1000 // a preview's cut is made on whole fragments
 )
 
 // errNoParameterSets means a keyframe came without the SPS and PPS an MP4 needs first.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
@@ -80,6 +81,9 @@ func probeMP4(b []byte) (Summary, error) {
 		for _, pt := range p.Tracks {
 			end := pt.BaseTime
 			for _, smp := range pt.Samples {
+				if scale := scales[pt.ID]; scale > 0 && strings.HasPrefix(names[pt.ID], "V_") && !smp.IsNonSyncSample {
+					s.KeyframesMS = append(s.KeyframesMS, int64(end)*1000/scale)
+				}
 				s.Blocks[names[pt.ID]]++
 				s.Bytes[names[pt.ID]] += int64(len(smp.Payload))
 				end += uint64(smp.Duration)
@@ -92,67 +96,68 @@ func probeMP4(b []byte) (Summary, error) {
 	return s, nil
 }
 
-// cutMP4 is CutAfter for a fragmented MP4: up to the first fragment whose video starts
-// after ms.
+// previewSlackMS is how far past its preview time a preview may play: the end of the
+// fragment that holds the preview's last moment, when that fragment ends soon enough.
+const previewSlackMS = 1000
+
+// cutMP4 is CutAfter for a fragmented MP4: its whole fragments that start by ms and end by
+// ms plus previewSlackMS. Fragments are at most a second long as livegate writes them
+// now, so that is the preview to within a second; an older part's longer fragments give
+// a shorter preview rather than a longer one.
 func cutMP4(r io.ReaderAt, size, ms int64) (int64, error) {
 	off := int64(0)
 	for off < size {
-		typ, n, hdr, err := boxHeader(r, off)
-		if err != nil || n < 8 {
+		typ, n, _, err := boxHeader(r, off)
+		if err != nil || n < 8 || off+n > size {
 			return off, nil // a part cut short: its whole boxes
 		}
-		if typ == "moof" && n < 1<<20 {
-			moof := make([]byte, n-hdr)
-			if _, err := r.ReadAt(moof, off+hdr); err != nil {
-				return off, nil
-			}
-			if t, ok := videoStart(moof); ok && int64(t)*1000/videoTimescale > ms {
-				return off, nil
-			}
+		if typ != "moof" {
+			off += n
+			continue
 		}
-		off += n
+		_, mdat, _, err := boxHeader(r, off+n)
+		if err != nil || mdat < 8 || off+n+mdat > size || n+mdat > 256<<20 {
+			return off, nil
+		}
+		frag := make([]byte, n+mdat)
+		if _, err := r.ReadAt(frag, off); err != nil {
+			return off, nil
+		}
+		from, to, ok := fragmentSpan(frag)
+		if !ok || from > ms || to > ms+previewSlackMS {
+			return off, nil
+		}
+		off += n + mdat
 	}
 	return size, nil
 }
 
-// videoStart reads a moof's video track (track 1) base media decode time (tfdt).
-func videoStart(moof []byte) (uint64, bool) {
-	for _, traf := range children(moof, "traf") {
-		var track uint32
-		var start uint64
-		var found bool
-		for _, tfhd := range children(traf, "tfhd") {
-			if len(tfhd) >= 8 {
-				track = binary.BigEndian.Uint32(tfhd[4:8])
+// fragmentSpan is when a fragment (moof and mdat) starts and ends, in milliseconds, over
+// all its tracks: track 1 is video (90 kHz), the others Opus (48 kHz), as mp4Muxer
+// writes them.
+func fragmentSpan(frag []byte) (from, to int64, ok bool) {
+	var parts fmp4.Parts
+	if err := parts.Unmarshal(frag); err != nil || len(parts) == 0 {
+		return 0, 0, false
+	}
+	from = -1
+	for _, p := range parts {
+		for _, pt := range p.Tracks {
+			scale := uint64(audioTimescale)
+			if pt.ID == 1 {
+				scale = videoTimescale
 			}
-		}
-		for _, tfdt := range children(traf, "tfdt") {
-			switch {
-			case len(tfdt) >= 12 && tfdt[0] == 1:
-				start, found = binary.BigEndian.Uint64(tfdt[4:12]), true
-			case len(tfdt) >= 8:
-				start, found = uint64(binary.BigEndian.Uint32(tfdt[4:8])), true
+			end := pt.BaseTime
+			for _, smp := range pt.Samples {
+				end += uint64(smp.Duration)
 			}
-		}
-		if track == 1 && found {
-			return start, true
+			start := int64(pt.BaseTime * 1000 / scale)
+			if from < 0 || start < from {
+				from = start
+			}
+			to = max(to, int64((end*1000+scale-1)/scale))
 		}
 	}
-	return 0, false
+	return from, to, from >= 0
 }
 
-// children returns the payloads of the boxes of type typ directly inside b.
-func children(b []byte, typ string) [][]byte {
-	var out [][]byte
-	for len(b) >= 8 {
-		n := int(binary.BigEndian.Uint32(b[:4]))
-		if n < 8 || n > len(b) {
-			break
-		}
-		if string(b[4:8]) == typ {
-			out = append(out, b[8:n])
-		}
-		b = b[n:]
-	}
-	return out
-}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/at-wat/ebml-go"
 	"github.com/at-wat/ebml-go/webm"
@@ -18,6 +19,8 @@ type Summary struct {
 	Width      int
 	Height     int
 	DurationMS int64 // the last block's time
+	// KeyframesMS are the times of the video keyframes, in order.
+	KeyframesMS []int64
 	// Indexed says the part was finalized: it has a duration and a seek index.
 	Indexed bool
 	// Truncated says the bytes end inside an element: a part cut short by a crash, read
@@ -68,7 +71,11 @@ func probeWebM(r io.Reader) (Summary, error) {
 			for _, d := range b.Data {
 				s.Bytes[byNumber[b.TrackNumber]] += int64(len(d))
 			}
-			s.DurationMS = max(s.DurationMS, int64(c.Timecode)+int64(b.Timecode))
+			at := int64(c.Timecode) + int64(b.Timecode)
+			s.DurationMS = max(s.DurationMS, at)
+			if b.Keyframe && strings.HasPrefix(byNumber[b.TrackNumber], "V_") {
+				s.KeyframesMS = append(s.KeyframesMS, at)
+			}
 		}
 	}
 	s.Indexed = doc.Segment.Info.Duration > 1 && doc.Segment.Cues != nil && len(doc.Segment.Cues.CuePoint) > 0

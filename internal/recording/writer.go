@@ -29,8 +29,17 @@ import (
 // H.264 with Opus goes into fragmented MP4 (mp4.go).
 
 // cuesReserve is the space kept for the seek index: a cue per cluster (a cluster starts
-// on each keyframe, at least every 32 s) takes some 20 bytes, so this indexes a long day.
-const cuesReserve = 256 << 10
+// on each keyframe, at least every 2 s) takes some 20 bytes, so this indexes a day.
+const cuesReserve = 1 << 20
+
+// keyframeEvery is the longest a part goes without a keyframe while its encoder answers
+// requests: a preview's cut, a seek and a cluster land on one at least this often.
+// Browsers and aiortc send keyframes only when asked, OBS's default interval is long.
+// The requests go through the room's throttle, shared with the viewers' own.
+const keyframeEvery = 2 * time.Second
+
+// clusterMaxMS bounds a WebM cluster's length whatever the encoder does.
+const clusterMaxMS = 2000
 
 // queueLen bounds the packets waiting for the part's writer: some seconds of a stream.
 const queueLen = 2048
@@ -61,6 +70,7 @@ type track struct {
 	baseMS  int64
 	lastMS  int64
 	waitKey bool // video: drop until a keyframe (the start, a gap, a new source)
+	lastKeyMS int64 // video: when the newest keyframe was written
 	// last is the header of the newest packet the builder was given (pushed says there is
 	// one): drain ends the frame it belongs to with a packet after it.
 	last   rtp.Header
@@ -251,6 +261,9 @@ func (p *part) sample(t *track, data []byte, ts uint32, lost bool, at time.Time)
 		}
 		t.waitKey = false
 	}
+	if t.video && p.started && !key {
+		p.keepKeyframesComing(t, at)
+	}
 	if !p.started {
 		if !t.video || !key {
 			return // a part starts on a keyframe
@@ -278,9 +291,26 @@ func (p *part) sample(t *track, data []byte, ts uint32, lost bool, at time.Time)
 		p.fail(err)
 		return
 	}
+	if key && t.video {
+		t.lastKeyMS = ms
+	}
 	p.lastMS = max(p.lastMS, ms)
 	p.progress.Store(p.lastMS)
 	p.metrics.FramesRecorded.Inc()
+}
+
+// keepKeyframesComing asks the encoder for a keyframe when the part has gone most of
+// keyframeEvery without one, and again each half second until one comes: the answer
+// takes a round trip and a frame.
+func (p *part) keepKeyframesComing(t *track, at time.Time) {
+	const lead = 500 * time.Millisecond
+	if time.Duration(t.lastMS-t.lastKeyMS)*time.Millisecond < keyframeEvery-lead {
+		return
+	}
+	if at.Sub(p.asked) >= lead {
+		p.asked = at
+		p.askKey()
+	}
 }
 
 // webmMuxer writes a part as WebM through ebml-go's block writer.
@@ -323,9 +353,9 @@ func (m *webmMuxer) begin(tracks []*track, key []byte) error {
 			mkvcore.WithMaxDelayedPackets(64), mkvcore.WithSortRule(mkvcore.BlockSorterDropOutdated)))),
 		mkvcore.WithSeekHead(true),
 		mkvcore.WithCues(cuesReserve),
-		// A cluster starts on each keyframe (and at least every 30 s): what a seek, and a
-		// preview's cut, land on.
-		mkvcore.WithMinMaxClusterDuration(videoNumber, 0, 30_000),
+		// A cluster starts on each keyframe and at least every clusterMaxMS: what a seek
+		// lands on.
+		mkvcore.WithMinMaxClusterDuration(videoNumber, 0, clusterMaxMS),
 		mkvcore.WithOnFatalHandler(func(err error) { m.failed.Store(true); m.log.Error("recording: write failed", "err", err) }),
 		mkvcore.WithOnErrorHandler(func(err error) { m.log.Debug("recording: block dropped", "err", err) }),
 	)

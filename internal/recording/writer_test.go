@@ -2,6 +2,7 @@ package recording
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -92,7 +93,7 @@ func TestPartIsAPlayableWebM(t *testing.T) {
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// A preview is the part's first seconds, cut on a cluster (a keyframe): what the cut
+// A preview is the part's first seconds, cut at the first frame after them: what the cut
 // keeps reads as a WebM that plays that long.
 func TestCutAfterKeepsTheFirstSeconds(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "part.webm")
@@ -109,7 +110,7 @@ func TestCutAfterKeepsTheFirstSeconds(t *testing.T) {
 	}
 	p.Stop()
 	b, _ := os.ReadFile(path)
-	for _, tc := range []struct{ previewMS, atLeast, atMost int64 }{{2500, 2500, 3000}, {0, 0, 999}, {10000, 6000, 6100}} {
+	for _, tc := range []struct{ previewMS, atLeast, atMost int64 }{{2500, 2440, 2500}, {0, 0, 0}, {10000, 6000, 6100}} {
 		cut, err := CutAfter(bytes.NewReader(b), int64(len(b)), tc.previewMS)
 		if err != nil {
 			t.Fatal(err)
@@ -167,4 +168,149 @@ func BenchmarkRecordPacket(b *testing.B) {
 		b.Fatalf("the part did not record: %v", p.fatal)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(4*b.N), "ns/packet")
+}
+
+// keyframeEncoder is a test encoder: the next frame is a keyframe when asked for one,
+// unless it ignores requests (as an encoder with a long fixed interval does).
+type keyframeEncoder struct {
+	ignore bool
+	want   bool
+	asked  int
+}
+
+func (e *keyframeEncoder) ask() {
+	e.asked++
+	e.want = !e.ignore
+}
+
+func (e *keyframeEncoder) key(ms int64) bool {
+	k := ms == 0 || e.want
+	e.want = false
+	return k
+}
+
+// stapA is an H.264 RTP payload aggregating NAL units (RFC 6184 5.7.1).
+func stapA(nalus ...[]byte) []byte {
+	b := []byte{0x18}
+	for _, n := range nalus {
+		b = append(b, byte(len(n)>>8), byte(len(n)))
+		b = append(b, n...)
+	}
+	return b
+}
+
+// parameterSets are the SPS and PPS of the clip the end-to-end tests publish.
+func parameterSets(t *testing.T) (sps, pps []byte) {
+	t.Helper()
+	b, err := os.ReadFile("../e2e/testdata/clip.h264")
+	if err != nil {
+		t.Fatal(err)
+	}
+	au, err := annexB(b[:min(len(b), 4096)])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range au {
+		switch n[0] & 0x1f {
+		case 7:
+			sps = n
+		case 8:
+			pps = n
+		}
+	}
+	if sps == nil || pps == nil {
+		t.Fatal("no SPS and PPS in the clip's first bytes")
+	}
+	return sps, pps
+}
+
+// recordShow writes a 24 s part (a frame every 40 ms, Opus every 20 ms) from enc: what a
+// WebRTC encoder sends when it sends keyframes only when asked, or never again.
+func recordShow(t *testing.T, mime string, enc *keyframeEncoder) []byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "part")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPart(f, []sfu.TrackInfo{{Kind: "video", MimeType: mime, ClockRate: 90000},
+		{Kind: "audio", MimeType: "audio/opus", ClockRate: 48000, Channels: 2}}, enc.ask, NewMetrics(nil), discard())
+	fd := &feed{p: p, base: time.Now()}
+	var sps, pps []byte
+	if mime == "video/H264" {
+		sps, pps = parameterSets(t)
+	}
+	for ms := int64(0); ms <= 24_000; ms += 20 {
+		if ms%40 == 0 {
+			key := enc.key(ms)
+			frame := vp8Frame(key)
+			if sps != nil {
+				frame = []byte{0x41, 0x9a, 0x01, 0x02} // a non-IDR slice
+				if key {
+					frame = stapA(sps, pps, []byte{0x65, 0x88, 0x84, 0x00})
+				}
+			}
+			fd.send(0, ms, frame)
+		}
+		fd.send(1, ms, []byte{0xfc, 0x01, 0x02})
+		// The writer runs on its own goroutine: let it take each frame (and ask for a
+		// keyframe) before the encoder makes the next, as real time would.
+		for len(p.in) > 0 {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+	p.Stop()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// A preview never plays past its time plus a second, whatever the encoder's keyframe
+// interval: with an encoder that sent one keyframe for a 24 s show, and with one that
+// answers the recorder's requests (then keyframes come at most 2 s apart, for seeks).
+func TestPreviewCutWhateverTheKeyframeInterval(t *testing.T) {
+	for _, mime := range []string{"video/VP8", "video/H264"} {
+		for _, ignore := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/ignores-requests=%v", mime, ignore), func(t *testing.T) {
+				enc := &keyframeEncoder{ignore: ignore}
+				b := recordShow(t, mime, enc)
+				whole, err := Probe(bytes.NewReader(b))
+				if err != nil || whole.DurationMS < 23_900 || whole.Truncated {
+					t.Fatalf("the whole part: %+v %v", whole, err)
+				}
+				if enc.asked < 8 {
+					t.Errorf("the recorder asked for %d keyframes in 24 s, want one at least every 2 s", enc.asked)
+				}
+				if !ignore {
+					gap := int64(0)
+					for i := 1; i < len(whole.KeyframesMS); i++ {
+						gap = max(gap, whole.KeyframesMS[i]-whole.KeyframesMS[i-1])
+					}
+					if last := whole.KeyframesMS[len(whole.KeyframesMS)-1]; gap > 2000 || whole.DurationMS-last > 2000 {
+						t.Errorf("keyframes at %v ms: at most %d ms apart, want 2000", whole.KeyframesMS, gap)
+					}
+				}
+				for _, previewMS := range []int64{0, 5000, 12_345} {
+					cut, err := CutAfter(bytes.NewReader(b), int64(len(b)), previewMS)
+					if err != nil {
+						t.Fatal(err)
+					}
+					s, err := Probe(bytes.NewReader(b[:cut]))
+					if err != nil {
+						t.Fatalf("the %d ms preview does not parse: %v", previewMS, err)
+					}
+					total := s.Blocks[whole.Codecs[0]] + s.Blocks["A_OPUS"]
+					if s.DurationMS > previewMS+1000 || cut >= int64(len(b)) || total == 0 {
+						t.Errorf("a %d ms preview: %d of %d bytes, playing %d ms (%d frames), want at most %d ms",
+							previewMS, cut, len(b), s.DurationMS, total, previewMS+1000)
+					}
+					if previewMS > 0 && s.DurationMS < previewMS-1000 {
+						t.Errorf("a %d ms preview plays only %d ms", previewMS, s.DurationMS)
+					}
+				}
+			})
+		}
+	}
 }
