@@ -160,4 +160,3 @@ func fragmentSpan(frag []byte) (from, to int64, ok bool) {
 	}
 	return from, to, from >= 0
 }
-

@@ -60,16 +60,16 @@ type packet struct {
 
 // track maps one track's RTP timeline onto the part's milliseconds.
 type track struct {
-	info    sfu.TrackInfo
-	number  uint64
-	video   bool
-	builder *samplebuilder.SampleBuilder
-	based   bool
-	prevTS  uint32
-	elapsed int64 // RTP units since baseMS
-	baseMS  int64
-	lastMS  int64
-	waitKey bool // video: drop until a keyframe (the start, a gap, a new source)
+	info      sfu.TrackInfo
+	number    uint64
+	video     bool
+	builder   *samplebuilder.SampleBuilder
+	based     bool
+	prevTS    uint32
+	elapsed   int64 // RTP units since baseMS
+	baseMS    int64
+	lastMS    int64
+	waitKey   bool  // video: drop until a keyframe (the start, a gap, a new source)
 	lastKeyMS int64 // video: when the newest keyframe was written
 	// last is the header of the newest packet the builder was given (pushed says there is
 	// one): drain ends the frame it belongs to with a packet after it.
