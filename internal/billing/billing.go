@@ -76,6 +76,9 @@ type Config struct {
 	// USDRates converts sales to US dollars where Stripe's balance transaction does not
 	// (the development checkout, manual payouts, a settlement currency other than USD).
 	USDRates *money.RateTable
+	// BuyerBudget is how long a buyer's checkout may spend at Stripe in all before it
+	// answers 503 payments-unavailable (0: 6 s).
+	BuyerBudget time.Duration
 	// EventsEmitted is called after a commit that queued webhooks out (the dispatcher's
 	// Wake), so they leave at once rather than at the next poll.
 	EventsEmitted func()
@@ -281,6 +284,8 @@ var ErrBadRecipient = &problem.Error{Status: http.StatusUnprocessableEntity, Typ
 // BuyTicket starts the purchase of a ticket: the entitlement goes to the recipient of a
 // gift, else to the buyer, once the payment's webhook is in.
 func (s *Service) BuyTicket(ctx context.Context, o TicketOrder) (store.Checkout, error) {
+	ctx, cancel := s.withBuyerBudget(ctx)
+	defer cancel()
 	st, err := s.st.Stream(ctx, o.Stream)
 	if err != nil {
 		return store.Checkout{}, err
@@ -324,6 +329,8 @@ func (s *Service) BuyTicket(ctx context.Context, o TicketOrder) (store.Checkout,
 
 // CheckoutSubscription starts the purchase of a monthly subscription to a creator.
 func (s *Service) CheckoutSubscription(ctx context.Context, viewerID, creatorID, country string) (store.Checkout, error) {
+	ctx, cancel := s.withBuyerBudget(ctx)
+	defer cancel()
 	creator, err := s.st.Creator(ctx, creatorID)
 	if err != nil {
 		return store.Checkout{}, err
@@ -411,7 +418,7 @@ func (s *Service) checkout(ctx context.Context, p purchase) (store.Checkout, err
 		co.StripeSessionID = "dev_" + id
 		co.URL = strings.TrimRight(s.cfg.PublicURL, "/") + "/dev/checkout/" + id
 	} else {
-		sess, err := s.stripeSession(co, pay, p, key)
+		sess, err := s.stripeSession(ctx, co, pay, p, key)
 		if err != nil {
 			release()
 			return store.Checkout{}, fmt.Errorf("stripe checkout: %w", err)
@@ -448,7 +455,7 @@ func metadata(co store.Checkout) map[string]string {
 	return md
 }
 
-func (s *Service) stripeSession(co store.Checkout, pay store.CreatorPayment, pur purchase, key string) (*stripe.CheckoutSession, error) {
+func (s *Service) stripeSession(ctx context.Context, co store.Checkout, pay store.CreatorPayment, pur purchase, key string) (*stripe.CheckoutSession, error) {
 	base := strings.TrimRight(s.cfg.PublicURL, "/")
 	p := &stripe.CheckoutSessionParams{
 		ClientReferenceID: stripe.String(co.ViewerID),
@@ -487,5 +494,10 @@ func (s *Service) stripeSession(co store.Checkout, pay store.CreatorPayment, pur
 		}
 	}
 	p.SetIdempotencyKey("checkout-" + key)
-	return s.sc.CheckoutSessions.New(p)
+	var sess *stripe.CheckoutSession
+	err := s.stripeCall(ctx, "checkout_session", &p.Params, func() (err error) {
+		sess, err = s.sc.CheckoutSessions.New(p)
+		return err
+	})
+	return sess, err
 }

@@ -54,8 +54,10 @@ func (s *Service) followFee(ctx context.Context, eventType string, inv stripe.In
 	}
 	if !known || current != bps {
 		sp := &stripe.SubscriptionParams{ApplicationFeePercent: stripe.Float64(float64(bps) / 100)}
-		sp.Context = ctx
-		if _, err := s.sc.Subscriptions.Update(sub, sp); err != nil {
+		if err := s.stripeCall(ctx, "subscription_fee", &sp.Params, func() error {
+			_, err := s.sc.Subscriptions.Update(sub, sp)
+			return err
+		}); err != nil {
 			return nil, fmt.Errorf("set subscription %s fee to %d bps: %w", sub, bps, err)
 		}
 		s.log.Info("subscription fee follows the country", "subscription", sub, "country", co.Country, "fee_bps", bps,
@@ -64,8 +66,10 @@ func (s *Service) followFee(ctx context.Context, eventType string, inv stripe.In
 	if eventType == "invoice.created" && inv.ID != "" && inv.Status == stripe.InvoiceStatusDraft {
 		if want := money.Fee(inv.AmountDue, bps); inv.ApplicationFeeAmount != want {
 			ip := &stripe.InvoiceParams{ApplicationFeeAmount: stripe.Int64(want)}
-			ip.Context = ctx
-			if _, err := s.sc.Invoices.Update(inv.ID, ip); err != nil {
+			if err := s.stripeCall(ctx, "invoice_fee", &ip.Params, func() error {
+				_, err := s.sc.Invoices.Update(inv.ID, ip)
+				return err
+			}); err != nil {
 				return nil, fmt.Errorf("set invoice %s fee: %w", inv.ID, err)
 			}
 		}

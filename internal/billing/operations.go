@@ -136,8 +136,11 @@ func (s *Service) SetSubscriptionPrice(ctx context.Context, creatorID, currency 
 			pp := &stripe.ProductParams{Name: stripe.String("Subscription to " + creator.Name),
 				Metadata: map[string]string{"livegate_creator": creatorID}}
 			pp.SetIdempotencyKey("product-" + creatorID)
-			prod, err := s.sc.Products.New(pp)
-			if err != nil {
+			var prod *stripe.Product
+			if err := s.stripeCall(ctx, "product", &pp.Params, func() (err error) {
+				prod, err = s.sc.Products.New(pp)
+				return err
+			}); err != nil {
 				return store.Price{}, fmt.Errorf("stripe product: %w", err)
 			}
 			pay.StripeProductID = prod.ID
@@ -149,8 +152,11 @@ func (s *Service) SetSubscriptionPrice(ctx context.Context, creatorID, currency 
 			Product: stripe.String(pay.StripeProductID), Recurring: &stripe.PriceRecurringParams{Interval: stripe.String("month")},
 			Metadata: map[string]string{"livegate_creator": creatorID}}
 		pp.SetIdempotencyKey("price-" + idempotencyKey(creatorID, currency, amount))
-		pr, err := s.sc.Prices.New(pp)
-		if err != nil {
+		var pr *stripe.Price
+		if err := s.stripeCall(ctx, "price", &pp.Params, func() (err error) {
+			pr, err = s.sc.Prices.New(pp)
+			return err
+		}); err != nil {
 			return store.Price{}, fmt.Errorf("stripe price: %w", err)
 		}
 		price.StripePriceID = pr.ID
@@ -188,8 +194,11 @@ func (s *Service) Onboard(ctx context.Context, creatorID, returnURL string) (str
 			ap.Country = stripe.String(creator.Country)
 		}
 		ap.SetIdempotencyKey("account-" + creatorID)
-		acct, err := s.sc.Accounts.New(ap)
-		if err != nil {
+		var acct *stripe.Account
+		if err := s.stripeCall(ctx, "account", &ap.Params, func() (err error) {
+			acct, err = s.sc.Accounts.New(ap)
+			return err
+		}); err != nil {
 			return "", fmt.Errorf("stripe account: %w", err)
 		}
 		pay.StripeAccountID, pay.ChargesEnabled, pay.PayoutsEnabled = acct.ID, acct.ChargesEnabled, acct.PayoutsEnabled
@@ -200,9 +209,13 @@ func (s *Service) Onboard(ctx context.Context, creatorID, returnURL string) (str
 			return "", err
 		}
 	}
-	link, err := s.sc.AccountLinks.New(&stripe.AccountLinkParams{Account: stripe.String(pay.StripeAccountID),
-		RefreshURL: stripe.String(returnURL), ReturnURL: stripe.String(returnURL), Type: stripe.String("account_onboarding")})
-	if err != nil {
+	lp := &stripe.AccountLinkParams{Account: stripe.String(pay.StripeAccountID),
+		RefreshURL: stripe.String(returnURL), ReturnURL: stripe.String(returnURL), Type: stripe.String("account_onboarding")}
+	var link *stripe.AccountLink
+	if err := s.stripeCall(ctx, "account_link", &lp.Params, func() (err error) {
+		link, err = s.sc.AccountLinks.New(lp)
+		return err
+	}); err != nil {
 		return "", fmt.Errorf("stripe account link: %w", err)
 	}
 	return link.URL, nil
@@ -279,7 +292,10 @@ func (s *Service) RefundStream(ctx context.Context, streamID string) (int, error
 				rp.RefundApplicationFee, rp.ReverseTransfer = nil, nil // a platform charge has neither
 			}
 			rp.SetIdempotencyKey("refund-" + e.Source)
-			if _, err := s.sc.Refunds.New(rp); err != nil {
+			if err := s.stripeCall(ctx, "refund", &rp.Params, func() error {
+				_, err := s.sc.Refunds.New(rp)
+				return err
+			}); err != nil {
 				return n, fmt.Errorf("refund %s: %w", e.Source, err)
 			}
 			// Access ends now; the ledger entry comes with Stripe's charge.refunded.

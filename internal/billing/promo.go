@@ -97,7 +97,7 @@ func (s *Service) CreatePromoCode(ctx context.Context, sp PromoSpec) (store.Prom
 		return store.PromoCode{}, fmt.Errorf("%w: %s", ErrPromoTaken, code)
 	}
 	if !s.DevMode() {
-		if err := s.stripePromo(&p); err != nil {
+		if err := s.stripePromo(ctx, &p); err != nil {
 			return store.PromoCode{}, err
 		}
 	}
@@ -116,7 +116,7 @@ func (s *Service) CreatePromoCode(ctx context.Context, sp PromoSpec) (store.Prom
 // itself (the viewer gives it to livegate, which holds the cap at checkout), so the
 // session carries the coupon and no promotion code object is needed: Stripe's hosted
 // page never asks for a code.
-func (s *Service) stripePromo(p *store.PromoCode) error {
+func (s *Service) stripePromo(ctx context.Context, p *store.PromoCode) error {
 	md := map[string]string{"livegate_promo": p.ID, "livegate_creator": p.CreatorID, "livegate_code": p.Code}
 	cp := &stripe.CouponParams{Duration: stripe.String(string(stripe.CouponDurationOnce)), Name: stripe.String(p.Code),
 		MaxRedemptions: stripe.Int64(int64(p.MaxRedemptions)), Params: stripe.Params{Metadata: md}}
@@ -129,8 +129,11 @@ func (s *Service) stripePromo(p *store.PromoCode) error {
 		cp.RedeemBy = stripe.Int64(p.ExpiresAt.Unix())
 	}
 	cp.SetIdempotencyKey("coupon-" + p.ID)
-	c, err := s.sc.Coupons.New(cp)
-	if err != nil {
+	var c *stripe.Coupon
+	if err := s.stripeCall(ctx, "coupon", &cp.Params, func() (err error) {
+		c, err = s.sc.Coupons.New(cp)
+		return err
+	}); err != nil {
 		return fmt.Errorf("stripe coupon: %w", err)
 	}
 	p.StripeCouponID = c.ID

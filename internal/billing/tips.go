@@ -34,6 +34,8 @@ type TipOrder struct {
 // CheckoutTip starts a tip's payment. The tip shows on the stream and lands on the
 // ledger only when its payment's webhook is in.
 func (s *Service) CheckoutTip(ctx context.Context, o TipOrder) (store.Checkout, error) {
+	ctx, cancel := s.withBuyerBudget(ctx)
+	defer cancel()
 	msg := strings.TrimSpace(o.Message)
 	if utf8.RuneCountInString(msg) > MaxTipMessage {
 		return store.Checkout{}, &countries.FieldError{Field: "message", Reason: fmt.Sprintf("at most %d characters", MaxTipMessage)}

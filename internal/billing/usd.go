@@ -59,6 +59,13 @@ func (s *Service) prepare(ctx context.Context, eventID, eventType string, raw js
 			pre.rate = s.stripeRate(ctx, inv.PaymentIntent.ID)
 		}
 		fee, err := s.followFee(ctx, eventType, inv)
+		if err != nil && eventType == "invoice.paid" {
+			// A paid renewal is booked and extends access whether or not Stripe answers
+			// now: the fee for the next charge is set again on invoice.upcoming and
+			// invoice.created, which Stripe retries until they succeed.
+			s.log.Warn("subscription fee not set at Stripe; the next invoice event sets it", "invoice", inv.ID, "err", err)
+			return pre, nil
+		}
 		if err != nil {
 			return pre, err
 		}
@@ -72,11 +79,13 @@ func (s *Service) prepare(ctx context.Context, eventID, eventType string, raw js
 // the sale is booked either way.
 func (s *Service) stripeRate(ctx context.Context, pi string) money.Rate {
 	p := &stripe.PaymentIntentParams{}
-	p.Context = ctx
 	p.AddExpand("latest_charge.balance_transaction")
-	intent, err := s.sc.PaymentIntents.Get(pi, p)
-	if err != nil {
-		s.log.Warn("payment's balance transaction; using the rate table", "payment_intent", pi, "err", err)
+	var intent *stripe.PaymentIntent
+	if err := s.stripeCall(ctx, "payment_rate", &p.Params, func() (err error) {
+		intent, err = s.sc.PaymentIntents.Get(pi, p)
+		return err
+	}); err != nil {
+		s.log.Warn("payment's balance transaction; using the rate table", "payment_intent", pi)
 		return money.Rate{}
 	}
 	if intent.LatestCharge == nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +31,17 @@ type revokeRequest struct {
 // WebhookTolerance is how old a signed webhook may be.
 const WebhookTolerance = 300 * time.Second
 
+// signedAt is the time a Stripe-Signature header says it was made (its t=).
+func signedAt(header string) (time.Time, bool) {
+	for _, kv := range strings.Split(header, ",") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(kv), "t="); ok {
+			sec, err := strconv.ParseInt(v, 10, 64)
+			return time.Unix(sec, 0), err == nil
+		}
+	}
+	return time.Time{}, false
+}
+
 // HandleWebhook verifies a Stripe webhook and applies it exactly once. The endpoint must
 // be created with API version 2023-10-16 (stripe-go v76's); events of another version are
 // refused rather than misread.
@@ -50,6 +62,13 @@ func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature s
 			break
 		}
 	}
+	if err == nil {
+		// stripe-go checks only that a signature is not too old: one made for a time far
+		// ahead (a leaked secret's, to outlive a rotation) is refused too.
+		if at, ok := signedAt(signature); !ok || at.After(time.Now().Add(WebhookTolerance)) {
+			err = fmt.Errorf("signed for %v, in the future", at.UTC().Format(time.RFC3339))
+		}
+	}
 	if err != nil {
 		s.cfg.Metrics.Webhooks.WithLabelValues("rejected").Inc()
 		return fmt.Errorf("%w: %v", ErrBadSignature, err)
@@ -57,7 +76,11 @@ func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature s
 	if ev.Data == nil || strings.HasPrefix(string(ev.Type), "livegate.") {
 		return fmt.Errorf("%w: not a Stripe event", ErrBadSignature)
 	}
-	pre, err := s.prepare(ctx, ev.ID, string(ev.Type), ev.Data.Raw)
+	// What the event needs from Stripe has a budget of its own, so that the answer comes
+	// within Stripe's timeout even when the API stalls.
+	pctx, cancel := context.WithTimeout(ctx, webhookBudget)
+	pre, err := s.prepare(pctx, ev.ID, string(ev.Type), ev.Data.Raw)
+	cancel()
 	if err != nil {
 		// Stripe delivers the event again; nothing of it is recorded yet.
 		return fmt.Errorf("prepare %s %s: %w", ev.Type, ev.ID, err)

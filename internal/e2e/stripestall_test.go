@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/livegate/livegate/internal/config"
+	"github.com/livegate/livegate/internal/testenv"
+)
+
+// stallingStripe is stripe-mock behind a switch: while stalled, every request is taken
+// and never answered, as an API that hangs does.
+type stallingStripe struct {
+	URL   string
+	stall atomic.Bool
+	held  atomic.Int64 // requests held while stalled
+}
+
+func newStallingStripe(t *testing.T) *stallingStripe {
+	t.Helper()
+	target, err := url.Parse(testenv.StripeMockURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &stallingStripe{}
+	done := make(chan struct{})
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.stall.Load() {
+			s.held.Add(1)
+			select {
+			case <-r.Context().Done():
+			case <-done:
+			}
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(done) }) // runs first: no handler holds Close up
+	s.URL = srv.URL
+	return s
+}
+
+// A Stripe API that answers nothing costs a buyer seconds, not minutes: the checkout
+// answers 503 payments-unavailable with Retry-After within 10 s, counted and logged,
+// and the buyer's next try goes through once Stripe is back. A completed payment's
+// webhook still answers in time (its rate lookup gives up and the table's rate books
+// the sale) and the buyer gets access.
+func TestStalledStripeAnswersInTime(t *testing.T) {
+	stripe := newStallingStripe(t)
+	n := startMoneyNode(t, func(c *config.Config) { c.StripeAPIBase = stripe.URL })
+	n.launchCountries()
+	_, s := n.ticketStream("MA", map[string]int64{"MAD": 4900})
+	amina, omar := n.buyer("viewer-amina", testenv.IPMorocco), n.buyer("viewer-omar", testenv.IPMorocco)
+	paid := amina.checkout("/v1/streams/" + s.ID + "/checkout") // before the stall
+
+	stripe.stall.Store(true)
+	start := time.Now()
+	r := omar.post("/v1/streams/" + s.ID + "/checkout")
+	took := time.Since(start)
+	t.Logf("checkout with Stripe stalled: %d after %v, Retry-After %q: %s", r.status, took, r.header.Get("Retry-After"), r.body)
+	if r.status != 503 || r.problem.Type != "/problems/payments-unavailable" || r.header.Get("Retry-After") == "" || took > 10*time.Second {
+		t.Errorf("a checkout while Stripe stalls: %d %s after %v, want 503 payments-unavailable with Retry-After within 10 s", r.status, r.body, took)
+	}
+	if stripe.held.Load() == 0 {
+		t.Fatal("the checkout never reached the stalled Stripe")
+	}
+	if got := scrape(t, n.URL()+"/metrics", `livegate_stripe_failures_total{op="checkout_session",reason="timeout"}`); got < 1 {
+		t.Errorf("stripe failures counted: %v, want the checkout's", got)
+	}
+
+	// Stripe's webhook for the payment made before the stall: it needs the API only for
+	// the USD rate, which it gives up on in time.
+	start = time.Now()
+	wr := n.sendEvent("evt_paid_during_stall", "checkout.session.completed", completedSession(paid, "pi_amina_stall"), time.Now(), webhookSecret)
+	took = time.Since(start)
+	if wr.status != 200 || took > 8*time.Second {
+		t.Errorf("a completed payment's webhook while Stripe stalls: %d %s after %v, want 200 within Stripe's timeout", wr.status, wr.body, took)
+	}
+	if g, r := amina.access(s.ID); r.status != 200 || g.Access != "ticket" {
+		t.Errorf("the buyer's access after the webhook: %d %s", r.status, r.body)
+	}
+
+	stripe.stall.Store(false)
+	if r := omar.post("/v1/streams/" + s.ID + "/checkout"); r.status != 201 || !strings.Contains(r.body, "checkout_url") {
+		t.Errorf("a checkout once Stripe is back: %d %s", r.status, r.body)
+	}
+}
