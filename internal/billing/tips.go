@@ -88,7 +88,7 @@ func (h *eventTx) tipPaid(co store.Checkout, cs stripe.CheckoutSession, pi strin
 			return err
 		}
 	}
-	return h.sale(co, c, pi, pi)
+	return h.sale(co, c, pi, pi, "")
 }
 
 // TipJSON is a tip as viewers' pages and webhooks out see it.

@@ -285,7 +285,7 @@ func (h *eventTx) completed(cs stripe.CheckoutSession) error {
 			"checkout", co.ID, "offered", fmt.Sprintf("%d %s", co.Amount, co.Currency),
 			"charged", fmt.Sprintf("%d %s", c.Gross, c.Currency), "fee", c.Fee, "event", h.eventID)
 	}
-	return h.sale(co, c, pi, pi)
+	return h.sale(co, c, pi, pi, pi)
 }
 
 // charge is what one payment collected, all in one currency, and what a promo code took
@@ -369,15 +369,16 @@ func (h *eventTx) grant(co store.Checkout, source string, expires time.Time) (bo
 	return true, h.emit(webhooks.EntitlementGranted, source, entitlementJSON(e, co))
 }
 
-// sale books a sale and any refund that arrived before it.
-func (h *eventTx) sale(co store.Checkout, c charge, object, pi string) error {
+// sale books a sale of the access of source (none for a tip) and any refund that
+// arrived before it; a refund in full ends that access.
+func (h *eventTx) sale(co store.Checkout, c charge, object, pi, source string) error {
 	kind := store.LedgerSale
 	if co.Kind == store.KindTip {
 		kind = store.LedgerTip
 	}
 	e := store.LedgerEntry{Kind: kind, CreatorID: co.CreatorID, StreamID: co.StreamID, ViewerID: co.ViewerID,
 		Country: co.Country, Currency: c.Currency, Gross: c.Gross, Fee: c.Fee, Net: c.Gross - c.Fee, Payouts: co.Payouts,
-		StripeEventID: h.eventID, StripeObject: object, PaymentIntent: pi, CreatedAt: h.now, Discount: c.Discount}
+		StripeEventID: h.eventID, StripeObject: object, PaymentIntent: pi, CreatedAt: h.now, Discount: c.Discount, AccessSource: source}
 	h.inUSD(&e, h.saleRate(e))
 	if _, err := h.tx.AddLedger(e); err != nil {
 		return err
@@ -393,10 +394,26 @@ func (h *eventTx) sale(co store.Checkout, c charge, object, pi string) error {
 	for _, p := range pending {
 		most = max(most, p.Amount) // amounts are cumulative
 	}
-	if most > 0 {
-		return h.bookRefund(e, pi, most)
+	if most <= 0 {
+		return nil
+	}
+	if err := h.bookRefund(e, pi, most); err != nil {
+		return err
+	}
+	if most >= e.Gross && source != "" && source != pi {
+		// A ticket's placeholder already holds it revoked; a subscription's is its own.
+		return h.revoke(source, "refunded")
 	}
 	return nil
+}
+
+// accessOf is the source of the entitlement a sale paid for: rows from before the ledger
+// kept it are tickets', whose source is the payment.
+func accessOf(sale store.LedgerEntry, pi string) string {
+	if sale.AccessSource != "" {
+		return sale.AccessSource
+	}
+	return pi
 }
 
 // bookRefund brings the ledger's refunds of a sale up to the cumulative amount refunded.
@@ -450,9 +467,13 @@ func (h *eventTx) refunded(ch stripe.Charge) error {
 		if sale.Kind == store.LedgerTip {
 			return nil // a tip bought no access
 		}
+		if ch.Refunded {
+			return h.revoke(accessOf(sale, pi), "refunded")
+		}
+		return nil
 	}
 	if ch.Refunded {
-		return h.revoke(pi, "refunded")
+		return h.revoke(pi, "refunded") // a placeholder: the sale, when it comes, grants nothing
 	}
 	return nil
 }
@@ -496,7 +517,10 @@ func (h *eventTx) disputeClosed(d stripe.Dispute) error {
 	if _, err := h.tx.AddLedger(e); err != nil {
 		return err
 	}
-	return h.revoke(pi, "dispute lost")
+	if sale.Kind == store.LedgerTip {
+		return nil
+	}
+	return h.revoke(accessOf(sale, pi), "dispute lost")
 }
 
 func (h *eventTx) subscriptionChanged(sub stripe.Subscription, deleted bool) error {
@@ -535,6 +559,13 @@ func (h *eventTx) invoicePaid(inv stripe.Invoice) error {
 	if _, err := h.tx.ExtendEntitlement(inv.Subscription.ID, periodEnd, h.now); err != nil {
 		return err
 	}
+	// A renewal paid after an earlier invoice was refunded or lost in a dispute opens
+	// access again for the period it pays.
+	if reopened, err := h.tx.ReopenEntitlement(inv.Subscription.ID, periodEnd, h.now); err != nil {
+		return err
+	} else if reopened {
+		h.s.log.Info("subscription access reopened by a paid invoice", "subscription", inv.Subscription.ID, "invoice", inv.ID)
+	}
 	// On Connect the fee is what Stripe took on this invoice: its application fee, or,
 	// where the event does not say, the percent livegate last set on the subscription
 	// (followFee), which is what Stripe applied. On the platform's own charges, in the
@@ -565,7 +596,7 @@ func (h *eventTx) invoicePaid(inv stripe.Invoice) error {
 		cur = co.Currency
 	}
 	// The invoice's own currency: what this renewal was charged in, whatever the checkout was.
-	if err := h.sale(co, charge{Currency: cur, Gross: inv.AmountPaid, Fee: min(fee, inv.AmountPaid)}, inv.ID, pi); err != nil {
+	if err := h.sale(co, charge{Currency: cur, Gross: inv.AmountPaid, Fee: min(fee, inv.AmountPaid)}, inv.ID, pi, inv.Subscription.ID); err != nil {
 		return err
 	}
 	return h.feeFollowed() // the fee set up for the next renewal, after this one is booked at the old

@@ -138,6 +138,9 @@ type LedgerEntry struct {
 	USDNet        int64
 	USDRate       string
 	USDRateSource string
+	// AccessSource is the source of the entitlement the sale paid for (a ticket's payment
+	// intent, a subscription's id; none for a tip): what its refund or lost dispute ends.
+	AccessSource string
 }
 
 // CreatorPayment is a creator's Stripe Connect state.
@@ -209,6 +212,9 @@ type BillingTx interface {
 	// entitlement's viewers (the outbox): committed with the revocation or not at all.
 	QueueRevocation(entitlementID, reason string, at time.Time) error
 	ExtendEntitlement(source string, until time.Time, at time.Time) (Entitlement, error)
+	// ReopenEntitlement makes a subscription whose access a refund or lost dispute ended
+	// active again until until, when a later invoice is paid; it reports whether it did.
+	ReopenEntitlement(source string, until, at time.Time) (bool, error)
 	EntitlementBySource(source string) (Entitlement, error)
 	// AddLedger inserts e unless an entry of the same kind for the same Stripe object
 	// exists; it reports whether it inserted.

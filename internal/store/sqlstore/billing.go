@@ -356,13 +356,13 @@ func (d *DB) EntitlementsOfStream(ctx context.Context, streamID string) ([]store
 	return queryAll(ctx, d.db, d.rebind(`SELECT `+entColumns+` FROM entitlements WHERE stream_id = ? ORDER BY created_at`), "entitlements of stream", scanEnt, streamID)
 }
 
-const ledgerColumns = `id, kind, creator_id, stream_id, viewer_id, country, currency, gross, fee, net, payouts, stripe_event_id, stripe_object, payment_intent, created_at, discount, usd_gross, usd_net, usd_rate, usd_rate_source`
+const ledgerColumns = `id, kind, creator_id, stream_id, viewer_id, country, currency, gross, fee, net, payouts, stripe_event_id, stripe_object, payment_intent, created_at, discount, usd_gross, usd_net, usd_rate, usd_rate_source, access_source`
 
 func scanLedger(row scanner) (store.LedgerEntry, error) {
 	var e store.LedgerEntry
 	var created int64
 	err := row.Scan(&e.ID, &e.Kind, &e.CreatorID, &e.StreamID, &e.ViewerID, &e.Country, &e.Currency, &e.Gross, &e.Fee, &e.Net,
-		&e.Payouts, &e.StripeEventID, &e.StripeObject, &e.PaymentIntent, &created, &e.Discount, &e.USDGross, &e.USDNet, &e.USDRate, &e.USDRateSource)
+		&e.Payouts, &e.StripeEventID, &e.StripeObject, &e.PaymentIntent, &created, &e.Discount, &e.USDGross, &e.USDNet, &e.USDRate, &e.USDRateSource, &e.AccessSource)
 	e.CreatedAt = time.UnixMicro(created).UTC()
 	return e, err
 }
@@ -492,6 +492,17 @@ func (t *billingTx) RevokeEntitlement(source, reason string, at time.Time) (stor
 	return e, n == 1, err
 }
 
+func (t *billingTx) ReopenEntitlement(source string, until, at time.Time) (bool, error) {
+	res, err := t.exec(`UPDATE entitlements SET state = 'active', revoked_reason = '', expires_at = ?, updated_at = ?
+		WHERE source = ? AND state = 'revoked' AND revoked_reason IN ('refunded', 'dispute lost') AND viewer_id <> ''`,
+		until.UnixMicro(), at.UnixMicro(), source)
+	if err != nil {
+		return false, fmt.Errorf("reopen entitlement: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
 func (t *billingTx) QueueRevocation(entitlementID, reason string, at time.Time) error {
 	_, err := t.exec(`INSERT INTO revocation_outbox (id, entitlement_id, reason, created_at) VALUES (?, ?, ?, ?)`,
 		store.NewID("rvk"), entitlementID, reason, at.UnixMicro())
@@ -515,12 +526,12 @@ func (t *billingTx) AddLedger(e store.LedgerEntry) (bool, error) {
 }
 
 func addLedger(ctx context.Context, d *DB, q querier, e store.LedgerEntry) (bool, error) {
-	const ins = `INSERT INTO ledger (` + ledgerColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (kind, stripe_object) DO NOTHING`
+	const ins = `INSERT INTO ledger (` + ledgerColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (kind, stripe_object) DO NOTHING`
 	if e.ID == "" {
 		e.ID = store.NewID("led")
 	}
 	res, err := q.ExecContext(ctx, d.rebind(ins), e.ID, e.Kind, e.CreatorID, e.StreamID, e.ViewerID, e.Country, e.Currency, e.Gross, e.Fee, e.Net,
-		e.Payouts, e.StripeEventID, e.StripeObject, e.PaymentIntent, e.CreatedAt.UnixMicro(), e.Discount, e.USDGross, e.USDNet, e.USDRate, e.USDRateSource)
+		e.Payouts, e.StripeEventID, e.StripeObject, e.PaymentIntent, e.CreatedAt.UnixMicro(), e.Discount, e.USDGross, e.USDNet, e.USDRate, e.USDRateSource, e.AccessSource)
 	if err != nil {
 		return false, fmt.Errorf("add ledger entry: %w", err)
 	}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ func runBilling(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("EventsExactlyOnce", func(t *testing.T) { testEventsExactlyOnce(t, open(t)) })
 	t.Run("RevokeBeforeGrant", func(t *testing.T) { testRevokeBeforeGrant(t, open(t)) })
 	t.Run("SubscriptionExpiry", func(t *testing.T) { testSubscriptionExpiry(t, open(t)) })
+	t.Run("SubscriptionReopened", func(t *testing.T) { testSubscriptionReopened(t, open(t)) })
 	t.Run("LedgerAndPendingRefunds", func(t *testing.T) { testLedger(t, open(t)) })
 	t.Run("RevocationOutbox", func(t *testing.T) { testRevocationOutbox(t, open(t)) })
 }
@@ -283,6 +285,56 @@ func testSubscriptionExpiry(t *testing.T, s store.Store) {
 	}
 	if _, err := s.ActiveEntitlement(ctx, "other", store.KindSubscription, st.ID, c.ID, now()); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("another viewer has access: %v", err)
+	}
+}
+
+// A subscription whose access a refund ended opens again for a later paid period; one
+// cancelled does not, and a sale remembers the access it paid for.
+func testSubscriptionReopened(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	c, st := mustStream(t, s, store.AccessSubscribers)
+	for _, sub := range []string{"sub_refunded", "sub_cancelled"} {
+		sub := sub
+		if _, err := s.ApplyEvent(ctx, "evt_grant_"+sub, "x", func(tx store.BillingTx) error {
+			_, err := tx.GrantEntitlement(store.Entitlement{ID: store.NewID("ent"), ViewerID: sub, Kind: store.KindSubscription, CreatorID: c.ID,
+				Source: sub, ExpiresAt: now().Add(time.Hour), CreatedAt: now(), UpdatedAt: now()})
+			if err != nil {
+				return err
+			}
+			_, err = tx.AddLedger(store.LedgerEntry{Kind: store.LedgerSale, CreatorID: c.ID, Currency: "MAD", Gross: 2500, Net: 2500,
+				StripeObject: "in_" + sub, PaymentIntent: "pi_" + sub, AccessSource: sub, CreatedAt: now()})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	later := now().Add(48 * time.Hour)
+	_, err := s.ApplyEvent(ctx, "evt_reopen", "x", func(tx store.BillingTx) error {
+		if sale, err := tx.SaleByPaymentIntent("pi_sub_refunded"); err != nil || sale.AccessSource != "sub_refunded" {
+			return errors.Join(fmt.Errorf("the sale's access source: %q", sale.AccessSource), err)
+		}
+		if _, _, err := tx.RevokeEntitlement("sub_refunded", "refunded", now()); err != nil {
+			return err
+		}
+		if _, _, err := tx.RevokeEntitlement("sub_cancelled", "subscription canceled", now()); err != nil {
+			return err
+		}
+		if ok, err := tx.ReopenEntitlement("sub_refunded", later, now()); !ok || err != nil {
+			return errors.Join(errors.New("a refunded subscription's paid renewal did not reopen it"), err)
+		}
+		if ok, err := tx.ReopenEntitlement("sub_refunded", later, now()); ok || err != nil {
+			return errors.Join(errors.New("an active subscription reopened"), err)
+		}
+		if ok, err := tx.ReopenEntitlement("sub_cancelled", later, now()); ok || err != nil {
+			return errors.Join(errors.New("a cancelled subscription reopened"), err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := s.ActiveEntitlement(ctx, "sub_refunded", store.KindSubscription, st.ID, c.ID, now()); err != nil || !e.ExpiresAt.Equal(later) {
+		t.Fatalf("reopened subscription: %+v %v", e, err)
 	}
 }
 
