@@ -32,6 +32,8 @@ func commands() map[string]command {
 		"countries audit":             cmdCountriesAudit,
 		"earnings":                    cmdEarnings,
 		"payouts export":              cmdPayoutsExport,
+		"payouts record":              cmdPayoutsRecord,
+		"payouts list":                cmdPayoutsList,
 		"token":                       cmdToken,
 		"sessions list":               cmdSessionsList,
 		"sessions kick":               cmdSessionsKick,
@@ -162,7 +164,13 @@ func cmdEarnings(ctx context.Context, c *client, rest []string, errOut io.Writer
 }
 
 func cmdPayoutsExport(ctx context.Context, c *client, rest []string, errOut io.Writer) error {
-	raw, err := c.do(ctx, "GET", "/v1/admin/payouts/manual.csv", nil)
+	path := "/v1/admin/payouts/manual.csv"
+	if len(rest) == 4 && rest[2] == "--period" {
+		path += "?period=" + url.QueryEscape(rest[3])
+	} else if len(rest) != 2 {
+		return fmt.Errorf("usage: payouts export [--period YYYY-MM]")
+	}
+	raw, err := c.do(ctx, "GET", path, nil)
 	if err != nil {
 		return err
 	}

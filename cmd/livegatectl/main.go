@@ -3,7 +3,8 @@
 //	livegatectl [--url URL] [--api-key KEY] [--json] <command> ...
 //
 // Run `livegatectl --help` for the commands: creators, streams, countries (enable, disable,
-// set, audit), earnings, payouts export and development viewer tokens.
+// set, audit), earnings, manual payouts (statement, record, list) and development viewer
+// tokens.
 package main
 
 import (

@@ -112,6 +112,20 @@ func TestCLICountriesAndMoney(t *testing.T) {
 	if csv := cli("payouts", "export"); !strings.HasPrefix(csv, "creator_id,") {
 		t.Fatalf("payouts export:\n%s", csv)
 	}
+	// Nothing is owed yet: a payout is refused, unless the operator says it was made anyway.
+	if _, err := run1("payouts", "record", creator, "MAD", "5000", "--reference", "TRX-1"); err == nil || !strings.Contains(err.Error(), "owed") {
+		t.Fatalf("a payout of more than is owed: %v", err)
+	}
+	if out := cli("payouts", "record", creator, "MAD", "5000", "--reference", "TRX-1", "--allow-negative", "--paid-at", "2026-11-30"); !strings.Contains(out, "MAD 50.00 on 2026-11-30") ||
+		!strings.Contains(out, "owed MAD -50.00  (negative") {
+		t.Fatalf("payouts record:\n%s", out)
+	}
+	if list := cli("payouts", "list", creator); !strings.Contains(list, "TRX-1") || !strings.Contains(list, "MAD 50.00") {
+		t.Fatalf("payouts list:\n%s", list)
+	}
+	if csv := cli("payouts", "export", "--period", "2026-11"); !strings.Contains(csv, creator+",Amina,MA,MAD,2026-11,0,0,0,0,0,0,0,5000,-5000,MAD -50.00,0,2026-11-30T00:00:00Z,TRX-1,negative") {
+		t.Fatalf("payouts export --period:\n%s", csv)
+	}
 }
 
 // The operator's growth report, promo codes and webhooks out, against a real node.

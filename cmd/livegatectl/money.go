@@ -42,7 +42,10 @@ viewers:
 
 money:
   earnings <creator-id>                         gross, refunds, fee and net by country, currency, month
-  payouts export                                CSV of balances owed to manually paid creators
+  payouts export [--period YYYY-MM]             the manual payout statement as CSV: earned, paid, owed
+  payouts record <creator-id> <currency> <amount> --reference R [--paid-at T] [--allow-negative]
+                                                a transfer made to a manually paid creator (minor units)
+  payouts list [<creator-id>]
   promo create <creator-id> <CODE> (--percent N | --amount N --currency C) --max N [--stream <id>] [--expires T]
   promo list [<creator-id>]
   report growth [--from YYYY-MM] [--to YYYY-MM] [--country XX] [--csv]

@@ -2,12 +2,13 @@ package billing
 
 import (
 	"context"
-	"encoding/csv"
 	"io"
 	"math"
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/livegate/livegate/internal/csvout"
 )
 
 // Growth thresholds: what a creator earned in a month, in US cents, net of the platform
@@ -117,7 +118,7 @@ func yoy(now, ago int) *float64 {
 
 // WriteGrowthCSV writes a growth report as CSV, one row per country and month.
 func WriteGrowthCSV(w io.Writer, rows []GrowthRow) error {
-	cw := csv.NewWriter(w)
+	cw := csvout.NewWriter(w)
 	pct := func(p *float64) string {
 		if p == nil {
 			return ""

@@ -2,13 +2,10 @@ package billing
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -387,29 +384,6 @@ func summarize(led []store.LedgerEntry, key func(store.LedgerEntry) string) []Ea
 	return out
 }
 
-// WriteManualBalancesCSV writes what the operator owes each creator paid out manually:
-// one row per creator and currency.
-func (s *Service) WriteManualBalancesCSV(ctx context.Context, w io.Writer) error {
-	led, err := s.st.ManualLedger(ctx)
-	if err != nil {
-		return err
-	}
-	rows := summarize(led, func(e store.LedgerEntry) string { return e.CreatorID + "|" + e.Currency })
-	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"creator_id", "creator_name", "country", "currency", "sales", "gross_minor", "refunds_minor", "fee_minor", "balance_minor", "balance"})
-	for _, r := range rows {
-		name := ""
-		if c, err := s.st.Creator(ctx, r.CreatorID); err == nil {
-			name = c.Name
-		}
-		cur, _ := money.Lookup(r.Currency)
-		_ = cw.Write([]string{r.CreatorID, name, r.Country, r.Currency, strconv.Itoa(r.Sales), strconv.FormatInt(r.Gross, 10),
-			strconv.FormatInt(r.Refunds, 10), strconv.FormatInt(r.Fee, 10), strconv.FormatInt(r.Net, 10), cur.Format(r.Net)})
-	}
-	cw.Flush()
-	return cw.Error()
-}
-
 // CurrencyBounds is what a creator may charge in one currency: the bounds every country
 // selling in it allows (the same test SetStreamPrices and SetSubscriptionPrice apply).
 type CurrencyBounds struct {
@@ -463,21 +437,6 @@ func (s *Service) PriceBounds(ctx context.Context) ([]CurrencyBounds, error) {
 	return out, nil
 }
 
-// Owed is what the operator owes a creator paid out manually, by currency: the net of
-// the creator's sales and refunds in manual-payout countries.
-func (s *Service) Owed(ctx context.Context, creatorID string) ([]EarningsRow, error) {
-	led, err := s.st.Ledger(ctx, creatorID)
-	if err != nil {
-		return nil, err
-	}
-	manual := led[:0:0]
-	for _, e := range led {
-		if e.Payouts == string(countries.PayoutsManual) {
-			manual = append(manual, e)
-		}
-	}
-	return summarize(manual, func(e store.LedgerEntry) string { return e.Currency }), nil
-}
 
 // PayoutsOf says how a creator is paid: Stripe Connect, or manually by the operator.
 func (s *Service) PayoutsOf(ctx context.Context, c store.Creator) countries.Payouts {

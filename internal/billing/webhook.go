@@ -422,7 +422,12 @@ func (h *eventTx) bookRefund(sale store.LedgerEntry, pi string, cumulative int64
 	if err != nil {
 		return err
 	}
-	amount := min(cumulative, sale.Gross) - refundedSoFar
+	disputed, err := h.tx.DisputedAmount(pi)
+	if err != nil {
+		return err
+	}
+	// Never more than the sale has left: a dispute lost on the same charge took its part.
+	amount := min(min(cumulative, sale.Gross)-refundedSoFar, sale.Gross-refundedSoFar-disputed)
 	if amount <= 0 {
 		return nil
 	}
@@ -505,7 +510,24 @@ func (h *eventTx) disputeClosed(d stripe.Dispute) error {
 	if err != nil {
 		return err
 	}
-	amount := min(d.Amount, sale.Gross)
+	refunded, err := h.tx.RefundedAmount(pi)
+	if err != nil {
+		return err
+	}
+	disputed, err := h.tx.DisputedAmount(pi)
+	if err != nil {
+		return err
+	}
+	// What is left of the sale: a refund of the same charge (or an earlier dispute) was
+	// booked already, and a charge is never taken back twice.
+	amount := min(d.Amount, sale.Gross-refunded-disputed)
+	if amount <= 0 {
+		h.s.log.Info("lost dispute of a charge already refunded: nothing more to book", "dispute", d.ID, "payment_intent", pi)
+		if sale.Kind == store.LedgerTip {
+			return nil
+		}
+		return h.revoke(accessOf(sale, pi), "dispute lost")
+	}
 	fee := int64(0)
 	if sale.Gross > 0 {
 		fee = (sale.Fee*amount + sale.Gross/2) / sale.Gross

@@ -252,7 +252,7 @@ func TestTicketPurchaseExactlyOnce(t *testing.T) {
 	}
 	rows, err := csv.NewReader(resp.Body).ReadAll()
 	resp.Body.Close()
-	if err != nil || len(rows) != 2 || rows[1][0] != creator || rows[1][8] != "4165" || rows[1][9] != "MAD 41.65" {
+	if err != nil || len(rows) != 2 || rows[1][0] != creator || rows[1][13] != "4165" || rows[1][14] != "MAD 41.65" {
 		t.Fatalf("manual payouts CSV = %v, %v", rows, err)
 	}
 }

@@ -109,25 +109,38 @@ func (a *api) earnings(w http.ResponseWriter, r *http.Request) {
 		a.moneyError(w, r, err)
 		return
 	}
-	owed, err := a.Billing.Owed(r.Context(), id)
+	bal, err := a.Billing.ManualBalances(r.Context(), id, "")
 	if err != nil {
 		a.moneyError(w, r, err)
 		return
 	}
+	paid, err := a.Store.Payouts(r.Context(), id)
+	if err != nil {
+		a.storeError(w, r, "payouts", err)
+		return
+	}
 	type owedJSON struct {
-		Currency string `json:"currency"`
-		Sales    int    `json:"sales"`
-		Net      int64  `json:"net"`
-		Display  string `json:"display"`
+		Currency      string `json:"currency"`
+		Sales         int    `json:"sales"`
+		Net           int64  `json:"net"`  // earned, net of the fee and refunds
+		Paid          int64  `json:"paid"` // transfers the operator recorded
+		Owed          int64  `json:"owed"` // net less paid; negative: the creator owes the platform
+		Display       string `json:"display"`
+		EarnedDisplay string `json:"earned_display"`
+		PaidDisplay   string `json:"paid_display"`
 	}
 	out := []owedJSON{}
-	for _, o := range owed {
-		cur, _ := money.Lookup(o.Currency)
-		out = append(out, owedJSON{o.Currency, o.Sales, o.Net, cur.Format(o.Net)})
+	for _, b := range bal {
+		cur, _ := money.Lookup(b.Currency)
+		out = append(out, owedJSON{b.Currency, b.Sales + b.Tips, b.Earned, b.Paid, b.Owed, cur.Format(b.Owed), cur.Format(b.Earned), cur.Format(b.Paid)})
+	}
+	payouts := make([]map[string]any, 0, len(paid))
+	for i := len(paid) - 1; i >= 0; i-- {
+		payouts = append(payouts, payoutJSON(paid[i]))
 	}
 	// owed is what the operator pays out by hand in manual-payout countries; Connect
-	// sales are paid by Stripe and are not in it.
-	writeJSON(w, http.StatusOK, map[string]any{"creator_id": id, "earnings": rows, "owed": out})
+	// sales are paid by Stripe and are not in it. payouts are the transfers, newest first.
+	writeJSON(w, http.StatusOK, map[string]any{"creator_id": id, "earnings": rows, "owed": out, "payouts": payouts})
 }
 
 // priceBounds answers GET /v1/pricing: the currencies a creator can price in, with
@@ -152,11 +165,3 @@ func (a *api) priceBounds(w http.ResponseWriter, r *http.Request) {
 }
 
 // Viewers buying.
-
-func (a *api) manualPayoutsCSV(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="livegate-manual-payouts.csv"`)
-	if err := a.Billing.WriteManualBalancesCSV(r.Context(), w); err != nil {
-		a.Logger.Error("manual payouts csv", "err", err)
-	}
-}

@@ -152,6 +152,18 @@ type CreatorPayment struct {
 	StripeProductID string
 }
 
+// Payout is a transfer the operator made to a creator paid out manually.
+type Payout struct {
+	ID         string
+	CreatorID  string
+	Currency   string
+	Amount     int64 // minor units, positive
+	Reference  string
+	PaidAt     time.Time
+	RecordedBy string
+	CreatedAt  time.Time
+}
+
 // Billing is the money plane's durable data.
 type Billing interface {
 	CountryPolicy(ctx context.Context, code string) (CountryPolicy, error)
@@ -180,6 +192,12 @@ type Billing interface {
 	EntitlementsOfStream(ctx context.Context, streamID string) ([]Entitlement, error)
 	Ledger(ctx context.Context, creatorID string) ([]LedgerEntry, error)
 	ManualLedger(ctx context.Context) ([]LedgerEntry, error)
+	// RecordPayout records a manual payout and its audit entry in one transaction. A
+	// payout with the creator's reference already recorded is not recorded again: the
+	// one recorded is returned with created false.
+	RecordPayout(ctx context.Context, p Payout, audit AuditEntry) (rec Payout, created bool, err error)
+	// Payouts lists the payouts to a creator (all creators: ""), oldest first.
+	Payouts(ctx context.Context, creatorID string) ([]Payout, error)
 
 	// RevokedEntitlements returns those of ids that are revoked: what a node re-checks its
 	// live viewers against, whatever happened to the fan-out.
@@ -222,6 +240,8 @@ type BillingTx interface {
 	SaleByPaymentIntent(pi string) (LedgerEntry, error)
 	// RefundedAmount is what the ledger has refunded of a payment so far (positive).
 	RefundedAmount(pi string) (int64, error)
+	// DisputedAmount is what the ledger has lost of a payment in disputes (positive).
+	DisputedAmount(pi string) (int64, error)
 	CountryPolicy(code string) (CountryPolicy, error)
 	// AddPendingRefund keeps a refund whose sale is not recorded yet.
 	AddPendingRefund(pi, refundID string, amount int64, eventID string, at time.Time) error

@@ -108,6 +108,50 @@ func (d *DB) ListAudit(ctx context.Context, object string, limit int) ([]store.A
 	}, args...)
 }
 
+const payoutColumns = `id, creator_id, currency, amount, reference, paid_at, recorded_by, created_at`
+
+func scanPayout(row scanner) (store.Payout, error) {
+	var p store.Payout
+	var paid, created int64
+	err := row.Scan(&p.ID, &p.CreatorID, &p.Currency, &p.Amount, &p.Reference, &paid, &p.RecordedBy, &created)
+	p.PaidAt, p.CreatedAt = time.UnixMicro(paid).UTC(), time.UnixMicro(created).UTC()
+	return p, err
+}
+
+// RecordPayout implements store.Billing.
+func (d *DB) RecordPayout(ctx context.Context, p store.Payout, a store.AuditEntry) (store.Payout, bool, error) {
+	created := false
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO payouts (`+payoutColumns+`) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (creator_id, reference) DO NOTHING`),
+			p.ID, p.CreatorID, p.Currency, p.Amount, p.Reference, p.PaidAt.UnixMicro(), p.RecordedBy, p.CreatedAt.UnixMicro())
+		if err != nil {
+			return fmt.Errorf("record payout: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			p, err = scanPayout(tx.QueryRowContext(ctx, d.rebind(`SELECT `+payoutColumns+` FROM payouts WHERE creator_id = ? AND reference = ?`),
+				p.CreatorID, p.Reference))
+			return err
+		}
+		created = true
+		if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO audit_log (id, object, actor, at, before_json, after_json) VALUES (?,?,?,?,?,?)`),
+			a.ID, a.Object, a.Actor, a.At.UnixMicro(), a.Before, a.After); err != nil {
+			return fmt.Errorf("audit payout: %w", err)
+		}
+		return nil
+	})
+	return p, created, err
+}
+
+// Payouts implements store.Billing.
+func (d *DB) Payouts(ctx context.Context, creatorID string) ([]store.Payout, error) {
+	q, args := `SELECT `+payoutColumns+` FROM payouts`, []any{}
+	if creatorID != "" {
+		q += ` WHERE creator_id = ?`
+		args = append(args, creatorID)
+	}
+	return queryAll(ctx, d.db, d.rebind(q+` ORDER BY paid_at, id`), "payouts", scanPayout, args...)
+}
+
 func (d *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -550,6 +594,12 @@ func (t *billingTx) SaleByPaymentIntent(pi string) (store.LedgerEntry, error) {
 func (t *billingTx) RefundedAmount(pi string) (int64, error) {
 	var n sql.NullInt64
 	err := t.tx.QueryRowContext(t.ctx, t.d.rebind(`SELECT SUM(-gross) FROM ledger WHERE kind = 'refund' AND payment_intent = ?`), pi).Scan(&n)
+	return n.Int64, err
+}
+
+func (t *billingTx) DisputedAmount(pi string) (int64, error) {
+	var n sql.NullInt64
+	err := t.tx.QueryRowContext(t.ctx, t.d.rebind(`SELECT SUM(-gross) FROM ledger WHERE kind = 'dispute_lost' AND payment_intent = ?`), pi).Scan(&n)
 	return n.Int64, err
 }
 

@@ -2,3 +2,19 @@
 -- the subscription of a subscription's invoice), so that a refund or a lost dispute of
 -- any sale ends the access it bought.
 ALTER TABLE ledger ADD COLUMN access_source TEXT NOT NULL DEFAULT '';
+
+-- Transfers the operator made to creators paid out manually: what the manual payout
+-- statement subtracts from what a creator earned. A reference (the bank transfer's) is
+-- recorded once per creator.
+CREATE TABLE payouts (
+	id          TEXT PRIMARY KEY,
+	creator_id  TEXT NOT NULL,
+	currency    TEXT NOT NULL,
+	amount      BIGINT NOT NULL,
+	reference   TEXT NOT NULL,
+	paid_at     BIGINT NOT NULL,
+	recorded_by TEXT NOT NULL,
+	created_at  BIGINT NOT NULL,
+	UNIQUE (creator_id, reference)
+);
+CREATE INDEX payouts_creator ON payouts(creator_id, paid_at);
