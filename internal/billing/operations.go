@@ -437,7 +437,6 @@ func (s *Service) PriceBounds(ctx context.Context) ([]CurrencyBounds, error) {
 	return out, nil
 }
 
-
 // PayoutsOf says how a creator is paid: Stripe Connect, or manually by the operator.
 func (s *Service) PayoutsOf(ctx context.Context, c store.Creator) countries.Payouts {
 	return s.payoutsOf(ctx, c)

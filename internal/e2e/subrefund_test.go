@@ -134,4 +134,3 @@ func TestSubscriptionRefundAndDisputeCutMediaOnEveryNode(t *testing.T) {
 		t.Errorf("access from an invoice refunded before it was paid: %d %s", r.status, r.body)
 	}
 }
-
