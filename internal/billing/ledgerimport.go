@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -121,18 +122,31 @@ func (s *Service) configuredRates(ctx context.Context) (func(currency string, t 
 }
 
 // SetUSDRates saves an operator's USD rates; sales from then on use them (before the
-// --usd-rates file's). Each is checked; none is saved if one is wrong.
-func (s *Service) SetUSDRates(ctx context.Context, rates []store.USDRate) error {
+// --usd-rates file's), and the entries booked without a rate are converted at them
+// (ConvertUnconverted). Each rate is checked; none is saved if one is wrong. It reports
+// how many entries it converted.
+func (s *Service) SetUSDRates(ctx context.Context, rates []store.USDRate, actor string) (int, error) {
 	if len(rates) == 0 || len(rates) > MaxImport {
-		return &countries.FieldError{Field: "rates", Reason: fmt.Sprintf("1 to %d rates", MaxImport)}
+		return 0, &countries.FieldError{Field: "rates", Reason: fmt.Sprintf("1 to %d rates", MaxImport)}
 	}
 	check := money.NewRateTable()
 	for i, r := range rates {
 		if err := check.Add(r.Day, r.Currency, r.Rate); err != nil {
-			return &countries.FieldError{Field: fmt.Sprintf("rates[%d]", i), Reason: err.Error()}
+			return 0, &countries.FieldError{Field: fmt.Sprintf("rates[%d]", i), Reason: err.Error()}
 		}
 	}
-	return s.st.PutUSDRates(ctx, rates)
+	if err := s.st.PutUSDRates(ctx, rates); err != nil {
+		return 0, err
+	}
+	var currencies []string
+	seen := map[string]bool{}
+	for _, r := range rates {
+		if !seen[r.Currency] {
+			seen[r.Currency] = true
+			currencies = append(currencies, r.Currency)
+		}
+	}
+	return s.ConvertUnconverted(ctx, actor, currencies)
 }
 
 func hasKey(m map[string]string, k string) bool { _, ok := m[k]; return ok }
@@ -142,4 +156,58 @@ func abs(n int64) int64 {
 		return -n
 	}
 	return n
+}
+
+// ConvertUnconverted converts the ledger entries that were booked without a USD rate
+// (of currencies; all: none given) at the rates configured now: a sale or tip at its
+// day's rate, a refund or dispute at its sale's, or its own day's when its sale has
+// none. Each entry is converted once; the batch is audited. It runs when rates are set
+// and when a node starts with a rates file, so that sales booked before their currency
+// had a rate reach the growth report.
+func (s *Service) ConvertUnconverted(ctx context.Context, actor string, currencies []string) (int, error) {
+	rows, err := s.st.UnconvertedLedger(ctx, currencies)
+	if err != nil || len(rows) == 0 {
+		return 0, err
+	}
+	rates, err := s.configuredRates(ctx)
+	if err != nil {
+		return 0, err
+	}
+	saleRates := map[string]money.Rate{} // by payment intent, of the sales converted here
+	var done []store.LedgerEntry
+	for pass := 0; pass < 2; pass++ { // sales first: their refunds take their rate
+		for _, e := range rows {
+			sale := e.Kind == store.LedgerSale || e.Kind == store.LedgerTip
+			if sale != (pass == 0) {
+				continue
+			}
+			r, ok := saleRates[e.PaymentIntent]
+			if sale || !ok || e.PaymentIntent == "" {
+				r = rates(e.Currency, e.CreatedAt)
+			}
+			if r.Value == "" {
+				continue
+			}
+			if err := s.convert(&e, r); err != nil {
+				s.log.Warn("convert a ledger entry to USD", "entry", e.ID, "currency", e.Currency, "rate", r.Value, "err", err)
+				continue
+			}
+			if sale && e.PaymentIntent != "" {
+				saleRates[e.PaymentIntent] = r
+			}
+			done = append(done, e)
+		}
+	}
+	if len(done) == 0 {
+		return 0, nil
+	}
+	n, err := s.st.ConvertLedger(ctx, done, func(n int) store.AuditEntry {
+		after, _ := json.Marshal(map[string]any{"converted": n, "currencies": currencies, "unconverted_before": len(rows)})
+		return store.AuditEntry{ID: store.NewID("aud"), Object: "ledger:usd", Actor: actor, At: time.Now().UTC(), Before: "{}", After: string(after)}
+	})
+	if err != nil {
+		return 0, err
+	}
+	s.log.Info("ledger entries converted to USD at rates set later", "converted", n, "unconverted_before", len(rows), "actor", actor)
+	return n, nil
 }

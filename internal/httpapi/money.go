@@ -404,15 +404,19 @@ func (a *api) putUSDRates(w http.ResponseWriter, r *http.Request) {
 	for i, x := range in.Rates {
 		rates[i] = store.USDRate{Currency: strings.ToUpper(x.Currency), Day: x.Date, Rate: x.USDPerUnit}
 	}
-	if err := a.Billing.SetUSDRates(r.Context(), rates); err != nil {
+	converted, err := a.Billing.SetUSDRates(r.Context(), rates, actor(r.Context()))
+	if err != nil {
 		a.moneyError(w, r, err)
 		return
 	}
-	a.Logger.Info("usd rates set", "rates", len(rates), "actor", actor(r.Context()))
-	a.usdRates(w, r)
+	a.Logger.Info("usd rates set", "rates", len(rates), "converted", converted, "actor", actor(r.Context()))
+	a.writeUSDRates(w, r, map[string]any{"converted": converted})
 }
 
-func (a *api) usdRates(w http.ResponseWriter, r *http.Request) {
+func (a *api) usdRates(w http.ResponseWriter, r *http.Request) { a.writeUSDRates(w, r, map[string]any{}) }
+
+// writeUSDRates answers the configured rates, in body.
+func (a *api) writeUSDRates(w http.ResponseWriter, r *http.Request, body map[string]any) {
 	rates, err := a.Store.USDRates(r.Context())
 	if err != nil {
 		a.storeError(w, r, "usd-rates", err)
@@ -422,5 +426,6 @@ func (a *api) usdRates(w http.ResponseWriter, r *http.Request) {
 	for i, x := range rates {
 		out[i] = usdRateJSON{Date: x.Day, Currency: x.Currency, USDPerUnit: x.Rate}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"rates": out})
+	body["rates"] = out
+	writeJSON(w, http.StatusOK, body)
 }

@@ -196,6 +196,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	if err != nil {
 		return nil, err
 	}
+	if rates != nil {
+		// Entries booked while their currency had no rate take the file's now.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if _, err := n.Billing.ConvertUnconverted(ctx, "usd-rates-file", nil); err != nil {
+			log.Warn("convert ledger entries at the --usd-rates file's rates", "err", err)
+		}
+		cancel()
+	}
 	n.Decider = &paywall.Decider{Entitlements: db, Offers: n.Billing, Previews: sessStore}
 
 	opKeys, err := cfg.OperatorKeyMap()

@@ -74,6 +74,13 @@ type Money interface {
 	// PutUSDRates saves rates (replacing those of the same currency and day).
 	PutUSDRates(ctx context.Context, rates []USDRate) error
 	USDRates(ctx context.Context) ([]USDRate, error)
+	// UnconvertedLedger lists the ledger entries with no USD rate, of currencies (all:
+	// none given), oldest first.
+	UnconvertedLedger(ctx context.Context, currencies []string) ([]LedgerEntry, error)
+	// ConvertLedger writes the USD columns of entries that still have none and, when it
+	// converted any, the audit entry audit makes of how many, in one transaction; an
+	// entry converted meanwhile is left as it is. It reports how many it converted.
+	ConvertLedger(ctx context.Context, entries []LedgerEntry, audit func(converted int) AuditEntry) (int, error)
 }
 
 // USDRate is what one major unit of Currency was worth in US dollars from Day

@@ -175,6 +175,45 @@ func (d *DB) USDRates(ctx context.Context) ([]store.USDRate, error) {
 	})
 }
 
+// UnconvertedLedger implements store.Money.
+func (d *DB) UnconvertedLedger(ctx context.Context, currencies []string) ([]store.LedgerEntry, error) {
+	where, args := `WHERE usd_rate = ''`, []any{}
+	if len(currencies) > 0 {
+		where += ` AND currency IN (?` + strings.Repeat(`,?`, len(currencies)-1) + `)`
+		for _, c := range currencies {
+			args = append(args, c)
+		}
+	}
+	return d.ledger(ctx, where, args...)
+}
+
+// ConvertLedger implements store.Money.
+func (d *DB) ConvertLedger(ctx context.Context, entries []store.LedgerEntry, audit func(int) store.AuditEntry) (int, error) {
+	n := 0
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		n = 0
+		for _, e := range entries {
+			res, err := tx.ExecContext(ctx, d.rebind(`UPDATE ledger SET usd_gross = ?, usd_net = ?, usd_rate = ?, usd_rate_source = ? WHERE id = ? AND usd_rate = ''`),
+				e.USDGross, e.USDNet, e.USDRate, e.USDRateSource, e.ID)
+			if err != nil {
+				return fmt.Errorf("convert ledger entry: %w", err)
+			}
+			k, _ := res.RowsAffected()
+			n += int(k)
+		}
+		if n == 0 {
+			return nil
+		}
+		a := audit(n)
+		if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO audit_log (id, object, actor, at, before_json, after_json) VALUES (?,?,?,?,?,?)`),
+			a.ID, a.Object, a.Actor, a.At.UnixMicro(), a.Before, a.After); err != nil {
+			return fmt.Errorf("audit ledger conversion: %w", err)
+		}
+		return nil
+	})
+	return n, err
+}
+
 func (t *billingTx) USDRate(currency, day string) (string, bool, error) {
 	var rate string
 	err := t.tx.QueryRowContext(t.ctx, t.d.rebind(`SELECT rate FROM usd_rates WHERE currency = ? AND day <= ? ORDER BY day DESC LIMIT 1`),

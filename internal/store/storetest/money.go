@@ -15,6 +15,48 @@ func runMoney(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("TipsOncePerCheckout", func(t *testing.T) { testTips(t, open(t)) })
 	t.Run("WebhookOutbox", func(t *testing.T) { testWebhookOutbox(t, open(t)) })
 	t.Run("LedgerBetweenAndUSD", func(t *testing.T) { testLedgerUSD(t, open(t)) })
+	t.Run("ConvertLedgerOnce", func(t *testing.T) { testConvertLedger(t, open(t)) })
+}
+
+// Entries without a USD rate are listed by currency and converted once, with an audit
+// entry that says how many; an entry converted already is left as it is.
+func testConvertLedger(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	c := mustCreator(t, s)
+	mk := func(obj, cur string) store.LedgerEntry {
+		return store.LedgerEntry{ID: store.NewID("led"), Kind: store.LedgerSale, CreatorID: c.ID, Currency: cur, Gross: 1000, Net: 900,
+			StripeObject: obj, PaymentIntent: obj, CreatedAt: now()}
+	}
+	a, b, z := mk("pi_a", "MAD"), mk("pi_b", "MAD"), mk("pi_z", "ZAR")
+	if _, err := s.SeedLedger(ctx, []store.LedgerEntry{a, b, z}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.UnconvertedLedger(ctx, []string{"MAD"})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("unconverted MAD entries: %+v %v", got, err)
+	}
+	if all, _ := s.UnconvertedLedger(ctx, nil); len(all) != 3 {
+		t.Fatalf("all unconverted: %d", len(all))
+	}
+	audited := -1
+	audit := func(n int) store.AuditEntry {
+		audited = n
+		return store.AuditEntry{ID: store.NewID("aud"), Object: "ledger:usd", Actor: "op", At: now(), Before: "{}", After: "{}"}
+	}
+	a.USDGross, a.USDNet, a.USDRate, a.USDRateSource = 100, 90, "0.1", "table"
+	if n, err := s.ConvertLedger(ctx, []store.LedgerEntry{a}, audit); n != 1 || err != nil || audited != 1 {
+		t.Fatalf("convert: %d %v (audited %d)", n, err, audited)
+	}
+	a.USDRate, audited = "0.2", -1
+	if n, err := s.ConvertLedger(ctx, []store.LedgerEntry{a}, audit); n != 0 || err != nil || audited != -1 {
+		t.Fatalf("convert again: %d %v (audited %d)", n, err, audited)
+	}
+	if left, _ := s.UnconvertedLedger(ctx, []string{"MAD"}); len(left) != 1 || left[0].ID != b.ID {
+		t.Fatalf("left unconverted: %+v", left)
+	}
+	if log, _ := s.ListAudit(ctx, "ledger:usd", 10); len(log) != 1 {
+		t.Fatalf("audit entries: %+v", log)
+	}
 }
 
 // Reservations never pass the cap, however many race for it; releasing one lets the
