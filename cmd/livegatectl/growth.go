@@ -209,7 +209,17 @@ func cmdUSDRatesSet(ctx context.Context, c *client, rest []string, errOut io.Wri
 		}
 		rates = append(rates, map[string]string{"date": strings.TrimSpace(r[0]), "currency": strings.TrimSpace(r[1]), "usd_per_unit": strings.TrimSpace(r[2])})
 	}
-	return c.show(ctx, "PUT", "/v1/admin/usd-rates", map[string]any{"rates": rates}, usdRatesTable)
+	return c.show(ctx, "PUT", "/v1/admin/usd-rates", map[string]any{"rates": rates}, func(w io.Writer, raw []byte) error {
+		var out struct{ Converted int }
+		if err := json.Unmarshal(raw, &out); err != nil {
+			return err
+		}
+		if err := usdRatesTable(w, raw); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintf(w, "%d ledger entries booked without a rate were converted\n", out.Converted)
+		return err
+	})
 }
 
 func cmdUSDRatesList(ctx context.Context, c *client, rest []string, errOut io.Writer) error {

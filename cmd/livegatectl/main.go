@@ -145,9 +145,13 @@ func keyValues(w io.Writer, raw []byte, keys ...string) error {
 // listTable prints the API's list under key as a table, one column per "HEADER=field".
 func listTable(key string, columns ...string) func(io.Writer, []byte) error {
 	return func(w io.Writer, raw []byte) error {
-		var m map[string][]map[string]any
+		var m map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &m); err != nil {
 			return err
+		}
+		var items []map[string]any
+		if err := json.Unmarshal(m[key], &items); err != nil && m[key] != nil {
+			return fmt.Errorf("%s: %w", key, err)
 		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fields := make([]string, len(columns))
@@ -156,7 +160,7 @@ func listTable(key string, columns ...string) func(io.Writer, []byte) error {
 			headers[i], fields[i], _ = strings.Cut(c, "=")
 		}
 		fmt.Fprintln(tw, strings.Join(headers, "\t"))
-		for _, item := range m[key] {
+		for _, item := range items {
 			cells := make([]string, len(fields))
 			for i, f := range fields {
 				if v, ok := item[f]; ok && v != nil {

@@ -413,7 +413,9 @@ func (a *api) putUSDRates(w http.ResponseWriter, r *http.Request) {
 	a.writeUSDRates(w, r, map[string]any{"converted": converted})
 }
 
-func (a *api) usdRates(w http.ResponseWriter, r *http.Request) { a.writeUSDRates(w, r, map[string]any{}) }
+func (a *api) usdRates(w http.ResponseWriter, r *http.Request) {
+	a.writeUSDRates(w, r, map[string]any{})
+}
 
 // writeUSDRates answers the configured rates, in body.
 func (a *api) writeUSDRates(w http.ResponseWriter, r *http.Request, body map[string]any) {
