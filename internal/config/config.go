@@ -36,6 +36,10 @@ type Config struct {
 	// RelayNetworks are CIDRs other nodes of the fleet are reached at for relays (their
 	// own network, which viewers' candidates may not name).
 	RelayNetworks []string
+	// WebhookAllowNetworks are the operator's own networks (CIDRs) webhooks out may be
+	// posted to; otherwise only public addresses are, never loopback, private,
+	// link-local or metadata ones.
+	WebhookAllowNetworks []string
 
 	APIKey     string // operator/creator API key for /v1 (compared in constant time)
 	Production bool   // refuse unsafe development defaults
@@ -206,6 +210,7 @@ func flags(c *Config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.NodeID, "node-id", "", "this node's name, unique in a fleet (default: the host name and the HTTP port)")
 	fs.StringVar(&c.Region, "region", c.Region, "where this node runs (e.g. eu-west), as the fleet's registry shows it")
 	fs.DurationVar(&c.RelayIdle, "relay-idle", c.RelayIdle, "how long a node keeps relaying a stream from its origin after its last viewer left")
+	fs.Var((*listFlag)(&c.WebhookAllowNetworks), "webhook-allow-networks", "comma-separated CIDRs of the operator's own network that webhooks out may be posted to (default: public addresses only)")
 	fs.Var((*listFlag)(&c.RelayNetworks), "relay-networks", "comma-separated CIDRs other nodes are reached at for relays (e.g. 10.0.0.0/8); empty: as --remote-networks, or anywhere")
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "operator/creator API key for /v1 (required with --production)")
 	fs.BoolVar(&c.Production, "production", c.Production, "refuse development defaults")
@@ -373,6 +378,9 @@ func (c Config) Validate() error {
 	if _, err := parsePrefixes("relay-networks", c.RelayNetworks); err != nil {
 		errs = append(errs, err)
 	}
+	if _, err := c.WebhookAllowPrefixes(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.RelayIdle <= 0 {
 		errs = append(errs, errors.New("relay-idle must be positive"))
 	}
@@ -451,6 +459,11 @@ func (l *listFlag) Set(s string) error {
 // RemotePrefixes is --remote-networks parsed: the one place it is read.
 func (c Config) RemotePrefixes() ([]netip.Prefix, error) {
 	return parsePrefixes("remote-networks", c.RemoteNetworks)
+}
+
+// WebhookAllowPrefixes is --webhook-allow-networks parsed.
+func (c Config) WebhookAllowPrefixes() ([]netip.Prefix, error) {
+	return parsePrefixes("webhook-allow-networks", c.WebhookAllowNetworks)
 }
 
 // RelayPrefixes is --relay-networks parsed.

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -53,6 +54,9 @@ type Deps struct {
 	// OperatorKeys are more operator keys by name; the name is the actor in audit logs.
 	OperatorKeys map[string]string
 	Production   bool
+	// WebhookAllowNetworks are the operator's networks webhooks out may go to besides
+	// public addresses.
+	WebhookAllowNetworks []netip.Prefix
 	// Development lists the development defaults in force (GET / shows them).
 	Development []string
 	PublicURL   string

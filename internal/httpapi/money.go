@@ -207,6 +207,11 @@ func (a *api) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
 		invalid(w, r, "url", "a production node posts events over https only")
 		return
 	}
+	if err := webhooks.CheckDestination(r.Context(), u, a.WebhookAllowNetworks); err != nil {
+		invalid(w, r, "url", "a destination on the public internet: "+err.Error()+
+			" (an operator admits a network of its own with --webhook-allow-networks)")
+		return
+	}
 	for _, t := range in.EventTypes {
 		if !webhooks.KnownType(t) {
 			invalid(w, r, "event_types", "unknown event type "+strconv.Quote(t)+"; known: "+strings.Join(webhooks.Types, ", "))

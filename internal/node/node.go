@@ -172,7 +172,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	if err != nil {
 		return nil, err
 	}
-	n.Webhooks = webhooks.NewDispatcher(db, webhooks.DispatchConfig{Logger: log.With("component", "webhooks"), Registerer: n.Registry})
+	webhookNets, err := cfg.WebhookAllowPrefixes()
+	if err != nil {
+		return nil, err
+	}
+	n.Webhooks = webhooks.NewDispatcher(db, webhooks.DispatchConfig{Logger: log.With("component", "webhooks"), Registerer: n.Registry,
+		AllowNetworks: webhookNets})
 	events := webhooks.NewEmitter(db, log.With("component", "webhooks"))
 	n.Gate, err = access.NewGate(sessStore, tokens, access.GateConfig{Node: cfg.NodeID, TTL: cfg.SessionTTL, Revocations: db,
 		Logger: log.With("component", "access"), Metrics: access.NewMetrics(n.Registry), Events: events})
@@ -291,7 +296,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	}
 	n.handler = httpapi.New(httpapi.Deps{Store: db, SFU: n.SFU, WHIP: n.WHIP, Gatherer: publicMetrics,
 		Billing: n.Billing, Resolver: n.Resolver, Viewers: n.Viewers, Gate: n.Gate, Decider: n.Decider, Streams: lifecycle,
-		APIKey: cfg.APIKey, OperatorKeys: opKeys, Production: cfg.Production, Development: cfg.DevelopmentDefaults(), PublicURL: cfg.PublicURL,
+		APIKey: cfg.APIKey, OperatorKeys: opKeys, Production: cfg.Production, WebhookAllowNetworks: webhookNets, Development: cfg.DevelopmentDefaults(), PublicURL: cfg.PublicURL,
 		MaxBody: cfg.MaxBodyBytes, Logger: log.With("component", "http"), Limits: limits, Relay: relay, Fleet: apiFleet,
 		EventStreams: admission.NewConns("event-streams", cfg.MaxEventStreamsPerClient, cfg.MaxEventStreams, rejected, eventStreams),
 		Recordings:   recStorage, Replays: tokens, ReplayWindow: cfg.ReplayWindow, RecordingRetention: cfg.RecordingRetention,

@@ -27,6 +27,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/livegate/livegate/internal/ids"
+	"github.com/livegate/livegate/internal/netpolicy"
 	"github.com/livegate/livegate/internal/problem"
 )
 
@@ -234,20 +235,6 @@ func remoteFilter(nets []netip.Prefix, publicOnly bool) func(net.IP) bool {
 	}
 }
 
-// nonPublic are ranges netip's predicates do not cover that no viewer on the internet has.
-var nonPublic = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),       // "this network"
-	netip.MustParsePrefix("100.64.0.0/10"),   // shared address space (CGNAT)
-	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
-	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
-	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, broadcast included
-	netip.MustParsePrefix("fec0::/10"),       // deprecated site-local
-	netip.MustParsePrefix("2001:db8::/32"),   // documentation
-	netip.MustParsePrefix("192.0.2.0/24"),    // documentation
-	netip.MustParsePrefix("198.51.100.0/24"), // documentation
-	netip.MustParsePrefix("203.0.113.0/24"),  // documentation
-}
-
 // RemoteAllowed is remoteFilter's decision for one address.
 func RemoteAllowed(a netip.Addr, nets []netip.Prefix, publicOnly bool) bool {
 	if !a.IsValid() || a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
@@ -261,18 +248,7 @@ func RemoteAllowed(a netip.Addr, nets []netip.Prefix, publicOnly bool) bool {
 		}
 		return false
 	}
-	if !publicOnly {
-		return true
-	}
-	if a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsInterfaceLocalMulticast() {
-		return false
-	}
-	for _, p := range nonPublic {
-		if p.Contains(a) {
-			return false
-		}
-	}
-	return true
+	return !publicOnly || netpolicy.Public(a)
 }
 
 // newAPI builds the WebRTC stack of one side. Publishers get a NACK generator and receiver

@@ -64,7 +64,7 @@ func LoopbackArgs(t testing.TB) (args []string, url string) {
 	return []string{"--http-addr", c.HTTPAddr, "--public-url", c.PublicURL, "--data-dir", c.DataDir,
 		"--udp-port", strconv.Itoa(c.UDPPort), "--tcp-addr", c.TCPAddr, "--interfaces", strings.Join(c.Interfaces, ","),
 		fmt.Sprintf("--include-loopback=%t", c.IncludeLoopback), fmt.Sprintf("--disable-mdns=%t", c.DisableMDNS),
-		"--remote-networks", strings.Join(c.RemoteNetworks, ","), "--shutdown-grace", c.ShutdownGrace.String(),
+		"--remote-networks", strings.Join(c.RemoteNetworks, ","), "--webhook-allow-networks", strings.Join(c.WebhookAllowNetworks, ","), "--shutdown-grace", c.ShutdownGrace.String(),
 		"--node-id", "proc"}, c.PublicURL
 }
 

@@ -83,6 +83,8 @@ func LoopbackConfig(t testing.TB) config.Config {
 	cfg.IncludeLoopback = true
 	cfg.DisableMDNS = true
 	cfg.RemoteNetworks = []string{"127.0.0.0/8", "::1/128"}
+	// The tests' webhook receivers listen on loopback; a test of the refusal clears it.
+	cfg.WebhookAllowNetworks = []string{"127.0.0.0/8", "::1/128"}
 	cfg.ShutdownGrace = time.Second
 	cfg.NodeID = "test"
 	return cfg

@@ -3,17 +3,23 @@ package webhooks
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/livegate/livegate/internal/netpolicy"
 	"github.com/livegate/livegate/internal/store"
 )
 
@@ -31,9 +37,13 @@ type DispatchConfig struct {
 	MaxAttempts int
 	// Concurrency is how many attempts run at once on this node (default 4).
 	Concurrency int
-	Client      *http.Client
-	Logger      *slog.Logger
-	Registerer  prometheus.Registerer
+	// AllowNetworks are the operator's own networks deliveries may go to besides the
+	// public internet (--webhook-allow-networks): loopback, private, link-local and
+	// metadata addresses are refused otherwise, on the address each attempt dials.
+	AllowNetworks []netip.Prefix
+	Client        *http.Client
+	Logger        *slog.Logger
+	Registerer    prometheus.Registerer
 }
 
 // Dispatcher sends due deliveries. Every node runs one; a delivery is claimed before it
@@ -71,6 +81,10 @@ func NewDispatcher(st store.Webhooks, cfg DispatchConfig) *Dispatcher {
 	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{
+			// No proxy from the environment (it would dial for us, unchecked); every
+			// connection's address is checked as it is dialed.
+			Transport: &http.Transport{Proxy: nil, DialContext: netpolicy.Dialer(cfg.AllowNetworks).DialContext,
+				TLSHandshakeTimeout: 10 * time.Second, MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second},
 			// A redirect is not a delivery: the endpoint must answer 2xx itself.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
@@ -165,11 +179,11 @@ func (d *Dispatcher) attempt(ctx context.Context, w store.WebhookDelivery, ep st
 		w.State, w.LastError, w.DeliveredAt, w.NextAttemptAt = store.DeliveryDelivered, "", now, now
 		d.results.WithLabelValues("delivered").Inc()
 	case w.Attempts >= d.cfg.MaxAttempts:
-		w.State, w.LastError, w.NextAttemptAt = store.DeliveryFailed, sendErr.Error(), now
+		w.State, w.LastError, w.NextAttemptAt = store.DeliveryFailed, shown(sendErr), now
 		d.results.WithLabelValues("failed").Inc()
 		d.log.Warn("webhook delivery given up", "delivery", w.ID, "event", ev.Type, "endpoint", ep.ID, "attempts", w.Attempts, "err", sendErr)
 	default:
-		w.LastError, w.NextAttemptAt = sendErr.Error(), now.Add(d.backoff(w.Attempts))
+		w.LastError, w.NextAttemptAt = shown(sendErr), now.Add(d.backoff(w.Attempts))
 		d.results.WithLabelValues("retry").Inc()
 		d.log.Info("webhook delivery failed; will retry", "delivery", w.ID, "event", ev.Type, "endpoint", ep.ID,
 			"attempts", w.Attempts, "next", w.NextAttemptAt, "err", sendErr)
@@ -207,10 +221,59 @@ func (d *Dispatcher) send(ctx context.Context, ep store.WebhookEndpoint, w store
 		return 0, fmt.Errorf("post: %w", err)
 	}
 	defer resp.Body.Close()
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode/100 != 2 {
-		return resp.StatusCode, fmt.Errorf("endpoint answered %d: %s", resp.StatusCode, strings.TrimSpace(string(snippet)))
+		return resp.StatusCode, &statusError{resp.StatusCode}
 	}
 	return resp.StatusCode, nil
+}
+
+type statusError struct{ status int }
+
+func (e *statusError) Error() string { return fmt.Sprintf("endpoint answered %d", e.status) }
+
+// shown is what the deliveries list says of a failed attempt: its kind, never the
+// network's own words (which ports refused, which hosts exist), nor the body the
+// endpoint answered. The full error goes to the node's log.
+func shown(err error) string {
+	var se *statusError
+	var ne net.Error
+	switch {
+	case errors.As(err, &se):
+		return se.Error()
+	case errors.Is(err, netpolicy.ErrNotAllowed):
+		return "destination not allowed: a loopback, private, link-local or reserved address"
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return "timed out"
+	case errors.As(err, new(*tls.CertificateVerificationError)) || strings.Contains(err.Error(), "tls:"):
+		return "TLS handshake failed"
+	case errors.As(err, new(*net.DNSError)):
+		return "the host does not resolve"
+	}
+	return "could not connect"
+}
+
+// CheckDestination says whether an endpoint URL may be registered: every address its
+// host resolves to must be public or inside nets. It is checked again on each
+// delivery's dialed address, so a name that later resolves elsewhere gets nothing.
+func CheckDestination(ctx context.Context, u *url.URL, nets []netip.Prefix) error {
+	host := u.Hostname()
+	if a, err := netip.ParseAddr(host); err == nil {
+		if !netpolicy.Allowed(a, nets) {
+			return netpolicy.ErrNotAllowed
+		}
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil || len(addrs) == 0 {
+		return fmt.Errorf("the host %q does not resolve", host)
+	}
+	for _, a := range addrs {
+		if !netpolicy.Allowed(a, nets) {
+			return netpolicy.ErrNotAllowed
+		}
+	}
+	return nil
 }

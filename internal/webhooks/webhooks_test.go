@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -150,7 +151,8 @@ func TestDispatcherRetriesThenGivesUp(t *testing.T) {
 	if err := db.EmitEvent(ctx, ev); err != nil {
 		t.Fatal(err)
 	}
-	d := NewDispatcher(db, DispatchConfig{Poll: 10 * time.Millisecond, Backoff: 20 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, MaxAttempts: 4})
+	d := NewDispatcher(db, DispatchConfig{Poll: 10 * time.Millisecond, Backoff: 20 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, MaxAttempts: 4,
+		AllowNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	done := make(chan struct{})
 	go func() { defer close(done); d.Run(ctx) }()
 	deadline := time.Now().Add(5 * time.Second)
