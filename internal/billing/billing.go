@@ -301,11 +301,13 @@ func (s *Service) BuyTicket(ctx context.Context, o TicketOrder) (store.Checkout,
 		}
 		holder = o.Recipient
 	}
-	if _, err := s.st.ActiveEntitlement(ctx, holder, store.KindTicket, st.ID, st.CreatorID, time.Now()); err == nil {
-		if o.Recipient != "" {
-			return store.Checkout{}, fmt.Errorf("%w: the recipient already has a ticket", ErrAlreadyEntitled)
+	// A gift is sold whether or not its recipient holds a ticket already: refusing it
+	// would tell anyone who asks which viewer ids hold one. (A recipient who had one
+	// holds two; the operator may refund the gift.)
+	if o.Recipient == "" {
+		if _, err := s.st.ActiveEntitlement(ctx, holder, store.KindTicket, st.ID, st.CreatorID, time.Now()); err == nil {
+			return store.Checkout{}, ErrAlreadyEntitled
 		}
-		return store.Checkout{}, ErrAlreadyEntitled
 	}
 	creator, err := s.st.Creator(ctx, st.CreatorID)
 	if err != nil {

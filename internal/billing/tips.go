@@ -84,16 +84,20 @@ func (h *eventTx) tipPaid(co store.Checkout, cs stripe.CheckoutSession, pi strin
 		return err
 	}
 	if added {
-		if err := h.emit(webhooks.TipReceived, co.ID, TipJSON(tip)); err != nil {
+		// The platform's own webhook names the tipper (its user id); public pages do not.
+		ev := TipJSON(tip)
+		ev["viewer_id"] = tip.ViewerID
+		if err := h.emit(webhooks.TipReceived, co.ID, ev); err != nil {
 			return err
 		}
 	}
 	return h.sale(co, c, pi, pi, "")
 }
 
-// TipJSON is a tip as viewers' pages and webhooks out see it.
+// TipJSON is a tip as viewers' pages see it: never who sent it (the platform's user id
+// is not for everyone watching), only what and when.
 func TipJSON(t store.Tip) map[string]any {
 	cur, _ := money.Lookup(t.Currency)
-	return map[string]any{"tip_id": t.ID, "stream_id": t.StreamID, "creator_id": t.CreatorID, "viewer_id": t.ViewerID,
+	return map[string]any{"tip_id": t.ID, "stream_id": t.StreamID, "creator_id": t.CreatorID,
 		"currency": t.Currency, "amount": t.Amount, "display": cur.Format(t.Amount), "message": t.Message, "created_at": t.CreatedAt}
 }

@@ -145,6 +145,20 @@ func TestProductionRefusesWeakAndPlaceholderSecrets(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "STRIPE_SECRET_KEY") {
 		t.Errorf("placeholder Stripe key: %v", err)
 	}
+	// Webhook signing secrets typed by hand, and an S3 secret of three letters.
+	for _, weak := range []string{"whsec_abc123abc123abc1", "whsec_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "my-webhook-key-0123456789abcdef", "whsec_" + strings.Repeat("ab", 16)} {
+		_, err := Load(strongProduction(), env(map[string]string{"STRIPE_SECRET_KEY": strongStripeKey, "STRIPE_WEBHOOK_SECRET": weak}), &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), "STRIPE_WEBHOOK_SECRET") {
+			t.Errorf("STRIPE_WEBHOOK_SECRET %q: %v, want refused", weak, err)
+		}
+	}
+	s3 := append(strongProduction(), "--recordings-s3-bucket", "recordings", "--recordings-s3-endpoint", "https://s3.example.net", "--recordings-s3-access-key", "AKIAEXAMPLE")
+	if _, err := Load(append(s3, "--recordings-s3-secret-key", "abc"), stripe, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "--recordings-s3-secret-key") {
+		t.Errorf("an S3 secret of three letters: %v, want refused", err)
+	}
+	if _, err := Load(append(s3, "--recordings-s3-secret-key", "q8Vd2LmZr4Xk9TnBw3Hy7PcF1sGj6Ue0Ao5Ri2Nt"), stripe, &bytes.Buffer{}); err != nil {
+		t.Errorf("a strong S3 secret: %v", err)
+	}
 }
 
 // Every secret written anywhere in the repository's deploy files, compose file and

@@ -116,13 +116,29 @@ func (c Config) productionErrors() []error {
 	} else {
 		check("STRIPE_SECRET_KEY", c.StripeSecretKey, 12, false)
 	}
+	// An endpoint's signing secret is whatever the operator pasted: Stripe's are whsec_
+	// and some 32 random characters, so anything shorter or plainer was typed by hand,
+	// and whoever guesses it can grant themselves tickets.
+	webhookSecret := func(flag, value string) {
+		rest, ok := strings.CutPrefix(value, "whsec_")
+		if !ok {
+			errs = append(errs, fmt.Errorf("--production: %s is not a Stripe endpoint signing secret (whsec_...)", flag))
+			return
+		}
+		if p := secretProblem(rest, 24, true); p != "" {
+			errs = append(errs, fmt.Errorf("--production: %s after its whsec_ prefix %s", flag, p))
+		}
+	}
 	if c.StripeWebhookSecret == "" {
 		errs = append(errs, errors.New("--production needs STRIPE_WEBHOOK_SECRET to accept Stripe webhooks"))
 	} else {
-		check("STRIPE_WEBHOOK_SECRET", c.StripeWebhookSecret, 16, false)
+		webhookSecret("STRIPE_WEBHOOK_SECRET", c.StripeWebhookSecret)
 	}
 	if c.StripeConnectWebhookSecret != "" {
-		check("STRIPE_CONNECT_WEBHOOK_SECRET", c.StripeConnectWebhookSecret, 16, false)
+		webhookSecret("STRIPE_CONNECT_WEBHOOK_SECRET", c.StripeConnectWebhookSecret)
+	}
+	if c.RecordingsS3.Bucket != "" {
+		check("--recordings-s3-secret-key", c.RecordingsS3.SecretKey, 16, true)
 	}
 	if c.PlaybackSecret == "" {
 		errs = append(errs, errors.New("--production needs a --playback-secret of 32+ bytes shared by every node"))

@@ -21,6 +21,10 @@ import (
 
 const webhookSecret = "whsec_livegate_test_secret"
 
+// testViewerSecret signs the viewer tokens of nodes that take money: such a node mints
+// none itself (no development door next to a Stripe key), the platform does.
+const testViewerSecret = "test-platform-viewer-secret-7f3a9c2e5b1d"
+
 // moneySettings bill through stripe-mock, place viewers with a GeoIP database behind a
 // trusted proxy (the test client on 127.0.0.1 sends X-Forwarded-For) and keep data in a
 // PostgreSQL schema of this test. Every node given these settings shares them.
@@ -29,6 +33,7 @@ func moneySettings(t *testing.T) func(*config.Config) {
 	stripeMock, mmdb, pg := testenv.StripeMockURL(t), testenv.CountryMMDB(t), testenv.PostgresURL(t)
 	return func(c *config.Config) {
 		c.StripeSecretKey, c.StripeAPIBase, c.StripeWebhookSecret = "sk_test_livegate", stripeMock, webhookSecret
+		c.ViewerJWTSecret = testViewerSecret
 		c.GeoIPDB, c.TrustedProxies = mmdb, []string{"127.0.0.1/32", "::1/128"}
 		c.DatabaseURL = pg
 		c.OperatorKeys = []string{"alice=alice-operator-key-0123456789"}
@@ -51,11 +56,21 @@ func startMoneyNode(t *testing.T, mutate func(*config.Config)) *testNode {
 	return startNode(t, chain(moneySettings(t), mutate))
 }
 
+// viewerToken is a viewer token for viewer: minted by a development node, or signed as
+// the platform signs it for a node that takes money (testViewerSecret).
 func (n *testNode) viewerToken(viewer string) string {
+	return n.platformToken(viewer, "", "")
+}
+
+func (n *testNode) platformToken(sub, role, creator string) string {
 	n.t.Helper()
 	var out struct{ Token string }
-	if st := n.call("POST", "/v1/admin/dev/tokens", map[string]string{"viewer_id": viewer}, &out); st != 201 || out.Token == "" {
-		n.t.Fatalf("mint viewer token: %d", st)
+	st := n.call("POST", "/v1/admin/dev/tokens", map[string]string{"viewer_id": sub, "role": role, "creator_id": creator}, &out)
+	if st == 404 {
+		return platformToken(n.t, testViewerSecret, sub, role, creator)
+	}
+	if st != 201 || out.Token == "" {
+		n.t.Fatalf("mint a token for %s: %d", sub, st)
 	}
 	return out.Token
 }

@@ -178,13 +178,7 @@ func TestManualPayoutsSettle(t *testing.T) {
 	}
 }
 
-// creatorToken mints a token that manages creator (the development door the test
-// nodes keep).
+// creatorToken is a token that manages creator.
 func (n *testNode) creatorToken(creator string) string {
-	n.t.Helper()
-	var tok struct{ Token string }
-	if st := n.call("POST", "/v1/admin/dev/tokens", map[string]any{"viewer_id": "user-" + creator, "role": "creator", "creator_id": creator}, &tok); st != 201 {
-		n.t.Fatalf("mint a creator token: %d", st)
-	}
-	return tok.Token
+	return n.platformToken("user-"+creator, "creator", creator)
 }

@@ -335,7 +335,13 @@ func (a *api) limited(w http.ResponseWriter, r *http.Request, name, key string) 
 }
 
 // devTokens reports whether this node may mint viewer tokens for anyone.
-func (a *api) devTokens() bool { return !a.Production && a.Viewers.DevelopmentSecret() }
+// devTokens says whether the node mints viewer tokens for anyone (/dev/login,
+// /v1/admin/dev/tokens): only a development node, whose viewer tokens are signed with a
+// secret it made and which moves no money. With a Stripe key, whoever mints a buyer's
+// viewer id watches on the buyer's ticket.
+func (a *api) devTokens() bool {
+	return !a.Production && a.Viewers.DevelopmentSecret() && a.Billing.DevMode()
+}
 
 // cors lets browser players on other origins use WHIP/WHEP.
 func cors(next http.Handler) http.Handler {
