@@ -5,10 +5,14 @@
 package web
 
 import (
+	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"html/template"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strings"
 )
 
 //go:embed static/watch.html static/catalog.html static/studio.html static/admin.html static/i18n.js static/devlogin.html static/devcheckout.html
@@ -28,6 +32,8 @@ func DevCheckout(w http.ResponseWriter, data map[string]string) {
 }
 
 func render(w http.ResponseWriter, name string, data map[string]string) {
+	w.Header().Set("Content-Security-Policy", policy{page: "static/" + name, connect: "'self'", framed: false}.String())
+	w.Header().Set("Referrer-Policy", "no-referrer")
 	if err := pages.ExecuteTemplate(w, name, data); err != nil {
 		http.Error(w, "page failed", http.StatusInternalServerError)
 	}
@@ -35,17 +41,17 @@ func render(w http.ResponseWriter, name string, data map[string]string) {
 
 // Catalog serves the catalog page: what is live and coming up.
 func Catalog(w http.ResponseWriter, r *http.Request) {
-	serve(w, "static/catalog.html", "text/html; charset=utf-8", pageCSP("'self'"))
+	serve(w, "static/catalog.html", "text/html; charset=utf-8", policy{page: "static/catalog.html", connect: "'self'", framed: true}.String())
 }
 
 // Studio serves the creator's studio.
 func Studio(w http.ResponseWriter, r *http.Request) {
-	serve(w, "static/studio.html", "text/html; charset=utf-8", pageCSP("'self'"))
+	serve(w, "static/studio.html", "text/html; charset=utf-8", policy{page: "static/studio.html", connect: "'self'"}.String())
 }
 
 // Admin serves the operator console.
 func Admin(w http.ResponseWriter, r *http.Request) {
-	serve(w, "static/admin.html", "text/html; charset=utf-8", pageCSP("'self'"))
+	serve(w, "static/admin.html", "text/html; charset=utf-8", policy{page: "static/admin.html", connect: "'self'"}.String())
 }
 
 // Strings serves the pages' strings (every language) as /static/i18n.js.
@@ -64,15 +70,50 @@ func serve(w http.ResponseWriter, name, contentType, csp string) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if csp != "" {
 		w.Header().Set("Content-Security-Policy", csp)
+		w.Header().Set("Referrer-Policy", "no-referrer")
 	}
 	_, _ = w.Write(b)
 }
 
-// pageCSP lets a page run its own inline script and livegate's strings, and connect to
-// connect (sources) only.
-func pageCSP(connect string) string {
-	return "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; media-src 'self' blob:; img-src 'self' data:; connect-src " + connect
+// policy is a page's Content-Security-Policy. Scripts run only from this node and as
+// the page's own inline scripts, each allowed by its hash: a script injected into the
+// page (an XSS that got past escaping) does not run. The studio and the console are
+// never framed (clickjacking an operator's or creator's action); the viewer and catalog
+// pages may be, since platforms embed players.
+type policy struct {
+	page    string // the embedded file, whose inline scripts are hashed
+	connect string // where the page may connect: sources
+	framed  bool
 }
+
+func (p policy) String() string {
+	csp := "default-src 'self'; script-src 'self'" + scriptHashes[p.page] + "; style-src 'self' 'unsafe-inline'; media-src 'self' blob:; " +
+		"img-src 'self' data:; connect-src " + p.connect + "; object-src 'none'; base-uri 'none'; form-action 'self'"
+	if !p.framed {
+		csp += "; frame-ancestors 'none'"
+	}
+	return csp
+}
+
+// inlineScript is a script element without attributes: a page's own code.
+var inlineScript = regexp.MustCompile(`(?s)<script>(.*?)</script>`)
+
+// scriptHashes are the CSP sources of each page's inline scripts (' sha256-...' each).
+var scriptHashes = func() map[string]string {
+	out := map[string]string{}
+	entries, _ := files.ReadDir("static")
+	for _, e := range entries {
+		name := "static/" + e.Name()
+		b, _ := files.ReadFile(name)
+		var srcs strings.Builder
+		for _, m := range inlineScript.FindAllSubmatch(b, -1) {
+			sum := sha256.Sum256(m[1])
+			srcs.WriteString(" 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'")
+		}
+		out[name] = srcs.String()
+	}
+	return out
+}()
 
 // Watch serves the viewer page of /watch/{stream}. The page may connect to this node and
 // to the origins in others (the fleet's other nodes, which it moves to when this one
@@ -84,5 +125,5 @@ func Watch(w http.ResponseWriter, r *http.Request, others []string) {
 			connect += " " + u.Scheme + "://" + u.Host
 		}
 	}
-	serve(w, "static/watch.html", "text/html; charset=utf-8", pageCSP(connect))
+	serve(w, "static/watch.html", "text/html; charset=utf-8", policy{page: "static/watch.html", connect: connect, framed: true}.String())
 }
