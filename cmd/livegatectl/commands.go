@@ -37,6 +37,9 @@ func commands() map[string]command {
 		"token":                       cmdToken,
 		"sessions list":               cmdSessionsList,
 		"sessions kick":               cmdSessionsKick,
+		"bans add":                    cmdBansAdd,
+		"bans list":                   cmdBansList,
+		"bans lift":                   cmdBansLift,
 		"streams access":              cmdStreamsAccess,
 		"creators connect":            cmdCreatorsConnect,
 		"creators subscription-price": cmdCreatorsSubscriptionPrice,
@@ -215,11 +218,24 @@ func cmdSessionsList(ctx context.Context, c *client, rest []string, errOut io.Wr
 }
 
 func cmdSessionsKick(ctx context.Context, c *client, rest []string, errOut io.Writer) error {
-	if len(rest) != 3 {
-		return fmt.Errorf("usage: sessions kick <session-id>")
+	kf := flag.NewFlagSet("sessions kick", flag.ContinueOnError)
+	kf.SetOutput(errOut)
+	banFor := kf.String("ban", "", "also ban the viewer for this long (e.g. 24h)")
+	scope := kf.String("scope", "stream", "what the ban covers: stream, creator or all")
+	reason := kf.String("reason", "", "why (kept in the ban)")
+	usage := fmt.Errorf("usage: sessions kick <session-id> [--ban 24h [--scope stream|creator|all] [--reason R]]")
+	if len(rest) < 3 {
+		return usage
 	}
-	return c.show(ctx, "POST", "/v1/admin/sessions/"+url.PathEscape(rest[2])+"/kick", nil, func(w io.Writer, raw []byte) error {
-		return keyValues(w, raw, "id", "kicked", "stream_id", "viewer_id")
+	if err := kf.Parse(rest[3:]); err != nil || kf.NArg() != 0 {
+		return usage
+	}
+	var body any
+	if *banFor != "" {
+		body = map[string]any{"ban": map[string]string{"scope": *scope, "duration": *banFor, "reason": *reason}}
+	}
+	return c.show(ctx, "POST", "/v1/admin/sessions/"+url.PathEscape(rest[2])+"/kick", body, func(w io.Writer, raw []byte) error {
+		return keyValues(w, raw, "id", "kicked", "stream_id", "viewer_id", "ban")
 	})
 }
 

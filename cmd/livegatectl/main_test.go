@@ -126,6 +126,21 @@ func TestCLICountriesAndMoney(t *testing.T) {
 	if csv := cli("payouts", "export", "--period", "2026-11"); !strings.Contains(csv, creator+",Amina,MA,MAD,2026-11,0,0,0,0,0,0,0,5000,-5000,MAD -50.00,0,2026-11-30T00:00:00Z,TRX-1,negative") {
 		t.Fatalf("payouts export --period:\n%s", csv)
 	}
+	added := cli("bans", "add", "viewer-spam", "--for", "1h", "--creator", creator, "--reason", "spam")
+	if !strings.Contains(added, "sessions_ended") || !strings.Contains(added, "creator") {
+		t.Fatalf("bans add:\n%s", added)
+	}
+	bans := cli("bans", "list", "viewer-spam")
+	fields := strings.Fields(strings.Split(bans, "\n")[1])
+	if len(fields) < 5 || fields[1] != "viewer-spam" || fields[2] != "creator" {
+		t.Fatalf("bans list:\n%s", bans)
+	}
+	if out := cli("bans", "lift", fields[0]); !strings.Contains(out, "lifted_at") {
+		t.Fatalf("bans lift:\n%s", out)
+	}
+	if list := cli("bans", "list", "viewer-spam"); strings.Contains(list, fields[0]) {
+		t.Fatalf("a lifted ban is listed as active:\n%s", list)
+	}
 }
 
 // The operator's growth report, promo codes and webhooks out, against a real node.

@@ -37,7 +37,11 @@ countries (paid live per country):
 
 viewers:
   sessions list [--stream <id>]                 live viewer sessions across the fleet
-  sessions kick <session-id>                    drop a viewer (within a second, on any node)
+  sessions kick <session-id> [--ban 24h [--scope stream|creator|all] [--reason R]]
+                                                drop a viewer (within a second, on any node); --ban keeps them out
+  bans add <viewer-id> (--for 24h | --until T) [--stream <id> | --creator <id>] [--reason R]
+  bans list [<viewer-id>] [--all]
+  bans lift <ban-id>
   streams access <id> [--preview-seconds N] [--max-sessions N] [--session-policy reject|replace]
 
 money:

@@ -36,6 +36,7 @@ type Gate struct {
 	log       *slog.Logger
 	metrics   *Metrics
 	events    Events
+	bans      Bans
 
 	mu   sync.Mutex
 	live map[string]*liveSession
@@ -78,6 +79,8 @@ type GateConfig struct {
 	Metrics *Metrics
 	// Events, when set, hears of each session whose media started, and of its end.
 	Events Events
+	// Bans, when set, refuses a token whose viewer was banned after it was issued.
+	Bans Bans
 }
 
 // NewGate returns a gate over a session store. TTL comes from the node's configuration
@@ -100,7 +103,7 @@ func NewGate(st sessions.Store, tokens *PlaybackTokens, cfg GateConfig) (*Gate, 
 		cfg.Metrics = NewMetrics(nil)
 	}
 	return &Gate{store: st, revoked: cfg.Revocations, recheck: cfg.Recheck, tokens: tokens, node: cfg.Node, ttl: cfg.TTL,
-		heartbeat: cfg.Heartbeat, log: cfg.Logger, metrics: cfg.Metrics, events: cfg.Events, live: map[string]*liveSession{}}, nil
+		heartbeat: cfg.Heartbeat, log: cfg.Logger, metrics: cfg.Metrics, events: cfg.Events, bans: cfg.Bans, live: map[string]*liveSession{}}, nil
 }
 
 // Store is the session store behind the gate.
@@ -117,9 +120,21 @@ var (
 	// What is left under MinPreview counts as watched: booked time is whole
 	// milliseconds per heartbeat, so a finished preview can leave a sliver that would
 	// otherwise open one more session per token.
+	ErrBanned = &problem.Error{Status: http.StatusForbidden, Type: "viewer-banned", Title: "You may not watch this stream",
+		Msg: "an operator banned this viewer"}
 	ErrPreviewUsed = &problem.Error{Status: http.StatusPaymentRequired, Type: "preview-ended", Title: "Free preview used up",
 		Msg: "free preview used up"}
 )
+
+// Banned is ErrBanned saying until when.
+func Banned(until time.Time) error {
+	return fmt.Errorf("%w until %s", ErrBanned, until.UTC().Format(time.RFC3339))
+}
+
+// Bans are operators' bans of viewers, read on every admission.
+type Bans interface {
+	ActiveBan(ctx context.Context, viewerID, streamID, creatorID string, now time.Time) (store.Ban, error)
+}
 
 // MinPreview is the least preview worth a session: less than this left is used up.
 const MinPreview = time.Second
@@ -151,6 +166,14 @@ func (g *Gate) Admit(ctx context.Context, token string, st store.Stream) (_ Pass
 		Entitlement: c.Entitlement, Preview: c.Entitlement == sessions.EntitlementPreview, StartedAt: now}
 	if err := g.stillValid(ctx, s); err != nil {
 		return Pass{}, err
+	}
+	if g.bans != nil {
+		switch b, err := g.bans.ActiveBan(ctx, s.ViewerID, st.ID, st.CreatorID, now); {
+		case err == nil:
+			return Pass{}, Banned(b.Until)
+		case !errors.Is(err, store.ErrNotFound):
+			return Pass{}, fmt.Errorf("%w: check bans: %v", sessions.ErrUnavailable, err)
+		}
 	}
 	// The cap is per entitlement: free streams have none to share, so no cap.
 	lim := sessions.Limit{Max: st.MaxSessions, Replace: st.SessionPolicy == store.PolicyReplace}

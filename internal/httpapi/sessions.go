@@ -5,6 +5,7 @@ package httpapi
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -39,9 +40,22 @@ func (a *api) listSessions(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"sessions": list})
 }
 
-// kickSession drops a viewer wherever in the fleet it is watching.
+// kickSession drops a viewer wherever in the fleet it is watching; with a ban in the
+// body ({"ban": {"scope": "stream"|"creator"|"all", "duration": "24h", "reason": ...}})
+// the viewer cannot come straight back.
 func (a *api) kickSession(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
+	var in struct {
+		Ban *struct {
+			Scope    string    `json:"scope"`
+			Until    time.Time `json:"until"`
+			Duration string    `json:"duration"`
+			Reason   string    `json:"reason"`
+		} `json:"ban"`
+	}
+	if r.ContentLength != 0 && !a.decodeJSON(w, r, &in) {
+		return
+	}
 	s, err := a.Gate.Store().Get(r.Context(), id)
 	if errors.Is(err, sessions.ErrNotFound) {
 		problem.Write(w, r, http.StatusNotFound, "session-not-found", "No such session", "")
@@ -49,6 +63,30 @@ func (a *api) kickSession(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		problem.Unavailable(w, r, "Session store unavailable")
+		return
+	}
+	if in.Ban != nil {
+		spec := banSpec{ViewerID: s.ViewerID, Until: in.Ban.Until, Duration: in.Ban.Duration, Reason: in.Ban.Reason}
+		switch in.Ban.Scope {
+		case "stream", "":
+			spec.StreamID = s.StreamID
+		case "creator":
+			st, err := a.Store.Stream(r.Context(), s.StreamID)
+			if err != nil {
+				a.storeError(w, r, "stream", err)
+				return
+			}
+			spec.CreatorID = st.CreatorID
+		case "all":
+		default:
+			invalid(w, r, "ban.scope", "stream, creator or all")
+			return
+		}
+		b, _, ok := a.ban(w, r, spec) // ends this session too, with the ban's reason
+		if !ok {
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"id": id, "kicked": true, "stream_id": s.StreamID, "viewer_id": s.ViewerID, "ban": banJSON(b)})
 		return
 	}
 	// The viewer sees that an operator ended the session, never which key did it.

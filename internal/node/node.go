@@ -180,7 +180,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		AllowNetworks: webhookNets})
 	events := webhooks.NewEmitter(db, log.With("component", "webhooks"))
 	n.Gate, err = access.NewGate(sessStore, tokens, access.GateConfig{Node: cfg.NodeID, TTL: cfg.SessionTTL, Revocations: db,
-		Logger: log.With("component", "access"), Metrics: access.NewMetrics(n.Registry), Events: events})
+		Logger: log.With("component", "access"), Metrics: access.NewMetrics(n.Registry), Events: events, Bans: db})
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +209,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		}
 		cancel()
 	}
-	n.Decider = &paywall.Decider{Entitlements: db, Offers: n.Billing, Previews: sessStore}
+	n.Decider = &paywall.Decider{Entitlements: db, Offers: n.Billing, Previews: sessStore, Bans: db}
 
 	opKeys, err := cfg.OperatorKeyMap()
 	if err != nil {

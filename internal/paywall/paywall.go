@@ -44,11 +44,19 @@ type Offers interface {
 	SubscriptionOffer(ctx context.Context, creatorID, country string) (billing.Offer, error)
 }
 
+// Bans are operators' bans of viewers.
+type Bans interface {
+	ActiveBan(ctx context.Context, viewerID, streamID, creatorID string, now time.Time) (store.Ban, error)
+}
+
 // Decider answers "may this viewer watch this stream?".
 type Decider struct {
 	Entitlements Entitlements
 	Offers       Offers
 	Previews     PreviewClock
+	// Bans, when set, keeps a banned viewer out of every stream the ban covers, free
+	// ones included, whatever the viewer bought.
+	Bans Bans
 }
 
 // Decide applies, in order: free streams are open; an active ticket (ticket streams) or
@@ -57,6 +65,15 @@ type Decider struct {
 func (d *Decider) Decide(ctx context.Context, viewer string, st store.Stream, country string) (access.Right, error) {
 	now := time.Now()
 	dec := access.Right{Viewer: viewer, StreamID: st.ID, Country: country}
+	if viewer != "" && d.Bans != nil {
+		b, err := d.Bans.ActiveBan(ctx, viewer, st.ID, st.CreatorID, now)
+		if err == nil {
+			return dec, access.Banned(b.Until)
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return dec, err
+		}
+	}
 	if st.AccessMode == store.AccessFree {
 		dec.Entitlement = sessions.EntitlementFree
 		return dec, nil

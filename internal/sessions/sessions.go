@@ -33,6 +33,7 @@ type Reason string
 const (
 	ReasonViewerLeft   Reason = "viewer left"
 	ReasonKicked       Reason = "kicked by an operator"
+	ReasonBanned       Reason = "banned by an operator"
 	ReasonReplaced     Reason = "replaced by a newer session"
 	ReasonPreviewEnded Reason = "preview ended"
 	ReasonStreamEnded  Reason = "stream ended"

@@ -135,6 +135,7 @@ type Store interface {
 	Billing
 	Money
 	Webhooks
+	Bans
 
 	CreateCreator(ctx context.Context, c Creator) error
 	Creator(ctx context.Context, id string) (Creator, error)

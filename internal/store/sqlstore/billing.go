@@ -78,11 +78,7 @@ func (d *DB) PutCountryPolicy(ctx context.Context, p store.CountryPolicy, a stor
 			p.MinSub, p.MaxSub, p.FeeBPS, micros(p.FeeWaivedUntil), p.Payouts, p.UpdatedAt.UnixMicro(), p.MinTip, p.MaxTip); err != nil {
 			return fmt.Errorf("put country %s: %w", p.Code, err)
 		}
-		if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO audit_log (id, object, actor, at, before_json, after_json) VALUES (?,?,?,?,?,?)`),
-			a.ID, a.Object, a.Actor, a.At.UnixMicro(), a.Before, a.After); err != nil {
-			return fmt.Errorf("audit country %s: %w", p.Code, err)
-		}
-		return nil
+		return d.audit(ctx, tx, a)
 	})
 }
 
@@ -133,11 +129,7 @@ func (d *DB) RecordPayout(ctx context.Context, p store.Payout, a store.AuditEntr
 			return err
 		}
 		created = true
-		if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO audit_log (id, object, actor, at, before_json, after_json) VALUES (?,?,?,?,?,?)`),
-			a.ID, a.Object, a.Actor, a.At.UnixMicro(), a.Before, a.After); err != nil {
-			return fmt.Errorf("audit payout: %w", err)
-		}
-		return nil
+		return d.audit(ctx, tx, a)
 	})
 	return p, created, err
 }

@@ -204,12 +204,7 @@ func (d *DB) ConvertLedger(ctx context.Context, entries []store.LedgerEntry, aud
 		if n == 0 {
 			return nil
 		}
-		a := audit(n)
-		if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO audit_log (id, object, actor, at, before_json, after_json) VALUES (?,?,?,?,?,?)`),
-			a.ID, a.Object, a.Actor, a.At.UnixMicro(), a.Before, a.After); err != nil {
-			return fmt.Errorf("audit ledger conversion: %w", err)
-		}
-		return nil
+		return d.audit(ctx, tx, audit(n))
 	})
 	return n, err
 }

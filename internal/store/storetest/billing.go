@@ -19,6 +19,7 @@ func runBilling(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("RevokeBeforeGrant", func(t *testing.T) { testRevokeBeforeGrant(t, open(t)) })
 	t.Run("SubscriptionExpiry", func(t *testing.T) { testSubscriptionExpiry(t, open(t)) })
 	t.Run("SubscriptionReopened", func(t *testing.T) { testSubscriptionReopened(t, open(t)) })
+	t.Run("BansByScope", func(t *testing.T) { testBans(t, open(t)) })
 	t.Run("LedgerAndPendingRefunds", func(t *testing.T) { testLedger(t, open(t)) })
 	t.Run("RevocationOutbox", func(t *testing.T) { testRevocationOutbox(t, open(t)) })
 }
@@ -335,6 +336,50 @@ func testSubscriptionReopened(t *testing.T, s store.Store) {
 	}
 	if e, err := s.ActiveEntitlement(ctx, "sub_refunded", store.KindSubscription, st.ID, c.ID, now()); err != nil || !e.ExpiresAt.Equal(later) {
 		t.Fatalf("reopened subscription: %+v %v", e, err)
+	}
+}
+
+// A ban covers its scope until its end or its lift, and only its viewer.
+func testBans(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	at := now()
+	audit := store.AuditEntry{ID: store.NewID("aud"), Object: "ban:v", Actor: "op", At: at, Before: "{}", After: "{}"}
+	for _, b := range []store.Ban{
+		{ID: "ban_stream", ViewerID: "v", StreamID: "str_1", Until: at.Add(time.Hour)},
+		{ID: "ban_creator", ViewerID: "v", CreatorID: "cr_2", Until: at.Add(time.Hour)},
+		{ID: "ban_over", ViewerID: "v", Until: at.Add(-time.Second)},
+	} {
+		b.CreatedAt, b.CreatedBy = at, "op"
+		audit.ID = store.NewID("aud")
+		if err := s.CreateBan(ctx, b, audit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		viewer, stream, creator, want string
+	}{
+		{"v", "str_1", "cr_1", "ban_stream"}, {"v", "str_9", "cr_2", "ban_creator"}, {"v", "str_9", "cr_9", ""}, {"w", "str_1", "cr_2", ""},
+	} {
+		b, err := s.ActiveBan(ctx, c.viewer, c.stream, c.creator, at)
+		if got := b.ID; (c.want == "" && !errors.Is(err, store.ErrNotFound)) || got != c.want {
+			t.Errorf("ban of %s on %s/%s: %q %v, want %q", c.viewer, c.stream, c.creator, got, err, c.want)
+		}
+	}
+	if active, _ := s.ListBans(ctx, "v", false, at); len(active) != 2 {
+		t.Errorf("active bans: %+v", active)
+	}
+	audit.ID = store.NewID("aud")
+	if _, err := s.LiftBan(ctx, "ban_creator", at, audit); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ActiveBan(ctx, "v", "str_9", "cr_2", at); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a lifted ban still applies: %v", err)
+	}
+	if all, _ := s.ListBans(ctx, "v", true, at); len(all) != 3 {
+		t.Errorf("every ban: %+v", all)
+	}
+	if _, err := s.LiftBan(ctx, "ban_none", at, audit); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("lifting no ban: %v", err)
 	}
 }
 

@@ -18,3 +18,18 @@ CREATE TABLE payouts (
 	UNIQUE (creator_id, reference)
 );
 CREATE INDEX payouts_creator ON payouts(creator_id, paid_at);
+
+-- Operators' bans: a viewer kept out of one stream, one creator's streams, or all, until
+-- a time. /access and every WHEP join on every node read them.
+CREATE TABLE bans (
+	id         TEXT PRIMARY KEY,
+	viewer_id  TEXT NOT NULL,
+	stream_id  TEXT NOT NULL,
+	creator_id TEXT NOT NULL,
+	until_at   BIGINT NOT NULL,
+	reason     TEXT NOT NULL,
+	created_by TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	lifted_at  BIGINT
+);
+CREATE INDEX bans_viewer ON bans(viewer_id, until_at);
