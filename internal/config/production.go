@@ -176,6 +176,9 @@ func (c Config) DevelopmentDefaults() []string {
 	}
 	switch {
 	case c.ViewerJWTSecret != "" || c.ViewerJWTPublicKey != "":
+	case c.StripeSecretKey != "":
+		// No door next to real money: nobody mints viewer tokens here.
+		d = append(d, "no --viewer-jwt-secret or --viewer-jwt-public-key: viewer tokens are signed with a secret this node made, and none are minted (a Stripe key is set)")
 	case c.RedisURL != "":
 		d = append(d, "viewer tokens signed with a development secret the fleet keeps in Redis: /dev/login and /v1/admin/dev/tokens mint them")
 	default:

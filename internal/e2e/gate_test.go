@@ -67,7 +67,7 @@ func moneyProcess(t *testing.T) (databaseURL string, args, env []string) {
 	stripeMock, mmdb := testenv.StripeMockURL(t), testenv.CountryMMDB(t)
 	return testenv.PostgresURL(t),
 		[]string{"--stripe-api-base", stripeMock, "--geoip-db", mmdb, "--trusted-proxies", "127.0.0.1/32,::1/128",
-			"--operator-keys", "alice=alice-operator-key-0123456789"},
+			"--operator-keys", "alice=alice-operator-key-0123456789", "--viewer-jwt-secret", testViewerSecret},
 		[]string{"STRIPE_SECRET_KEY=sk_test_livegate", "STRIPE_WEBHOOK_SECRET=" + webhookSecret}
 }
 
@@ -109,6 +109,20 @@ func TestDeployedNodeHasNoDevelopmentDoor(t *testing.T) {
 	r := real.raw("POST", "/v1/streams/"+s.ID+"/access", "", "", map[string]string{"Authorization": "Bearer " + signedViewer(t, viewerSecret, "fan-1")})
 	if r.status != 200 {
 		t.Fatalf("access with a platform viewer token: %d %s", r.status, r.body)
+	}
+
+	// Stripe keys alone (no viewer secret yet) close the doors too: whoever minted a
+	// buyer's viewer id would watch on the buyer's ticket.
+	stripeOnly := startProcess(t, "", []string{"--stripe-api-base", testenv.StripeMockURL(t)},
+		[]string{"STRIPE_SECRET_KEY=sk_test_livegate", "STRIPE_WEBHOOK_SECRET=" + webhookSecret})
+	if r := stripeOnly.raw("POST", "/dev/login", formType, form(url.Values{"viewer_id": {"a-buyer"}}), nil); r.status != 404 {
+		t.Errorf("POST /dev/login on a node with only Stripe keys: %d", r.status)
+	}
+	if r := stripeOnly.raw("POST", "/v1/admin/dev/tokens", "application/json", `{"viewer_id":"a-buyer"}`, apiKey); r.status != 404 {
+		t.Errorf("POST /v1/admin/dev/tokens on a node with only Stripe keys: %d", r.status)
+	}
+	if dev := fmt.Sprint(stripeOnly.root()["development"]); strings.Contains(dev, "/dev/") {
+		t.Errorf("GET / on a node with only Stripe keys lists development doors: %s", dev)
 	}
 
 	bare := startProcess(t, "", nil, nil)

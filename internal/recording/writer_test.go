@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -172,22 +173,21 @@ func BenchmarkRecordPacket(b *testing.B) {
 
 // keyframeEncoder is a test encoder: the next frame is a keyframe when asked for one,
 // unless it ignores requests (as an encoder with a long fixed interval does).
+// ask runs on the part's writer goroutine, key on the test's.
 type keyframeEncoder struct {
 	ignore bool
-	want   bool
-	asked  int
+	want   atomic.Bool
+	asked  atomic.Int64
 }
 
 func (e *keyframeEncoder) ask() {
-	e.asked++
-	e.want = !e.ignore
+	e.asked.Add(1)
+	if !e.ignore {
+		e.want.Store(true)
+	}
 }
 
-func (e *keyframeEncoder) key(ms int64) bool {
-	k := ms == 0 || e.want
-	e.want = false
-	return k
-}
+func (e *keyframeEncoder) key(ms int64) bool { return e.want.Swap(false) || ms == 0 }
 
 // stapA is an H.264 RTP payload aggregating NAL units (RFC 6184 5.7.1).
 func stapA(nalus ...[]byte) []byte {
@@ -280,8 +280,8 @@ func TestPreviewCutWhateverTheKeyframeInterval(t *testing.T) {
 				if err != nil || whole.DurationMS < 23_900 || whole.Truncated {
 					t.Fatalf("the whole part: %+v %v", whole, err)
 				}
-				if enc.asked < 8 {
-					t.Errorf("the recorder asked for %d keyframes in 24 s, want one at least every 2 s", enc.asked)
+				if n := enc.asked.Load(); n < 8 {
+					t.Errorf("the recorder asked for %d keyframes in 24 s, want one at least every 2 s", n)
 				}
 				if !ignore {
 					gap := int64(0)
