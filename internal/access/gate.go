@@ -162,6 +162,15 @@ func (g *Gate) Admit(ctx context.Context, token string, st store.Stream) (_ Pass
 	if err != nil {
 		return Pass{}, err
 	}
+	// Whether a token was spent is only known since the store's memory began.
+	epoch, err := g.store.Epoch(ctx)
+	if err != nil {
+		return Pass{}, err
+	}
+	if c.IssuedAt == nil || sessions.IssuedBeforeEpoch(c.IssuedAt.Time, epoch) {
+		return Pass{}, fmt.Errorf("%w: issued before the session store last lost its memory: POST /v1/streams/%s/access for a new one",
+			ErrBadPlaybackToken, st.ID)
+	}
 	s := sessions.Session{ID: c.ID, NodeID: g.node, StreamID: st.ID, ViewerID: c.Subject, Country: c.Country,
 		Entitlement: c.Entitlement, Preview: c.Entitlement == sessions.EntitlementPreview, StartedAt: now}
 	if err := g.stillValid(ctx, s); err != nil {
@@ -187,6 +196,9 @@ func (g *Gate) Admit(ctx context.Context, token string, st store.Stream) (_ Pass
 		used, err := g.store.PreviewUsed(ctx, sessions.Watch{Viewer: s.ViewerID, Stream: st.ID})
 		if err != nil {
 			return Pass{}, err
+		}
+		if sessions.PreviewsForgotten(st.StartedAt, epoch) {
+			used = time.Duration(st.PreviewSeconds) * time.Second
 		}
 		preview = min(time.Duration(c.PreviewMillis)*time.Millisecond, time.Duration(st.PreviewSeconds)*time.Second-used)
 		if preview < MinPreview {

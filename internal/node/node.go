@@ -142,6 +142,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		if err := rs.Ping(ctx); err != nil {
 			// Not fatal: media needs no Redis; joins answer 503 until it is back.
 			log.Warn("redis not answering at start", "err", err)
+		} else if _, err := rs.Epoch(ctx); err != nil {
+			// Set now, before streams start, so that their previews are remembered.
+			log.Warn("session store epoch", "err", err)
 		}
 		sessStore = rs
 		shared = rs.Client()

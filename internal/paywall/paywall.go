@@ -32,9 +32,10 @@ type Entitlements interface {
 	ActiveEntitlement(ctx context.Context, viewerID, kind, streamID, creatorID string, now time.Time) (store.Entitlement, error)
 }
 
-// PreviewClock tells how much preview a viewer has used.
+// PreviewClock tells how much preview a viewer has used, and since when it remembers.
 type PreviewClock interface {
 	PreviewUsed(ctx context.Context, w sessions.Watch) (time.Duration, error)
+	Epoch(ctx context.Context) (time.Time, error)
 }
 
 // Offers prices what a viewer in a country could buy, or says why it is not on sale
@@ -108,6 +109,13 @@ func (d *Decider) Decide(ctx context.Context, viewer string, st store.Stream, co
 		used, err := d.Previews.PreviewUsed(ctx, sessions.Watch{Viewer: viewer, Stream: st.ID})
 		if err != nil {
 			return dec, err
+		}
+		epoch, err := d.Previews.Epoch(ctx)
+		if err != nil {
+			return dec, err
+		}
+		if sessions.PreviewsForgotten(st.StartedAt, epoch) {
+			used = time.Duration(st.PreviewSeconds) * time.Second // it may all have been watched
 		}
 		if left := time.Duration(st.PreviewSeconds)*time.Second - used; left >= access.MinPreview {
 			dec.Entitlement, dec.Preview = sessions.EntitlementPreview, left

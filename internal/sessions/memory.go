@@ -10,6 +10,7 @@ import (
 // Memory is the in-process Store of a single node.
 type Memory struct {
 	mu       sync.Mutex
+	epoch    time.Time // the process's memory is the store's
 	now      func() time.Time
 	sessions map[string]memSession
 	ended    map[string]memEnded
@@ -40,7 +41,7 @@ var _ Store = (*Memory)(nil)
 
 // NewMemory returns an empty in-process store.
 func NewMemory() *Memory {
-	return &Memory{now: time.Now, sessions: map[string]memSession{}, ended: map[string]memEnded{},
+	return &Memory{epoch: time.Now(), now: time.Now, sessions: map[string]memSession{}, ended: map[string]memEnded{},
 		unique: map[string]map[string]bool{}, collects: map[string]map[string]bool{}, preview: map[string]time.Duration{},
 		subs: map[chan Event]struct{}{}, revoked: map[string]memRevoked{}, spent: map[string]time.Time{}}
 }
@@ -205,6 +206,10 @@ func (m *Memory) AddPreview(_ context.Context, w Watch, d time.Duration) (time.D
 	m.preview[w.Viewer+"|"+w.Stream] += d
 	return m.preview[w.Viewer+"|"+w.Stream], nil
 }
+
+// PreviewUsed implements Store.
+// Epoch implements Store: when this store was made.
+func (m *Memory) Epoch(context.Context) (time.Time, error) { return m.epoch, nil }
 
 // PreviewUsed implements Store.
 func (m *Memory) PreviewUsed(_ context.Context, w Watch) (time.Duration, error) {

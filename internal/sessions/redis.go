@@ -326,6 +326,30 @@ func (r *Redis) AddPreview(ctx context.Context, w Watch, d time.Duration) (time.
 	return time.Duration(total.Val()) * time.Millisecond, nil
 }
 
+// Epoch implements Store. The epoch key is set once, by whichever node finds it missing,
+// and kept without expiry (and on disk, where Redis keeps an append-only file): when it
+// is gone, Redis lost what it held, and the node that notices sets a new one.
+func (r *Redis) Epoch(ctx context.Context) (time.Time, error) {
+	k := r.key("epoch")
+	for range 2 {
+		us, err := r.rdb.Get(ctx, k).Int64()
+		if err == nil {
+			return time.UnixMicro(us), nil
+		}
+		if !errors.Is(err, redis.Nil) {
+			return time.Time{}, r.wrap(err)
+		}
+		set, err := r.rdb.SetNX(ctx, k, time.Now().UnixMicro(), 0).Result()
+		if err != nil {
+			return time.Time{}, r.wrap(err)
+		}
+		if set {
+			r.log.Warn("session store epoch set: Redis holds no earlier sessions, spent tokens or preview clocks (a first start, or Redis came back empty)")
+		}
+	}
+	return time.Time{}, r.wrap(errors.New("epoch key vanished twice"))
+}
+
 // PreviewUsed implements Store.
 func (r *Redis) PreviewUsed(ctx context.Context, w Watch) (time.Duration, error) {
 	ms, err := r.rdb.Get(ctx, r.key("preview", w.Stream, w.Viewer)).Int64()

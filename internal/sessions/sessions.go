@@ -187,5 +187,22 @@ type Store interface {
 	Revoked(ctx context.Context, sessions []Session) ([]Event, error)
 	// Events delivers every published event, from any node, until ctx ends.
 	Events(ctx context.Context) <-chan Event
+	// Epoch is when the store's memory begins: spent session ids and preview clocks from
+	// before it may be gone (a Redis that came back empty). It moves forward only when
+	// the store lost what it held.
+	Epoch(ctx context.Context) (time.Time, error)
 	Close() error
+}
+
+// IssuedBeforeEpoch says whether something issued at issued (a playback token, whose
+// time has whole seconds) predates the store's memory, so that whether it was spent is
+// not known.
+func IssuedBeforeEpoch(issued, epoch time.Time) bool {
+	return issued.Before(epoch.Truncate(time.Second))
+}
+
+// PreviewsForgotten says whether the free previews of a stream that first went live at
+// started may have been used and forgotten: the store's memory began after it.
+func PreviewsForgotten(started, epoch time.Time) bool {
+	return !started.IsZero() && started.Before(epoch)
 }

@@ -23,6 +23,7 @@ func Run(t *testing.T, open func(t *testing.T) sessions.Store) {
 	t.Run("PendingNotCounted", func(t *testing.T) { testPending(t, open(t)) })
 	t.Run("Events", func(t *testing.T) { testEvents(t, open(t)) })
 	t.Run("RevokedRecorded", func(t *testing.T) { testRevoked(t, open(t)) })
+	t.Run("EpochStable", func(t *testing.T) { testEpoch(t, open(t)) })
 }
 
 var seq int64
@@ -327,5 +328,26 @@ func testRevoked(t *testing.T, st sessions.Store) {
 	st.Publish(ctx, sessions.Event{Kind: sessions.EventSession, SessionID: b.ID, Reason: "kicked"})
 	if got, _ := st.Revoked(ctx, []sessions.Session{b}); len(got) != 1 || got[0].Reason != "kicked" {
 		t.Fatalf("kick not recorded: %+v", got)
+	}
+}
+
+// The epoch is set once and stays while the store keeps its memory; it is no later than
+// now, so a token issued after the store began is not taken for one issued before.
+func testEpoch(t *testing.T, st sessions.Store) {
+	ctx := context.Background()
+	first, err := st.Epoch(ctx)
+	if err != nil || first.IsZero() || first.After(time.Now()) {
+		t.Fatalf("epoch %v %v", first, err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	again, err := st.Epoch(ctx)
+	if err != nil || !again.Equal(first) {
+		t.Fatalf("epoch moved without a loss: %v then %v (%v)", first, again, err)
+	}
+	if sessions.IssuedBeforeEpoch(time.Now().Truncate(time.Second), first) {
+		t.Error("a token issued this second counts as issued before the epoch")
+	}
+	if !sessions.PreviewsForgotten(first.Add(-time.Minute), first) || sessions.PreviewsForgotten(time.Time{}, first) {
+		t.Error("previews of a stream live before the epoch are remembered, or those of one never live forgotten")
 	}
 }

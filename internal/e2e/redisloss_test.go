@@ -1,0 +1,88 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/livegate/livegate/internal/config"
+	"github.com/livegate/livegate/internal/testenv"
+)
+
+// forgetRedis deletes every key under prefix: what this deployment's Redis holds after
+// it came back empty (a restart without persistence), without touching other tests'.
+func forgetRedis(t *testing.T, url, prefix string) {
+	t.Helper()
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var keys []string
+	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) == 0 {
+		t.Fatal("nothing under the test's prefix to forget")
+	}
+	if err := rdb.Del(ctx, keys...).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A Redis that comes back empty used to forget which playback tokens were spent and how
+// much free preview each viewer had watched: a spent token opened a second session and
+// a viewer got the preview again. Now the fleet notices (its epoch key is gone): tokens
+// issued before are refused (a new one comes from /access as ever), and the previews
+// of a stream live before the loss give nothing more.
+func TestRedisThatForgetsKeepsTokensSpentAndPreviewsUsed(t *testing.T) {
+	redisURL, prefix := testenv.RedisURL(t), testenv.UniquePrefix()
+	n := startNode(t, chain(moneySettings(t), func(c *config.Config) {
+		c.RedisURL, c.RedisPrefix = redisURL, prefix
+		c.PlaybackSecret, c.SessionTTL = playbackSecret, 3*time.Second
+	}))
+	n.launchCountries()
+	_, s := n.ticketStream("MA", map[string]int64{"MAD": 4900})
+	if st := n.call("PATCH", "/v1/streams/"+s.ID, map[string]any{"preview_seconds": 60, "max_sessions": 3}, nil); st != 200 {
+		t.Fatalf("preview: %d", st)
+	}
+	publish(t, n, s, webrtc.MimeTypeVP8, 30)
+	eventually(t, 10*time.Second, "stream live", func() bool { return n.stream(s.ID).State == "live" })
+	amina, karim := n.buyer("viewer-amina", testenv.IPMorocco), n.buyer("viewer-karim", testenv.IPMorocco)
+	amina.buyTicket(s.ID)
+	spent := amina.mustAccess(s.ID)
+	v, err := watchWithToken(t, n, s, spent.PlaybackToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.waitPackets(t, "video", 5, 10*time.Second)
+	_ = v.sess.Close(t.Context())
+	unused := amina.mustAccess(s.ID)
+	if g := karim.mustAccess(s.ID); g.Access != "preview" {
+		t.Fatalf("karim's first access: %+v, want a preview", g)
+	}
+
+	time.Sleep(1100 * time.Millisecond) // tokens have whole-second times
+	forgetRedis(t, redisURL, prefix)
+
+	expectNoMedia(t, n, s, spent.PlaybackToken, 401, "playback-token-invalid")
+	expectNoMedia(t, n, s, unused.PlaybackToken, 401, "playback-token-invalid")
+	fresh := amina.mustAccess(s.ID)
+	w, err := watchWithToken(t, n, s, fresh.PlaybackToken)
+	if err != nil {
+		t.Fatalf("a token issued after the loss: %v", err)
+	}
+	w.waitPackets(t, "video", 5, 10*time.Second)
+	_, r := karim.access(s.ID)
+	expectProblem(t, "a second free preview after Redis forgot the first", r, 402, "payment-required")
+}
