@@ -18,6 +18,9 @@ type Metrics struct {
 	ViewerEstimate   prometheus.Histogram
 	JoinLatency      prometheus.Histogram
 	ViewerLoss       prometheus.Histogram
+	// STUNHeldBack counts connectivity checks not sent to an address the node never
+	// heard from, over its budget (stunguard.go).
+	STUNHeldBack prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them with reg when reg is not nil.
@@ -52,8 +55,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		ViewerLoss: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "livegate_viewer_reported_loss_ratio", Help: "Fraction lost in viewers' RTCP receiver reports, before NACK repair.",
 			Buckets: []float64{0, .001, .005, .01, .02, .05, .1, .2, .5}}),
+		STUNHeldBack: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livegate_stun_requests_held_total", Help: "ICE connectivity checks not sent to an address that never answered, over its budget."}),
 	}
 	if reg != nil {
+		reg.MustRegister(m.STUNHeldBack)
 		reg.MustRegister(m.Publishers, m.Subscribers, m.PacketsForwarded, m.BytesForwarded,
 			m.NACKsReceived, m.Retransmits, m.PLIsSent, m.LayerSwitches, m.PacerDrops, m.NeverConnected, m.ViewerEstimate, m.JoinLatency, m.ViewerLoss)
 	}

@@ -146,7 +146,7 @@ func New(cfg Config) (*SFU, error) {
 	}
 	loggerFactory := newPionLogs(cfg.Logger.With("component", "pion"))
 
-	udpMux, err := newUDPMux(cfg.UDPPort, ifFilter, cfg.IncludeLoopback, 4<<20,
+	udpMux, err := newUDPMux(cfg.UDPPort, ifFilter, cfg.IncludeLoopback, 4<<20, newSTUNGuard(s.metrics.STUNHeldBack.Inc),
 		loggerFactory.NewLogger("ice-mux"), cfg.Logger)
 	if err != nil {
 		return nil, err

@@ -25,6 +25,7 @@ import (
 type udpMux struct {
 	port    int
 	bufSize int
+	guard   *stunGuard // every address's socket shares it: a budget is per remote address
 	logger  logging.LeveledLogger
 	log     *slog.Logger
 
@@ -45,14 +46,14 @@ const muxRetry = time.Second
 // newUDPMux binds port on every address of the interfaces keep allows (loopback ones when
 // loopback), skipping and retrying the ones that cannot be bound yet. It fails only when
 // no address at all could be bound and none is pending.
-func newUDPMux(port int, keep func(iface string) bool, loopback bool, bufSize int,
+func newUDPMux(port int, keep func(iface string) bool, loopback bool, bufSize int, guard *stunGuard,
 	logger logging.LeveledLogger, log *slog.Logger) (*udpMux, error) {
 	addrs, err := muxAddresses(keep, loopback)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &udpMux{port: port, bufSize: bufSize, logger: logger, log: log, muxes: map[string]*ice.UDPMuxDefault{},
+	m := &udpMux{port: port, bufSize: bufSize, guard: guard, logger: logger, log: log, muxes: map[string]*ice.UDPMuxDefault{},
 		stop: cancel, done: make(chan struct{})}
 	var firstErr error
 	for _, a := range addrs {
@@ -137,7 +138,7 @@ func (m *udpMux) bind(a netip.Addr) error {
 		_ = conn.SetReadBuffer(m.bufSize)
 		_ = conn.SetWriteBuffer(m.bufSize)
 	}
-	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{Logger: m.logger, UDPConn: conn})
+	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{Logger: m.logger, UDPConn: &guardedConn{UDPConn: conn, guard: m.guard}})
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {

@@ -1,0 +1,69 @@
+package sfu
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pion/stun/v4"
+)
+
+func TestSTUNGuardBoundsChecksToAnUnheardAddress(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	held := 0
+	g := newSTUNGuard(func() { held++ })
+	g.now = func() time.Time { return now }
+	req, err := stun.Build(stun.TransactionID, stun.BindingRequest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := stun.Build(stun.TransactionID, stun.BindingSuccess)
+	victim := netip.MustParseAddrPort("203.0.114.7:40000")
+	sent := 0
+	for port := uint16(40000); port < 40000+32; port++ {
+		for range 8 { // 32 candidates, 8 checks each
+			if g.allow(req.Raw, netip.AddrPortFrom(victim.Addr(), port)) {
+				sent++
+			}
+		}
+	}
+	if sent != stunBurst || held != 32*8-stunBurst {
+		t.Errorf("sent %d of 256 checks to an unheard host (%d held), want %d", sent, held, stunBurst)
+	}
+	if !g.allow(resp.Raw, victim) || !g.allow([]byte{0x80, 0x60, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1}, victim) {
+		t.Error("a STUN response or an RTP packet was held back")
+	}
+	now = now.Add(stunRefill)
+	if !g.allow(req.Raw, victim) || g.allow(req.Raw, victim) {
+		t.Error("want one more check after a refill period, and only one")
+	}
+	// A peer that speaks is a peer: unbounded from then on, its other ports included.
+	g.received(netip.AddrPortFrom(victim.Addr(), 5000))
+	for range 100 {
+		if !g.allow(req.Raw, victim) {
+			t.Fatal("a check to an address heard from was held back")
+		}
+	}
+	now = now.Add(stunBurst * stunRefill) // past heardFor, and every bucket refilled
+	g.allow(req.Raw, netip.MustParseAddrPort("203.0.114.8:1")) // prunes
+	if _, ok := g.heard.Load(victim.Addr()); ok {
+		t.Error("an address heard from long ago is still remembered")
+	}
+	if n := len(g.buckets); n != 1 {
+		t.Errorf("%d buckets after the prune, want the new one only", n)
+	}
+	// IPv4-mapped IPv6 is the same address.
+	g.received(netip.MustParseAddrPort("[::ffff:203.0.114.9]:1"))
+	if _, ok := g.heard.Load(netip.MustParseAddr("203.0.114.9")); !ok {
+		t.Error("a mapped address is kept apart from its IPv4 form")
+	}
+}
+
+func TestIsSTUNRequest(t *testing.T) {
+	req, _ := stun.Build(stun.TransactionID, stun.BindingRequest)
+	ind, _ := stun.Build(stun.TransactionID, stun.NewType(stun.MethodBinding, stun.ClassIndication))
+	resp, _ := stun.Build(stun.TransactionID, stun.BindingSuccess)
+	if !isSTUNRequest(req.Raw) || isSTUNRequest(ind.Raw) || isSTUNRequest(resp.Raw) || isSTUNRequest([]byte{22, 254, 253}) {
+		t.Error("want binding requests only")
+	}
+}
