@@ -44,7 +44,7 @@ func TestSTUNGuardBoundsChecksToAnUnheardAddress(t *testing.T) {
 			t.Fatal("a check to an address heard from was held back")
 		}
 	}
-	now = now.Add(stunBurst * stunRefill) // past heardFor, and every bucket refilled
+	now = now.Add(stunBurst * stunRefill)                      // past heardFor, and every bucket refilled
 	g.allow(req.Raw, netip.MustParseAddrPort("203.0.114.8:1")) // prunes
 	if _, ok := g.heard.Load(victim.Addr()); ok {
 		t.Error("an address heard from long ago is still remembered")
