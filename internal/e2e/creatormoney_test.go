@@ -189,7 +189,7 @@ func TestTipShowsOnceAfterItsWebhook(t *testing.T) {
 			ViewerID string `json:"viewer_id"`
 		}
 		if err := json.Unmarshal([]byte(tips[0].data), &tip); err != nil || tip.Amount != 2000 || tip.Display != "MAD 20.00" ||
-			tip.Message != "Mabrouk! 🎉" || tip.ViewerID != tipper.id || tips[0].id == "" {
+			tip.Message != "Mabrouk! 🎉" || tip.ViewerID != "" || strings.Contains(tips[0].data, tipper.id) || tips[0].id == "" {
 			t.Errorf("%s tip event %+v (%v)", name, tips[0], err)
 		}
 	}
@@ -198,6 +198,10 @@ func TestTipShowsOnceAfterItsWebhook(t *testing.T) {
 	}
 	if st := n.call("GET", "/v1/streams/"+s.ID+"/tips", nil, &list); st != 200 || len(list.Tips) != 1 {
 		t.Fatalf("tips list: %d %+v", st, list)
+	}
+	// Nobody's user id on a public list: anyone may read it.
+	if r := n.raw("GET", "/v1/streams/"+s.ID+"/tips", "", "", nil); r.status != 200 || strings.Contains(r.body, tipper.id) || strings.Contains(r.body, "viewer_id") {
+		t.Errorf("the public tips list names the tipper: %s", r.body)
 	}
 
 	// On the ledger, with Morocco's 15% fee; a tip while a waiver runs pays none.

@@ -239,6 +239,21 @@ func TestProductionRefusesPublishedSecrets(t *testing.T) {
 			t.Errorf("the refusal prints the secret %q", c.value)
 		}
 	}
+	// A webhook signing secret typed by hand, and an S3 secret of three letters.
+	for _, c := range []struct {
+		name      string
+		args, env []string
+	}{
+		{"STRIPE_WEBHOOK_SECRET", production(nil), []string{stripeEnv[0], "STRIPE_WEBHOOK_SECRET=whsec_abc123abc123abc1"}},
+		{"--recordings-s3-secret-key", append(production(nil), "--recordings-s3-endpoint", "127.0.0.1:19000", "--recordings-s3-bucket", "recordings",
+			"--recordings-s3-access-key", "livegate", "--recordings-s3-secret-key", "abc"), stripeEnv},
+	} {
+		loopback, _ := testenv.LoopbackArgs(t)
+		code, out := testenv.RunUntilExit(t, append(loopback, c.args...), c.env, 15*time.Second)
+		if code == 0 || !strings.Contains(out, c.name) {
+			t.Errorf("a weak %s: exit %d, output does not refuse it by name:\n%s", c.name, code, out)
+		}
+	}
 	// The example environment file as shipped, with --production.
 	args, _ := testenv.LoopbackArgs(t)
 	example := envFile(t, repoFile(t, "deploy/livegate.env.example"))
