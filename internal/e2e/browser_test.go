@@ -906,6 +906,34 @@ func TestBrowserOperatorConsoleEnablesACountry(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "the replayed delivery at the platform", func() bool { return hooks.count() == 2 })
+
+	// Morocco pays out by hand: the console shows what the creator is owed and records
+	// the transfer the operator made, which settles it.
+	row := `#balances tr[data-creator="` + c.ID + `"][data-currency="MAD"]`
+	if err := chromedp.Do(browser, chromedp.Reload()); err != nil { // no load of the replay's still rendering
+		t.Fatal(err)
+	}
+	wait("the creator's balance", `(document.querySelector('`+row+`') || {}).textContent?.includes("MAD 41.65")`)
+	if err := chromedp.Do(browser,
+		chromedp.SendKeys(chromedp.CSS(row+` .payout-reference`), "TRX-CONSOLE-1"),
+		chromedp.Click(chromedp.CSS(row+` .payout-record`)),
+	); err != nil {
+		t.Fatalf("record a payout in the console: %v", err)
+	}
+	var paid struct {
+		Payouts []struct {
+			Reference string
+			Amount    int64
+		}
+	}
+	eventually(t, 10*time.Second, "the console's payout", func() bool {
+		n.call("GET", "/v1/admin/payouts?creator_id="+c.ID, nil, &paid)
+		return len(paid.Payouts) > 0
+	})
+	if len(paid.Payouts) != 1 || paid.Payouts[0].Amount != 4165 || paid.Payouts[0].Reference != "TRX-CONSOLE-1" {
+		t.Fatalf("payouts after the console: %+v", paid.Payouts)
+	}
+	wait("nothing owed", `(document.querySelector('`+row+`') || {}).textContent?.includes("MAD 0.00")`)
 }
 
 // countingReceiver answers every webhook out with 204 and counts them.
