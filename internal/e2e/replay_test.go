@@ -339,7 +339,7 @@ func TestReplayFromAnotherNodeThroughS3(t *testing.T) {
 	}
 	p := publish(t, a, s, webrtc.MimeTypeVP8, 30)
 	v := mustWatch(t, a, s)
-	v.waitPackets(t, "video", 60, 10*time.Second)
+	v.waitPackets(t, "video", 120, 15*time.Second) // some 3 s: 50 frames recorded even if the recorder joined a keyframe late
 	p.stop()
 	a.call("DELETE", "/v1/streams/"+s.ID, nil, nil)
 	recs := waitRecording(t, a, s.ID, store.RecordingComplete)
