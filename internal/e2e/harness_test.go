@@ -254,14 +254,12 @@ func watchWithToken(t *testing.T, n *testNode, s streamInfo, token string, extra
 	}
 	v.sess = sess
 	v.state.Store(webrtc.PeerConnectionStateNew)
+	// pion calls this on a goroutine per change: two changes close at once.
+	var closeOnce sync.Once
 	sess.PC.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		v.state.Store(st)
 		if st == webrtc.PeerConnectionStateClosed || st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateDisconnected {
-			select {
-			case <-v.closed:
-			default:
-				close(v.closed)
-			}
+			closeOnce.Do(func() { close(v.closed) })
 		}
 	})
 	t.Cleanup(func() { sess.PC.Close(); v.wg.Wait() })
