@@ -19,7 +19,7 @@ import (
 // only once.
 func TestOutboxRetriesUntilDelivered(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "outbox.db"))
+	db, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "outbox.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -206,7 +206,7 @@ func flags(c *Config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base URL clients reach this node at")
 	fs.StringVar(&c.InternalURL, "internal-url", c.InternalURL, "base URL other nodes of the fleet reach this node at, for relays (e.g. http://10.0.0.5:8080); empty: --public-url")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded SQLite database")
-	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL (postgres://...); empty uses SQLite in --data-dir")
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL (postgres://... or postgresql://...), or sqlite:PATH; empty uses SQLite in --data-dir")
 	fs.StringVar(&c.NodeID, "node-id", "", "this node's name, unique in a fleet (default: the host name and the HTTP port)")
 	fs.StringVar(&c.Region, "region", c.Region, "where this node runs (e.g. eu-west), as the fleet's registry shows it")
 	fs.DurationVar(&c.RelayIdle, "relay-idle", c.RelayIdle, "how long a node keeps relaying a stream from its origin after its last viewer left")
@@ -397,6 +397,9 @@ func (c Config) Validate() error {
 	if c.ReconnectGrace < 0 {
 		errs = append(errs, errors.New("reconnect-grace must not be negative"))
 	}
+	if err := c.checkDatabaseURL(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.RecordingsS3.Endpoint != "" && c.RecordingsS3.Bucket == "" {
 		errs = append(errs, errors.New("recordings-s3-bucket is required with recordings-s3-endpoint"))
 	}
@@ -454,6 +457,29 @@ func (l *listFlag) Set(s string) error {
 		}
 	}
 	return nil
+}
+
+// checkDatabaseURL accepts PostgreSQL URLs and an explicit SQLite file (sqlite:PATH), and
+// nothing else: a mistyped URL (mysql://, postgresql+pgx://) must not quietly become a
+// SQLite file named after it, a ledger of its own on every node of a fleet.
+func (c Config) checkDatabaseURL() error {
+	u := c.DatabaseURL
+	switch {
+	case u == "", strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
+		return nil
+	case strings.HasPrefix(u, "sqlite:"):
+		if strings.TrimPrefix(u, "sqlite:") == "" {
+			return errors.New("database-url: sqlite: needs a file path (sqlite:/var/lib/livegate/livegate.db)")
+		}
+		return nil
+	}
+	scheme, _, _ := strings.Cut(u, ":")
+	return fmt.Errorf("database-url: %q is not a database livegate uses: want postgres://..., postgresql://... or sqlite:PATH", scheme)
+}
+
+// SQLite says whether the node keeps its data in a SQLite file (no PostgreSQL URL).
+func (c Config) SQLite() bool {
+	return !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://")
 }
 
 // RemotePrefixes is --remote-networks parsed: the one place it is read.

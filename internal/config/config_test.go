@@ -52,6 +52,10 @@ func TestLoadRejects(t *testing.T) {
 		{"--rate-limits", "nosuch=1/s"},
 		{"--max-cpu-percent", "150"},
 		{"--max-sdp-line", "10"},
+		{"--database-url", "mysql://x/y"},
+		{"--database-url", "postgresql+pgx://db/livegate"},
+		{"--database-url", "/var/lib/livegate/livegate.db"},
+		{"--database-url", "sqlite:"},
 	} {
 		if _, err := Load(args, env(nil), &bytes.Buffer{}); err == nil {
 			t.Errorf("Load(%v) accepted", args)
@@ -106,6 +110,23 @@ func TestProductionNeedsStripeAndViewerKeys(t *testing.T) {
 	}
 	if _, err := Load(strongProduction(), env(map[string]string{"STRIPE_SECRET_KEY": strongStripeKey}), &bytes.Buffer{}); err == nil {
 		t.Fatal("production without a webhook secret accepted")
+	}
+}
+
+// The databases livegate uses, and a fleet on SQLite refused in production.
+func TestDatabaseURL(t *testing.T) {
+	for _, u := range []string{"", "postgres://db/livegate", "postgresql://u@db:5432/livegate?sslmode=require", "sqlite:/tmp/livegate.db"} {
+		if _, err := Load([]string{"--database-url", u}, env(nil), &bytes.Buffer{}); err != nil {
+			t.Errorf("--database-url %q: %v", u, err)
+		}
+	}
+	stripe := env(map[string]string{"STRIPE_SECRET_KEY": strongStripeKey, "STRIPE_WEBHOOK_SECRET": strongWebhookSecret})
+	_, err := Load(append(strongProduction(), "--redis-url", "redis://redis:6379/0"), stripe, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "--database-url postgres://") {
+		t.Errorf("a production fleet on SQLite: %v", err)
+	}
+	if _, err := Load(append(strongProduction(), "--redis-url", "redis://redis:6379/0", "--database-url", "postgres://db/livegate"), stripe, &bytes.Buffer{}); err != nil {
+		t.Errorf("a production fleet on PostgreSQL: %v", err)
 	}
 }
 

@@ -160,6 +160,9 @@ func (c Config) productionErrors() []error {
 	for _, name := range slices.Sorted(maps.Keys(keys)) {
 		check("--operator-keys "+name, keys[name], 16, true)
 	}
+	if c.RedisURL != "" && c.SQLite() {
+		errs = append(errs, errors.New("--production: a fleet (--redis-url) needs --database-url postgres://...: on SQLite every node would keep a ledger of its own"))
+	}
 	if c.PlaybackSecret != "" && (c.PlaybackSecret == c.ViewerJWTSecret || c.PlaybackSecret == c.APIKey) {
 		errs = append(errs, errors.New("--production: --playback-secret must differ from the API key and the viewer JWT secret"))
 	}
@@ -197,8 +200,11 @@ func (c Config) DevelopmentDefaults() []string {
 	if len(c.RemoteNetworks) == 0 && !c.Production {
 		d = append(d, "no --remote-networks: media may be sent to any address, private ones included")
 	}
-	if c.DatabaseURL == "" {
+	switch {
+	case c.DatabaseURL == "":
 		d = append(d, "durable data in SQLite under "+c.DataDir)
+	case c.SQLite():
+		d = append(d, "durable data in SQLite at "+strings.TrimPrefix(c.DatabaseURL, "sqlite:"))
 	}
 	if c.RedisURL == "" {
 		d = append(d, "viewer sessions in process: single node only")

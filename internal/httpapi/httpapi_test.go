@@ -31,7 +31,7 @@ import (
 // newAPI builds the API over a real SQLite store and a loopback-only SFU.
 func newAPI(t testing.TB) *api {
 	t.Helper()
-	db, err := sqlstore.Open(context.Background(), filepath.Join(t.TempDir(), "api.db"))
+	db, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "api.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,7 +90,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 
 	dbURL := cfg.DatabaseURL
 	if dbURL == "" {
-		dbURL = filepath.Join(cfg.DataDir, "livegate.db")
+		dbURL = "sqlite:" + filepath.Join(cfg.DataDir, "livegate.db")
 	}
 	db, err := sqlstore.Open(ctx, dbURL)
 	if err != nil {

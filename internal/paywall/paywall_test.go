@@ -18,7 +18,7 @@ import (
 // The decision over a real SQLite store and the in-process session store.
 func TestDecide(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "d.db"))
+	db, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "d.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -104,7 +104,7 @@ func TestNewEventIsIdempotent(t *testing.T) {
 }
 
 func openStore(t *testing.T) *sqlstore.DB {
-	db, err := sqlstore.Open(context.Background(), filepath.Join(t.TempDir(), "hooks.db"))
+	db, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "hooks.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

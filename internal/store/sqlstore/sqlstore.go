@@ -37,12 +37,14 @@ const (
 type DB struct {
 	db      *sql.DB
 	dialect dialect
+	path    string // SQLite's file
 }
 
 var _ store.Store = (*DB)(nil)
 
-// Open connects to PostgreSQL when url starts with postgres:// or postgresql://, and
-// otherwise opens (creating if needed) the SQLite database file at url. It applies every
+// Open connects to PostgreSQL when url starts with postgres:// or postgresql://, and opens
+// (creating if needed) the SQLite database file PATH of sqlite:PATH; anything else is
+// refused. A SQLite file that fails its integrity check is refused, with its path. It applies every
 // migration not yet applied.
 func Open(ctx context.Context, url string) (*DB, error) {
 	var d *DB
@@ -54,30 +56,70 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		}
 		db.SetMaxOpenConns(20)
 		d = &DB{db: db, dialect: postgres}
-	default:
-		if dir := filepath.Dir(url); dir != "." {
+	case strings.HasPrefix(url, "sqlite:"):
+		path := strings.TrimPrefix(url, "sqlite:")
+		if dir := filepath.Dir(path); dir != "." {
 			if err := os.MkdirAll(dir, 0o750); err != nil {
 				return nil, fmt.Errorf("create data dir: %w", err)
 			}
 		}
 		// WAL lets readers run beside the writer; immediate transactions take the write
 		// lock up front so two writers wait (busy_timeout) instead of deadlocking.
-		dsn := "file:" + url + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+		dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 		db, err := sql.Open("sqlite", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
-		d = &DB{db: db, dialect: sqlite}
+		d = &DB{db: db, dialect: sqlite, path: path}
+	default:
+		scheme, _, _ := strings.Cut(url, ":")
+		return nil, fmt.Errorf("open store: %q is not a database livegate uses: want postgres://..., postgresql://... or sqlite:PATH", scheme)
 	}
 	if err := d.db.PingContext(ctx); err != nil {
 		d.db.Close()
+		if d.dialect == sqlite {
+			return nil, fmt.Errorf("open %s: %w", d.path, err)
+		}
 		return nil, fmt.Errorf("connect: %w", err)
+	}
+	if d.dialect == sqlite {
+		if err := d.quickCheck(ctx); err != nil {
+			d.db.Close()
+			return nil, err
+		}
 	}
 	if err := d.migrate(ctx); err != nil {
 		d.db.Close()
 		return nil, err
 	}
 	return d, nil
+}
+
+// quickCheck runs SQLite's quick_check: a file damaged in its middle pages opens and
+// answers its first queries, and fails later, in the middle of someone's purchase.
+func (d *DB) quickCheck(ctx context.Context) error {
+	rows, err := d.db.QueryContext(ctx, `PRAGMA quick_check`)
+	if err != nil {
+		return fmt.Errorf("sqlite %s is damaged: %w", d.path, err)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return fmt.Errorf("sqlite %s is damaged: %w", d.path, err)
+		}
+		if line != "ok" && len(problems) < 3 {
+			problems = append(problems, line)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite %s is damaged: %w", d.path, err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("sqlite %s is damaged (restore it from a backup): %s", d.path, strings.Join(problems, "; "))
+	}
+	return nil
 }
 
 // Close closes the database.
