@@ -44,9 +44,8 @@ func run() error {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	// go-redis logs reconnect attempts on its own; route them into our logs at debug.
 	redis.SetLogger(redisLogger{log.With("component", "redis")})
-	if cfg.APIKey == "" {
-		log.Warn("no --api-key set: /v1 is open to anyone who can reach this node (development mode)")
-	}
+	// An open /v1 (no --api-key) is among the development defaults the node logs in one
+	// line at start.
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -47,9 +48,16 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // asked for: the usage is the answer
+		}
 		return err
 	}
 	rest := fs.Args()
+	if len(rest) == 1 && (rest[0] == "help" || rest[0] == "-h") {
+		fs.Usage()
+		return nil
+	}
 	if len(rest) < 2 {
 		fs.Usage()
 		return fmt.Errorf("missing command")

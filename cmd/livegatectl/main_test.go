@@ -221,3 +221,19 @@ func TestCLIGrowthPromoAndWebhooks(t *testing.T) {
 		t.Fatalf("webhooks deliveries:\n%s", out)
 	}
 }
+
+// Asking for help is not an error (exit 0); no command, or an unknown one, is.
+func TestHelpIsNotAnError(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
+		var out, errOut bytes.Buffer
+		if err := run(context.Background(), args, &out, &errOut); err != nil || !strings.Contains(errOut.String(), "payouts record") {
+			t.Errorf("livegatectl %v: %v, usage shown: %v", args, err, strings.Contains(errOut.String(), "payouts record"))
+		}
+	}
+	for _, args := range [][]string{nil, {"nosuch", "command"}} {
+		var out, errOut bytes.Buffer
+		if err := run(context.Background(), args, &out, &errOut); err == nil {
+			t.Errorf("livegatectl %v: no error", args)
+		}
+	}
+}

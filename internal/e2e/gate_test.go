@@ -141,6 +141,9 @@ func TestDeployedNodeHasNoDevelopmentDoor(t *testing.T) {
 		}
 	}
 	waitOutput(t, bare.proc, "development defaults in force")
+	if c := strings.Count(bare.proc.Output(), `"level":"WARN"`); c != 1 {
+		t.Errorf("a bare development node logs %d WARN lines at start, want the one listing the defaults:\n%s", c, bare.proc.Output())
+	}
 	if c := strings.Count(bare.proc.Output(), "development defaults in force"); c != 1 {
 		t.Errorf("development defaults logged %d times, want one line", c)
 	}

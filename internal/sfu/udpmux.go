@@ -72,6 +72,11 @@ func newUDPMux(port int, keep func(iface string) bool, loopback bool, bufSize in
 		cancel()
 		if firstErr == nil {
 			firstErr = errors.New("no usable address on the allowed interfaces")
+			if !loopback {
+				// A laptop offline or a container with only lo: the one thing to say.
+				firstErr = errors.New("no usable address on the allowed interfaces (loopback ones are left out: " +
+					"--include-loopback uses them, for a node reached from this machine only)")
+			}
 		}
 		return nil, fmt.Errorf("listen udp %d: %w", port, firstErr)
 	}
