@@ -246,6 +246,27 @@ func TestComposeFileLoads(t *testing.T) {
 		if s.Build == nil || s.Build.Dockerfile != "deploy/Dockerfile" {
 			t.Errorf("%s is not built from deploy/Dockerfile: %+v", name, s.Build)
 		}
+		// A node started before PostgreSQL is ready exits: it waits for health, and
+		// comes back.
+		for _, dep := range []string{"postgres", "redis"} {
+			if d, ok := s.DependsOn[dep]; !ok || d.Condition != "service_healthy" {
+				t.Errorf("%s does not wait for %s to be healthy: %+v", name, dep, s.DependsOn)
+			}
+			if p.Services[dep].HealthCheck == nil || len(p.Services[dep].HealthCheck.Test) == 0 {
+				t.Errorf("%s has no health check for %s to wait on", dep, name)
+			}
+		}
+		if s.Restart == "" || s.Restart == "no" {
+			t.Errorf("%s does not restart when it stops", name)
+		}
+	}
+	// Compose and Kubernetes run the same PostgreSQL major.
+	k8s, err := os.ReadFile("k8s/postgres.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := regexp.MustCompile(`image:\s*(postgres:\d+)`).FindSubmatch(k8s); m == nil || p.Services["postgres"].Image != string(m[1]) {
+		t.Errorf("compose runs %q, Kubernetes %q", p.Services["postgres"].Image, m)
 	}
 	for _, want := range []string{"postgres", "redis", "stripe-mock"} {
 		if _, ok := p.Services[want]; !ok {
@@ -294,6 +315,14 @@ func TestImageMatchesTheServer(t *testing.T) {
 	}
 	if stages < 2 || !nonRoot {
 		t.Errorf("want a multi-stage build ending in a non-root image: %d stages, non-root %v", stages, nonRoot)
+	}
+	// The data directory exists in the image and belongs to the user the server runs as
+	// (distroless nonroot: 65532), or the server cannot write its data or recordings.
+	if !regexp.MustCompile(`(?m)^COPY --from=\w+ --chown=65532:65532 \S+ /var/lib/livegate$`).Match(raw) {
+		t.Error("the image does not make its data directory owned by its nonroot user")
+	}
+	if !strings.Contains(string(raw), "ENV LIVEGATE_DATA_DIR=/var/lib/livegate") {
+		t.Error("the image's data directory is not the one it makes")
 	}
 	if !strings.Contains(entry, `"/usr/local/bin/livegate"`) || !strings.Contains(string(raw), "./cmd/livegate") {
 		t.Errorf("the entrypoint %q is not the server built from ./cmd/livegate", entry)
