@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"runtime"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,8 +27,9 @@ type Load struct {
 }
 
 // Capacity refuses new viewers when the node is full, so that those already watching
-// keep their quality. Viewers are counted when asked; egress and CPU are sampled once a
-// second by Run.
+// keep their quality. Viewers are counted when asked; egress and CPU (a CPUMeter: the
+// process's own use, and the stalls and steal of a node its neighbours starve) are
+// sampled once a second by Run.
 type Capacity struct {
 	limits   CapacityLimits
 	viewers  func() int
@@ -40,20 +39,28 @@ type Capacity struct {
 	mu   sync.Mutex
 	load Load
 	last sample
+	cpu  CPUMeter
 }
 
 type sample struct {
 	at   time.Time
 	sent uint64
-	cpu  time.Duration
 }
 
 // NewCapacity watches the node's load against limits. viewers counts viewer
 // connections; sent reports the media bytes sent so far.
 func NewCapacity(limits CapacityLimits, viewers func() int, sent func() uint64, rejected *prometheus.CounterVec) *Capacity {
-	c := &Capacity{limits: limits, viewers: viewers, sent: sent, rejected: rejected}
+	c := &Capacity{limits: limits, viewers: viewers, sent: sent, rejected: rejected, cpu: NewHostCPU()}
 	c.last = c.sample()
 	return c
+}
+
+// UseCPUMeter makes the node's CPU load m's readings (a test drives it; HostCPU by
+// default).
+func (c *Capacity) UseCPUMeter(m CPUMeter) {
+	c.mu.Lock()
+	c.cpu = m
+	c.mu.Unlock()
 }
 
 // Run samples the node's load once a second until ctx ends.
@@ -75,10 +82,6 @@ func (c *Capacity) sample() sample {
 	if c.sent != nil {
 		s.sent = c.sent()
 	}
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
-		s.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
 	return s
 }
 
@@ -91,7 +94,7 @@ func (c *Capacity) update() {
 		return
 	}
 	c.load.Egress = int64(float64(now.sent-c.last.sent) * 8 / wall.Seconds())
-	cpu := float64(now.cpu-c.last.cpu) / float64(wall) / float64(runtime.NumCPU())
+	cpu := c.cpu.Busy()
 	// Smoothed over about three seconds: one busy second (a burst of joins, a GC) is not
 	// a full node, three are.
 	c.load.CPU += (cpu - c.load.CPU) / 3

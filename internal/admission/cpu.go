@@ -1,0 +1,126 @@
+package admission
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// CPUMeter reports how much of the node's CPU is taken, 0 to 1, since it was last asked.
+// Capacity asks it once a second; tests give it one they drive.
+type CPUMeter interface {
+	Busy() float64
+}
+
+// HostCPU is the node's CPU as viewers feel it: the larger of the share of the machine's
+// CPUs this process used, the share of time its tasks (or, without cgroup figures, the
+// machine's) waited for a CPU (pressure stall information, "some"), and the share the
+// hypervisor stole. A node starved by its neighbours uses little CPU itself, yet cannot
+// serve one more viewer: the stalls and the steal say so. Where the kernel offers no
+// pressure or steal figures, only the process's own use counts.
+type HostCPU struct {
+	mu       sync.Mutex
+	at       time.Time
+	own      time.Duration // user and system time so far
+	steal    uint64        // steal ticks so far
+	total    uint64        // all ticks so far
+	pressure string        // the cpu.pressure file read, "" when none
+}
+
+// NewHostCPU starts measuring now.
+func NewHostCPU() *HostCPU {
+	h := &HostCPU{at: time.Now(), own: ownCPU()}
+	h.steal, h.total = stealTicks()
+	for _, p := range []string{"/sys/fs/cgroup/cpu.pressure", "/proc/pressure/cpu"} {
+		if _, err := os.ReadFile(p); err == nil {
+			h.pressure = p
+			break
+		}
+	}
+	return h
+}
+
+// Busy implements CPUMeter.
+func (h *HostCPU) Busy() float64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now, own := time.Now(), ownCPU()
+	steal, total := stealTicks()
+	busy := 0.0
+	if wall := now.Sub(h.at); wall > 0 {
+		busy = float64(own-h.own) / float64(wall) / float64(runtime.NumCPU())
+	}
+	if total > h.total {
+		busy = max(busy, float64(steal-h.steal)/float64(total-h.total))
+	}
+	if h.pressure != "" {
+		busy = max(busy, stallShare(h.pressure))
+	}
+	h.at, h.own, h.steal, h.total = now, own, steal, total
+	return min(busy, 1)
+}
+
+func ownCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// stealTicks reads the machine's steal and total CPU ticks from /proc/stat (zeros where
+// there is none).
+func stealTicks() (steal, total uint64) {
+	f, err := os.Open("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	if !sc.Scan() {
+		return 0, 0
+	}
+	fields := strings.Fields(sc.Text()) // cpu user nice system idle iowait irq softirq steal ...
+	if len(fields) < 9 || fields[0] != "cpu" {
+		return 0, 0
+	}
+	for i, v := range fields[1:] {
+		n, _ := strconv.ParseUint(v, 10, 64)
+		if i < 8 { // guest time is counted in user already
+			total += n
+		}
+		if i == 7 {
+			steal = n
+		}
+	}
+	return steal, total
+}
+
+// stallShare reads the "some avg10" of a pressure file: the share of the last ten seconds
+// in which a runnable task waited for a CPU.
+func stallShare(path string) float64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	if !bytes.HasPrefix(line, []byte("some ")) {
+		return 0
+	}
+	for _, f := range strings.Fields(string(line)) {
+		if v, ok := strings.CutPrefix(f, "avg10="); ok {
+			pct, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return 0
+			}
+			return pct / 100
+		}
+	}
+	return 0
+}

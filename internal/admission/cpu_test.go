@@ -1,0 +1,88 @@
+package admission
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestStallShareReadsSomeAvg10(t *testing.T) {
+	dir := t.TempDir()
+	for content, want := range map[string]float64{
+		"some avg10=62.50 avg60=10.00 avg300=1.00 total=123\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n": 0.625,
+		"some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n":                                                     0,
+		"full avg10=99.00 avg60=0.00 avg300=0.00 total=0\n":                                                    0,
+		"garbage": 0,
+	} {
+		p := filepath.Join(dir, "cpu.pressure")
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got := stallShare(p); got != want {
+			t.Errorf("stallShare(%q) = %v, want %v", content, got, want)
+		}
+	}
+	if got := stallShare(filepath.Join(dir, "none")); got != 0 {
+		t.Errorf("no pressure file: %v", got)
+	}
+}
+
+// A capacity fed by a meter refuses on its readings, smoothed over about three seconds.
+func TestCapacityFollowsItsCPUMeter(t *testing.T) {
+	c := NewCapacity(CapacityLimits{CPU: 0.5}, nil, nil, nil)
+	m := &fixedMeter{v: 0.9}
+	c.UseCPUMeter(m)
+	updates := 0
+	for c.AdmitViewer() == nil {
+		c.update()
+		if updates++; updates > 5 {
+			t.Fatalf("a node 90%% busy still admits after %d samples (load %v)", updates, c.Load().CPU)
+		}
+	}
+	m.v = 0
+	for updates = 0; c.AdmitViewer() != nil; updates++ {
+		c.update()
+		if updates > 10 {
+			t.Fatalf("an idle node still refuses after %d samples (load %v)", updates, c.Load().CPU)
+		}
+	}
+}
+
+type fixedMeter struct{ v float64 }
+
+func (f *fixedMeter) Busy() float64 { return f.v }
+
+// BenchmarkHostCPU measures what the host meter reads while the benchmark keeps every
+// core busy in this process (reported as busy-share; near 1 on an idle machine), and what
+// a reading costs.
+func BenchmarkHostCPU(b *testing.B) {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range runtime.NumCPU() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+			}
+		}()
+	}
+	h := NewHostCPU()
+	time.Sleep(time.Second)
+	busy := h.Busy()
+	b.ResetTimer()
+	for range b.N {
+		h.Busy()
+	}
+	b.StopTimer()
+	close(stop)
+	wg.Wait()
+	b.ReportMetric(busy, "busy-share")
+}
