@@ -63,7 +63,7 @@ gobin=$(go env GOBIN)
 if ! answers 127.0.0.1 12111; then
 	if [ ! -x "$gobin/stripe-mock" ]; then
 		log "installing stripe-mock"
-		go install github.com/stripe/stripe-mock@latest
+		go install github.com/stripe/stripe-mock@v0.203.0 # pinned: a newer one may validate against an API stripe-go v76 does not speak
 	fi
 	log "starting stripe-mock"
 	nohup "$gobin/stripe-mock" -http-addr 127.0.0.1:12111 -https-addr 127.0.0.1:12112 >/tmp/stripe-mock.log 2>&1 &
