@@ -69,6 +69,28 @@ func PostgresURL(t testing.TB) string {
 	return fmt.Sprintf("%s%ssearch_path=%s", base, sep, schema)
 }
 
+// dataDir is a node's data directory, removed when the test ends. Unlike t.TempDir's, its
+// removal tries again for a second: a SQLite connection that a late writer held past the
+// node's stop may still touch its files (seen once in a full run: "directory not empty").
+func dataDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "livegate-data-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		var err error
+		for range 10 {
+			if err = os.RemoveAll(dir); err == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Errorf("remove the node's data directory: %v", err)
+	})
+	return dir
+}
+
 // LoopbackConfig is a node configuration that only ever touches loopback: HTTP and ICE
 // ports picked by the kernel, candidates only on lo, no mDNS, data in a temp dir.
 func LoopbackConfig(t testing.TB) config.Config {
@@ -76,7 +98,7 @@ func LoopbackConfig(t testing.TB) config.Config {
 	// A port chosen now, so the node's public URL (in checkout and WHEP links) is right.
 	cfg.HTTPAddr = FreeAddr(t)
 	cfg.PublicURL = "http://" + cfg.HTTPAddr
-	cfg.DataDir = t.TempDir()
+	cfg.DataDir = dataDir(t)
 	cfg.UDPPort = 0
 	cfg.TCPAddr = "127.0.0.1:0"
 	cfg.Interfaces = []string{"lo"}
