@@ -33,7 +33,11 @@ const (
 
 // stunGuard decides, per packet, whether a STUN request may go to an address.
 type stunGuard struct {
-	heard sync.Map // netip.Addr -> *atomic.Int64: unix nanos of the last packet from it
+	// heard is when each address last sent a packet (unix nanos). received runs for every
+	// packet the node receives: a read lock and a map lookup, no allocation (a sync.Map
+	// would box each netip.Addr key).
+	heardMu sync.RWMutex
+	heard   map[netip.Addr]*atomic.Int64
 
 	mu        sync.Mutex
 	buckets   map[netip.Addr]*stunBucket
@@ -51,7 +55,7 @@ func newSTUNGuard(dropped func()) *stunGuard {
 	if dropped == nil {
 		dropped = func() {}
 	}
-	return &stunGuard{buckets: map[netip.Addr]*stunBucket{}, dropped: dropped, now: time.Now}
+	return &stunGuard{heard: map[netip.Addr]*atomic.Int64{}, buckets: map[netip.Addr]*stunBucket{}, dropped: dropped, now: time.Now}
 }
 
 // received notes a packet from addr: the address is a peer. It runs for every packet the
@@ -59,16 +63,30 @@ func newSTUNGuard(dropped func()) *stunGuard {
 func (g *stunGuard) received(addr netip.AddrPort) {
 	a := addr.Addr().Unmap()
 	now := g.now().UnixNano()
-	if v, ok := g.heard.Load(a); ok {
-		last := v.(*atomic.Int64)
+	g.heardMu.RLock()
+	last := g.heard[a]
+	g.heardMu.RUnlock()
+	if last != nil {
 		if now-last.Load() > int64(time.Second) {
 			last.Store(now)
 		}
 		return
 	}
-	v := &atomic.Int64{}
-	v.Store(now)
-	g.heard.Store(a, v)
+	last = &atomic.Int64{}
+	last.Store(now)
+	g.heardMu.Lock()
+	g.heard[a] = last
+	g.heardMu.Unlock()
+}
+
+// lastHeard is when a last sent a packet, in unix nanos (0: never, or long ago).
+func (g *stunGuard) lastHeard(a netip.Addr) int64 {
+	g.heardMu.RLock()
+	defer g.heardMu.RUnlock()
+	if last := g.heard[a]; last != nil {
+		return last.Load()
+	}
+	return 0
 }
 
 // allow says whether packet b may be sent to addr.
@@ -78,7 +96,7 @@ func (g *stunGuard) allow(b []byte, addr netip.AddrPort) bool {
 	}
 	a := addr.Addr().Unmap()
 	now := g.now()
-	if v, ok := g.heard.Load(a); ok && now.UnixNano()-v.(*atomic.Int64).Load() < int64(heardFor) {
+	if now.UnixNano()-g.lastHeard(a) < int64(heardFor) {
 		return true
 	}
 	g.mu.Lock()
@@ -109,12 +127,13 @@ func (g *stunGuard) allow(b []byte, addr netip.AddrPort) bool {
 // nothing a new one would not); callers hold mu.
 func (g *stunGuard) prune(now time.Time) {
 	g.lastPrune = now
-	g.heard.Range(func(k, v any) bool {
-		if now.UnixNano()-v.(*atomic.Int64).Load() > int64(heardFor) {
-			g.heard.Delete(k)
+	g.heardMu.Lock()
+	for a, last := range g.heard {
+		if now.UnixNano()-last.Load() > int64(heardFor) {
+			delete(g.heard, a)
 		}
-		return true
-	})
+	}
+	g.heardMu.Unlock()
 	for a, bk := range g.buckets {
 		if bk.tokens+now.Sub(bk.at).Seconds()/stunRefill.Seconds() >= stunBurst {
 			delete(g.buckets, a)
