@@ -331,12 +331,34 @@ type EarningsRow struct {
 	Country   string `json:"country"`
 	Currency  string `json:"currency"`
 	Month     string `json:"month"` // YYYY-MM, UTC
-	Sales     int    `json:"sales"`
-	Tips      int    `json:"tips"`
-	Gross     int64  `json:"gross"`   // sales and tips
-	Refunds   int64  `json:"refunds"` // refunds and lost disputes, positive
-	Fee       int64  `json:"fee"`     // platform fee kept, after refunds
-	Net       int64  `json:"net"`     // creator's share, after refunds
+	Totals
+}
+
+// Totals add up ledger entries: what the earnings by month and the payout statements
+// show.
+type Totals struct {
+	Sales   int   `json:"sales"`
+	Tips    int   `json:"tips"`
+	Gross   int64 `json:"gross"`   // sales and tips
+	Refunds int64 `json:"refunds"` // refunds and lost disputes, positive
+	Fee     int64 `json:"fee"`     // platform fee kept, after refunds
+	Net     int64 `json:"net"`     // creator's share, after refunds
+}
+
+// add counts one ledger entry.
+func (t *Totals) add(e store.LedgerEntry) {
+	switch e.Kind {
+	case store.LedgerSale:
+		t.Sales++
+		t.Gross += e.Gross
+	case store.LedgerTip:
+		t.Tips++
+		t.Gross += e.Gross
+	default:
+		t.Refunds -= e.Gross
+	}
+	t.Fee += e.Fee
+	t.Net += e.Net
 }
 
 // Earnings sums a creator's ledger by country, currency and month.
@@ -363,18 +385,7 @@ func summarize(led []store.LedgerEntry, key func(store.LedgerEntry) string) []Ea
 			rows[k] = r
 			keys = append(keys, k)
 		}
-		switch e.Kind {
-		case store.LedgerSale:
-			r.Sales++
-			r.Gross += e.Gross
-		case store.LedgerTip:
-			r.Tips++
-			r.Gross += e.Gross
-		default:
-			r.Refunds -= e.Gross
-		}
-		r.Fee += e.Fee
-		r.Net += e.Net
+		r.add(e)
 	}
 	sort.Strings(keys)
 	out := make([]EarningsRow, 0, len(keys))

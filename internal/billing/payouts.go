@@ -133,13 +133,8 @@ type Balance struct {
 	Currency    string `json:"currency"`
 	// Period is the month the statement is for (YYYY-MM), or "all" up to now; the
 	// period's own sales, tips, gross, refunds, fee and net come with it.
-	Period  string `json:"period"`
-	Sales   int    `json:"sales"`
-	Tips    int    `json:"tips"`
-	Gross   int64  `json:"gross"`
-	Refunds int64  `json:"refunds"`
-	Fee     int64  `json:"fee"`
-	Net     int64  `json:"net"`
+	Period string `json:"period"`
+	Totals
 	// Earned and Paid are up to the period's end; Owed is Earned less Paid.
 	Earned int64 `json:"earned"`
 	Paid   int64 `json:"paid"`
@@ -201,21 +196,9 @@ func (s *Service) ManualBalances(ctx context.Context, creatorID, period string) 
 		}
 		b := row(e.CreatorID, e.Currency, e.Country)
 		b.Earned += e.Net
-		if e.CreatedAt.Before(from) {
-			continue
+		if !e.CreatedAt.Before(from) {
+			b.add(e)
 		}
-		switch e.Kind {
-		case store.LedgerSale:
-			b.Sales++
-			b.Gross += e.Gross
-		case store.LedgerTip:
-			b.Tips++
-			b.Gross += e.Gross
-		default:
-			b.Refunds -= e.Gross
-		}
-		b.Fee += e.Fee
-		b.Net += e.Net
 	}
 	for _, p := range paid {
 		b := row(p.CreatorID, p.Currency, "")
