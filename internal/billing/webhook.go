@@ -418,29 +418,16 @@ func accessOf(sale store.LedgerEntry, pi string) string {
 
 // bookRefund brings the ledger's refunds of a sale up to the cumulative amount refunded.
 func (h *eventTx) bookRefund(sale store.LedgerEntry, pi string, cumulative int64) error {
-	refundedSoFar, err := h.tx.RefundedAmount(pi)
-	if err != nil {
-		return err
-	}
-	disputed, err := h.tx.DisputedAmount(pi)
+	refunded, disputed, err := h.tx.TakenBack(pi)
 	if err != nil {
 		return err
 	}
 	// Never more than the sale has left: a dispute lost on the same charge took its part.
-	amount := min(min(cumulative, sale.Gross)-refundedSoFar, sale.Gross-refundedSoFar-disputed)
+	amount := min(min(cumulative, sale.Gross)-refunded, sale.Gross-refunded-disputed)
 	if amount <= 0 {
 		return nil
 	}
-	fee := int64(0)
-	if sale.Gross > 0 {
-		fee = (sale.Fee*amount + sale.Gross/2) / sale.Gross // the fee goes back in proportion
-	}
-	e := store.LedgerEntry{Kind: store.LedgerRefund, CreatorID: sale.CreatorID, StreamID: sale.StreamID,
-		ViewerID: sale.ViewerID, Country: sale.Country, Currency: sale.Currency, Gross: -amount, Fee: -fee, Net: -(amount - fee),
-		Payouts: sale.Payouts, StripeEventID: h.eventID, StripeObject: fmt.Sprintf("refund:%s:%d", pi, cumulative),
-		PaymentIntent: pi, CreatedAt: h.now}
-	h.inUSD(&e, saleRateOf(sale))
-	if _, err = h.tx.AddLedger(e); err != nil {
+	if err := h.takeBack(sale, store.LedgerRefund, fmt.Sprintf("refund:%s:%d", pi, cumulative), amount); err != nil {
 		return err
 	}
 	if sale.Kind == store.LedgerTip {
@@ -510,39 +497,39 @@ func (h *eventTx) disputeClosed(d stripe.Dispute) error {
 	if err != nil {
 		return err
 	}
-	refunded, err := h.tx.RefundedAmount(pi)
-	if err != nil {
-		return err
-	}
-	disputed, err := h.tx.DisputedAmount(pi)
+	refunded, disputed, err := h.tx.TakenBack(pi)
 	if err != nil {
 		return err
 	}
 	// What is left of the sale: a refund of the same charge (or an earlier dispute) was
 	// booked already, and a charge is never taken back twice.
-	amount := min(d.Amount, sale.Gross-refunded-disputed)
-	if amount <= 0 {
-		h.s.log.Info("lost dispute of a charge already refunded: nothing more to book", "dispute", d.ID, "payment_intent", pi)
-		if sale.Kind == store.LedgerTip {
-			return nil
+	if amount := min(d.Amount, sale.Gross-refunded-disputed); amount > 0 {
+		if err := h.takeBack(sale, store.LedgerDisputeLost, d.ID, amount); err != nil {
+			return err
 		}
-		return h.revoke(accessOf(sale, pi), "dispute lost")
-	}
-	fee := int64(0)
-	if sale.Gross > 0 {
-		fee = (sale.Fee*amount + sale.Gross/2) / sale.Gross
-	}
-	e := store.LedgerEntry{Kind: store.LedgerDisputeLost, CreatorID: sale.CreatorID, StreamID: sale.StreamID,
-		ViewerID: sale.ViewerID, Country: sale.Country, Currency: sale.Currency, Gross: -amount, Fee: -fee, Net: -(amount - fee),
-		Payouts: sale.Payouts, StripeEventID: h.eventID, StripeObject: d.ID, PaymentIntent: pi, CreatedAt: h.now}
-	h.inUSD(&e, saleRateOf(sale))
-	if _, err := h.tx.AddLedger(e); err != nil {
-		return err
+	} else {
+		h.s.log.Info("lost dispute of a charge already refunded: nothing more to book", "dispute", d.ID, "payment_intent", pi)
 	}
 	if sale.Kind == store.LedgerTip {
 		return nil
 	}
 	return h.revoke(accessOf(sale, pi), "dispute lost")
+}
+
+// takeBack books amount of sale going back (a refund or a lost dispute, kind) under the
+// Stripe object it is for, the platform's fee going back in proportion, at the sale's
+// USD rate so that in dollars it undoes what the sale added.
+func (h *eventTx) takeBack(sale store.LedgerEntry, kind, object string, amount int64) error {
+	fee := int64(0)
+	if sale.Gross > 0 {
+		fee = (sale.Fee*amount + sale.Gross/2) / sale.Gross
+	}
+	e := store.LedgerEntry{Kind: kind, CreatorID: sale.CreatorID, StreamID: sale.StreamID,
+		ViewerID: sale.ViewerID, Country: sale.Country, Currency: sale.Currency, Gross: -amount, Fee: -fee, Net: -(amount - fee),
+		Payouts: sale.Payouts, StripeEventID: h.eventID, StripeObject: object, PaymentIntent: sale.PaymentIntent, CreatedAt: h.now}
+	h.inUSD(&e, saleRateOf(sale))
+	_, err := h.tx.AddLedger(e)
+	return err
 }
 
 func (h *eventTx) subscriptionChanged(sub stripe.Subscription, deleted bool) error {

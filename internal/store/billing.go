@@ -238,10 +238,9 @@ type BillingTx interface {
 	// exists; it reports whether it inserted.
 	AddLedger(e LedgerEntry) (bool, error)
 	SaleByPaymentIntent(pi string) (LedgerEntry, error)
-	// RefundedAmount is what the ledger has refunded of a payment so far (positive).
-	RefundedAmount(pi string) (int64, error)
-	// DisputedAmount is what the ledger has lost of a payment in disputes (positive).
-	DisputedAmount(pi string) (int64, error)
+	// TakenBack is what the ledger has refunded of a payment so far, and what it lost in
+	// disputes (both positive).
+	TakenBack(pi string) (refunded, disputed int64, err error)
 	CountryPolicy(code string) (CountryPolicy, error)
 	// AddPendingRefund keeps a refund whose sale is not recorded yet.
 	AddPendingRefund(pi, refundID string, amount int64, eventID string, at time.Time) error

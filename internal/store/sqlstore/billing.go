@@ -583,16 +583,10 @@ func (t *billingTx) SaleByPaymentIntent(pi string) (store.LedgerEntry, error) {
 	return e, err
 }
 
-func (t *billingTx) RefundedAmount(pi string) (int64, error) {
-	var n sql.NullInt64
-	err := t.tx.QueryRowContext(t.ctx, t.d.rebind(`SELECT SUM(-gross) FROM ledger WHERE kind = 'refund' AND payment_intent = ?`), pi).Scan(&n)
-	return n.Int64, err
-}
-
-func (t *billingTx) DisputedAmount(pi string) (int64, error) {
-	var n sql.NullInt64
-	err := t.tx.QueryRowContext(t.ctx, t.d.rebind(`SELECT SUM(-gross) FROM ledger WHERE kind = 'dispute_lost' AND payment_intent = ?`), pi).Scan(&n)
-	return n.Int64, err
+func (t *billingTx) TakenBack(pi string) (refunded, disputed int64, err error) {
+	err = t.tx.QueryRowContext(t.ctx, t.d.rebind(`SELECT COALESCE(SUM(CASE WHEN kind = 'refund' THEN -gross END), 0),
+		COALESCE(SUM(CASE WHEN kind = 'dispute_lost' THEN -gross END), 0) FROM ledger WHERE payment_intent = ?`), pi).Scan(&refunded, &disputed)
+	return refunded, disputed, err
 }
 
 func (t *billingTx) CountryPolicy(code string) (store.CountryPolicy, error) {
