@@ -388,23 +388,8 @@ func TestReplayPreview(t *testing.T) {
 
 	duration := func(who buyer) (int64, string, replayLinks) {
 		t.Helper()
-		r := who.post("/v1/streams/" + s.ID + "/replay")
-		var out struct {
-			replayLinks
-			Access string `json:"access"`
-		}
-		if r.status != 200 || json.Unmarshal([]byte(r.body), &out) != nil {
-			t.Fatalf("replay for %s: %d %s", who.id, r.status, r.body)
-		}
-		status, _, body := fetchRange(t, out.URL, 0, -1)
-		if status != 206 {
-			t.Fatalf("the part for %s: %d", who.id, status)
-		}
-		sum, err := recording.Probe(bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return sum.DurationMS, out.Access, out.replayLinks
+		r := replayAs(t, who, s.ID)
+		return r.sum.DurationMS, r.access, r.links
 	}
 	full, mode, _ := duration(amina)
 	if mode != "ticket" || full < 4000 {
@@ -419,6 +404,37 @@ func TestReplayPreview(t *testing.T) {
 	if status, _, _ := fetchRange(t, links.URL, size, size+1000); status != 416 {
 		t.Errorf("a range past the preview: %d, want 416", status)
 	}
+}
+
+// replayed is a viewer's replay of a stream: the links, what access they give, and the
+// first part as fetched whole and probed.
+type replayed struct {
+	links  replayLinks
+	access string
+	sum    recording.Summary
+	size   int
+}
+
+// replayAs asks for who's replay of streamID and fetches and probes its first part.
+func replayAs(t *testing.T, who buyer, streamID string) replayed {
+	t.Helper()
+	r := who.post("/v1/streams/" + streamID + "/replay")
+	var out struct {
+		replayLinks
+		Access string `json:"access"`
+	}
+	if r.status != 200 || json.Unmarshal([]byte(r.body), &out) != nil {
+		t.Fatalf("replay for %s: %d %s", who.id, r.status, r.body)
+	}
+	status, _, body := fetchRange(t, out.URL, 0, -1)
+	if status != 206 {
+		t.Fatalf("the part for %s: %d", who.id, status)
+	}
+	sum, err := recording.Probe(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return replayed{links: out.replayLinks, access: out.Access, sum: sum, size: len(body)}
 }
 
 // recordFree creates a recorded free stream on n.
@@ -534,20 +550,8 @@ func TestReplayPreviewWhateverTheKeyframeInterval(t *testing.T) {
 
 			fetch := func(who buyer) (recording.Summary, int, string) {
 				t.Helper()
-				r := who.post("/v1/streams/" + s.ID + "/replay")
-				var out struct {
-					replayLinks
-					Access string `json:"access"`
-				}
-				if r.status != 200 || json.Unmarshal([]byte(r.body), &out) != nil {
-					t.Fatalf("replay for %s: %d %s", who.id, r.status, r.body)
-				}
-				_, _, body := fetchRange(t, out.URL, 0, -1)
-				sum, err := recording.Probe(bytes.NewReader(body))
-				if err != nil {
-					t.Fatal(err)
-				}
-				return sum, len(body), out.Access
+				r := replayAs(t, who, s.ID)
+				return r.sum, r.size, r.access
 			}
 			whole, wholeBytes, _ := fetch(amina)
 			if whole.DurationMS < 11_000 {
