@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -257,11 +258,14 @@ type stripeCall struct {
 }
 
 // stripeRecorder stands between livegate and stripe-mock and keeps every request, so a
-// test sees what livegate asked Stripe to do.
+// test sees what livegate asked Stripe to do. While stall is set, it takes requests and
+// answers none, as an API that hangs does (held counts them).
 type stripeRecorder struct {
 	URL   string
 	mu    sync.Mutex
 	calls []stripeCall
+	stall atomic.Bool
+	held  atomic.Int64
 }
 
 func recordStripe(t *testing.T) *stripeRecorder {
@@ -272,7 +276,16 @@ func recordStripe(t *testing.T) *stripeRecorder {
 	}
 	rec := &stripeRecorder{}
 	proxy := httputil.NewSingleHostReverseProxy(target)
+	done := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rec.stall.Load() {
+			rec.held.Add(1)
+			select {
+			case <-r.Context().Done():
+			case <-done:
+			}
+			return
+		}
 		body, _ := io.ReadAll(r.Body)
 		form, _ := url.ParseQuery(string(body))
 		rec.mu.Lock()
@@ -282,6 +295,7 @@ func recordStripe(t *testing.T) *stripeRecorder {
 		proxy.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(done) }) // runs first: no stalled handler holds Close up
 	rec.URL = srv.URL
 	return rec
 }

@@ -1,12 +1,7 @@
 package e2e
 
 import (
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,47 +9,13 @@ import (
 	"github.com/livegate/livegate/internal/testenv"
 )
 
-// stallingStripe is stripe-mock behind a switch: while stalled, every request is taken
-// and never answered, as an API that hangs does.
-type stallingStripe struct {
-	URL   string
-	stall atomic.Bool
-	held  atomic.Int64 // requests held while stalled
-}
-
-func newStallingStripe(t *testing.T) *stallingStripe {
-	t.Helper()
-	target, err := url.Parse(testenv.StripeMockURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &stallingStripe{}
-	done := make(chan struct{})
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.stall.Load() {
-			s.held.Add(1)
-			select {
-			case <-r.Context().Done():
-			case <-done:
-			}
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { close(done) }) // runs first: no handler holds Close up
-	s.URL = srv.URL
-	return s
-}
-
 // A Stripe API that answers nothing costs a buyer seconds, not minutes: the checkout
 // answers 503 payments-unavailable with Retry-After within 10 s, counted and logged,
 // and the buyer's next try goes through once Stripe is back. A completed payment's
 // webhook still answers in time (its rate lookup gives up and the table's rate books
 // the sale) and the buyer gets access.
 func TestStalledStripeAnswersInTime(t *testing.T) {
-	stripe := newStallingStripe(t)
+	stripe := recordStripe(t)
 	n := startMoneyNode(t, func(c *config.Config) { c.StripeAPIBase = stripe.URL })
 	n.launchCountries()
 	_, s := n.ticketStream("MA", map[string]int64{"MAD": 4900})
