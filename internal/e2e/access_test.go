@@ -177,10 +177,7 @@ func TestConcurrentSessions(t *testing.T) {
 	b := n.buyer("viewer-omar", testenv.IPMorocco)
 	b.buyTicket(s.ID)
 
-	first, err := watchWithToken(t, n, s, b.mustAccess(s.ID).PlaybackToken)
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := mustWatchToken(t, n, s, b.mustAccess(s.ID).PlaybackToken)
 	first.waitPackets(t, "video", 5, 10*time.Second)
 	// Default: one session per viewer and ticket; the second is refused.
 	expectNoMedia(t, n, s, b.mustAccess(s.ID).PlaybackToken, 409, "session-limit")
@@ -215,10 +212,7 @@ func TestPreviewEndsAndDoesNotReset(t *testing.T) {
 	if g.Access != "preview" || g.PreviewSecondsLeft != 3 {
 		t.Fatalf("grant %+v, want a 3 s preview", g)
 	}
-	v, err := watchWithToken(t, n, s, g.PlaybackToken)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := mustWatchToken(t, n, s, g.PlaybackToken)
 	v.waitPackets(t, "video", 10, 5*time.Second)
 	time.Sleep(1500 * time.Millisecond)
 	if err := v.sess.Close(context.Background()); err != nil { // the viewer reloads the page
@@ -230,10 +224,7 @@ func TestPreviewEndsAndDoesNotReset(t *testing.T) {
 	if g2.Access != "preview" || g2.PreviewSecondsLeft >= 3 || g2.PreviewSecondsLeft < 0 {
 		t.Fatalf("after reconnecting: %+v, want less than 3 s left", g2)
 	}
-	v2, err := watchWithToken(t, n, s, g2.PlaybackToken)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v2 := mustWatchToken(t, n, s, g2.PlaybackToken)
 	start := time.Now()
 	v2.waitPackets(t, "video", 3, 5*time.Second)
 	v2.waitClosed(t, 4*time.Second)
@@ -274,14 +265,8 @@ func TestKickStatsAndCollect(t *testing.T) {
 	s := n.newStream() // free
 	publish(t, n, s, webrtc.MimeTypeVP8, 30)
 	a, b := n.buyer("fan-a", testenv.IPFrance), n.buyer("fan-b", testenv.IPUSA)
-	va, err := watchWithToken(t, n, s, a.mustAccess(s.ID).PlaybackToken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vb, err := watchWithToken(t, n, s, b.mustAccess(s.ID).PlaybackToken)
-	if err != nil {
-		t.Fatal(err)
-	}
+	va := mustWatchToken(t, n, s, a.mustAccess(s.ID).PlaybackToken)
+	vb := mustWatchToken(t, n, s, b.mustAccess(s.ID).PlaybackToken)
 	anon := mustWatch(t, n, s) // free streams need no token
 	for _, v := range []*viewer{va, vb, anon} {
 		v.waitPackets(t, "video", 5, 10*time.Second)
@@ -494,10 +479,7 @@ func testRevocationReachesEveryNode(t *testing.T, edge bool) {
 	other := a.buyer("viewer-kicked", testenv.IPMorocco)
 	other.buyTicket(s.ID)
 	g2 := other.mustAccess(s.ID)
-	v2, err := watchWithToken(t, b, s, g2.PlaybackToken)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v2 := mustWatchToken(t, b, s, g2.PlaybackToken)
 	v2.waitPackets(t, "video", 10, 10*time.Second)
 
 	revokedAt := time.Now()

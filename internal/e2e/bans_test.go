@@ -28,10 +28,7 @@ func TestBannedViewerCannotComeBack(t *testing.T) {
 	amina := a.buyer("viewer-amina", testenv.IPMorocco)
 	amina.buyTicket(s.ID)
 	g := amina.mustAccess(s.ID)
-	v, err := watchWithToken(t, a, s, g.PlaybackToken)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := mustWatchToken(t, a, s, g.PlaybackToken)
 	v.waitPackets(t, "video", 10, 10*time.Second)
 	spare := amina.mustAccess(s.ID) // a token minted before the ban, not used yet
 

@@ -728,10 +728,7 @@ func TestBrowserStudioGoesLive(t *testing.T) {
 	if r := n.raw("POST", "/dev/checkout/"+co.ID+"/pay", "", "", map[string]string{"Accept": "application/json"}); r.status != 200 {
 		t.Fatalf("the development checkout: %d %s", r.status, r.body)
 	}
-	v, err := watchWithToken(t, n, s, b.mustAccess(id).PlaybackToken)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := mustWatchToken(t, n, s, b.mustAccess(id).PlaybackToken)
 	v.waitPackets(t, "video", 30, 10*time.Second)
 	wait("the studio's viewer count", `window.livegateStudioViewers === 1`, 10*time.Second)
 	// The viewer tips; the studio shows it once its payment is in, and once.

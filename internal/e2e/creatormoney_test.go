@@ -678,10 +678,7 @@ func TestWebhooksOutSignedRetriedReplayable(t *testing.T) {
 	amina := n.buyer("viewer-amina", testenv.IPMorocco)
 	amina.buyTicket(s.ID)
 	g := amina.mustAccess(s.ID)
-	v, err := watchWithToken(t, n, s, g.PlaybackToken)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := mustWatchToken(t, n, s, g.PlaybackToken)
 	v.waitPackets(t, "video", 10, 10*time.Second)
 	r := amina.postJSON("/v1/streams/"+s.ID+"/tips", map[string]any{"amount": 3000, "message": "shukran"})
 	var tip checkoutInfo

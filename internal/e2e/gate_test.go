@@ -285,10 +285,7 @@ func TestProductionRefusesPublishedSecrets(t *testing.T) {
 	if r.status != 200 || json.Unmarshal([]byte(r.body), &g) != nil {
 		t.Fatalf("access with a platform token: %d %s", r.status, r.body)
 	}
-	v, err := watchWithToken(t, n, free, g.PlaybackToken)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := mustWatchToken(t, n, free, g.PlaybackToken)
 	v.waitPackets(t, "video", 10, 10*time.Second)
 
 	// With no --remote-networks, production sends nothing to loopback or private ranges.
@@ -531,10 +528,7 @@ func TestPlaybackTokenOpensOneSession(t *testing.T) {
 	fan := a.buyer("viewer-fan", testenv.IPMorocco)
 	fan.buyTicket(s.ID)
 	g := fan.mustAccess(s.ID)
-	v, err := watchWithToken(t, b, s, g.PlaybackToken)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := mustWatchToken(t, b, s, g.PlaybackToken)
 	v.waitPackets(t, "video", 10, 10*time.Second)
 	if !strings.HasSuffix(v.sess.Location, "/whep/"+s.ID+"/"+g.SessionID) {
 		t.Errorf("WHEP resource %s is not named by the session %s", v.sess.Location, g.SessionID)
@@ -548,10 +542,7 @@ func TestPlaybackTokenOpensOneSession(t *testing.T) {
 	// Kicked by an operator: the token does not bring the viewer back, and the session
 	// shows no operator name.
 	g = fan.mustAccess(s.ID)
-	v, err = watchWithToken(t, b, s, g.PlaybackToken)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v = mustWatchToken(t, b, s, g.PlaybackToken)
 	v.waitPackets(t, "video", 5, 10*time.Second)
 	r := a.raw("POST", "/v1/admin/sessions/"+g.SessionID+"/kick", "", "", map[string]string{"Authorization": "Bearer alice-operator-key-0123456789"})
 	if r.status != 200 {
@@ -574,10 +565,7 @@ func TestPlaybackTokenOpensOneSession(t *testing.T) {
 	if p1.Access != "preview" || p2.Access != "preview" {
 		t.Fatalf("grants %+v %+v, want previews", p1, p2)
 	}
-	pv, err := watchWithToken(t, b, s, p1.PlaybackToken)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pv := mustWatchToken(t, b, s, p1.PlaybackToken)
 	pv.waitPackets(t, "video", 5, 5*time.Second)
 	pv.waitClosed(t, 5*time.Second)
 	time.Sleep(300 * time.Millisecond)

@@ -288,6 +288,16 @@ func (v *viewer) record(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	}()
 }
 
+// mustWatchToken watches s with a playback token, failing the test if the join fails.
+func mustWatchToken(t *testing.T, n *testNode, s streamInfo, token string) *viewer {
+	t.Helper()
+	v, err := watchWithToken(t, n, s, token)
+	if err != nil {
+		t.Fatalf("watch with a playback token: %v", err)
+	}
+	return v
+}
+
 func mustWatch(t *testing.T, n *testNode, s streamInfo, extra ...interceptor.Factory) *viewer {
 	t.Helper()
 	v, err := watch(t, n, s, extra...)

@@ -61,10 +61,7 @@ func TestRedisThatForgetsKeepsTokensSpentAndPreviewsUsed(t *testing.T) {
 	amina, karim := n.buyer("viewer-amina", testenv.IPMorocco), n.buyer("viewer-karim", testenv.IPMorocco)
 	amina.buyTicket(s.ID)
 	spent := amina.mustAccess(s.ID)
-	v, err := watchWithToken(t, n, s, spent.PlaybackToken)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := mustWatchToken(t, n, s, spent.PlaybackToken)
 	v.waitPackets(t, "video", 5, 10*time.Second)
 	_ = v.sess.Close(t.Context())
 	unused := amina.mustAccess(s.ID)

@@ -98,10 +98,7 @@ func TestReplayOfATicketedStream(t *testing.T) {
 	omar.buyTicket(s.ID)
 
 	p := publish(t, n, s, webrtc.MimeTypeVP8, 30)
-	v, err := watchWithToken(t, n, s, amina.mustAccess(s.ID).PlaybackToken)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := mustWatchToken(t, n, s, amina.mustAccess(s.ID).PlaybackToken)
 	v.waitPackets(t, "video", 1, 10*time.Second)
 	liveFrom := time.Now()
 	if _, r := amina.replay(s.ID); r.status != 409 || r.problem.Type != "/problems/stream-not-ended" {
@@ -377,10 +374,7 @@ func TestReplayPreview(t *testing.T) {
 	amina := n.buyer("viewer-amina", testenv.IPMorocco)
 	amina.buyTicket(s.ID)
 	publish(t, n, s, webrtc.MimeTypeVP8, 30)
-	v, err := watchWithToken(t, n, s, amina.mustAccess(s.ID).PlaybackToken)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := mustWatchToken(t, n, s, amina.mustAccess(s.ID).PlaybackToken)
 	v.waitPackets(t, "video", 1, 10*time.Second)
 	time.Sleep(5 * time.Second)
 	n.call("DELETE", "/v1/streams/"+s.ID, nil, nil)
@@ -597,10 +591,7 @@ func TestReplayDownloadStopsWhenRefunded(t *testing.T) {
 	}
 	video.KeyframeEvery = 30
 	p := publishSource(t, n, s, video)
-	v, err := watchWithToken(t, n, s, omar.mustAccess(s.ID).PlaybackToken)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := mustWatchToken(t, n, s, omar.mustAccess(s.ID).PlaybackToken)
 	v.waitPackets(t, "video", 1, 10*time.Second)
 	time.Sleep(5 * time.Second)
 	p.stop()

@@ -84,10 +84,7 @@ func TestSubscriptionRefundAndDisputeCutMediaOnEveryNode(t *testing.T) {
 				if g.Access != "subscribers" {
 					t.Fatalf("a subscriber's access: %+v", g)
 				}
-				v, err := watchWithToken(t, w.n, w.s, g.PlaybackToken)
-				if err != nil {
-					t.Fatal(err)
-				}
+				v := mustWatchToken(t, w.n, w.s, g.PlaybackToken)
 				v.waitPackets(t, "video", 10, 10*time.Second)
 				viewers = append(viewers, v)
 			}
