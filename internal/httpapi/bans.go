@@ -159,10 +159,7 @@ func (a *api) listBans(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, "bans", err)
 		return
 	}
-	out := make([]map[string]any, 0, len(bans))
-	for _, b := range bans {
-		out = append(out, banJSON(b))
-	}
+	out := jsonEach(bans, banJSON)
 	writeJSON(w, http.StatusOK, map[string]any{"bans": out})
 }
 

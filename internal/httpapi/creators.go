@@ -134,13 +134,9 @@ func (a *api) earnings(w http.ResponseWriter, r *http.Request) {
 		cur, _ := money.Lookup(b.Currency)
 		out = append(out, owedJSON{b.Currency, b.Sales + b.Tips, b.Earned, b.Paid, b.Owed, cur.Format(b.Owed), cur.Format(b.Earned), cur.Format(b.Paid)})
 	}
-	payouts := make([]map[string]any, 0, len(paid))
-	for i := len(paid) - 1; i >= 0; i-- {
-		payouts = append(payouts, payoutJSON(paid[i]))
-	}
 	// owed is what the operator pays out by hand in manual-payout countries; Connect
 	// sales are paid by Stripe and are not in it. payouts are the transfers, newest first.
-	writeJSON(w, http.StatusOK, map[string]any{"creator_id": id, "earnings": rows, "owed": out, "payouts": payouts})
+	writeJSON(w, http.StatusOK, map[string]any{"creator_id": id, "earnings": rows, "owed": out, "payouts": payoutsJSON(paid)})
 }
 
 // priceBounds answers GET /v1/pricing: the currencies a creator can price in, with

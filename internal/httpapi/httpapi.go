@@ -562,6 +562,15 @@ func invalid(w http.ResponseWriter, r *http.Request, field, detail string) {
 		Status: http.StatusUnprocessableEntity, Detail: detail, Field: field})
 }
 
+// jsonEach is each of xs as the API shows it.
+func jsonEach[T any](xs []T, show func(T) map[string]any) []map[string]any {
+	out := make([]map[string]any, 0, len(xs))
+	for _, x := range xs {
+		out = append(out, show(x))
+	}
+	return out
+}
+
 func (a *api) storeError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	switch {
 	case problem.Answer(w, r, err): // an error that declares its problem (session store down, ...)

@@ -160,10 +160,7 @@ func (a *api) listPromoCodes(creator func(*http.Request) string) http.HandlerFun
 			a.moneyError(w, r, err)
 			return
 		}
-		out := make([]map[string]any, 0, len(ps))
-		for _, p := range ps {
-			out = append(out, promoJSON(p))
-		}
+		out := jsonEach(ps, promoJSON)
 		writeJSON(w, http.StatusOK, map[string]any{"promo_codes": out})
 	}
 }
@@ -287,10 +284,7 @@ func (a *api) listDeliveries(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, "delivery", err)
 		return
 	}
-	out := make([]map[string]any, 0, len(ds))
-	for _, d := range ds {
-		out = append(out, deliveryJSON(d))
-	}
+	out := jsonEach(ds, deliveryJSON)
 	writeJSON(w, http.StatusOK, map[string]any{"deliveries": out})
 }
 

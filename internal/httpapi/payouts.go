@@ -23,6 +23,15 @@ func payoutJSON(p store.Payout) map[string]any {
 		"display": cur.Format(p.Amount), "reference": p.Reference, "paid_at": p.PaidAt, "recorded_by": p.RecordedBy, "created_at": p.CreatedAt}
 }
 
+// payoutsJSON are payouts newest first (they are stored oldest first).
+func payoutsJSON(ps []store.Payout) []map[string]any {
+	out := make([]map[string]any, 0, len(ps))
+	for i := len(ps) - 1; i >= 0; i-- {
+		out = append(out, payoutJSON(ps[i]))
+	}
+	return out
+}
+
 func balancesJSON(bs []billing.Balance) []map[string]any {
 	out := make([]map[string]any, 0, len(bs))
 	for _, b := range bs {
@@ -92,11 +101,7 @@ func (a *api) writePayouts(w http.ResponseWriter, r *http.Request, creatorID str
 		a.storeError(w, r, "payouts", err)
 		return
 	}
-	out := make([]map[string]any, 0, len(ps))
-	for i := len(ps) - 1; i >= 0; i-- { // newest first
-		out = append(out, payoutJSON(ps[i]))
-	}
-	resp := map[string]any{"payouts": out}
+	resp := map[string]any{"payouts": payoutsJSON(ps)}
 	if balances {
 		bal, err := a.Billing.ManualBalances(r.Context(), creatorID, "")
 		if err != nil {
