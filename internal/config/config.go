@@ -16,6 +16,7 @@ import (
 
 	"github.com/livegate/livegate/internal/admission"
 	"github.com/livegate/livegate/internal/money"
+	"github.com/livegate/livegate/internal/store"
 )
 
 // Config is everything a livegate node can be told. Every field has a flag and an
@@ -459,27 +460,22 @@ func (l *listFlag) Set(s string) error {
 	return nil
 }
 
-// checkDatabaseURL accepts PostgreSQL URLs and an explicit SQLite file (sqlite:PATH), and
-// nothing else: a mistyped URL (mysql://, postgresql+pgx://) must not quietly become a
-// SQLite file named after it, a ledger of its own on every node of a fleet.
+// checkDatabaseURL refuses a database URL livegate does not use (empty: SQLite in the
+// data directory).
 func (c Config) checkDatabaseURL() error {
-	u := c.DatabaseURL
-	switch {
-	case u == "", strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
-		return nil
-	case strings.HasPrefix(u, "sqlite:"):
-		if strings.TrimPrefix(u, "sqlite:") == "" {
-			return errors.New("database-url: sqlite: needs a file path (sqlite:/var/lib/livegate/livegate.db)")
-		}
+	if c.DatabaseURL == "" {
 		return nil
 	}
-	scheme, _, _ := strings.Cut(u, ":")
-	return fmt.Errorf("database-url: %q is not a database livegate uses: want postgres://..., postgresql://... or sqlite:PATH", scheme)
+	if _, err := store.ParseDatabaseURL(c.DatabaseURL); err != nil {
+		return fmt.Errorf("database-url: %w", err)
+	}
+	return nil
 }
 
 // SQLite says whether the node keeps its data in a SQLite file (no PostgreSQL URL).
 func (c Config) SQLite() bool {
-	return !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://")
+	db, err := store.ParseDatabaseURL(c.DatabaseURL)
+	return err != nil || !db.Postgres
 }
 
 // RemotePrefixes is --remote-networks parsed: the one place it is read.

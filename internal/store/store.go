@@ -6,6 +6,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/livegate/livegate/internal/ids"
@@ -175,3 +177,26 @@ type Store interface {
 
 // NewID returns a random, URL-safe identifier with a readable prefix, e.g. "str_...".
 func NewID(prefix string) string { return ids.New(prefix) }
+
+// Database is where a node keeps its data, as its URL names it: PostgreSQL
+// (postgres://, postgresql://) or a SQLite file (sqlite:PATH, Path set).
+type Database struct {
+	Postgres bool
+	Path     string // the SQLite file
+}
+
+// ParseDatabaseURL reads a database URL, and refuses anything livegate does not use: a
+// mistyped URL (mysql://, postgresql+pgx://) must not quietly become a SQLite file named
+// after it, a ledger of its own on every node of a fleet.
+func ParseDatabaseURL(url string) (Database, error) {
+	switch {
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		return Database{Postgres: true}, nil
+	case strings.HasPrefix(url, "sqlite:") && len(url) > len("sqlite:"):
+		return Database{Path: strings.TrimPrefix(url, "sqlite:")}, nil
+	case url == "sqlite:":
+		return Database{}, errors.New("sqlite: needs a file path (sqlite:/var/lib/livegate/livegate.db)")
+	}
+	scheme, _, _ := strings.Cut(url, ":")
+	return Database{}, fmt.Errorf("%q is not a database livegate uses: want postgres://..., postgresql://... or sqlite:PATH", scheme)
+}

@@ -47,33 +47,32 @@ var _ store.Store = (*DB)(nil)
 // refused. A SQLite file that fails its integrity check is refused, with its path. It applies every
 // migration not yet applied.
 func Open(ctx context.Context, url string) (*DB, error) {
+	where, err := store.ParseDatabaseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
 	var d *DB
-	switch {
-	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+	if where.Postgres {
 		db, err := sql.Open("pgx", url)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
 		db.SetMaxOpenConns(20)
 		d = &DB{db: db, dialect: postgres}
-	case strings.HasPrefix(url, "sqlite:"):
-		path := strings.TrimPrefix(url, "sqlite:")
-		if dir := filepath.Dir(path); dir != "." {
+	} else {
+		if dir := filepath.Dir(where.Path); dir != "." {
 			if err := os.MkdirAll(dir, 0o750); err != nil {
 				return nil, fmt.Errorf("create data dir: %w", err)
 			}
 		}
 		// WAL lets readers run beside the writer; immediate transactions take the write
 		// lock up front so two writers wait (busy_timeout) instead of deadlocking.
-		dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+		dsn := "file:" + where.Path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 		db, err := sql.Open("sqlite", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
-		d = &DB{db: db, dialect: sqlite, path: path}
-	default:
-		scheme, _, _ := strings.Cut(url, ":")
-		return nil, fmt.Errorf("open store: %q is not a database livegate uses: want postgres://..., postgresql://... or sqlite:PATH", scheme)
+		d = &DB{db: db, dialect: sqlite, path: where.Path}
 	}
 	if err := d.db.PingContext(ctx); err != nil {
 		d.db.Close()
