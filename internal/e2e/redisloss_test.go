@@ -1,54 +1,26 @@
 package e2e
 
 import (
-	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/pion/webrtc/v4"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/testenv"
 )
 
-// forgetRedis deletes every key under prefix: what this deployment's Redis holds after
-// it came back empty (a restart without persistence), without touching other tests'.
-func forgetRedis(t *testing.T, url, prefix string) {
-	t.Helper()
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var keys []string
-	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(keys) == 0 {
-		t.Fatal("nothing under the test's prefix to forget")
-	}
-	if err := rdb.Del(ctx, keys...).Err(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // A Redis that comes back empty used to forget which playback tokens were spent and how
 // much free preview each viewer had watched: a spent token opened a second session and
 // a viewer got the preview again. Now the fleet notices (its epoch key is gone): tokens
 // issued before are refused (a new one comes from /access as ever), and the previews
-// of a stream live before the loss give nothing more.
+// of a stream live before the loss give nothing more. The Redis is the test's own,
+// without persistence, and really restarted.
 func TestRedisThatForgetsKeepsTokensSpentAndPreviewsUsed(t *testing.T) {
-	redisURL, prefix := testenv.RedisURL(t), testenv.UniquePrefix()
+	rd := startOwnRedis(t)
 	n := startNode(t, chain(moneySettings(t), func(c *config.Config) {
-		c.RedisURL, c.RedisPrefix = redisURL, prefix
+		c.RedisURL, c.RedisPrefix = fmt.Sprintf("redis://127.0.0.1:%d/0", rd.port), testenv.UniquePrefix()
 		c.PlaybackSecret, c.SessionTTL = playbackSecret, 3*time.Second
 	}))
 	n.launchCountries()
@@ -70,7 +42,8 @@ func TestRedisThatForgetsKeepsTokensSpentAndPreviewsUsed(t *testing.T) {
 	}
 
 	time.Sleep(1100 * time.Millisecond) // tokens have whole-second times
-	forgetRedis(t, redisURL, prefix)
+	rd.shutdown(t)                      // without saving: it comes back empty
+	rd.start(t)
 
 	expectNoMedia(t, n, s, spent.PlaybackToken, 401, "playback-token-invalid")
 	expectNoMedia(t, n, s, unused.PlaybackToken, 401, "playback-token-invalid")
