@@ -91,9 +91,11 @@ func TestSubscriptionRefundAndDisputeCutMediaOnEveryNode(t *testing.T) {
 			at := time.Now()
 			end.event(pi)
 			for i, v := range viewers {
-				if cut := v.waitClosed(t, 3*time.Second).Sub(at); cut > time.Second {
+				cut := v.waitClosed(t, 3*time.Second).Sub(at)
+				if cut > time.Second {
 					t.Errorf("node %d: media kept flowing %v after the %s, want < 1s", i, cut, end.name)
 				}
+				t.Logf("node %d: last media %v after the %s", i, cut.Round(time.Millisecond), end.name)
 			}
 			for _, n := range []*testNode{a, b} {
 				if _, r := n.buyer(id, testenv.IPMorocco).access(onA.ID); r.status != 402 {
