@@ -47,8 +47,6 @@ type mp4Muxer struct {
 	started bool
 }
 
-func newMP4Muxer(out File) *mp4Muxer { return &mp4Muxer{out: out} }
-
 // begin writes the initialization segment from the first keyframe's parameter sets.
 func (m *mp4Muxer) begin(tracks []*track, key []byte) error {
 	au, err := annexB(key)
