@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/livegate/livegate/internal/testservices"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
@@ -132,17 +132,14 @@ func TestClientKeyGroupsIPv6By64(t *testing.T) {
 
 // TestSharedLimitHoldsAcrossNodes runs two Limits on one real Redis, as two nodes would.
 func TestSharedLimitHoldsAcrossNodes(t *testing.T) {
-	addr := os.Getenv("LIVEGATE_TEST_REDIS")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
+	ropts, err := redis.ParseURL(testservices.RedisURL(t))
+	if err != nil {
+		t.Fatal(err)
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
 	if err := rdb.Ping(context.Background()).Err(); err != nil {
-		if os.Getenv("LIVEGATE_REQUIRE_SERVICES") != "" {
-			t.Fatalf("redis: %v", err)
-		}
-		t.Skipf("redis: %v", err)
+		testservices.Missing(t, "Redis", err)
 	}
 	prefix := fmt.Sprintf("lgtest:%d:", time.Now().UnixNano())
 	rules := Rules{CheckoutViewer: {Count: 5, Per: time.Minute, Burst: 5}}

@@ -2,13 +2,13 @@ package cluster
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/livegate/livegate/internal/ids"
+	"github.com/livegate/livegate/internal/testservices"
 )
 
 func TestRelayTokens(t *testing.T) {
@@ -33,17 +33,14 @@ func TestRelayTokens(t *testing.T) {
 
 func testRedis(t *testing.T) redis.UniversalClient {
 	t.Helper()
-	addr := os.Getenv("LIVEGATE_TEST_REDIS")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
+	opts, err := redis.ParseURL(testservices.RedisURL(t))
+	if err != nil {
+		t.Fatal(err)
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	rdb := redis.NewClient(opts)
 	t.Cleanup(func() { rdb.Close() })
 	if err := rdb.Ping(context.Background()).Err(); err != nil {
-		if os.Getenv("LIVEGATE_REQUIRE_SERVICES") != "" {
-			t.Fatalf("redis: %v", err)
-		}
-		t.Skipf("redis: %v", err)
+		testservices.Missing(t, "Redis", err)
 	}
 	return rdb
 }

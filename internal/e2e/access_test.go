@@ -5,10 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/testenv"
+	"github.com/livegate/livegate/internal/testservices"
 	"github.com/livegate/livegate/internal/whipclient"
 )
 
@@ -347,69 +346,18 @@ func TestKickStatsAndCollect(t *testing.T) {
 	expectProblem(t, "kick unknown", n.raw("POST", "/v1/admin/sessions/nope/kick", "", "", map[string]string{"Authorization": "Bearer " + testAPIKey}), 404, "session-not-found")
 }
 
-// ownRedis runs a Redis server of the test's own on a free loopback port.
-type ownRedis struct {
-	port int
-	cmd  *exec.Cmd
-}
-
 func freePort(t *testing.T) int {
 	_, port, _ := net.SplitHostPort(testenv.FreeAddr(t))
 	n, _ := strconv.Atoi(port)
 	return n
 }
 
-func (r *ownRedis) start(t *testing.T) {
-	t.Helper()
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
-		testenv.Missing(t, "redis-server binary", err)
-	}
-	r.cmd = exec.Command(path, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 100; i++ {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", r.port)); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("own redis did not start")
-}
-
-func (r *ownRedis) shutdown(t *testing.T) {
-	t.Helper()
-	out, err := exec.Command("redis-cli", "-p", strconv.Itoa(r.port), "shutdown", "nosave").CombinedOutput()
-	if err != nil && len(out) > 0 && !strings.Contains(string(out), "connection") {
-		t.Logf("redis-cli shutdown: %v %s", err, out)
-	}
-	_ = r.cmd.Wait()
-}
-
-// startOwnRedis starts a Redis of the test's own, shut down when the test ends.
-func startOwnRedis(t *testing.T) *ownRedis {
-	t.Helper()
-	if _, err := exec.LookPath("redis-cli"); err != nil {
-		testenv.Missing(t, "redis-cli", err)
-	}
-	rd := &ownRedis{port: freePort(t)}
-	rd.start(t)
-	t.Cleanup(func() {
-		if rd.cmd.ProcessState == nil {
-			rd.shutdown(t)
-		}
-	})
-	return rd
-}
-
 // Redis stopped mid-stream: the viewer keeps watching, new joins get 503, and when Redis
 // returns every live session is registered again and joins work.
 func TestRedisOutage(t *testing.T) {
-	rd := startOwnRedis(t)
+	rd := testservices.StartRedis(t)
 	n := startNode(t, func(c *config.Config) {
-		c.RedisURL = fmt.Sprintf("redis://127.0.0.1:%d/0", rd.port)
+		c.RedisURL = rd.URL
 		c.SessionTTL = 3 * time.Second
 	})
 	s := n.newStream()
@@ -417,7 +365,7 @@ func TestRedisOutage(t *testing.T) {
 	v := mustWatch(t, n, s)
 	v.waitPackets(t, "video", 10, 10*time.Second)
 
-	rd.shutdown(t)
+	rd.Stop(t)
 	before := len(v.snapshot("video"))
 	r := n.raw("POST", "/whep/"+s.ID, "application/sdp", offerSDP(t, false), nil)
 	expectProblem(t, "join while Redis is down", r, 503, "sessions-unavailable")
@@ -429,7 +377,7 @@ func TestRedisOutage(t *testing.T) {
 		t.Fatalf("media slowed or stopped while Redis was down: %d -> %d packets in 2s", before, after)
 	}
 
-	rd.start(t) // empty: nothing was saved
+	rd.Start(t) // empty: nothing was saved
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		var list struct{ Sessions []struct{ ID string } }

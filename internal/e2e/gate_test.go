@@ -29,6 +29,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/livegate/livegate/internal/testenv"
+	"github.com/livegate/livegate/internal/testservices"
 )
 
 // randomSecret is what an operator puts in a secret store: 64 hex characters.
@@ -453,10 +454,10 @@ func waitMarker(t *testing.T, port int, prefix string, within time.Duration) {
 // Item 3: a refund while Redis is paused, and while it is down, still reaches Redis and
 // cuts the refunded viewer within a second.
 func TestRevocationSurvivesRedisBlips(t *testing.T) {
-	rd := startOwnRedis(t)
+	rd := testservices.StartRedis(t)
 	prefix := testenv.UniquePrefix()
 	db, args, env := moneyProcess(t)
-	n := startProcess(t, db, append(args, "--redis-url", fmt.Sprintf("redis://127.0.0.1:%d/0", rd.port), "--redis-prefix", prefix,
+	n := startProcess(t, db, append(args, "--redis-url", rd.URL, "--redis-prefix", prefix,
 		"--playback-secret", playbackSecret, "--session-ttl", "3s"), env)
 	n.launchCountries()
 	_, s := n.ticketStream("MA", map[string]int64{"MAD": 4900})
@@ -474,7 +475,7 @@ func TestRevocationSurvivesRedisBlips(t *testing.T) {
 	paused, pausedViewer := watching("viewer-paused")
 	down, downViewer := watching("viewer-down")
 
-	redisCLI(t, rd.port, "CLIENT", "PAUSE", "3000", "ALL")
+	redisCLI(t, rd.Port(), "CLIENT", "PAUSE", "3000", "ALL")
 	answersAgain := time.Now().Add(3 * time.Second)
 	refundAt := time.Now()
 	n.deliver("evt_refund_paused", "charge.refunded", refundedCharge("pi_"+paused.id, 4900, true))
@@ -484,12 +485,12 @@ func TestRevocationSurvivesRedisBlips(t *testing.T) {
 		t.Fatalf("refunded viewer got media %v after the refund, over a second after Redis answered again", last.Sub(refundAt))
 	}
 	t.Logf("paused Redis: media cut %v after the refund", last.Sub(refundAt))
-	waitMarker(t, rd.port, prefix, 5*time.Second)
+	waitMarker(t, rd.Port(), prefix, 5*time.Second)
 	if before := len(downViewer.snapshot("video")); func() bool { time.Sleep(500 * time.Millisecond); return len(downViewer.snapshot("video")) <= before }() {
 		t.Fatal("a viewer with a ticket lost media")
 	}
 
-	rd.shutdown(t)
+	rd.Stop(t)
 	refundAt = time.Now()
 	r := n.sendEvent("evt_refund_down", "charge.refunded", refundedCharge("pi_"+down.id, 4900, true), time.Now(), webhookSecret)
 	switch r.status {
@@ -504,9 +505,9 @@ func TestRevocationSurvivesRedisBlips(t *testing.T) {
 			t.Fatalf("refunded viewer got media %v after the refund while Redis was down", cut)
 		}
 	}
-	rd.start(t) // empty: the earlier marker is gone with it
+	rd.Start(t) // empty: the earlier marker is gone with it
 	if r.status == 200 {
-		waitMarker(t, rd.port, prefix, 5*time.Second)
+		waitMarker(t, rd.Port(), prefix, 5*time.Second)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/livegate/livegate/internal/mediagen"
 	"github.com/livegate/livegate/internal/testenv"
+	"github.com/livegate/livegate/internal/testservices"
 	"github.com/livegate/livegate/internal/whipclient"
 )
 
@@ -21,7 +22,7 @@ func TestMain(m *testing.M) {
 	if endpoint := os.Getenv(childPublishEnv); endpoint != "" {
 		os.Exit(childPublisher(endpoint, os.Getenv(childPublishEnv+"_KEY")))
 	}
-	code := m.Run()
+	code := testservices.Main(m)
 	testenv.RemoveBinary()
 	os.Exit(code)
 }

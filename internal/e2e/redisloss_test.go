@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -9,6 +8,7 @@ import (
 
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/testenv"
+	"github.com/livegate/livegate/internal/testservices"
 )
 
 // A Redis that comes back empty used to forget which playback tokens were spent and how
@@ -18,9 +18,9 @@ import (
 // of a stream live before the loss give nothing more. The Redis is the test's own,
 // without persistence, and really restarted.
 func TestRedisThatForgetsKeepsTokensSpentAndPreviewsUsed(t *testing.T) {
-	rd := startOwnRedis(t)
+	rd := testservices.StartRedis(t)
 	n := startNode(t, chain(moneySettings(t), func(c *config.Config) {
-		c.RedisURL, c.RedisPrefix = fmt.Sprintf("redis://127.0.0.1:%d/0", rd.port), testenv.UniquePrefix()
+		c.RedisURL, c.RedisPrefix = rd.URL, testenv.UniquePrefix()
 		c.PlaybackSecret, c.SessionTTL = playbackSecret, 3*time.Second
 	}))
 	n.launchCountries()
@@ -42,8 +42,8 @@ func TestRedisThatForgetsKeepsTokensSpentAndPreviewsUsed(t *testing.T) {
 	}
 
 	time.Sleep(1100 * time.Millisecond) // tokens have whole-second times
-	rd.shutdown(t)                      // without saving: it comes back empty
-	rd.start(t)
+	rd.Stop(t)                          // without saving: it comes back empty
+	rd.Start(t)
 
 	expectNoMedia(t, n, s, spent.PlaybackToken, 401, "playback-token-invalid")
 	expectNoMedia(t, n, s, unused.PlaybackToken, 401, "playback-token-invalid")

@@ -4,8 +4,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/livegate/livegate/internal/testservices"
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 )
@@ -48,18 +50,15 @@ func CountryMMDB(t testing.TB) string {
 	return path
 }
 
-// StripeMockURL is the stripe-mock that `make test` starts (LIVEGATE_TEST_STRIPE_MOCK
-// overrides it).
+// StripeMockURL is stripe-mock's base URL (one of the test process's own unless
+// LIVEGATE_TEST_STRIPE_MOCK names one).
 func StripeMockURL(t testing.TB) string {
 	t.Helper()
-	u := os.Getenv("LIVEGATE_TEST_STRIPE_MOCK")
-	if u == "" {
-		u = "127.0.0.1:12111"
-	}
-	conn, err := net.Dial("tcp", u)
+	u := testservices.StripeMockURL(t)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(u, "http://"))
 	if err != nil {
 		Missing(t, "stripe-mock", err)
 	}
 	conn.Close()
-	return "http://" + u
+	return u
 }

@@ -3,7 +3,6 @@ package testenv
 import (
 	"context"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,16 +11,14 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/livegate/livegate/internal/config"
+	"github.com/livegate/livegate/internal/testservices"
 )
 
-// S3Bucket is a fresh bucket on the S3 server `make test` starts (gofakes3 on
-// 127.0.0.1:19000; LIVEGATE_TEST_S3 overrides it), as a node's recordings config.
+// S3Bucket is a fresh bucket on the tests' S3 server (a gofakes3 of the test process's
+// own unless LIVEGATE_TEST_S3 names one), as a node's recordings config.
 func S3Bucket(t testing.TB) config.S3Config {
 	t.Helper()
-	endpoint := os.Getenv("LIVEGATE_TEST_S3")
-	if endpoint == "" {
-		endpoint = "127.0.0.1:19000"
-	}
+	endpoint := testservices.S3Endpoint(t)
 	conn, err := net.DialTimeout("tcp", endpoint, time.Second)
 	if err != nil {
 		Missing(t, "an S3 server", err)

@@ -1,6 +1,6 @@
 // Package testenv gives tests the real things they run against: a loopback-only livegate
-// node, and the services (PostgreSQL, Redis, stripe-mock), deciding what a missing one means: a failure under CI=true, a loud skip
-// on a developer's machine where `make test` was not used.
+// node (in process or as the built binary), and the services of package testservices in
+// the shapes the node takes them (a schema of its own, a bucket, a GeoIP file).
 package testenv
 
 import (
@@ -18,29 +18,27 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/node"
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/testservices"
 )
 
-// Missing stops the test because a service it needs is not there.
+// Missing stops the test because something it needs is not there: a failure under
+// `make test` and CI, a skip that the package's summary line reports otherwise.
 func Missing(t testing.TB, what string, err error) {
 	t.Helper()
-	if os.Getenv("CI") != "" || os.Getenv("LIVEGATE_REQUIRE_SERVICES") != "" {
-		t.Fatalf("%s is required but not reachable: %v (run `make test`, which starts it)", what, err)
-	}
-	t.Skipf("SKIPPED: %s not reachable: %v (run `make test`, which starts it)", what, err)
+	testservices.Missing(t, what, err)
 }
 
-// PostgresURL returns a URL to a fresh, empty schema in the test PostgreSQL database;
-// the schema is dropped when the test ends.
+// PostgresURL returns a URL to a fresh, empty schema in the tests' PostgreSQL (a cluster
+// of the test process's own unless LIVEGATE_TEST_DATABASE_URL names one); the schema is
+// dropped when the test ends.
 func PostgresURL(t testing.TB) string {
 	t.Helper()
-	base := os.Getenv("LIVEGATE_TEST_DATABASE_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
+	base := testservices.PostgresURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	db, err := sql.Open("pgx", base)
@@ -167,14 +165,16 @@ func nodeStacks() string {
 	return strings.Join(out, "\n\n")
 }
 
-// RedisURL is the test Redis (LIVEGATE_TEST_REDIS_URL overrides 127.0.0.1:6379).
+// RedisURL is the tests' Redis (one of the test process's own unless
+// LIVEGATE_TEST_REDIS_URL names one); tests share it, each under a UniquePrefix.
 func RedisURL(t testing.TB) string {
 	t.Helper()
-	u := os.Getenv("LIVEGATE_TEST_REDIS_URL")
-	if u == "" {
-		u = "redis://127.0.0.1:6379/0"
+	u := testservices.RedisURL(t)
+	opts, err := redis.ParseURL(u)
+	if err != nil {
+		t.Fatalf("test Redis URL: %v", err)
 	}
-	conn, err := net.DialTimeout("tcp", strings.Split(strings.TrimPrefix(u, "redis://"), "/")[0], time.Second)
+	conn, err := net.DialTimeout("tcp", opts.Addr, time.Second)
 	if err != nil {
 		Missing(t, "Redis", err)
 	}
