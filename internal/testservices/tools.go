@@ -50,7 +50,8 @@ func StripeMockURL(t testing.TB) string {
 		}
 		s := &service{name: "stripe-mock", addr: fmt.Sprintf("127.0.0.1:%d", port)}
 		s.url = "http://" + s.addr
-		s.cmd = exec.Command(path, "-http-addr", s.addr)
+		// It listens for HTTPS too, on 12112 unless told otherwise: any free port.
+		s.cmd = exec.Command(path, "-http-addr", s.addr, "-https-addr", "127.0.0.1:")
 		return launch(s, func() error { return dials(s.addr) })
 	}).url
 }
