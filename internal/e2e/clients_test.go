@@ -23,6 +23,7 @@ import (
 	"github.com/livegate/livegate/internal/mediagen"
 	"github.com/livegate/livegate/internal/netsim"
 	"github.com/livegate/livegate/internal/testenv"
+	"github.com/livegate/livegate/internal/testservices"
 	"github.com/livegate/livegate/internal/whipclient"
 )
 
@@ -175,7 +176,7 @@ func TestLostFirstDTLSFlightResentFast(t *testing.T) {
 // tentative) starts, skips what it cannot bind yet, and binds it once it can.
 func TestNodeStartsBesideFreshInterface(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("creating a veth pair needs root")
+		testservices.SkipHere(t, "root (to create a veth pair)")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
 		testenv.Missing(t, "iproute2", err)

@@ -103,6 +103,19 @@ func Missing(t testing.TB, what string, err error) {
 	t.Skipf("SKIPPED: %s not available: %v (`make test` installs it)", what, err)
 }
 
+// SkipHere skips a test that cannot run on this machine for a reason no install fixes
+// (creating network devices needs root), also under `make test`; Main reports it with the
+// skips for missing services.
+func SkipHere(t testing.TB, why string) {
+	t.Helper()
+	run.mu.Lock()
+	if run.skips != nil {
+		run.skips[why] = append(run.skips[why], t.Name())
+	}
+	run.mu.Unlock()
+	t.Skipf("SKIPPED: %s", why)
+}
+
 func required() bool {
 	return os.Getenv("CI") != "" || os.Getenv(RequireEnv) != ""
 }
@@ -119,7 +132,7 @@ func skipSummary(skips map[string][]string) string {
 		parts = append(parts, fmt.Sprintf("%s (%d: %s)", what, len(tests), strings.Join(firstN(tests, 3), ", ")))
 	}
 	sort.Strings(parts)
-	return fmt.Sprintf("testservices: SKIPPED %d tests in %s, missing %s", total, filepath.Base(os.Args[0]), strings.Join(parts, "; "))
+	return fmt.Sprintf("testservices: SKIPPED %d tests in %s for want of %s", total, filepath.Base(os.Args[0]), strings.Join(parts, "; "))
 }
 
 func firstN(s []string, n int) []string {

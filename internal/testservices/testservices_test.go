@@ -198,7 +198,7 @@ func TestSkipsShowInGoTestOutput(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go test: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "SKIPPED 1 tests in skips.test, missing a thing (1: TestNeedsAThing)") {
+	if !strings.Contains(string(out), "SKIPPED 1 tests in skips.test for want of a thing (1: TestNeedsAThing)") {
 		t.Fatalf("go test's default output does not name the skip:\n%s", out)
 	}
 	if !strings.Contains(string(out), "ok") {
