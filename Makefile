@@ -9,10 +9,12 @@ run:
 build:
 	$(GO) build -o bin/ ./cmd/...
 
-# Starts (and if needed installs) PostgreSQL, Redis and stripe-mock, then runs every test
-# with the race detector. LIVEGATE_REQUIRE_SERVICES makes a missing service a failure.
+# Installs what the tests need (they start their own PostgreSQL, Redis, stripe-mock and S3
+# server), then runs every test
+# with the race detector. LIVEGATE_REQUIRE_SERVICES makes a missing service a failure;
+# -parallel 4 lets the end-to-end tests that only wait (see parallelWait) wait together.
 test: services vet
-	LIVEGATE_REQUIRE_SERVICES=1 $(GO) test -race -count=1 -timeout 20m ./...
+	LIVEGATE_REQUIRE_SERVICES=1 $(GO) test -race -count=1 -parallel 4 -timeout 20m ./...
 
 services:
 	bash scripts/services.sh

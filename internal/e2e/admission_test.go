@@ -63,6 +63,7 @@ func (n *testNode) audience(streamID string) audience {
 // media and counts; once the connect timeout has closed the pending peers, the client
 // may join again. Once with the in-process session store, once with Redis.
 func TestNeverConnectingOffersAreCappedAndUncounted(t *testing.T) {
+	parallelWait(t)
 	t.Run("memory", func(t *testing.T) { testNeverConnecting(t, "") })
 	t.Run("redis", func(t *testing.T) { testNeverConnecting(t, testenv.RedisURL(t)) })
 }
@@ -133,6 +134,7 @@ func testNeverConnecting(t *testing.T, redisURL string) {
 // A client that sends its headers and then trickles its body is cut off at the read
 // timeout; a stats event stream, long-lived on purpose, outlives both timeouts.
 func TestSlowBodyCutOffEventStreamKept(t *testing.T) {
+	parallelWait(t)
 	n := startNode(t, func(c *config.Config) {
 		c.ReadTimeout = time.Second
 		c.WriteTimeout = time.Second

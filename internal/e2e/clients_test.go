@@ -225,6 +225,7 @@ func randSuffix() string { return fmt.Sprintf("%04x", rand.Uint32()&0xffff) }
 // plays audio and video over WHEP, five joins in a row (LIVEGATE_WERIFT_JOINS sets how
 // many; docs/BENCHMARKS.md records 50, with the slowest connect).
 func TestWeriftViewer(t *testing.T) {
+	parallelWait(t)
 	node, err := exec.LookPath("node")
 	if err != nil {
 		testenv.Missing(t, "node", err)

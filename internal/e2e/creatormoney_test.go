@@ -120,6 +120,7 @@ func goLive(t *testing.T, n *testNode, s streamInfo) *publisher {
 // the stream once (however often Stripe delivers its webhook) and only after it, booked
 // with the country's fee and waiver, and refunded on the ledger.
 func TestTipShowsOnceAfterItsWebhook(t *testing.T) {
+	parallelWait(t)
 	n := startMoneyNode(t, nil)
 	n.launchCountries()
 	n.setCountry("MA", map[string]any{"min_tip": 1000, "max_tip": 50000})

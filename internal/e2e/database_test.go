@@ -16,6 +16,7 @@ import (
 // mid-purchase. Now the binary refuses both at start, in a line that names the flag or
 // the file, and a production fleet (Redis) on SQLite does not start.
 func TestDatabaseURLIsStrict(t *testing.T) {
+	parallelWait(t)
 	wd, _ := os.Getwd()
 	for _, u := range []string{"mysql://x/y", "postgresql+pgx://db/livegate"} {
 		args, _ := testenv.LoopbackArgs(t)

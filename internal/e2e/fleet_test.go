@@ -233,6 +233,7 @@ func TestFleetDrain(t *testing.T) {
 // Every simulcast layer travels to an edge: its viewers get the layer they ask for, and
 // layers the encoder starts late reach them too (the edge pulls again for them).
 func TestFleetRelaysEveryLayer(t *testing.T) {
+	parallelWait(t)
 	for _, late := range []time.Duration{0, 4 * time.Second, 8 * time.Second} {
 		t.Run(fmt.Sprintf("layers after %v", late), func(t *testing.T) {
 			fleet := fleetOf(t, 2, nil)
@@ -296,6 +297,7 @@ func TestFullNodeSendsViewersElsewhere(t *testing.T) {
 // An edge stops pulling a stream a short while after its last viewer left: the origin
 // then serves no relay to it.
 func TestEdgeStopsPullingWhenIdle(t *testing.T) {
+	parallelWait(t)
 	fleet := fleetOf(t, 2, func(c *config.Config) { c.RelayIdle = time.Second })
 	a, b := fleet[0], fleet[1]
 	s := a.newStream()
@@ -322,6 +324,7 @@ func TestEdgeStopsPullingWhenIdle(t *testing.T) {
 // A stream whose origin died and whose encoder never came back is ended by the fleet
 // once the reconnect grace window has passed: its state says ended, on every node.
 func TestFleetEndsAStreamWhoseOriginIsGone(t *testing.T) {
+	parallelWait(t)
 	fleet := newProcessFleet(t, "--reconnect-grace", "2s")
 	a, b := fleet.start("node-a"), fleet.start("node-b")
 	s := a.newStream()

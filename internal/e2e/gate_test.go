@@ -86,6 +86,7 @@ func form(values url.Values) string { return values.Encode() }
 // Item 1: a node holding the platform's secrets has no development door, production flag
 // or not; a bare development node keeps its doors and says so.
 func TestDeployedNodeHasNoDevelopmentDoor(t *testing.T) {
+	parallelWait(t)
 	viewerSecret := randomSecret(t, "")
 	real := startProcess(t, "", []string{"--viewer-jwt-secret", viewerSecret, "--stripe-api-base", testenv.StripeMockURL(t)},
 		[]string{"STRIPE_SECRET_KEY=sk_test_livegate", "STRIPE_WEBHOOK_SECRET=" + webhookSecret})
@@ -207,6 +208,7 @@ func envFile(t *testing.T, path string) []string {
 // Item 2: --production refuses published, placeholder and weak secrets, naming the flag;
 // the example deployment does not start as shipped; a strong node refuses forged tokens.
 func TestProductionRefusesPublishedSecrets(t *testing.T) {
+	parallelWait(t)
 	stripeMock := testenv.StripeMockURL(t)
 	strong := map[string]string{
 		"--playback-secret": randomSecret(t, ""), "--viewer-jwt-secret": randomSecret(t, ""), "--api-key": randomSecret(t, "k"),

@@ -126,6 +126,7 @@ func (p *publisher) stopH264() {
 // An H.264 stream (OBS's codec) is recorded as fragmented MP4, which every browser plays:
 // its video and audio, the picture's size from the SPS, as long as the show.
 func TestRecordingOfAnH264Stream(t *testing.T) {
+	parallelWait(t)
 	n := startNode(t, nil)
 	s := recordFree(t, n)
 	publishH264(t, n, s)

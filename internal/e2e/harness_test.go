@@ -416,3 +416,12 @@ func (l *lossInterceptor) BindRemoteStream(_ *interceptor.StreamInfo, r intercep
 		}
 	})
 }
+
+// parallelWait marks a test that spends its time waiting (for a timeout, a grace window,
+// a sweep, a stalled API) rather than measuring what a viewer sees: it runs beside the
+// others like it, after every serial test, so the suite's time is not the sum of its
+// waits. Tests that assert on loss, latency or load stay serial.
+func parallelWait(t *testing.T) {
+	t.Helper()
+	t.Parallel()
+}

@@ -178,6 +178,7 @@ func TestReconnectTakesOver(t *testing.T) {
 // Nobody reconnects: the stream waits out the grace window ("reconnecting", viewers
 // attached), then ends, and its viewers are let go.
 func TestStreamEndsAfterGraceWindow(t *testing.T) {
+	parallelWait(t)
 	n := startNode(t, func(c *config.Config) { c.ReconnectGrace = 2 * time.Second })
 	s := n.newStream()
 	child := startChildPublisher(t, n, s)

@@ -200,6 +200,7 @@ func TestReplayOfATicketedStream(t *testing.T) {
 // serves it, and the file holds the video and audio that came before the kill: every
 // frame of a WebM part, every whole fragment (group of pictures) of an MP4 one.
 func TestRecordingSurvivesANodeCrash(t *testing.T) {
+	parallelWait(t)
 	for _, tc := range []struct {
 		codec   string
 		publish func(t *testing.T, n *testNode, s streamInfo)
@@ -489,6 +490,7 @@ func TestRecordingKeepsTheTopSimulcastLayer(t *testing.T) {
 // An encoder that drops and comes back within the grace window continues the same part:
 // one file, playing the whole show with the gap where the encoder was away.
 func TestRecordingContinuesAcrossAnEncoderReconnect(t *testing.T) {
+	parallelWait(t)
 	n := startNode(t, nil)
 	s := recordFree(t, n)
 	first := publish(t, n, s, webrtc.MimeTypeVP8, 30)
@@ -517,6 +519,7 @@ func TestRecordingContinuesAcrossAnEncoderReconnect(t *testing.T) {
 // requests) once gave a non-buyer the whole replay; one that answers requests is asked
 // for a keyframe at least every 2 s while recorded, so seeks land near where asked.
 func TestReplayPreviewWhateverTheKeyframeInterval(t *testing.T) {
+	parallelWait(t)
 	n := startAccessNode(t, nil)
 	n.launchCountries()
 	for _, ignores := range []bool{true, false} {
@@ -580,6 +583,7 @@ func TestReplayPreviewWhateverTheKeyframeInterval(t *testing.T) {
 // request: a buyer reading a long part slowly gets no more of it a second or so after
 // the refund's webhook.
 func TestReplayDownloadStopsWhenRefunded(t *testing.T) {
+	parallelWait(t)
 	n := startAccessNode(t, nil)
 	n.launchCountries()
 	_, s := n.ticketStream("MA", map[string]int64{"MAD": 4900})

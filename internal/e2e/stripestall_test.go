@@ -15,6 +15,7 @@ import (
 // webhook still answers in time (its rate lookup gives up and the table's rate books
 // the sale) and the buyer gets access.
 func TestStalledStripeAnswersInTime(t *testing.T) {
+	parallelWait(t)
 	stripe := recordStripe(t)
 	n := startMoneyNode(t, func(c *config.Config) { c.StripeAPIBase = stripe.URL })
 	n.launchCountries()

@@ -18,6 +18,7 @@ import (
 // small budget per address, whatever the sessions and clients: a few dozen packets at
 // most. A real viewer still connects.
 func TestICEChecksToAThirdPartyAreBounded(t *testing.T) {
+	parallelWait(t)
 	n := startNode(t, nil)
 	s := n.newStream()
 	publish(t, n, s, webrtc.MimeTypeVP8, 30)
