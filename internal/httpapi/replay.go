@@ -17,6 +17,7 @@ import (
 
 	"github.com/livegate/livegate/internal/access"
 	"github.com/livegate/livegate/internal/admission"
+	"github.com/livegate/livegate/internal/paywall"
 	"github.com/livegate/livegate/internal/problem"
 	"github.com/livegate/livegate/internal/recording"
 	"github.com/livegate/livegate/internal/sessions"
@@ -148,25 +149,16 @@ func (a *api) servePart(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, "stream", err)
 		return
 	}
-	paid := claims.Entitlement != sessions.EntitlementFree && claims.Entitlement != sessions.EntitlementPreview
-	stillEntitled := func() error {
-		kind := store.KindTicket
-		if st.AccessMode == store.AccessSubscribers {
-			kind = store.KindSubscription
-		}
-		_, err := a.Store.ActiveEntitlement(r.Context(), claims.Subject, kind, st.ID, st.CreatorID, time.Now())
-		return err
-	}
-	if paid {
-		if err := stillEntitled(); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				problem.Write(w, r, http.StatusPaymentRequired, "access-revoked", "Access ended",
-					"the purchase this replay was for is no longer active (refunded, disputed or ended)")
-				return
-			}
-			a.storeError(w, r, "entitlement", err)
+	// Whether the link's viewer may still have the bytes is paywall's to say, as for live.
+	stillEntitled := func() error { return a.Decider.Holds(r.Context(), claims.Subject, st, claims.Entitlement) }
+	if err := stillEntitled(); err != nil {
+		if errors.Is(err, paywall.ErrPurchaseEnded) {
+			problem.Write(w, r, http.StatusPaymentRequired, "access-revoked", "Access ended",
+				"the purchase this replay was for is no longer active (refunded, disputed or ended)")
 			return
 		}
+		a.storeError(w, r, "entitlement", err)
+		return
 	}
 	if time.Now().After(st.ReplayUntil(a.ReplayWindow)) {
 		problem.Write(w, r, http.StatusGone, "replay-expired", "Replay window over", "")
@@ -211,11 +203,9 @@ func (a *api) servePart(w http.ResponseWriter, r *http.Request) {
 		}
 		content = io.NewSectionReader(ra, 0, cut)
 	}
-	if paid {
-		// A refund that lands while the part is being read ends the download at its next
-		// chunk, not when the player next asks.
-		content = &entitledReader{ReadSeeker: content, check: stillEntitled, next: time.Now().Add(replayRecheck)}
-	}
+	// A refund that lands while the part is being read ends the download at its next
+	// chunk, not when the player next asks.
+	content = &entitledReader{ReadSeeker: content, check: stillEntitled, next: time.Now().Add(replayRecheck)}
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(replayWriteTimeout))
 	w.Header().Set("Content-Type", partTypes[ext])
 	w.Header().Set("Cache-Control", "private, max-age=3600")
@@ -238,7 +228,7 @@ type entitledReader struct {
 
 func (e *entitledReader) Read(p []byte) (int, error) {
 	if now := time.Now(); now.After(e.next) {
-		if err := e.check(); errors.Is(err, store.ErrNotFound) {
+		if err := e.check(); errors.Is(err, paywall.ErrPurchaseEnded) {
 			return 0, fmt.Errorf("replay download stopped: %w", err)
 		}
 		e.next = now.Add(replayRecheck)

@@ -82,10 +82,7 @@ func (d *Decider) Decide(ctx context.Context, viewer string, st store.Stream, co
 	if viewer == "" {
 		return dec, access.ErrNoViewer
 	}
-	kind := store.KindTicket
-	if st.AccessMode == store.AccessSubscribers {
-		kind = store.KindSubscription
-	}
+	kind := purchaseKind(st)
 	ent, err := d.Entitlements.ActiveEntitlement(ctx, viewer, kind, st.ID, st.CreatorID, now)
 	if err == nil {
 		dec.Entitlement = ent.ID
@@ -123,4 +120,32 @@ func (d *Decider) Decide(ctx context.Context, viewer string, st store.Stream, co
 		}
 	}
 	return dec, &PaymentRequired{Offer: offer, CheckoutPath: path}
+}
+
+// purchaseKind is what opens a paid stream: a ticket, or for subscriber streams a
+// subscription to its creator.
+func purchaseKind(st store.Stream) string {
+	if st.AccessMode == store.AccessSubscribers {
+		return store.KindSubscription
+	}
+	return store.KindTicket
+}
+
+// ErrPurchaseEnded means the ticket or subscription a right was granted on is no longer
+// active: refunded, disputed or lapsed.
+var ErrPurchaseEnded = errors.New("the purchase this access was granted on is no longer active")
+
+// Holds re-checks, while st is being served, a right that Decide granted earlier with
+// entitlement: a right on a purchase holds while the purchase is active; a free or
+// preview right, which no purchase backs, holds. Its error is ErrPurchaseEnded, or the
+// store's when it cannot tell.
+func (d *Decider) Holds(ctx context.Context, viewer string, st store.Stream, entitlement string) error {
+	if entitlement == sessions.EntitlementFree || entitlement == sessions.EntitlementPreview {
+		return nil
+	}
+	_, err := d.Entitlements.ActiveEntitlement(ctx, viewer, purchaseKind(st), st.ID, st.CreatorID, time.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrPurchaseEnded
+	}
+	return err
 }

@@ -65,4 +65,22 @@ func TestDecide(t *testing.T) {
 	if dec, err := d.Decide(ctx, "v", paid, "FR"); err != nil || dec.Entitlement != "ent_v" {
 		t.Fatalf("ticket holder: %+v %v", dec, err)
 	}
+
+	// What it granted holds while the purchase does: the same rule re-checks a replay
+	// being downloaded as opened the live stream.
+	for ent, want := range map[string]error{"ent_v": nil, sessions.EntitlementFree: nil, sessions.EntitlementPreview: nil} {
+		if err := d.Holds(ctx, "v", paid, ent); err != want {
+			t.Errorf("holds %s before the refund: %v", ent, err)
+		}
+	}
+	db.ApplyEvent(ctx, "e2", "t", func(tx store.BillingTx) error {
+		_, _, err := tx.RevokeEntitlement("pi", "refunded", now)
+		return err
+	})
+	if err := d.Holds(ctx, "v", paid, "ent_v"); !errors.Is(err, paywall.ErrPurchaseEnded) {
+		t.Fatalf("a refunded ticket still holds: %v", err)
+	}
+	if err := d.Holds(ctx, "v", paid, sessions.EntitlementPreview); err != nil {
+		t.Fatalf("a preview right fell with a purchase it never had: %v", err)
+	}
 }
