@@ -1,6 +1,8 @@
-// Package access decides who may watch: it knows viewers by the platform's JWTs and, with
-// the money plane's entitlements and the country policies, answers "may this viewer watch
-// this stream?".
+// Package access turns a decision to let a viewer watch into one session of media and
+// keeps it honest while it lasts: it knows viewers by the platform's JWTs, issues playback
+// and replay tokens for the rights that paywall grants, admits one session per token at
+// the WHEP gate, and ends sessions whose entitlement is revoked or whose viewer is kicked.
+// Whether a viewer may watch at all (free, bought, preview, price) is paywall's question.
 package access
 
 import (

@@ -11,8 +11,9 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// source is what a receiver reads one track from: a WHIP publisher's track today, an
-// origin-to-edge relay or a file tomorrow. Nothing of pion shows through it.
+// source is what a receiver reads one track from: a WHIP publisher's track, or on an edge
+// the origin's relay of it (a WebRTC connection pulled like a publisher's). Nothing of pion
+// shows through it.
 type source interface {
 	// ReadRTP reads one RTP packet into buf.
 	ReadRTP(buf []byte) (int, error)
@@ -20,8 +21,9 @@ type source interface {
 	RequestKeyframe() error
 }
 
-// sink is what a receiver fans packets out to: a viewer's down track today, a recorder
-// or a relay to an edge tomorrow (Galène's disk writer is just another down track).
+// sink is what a receiver fans packets out to: a viewer's down track, which on an origin
+// is also how a relay to an edge is fed. A recorder taps the receiver instead (tap.go),
+// so that it never holds a viewer's pacing.
 type sink interface {
 	// WriteRTP sends one packet; keyframe says whether it starts a keyframe. It reports
 	// whether the packet went out.
