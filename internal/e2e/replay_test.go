@@ -80,6 +80,23 @@ func waitRecording(t *testing.T, n *testNode, streamID, state string) []store.Re
 	}
 }
 
+// waitRecorded waits until the recording of a live stream holds d of the show, as its
+// creator's GET /v1/streams/{id}/recording tells: however slowly a busy machine records.
+func waitRecorded(t *testing.T, n *testNode, streamID string, d time.Duration) {
+	t.Helper()
+	var got struct {
+		Parts []struct {
+			State      string `json:"state"`
+			DurationMS int64  `json:"duration_ms"`
+		} `json:"parts"`
+	}
+	eventually(t, 30*time.Second, fmt.Sprintf("%v of %s recorded", d, streamID), func() bool {
+		n.call("GET", "/v1/streams/"+streamID+"/recording", nil, &got)
+		return len(got.Parts) > 0 && got.Parts[len(got.Parts)-1].State == store.RecordingInProgress &&
+			got.Parts[len(got.Parts)-1].DurationMS >= d.Milliseconds()
+	})
+}
+
 // A ticketed stream is recorded while live. Once it ends, a buyer replays it with range
 // requests and gets the show: a WebM with its video and audio, as long as it was live.
 // Who has no ticket, who was refunded and who comes after the replay window are refused.
@@ -377,7 +394,7 @@ func TestReplayPreview(t *testing.T) {
 	publish(t, n, s, webrtc.MimeTypeVP8, 30)
 	v := mustWatchToken(t, n, s, amina.mustAccess(s.ID).PlaybackToken)
 	v.waitPackets(t, "video", 1, 10*time.Second)
-	time.Sleep(5 * time.Second)
+	waitRecorded(t, n, s.ID, 4500*time.Millisecond)
 	n.call("DELETE", "/v1/streams/"+s.ID, nil, nil)
 	waitRecording(t, n, s.ID, store.RecordingComplete)
 
@@ -478,7 +495,7 @@ func TestRecordingKeepsTheTopSimulcastLayer(t *testing.T) {
 	s := recordFree(t, n)
 	publishSimulcast(t, n, s)
 	mustWatch(t, n, s).waitPackets(t, "video", 30, 10*time.Second)
-	time.Sleep(2 * time.Second)
+	waitRecorded(t, n, s.ID, 2*time.Second)
 	sum := probeRecording(t, n, s)
 	top := int64(simulcastLayers[len(simulcastLayers)-1].size - 1) // a packet's frame bytes: its payload less the VP8 descriptor
 	if sum.Blocks["V_VP8"] < 30 || sum.Bytes["V_VP8"]%top != 0 {

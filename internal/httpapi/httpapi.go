@@ -80,7 +80,7 @@ type Deps struct {
 	RecordingRetention time.Duration
 	// ReplayRequests counts replay link requests by status; nil counts nothing.
 	ReplayRequests *prometheus.CounterVec
-	// Recorder deletes recordings (recording.Recorder).
+	// Recorder deletes recordings and tells a live part's progress (recording.Recorder).
 	Recorder Recorder
 	// Tips brings paid tips to the stream's event streams; nil sends none.
 	Tips *tipfeed.Feed
@@ -91,6 +91,8 @@ type Deps struct {
 // Recorder is what the API asks of the node's recorder.
 type Recorder interface {
 	Delete(ctx context.Context, streamID string) (parts int, err error)
+	// Progress is the part being recorded here now: fresher than its stored checkpoint.
+	Progress(streamID string) (recordingID string, bytes, durationMS int64, ok bool)
 }
 
 // ReplayStorage is where recordings' parts are read from (recording.Dir).

@@ -254,8 +254,12 @@ func (a *api) streamRecording(w http.ResponseWriter, r *http.Request) {
 		Bytes      int64      `json:"bytes"`
 	}
 	out := []partJSON{}
+	liveID, liveBytes, liveMS, live := a.Recorder.Progress(chi.URLParam(r, "id"))
 	for _, p := range parts {
 		j := partJSON{ID: p.ID, State: p.State, Node: p.Node, StartedAt: p.StartedAt, DurationMS: p.DurationMS, Bytes: p.Bytes}
+		if live && p.ID == liveID {
+			j.DurationMS, j.Bytes = liveMS, liveBytes // what the checkpoint has not caught up with
+		}
 		if !p.EndedAt.IsZero() {
 			j.EndedAt = &p.EndedAt
 		}

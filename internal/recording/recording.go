@@ -125,6 +125,18 @@ func New(cfg Config) *Recorder {
 	return r
 }
 
+// Progress is how far the part being recorded on this node for streamID has got: its
+// bytes and duration now, where the stored record lags by up to checkpointEvery.
+func (r *Recorder) Progress(streamID string) (recordingID string, bytes, durationMS int64, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a := r.active[streamID]
+	if a == nil || a.part == nil {
+		return "", 0, 0, false
+	}
+	return a.rec.ID, a.part.file.n.Load(), a.part.progress.Load(), true
+}
+
 // checkpoints saves each part's size and duration so far, and deletes the recordings
 // past their retention, until the recorder closes.
 func (r *Recorder) checkpoints() {
