@@ -3,7 +3,6 @@ package billing
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -18,8 +17,7 @@ import (
 )
 
 // ErrNotLive is a tip to a stream that is not live.
-var ErrNotLive = &problem.Error{Status: http.StatusConflict, Type: "stream-not-live", Title: "The stream is not live",
-	Msg: "tips are sent during a live stream"}
+var ErrNotLive = problem.ErrStreamNotLive.With("tips are sent during a live stream")
 
 // MaxTipMessage is the longest tip message, in characters.
 const MaxTipMessage = 200

@@ -24,6 +24,9 @@ const relayTokenTTL = 30 * time.Second
 
 // relayToken authorizes one node to pull stream from another: the expiry and an HMAC
 // of the stream and the expiry under the fleet's secret.
+// errBadRelayToken answers a relay request without the fleet's token.
+var errBadRelayToken = &problem.Error{Status: http.StatusUnauthorized, Type: "bad-relay-token", Title: "Relay token rejected", Msg: "relay token rejected"}
+
 func relayToken(secret []byte, stream string, exp time.Time) string {
 	b := make([]byte, 8, 8+sha256.Size)
 	binary.BigEndian.PutUint64(b, uint64(exp.Unix()))
@@ -57,7 +60,7 @@ func (f *Fleet) RelayHandler(streamParam func(*http.Request) string) http.Handle
 		stream := streamParam(r)
 		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !validRelayToken(f.secret, stream, token, time.Now()) {
-			problem.Write(w, r, http.StatusUnauthorized, "bad-relay-token", "Relay token rejected", "")
+			problem.Answer(w, r, errBadRelayToken)
 			return
 		}
 		switch r.Method {
@@ -72,7 +75,7 @@ func (f *Fleet) RelayHandler(streamParam func(*http.Request) string) http.Handle
 		case http.MethodPost:
 			offer, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
 			if err != nil {
-				problem.Write(w, r, http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large", "")
+				problem.Answer(w, r, problem.ErrBodyTooLarge)
 				return
 			}
 			sub, answer, err := f.sfu.Subscribe(r.Context(), stream, "relay-"+ids.Session(), string(offer), sfu.SubscribeOptions{Relay: true})
@@ -85,7 +88,7 @@ func (f *Fleet) RelayHandler(streamParam func(*http.Request) string) http.Handle
 			w.WriteHeader(http.StatusCreated)
 			_, _ = io.WriteString(w, answer)
 		default:
-			problem.Write(w, r, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", "")
+			problem.Answer(w, r, problem.ErrMethod)
 		}
 	})
 }
@@ -93,7 +96,7 @@ func (f *Fleet) RelayHandler(streamParam func(*http.Request) string) http.Handle
 func (f *Fleet) relayError(w http.ResponseWriter, r *http.Request, err error) {
 	if !problem.Answer(w, r, err) {
 		f.log.Error("relay", "err", err)
-		problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
+		problem.Answer(w, r, problem.ErrInternal)
 	}
 }
 

@@ -193,8 +193,9 @@ func TestReplayOfATicketedStream(t *testing.T) {
 		t.Fatalf("omar's replay: %d %s", r.status, r.body)
 	}
 	n.deliver("evt_refund_replay", "charge.refunded", refundedCharge("pi_"+omar.id, 4900, true))
-	if status, _, _ := fetchRange(t, omars.URL, 0, 10); status != 402 {
-		t.Errorf("a refunded buyer's link: %d, want 402", status)
+	// The same answer as a revoked live session: one type, one status.
+	if status, _, body := fetchRange(t, omars.URL, 0, 10); status != 403 || !bytes.Contains(body, []byte("/problems/access-revoked")) {
+		t.Errorf("a refunded buyer's link: %d %s, want 403 access-revoked", status, body)
 	}
 	if _, r := omar.replay(s.ID); r.status != 402 {
 		t.Errorf("a refunded buyer's replay: %d %s", r.status, r.body)

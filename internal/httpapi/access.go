@@ -34,7 +34,7 @@ func (a *api) streamAccess(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if st.State == store.StateEnded {
-		problem.Write(w, r, http.StatusConflict, "stream-ended", "Stream has ended", "")
+		problem.Answer(w, r, problem.ErrStreamEnded)
 		return
 	}
 	right, country, ok := a.decide(w, r, st, "watch")
@@ -44,7 +44,7 @@ func (a *api) streamAccess(w http.ResponseWriter, r *http.Request) {
 	grant, err := a.Gate.Grant(right)
 	if err != nil {
 		a.Logger.Error("grant access", "stream", st.ID, "err", err)
-		problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
+		problem.Answer(w, r, problem.ErrInternal)
 		return
 	}
 	out := map[string]any{"playback_token": grant.Token, "expires_at": grant.ExpiresAt.UTC(), "session_id": grant.SessionID,
@@ -81,10 +81,9 @@ func (a *api) decide(w http.ResponseWriter, r *http.Request, st store.Stream, ve
 	var pr *paywall.PaymentRequired
 	switch {
 	case errors.As(err, &pr):
-		problem.WriteDetails(w, r, problem.Details{Type: problem.Type("payment-required"), Title: "Payment required",
-			Status: http.StatusPaymentRequired, Detail: fmt.Sprintf("buy a %s for %s to %s", pr.Offer.Kind, pr.Offer.Display, verb),
-			Checkout: map[string]string{"method": "POST", "href": pr.CheckoutPath},
-			Price:    map[string]any{"kind": pr.Offer.Kind, "currency": pr.Offer.Currency, "amount": pr.Offer.Amount, "display": pr.Offer.Display, "country": pr.Offer.Country}})
+		problem.Answer(w, r, errPaymentRequired.With(fmt.Sprintf("buy a %s for %s to %s", pr.Offer.Kind, pr.Offer.Display, verb)).Offer(
+			map[string]string{"method": "POST", "href": pr.CheckoutPath},
+			map[string]any{"kind": pr.Offer.Kind, "currency": pr.Offer.Currency, "amount": pr.Offer.Amount, "display": pr.Offer.Display, "country": pr.Offer.Country}))
 		return right, country, false
 	case err != nil:
 		a.moneyError(w, r, err)
@@ -132,7 +131,7 @@ func (a *api) streamStatsEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	flusher, ok := w.(http.Flusher)
 	if !ok {
-		problem.Write(w, r, http.StatusInternalServerError, "internal", "Streaming unsupported", "")
+		problem.Answer(w, r, problem.ErrInternal)
 		return
 	}
 	// An event stream outlives the server's read and write timeouts on purpose; each
@@ -201,7 +200,7 @@ func (a *api) collect(w http.ResponseWriter, r *http.Request) {
 	}
 	added, err := a.Gate.Store().Collect(r.Context(), sessions.Watch{Viewer: viewer, Stream: id})
 	if err != nil {
-		problem.Unavailable(w, r, "Cannot record the collect now")
+		problem.Answer(w, r, problem.ErrUnavailable.With("cannot record the collect now: retry shortly"))
 		return
 	}
 	s, _ := a.Gate.Store().Stats(r.Context(), id)

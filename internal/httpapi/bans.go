@@ -170,7 +170,7 @@ func (a *api) liftBan(w http.ResponseWriter, r *http.Request) {
 	b, err := a.Store.LiftBan(r.Context(), id, now, store.AuditEntry{ID: store.NewID("aud"), Object: "ban-lifted:" + id,
 		Actor: actor(r.Context()), At: now, Before: "{}", After: `{"lifted":true}`})
 	if errors.Is(err, store.ErrNotFound) {
-		problem.Write(w, r, http.StatusNotFound, "ban-not-found", "No such ban", "")
+		problem.Answer(w, r, errBanNotFound)
 		return
 	}
 	if err != nil {

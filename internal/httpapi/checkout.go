@@ -58,7 +58,7 @@ func (a *api) getCheckout(w http.ResponseWriter, r *http.Request) {
 	}
 	co, err := a.Store.Checkout(r.Context(), chi.URLParam(r, "id"))
 	if err != nil || co.ViewerID != viewer {
-		problem.Write(w, r, http.StatusNotFound, "checkout-not-found", "No such checkout", "")
+		problem.Answer(w, r, errCheckoutNotFound)
 		return
 	}
 	writeJSON(w, http.StatusOK, a.checkoutJSON(co))

@@ -62,8 +62,7 @@ func (a *api) listCountries(w http.ResponseWriter, r *http.Request) {
 func (a *api) countryCode(w http.ResponseWriter, r *http.Request) (string, bool) {
 	code := strings.ToUpper(chi.URLParam(r, "code"))
 	if !countries.ValidCode(code) {
-		problem.WriteDetails(w, r, problem.Details{Type: problem.Type("unknown-country"), Title: "Unknown country",
-			Status: http.StatusNotFound, Detail: fmt.Sprintf("%q is not an ISO 3166-1 alpha-2 code", chi.URLParam(r, "code")), Field: "code"})
+		problem.Answer(w, r, errUnknownCountry.Field("code", fmt.Sprintf("%q is not an ISO 3166-1 alpha-2 code", chi.URLParam(r, "code"))))
 		return "", false
 	}
 	return code, true

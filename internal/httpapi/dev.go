@@ -33,7 +33,7 @@ func (a *api) devLogin(w http.ResponseWriter, r *http.Request) {
 		}
 		tok, err := a.Viewers.Mint(viewer, time.Hour)
 		if err != nil {
-			problem.Write(w, r, http.StatusConflict, "cannot-mint", "Cannot mint viewer tokens", err.Error())
+			problem.Answer(w, r, errCannotMint.With(err.Error()))
 			return
 		}
 		data["Viewer"], data["Token"] = viewer, tok
@@ -44,7 +44,7 @@ func (a *api) devLogin(w http.ResponseWriter, r *http.Request) {
 			}
 			ct, err := a.Viewers.MintIdentity(access.Identity{Subject: viewer, Role: access.RoleCreator, CreatorID: creator}, 12*time.Hour)
 			if err != nil {
-				problem.Write(w, r, http.StatusConflict, "cannot-mint", "Cannot mint creator tokens", err.Error())
+				problem.Answer(w, r, errCannotMint.With(err.Error()))
 				return
 			}
 			data["Creator"], data["CreatorToken"] = creator, ct
@@ -94,7 +94,7 @@ func (a *api) mintDevToken(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, err := a.Viewers.MintIdentity(id, ttl)
 	if err != nil {
-		problem.Write(w, r, http.StatusConflict, "cannot-mint", "Cannot mint viewer tokens", err.Error())
+		problem.Answer(w, r, errCannotMint.With(err.Error()))
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "viewer_id": in.ViewerID, "role": id.Role,

@@ -148,10 +148,10 @@ func (a *api) routes() chi.Router {
 	r := chi.NewRouter()
 	r.Use(a.recoverer, a.accessLog)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, r, http.StatusNotFound, "not-found", "Not found", "no such route")
+		problem.Answer(w, r, problem.ErrNotFound.With("no such route"))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, r, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", r.Method+" is not allowed here")
+		problem.Answer(w, r, problem.ErrMethod.With(r.Method+" is not allowed here"))
 	})
 
 	r.Get("/static/i18n.js", web.Strings)
@@ -178,7 +178,7 @@ func (a *api) routes() chi.Router {
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !a.Ready() {
-			problem.Write(w, r, http.StatusServiceUnavailable, "draining", "Node is shutting down", "")
+			problem.Answer(w, r, sfu.ErrDraining)
 			return
 		}
 		_, _ = io.WriteString(w, "ready\n")
@@ -316,7 +316,7 @@ func (a *api) listNodes(w http.ResponseWriter, r *http.Request) {
 	}
 	nodes, err := a.Fleet.Nodes(r.Context())
 	if err != nil {
-		problem.Unavailable(w, r, "The fleet's registry does not answer")
+		problem.Answer(w, r, problem.ErrUnavailable.With("the fleet's registry does not answer: retry shortly"))
 		return
 	}
 	if nodes == nil {
@@ -390,16 +390,14 @@ func (a *api) requireAPIKey(next http.Handler) http.Handler {
 			case id.Role == access.RoleCreator:
 				p = principal{actor: "creator:" + id.Subject, creator: id.CreatorID}
 			default:
-				problem.Write(w, r, http.StatusForbidden, "forbidden", "Not allowed",
-					"a viewer token cannot use the operator and creator API")
+				problem.Answer(w, r, errForbidden.With("a viewer token cannot use the operator and creator API"))
 				return
 			}
 		}
 		if p.actor == "" {
 			if len(a.keys) > 0 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="livegate"`)
-				problem.Write(w, r, http.StatusUnauthorized, "unauthorized", "API key required",
-					"send the operator API key, or a creator or operator token, as Authorization: Bearer <key>")
+				problem.Answer(w, r, errUnauthorized.With("send the operator API key, or a creator or operator token, as Authorization: Bearer <key>"))
 				return
 			}
 			p.actor = "operator" // development: /v1 is open
@@ -427,7 +425,7 @@ func principalOf(r *http.Request) principal {
 func (a *api) operatorOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if principalOf(r).creator != "" {
-			problem.Write(w, r, http.StatusForbidden, "forbidden", "Operators only", "a creator token cannot do this")
+			problem.Answer(w, r, errForbidden.With("a creator token cannot do this"))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -438,8 +436,7 @@ func (a *api) operatorOnly(next http.Handler) http.Handler {
 // resources.
 func mayManage(w http.ResponseWriter, r *http.Request, creator string) bool {
 	if p := principalOf(r); p.creator != "" && p.creator != creator {
-		problem.Write(w, r, http.StatusForbidden, "forbidden", "Not your creator",
-			"this creator token manages creator "+p.creator+" only")
+		problem.Answer(w, r, errForbidden.With("this creator token manages creator "+p.creator+" only"))
 		return false
 	}
 	return true
@@ -481,7 +478,7 @@ func (a *api) recoverer(next http.Handler) http.Handler {
 					panic(v)
 				}
 				a.Logger.Error("panic in handler", "path", r.URL.Path, "panic", fmt.Sprint(v))
-				problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
+				problem.Answer(w, r, problem.ErrInternal)
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -529,7 +526,7 @@ func (a *api) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 func (a *api) decodeLarge(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
 	ct := r.Header.Get("Content-Type")
 	if ct != "" && !strings.HasPrefix(ct, "application/json") {
-		problem.Write(w, r, http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type", "send application/json")
+		problem.Answer(w, r, problem.ErrMediaType.With("send application/json"))
 		return false
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
@@ -541,11 +538,10 @@ func (a *api) decodeLarge(w http.ResponseWriter, r *http.Request, v any, limit i
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		problem.Write(w, r, http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large",
-			fmt.Sprintf("the limit is %d bytes", limit))
+		problem.Answer(w, r, problem.ErrBodyTooLarge.With(fmt.Sprintf("the limit is %d bytes", limit)))
 		return false
 	case err != nil:
-		problem.Write(w, r, http.StatusBadRequest, "bad-json", "Malformed JSON", err.Error())
+		problem.Answer(w, r, problem.ErrBadJSON.With(err.Error()))
 		return false
 	}
 	return true
@@ -560,8 +556,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func invalid(w http.ResponseWriter, r *http.Request, field, detail string) {
-	problem.WriteDetails(w, r, problem.Details{Type: problem.Type("invalid-field"), Title: "Invalid field",
-		Status: http.StatusUnprocessableEntity, Detail: detail, Field: field})
+	problem.Answer(w, r, errInvalidField.Field(field, detail))
 }
 
 // jsonEach is each of xs as the API shows it.
@@ -577,11 +572,15 @@ func (a *api) storeError(w http.ResponseWriter, r *http.Request, what string, er
 	switch {
 	case problem.Answer(w, r, err): // an error that declares its problem (session store down, ...)
 	case errors.Is(err, store.ErrNotFound):
-		problem.Write(w, r, http.StatusNotFound, what+"-not-found", "Not found", err.Error())
+		kind := notFound[what]
+		if kind == nil {
+			kind = problem.ErrNotFound
+		}
+		problem.Answer(w, r, kind.With(err.Error()))
 	case errors.Is(err, store.ErrConflict):
-		problem.Write(w, r, http.StatusConflict, "conflict", "Conflict", err.Error())
+		problem.Answer(w, r, errConflict.With(err.Error()))
 	default:
 		a.Logger.Error("store", "path", r.URL.Path, "err", err)
-		problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
+		problem.Answer(w, r, problem.ErrInternal)
 	}
 }

@@ -57,13 +57,11 @@ func (a *api) streamReplay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if st.State != store.StateEnded {
-		problem.Write(w, r, http.StatusConflict, "stream-not-ended", "Replay opens when the stream ends",
-			"the stream is "+string(st.State)+": watch it live (POST /v1/streams/"+st.ID+"/access)")
+		problem.Answer(w, r, errStreamNotEnded.With("the stream is "+string(st.State)+": watch it live (POST /v1/streams/"+st.ID+"/access)"))
 		return
 	}
 	if until := st.ReplayUntil(a.ReplayWindow); time.Now().After(until) {
-		problem.Write(w, r, http.StatusGone, "replay-expired", "Replay window over",
-			"the replay could be watched until "+until.UTC().Format(time.RFC3339))
+		problem.Answer(w, r, errReplayExpired.With("the replay could be watched until "+until.UTC().Format(time.RFC3339)))
 		return
 	}
 	parts, err := a.Store.Recordings(r.Context(), st.ID)
@@ -78,7 +76,7 @@ func (a *api) streamReplay(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(playable) == 0 {
-		problem.Write(w, r, http.StatusNotFound, "no-recording", "No recording", "this stream was not recorded")
+		problem.Answer(w, r, errNoRecording.With("this stream was not recorded"))
 		return
 	}
 	right, _, ok := a.decide(w, r, st, "replay")
@@ -110,7 +108,7 @@ func (a *api) streamReplay(w http.ResponseWriter, r *http.Request) {
 			Entitlement: right.Entitlement, PreviewMillis: previewMS}, replayLinkTTL)
 		if err != nil {
 			a.Logger.Error("replay link", "stream", st.ID, "err", err)
-			problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
+			problem.Answer(w, r, problem.ErrInternal)
 			return
 		}
 		expires = exp
@@ -136,7 +134,7 @@ func (a *api) servePart(w http.ResponseWriter, r *http.Request) {
 	ext := path.Ext(chi.URLParam(r, "part"))
 	recID := strings.TrimSuffix(chi.URLParam(r, "part"), ext)
 	if partTypes[ext] == "" {
-		problem.Write(w, r, http.StatusNotFound, "not-found", "Not found", "")
+		problem.Answer(w, r, problem.ErrNotFound)
 		return
 	}
 	claims, err := a.Replays.VerifyReplay(r.URL.Query().Get("token"), streamID, recID)
@@ -153,15 +151,14 @@ func (a *api) servePart(w http.ResponseWriter, r *http.Request) {
 	stillEntitled := func() error { return a.Decider.Holds(r.Context(), claims.Subject, st, claims.Entitlement) }
 	if err := stillEntitled(); err != nil {
 		if errors.Is(err, paywall.ErrPurchaseEnded) {
-			problem.Write(w, r, http.StatusPaymentRequired, "access-revoked", "Access ended",
-				"the purchase this replay was for is no longer active (refunded, disputed or ended)")
+			problem.Answer(w, r, access.ErrRevoked.With("the purchase this replay was for is no longer active (refunded, disputed or ended)"))
 			return
 		}
 		a.storeError(w, r, "entitlement", err)
 		return
 	}
 	if time.Now().After(st.ReplayUntil(a.ReplayWindow)) {
-		problem.Write(w, r, http.StatusGone, "replay-expired", "Replay window over", "")
+		problem.Answer(w, r, errReplayExpired)
 		return
 	}
 	var key string
@@ -176,13 +173,13 @@ func (a *api) servePart(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if key == "" {
-		problem.Write(w, r, http.StatusNotFound, "no-recording", "No recording", "this part of the recording is gone")
+		problem.Answer(w, r, errNoRecording.With("this part of the recording is gone"))
 		return
 	}
 	f, modified, err := a.Recordings.Open(key)
 	if err != nil {
 		a.Logger.Error("open recording", "stream", streamID, "recording", recID, "err", err)
-		problem.Write(w, r, http.StatusNotFound, "no-recording", "No recording", "this part of the recording is gone")
+		problem.Answer(w, r, errNoRecording.With("this part of the recording is gone"))
 		return
 	}
 	defer f.Close()
@@ -192,13 +189,13 @@ func (a *api) servePart(w http.ResponseWriter, r *http.Request) {
 		ra, ok := f.(io.ReaderAt)
 		size, err := f.Seek(0, io.SeekEnd)
 		if !ok || err != nil {
-			problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
+			problem.Answer(w, r, problem.ErrInternal)
 			return
 		}
 		cut, err := recording.CutAfter(ra, size, claims.PreviewMillis)
 		if err != nil {
 			a.Logger.Error("cut a replay preview", "stream", streamID, "recording", recID, "err", err)
-			problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
+			problem.Answer(w, r, problem.ErrInternal)
 			return
 		}
 		content = io.NewSectionReader(ra, 0, cut)
@@ -273,8 +270,7 @@ func (a *api) streamRecording(w http.ResponseWriter, r *http.Request) {
 func (a *api) deleteRecording(w http.ResponseWriter, r *http.Request) {
 	n, err := a.Recorder.Delete(r.Context(), chi.URLParam(r, "id"))
 	if errors.Is(err, recording.ErrRecording) {
-		problem.Write(w, r, http.StatusConflict, "recording-in-progress", "Recording in progress",
-			"the stream is being recorded: end it first")
+		problem.Answer(w, r, errRecordingInProgress.With("the stream is being recorded: end it first"))
 		return
 	}
 	if err != nil {

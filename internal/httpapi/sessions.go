@@ -25,7 +25,7 @@ func (a *api) sessionStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	reason, err := st.Ended(r.Context(), id)
 	if err != nil {
-		problem.Write(w, r, http.StatusNotFound, "session-not-found", "No such session", "")
+		problem.Answer(w, r, problem.ErrSessionMissing)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "state": "ended", "reason": reason})
@@ -34,7 +34,7 @@ func (a *api) sessionStatus(w http.ResponseWriter, r *http.Request) {
 func (a *api) listSessions(w http.ResponseWriter, r *http.Request) {
 	list, err := a.Gate.Store().List(r.Context(), r.URL.Query().Get("stream"))
 	if err != nil {
-		problem.Unavailable(w, r, "Session store unavailable")
+		problem.Answer(w, r, sessions.ErrUnavailable)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"sessions": list})
@@ -58,11 +58,11 @@ func (a *api) kickSession(w http.ResponseWriter, r *http.Request) {
 	}
 	s, err := a.Gate.Store().Get(r.Context(), id)
 	if errors.Is(err, sessions.ErrNotFound) {
-		problem.Write(w, r, http.StatusNotFound, "session-not-found", "No such session", "")
+		problem.Answer(w, r, problem.ErrSessionMissing)
 		return
 	}
 	if err != nil {
-		problem.Unavailable(w, r, "Session store unavailable")
+		problem.Answer(w, r, sessions.ErrUnavailable)
 		return
 	}
 	if in.Ban != nil {
@@ -92,7 +92,7 @@ func (a *api) kickSession(w http.ResponseWriter, r *http.Request) {
 	// The viewer sees that an operator ended the session, never which key did it.
 	reason := sessions.ReasonKicked
 	if err := a.Gate.Publish(r.Context(), sessions.Event{Kind: sessions.EventSession, SessionID: id, Reason: reason}); err != nil {
-		problem.Unavailable(w, r, "Session store unavailable")
+		problem.Answer(w, r, sessions.ErrUnavailable)
 		return
 	}
 	a.Logger.Info("session kicked", "session", id, "stream", s.StreamID, "actor", actor(r.Context()))

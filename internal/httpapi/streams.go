@@ -165,15 +165,13 @@ func (a *api) listStreams(w http.ResponseWriter, r *http.Request) {
 		f.CreatorID = p.creator // a creator lists its own streams
 	}
 	if f.State != "" && !f.State.Valid() {
-		problem.WriteDetails(w, r, problem.Details{Type: problem.Type("invalid-query"), Title: "Invalid query parameter",
-			Status: http.StatusBadRequest, Detail: "state must be scheduled, live or ended", Field: "state"})
+		problem.Answer(w, r, errInvalidQuery.Field("state", "state must be scheduled, live or ended"))
 		return
 	}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > 1000 {
-			problem.WriteDetails(w, r, problem.Details{Type: problem.Type("invalid-query"), Title: "Invalid query parameter",
-				Status: http.StatusBadRequest, Detail: "limit must be 1 to 1000", Field: "limit"})
+			problem.Answer(w, r, errInvalidQuery.Field("limit", "limit must be 1 to 1000"))
 			return
 		}
 		f.Limit = n
@@ -238,8 +236,7 @@ func (a *api) endStream(w http.ResponseWriter, r *http.Request) {
 		if refunded, err = a.Billing.RefundStream(r.Context(), id); err != nil {
 			// The stream stays ended; repeating DELETE retries the remaining refunds.
 			a.Logger.Error("refund cancelled stream", "stream", id, "refunded", refunded, "err", err)
-			problem.Write(w, r, http.StatusBadGateway, "refunds-incomplete", "Some refunds failed",
-				fmt.Sprintf("%d tickets refunded; repeat the request to retry the rest", refunded))
+			problem.Answer(w, r, errRefundsIncomplete.With(fmt.Sprintf("%d tickets refunded; repeat the request to retry the rest", refunded)))
 			return
 		}
 	}

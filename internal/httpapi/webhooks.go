@@ -14,7 +14,7 @@ import (
 func (a *api) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
 	if err != nil {
-		problem.Write(w, r, http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large", "")
+		problem.Answer(w, r, problem.ErrBodyTooLarge)
 		return
 	}
 	err = a.Billing.HandleWebhook(r.Context(), body, r.Header.Get("Stripe-Signature"))
@@ -22,7 +22,7 @@ func (a *api) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 	case err != nil && problem.Answer(w, r, err): // a bad signature
 	case err != nil:
 		a.Logger.Error("webhook", "err", err)
-		problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
+		problem.Answer(w, r, problem.ErrInternal)
 	default:
 		writeJSON(w, http.StatusOK, map[string]bool{"received": true})
 	}

@@ -24,17 +24,12 @@ type Details struct {
 	Price    any `json:"price,omitempty"`
 }
 
-// Type builds the problem type URI of a slug such as "stream-not-live".
-func Type(slug string) string { return "/problems/" + slug }
+// typeURI builds the problem type URI of a slug such as "stream-not-live".
+func typeURI(slug string) string { return "/problems/" + slug }
 
-// Write sends a problem document. slug names the type; title is short and fixed per type;
-// detail says what happened this time.
-func Write(w http.ResponseWriter, r *http.Request, status int, slug, title, detail string) {
-	WriteDetails(w, r, Details{Type: Type(slug), Title: title, Status: status, Detail: detail})
-}
-
-// WriteDetails sends d as the response.
-func WriteDetails(w http.ResponseWriter, r *http.Request, d Details) {
+// writeDetails sends d as the response. Only Answer calls it: every problem a handler
+// answers is a declared Error (a test keeps it so).
+func writeDetails(w http.ResponseWriter, r *http.Request, d Details) {
 	if d.Instance == "" && r != nil {
 		d.Instance = r.URL.Path
 	}
@@ -51,13 +46,6 @@ func RetryAfter(w http.ResponseWriter, d time.Duration) {
 		s = 1
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(s))
-}
-
-// Unavailable answers 503 for a dependency that is down (the session store), with
-// Retry-After, under one stable type.
-func Unavailable(w http.ResponseWriter, r *http.Request, title string) {
-	RetryAfter(w, 5*time.Second)
-	Write(w, r, http.StatusServiceUnavailable, "sessions-unavailable", title, "retry shortly")
 }
 
 // Error is a sentinel error that says how an HTTP API answers it. Each package declares
@@ -79,8 +67,42 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Msg }
 
+// Occurrence is one time a declared Error happens: what happened this time, and what a
+// client may act on (the field at fault, where to buy and for how much).
+type Occurrence struct {
+	kind     *Error
+	detail   string
+	field    string
+	checkout any
+	price    any
+}
+
+// With is e this time, with detail as the problem's detail.
+func (e *Error) With(detail string) *Occurrence { return &Occurrence{kind: e, detail: detail} }
+
+// Field is e this time, blaming a request field.
+func (e *Error) Field(field, detail string) *Occurrence {
+	return &Occurrence{kind: e, detail: detail, field: field}
+}
+
+// Offer adds where to buy and for how much (payment-required problems).
+func (o *Occurrence) Offer(checkout, price any) *Occurrence {
+	o.checkout, o.price = checkout, price
+	return o
+}
+
+func (o *Occurrence) Error() string {
+	if o.detail == "" {
+		return o.kind.Msg
+	}
+	return o.kind.Msg + ": " + o.detail
+}
+
+func (o *Occurrence) Unwrap() error { return o.kind }
+
 // Answer writes the problem of the first Error in err's chain and reports whether there
-// was one; the detail is err's text (with its context), or the Error's Hint.
+// was one. The detail is an Occurrence's own, or the Error's Hint, or err's text (with its
+// context).
 func Answer(w http.ResponseWriter, r *http.Request, err error) bool {
 	var pe *Error
 	if !errors.As(err, &pe) {
@@ -92,10 +114,32 @@ func Answer(w http.ResponseWriter, r *http.Request, err error) bool {
 	if pe.Challenge != "" {
 		w.Header().Set("WWW-Authenticate", pe.Challenge)
 	}
-	detail := err.Error()
+	d := Details{Type: typeURI(pe.Type), Title: pe.Title, Status: pe.Status, Detail: err.Error()}
 	if pe.Hint != "" {
-		detail = pe.Hint
+		d.Detail = pe.Hint
 	}
-	Write(w, r, pe.Status, pe.Type, pe.Title, detail)
+	var o *Occurrence
+	if errors.As(err, &o) && o.kind == pe {
+		d.Detail, d.Field, d.Checkout, d.Price = o.detail, o.field, o.checkout, o.price
+	}
+	writeDetails(w, r, d)
 	return true
 }
+
+// Answers that more than one package gives, declared here once.
+var (
+	ErrInternal       = &Error{Status: http.StatusInternalServerError, Type: "internal", Title: "Internal error", Msg: "internal error"}
+	ErrBodyTooLarge   = &Error{Status: http.StatusRequestEntityTooLarge, Type: "body-too-large", Title: "Request body too large", Msg: "request body too large"}
+	ErrMediaType      = &Error{Status: http.StatusUnsupportedMediaType, Type: "unsupported-media-type", Title: "Unsupported media type", Msg: "unsupported media type"}
+	ErrNotFound       = &Error{Status: http.StatusNotFound, Type: "not-found", Title: "Not found", Msg: "not found"}
+	ErrMethod         = &Error{Status: http.StatusMethodNotAllowed, Type: "method-not-allowed", Title: "Method not allowed", Msg: "method not allowed"}
+	ErrBadJSON        = &Error{Status: http.StatusBadRequest, Type: "bad-json", Title: "Malformed JSON", Msg: "malformed JSON"}
+	ErrStreamEnded    = &Error{Status: http.StatusConflict, Type: "stream-ended", Title: "Stream has ended", Msg: "stream has ended"}
+	ErrStreamNotLive  = &Error{Status: http.StatusConflict, Type: "stream-not-live", Title: "Stream is not live", Msg: "stream is not live"}
+	ErrStreamNotFound = &Error{Status: http.StatusNotFound, Type: "stream-not-found", Title: "No such stream", Msg: "no such stream"}
+	ErrSessionMissing = &Error{Status: http.StatusNotFound, Type: "session-not-found", Title: "No such session", Msg: "no such session"}
+	// ErrUnavailable is a dependency that is down (the session store, the fleet's
+	// registry): retry shortly.
+	ErrUnavailable = &Error{Status: http.StatusServiceUnavailable, Type: "sessions-unavailable", Title: "Temporarily unavailable",
+		Msg: "temporarily unavailable", Hint: "retry shortly", RetryAfter: 5 * time.Second}
+)

@@ -9,7 +9,6 @@ package sessions
 import (
 	"context"
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/livegate/livegate/internal/problem"
@@ -20,8 +19,7 @@ var (
 	ErrLimit       = errors.New("too many concurrent sessions")
 	ErrExists      = errors.New("session already open")
 	ErrNotFound    = errors.New("session not found")
-	ErrUnavailable = &problem.Error{Status: http.StatusServiceUnavailable, Type: "sessions-unavailable",
-		Title: "Session store unavailable", Msg: "session store unavailable", Hint: "retry shortly", RetryAfter: 5 * time.Second}
+	ErrUnavailable = problem.ErrUnavailable.With("the session store does not answer: retry shortly")
 )
 
 // Reason is why a session ended, as a player reads it at GET /v1/sessions/{id}: fixed

@@ -37,8 +37,7 @@ var (
 		Msg: "unusable SDP offer"}
 	ErrNoCodec = &problem.Error{Status: http.StatusBadRequest, Type: "unsupported-codec", Title: "No supported codec",
 		Msg: "no supported codec in offer"}
-	ErrNotLive = &problem.Error{Status: http.StatusConflict, Type: "stream-not-live", Title: "Stream is not live",
-		Msg: "stream is not live", Hint: "the publisher is not connected"}
+	ErrNotLive  = problem.ErrStreamNotLive.With("the publisher is not connected")
 	ErrDraining = &problem.Error{Status: http.StatusServiceUnavailable, Type: "draining", Title: "Node is shutting down",
 		Msg: "node is shutting down", Hint: "retry on another node", RetryAfter: 5 * time.Second}
 	ErrClosed = errors.New("peer closed")

@@ -230,12 +230,12 @@ func (h *Handler) patchViewer(w http.ResponseWriter, r *http.Request, s *session
 		MaxLayer *string `json:"max_layer"`
 	}
 	if err := json.Unmarshal([]byte(body), &req); err != nil || req.MaxLayer == nil {
-		problem.Write(w, r, http.StatusBadRequest, "bad-json", "Malformed request body", `send {"max_layer": "low"}`)
+		problem.Answer(w, r, problem.ErrBadJSON.With(`send {"max_layer": "low"}`))
 		return
 	}
 	layer, ok := parseLayer(*req.MaxLayer)
 	if !ok {
-		problem.Write(w, r, http.StatusBadRequest, "bad-max-layer", "Unknown layer", maxLayerHelp)
+		problem.Answer(w, r, errBadMaxLayer.With(maxLayerHelp))
 		return
 	}
 	s.viewer.SetMaxLayer(layer)
@@ -271,12 +271,11 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 	if !keyMatches(r, st.KeyHash) {
 		h.cfg.Limits.Spend(admission.WHIPKey, client)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="livegate"`)
-		problem.Write(w, r, http.StatusUnauthorized, "bad-stream-key", "Stream key rejected",
-			"send the stream key as Authorization: Bearer <key>")
+		problem.Answer(w, r, errBadStreamKey.With("send the stream key as Authorization: Bearer <key>"))
 		return
 	}
 	if st.State == store.StateEnded {
-		problem.Write(w, r, http.StatusConflict, "stream-ended", "Stream has ended", "create a new stream to go live again")
+		problem.Answer(w, r, problem.ErrStreamEnded.With("create a new stream to go live again"))
 		return
 	}
 	if h.redirect(w, r, h.publisherTarget(r, st.ID)) {
@@ -374,14 +373,14 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 	// Whether there is media is the SFU's to say: a publisher that has just posted its
 	// offer is joined (the SFU waits for its tracks); no publisher is 409 from the SFU.
 	if st.State == store.StateEnded {
-		problem.Write(w, r, http.StatusConflict, "stream-not-live", "Stream is not live", "the stream has ended")
+		problem.Answer(w, r, problem.ErrStreamNotLive.With("the stream has ended"))
 		return
 	}
 	maxLayer := sfu.AnyLayer
 	if v := r.URL.Query().Get("max_layer"); v != "" {
 		var ok bool
 		if maxLayer, ok = parseLayer(v); !ok {
-			problem.Write(w, r, http.StatusBadRequest, "bad-max-layer", "Unknown layer", maxLayerHelp)
+			problem.Answer(w, r, errBadMaxLayer.With(maxLayerHelp))
 			return
 		}
 	}
@@ -395,7 +394,7 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 		release()
 		if !problem.Answer(w, r, err) {
 			h.log.Error("admit viewer", "stream", st.ID, "err", err)
-			problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
+			problem.Answer(w, r, problem.ErrInternal)
 		}
 		return
 	}
@@ -550,8 +549,7 @@ func (h *Handler) Patch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !contentTypeIs(r, "application/trickle-ice-sdpfrag") {
-		problem.Write(w, r, http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
-			"PATCH takes application/trickle-ice-sdpfrag (or, on a WHEP session, application/json)")
+		problem.Answer(w, r, problem.ErrMediaType.With("PATCH takes application/trickle-ice-sdpfrag (or, on a WHEP session, application/json)"))
 		return
 	}
 	body, ok := h.readBody(w, r, h.cfg.MaxPatchBytes)
@@ -564,7 +562,7 @@ func (h *Handler) Patch(w http.ResponseWriter, r *http.Request) {
 	}
 	frag, err := parseSDPFrag(body)
 	if err != nil {
-		problem.Write(w, r, http.StatusBadRequest, "bad-sdpfrag", "Malformed SDP fragment", err.Error())
+		problem.Answer(w, r, errBadSDPFrag.With(err.Error()))
 		return
 	}
 	ifMatch := r.Header.Get("If-Match")
@@ -572,8 +570,7 @@ func (h *Handler) Patch(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	if s.patches >= h.cfg.MaxPatches {
 		problem.RetryAfter(w, time.Minute)
-		problem.Write(w, r, http.StatusTooManyRequests, "too-many-patches", "Too many PATCH requests",
-			fmt.Sprintf("a session may send at most %d; start a new session", h.cfg.MaxPatches))
+		problem.Answer(w, r, errTooManyPatches.With(fmt.Sprintf("a session may send at most %d; start a new session", h.cfg.MaxPatches)))
 		return
 	}
 	s.patches++
@@ -581,8 +578,7 @@ func (h *Handler) Patch(w http.ResponseWriter, r *http.Request) {
 	restart := frag.Ufrag != "" && (frag.Ufrag != remoteUfrag || frag.Pwd != remotePwd)
 	if restart {
 		if ifMatch != "*" {
-			problem.Write(w, r, http.StatusPreconditionRequired, "if-match-required", "ICE restart needs If-Match: *",
-				"new ICE credentials restart ICE, which must be sent with If-Match: \"*\"")
+			problem.Answer(w, r, errIfMatchRequired.With("new ICE credentials restart ICE, which must be sent with If-Match: \"*\""))
 			return
 		}
 		if len(frag.Candidates) > h.cfg.MaxCandidates {
@@ -607,8 +603,7 @@ func (h *Handler) Patch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ifMatch != "" && ifMatch != "*" && ifMatch != s.etag {
-		problem.Write(w, r, http.StatusPreconditionFailed, "etag-mismatch", "Session has changed",
-			"If-Match does not match the session's current ETag")
+		problem.Answer(w, r, errETagMismatch.With("If-Match does not match the session's current ETag"))
 		return
 	}
 	if s.candidates+len(frag.Candidates) > h.cfg.MaxCandidates {
@@ -618,7 +613,7 @@ func (h *Handler) Patch(w http.ResponseWriter, r *http.Request) {
 	s.candidates += len(frag.Candidates)
 	for _, c := range frag.Candidates {
 		if err := s.peer.AddICECandidate(candidateInit(c)); err != nil {
-			problem.Write(w, r, http.StatusBadRequest, "bad-candidate", "Candidate rejected", err.Error())
+			problem.Answer(w, r, errBadCandidate.With(err.Error()))
 			return
 		}
 	}
@@ -658,7 +653,7 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request) (*session, boo
 	s := h.sessions[id]
 	h.mu.Unlock()
 	if s == nil || s.streamID != streamID || s.ingest != ingest {
-		problem.Write(w, r, http.StatusNotFound, "session-not-found", "No such session", "the session ended or never existed")
+		problem.Answer(w, r, problem.ErrSessionMissing.With("the session ended or never existed"))
 		return nil, false
 	}
 	if ingest {
@@ -671,7 +666,7 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request) (*session, boo
 		if err != nil || !keyMatches(r, st.KeyHash) {
 			h.cfg.Limits.Spend(admission.WHIPKey, client)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="livegate"`)
-			problem.Write(w, r, http.StatusUnauthorized, "bad-stream-key", "Stream key rejected", "")
+			problem.Answer(w, r, errBadStreamKey)
 			return nil, false
 		}
 	}
@@ -682,12 +677,12 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request) (store.Stream, 
 	id := h.cfg.PathParam(r, "stream")
 	st, err := h.streams.Stream(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
-		problem.Write(w, r, http.StatusNotFound, "stream-not-found", "No such stream", fmt.Sprintf("stream %q does not exist", id))
+		problem.Answer(w, r, problem.ErrStreamNotFound.With(fmt.Sprintf("stream %q does not exist", id)))
 		return st, false
 	}
 	if err != nil {
 		h.log.Error("load stream", "stream", id, "err", err)
-		problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
+		problem.Answer(w, r, problem.ErrInternal)
 		return st, false
 	}
 	return st, true
@@ -696,8 +691,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request) (store.Stream, 
 // readSDP checks the content type and reads a bounded SDP body.
 func (h *Handler) readSDP(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if !contentTypeIs(r, "application/sdp") {
-		problem.Write(w, r, http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
-			"POST an SDP offer as application/sdp")
+		problem.Answer(w, r, problem.ErrMediaType.With("POST an SDP offer as application/sdp"))
 		return "", false
 	}
 	body, ok := h.readBody(w, r, h.cfg.MaxBodyBytes)
@@ -705,7 +699,7 @@ func (h *Handler) readSDP(w http.ResponseWriter, r *http.Request) (string, bool)
 		return "", false
 	}
 	if strings.TrimSpace(body) == "" {
-		problem.Write(w, r, http.StatusBadRequest, "bad-sdp", "Malformed SDP offer", "the body is empty")
+		problem.Answer(w, r, sfu.ErrBadOffer.With("the body is empty"))
 		return "", false
 	}
 	if err := h.checkSDP(body); err != nil {
@@ -758,12 +752,11 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, limit int64) 
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		problem.Write(w, r, http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large",
-			fmt.Sprintf("the limit is %d bytes", limit))
+		problem.Answer(w, r, problem.ErrBodyTooLarge.With(fmt.Sprintf("the limit is %d bytes", limit)))
 		return "", false
 	}
 	if err != nil {
-		problem.Write(w, r, http.StatusBadRequest, "bad-body", "Unreadable request body", err.Error())
+		problem.Answer(w, r, errBadBody.With(err.Error()))
 		return "", false
 	}
 	return string(b), true
@@ -773,10 +766,10 @@ func (h *Handler) sfuError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case problem.Answer(w, r, err):
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		problem.Write(w, r, http.StatusServiceUnavailable, "timeout", "Negotiation timed out", "")
+		problem.Answer(w, r, errNegotiationTimeout)
 	default:
 		h.log.Error("negotiation failed", "path", r.URL.Path, "err", err)
-		problem.Write(w, r, http.StatusInternalServerError, "internal", "Internal error", "")
+		problem.Answer(w, r, problem.ErrInternal)
 	}
 }
 
