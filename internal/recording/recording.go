@@ -72,8 +72,10 @@ type Store interface {
 	DeleteRecording(ctx context.Context, id string) error
 }
 
-// Room is the live room a recording taps (sfu.Room).
-type Room interface {
+// Room is the live room a recording taps (sfu.Room). An alias of a plain interface, so
+// that a caller can declare the same type without importing this package (and the S3
+// client and muxers with it): whip does.
+type Room = interface {
 	Tracks(ctx context.Context) ([]sfu.Track, error)
 }
 
