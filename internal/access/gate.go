@@ -13,7 +13,7 @@ import (
 	"github.com/livegate/livegate/internal/problem"
 	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/store"
-	"github.com/livegate/livegate/internal/webhooks"
+	"github.com/livegate/livegate/internal/notify"
 )
 
 // Pass is an admitted viewer: the session opened for it and the preview time it has.
@@ -56,7 +56,7 @@ type Revocations interface {
 	RevokedEntitlements(ctx context.Context, ids []string) ([]store.Entitlement, error)
 }
 
-// Events tells the embedding platform of sessions starting and ending (webhooks.Emitter).
+// Events tells the embedding platform of sessions starting and ending (notify.Emitter).
 type Events interface {
 	Emit(ctx context.Context, typ, key string, data any)
 }
@@ -284,7 +284,7 @@ func (g *Gate) Connected(id string) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		g.emit(ctx, webhooks.SessionStarted, s, "")
+		g.emit(ctx, notify.SessionStarted, s, "")
 		// If this fails, the next heartbeat's Refresh counts the connected session.
 		if err := g.store.Connect(ctx, s, g.ttl); err != nil && !errors.Is(err, sessions.ErrNotFound) {
 			g.log.Warn("count connected session", "session", id, "err", err)
@@ -339,7 +339,7 @@ func (g *Gate) finish(ls *liveSession, reason sessions.Reason) {
 		g.log.Warn("end session", "session", ls.ID, "err", err)
 	}
 	if ls.Connected {
-		g.emit(ctx, webhooks.SessionEnded, ls.Session, string(reason))
+		g.emit(ctx, notify.SessionEnded, ls.Session, string(reason))
 	}
 }
 

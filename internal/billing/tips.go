@@ -13,7 +13,7 @@ import (
 	"github.com/livegate/livegate/internal/money"
 	"github.com/livegate/livegate/internal/problem"
 	"github.com/livegate/livegate/internal/store"
-	"github.com/livegate/livegate/internal/webhooks"
+	"github.com/livegate/livegate/internal/notify"
 )
 
 // ErrNotLive is a tip to a stream that is not live.
@@ -85,7 +85,7 @@ func (h *eventTx) tipPaid(co store.Checkout, cs stripe.CheckoutSession, pi strin
 		// The platform's own webhook names the tipper (its user id); public pages do not.
 		ev := TipJSON(tip)
 		ev["viewer_id"] = tip.ViewerID
-		if err := h.emit(webhooks.TipReceived, co.ID, ev); err != nil {
+		if err := h.emit(notify.TipReceived, co.ID, ev); err != nil {
 			return err
 		}
 	}

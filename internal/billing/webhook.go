@@ -15,7 +15,7 @@ import (
 	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/money"
 	"github.com/livegate/livegate/internal/store"
-	"github.com/livegate/livegate/internal/webhooks"
+	"github.com/livegate/livegate/internal/notify"
 )
 
 // eventRevoke is livegate's own event for revoking access at once (a cancelled stream),
@@ -130,7 +130,7 @@ type eventTx struct {
 // emit queues a webhook out in this transaction: it is sent if and only if the change it
 // tells of commits.
 func (h *eventTx) emit(typ, key string, data any) error {
-	ev, err := webhooks.NewEvent(typ, key, h.now, data)
+	ev, err := notify.NewEvent(typ, key, h.now, data)
 	if err != nil {
 		return err
 	}
@@ -366,7 +366,7 @@ func (h *eventTx) grant(co store.Checkout, source string, expires time.Time) (bo
 	}
 	// Keyed by the source, which grants once: when the entitlement was granted before (a
 	// subscription's invoice after its checkout), this is that event again, and nothing.
-	return true, h.emit(webhooks.EntitlementGranted, source, entitlementJSON(e, co))
+	return true, h.emit(notify.EntitlementGranted, source, entitlementJSON(e, co))
 }
 
 // sale books a sale of the access of source (none for a tip) and any refund that
@@ -482,7 +482,7 @@ func (h *eventTx) revoke(source, reason string) error {
 	if err := h.tx.QueueRevocation(e.ID, reason, h.now); err != nil {
 		return err
 	}
-	return h.emit(webhooks.EntitlementRevoked, source, entitlementJSON(e, store.Checkout{}))
+	return h.emit(notify.EntitlementRevoked, source, entitlementJSON(e, store.Checkout{}))
 }
 
 func (h *eventTx) disputeClosed(d stripe.Dispute) error {

@@ -22,7 +22,7 @@ import (
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/testenv"
-	"github.com/livegate/livegate/internal/webhooks"
+	"github.com/livegate/livegate/internal/notify"
 )
 
 // postJSON posts body as the buyer, from the buyer's address.
@@ -605,7 +605,7 @@ type hookReceiver struct {
 	mu       sync.Mutex
 	secret   string
 	attempts map[string]int // by event id
-	accepted []webhooks.Envelope
+	accepted []notify.Envelope
 	rejected int
 }
 
@@ -615,12 +615,12 @@ func newHookReceiver(t *testing.T, failType string) *hookReceiver {
 		body, _ := io.ReadAll(r.Body)
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		if err := webhooks.Verify(body, r.Header.Get(webhooks.SignatureHeader), h.secret, 5*time.Minute, time.Now()); err != nil {
+		if err := notify.Verify(body, r.Header.Get(notify.SignatureHeader), h.secret, 5*time.Minute, time.Now()); err != nil {
 			h.rejected++
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		var ev webhooks.Envelope
+		var ev notify.Envelope
 		if err := json.Unmarshal(body, &ev); err != nil || ev.ID != r.Header.Get("Livegate-Event-Id") {
 			h.rejected++
 			http.Error(w, "bad event", http.StatusBadRequest)
@@ -638,10 +638,10 @@ func newHookReceiver(t *testing.T, failType string) *hookReceiver {
 	return h
 }
 
-func (h *hookReceiver) of(typ string) []webhooks.Envelope {
+func (h *hookReceiver) of(typ string) []notify.Envelope {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var out []webhooks.Envelope
+	var out []notify.Envelope
 	for _, e := range h.accepted {
 		if e.Type == typ {
 			out = append(out, e)
@@ -657,7 +657,7 @@ func TestWebhooksOutSignedRetriedReplayable(t *testing.T) {
 	n := startAccessNode(t, nil)
 	n.launchCountries()
 	n.setCountry("MA", map[string]any{"min_tip": 1000, "max_tip": 50000})
-	recv := newHookReceiver(t, webhooks.EntitlementGranted)
+	recv := newHookReceiver(t, notify.EntitlementGranted)
 
 	expectProblem(t, "a relative URL", n.raw("POST", "/v1/admin/webhooks/endpoints", "application/json", mustJSON(map[string]any{"url": "/hooks"}), n.operator()), 422, "invalid-field")
 	expectProblem(t, "an unknown event type", n.raw("POST", "/v1/admin/webhooks/endpoints", "application/json",
@@ -693,7 +693,7 @@ func TestWebhooksOutSignedRetriedReplayable(t *testing.T) {
 		t.Fatalf("end stream: %d", st)
 	}
 
-	for _, typ := range webhooks.Types {
+	for _, typ := range notify.Types {
 		eventually(t, 15*time.Second, "a "+typ+" event at the platform", func() bool { return len(recv.of(typ)) > 0 })
 	}
 	data := func(typ string) map[string]any {
@@ -701,22 +701,22 @@ func TestWebhooksOutSignedRetriedReplayable(t *testing.T) {
 		_ = json.Unmarshal(recv.of(typ)[0].Data, &m)
 		return m
 	}
-	if d := data(webhooks.EntitlementGranted); d["viewer_id"] != amina.id || d["stream_id"] != s.ID || d["kind"] != "ticket" {
+	if d := data(notify.EntitlementGranted); d["viewer_id"] != amina.id || d["stream_id"] != s.ID || d["kind"] != "ticket" {
 		t.Errorf("entitlement.granted %v", d)
 	}
-	if d := data(webhooks.EntitlementRevoked); d["viewer_id"] != amina.id || d["reason"] != "refunded" {
+	if d := data(notify.EntitlementRevoked); d["viewer_id"] != amina.id || d["reason"] != "refunded" {
 		t.Errorf("entitlement.revoked %v", d)
 	}
-	if d := data(webhooks.TipReceived); d["amount"] != float64(3000) || d["message"] != "shukran" || d["creator_id"] != creator {
+	if d := data(notify.TipReceived); d["amount"] != float64(3000) || d["message"] != "shukran" || d["creator_id"] != creator {
 		t.Errorf("tip.received %v", d)
 	}
-	if d := data(webhooks.SessionStarted); d["session_id"] != g.SessionID || d["viewer_id"] != amina.id {
+	if d := data(notify.SessionStarted); d["session_id"] != g.SessionID || d["viewer_id"] != amina.id {
 		t.Errorf("session.started %v (session %s)", d, g.SessionID)
 	}
-	if d := data(webhooks.SessionEnded); d["session_id"] != g.SessionID || !strings.Contains(fmt.Sprint(d["reason"]), "revoked") {
+	if d := data(notify.SessionEnded); d["session_id"] != g.SessionID || !strings.Contains(fmt.Sprint(d["reason"]), "revoked") {
 		t.Errorf("session.ended %v", d)
 	}
-	if d := data(webhooks.StreamEnded); d["stream_id"] != s.ID {
+	if d := data(notify.StreamEnded); d["stream_id"] != s.ID {
 		t.Errorf("stream.ended %v", d)
 	}
 	recv.mu.Lock()
@@ -735,7 +735,7 @@ func TestWebhooksOutSignedRetriedReplayable(t *testing.T) {
 			LastStatus         int `json:"last_status"`
 		}
 	}
-	n.call("GET", "/v1/admin/webhooks/deliveries?event_type="+webhooks.EntitlementGranted, nil, &ds)
+	n.call("GET", "/v1/admin/webhooks/deliveries?event_type="+notify.EntitlementGranted, nil, &ds)
 	if len(ds.Deliveries) != 1 || ds.Deliveries[0].Attempts != 2 || ds.Deliveries[0].State != "delivered" || ds.Deliveries[0].LastStatus != 204 {
 		t.Fatalf("entitlement.granted deliveries %+v, want one delivered on its second attempt", ds)
 	}
@@ -745,7 +745,7 @@ func TestWebhooksOutSignedRetriedReplayable(t *testing.T) {
 	}
 
 	// An operator replays stream.live: the platform gets the same event again.
-	n.call("GET", "/v1/admin/webhooks/deliveries?event_type="+webhooks.StreamLive, nil, &ds)
+	n.call("GET", "/v1/admin/webhooks/deliveries?event_type="+notify.StreamLive, nil, &ds)
 	if len(ds.Deliveries) != 1 {
 		t.Fatalf("stream.live deliveries %+v", ds)
 	}
@@ -757,8 +757,8 @@ func TestWebhooksOutSignedRetriedReplayable(t *testing.T) {
 	if st := n.call("POST", "/v1/admin/webhooks/deliveries/"+ds.Deliveries[0].ID+"/replay", nil, &replay); st != 202 || replay.ID == ds.Deliveries[0].ID {
 		t.Fatalf("replay: %d %+v", st, replay)
 	}
-	eventually(t, 5*time.Second, "the replayed stream.live", func() bool { return len(recv.of(webhooks.StreamLive)) == 2 })
-	if got := recv.of(webhooks.StreamLive); got[0].ID != got[1].ID {
+	eventually(t, 5*time.Second, "the replayed stream.live", func() bool { return len(recv.of(notify.StreamLive)) == 2 })
+	if got := recv.of(notify.StreamLive); got[0].ID != got[1].ID {
 		t.Errorf("replay sent event %s, the original was %s", got[1].ID, got[0].ID)
 	}
 	expectProblem(t, "replaying no delivery", n.raw("POST", "/v1/admin/webhooks/deliveries/whd_nope/replay", "", "", n.operator()), 404, "delivery-not-found")
@@ -949,7 +949,7 @@ func TestTipReachesViewersOnAnotherNode(t *testing.T) {
 	a.setCountry("MA", map[string]any{"min_tip": 1000, "max_tip": 50000})
 	recv := newHookReceiver(t, "")
 	var ep struct{ Secret string }
-	if st := a.call("POST", "/v1/admin/webhooks/endpoints", map[string]any{"url": recv.srv.URL, "event_types": []string{webhooks.TipReceived}}, &ep); st != 201 {
+	if st := a.call("POST", "/v1/admin/webhooks/endpoints", map[string]any{"url": recv.srv.URL, "event_types": []string{notify.TipReceived}}, &ep); st != 201 {
 		t.Fatalf("endpoint: %d", st)
 	}
 	recv.mu.Lock()
@@ -974,12 +974,12 @@ func TestTipReachesViewersOnAnotherNode(t *testing.T) {
 	b.deliver("evt_fleet_tip", "checkout.session.completed", done) // and again, node B
 	eventually(t, 5*time.Second, "the tip on node B's event stream", func() bool { return len(onB.of("tip")) > 0 })
 	eventually(t, 5*time.Second, "the tip on node A's event stream", func() bool { return len(onA.of("tip")) > 0 })
-	eventually(t, 5*time.Second, "the tip at the platform", func() bool { return len(recv.of(webhooks.TipReceived)) > 0 })
+	eventually(t, 5*time.Second, "the tip at the platform", func() bool { return len(recv.of(notify.TipReceived)) > 0 })
 	time.Sleep(1500 * time.Millisecond)
 	if n := len(onB.of("tip")); n != 1 {
 		t.Errorf("node B's event stream had %d tip events, want 1", n)
 	}
-	if n := len(recv.of(webhooks.TipReceived)); n != 1 {
+	if n := len(recv.of(notify.TipReceived)); n != 1 {
 		t.Errorf("the platform got tip.received %d times from two nodes, want 1", n)
 	}
 }

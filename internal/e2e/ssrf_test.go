@@ -10,7 +10,7 @@ import (
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/testenv"
-	"github.com/livegate/livegate/internal/webhooks"
+	"github.com/livegate/livegate/internal/notify"
 )
 
 // Webhooks out never reach the node's own network: loopback, private, link-local,
@@ -54,7 +54,7 @@ func TestWebhooksOutRefuseInternalDestinations(t *testing.T) {
 	_, port, _ := net.SplitHostPort(internal.Addr().String())
 	for i, u := range []string{"http://localhost:" + port + "/hook", "http://" + closedAddr + "/hook"} {
 		if err := n.Store.CreateWebhookEndpoint(t.Context(), store.WebhookEndpoint{ID: "we_rebound_" + string(rune('a'+i)), URL: u, Secret: "lgwhsec_x",
-			EventTypes: []string{webhooks.EntitlementGranted}, Enabled: true, CreatedAt: time.Now()}); err != nil {
+			EventTypes: []string{notify.EntitlementGranted}, Enabled: true, CreatedAt: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/livegate/livegate/internal/billing"
 	"github.com/livegate/livegate/internal/money"
 	"github.com/livegate/livegate/internal/store"
-	"github.com/livegate/livegate/internal/webhooks"
+	"github.com/livegate/livegate/internal/notify"
 )
 
 // viewerCheckout runs the steps every viewer checkout shares: the rate limits, the
@@ -204,14 +204,14 @@ func (a *api) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
 		invalid(w, r, "url", "a production node posts events over https only")
 		return
 	}
-	if err := webhooks.CheckDestination(r.Context(), u, a.WebhookAllowNetworks); err != nil {
+	if err := notify.CheckDestination(r.Context(), u, a.WebhookAllowNetworks); err != nil {
 		invalid(w, r, "url", "a destination on the public internet: "+err.Error()+
 			" (an operator admits a network of its own with --webhook-allow-networks)")
 		return
 	}
 	for _, t := range in.EventTypes {
-		if !webhooks.KnownType(t) {
-			invalid(w, r, "event_types", "unknown event type "+strconv.Quote(t)+"; known: "+strings.Join(webhooks.Types, ", "))
+		if !notify.KnownType(t) {
+			invalid(w, r, "event_types", "unknown event type "+strconv.Quote(t)+"; known: "+strings.Join(notify.Types, ", "))
 			return
 		}
 	}

@@ -41,7 +41,7 @@ import (
 	"github.com/livegate/livegate/internal/store/sqlstore"
 	"github.com/livegate/livegate/internal/streams"
 	"github.com/livegate/livegate/internal/tipfeed"
-	"github.com/livegate/livegate/internal/webhooks"
+	"github.com/livegate/livegate/internal/notify"
 	"github.com/livegate/livegate/internal/whip"
 )
 
@@ -63,7 +63,7 @@ type Node struct {
 	Fleet    *cluster.Fleet // nil on a single node (no Redis)
 	Recorder *recording.Recorder
 	// Webhooks sends the events of webhooks out; Tips brings tips to event streams.
-	Webhooks *webhooks.Dispatcher
+	Webhooks *notify.Dispatcher
 	tips     *tipfeed.Feed
 	stopTips context.CancelFunc
 	handler  http.Handler
@@ -179,9 +179,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	if err != nil {
 		return nil, err
 	}
-	n.Webhooks = webhooks.NewDispatcher(db, webhooks.DispatchConfig{Logger: log.With("component", "webhooks"), Registerer: n.Registry,
+	n.Webhooks = notify.NewDispatcher(db, notify.DispatchConfig{Logger: log.With("component", "webhooks"), Registerer: n.Registry,
 		AllowNetworks: webhookNets})
-	events := webhooks.NewEmitter(db, log.With("component", "webhooks"))
+	events := notify.NewEmitter(db, log.With("component", "webhooks"))
 	n.Gate, err = access.NewGate(sessStore, tokens, access.GateConfig{Node: cfg.NodeID, TTL: cfg.SessionTTL, Revocations: db,
 		Logger: log.With("component", "access"), Metrics: access.NewMetrics(n.Registry), Events: events, Bans: db})
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/store"
-	"github.com/livegate/livegate/internal/webhooks"
+	"github.com/livegate/livegate/internal/notify"
 )
 
 // Store is the durable state a stream's life changes.
@@ -32,7 +32,7 @@ type Fanout interface {
 	Publish(ctx context.Context, e sessions.Event) error
 }
 
-// Events tells the embedding platform what happened (webhooks.Emitter). Emitting the same
+// Events tells the embedding platform what happened (notify.Emitter). Emitting the same
 // key twice is one event.
 type Events interface {
 	Emit(ctx context.Context, typ, key string, data any)
@@ -75,7 +75,7 @@ const ReasonEndedByCreator = "stream ended by the creator"
 func (l *Lifecycle) WentLive(ctx context.Context, id string) {
 	err := l.store.MarkStreamLive(ctx, id, time.Now())
 	if err == nil {
-		l.emit(ctx, webhooks.StreamLive, id, "")
+		l.emit(ctx, notify.StreamLive, id, "")
 		return
 	}
 	l.log.Warn("mark stream live", "stream", id, "err", err)
@@ -92,7 +92,7 @@ func (l *Lifecycle) End(ctx context.Context, id, reason string) error {
 		return fmt.Errorf("end stream %s: %w", id, err)
 	}
 	l.rooms.EndRoom(id, reason)
-	l.emit(ctx, webhooks.StreamEnded, id, reason)
+	l.emit(ctx, notify.StreamEnded, id, reason)
 	if err := l.fanout.Publish(ctx, sessions.Event{Kind: sessions.EventStream, StreamID: id, Reason: sessions.ReasonStreamEnded}); err != nil {
 		// The media here has stopped already; what is lost is the word to other nodes,
 		// which then hold viewers of a stream with no source until their sessions expire.

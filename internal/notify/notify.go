@@ -1,10 +1,11 @@
-// Package webhooks posts livegate's events to the embedding platform: entitlements
+// Package notify posts livegate's events to the embedding platform as webhooks (not to be
+// confused with the Stripe webhooks that billing receives): entitlements
 // granted and revoked, streams going live and ending, viewer sessions starting and
 // ending, tips received. Each event is recorded in the transaction (or at the moment)
 // that makes it true, with one delivery per endpoint; every node's Dispatcher sends what
 // is due, signed like Stripe's webhooks (HMAC-SHA256 over a timestamp and the body),
 // retried with backoff until the endpoint answers 2xx: at least once.
-package webhooks
+package notify
 
 import (
 	"context"
