@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/livegate/livegate/internal/ids"
+	"github.com/livegate/livegate/internal/notify"
 	"github.com/livegate/livegate/internal/problem"
 	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/store"
-	"github.com/livegate/livegate/internal/notify"
 )
 
 // Pass is an admitted viewer: the session opened for it and the preview time it has.

@@ -11,9 +11,9 @@ import (
 
 	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/money"
+	"github.com/livegate/livegate/internal/notify"
 	"github.com/livegate/livegate/internal/problem"
 	"github.com/livegate/livegate/internal/store"
-	"github.com/livegate/livegate/internal/notify"
 )
 
 // ErrNotLive is a tip to a stream that is not live.

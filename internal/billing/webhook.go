@@ -14,8 +14,8 @@ import (
 
 	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/money"
-	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/notify"
+	"github.com/livegate/livegate/internal/store"
 )
 
 // eventRevoke is livegate's own event for revoking access at once (a cancelled stream),

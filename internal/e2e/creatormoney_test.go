@@ -20,9 +20,9 @@ import (
 	"time"
 
 	"github.com/livegate/livegate/internal/config"
+	"github.com/livegate/livegate/internal/notify"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/testenv"
-	"github.com/livegate/livegate/internal/notify"
 )
 
 // postJSON posts body as the buyer, from the buyer's address.

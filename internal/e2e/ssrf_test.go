@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/livegate/livegate/internal/config"
+	"github.com/livegate/livegate/internal/notify"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/testenv"
-	"github.com/livegate/livegate/internal/notify"
 )
 
 // Webhooks out never reach the node's own network: loopback, private, link-local,

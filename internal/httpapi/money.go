@@ -18,8 +18,8 @@ import (
 	"github.com/livegate/livegate/internal/admission"
 	"github.com/livegate/livegate/internal/billing"
 	"github.com/livegate/livegate/internal/money"
-	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/notify"
+	"github.com/livegate/livegate/internal/store"
 )
 
 // viewerCheckout runs the steps every viewer checkout shares: the rate limits, the

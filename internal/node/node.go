@@ -33,6 +33,7 @@ import (
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/httpapi"
+	"github.com/livegate/livegate/internal/notify"
 	"github.com/livegate/livegate/internal/paywall"
 	"github.com/livegate/livegate/internal/recording"
 	"github.com/livegate/livegate/internal/sessions"
@@ -41,7 +42,6 @@ import (
 	"github.com/livegate/livegate/internal/store/sqlstore"
 	"github.com/livegate/livegate/internal/streams"
 	"github.com/livegate/livegate/internal/tipfeed"
-	"github.com/livegate/livegate/internal/notify"
 	"github.com/livegate/livegate/internal/whip"
 )
 

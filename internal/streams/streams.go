@@ -11,9 +11,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/livegate/livegate/internal/notify"
 	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/store"
-	"github.com/livegate/livegate/internal/notify"
 )
 
 // Store is the durable state a stream's life changes.
