@@ -168,8 +168,6 @@ type service struct {
 	done chan struct{}
 	dir  string // its temporary files, removed after it stops
 	log  string
-	// interrupt is how it is asked to stop (PostgreSQL: SIGINT, a fast shutdown).
-	interrupt os.Signal
 }
 
 // start returns the service called name, starting it with launch the first time. Each
@@ -208,9 +206,7 @@ func startLocked(name string, launch func(port int) (*service, error)) (*service
 		if port, err = freePort(); err != nil {
 			break
 		}
-		done := make(chan struct{})
-		run.spawn <- func() { s, err = launch(port); close(done) }
-		<-done
+		s, err = spawnLocked(func() (*service, error) { return launch(port) })
 		if err == nil || errors.Is(err, exec.ErrNotFound) {
 			break
 		}
@@ -262,13 +258,30 @@ func launch(s *service, ready func() error) (*service, error) {
 	}
 }
 
+// spawn runs launch on the spawner's thread (see spawner), once Main runs.
+func spawn(launch func() (*service, error)) (*service, error) {
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	if !run.active {
+		return nil, errNoMain
+	}
+	return spawnLocked(launch)
+}
+
+// spawnLocked is spawn with run.mu held and Main running.
+func spawnLocked(launch func() (*service, error)) (*service, error) {
+	var s *service
+	var err error
+	done := make(chan struct{})
+	run.spawn <- func() { s, err = launch(); close(done) }
+	<-done
+	return s, err
+}
+
 // stop asks the service to end, kills it if it does not within 10 s, and removes its files.
 func (s *service) stop() error {
-	sig := s.interrupt
-	if sig == nil {
-		sig = os.Interrupt
-	}
-	_ = s.cmd.Process.Signal(sig)
+	// SIGINT: a fast shutdown for PostgreSQL, a shutdown without saving for Redis.
+	_ = s.cmd.Process.Signal(os.Interrupt)
 	var err error
 	select {
 	case <-s.done:

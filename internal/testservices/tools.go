@@ -1,10 +1,12 @@
 package testservices
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +16,13 @@ import (
 // when set, otherwise a redis-server of the test process's own that keeps nothing on disk.
 func RedisURL(t testing.TB) string {
 	t.Helper()
-	if u := os.Getenv("LIVEGATE_TEST_REDIS_URL"); u != "" {
+	if u, ok := configured(t, "Redis", "LIVEGATE_TEST_REDIS_URL", func(u string) string {
+		host := strings.TrimPrefix(u, "redis://")
+		if i := strings.LastIndex(host, "@"); i >= 0 {
+			host = host[i+1:]
+		}
+		return strings.SplitN(host, "/", 2)[0]
+	}); ok {
 		return u
 	}
 	return start(t, "Redis", startRedis).url
@@ -36,11 +44,28 @@ func startRedis(port int) (*service, error) {
 	return launch(s, func() error { return dials(s.addr) })
 }
 
+// configured is the service the environment variable env names, when it is set, checked
+// to answer (at the address addr reads from it): a test that cannot reach it stops here,
+// naming the variable, not deep inside a client.
+func configured(t testing.TB, what, env string, addr func(string) string) (string, bool) {
+	t.Helper()
+	v := os.Getenv(env)
+	if v == "" {
+		return "", false
+	}
+	if err := dials(addr(v)); err != nil {
+		Missing(t, fmt.Sprintf("%s (%s=%s)", what, env, v), err)
+	}
+	return v, true
+}
+
+func hostPort(v string) string { return v }
+
 // StripeMockURL is stripe-mock's HTTP base URL: LIVEGATE_TEST_STRIPE_MOCK (host:port) when
 // set, otherwise one of the test process's own.
 func StripeMockURL(t testing.TB) string {
 	t.Helper()
-	if a := os.Getenv("LIVEGATE_TEST_STRIPE_MOCK"); a != "" {
+	if a, ok := configured(t, "stripe-mock", "LIVEGATE_TEST_STRIPE_MOCK", hostPort); ok {
 		return "http://" + a
 	}
 	return start(t, "stripe-mock", func(port int) (*service, error) {
@@ -61,7 +86,7 @@ func StripeMockURL(t testing.TB) string {
 // own, in memory.
 func S3Endpoint(t testing.TB) string {
 	t.Helper()
-	if a := os.Getenv("LIVEGATE_TEST_S3"); a != "" {
+	if a, ok := configured(t, "an S3 server", "LIVEGATE_TEST_S3", hostPort); ok {
 		return a
 	}
 	return start(t, "S3 server (gofakes3)", func(port int) (*service, error) {
@@ -109,17 +134,10 @@ func (r *Redis) Start(t testing.TB) {
 	if r.s != nil {
 		return
 	}
-	run.mu.Lock()
-	active := run.active
-	run.mu.Unlock()
-	if !active {
-		t.Fatalf("Redis: %v", errNoMain)
+	s, err := spawn(func() (*service, error) { return startRedis(r.port) })
+	if errors.Is(err, errNoMain) {
+		t.Fatalf("Redis: %v", err)
 	}
-	var s *service
-	var err error
-	done := make(chan struct{})
-	run.spawn <- func() { s, err = startRedis(r.port); close(done) }
-	<-done
 	if err != nil {
 		Missing(t, "Redis", err)
 	}
