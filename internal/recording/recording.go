@@ -136,7 +136,8 @@ func (r *Recorder) Progress(streamID string) (recordingID string, bytes, duratio
 	if a == nil || a.part == nil {
 		return "", 0, 0, false
 	}
-	return a.rec.ID, a.part.file.n.Load(), a.part.progress.Load(), true
+	bytes, durationMS = a.part.written()
+	return a.rec.ID, bytes, durationMS, true
 }
 
 // checkpoints saves each part's size and duration so far, and deletes the recordings
@@ -164,7 +165,7 @@ func (r *Recorder) checkpoints() {
 		for _, a := range r.active {
 			if a.part != nil {
 				rec := a.rec
-				rec.Bytes, rec.DurationMS = a.part.file.n.Load(), a.part.progress.Load()
+				rec.Bytes, rec.DurationMS = a.part.written()
 				recs = append(recs, rec)
 			}
 		}

@@ -187,6 +187,10 @@ func (s sink) WriteRTP(h *rtp.Header, payload []byte, _ bool) bool {
 func (s sink) Detached()        {}
 func (s sink) Rebase(time.Time) { s.t.rebase.Store(true) }
 
+// written is how much of the part is on its storage so far: bytes and milliseconds of
+// the show; safe off the writer goroutine.
+func (p *part) written() (bytes, durationMS int64) { return p.file.n.Load(), p.progress.Load() }
+
 func (p *part) run() {
 	defer close(p.done)
 	for {
