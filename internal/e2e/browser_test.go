@@ -22,7 +22,7 @@ import (
 
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/store"
-	"github.com/livegate/livegate/internal/testenv"
+	"github.com/livegate/livegate/internal/testservices"
 )
 
 func chromiumPath(t *testing.T) string {
@@ -35,7 +35,7 @@ func chromiumPath(t *testing.T) string {
 			return p
 		}
 	}
-	testenv.Missing(t, "Chromium", exec.ErrNotFound)
+	testservices.Missing(t, "Chromium", exec.ErrNotFound)
 	return ""
 }
 

@@ -179,7 +179,7 @@ func TestNodeStartsBesideFreshInterface(t *testing.T) {
 		testservices.SkipHere(t, "root (to create a veth pair)")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		testenv.Missing(t, "iproute2", err)
+		testservices.Missing(t, "iproute2", err)
 	}
 	testenv.Binary(t) // built now, so the node starts while the link is fresh
 	ns, host, peer := "lgns"+randSuffix(), "lgv"+randSuffix(), "lgp"+randSuffix()
@@ -228,11 +228,11 @@ func TestWeriftViewer(t *testing.T) {
 	parallelWait(t)
 	node, err := exec.LookPath("node")
 	if err != nil {
-		testenv.Missing(t, "node", err)
+		testservices.Missing(t, "node", err)
 	}
 	dir := filepath.Join("testdata", "werift")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "werift")); err != nil {
-		testenv.Missing(t, "werift (npm ci in "+dir+")", err)
+		testservices.Missing(t, "werift (npm ci in "+dir+")", err)
 	}
 	n := startNode(t, nil)
 	s := n.newStream()

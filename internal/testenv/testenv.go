@@ -25,13 +25,6 @@ import (
 	"github.com/livegate/livegate/internal/testservices"
 )
 
-// Missing stops the test because something it needs is not there: a failure under
-// `make test` and CI, a skip that the package's summary line reports otherwise.
-func Missing(t testing.TB, what string, err error) {
-	t.Helper()
-	testservices.Missing(t, what, err)
-}
-
 // PostgresURL returns a URL to a fresh, empty schema in the tests' PostgreSQL (a cluster
 // of the test process's own unless LIVEGATE_TEST_DATABASE_URL names one); the schema is
 // dropped when the test ends.
@@ -45,7 +38,7 @@ func PostgresURL(t testing.TB) string {
 		err = db.PingContext(ctx)
 	}
 	if err != nil {
-		Missing(t, "PostgreSQL", err)
+		testservices.Missing(t, "PostgreSQL", err)
 	}
 	schema := strings.ReplaceAll(store.NewID("t"), "-", "")
 	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
