@@ -15,13 +15,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
 
 	"github.com/livegate/livegate/internal/countries"
+	"github.com/livegate/livegate/internal/ledger"
 	"github.com/livegate/livegate/internal/money"
 	"github.com/livegate/livegate/internal/problem"
 	"github.com/livegate/livegate/internal/store"
@@ -42,13 +42,39 @@ var (
 		Msg: "creator's country uses manual payouts"}
 )
 
-// Store is the durable data billing needs.
+// Store is the durable data billing needs: what selling reads and writes, and the
+// transaction a Stripe event is booked in (store.BillingTx holds what that may change).
 type Store interface {
-	store.Billing
-	store.Money
-	Stream(ctx context.Context, id string) (store.Stream, error)
 	Creator(ctx context.Context, id string) (store.Creator, error)
+	Stream(ctx context.Context, id string) (store.Stream, error)
 	Recordings(ctx context.Context, streamID string) ([]store.Recording, error)
+
+	CountryPolicy(ctx context.Context, code string) (store.CountryPolicy, error)
+	ListCountryPolicies(ctx context.Context) ([]store.CountryPolicy, error)
+	CountryPoliciesByCurrency(ctx context.Context, currency string) ([]store.CountryPolicy, error)
+	PutCountryPolicy(ctx context.Context, p store.CountryPolicy, audit store.AuditEntry) error
+
+	SetCreatorPayment(ctx context.Context, creatorID string, p store.CreatorPayment) error
+	CreatorPayment(ctx context.Context, creatorID string) (store.CreatorPayment, error)
+	PutStreamPrices(ctx context.Context, streamID string, prices []store.Price) error
+	StreamPrices(ctx context.Context, streamID string) ([]store.Price, error)
+	PutSubscriptionPrice(ctx context.Context, creatorID string, p store.Price) error
+	SubscriptionPrices(ctx context.Context, creatorID string) ([]store.Price, error)
+
+	CreateCheckout(ctx context.Context, c store.Checkout) error
+	Checkout(ctx context.Context, id string) (store.Checkout, error)
+	ActiveEntitlement(ctx context.Context, viewerID, kind, streamID, creatorID string, now time.Time) (store.Entitlement, error)
+	EntitlementsOfStream(ctx context.Context, streamID string) ([]store.Entitlement, error)
+	SubscriptionFeeOf(ctx context.Context, subscriptionID string) (bps int, ok bool, err error)
+	// Ledger is read to refund a stream's sales.
+	Ledger(ctx context.Context, creatorID string) ([]store.LedgerEntry, error)
+
+	store.Promos
+
+	PendingRevocations(ctx context.Context, limit int) ([]store.Revocation, error)
+	RevocationDelivered(ctx context.Context, id string, at time.Time) error
+	ApplyEvent(ctx context.Context, eventID, eventType string, apply func(tx store.BillingTx) error) (applied bool, err error)
+	EventApplied(ctx context.Context, eventID string) (bool, error)
 }
 
 // Config sets billing up.
@@ -92,8 +118,7 @@ type Service struct {
 	log *slog.Logger
 	// outboxWake nudges RunOutbox when a commit queued revocations.
 	outboxWake chan struct{}
-	// noRate remembers the currencies and days already warned of having no USD rate.
-	noRate sync.Map
+	usd        *ledger.USD
 }
 
 // New returns the billing service.
@@ -107,7 +132,7 @@ func New(st Store, cfg Config) (*Service, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
-	s := &Service{st: st, cfg: cfg, log: cfg.Logger, outboxWake: make(chan struct{}, 1)}
+	s := &Service{st: st, cfg: cfg, log: cfg.Logger, outboxWake: make(chan struct{}, 1), usd: ledger.NewUSD(cfg.Logger)}
 	if cfg.SecretKey != "" {
 		bc := &stripe.BackendConfig{LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull}, MaxNetworkRetries: stripe.Int64(2)}
 		if cfg.APIBase != "" {
@@ -159,14 +184,9 @@ func ToStore(p countries.Policy) store.CountryPolicy {
 		FeeBPS: p.FeeBPS, FeeWaivedUntil: p.FeeWaivedUntil, Payouts: string(p.Payouts), UpdatedAt: p.UpdatedAt}
 }
 
-// payoutsOf is how the creator is paid: their country's rule, Connect by default.
+// payoutsOf is how the creator is paid (see ledger.PayoutsOf).
 func (s *Service) payoutsOf(ctx context.Context, c store.Creator) countries.Payouts {
-	if c.Country != "" {
-		if p, err := s.st.CountryPolicy(ctx, c.Country); err == nil && p.Payouts != "" {
-			return countries.Payouts(p.Payouts)
-		}
-	}
-	return countries.PayoutsConnect
+	return ledger.PayoutsOf(ctx, s.st, c)
 }
 
 // Offer is what a viewer would pay, before any checkout exists.

@@ -3,7 +3,6 @@ package billing
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -138,27 +137,7 @@ func (h *eventTx) inUSD(e *store.LedgerEntry, r money.Rate) {
 	if r.Value == "" {
 		r = h.tableRate(e.Currency, e.CreatedAt)
 	}
-	if err := h.s.convert(e, r); err != nil {
+	if err := h.s.usd.Convert(e, r); err != nil {
 		h.s.log.Warn("convert a ledger entry to USD", "currency", e.Currency, "rate", r.Value, "err", err)
 	}
-}
-
-// convert fills in e's dollar columns at r, or says once per currency and day that there
-// is no rate.
-func (s *Service) convert(e *store.LedgerEntry, r money.Rate) error {
-	if r.Value == "" {
-		day := e.CreatedAt.Format("2006-01-02")
-		if _, said := s.noRate.LoadOrStore(e.Currency+" "+day, true); !said {
-			s.log.Warn("no USD rate for ledger entries; the growth report leaves them out (see --usd-rates, PUT /v1/admin/usd-rates)",
-				"currency", e.Currency, "day", day)
-		}
-		return nil
-	}
-	gross, err1 := money.ToUSDCents(e.Gross, e.Currency, r.Value)
-	net, err2 := money.ToUSDCents(e.Net, e.Currency, r.Value)
-	if err := errors.Join(err1, err2); err != nil {
-		return err
-	}
-	e.USDGross, e.USDNet, e.USDRate, e.USDRateSource = gross, net, r.Value, r.Source
-	return nil
 }

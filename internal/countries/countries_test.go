@@ -60,3 +60,26 @@ func TestFeeAndLaunch(t *testing.T) {
 		t.Fatal("disabled country sellable")
 	}
 }
+
+// The fee a sale takes is decided at the moment of the sale: nothing while the waiver
+// runs (up to, not including, its end), the country's rate from then on.
+func TestFeeAtWaiverEdges(t *testing.T) {
+	until := time.Date(2027, 6, 30, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name   string
+		waiver time.Time
+		at     time.Time
+		want   int
+	}{
+		{"no waiver", time.Time{}, until, 2000},
+		{"long before the waiver ends", until, until.AddDate(-1, 0, 0), 0},
+		{"a nanosecond before it ends", until, until.Add(-time.Nanosecond), 0},
+		{"the moment it ends", until, until, 2000},
+		{"after it ended", until, until.Add(time.Hour), 2000},
+	} {
+		p := Policy{FeeBPS: 2000, FeeWaivedUntil: c.waiver}
+		if got := p.FeeAt(c.at); got != c.want {
+			t.Errorf("%s: FeeAt = %d bps, want %d", c.name, got, c.want)
+		}
+	}
+}

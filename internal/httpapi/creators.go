@@ -47,7 +47,7 @@ func (a *api) createCreator(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, "creator", err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, creatorJSON{c.ID, c.Name, c.Country, string(a.Billing.PayoutsOf(r.Context(), c)), c.CreatedAt})
+	writeJSON(w, http.StatusCreated, creatorJSON{c.ID, c.Name, c.Country, string(a.Ledger.PayoutsOf(r.Context(), c)), c.CreatedAt})
 }
 
 func (a *api) getCreator(w http.ResponseWriter, r *http.Request) {
@@ -56,7 +56,7 @@ func (a *api) getCreator(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, "creator", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, creatorJSON{c.ID, c.Name, c.Country, string(a.Billing.PayoutsOf(r.Context(), c)), c.CreatedAt})
+	writeJSON(w, http.StatusOK, creatorJSON{c.ID, c.Name, c.Country, string(a.Ledger.PayoutsOf(r.Context(), c)), c.CreatedAt})
 }
 
 func (a *api) connectCreator(w http.ResponseWriter, r *http.Request) {
@@ -104,12 +104,12 @@ func (a *api) earnings(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, "creator", err)
 		return
 	}
-	rows, err := a.Billing.Earnings(r.Context(), id)
+	rows, err := a.Ledger.Earnings(r.Context(), id)
 	if err != nil {
 		a.moneyError(w, r, err)
 		return
 	}
-	bal, err := a.Billing.ManualBalances(r.Context(), id, "")
+	bal, err := a.Ledger.ManualBalances(r.Context(), id, "")
 	if err != nil {
 		a.moneyError(w, r, err)
 		return

@@ -26,6 +26,7 @@ import (
 	"github.com/livegate/livegate/internal/billing"
 	"github.com/livegate/livegate/internal/cluster"
 	"github.com/livegate/livegate/internal/countries"
+	"github.com/livegate/livegate/internal/ledger"
 	"github.com/livegate/livegate/internal/paywall"
 	"github.com/livegate/livegate/internal/problem"
 	"github.com/livegate/livegate/internal/sfu"
@@ -38,10 +39,11 @@ import (
 
 // Deps are what the API serves.
 type Deps struct {
-	Store    store.Store
+	Store    Store
 	SFU      *sfu.SFU
 	WHIP     *whip.Handler
 	Billing  *billing.Service
+	Ledger   *ledger.Books
 	Resolver *countries.Resolver
 	Viewers  *access.ViewerAuth
 	Gate     *access.Gate

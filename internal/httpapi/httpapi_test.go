@@ -20,6 +20,7 @@ import (
 	"github.com/livegate/livegate/internal/billing"
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/countries"
+	"github.com/livegate/livegate/internal/ledger"
 	"github.com/livegate/livegate/internal/paywall"
 	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/sfu"
@@ -63,7 +64,7 @@ func newAPI(t testing.TB) *api {
 		t.Fatal(err)
 	}
 	return &api{Deps: Deps{Store: db, SFU: s, WHIP: wh,
-		Billing: bill, Resolver: res, Viewers: viewers, Gate: gate, Streams: lifecycle,
+		Billing: bill, Ledger: ledger.New(db, ledger.Config{}), Resolver: res, Viewers: viewers, Gate: gate, Streams: lifecycle,
 		Decider:  &paywall.Decider{Entitlements: db, Offers: bill, Previews: mem},
 		Gatherer: prometheus.NewRegistry(), MaxBody: 64 << 10, PublicURL: "http://localhost:8080",
 		Logger: nil, Ready: func() bool { return true }, Relay: http.NotFoundHandler()}}

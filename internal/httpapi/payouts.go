@@ -12,7 +12,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/livegate/livegate/internal/billing"
+	"github.com/livegate/livegate/internal/ledger"
 	"github.com/livegate/livegate/internal/money"
 	"github.com/livegate/livegate/internal/store"
 )
@@ -32,7 +32,7 @@ func payoutsJSON(ps []store.Payout) []map[string]any {
 	return out
 }
 
-func balancesJSON(bs []billing.Balance) []map[string]any {
+func balancesJSON(bs []ledger.Balance) []map[string]any {
 	out := make([]map[string]any, 0, len(bs))
 	for _, b := range bs {
 		cur, _ := money.Lookup(b.Currency)
@@ -55,7 +55,7 @@ func (a *api) recordPayout(w http.ResponseWriter, r *http.Request) {
 	if !a.decodeJSON(w, r, &in) {
 		return
 	}
-	p, created, err := a.Billing.RecordPayout(r.Context(), billing.PayoutSpec{Creator: strings.TrimSpace(in.CreatorID), Currency: in.Currency,
+	p, created, err := a.Ledger.RecordPayout(r.Context(), ledger.PayoutSpec{Creator: strings.TrimSpace(in.CreatorID), Currency: in.Currency,
 		Amount: in.Amount, Reference: in.Reference, PaidAt: in.PaidAt, AllowNegative: in.AllowNegative, Actor: actor(r.Context())})
 	if errors.Is(err, store.ErrNotFound) {
 		a.storeError(w, r, "creator", err)
@@ -65,7 +65,7 @@ func (a *api) recordPayout(w http.ResponseWriter, r *http.Request) {
 		a.moneyError(w, r, err)
 		return
 	}
-	bal, err := a.Billing.ManualBalances(r.Context(), p.CreatorID, "")
+	bal, err := a.Ledger.ManualBalances(r.Context(), p.CreatorID, "")
 	if err != nil {
 		a.moneyError(w, r, err)
 		return
@@ -103,7 +103,7 @@ func (a *api) writePayouts(w http.ResponseWriter, r *http.Request, creatorID str
 	}
 	resp := map[string]any{"payouts": payoutsJSON(ps)}
 	if balances {
-		bal, err := a.Billing.ManualBalances(r.Context(), creatorID, "")
+		bal, err := a.Ledger.ManualBalances(r.Context(), creatorID, "")
 		if err != nil {
 			a.moneyError(w, r, err)
 			return
@@ -115,7 +115,7 @@ func (a *api) writePayouts(w http.ResponseWriter, r *http.Request, creatorID str
 
 // manualBalances answers GET /v1/admin/payouts/manual[?period=YYYY-MM]: the statement.
 func (a *api) manualBalances(w http.ResponseWriter, r *http.Request) {
-	bal, err := a.Billing.ManualBalances(r.Context(), "", r.URL.Query().Get("period"))
+	bal, err := a.Ledger.ManualBalances(r.Context(), "", r.URL.Query().Get("period"))
 	if err != nil {
 		a.moneyError(w, r, err)
 		return
@@ -128,7 +128,7 @@ func (a *api) manualBalances(w http.ResponseWriter, r *http.Request) {
 func (a *api) manualPayoutsCSV(w http.ResponseWriter, r *http.Request) {
 	var b bytes.Buffer
 	period := r.URL.Query().Get("period")
-	if err := a.Billing.WriteManualBalancesCSV(r.Context(), &b, period); err != nil {
+	if err := a.Ledger.WriteManualBalancesCSV(r.Context(), &b, period); err != nil {
 		a.moneyError(w, r, err)
 		return
 	}

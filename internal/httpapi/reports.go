@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/livegate/livegate/internal/billing"
+	"github.com/livegate/livegate/internal/ledger"
 	"github.com/livegate/livegate/internal/store"
 )
 
@@ -35,7 +35,7 @@ func (a *api) growthReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	country := strings.ToUpper(q.Get("country"))
-	rows, err := a.Billing.GrowthReport(r.Context(), from, to, country)
+	rows, err := a.Ledger.GrowthReport(r.Context(), from, to, country)
 	if err != nil {
 		a.moneyError(w, r, err)
 		return
@@ -43,7 +43,7 @@ func (a *api) growthReport(w http.ResponseWriter, r *http.Request) {
 	if q.Get("format") == "csv" || strings.HasSuffix(r.URL.Path, ".csv") {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="livegate-growth.csv"`)
-		if err := billing.WriteGrowthCSV(w, rows); err != nil {
+		if err := ledger.WriteGrowthCSV(w, rows); err != nil {
 			a.Logger.Error("growth csv", "err", err)
 		}
 		return
@@ -55,20 +55,20 @@ func (a *api) growthReport(w http.ResponseWriter, r *http.Request) {
 
 // The growth report's thresholds, in dollars, as the report states them.
 const (
-	Growth1kUSD  = billing.Growth1k / 100
-	Growth10kUSD = billing.Growth10k / 100
+	Growth1kUSD  = ledger.Growth1k / 100
+	Growth10kUSD = ledger.Growth10k / 100
 )
 
 // importLedger adds the platform's ledger history (POST /v1/admin/ledger/import), for
 // the growth report's year before livegate.
 func (a *api) importLedger(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		Entries []billing.ImportEntry `json:"entries"`
+		Entries []ledger.ImportEntry `json:"entries"`
 	}
 	if !a.decodeLarge(w, r, &in, 16<<20) {
 		return
 	}
-	added, skipped, err := a.Billing.ImportLedger(r.Context(), in.Entries)
+	added, skipped, err := a.Ledger.ImportLedger(r.Context(), in.Entries)
 	if err != nil {
 		a.moneyError(w, r, err)
 		return
@@ -95,7 +95,7 @@ func (a *api) putUSDRates(w http.ResponseWriter, r *http.Request) {
 	for i, x := range in.Rates {
 		rates[i] = store.USDRate{Currency: strings.ToUpper(x.Currency), Day: x.Date, Rate: x.USDPerUnit}
 	}
-	converted, err := a.Billing.SetUSDRates(r.Context(), rates, actor(r.Context()))
+	converted, err := a.Ledger.SetUSDRates(r.Context(), rates, actor(r.Context()))
 	if err != nil {
 		a.moneyError(w, r, err)
 		return

@@ -112,3 +112,27 @@ func TestRateTable(t *testing.T) {
 		}
 	}
 }
+
+// An amount's minor units mean different things per currency: a wrong exponent charges
+// a hundred times too much or too little.
+func TestExponentsAndMultiples(t *testing.T) {
+	for _, c := range []struct {
+		code     string
+		exponent int
+		multiple int64
+	}{
+		{"USD", 2, 1}, {"MAD", 2, 1}, {"ZAR", 2, 1}, {"EGP", 2, 1}, {"EUR", 2, 1},
+		{"JPY", 0, 1}, {"KRW", 0, 1}, {"XOF", 0, 1}, {"VND", 0, 1},
+		{"KWD", 3, 10}, {"BHD", 3, 10}, {"JOD", 3, 10}, {"OMR", 3, 10}, {"TND", 3, 10},
+		{"HUF", 2, 100}, {"ISK", 2, 100}, {"TWD", 2, 100},
+	} {
+		cur, ok := Lookup(c.code)
+		if !ok {
+			t.Errorf("Lookup(%s) failed", c.code)
+			continue
+		}
+		if cur.Exponent != c.exponent || cur.Multiple != c.multiple {
+			t.Errorf("%s: exponent %d multiple %d, want %d and %d", c.code, cur.Exponent, cur.Multiple, c.exponent, c.multiple)
+		}
+	}
+}

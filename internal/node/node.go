@@ -33,6 +33,7 @@ import (
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/httpapi"
+	"github.com/livegate/livegate/internal/ledger"
 	"github.com/livegate/livegate/internal/notify"
 	"github.com/livegate/livegate/internal/paywall"
 	"github.com/livegate/livegate/internal/recording"
@@ -55,6 +56,7 @@ type Node struct {
 	WHIP     *whip.Handler
 	Registry *prometheus.Registry
 	Billing  *billing.Service
+	Ledger   *ledger.Books
 	Resolver *countries.Resolver
 	Viewers  *access.ViewerAuth
 	Gate     *access.Gate
@@ -204,10 +206,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	if err != nil {
 		return nil, err
 	}
+	n.Ledger = ledger.New(db, ledger.Config{USDRates: rates, Logger: log.With("component", "ledger")})
 	if rates != nil {
 		// Entries booked while their currency had no rate take the file's now.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		if _, err := n.Billing.ConvertUnconverted(ctx, "usd-rates-file", nil); err != nil {
+		if _, err := n.Ledger.ConvertUnconverted(ctx, "usd-rates-file", nil); err != nil {
 			log.Warn("convert ledger entries at the --usd-rates file's rates", "err", err)
 		}
 		cancel()
@@ -298,7 +301,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		publicMetrics = nil
 	}
 	n.handler = httpapi.New(httpapi.Deps{Store: db, SFU: n.SFU, WHIP: n.WHIP, Gatherer: publicMetrics,
-		Billing: n.Billing, Resolver: n.Resolver, Viewers: n.Viewers, Gate: n.Gate, Decider: n.Decider, Streams: lifecycle,
+		Billing: n.Billing, Ledger: n.Ledger, Resolver: n.Resolver, Viewers: n.Viewers, Gate: n.Gate, Decider: n.Decider, Streams: lifecycle,
 		APIKey: cfg.APIKey, OperatorKeys: opKeys, Production: cfg.Production, WebhookAllowNetworks: webhookNets, Development: cfg.DevelopmentDefaults(), PublicURL: cfg.PublicURL,
 		MaxBody: cfg.MaxBodyBytes, Logger: log.With("component", "http"), Limits: limits, Relay: relay, Fleet: apiFleet,
 		EventStreams: admission.NewConns("event-streams", cfg.MaxEventStreamsPerClient, cfg.MaxEventStreams, rejected, eventStreams),
@@ -422,7 +425,9 @@ func (n *Node) Shutdown(grace time.Duration) {
 
 // liveStreams are the fleet's live streams as the cluster needs them.
 type liveStreams struct {
-	db        store.Store
+	db interface {
+		ListStreams(ctx context.Context, f store.StreamFilter) ([]store.Stream, error)
+	}
 	lifecycle *streams.Lifecycle
 }
 

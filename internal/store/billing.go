@@ -164,7 +164,8 @@ type Payout struct {
 	CreatedAt  time.Time
 }
 
-// Billing is the money plane's durable data.
+// Billing is the durable data of selling: country policies, prices, checkouts,
+// entitlements, and the Stripe events booked.
 type Billing interface {
 	CountryPolicy(ctx context.Context, code string) (CountryPolicy, error)
 	ListCountryPolicies(ctx context.Context) ([]CountryPolicy, error)
@@ -190,14 +191,9 @@ type Billing interface {
 	// active, unexpired subscription to the creator (kind subscription).
 	ActiveEntitlement(ctx context.Context, viewerID, kind, streamID, creatorID string, now time.Time) (Entitlement, error)
 	EntitlementsOfStream(ctx context.Context, streamID string) ([]Entitlement, error)
-	Ledger(ctx context.Context, creatorID string) ([]LedgerEntry, error)
-	ManualLedger(ctx context.Context) ([]LedgerEntry, error)
-	// RecordPayout records a manual payout and its audit entry in one transaction. A
-	// payout with the creator's reference already recorded is not recorded again: the
-	// one recorded is returned with created false.
-	RecordPayout(ctx context.Context, p Payout, audit AuditEntry) (rec Payout, created bool, err error)
-	// Payouts lists the payouts to a creator (all creators: ""), oldest first.
-	Payouts(ctx context.Context, creatorID string) ([]Payout, error)
+	// SubscriptionFeeOf is the fee a subscription's invoices take, as last set (ok false
+	// for a subscription livegate has not recorded).
+	SubscriptionFeeOf(ctx context.Context, subscriptionID string) (bps int, ok bool, err error)
 
 	// RevokedEntitlements returns those of ids that are revoked: what a node re-checks its
 	// live viewers against, whatever happened to the fan-out.

@@ -41,8 +41,8 @@ type Tip struct {
 	CreatedAt     time.Time
 }
 
-// Money is the durable data of tips, promo codes and the growth report.
-type Money interface {
+// Promos is the durable data of promo codes.
+type Promos interface {
 	CreatePromoCode(ctx context.Context, p PromoCode) error
 	PromoCode(ctx context.Context, id string) (PromoCode, error)
 	PromoCodeByCode(ctx context.Context, code string) (PromoCode, error)
@@ -54,9 +54,25 @@ type Money interface {
 	ReservePromoCode(ctx context.Context, id string, now time.Time) (bool, error)
 	// ReleasePromoCode gives back a reservation whose checkout will not be paid.
 	ReleasePromoCode(ctx context.Context, id string) error
+}
 
+// Tips is the durable data of paid tips, as the event streams read them.
+type Tips interface {
 	// TipsSince lists a stream's tips created at or after since, oldest first.
 	TipsSince(ctx context.Context, streamID string, since time.Time, limit int) ([]Tip, error)
+}
+
+// Books is the ledger as it is read and corrected after booking: statements, payouts,
+// the growth report, imported history and USD conversion.
+type Books interface {
+	Ledger(ctx context.Context, creatorID string) ([]LedgerEntry, error)
+	ManualLedger(ctx context.Context) ([]LedgerEntry, error)
+	// RecordPayout records a manual payout and its audit entry in one transaction. A
+	// payout with the creator's reference already recorded is not recorded again: the
+	// one recorded is returned with created false.
+	RecordPayout(ctx context.Context, p Payout, audit AuditEntry) (rec Payout, created bool, err error)
+	// Payouts lists the payouts to a creator (all creators: ""), oldest first.
+	Payouts(ctx context.Context, creatorID string) ([]Payout, error)
 
 	// LedgerBetween lists every ledger entry created in [from, to), oldest first.
 	LedgerBetween(ctx context.Context, from, to time.Time) ([]LedgerEntry, error)
@@ -66,10 +82,6 @@ type Money interface {
 	// entry of the same kind and Stripe object as one recorded is skipped. It reports how
 	// many it added.
 	SeedLedger(ctx context.Context, entries []LedgerEntry) (added int, err error)
-
-	// SubscriptionFeeOf is the fee a subscription's invoices take, as last set (ok false
-	// for a subscription livegate has not recorded).
-	SubscriptionFeeOf(ctx context.Context, subscriptionID string) (bps int, ok bool, err error)
 
 	// PutUSDRates saves rates (replacing those of the same currency and day).
 	PutUSDRates(ctx context.Context, rates []USDRate) error

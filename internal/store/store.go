@@ -135,7 +135,9 @@ type StreamFilter struct {
 // Store is livegate's durable data.
 type Store interface {
 	Billing
-	Money
+	Promos
+	Tips
+	Books
 	Webhooks
 	Bans
 

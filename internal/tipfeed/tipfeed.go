@@ -14,7 +14,7 @@ import (
 	"github.com/livegate/livegate/internal/store"
 )
 
-// Source reads tips (store.Money).
+// Source reads tips (store.Tips).
 type Source interface {
 	TipsSince(ctx context.Context, streamID string, since time.Time, limit int) ([]store.Tip, error)
 }

@@ -1,4 +1,4 @@
-package billing
+package ledger
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/livegate/livegate/internal/csvout"
+	"github.com/livegate/livegate/internal/store"
 )
 
 // Growth thresholds: what a creator earned in a month, in US cents, net of the platform
@@ -42,7 +43,7 @@ func monthOf(t time.Time) time.Time {
 // GrowthReport counts, per creator country and month from the month of from to the month
 // of to (inclusive), the creators who earned the equivalent of USD 1,000 and USD 10,000,
 // with the year-over-year change of each count. country narrows it to one country.
-func (s *Service) GrowthReport(ctx context.Context, from, to time.Time, country string) ([]GrowthRow, error) {
+func (s *Books) GrowthReport(ctx context.Context, from, to time.Time, country string) ([]GrowthRow, error) {
 	first, last := monthOf(from), monthOf(to)
 	if last.Before(first) {
 		first, last = last, first
@@ -55,6 +56,13 @@ func (s *Service) GrowthReport(ctx context.Context, from, to time.Time, country 
 	if err != nil {
 		return nil, err
 	}
+	return growth(led, countryOf, first, last, country), nil
+}
+
+// growth is the report's rule, apart from where its entries come from: each creator's
+// USD net per month against the thresholds, counted per creator country and month from
+// first to last, each beside the same month a year before.
+func growth(led []store.LedgerEntry, countryOf map[string]string, first, last time.Time, country string) []GrowthRow {
 	type cm struct {
 		creator string
 		month   time.Time
@@ -104,7 +112,7 @@ func (s *Service) GrowthReport(ctx context.Context, from, to time.Time, country 
 				Unconverted: unconverted[now]})
 		}
 	}
-	return out, nil
+	return out
 }
 
 // yoy is the change from ago to now in percent, to one decimal.

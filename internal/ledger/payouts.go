@@ -1,4 +1,4 @@
-package billing
+package ledger
 
 import (
 	"context"
@@ -50,7 +50,7 @@ type PayoutSpec struct {
 // RecordPayout records a transfer to a creator paid out manually. The same reference
 // again for the creator returns the payout recorded first (created false), so a retried
 // request records nothing twice.
-func (s *Service) RecordPayout(ctx context.Context, sp PayoutSpec) (store.Payout, bool, error) {
+func (s *Books) RecordPayout(ctx context.Context, sp PayoutSpec) (store.Payout, bool, error) {
 	sp.Currency, sp.Reference = strings.ToUpper(strings.TrimSpace(sp.Currency)), strings.TrimSpace(sp.Reference)
 	cur, ok := money.Lookup(sp.Currency)
 	switch {
@@ -67,7 +67,7 @@ func (s *Service) RecordPayout(ctx context.Context, sp PayoutSpec) (store.Payout
 	if err != nil {
 		return store.Payout{}, false, err
 	}
-	if s.payoutsOf(ctx, creator) != countries.PayoutsManual {
+	if s.PayoutsOf(ctx, creator) != countries.PayoutsManual {
 		return store.Payout{}, false, fmt.Errorf("%w: %s", ErrConnectPayouts, creator.Country)
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
@@ -112,7 +112,7 @@ func (s *Service) RecordPayout(ctx context.Context, sp PayoutSpec) (store.Payout
 
 // alreadyRecorded says whether p's reference is recorded for its creator: a retry, which
 // the balance check must not refuse.
-func (s *Service) alreadyRecorded(ctx context.Context, p store.Payout) bool {
+func (s *Books) alreadyRecorded(ctx context.Context, p store.Payout) bool {
 	paid, err := s.st.Payouts(ctx, p.CreatorID)
 	if err != nil {
 		return false
@@ -161,7 +161,7 @@ func statementPeriod(period string, now time.Time) (label string, from, to time.
 
 // ManualBalances is the statement of each creator paid out manually (one: creatorID),
 // per currency, for period (YYYY-MM; "": everything up to now).
-func (s *Service) ManualBalances(ctx context.Context, creatorID, period string) ([]Balance, error) {
+func (s *Books) ManualBalances(ctx context.Context, creatorID, period string) ([]Balance, error) {
 	label, from, to, err := statementPeriod(period, time.Now())
 	if err != nil {
 		return nil, err
@@ -236,7 +236,7 @@ func (s *Service) ManualBalances(ctx context.Context, creatorID, period string) 
 
 // WriteManualBalancesCSV writes the manual payout statement for period (YYYY-MM; "":
 // up to now): one row per creator and currency, cells safe for a spreadsheet.
-func (s *Service) WriteManualBalancesCSV(ctx context.Context, w io.Writer, period string) error {
+func (s *Books) WriteManualBalancesCSV(ctx context.Context, w io.Writer, period string) error {
 	rows, err := s.ManualBalances(ctx, "", period)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package billing
+package ledger
 
 import (
 	"context"
@@ -38,7 +38,7 @@ type ImportEntry struct {
 // or the configured rates of its day, so that the growth report can compare a year
 // before livegate. Nothing is added if any entry is invalid; entries imported before are
 // skipped.
-func (s *Service) ImportLedger(ctx context.Context, entries []ImportEntry) (added, skipped int, err error) {
+func (s *Books) ImportLedger(ctx context.Context, entries []ImportEntry) (added, skipped int, err error) {
 	if len(entries) == 0 || len(entries) > MaxImport {
 		return 0, 0, &countries.FieldError{Field: "entries", Reason: fmt.Sprintf("1 to %d entries", MaxImport)}
 	}
@@ -86,7 +86,7 @@ func (s *Service) ImportLedger(ctx context.Context, entries []ImportEntry) (adde
 		} else if _, err := money.ParseRate(in.USDRate); err != nil {
 			return 0, 0, bad("usd_rate", err.Error())
 		}
-		if err := s.convert(&e, r); err != nil {
+		if err := s.usd.Convert(&e, r); err != nil {
 			return 0, 0, bad("usd_rate", err.Error())
 		}
 		out = append(out, e)
@@ -101,7 +101,7 @@ func (s *Service) ImportLedger(ctx context.Context, entries []ImportEntry) (adde
 
 // configuredRates is the rate of the operator's table (the store), else of the
 // --usd-rates file, as one lookup.
-func (s *Service) configuredRates(ctx context.Context) (func(currency string, t time.Time) money.Rate, error) {
+func (s *Books) configuredRates(ctx context.Context) (func(currency string, t time.Time) money.Rate, error) {
 	stored, err := s.st.USDRates(ctx)
 	if err != nil {
 		return nil, err
@@ -125,7 +125,7 @@ func (s *Service) configuredRates(ctx context.Context) (func(currency string, t 
 // --usd-rates file's), and the entries booked without a rate are converted at them
 // (ConvertUnconverted). Each rate is checked; none is saved if one is wrong. It reports
 // how many entries it converted.
-func (s *Service) SetUSDRates(ctx context.Context, rates []store.USDRate, actor string) (int, error) {
+func (s *Books) SetUSDRates(ctx context.Context, rates []store.USDRate, actor string) (int, error) {
 	if len(rates) == 0 || len(rates) > MaxImport {
 		return 0, &countries.FieldError{Field: "rates", Reason: fmt.Sprintf("1 to %d rates", MaxImport)}
 	}
@@ -164,7 +164,7 @@ func abs(n int64) int64 {
 // none. Each entry is converted once; the batch is audited. It runs when rates are set
 // and when a node starts with a rates file, so that sales booked before their currency
 // had a rate reach the growth report.
-func (s *Service) ConvertUnconverted(ctx context.Context, actor string, currencies []string) (int, error) {
+func (s *Books) ConvertUnconverted(ctx context.Context, actor string, currencies []string) (int, error) {
 	rows, err := s.st.UnconvertedLedger(ctx, currencies)
 	if err != nil || len(rows) == 0 {
 		return 0, err
@@ -188,7 +188,7 @@ func (s *Service) ConvertUnconverted(ctx context.Context, actor string, currenci
 			if r.Value == "" {
 				continue
 			}
-			if err := s.convert(&e, r); err != nil {
+			if err := s.usd.Convert(&e, r); err != nil {
 				s.log.Warn("convert a ledger entry to USD", "entry", e.ID, "currency", e.Currency, "rate", r.Value, "err", err)
 				continue
 			}
