@@ -72,8 +72,10 @@ type fleetRun struct {
 	cpu0, fwd0 map[string]float64
 }
 
-func fleetReport(out io.Writer, r fleetRun) {
-	cpu1, fwd1 := fleetCounters(context.Background(), r.origin, r.nodes)
+// fleetReport prints each node's share of the run; its counters are read even after an
+// interrupt, to report what was measured.
+func fleetReport(ctx context.Context, out io.Writer, r fleetRun) {
+	cpu1, fwd1 := fleetCounters(context.WithoutCancel(ctx), r.origin, r.nodes)
 	secs := r.elapsed.Seconds()
 	fmt.Fprintf(out, "\n== fleet ==\n")
 	edges := 0

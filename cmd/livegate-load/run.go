@@ -57,7 +57,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	l.report(r, m)
+	l.report(ctx, r, m)
 	return nil
 }
 
@@ -156,7 +156,7 @@ func (l *load) publish(ctx context.Context, api *webrtc.API) (stop func(), err e
 	return func() {
 		// The RTCP readers end when the publisher's connection closes.
 		cancel()
-		_ = pub.Close(context.Background())
+		_ = pub.Close(context.WithoutCancel(ctx))
 		wg.Wait()
 	}, nil
 }
@@ -337,11 +337,13 @@ loop:
 		}
 	}
 	m.elapsed = time.Since(t0)
-	cpu1, err := serverCPU(context.Background(), l.base, l.o.serverPID)
+	// An interrupt ends the window early; what it measured is still read and reported.
+	final := context.WithoutCancel(ctx)
+	cpu1, err := serverCPU(final, l.base, l.o.serverPID)
 	if err != nil {
 		return m, err
 	}
-	fwd1, _ := metric(context.Background(), l.base, "livegate_packets_forwarded_total")
+	fwd1, _ := metric(final, l.base, "livegate_packets_forwarded_total")
 	m.cpu, m.forwarded = cpu1-cpu0, fwd1-fwd0
 	fmt.Fprintln(l.out)
 
@@ -366,7 +368,7 @@ loop:
 }
 
 // report prints the run's figures.
-func (l *load) report(r rampResult, m window) {
+func (l *load) report(ctx context.Context, r rampResult, m window) {
 	o, out := l.o, l.out
 	loss := 0.0
 	if m.expected > 0 && m.seen < m.expected {
@@ -399,7 +401,7 @@ func (l *load) report(r rampResult, m window) {
 		fmt.Fprintf(out, "server RSS (MB)        %.0f before the joins, peak %.0f, %.0f after\n", r.rssBefore, r.rssPeak, r.rssEnd)
 	}
 	if o.viewOn != "" {
-		fleetReport(out, fleetRun{origin: l.base, nodes: l.viewNodes, stats: l.stats, sessions: l.sessions, elapsed: m.elapsed,
+		fleetReport(ctx, out, fleetRun{origin: l.base, nodes: l.viewNodes, stats: l.stats, sessions: l.sessions, elapsed: m.elapsed,
 			streamPPS: streamRate(l.videos, l.audio), cpu0: m.nodeCPU0, fwd0: m.nodeFwd0})
 	}
 }

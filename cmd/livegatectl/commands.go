@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -289,7 +290,7 @@ func cmdCreatorsSubscriptionPrice(ctx context.Context, c *client, rest []string,
 
 func cmdStreamsPrices(ctx context.Context, c *client, rest []string, errOut io.Writer) error {
 	if len(rest) < 4 {
-		return fmt.Errorf("usage: streams prices <id> CUR=amount ...")
+		return errors.New("usage: streams prices <id> CUR=amount [CUR=amount]")
 	}
 	prices := map[string]int64{}
 	for _, kv := range rest[3:] {

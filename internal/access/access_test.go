@@ -86,7 +86,9 @@ func TestViewerAuth(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	der, _ := x509.MarshalPKIXPublicKey(pub)
 	path := filepath.Join(t.TempDir(), "platform.pem")
-	os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600)
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ed, err := access.NewViewerAuth(access.ViewerAuthConfig{PublicKeyPEM: path})
 	if err != nil {
 		t.Fatal(err)

@@ -263,7 +263,7 @@ func (g *Gate) Attach(p Pass, close func(reason sessions.Reason)) (gone func()) 
 	g.mu.Unlock()
 	return func() {
 		if ls := g.take(p.Session.ID); ls != nil {
-			go g.finish(ls, sessions.ReasonViewerLeft)
+			go g.finish(context.Background(), ls, sessions.ReasonViewerLeft)
 		}
 	}
 }
@@ -309,7 +309,7 @@ func (g *Gate) End(id string, reason sessions.Reason) bool {
 	}
 	g.log.Info("session ended", "session", id, "stream", ls.StreamID, "reason", reason)
 	ls.close(reason)
-	g.finish(ls, reason)
+	g.finish(context.Background(), ls, reason)
 	return true
 }
 
@@ -326,9 +326,10 @@ func (g *Gate) take(id string) *liveSession {
 	return ls
 }
 
-// finish books the preview time used and ends the session in the store.
-func (g *Gate) finish(ls *liveSession, reason sessions.Reason) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+// finish books the preview time used and ends the session in the store. The viewer is
+// gone whatever happens to the caller's context: the bookkeeping has its own bound.
+func (g *Gate) finish(ctx context.Context, ls *liveSession, reason sessions.Reason) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	if ls.Preview {
 		if _, err := g.store.AddPreview(ctx, sessions.Watch{Viewer: ls.ViewerID, Stream: ls.StreamID}, time.Since(ls.accounted)); err != nil {
@@ -404,7 +405,7 @@ func (g *Gate) Run(ctx context.Context) {
 			if !ok {
 				return
 			}
-			g.apply(e)
+			g.apply(ctx, e)
 		case <-tick.C:
 			err := g.beat(ctx)
 			switch {
@@ -448,11 +449,11 @@ func (g *Gate) recheckEntitlements(ctx context.Context) {
 		return
 	}
 	for _, e := range ents {
-		g.apply(sessions.Event{Kind: sessions.EventEntitlement, EntitlementID: e.ID, Reason: sessions.ReasonRevoked(e.RevokedReason)})
+		g.apply(ctx, sessions.Event{Kind: sessions.EventEntitlement, EntitlementID: e.ID, Reason: sessions.ReasonRevoked(e.RevokedReason)})
 	}
 }
 
-func (g *Gate) apply(e sessions.Event) {
+func (g *Gate) apply(ctx context.Context, e sessions.Event) {
 	g.mu.Lock()
 	var ids []string
 	for id, ls := range g.live {
@@ -473,7 +474,7 @@ func (g *Gate) apply(e sessions.Event) {
 		}
 	}
 	for _, ls := range ended {
-		g.finish(ls, e.Reason)
+		g.finish(ctx, ls, e.Reason)
 	}
 }
 
@@ -508,7 +509,7 @@ func (g *Gate) beat(ctx context.Context) error {
 		return err
 	}
 	for _, e := range revoked {
-		g.apply(e)
+		g.apply(bctx, e)
 	}
 	// What is still live after the revocations is what stays alive.
 	return g.store.Refresh(bctx, g.Live(), g.ttl)

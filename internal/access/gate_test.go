@@ -43,7 +43,9 @@ func TestGateCatchesMissedRevocation(t *testing.T) {
 	defer gone()
 
 	// Published before the gate subscribes: the live message is missed.
-	mem.Publish(ctx, sessions.Event{Kind: sessions.EventEntitlement, EntitlementID: "ent_1", Reason: "refunded"})
+	if err := mem.Publish(ctx, sessions.Event{Kind: sessions.EventEntitlement, EntitlementID: "ent_1", Reason: "refunded"}); err != nil {
+		t.Fatal(err)
+	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go g.Run(runCtx)

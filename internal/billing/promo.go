@@ -119,7 +119,7 @@ func (s *Service) CreatePromoCode(ctx context.Context, sp PromoSpec) (store.Prom
 func (s *Service) stripePromo(ctx context.Context, p *store.PromoCode) error {
 	md := map[string]string{"livegate_promo": p.ID, "livegate_creator": p.CreatorID, "livegate_code": p.Code}
 	cp := &stripe.CouponParams{Duration: stripe.String(string(stripe.CouponDurationOnce)), Name: stripe.String(p.Code),
-		MaxRedemptions: stripe.Int64(int64(p.MaxRedemptions)), Params: stripe.Params{Metadata: md}}
+		MaxRedemptions: stripe.Int64(int64(p.MaxRedemptions)), Metadata: md}
 	if p.PercentOff > 0 {
 		cp.PercentOff = stripe.Float64(float64(p.PercentOff))
 	} else {

@@ -214,7 +214,7 @@ func TestFeedbackForUnsentPackets(t *testing.T) {
 	fb := &rtcp.TransportLayerCC{BaseSequenceNumber: 500, PacketStatusCount: 1000, ReferenceTime: 1,
 		PacketChunks: []rtcp.PacketStatusChunk{&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketReceivedSmallDelta, RunLength: 1000}},
 		RecvDeltas:   []*rtcp.RecvDelta{{Type: rtcp.TypeTCCPacketReceivedSmallDelta, Delta: 250}}}
-	fb.Header = rtcp.Header{Count: rtcp.FormatTCC, Type: rtcp.TypeTransportSpecificFeedback, Length: fb.Len()/4 - 1}
+	fb.Header = rtcp.Header{Count: rtcp.FormatTCC, Type: rtcp.TypeTransportSpecificFeedback, Length: uint16(fb.MarshalSize()/4 - 1)}
 	raw, err := fb.Marshal()
 	if err != nil {
 		t.Fatal(err)

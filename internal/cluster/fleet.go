@@ -379,7 +379,7 @@ func (f *Fleet) pull(ctx context.Context, stream string) error {
 			OnEnd: func(reason string, _ bool) {
 				f.log.Info("relay ended", "stream", stream, "origin", origin.ID, "reason", reason)
 			},
-			OnLost: func() { f.repull(stream) },
+			OnLost: func() { f.repull(context.WithoutCancel(ctx), stream) },
 		})
 		// A layer that started between the layout and the offer: ask again.
 		if !errors.Is(err, errLayoutChanged) || attempt == 2 {
@@ -403,7 +403,7 @@ func (f *Fleet) pull(ctx context.Context, stream string) error {
 // repull pulls a stream again into its room after the relay was lost: the origin closed
 // it to offer a new layer, or the origin is gone and another node is now (the encoder
 // reconnected there). The room waits a few seconds, its viewers attached, for this.
-func (f *Fleet) repull(stream string) {
+func (f *Fleet) repull(ctx context.Context, stream string) {
 	if !f.track() {
 		return
 	}
@@ -413,11 +413,11 @@ func (f *Fleet) repull(stream string) {
 		if room == nil || !room.Relayed() {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := f.pull(ctx, stream)
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := f.pull(pctx, stream)
 		cancel()
 		if err == nil && f.sfu.Room(stream) == room {
-			if _, ok, _ := f.reg.Origin(context.Background(), stream); ok {
+			if _, ok, _ := f.reg.Origin(ctx, stream); ok {
 				return
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -141,7 +142,6 @@ type Config struct {
 	ViewerJWTAudience  string
 }
 
-// Default returns the configuration of a single node that needs no external service.
 // S3Config is an S3-compatible bucket. Empty Endpoint: no bucket.
 type S3Config struct {
 	Endpoint  string // host:port
@@ -152,6 +152,7 @@ type S3Config struct {
 	Insecure  bool   // plain HTTP
 }
 
+// Default returns the configuration of a single node that needs no external service.
 func Default() Config {
 	return Config{
 		HTTPAddr:            ":8080",
@@ -356,17 +357,16 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	return c, c.Validate()
 }
 
-// Validate reports the first setting that cannot work.
+// Validate reports every setting that cannot work, all at once.
 func (c Config) Validate() error {
+	return errors.Join(slices.Concat(c.networkErrors(), c.limitErrors(), c.serviceErrors(), c.secretErrors())...)
+}
+
+// networkErrors are the settings of where media and webhooks may go.
+func (c Config) networkErrors() []error {
 	var errs []error
 	if c.UDPPort < 0 || c.UDPPort > 65535 {
 		errs = append(errs, fmt.Errorf("udp-port %d out of range", c.UDPPort))
-	}
-	if c.MaxBodyBytes <= 0 {
-		errs = append(errs, errors.New("max-body-bytes must be positive"))
-	}
-	if n := c.PacketCacheSize; n <= 0 || n&(n-1) != 0 {
-		errs = append(errs, fmt.Errorf("packet-cache-size %d must be a power of two", n))
 	}
 	for _, ip := range c.NAT1To1IPs {
 		if _, err := netip.ParseAddr(ip); err != nil {
@@ -390,22 +390,17 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("stun-servers: %q is not a stun: URL", s))
 		}
 	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		errs = append(errs, fmt.Errorf("log-level %q unknown", c.LogLevel))
+	return errs
+}
+
+// limitErrors are the bounds on requests, sessions and the node's load.
+func (c Config) limitErrors() []error {
+	var errs []error
+	if c.MaxBodyBytes <= 0 {
+		errs = append(errs, errors.New("max-body-bytes must be positive"))
 	}
-	if c.ReconnectGrace < 0 {
-		errs = append(errs, errors.New("reconnect-grace must not be negative"))
-	}
-	if err := c.checkDatabaseURL(); err != nil {
-		errs = append(errs, err)
-	}
-	if c.RecordingsS3.Endpoint != "" && c.RecordingsS3.Bucket == "" {
-		errs = append(errs, errors.New("recordings-s3-bucket is required with recordings-s3-endpoint"))
-	}
-	if c.ReplayWindow <= 0 || c.RecordingRetention <= 0 || c.RecordingSweep <= 0 {
-		errs = append(errs, errors.New("replay-window, recording-retention and recording-sweep must be positive"))
+	if n := c.PacketCacheSize; n <= 0 || n&(n-1) != 0 {
+		errs = append(errs, fmt.Errorf("packet-cache-size %d must be a power of two", n))
 	}
 	if c.ReadTimeout <= 0 || c.WriteTimeout <= 0 {
 		errs = append(errs, errors.New("read-timeout and write-timeout must be positive"))
@@ -431,6 +426,35 @@ func (c Config) Validate() error {
 	if c.MaxCandidates < 1 || c.MaxPatches < 1 {
 		errs = append(errs, errors.New("max-candidates and max-patches must be at least 1"))
 	}
+	return errs
+}
+
+// serviceErrors are the settings of logs, the database, recordings and sessions.
+func (c Config) serviceErrors() []error {
+	var errs []error
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log-level %q unknown", c.LogLevel))
+	}
+	if c.ReconnectGrace < 0 {
+		errs = append(errs, errors.New("reconnect-grace must not be negative"))
+	}
+	if err := c.checkDatabaseURL(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.RecordingsS3.Endpoint != "" && c.RecordingsS3.Bucket == "" {
+		errs = append(errs, errors.New("recordings-s3-bucket is required with recordings-s3-endpoint"))
+	}
+	if c.ReplayWindow <= 0 || c.RecordingRetention <= 0 || c.RecordingSweep <= 0 {
+		errs = append(errs, errors.New("replay-window, recording-retention and recording-sweep must be positive"))
+	}
+	return errs
+}
+
+// secretErrors are the keys, and what production asks of them.
+func (c Config) secretErrors() []error {
+	var errs []error
 	if _, err := c.OperatorKeyMap(); err != nil {
 		errs = append(errs, err)
 	}
@@ -442,7 +466,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("a live Stripe key (sk_live_/rk_live_) moves real money: start with --production"))
 		errs = append(errs, c.productionErrors()...)
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // listFlag is a comma-separated list.

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -685,5 +686,41 @@ func TestGateSmallerItems(t *testing.T) {
 		if got := scrape(t, metrics, name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
+	}
+}
+
+// A node behind 1:1 NAT announces its public IPv4 address in place of its own local
+// IPv4 address (IPv6, which has no such NAT, is announced as it is).
+func TestNAT1To1AddressAnnounced(t *testing.T) {
+	const public = "203.0.113.7" // TEST-NET-3: announced, never sent to
+	n := startProcess(t, "", []string{"--nat-1to1-ips", public}, nil)
+	s := n.newStream()
+	r := n.raw("POST", "/whip/"+s.ID, "application/sdp", offerSDP(t, true), map[string]string{"Authorization": "Bearer " + s.StreamKey})
+	if r.status != 201 {
+		t.Fatalf("WHIP: %d %s", r.status, r.body)
+	}
+	var hosts []string
+	for _, line := range strings.Split(r.body, "\r\n") {
+		if f := strings.Fields(line); strings.HasPrefix(line, "a=candidate:") && len(f) >= 8 && f[7] == "host" {
+			hosts = append(hosts, f[4])
+		}
+	}
+	if len(hosts) == 0 {
+		t.Fatalf("the answer has no host candidate:\n%s", r.body)
+	}
+	announced := false
+	for _, h := range hosts {
+		a, err := netip.ParseAddr(h)
+		switch {
+		case err != nil:
+			t.Errorf("host candidate address %q", h)
+		case a.Is4() && h != public:
+			t.Errorf("local IPv4 address %s announced; want only %s (got %v)", h, public, hosts)
+		case h == public:
+			announced = true
+		}
+	}
+	if !announced {
+		t.Errorf("%s not announced: %v", public, hosts)
 	}
 }

@@ -152,7 +152,7 @@ func (a *api) streamStatsEvents(w http.ResponseWriter, r *http.Request) {
 	// Paid tips arrive on the same stream, each once, as soon as their payment is in.
 	var tips <-chan store.Tip
 	if a.Tips != nil {
-		ch, stop := a.Tips.Subscribe(chi.URLParam(r, "id"))
+		ch, stop := a.Tips.Subscribe(chi.URLParam(r, "id")) //nolint:contextcheck // a subscription ended by stop, not a call
 		defer stop()
 		tips = ch
 	}

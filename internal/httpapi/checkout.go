@@ -48,7 +48,7 @@ func (a *api) checkoutJSON(co store.Checkout) map[string]any {
 // startCheckout runs one of billing's checkouts for the calling viewer in their country.
 func (a *api) startCheckout(start func(ctx context.Context, viewer, id, country string) (store.Checkout, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		a.viewerCheckout(w, r, func(viewer string) (store.Checkout, error) {
+		a.viewerCheckout(w, r, func(viewer string) (store.Checkout, error) { //nolint:contextcheck // the closure uses r.Context()
 			return start(r.Context(), viewer, chi.URLParam(r, "id"), a.Resolver.Country(r))
 		})
 	}
@@ -102,7 +102,7 @@ func (a *api) ticketCheckout(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength != 0 && !a.decodeJSON(w, r, &in) {
 		return
 	}
-	a.viewerCheckout(w, r, func(viewer string) (store.Checkout, error) {
+	a.viewerCheckout(w, r, func(viewer string) (store.Checkout, error) { //nolint:contextcheck // the closure uses r.Context()
 		return a.Billing.BuyTicket(r.Context(), billing.TicketOrder{Viewer: viewer, Stream: chi.URLParam(r, "id"),
 			Country: a.Resolver.Country(r), Recipient: strings.TrimSpace(in.RecipientID), PromoCode: strings.TrimSpace(in.PromoCode)})
 	})
@@ -122,7 +122,7 @@ func (a *api) tipCheckout(w http.ResponseWriter, r *http.Request) {
 		invalid(w, r, "amount", "amount is a positive whole number of the currency's minor unit (2000 for MAD 20.00)")
 		return
 	}
-	a.viewerCheckout(w, r, func(viewer string) (store.Checkout, error) {
+	a.viewerCheckout(w, r, func(viewer string) (store.Checkout, error) { //nolint:contextcheck // the closure uses r.Context()
 		return a.Billing.CheckoutTip(r.Context(), billing.TipOrder{Viewer: viewer, Stream: chi.URLParam(r, "id"),
 			Country: a.Resolver.Country(r), Amount: amount, Message: in.Message})
 	})

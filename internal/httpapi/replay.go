@@ -148,7 +148,7 @@ func (a *api) servePart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Whether the link's viewer may still have the bytes is paywall's to say, as for live.
-	stillEntitled := func() error { return a.Decider.Holds(r.Context(), claims.Subject, st, claims.Entitlement) }
+	stillEntitled := func() error { return a.Decider.Holds(r.Context(), claims.Subject, st, claims.Entitlement) } //nolint:contextcheck // it uses r.Context()
 	if err := stillEntitled(); err != nil {
 		if errors.Is(err, paywall.ErrPurchaseEnded) {
 			problem.Answer(w, r, access.ErrRevoked.With("the purchase this replay was for is no longer active (refunded, disputed or ended)"))

@@ -101,26 +101,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	n.Store = db
 	opened = append(opened, db.Close)
 
-	remote, err := cfg.RemotePrefixes()
-	if err != nil {
+	if err := n.startMedia(cfg); err != nil { //nolint:contextcheck // a log-level check, nothing to cancel
 		return nil, err
-	}
-	relayNets, err := cfg.RelayPrefixes()
-	if err != nil {
-		return nil, err
-	}
-	n.Metrics = sfu.NewMetrics(n.Registry)
-	n.SFU, err = sfu.New(sfu.Config{
-		UDPPort: cfg.UDPPort, TCPAddr: cfg.TCPAddr, NAT1To1IPs: cfg.NAT1To1IPs, Interfaces: cfg.Interfaces,
-		IncludeLoopback: cfg.IncludeLoopback, DisableMDNS: cfg.DisableMDNS, RemoteNetworks: remote, PublicOnly: cfg.Production,
-		PLIThrottle:     cfg.PLIThrottle,
-		ReconnectGrace:  cfg.ReconnectGrace,
-		ConnectTimeout:  cfg.ConnectTimeout,
-		PacketCacheSize: cfg.PacketCacheSize, Logger: log.With("component", "sfu"), Metrics: n.Metrics,
-		RelayNetworks: relayNets,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("start media: %w", err)
 	}
 	opened = append(opened, n.SFU.Close)
 
@@ -134,46 +116,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		return nil, err
 	}
 	opened = append(opened, n.Resolver.Close)
-	var sessStore sessions.Store = sessions.NewMemory()
-	var shared redis.UniversalClient
-	if cfg.RedisURL != "" {
-		rs, err := sessions.NewRedis(cfg.RedisURL, cfg.RedisPrefix, log.With("component", "sessions"))
-		if err != nil {
-			return nil, err
-		}
-		if err := rs.Ping(ctx); err != nil {
-			// Not fatal: media needs no Redis; joins answer 503 until it is back.
-			log.Warn("redis not answering at start", "err", err)
-		} else if _, err := rs.Epoch(ctx); err != nil {
-			// Set now, before streams start, so that their previews are remembered.
-			log.Warn("session store epoch", "err", err)
-		}
-		sessStore = rs
-		shared = rs.Client()
-	}
-	opened = append(opened, sessStore.Close)
-	// A development fleet (Redis, no secrets given) shares development secrets through
-	// Redis, so that nodes started with nothing but the same --redis-url honour each
-	// other's tokens. A production node is given its secrets.
-	var devViewerSecret []byte
-	if shared != nil && cfg.PlaybackSecret == "" {
-		if cfg.PlaybackSecret, err = fleetSecret(ctx, shared, cfg.RedisPrefix+"dev:playback-secret"); err != nil {
-			return nil, err
-		}
-	}
-	if shared != nil && cfg.ViewerJWTSecret == "" && cfg.ViewerJWTPublicKey == "" {
-		s, err := fleetSecret(ctx, shared, cfg.RedisPrefix+"dev:viewer-secret")
-		if err != nil {
-			return nil, err
-		}
-		devViewerSecret = []byte(s)
-	}
-	n.Viewers, err = access.NewViewerAuth(access.ViewerAuthConfig{HS256Secret: cfg.ViewerJWTSecret, PublicKeyPEM: cfg.ViewerJWTPublicKey,
-		Issuer: cfg.ViewerJWTIssuer, Audience: cfg.ViewerJWTAudience, DevelopmentSecret: devViewerSecret})
+	sessStore, shared, err := openSessions(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	tokens, err := access.NewPlaybackTokens(cfg.PlaybackSecret, 0)
+	opened = append(opened, sessStore.Close)
+	tokens, err := n.viewerAuth(ctx, &cfg, shared)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +157,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	n.Ledger = ledger.New(db, ledger.Config{USDRates: rates, Logger: log.With("component", "ledger")})
 	if rates != nil {
 		// Entries booked while their currency had no rate take the file's now.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		if _, err := n.Ledger.ConvertUnconverted(ctx, "usd-rates-file", nil); err != nil {
 			log.Warn("convert ledger entries at the --usd-rates file's rates", "err", err)
 		}
@@ -223,7 +171,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	}
 	lifecycle := streams.New(db, n.SFU, n.Gate, events, log.With("component", "streams"))
 	var tipsCtx context.Context
-	tipsCtx, n.stopTips = context.WithCancel(context.Background())
+	tipsCtx, n.stopTips = context.WithCancel(context.WithoutCancel(ctx)) // the node's, not the start's
 	n.tips = tipfeed.New(tipsCtx, db, 0, log.With("component", "tips"))
 	rejected := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livegate_rejections_total",
 		Help: "Requests refused by an admission limit, by limit."}, []string{"limit"})
@@ -283,7 +231,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		return nil, err
 	}
 	recMetrics := recording.NewMetrics(n.Registry)
-	n.Recorder = recording.New(recording.Config{Storage: recStorage, Store: db, Node: cfg.NodeID,
+	n.Recorder = recording.New(recording.Config{Storage: recStorage, Store: db, Node: cfg.NodeID, //nolint:contextcheck // the recorder's sweeps live as long as the node; Close stops them
 		Metrics: recMetrics, Logger: log.With("component", "recording"), Retention: cfg.RecordingRetention, SweepEvery: cfg.RecordingSweep})
 	if err := n.Recorder.Recover(ctx, db.RecordingsInProgress); err != nil {
 		return nil, err
@@ -310,7 +258,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		Ready: func() bool { return !n.SFU.Draining() }})
 
 	if cfg.MetricsAddr != "" {
-		n.metricLn, err = net.Listen("tcp", cfg.MetricsAddr)
+		n.metricLn, err = new(net.ListenConfig).Listen(ctx, "tcp", cfg.MetricsAddr)
 		if err != nil {
 			return nil, fmt.Errorf("listen metrics %s: %w", cfg.MetricsAddr, err)
 		}
@@ -319,7 +267,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		mux.Handle("GET /metrics", promhttp.HandlerFor(n.Registry, promhttp.HandlerOpts{}))
 		n.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	}
-	n.ln, err = net.Listen("tcp", cfg.HTTPAddr)
+	n.ln, err = new(net.ListenConfig).Listen(ctx, "tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTPAddr, err)
 	}
@@ -352,7 +300,7 @@ func (n *Node) Handler() http.Handler { return n.handler }
 func (n *Node) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- n.server.Serve(n.ln) }()
-	gateCtx, stopGate := context.WithCancel(context.Background())
+	gateCtx, stopGate := context.WithCancel(context.WithoutCancel(ctx)) // past ctx: through the grace period
 	var gateDone sync.WaitGroup
 	gateDone.Add(3)
 	if n.Fleet != nil {
@@ -390,11 +338,11 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	select {
 	case err := <-errc:
-		n.close()
+		n.close(ctx)
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
-	n.Shutdown(n.cfg.ShutdownGrace)
+	n.Shutdown(ctx, n.cfg.ShutdownGrace)
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -402,11 +350,14 @@ func (n *Node) Run(ctx context.Context) error {
 }
 
 // Shutdown drains: refuse new publishers and viewers, let media flow for grace (or until
-// every room has ended), then close the HTTP server, the media and the store.
-func (n *Node) Shutdown(grace time.Duration) {
+// every room has ended), then close the HTTP server, the media and the store. ctx
+// usually is the one that asked for the shutdown and is done already: only its values
+// are kept; each step has its own bound.
+func (n *Node) Shutdown(ctx context.Context, grace time.Duration) {
+	ctx = context.WithoutCancel(ctx)
 	if n.Fleet != nil {
 		// Out of the registry first: no node sends anyone here from now on.
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		n.Fleet.Drain(ctx)
 		cancel()
 	}
@@ -416,10 +367,10 @@ func (n *Node) Shutdown(grace time.Duration) {
 	for time.Now().Before(deadline) && n.SFU.Rooms() > 0 {
 		time.Sleep(100 * time.Millisecond)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	_ = n.server.Shutdown(ctx)
-	n.close()
+	_ = n.server.Shutdown(sctx)
+	n.close(ctx)
 	n.log.Info("stopped")
 }
 
@@ -505,11 +456,11 @@ func debugMux() http.Handler {
 	return mux
 }
 
-func (n *Node) close() {
+func (n *Node) close(ctx context.Context) {
 	n.SFU.Close() // viewers' sessions end in the store while it is still open
 	// Closing the rooms finished their recordings; any part left (a room that never
 	// ended) is finished before the store closes.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	n.Recorder.Close(ctx)
 	cancel()
 	if n.stopGate != nil {
@@ -520,4 +471,83 @@ func (n *Node) close() {
 	n.Gate.Store().Close()
 	n.Resolver.Close()
 	n.Store.Close()
+}
+
+// startMedia opens the SFU's sockets.
+func (n *Node) startMedia(cfg config.Config) error {
+	remote, err := cfg.RemotePrefixes()
+	if err != nil {
+		return err
+	}
+	relayNets, err := cfg.RelayPrefixes()
+	if err != nil {
+		return err
+	}
+	n.Metrics = sfu.NewMetrics(n.Registry)
+	n.SFU, err = sfu.New(sfu.Config{
+		UDPPort: cfg.UDPPort, TCPAddr: cfg.TCPAddr, NAT1To1IPs: cfg.NAT1To1IPs, Interfaces: cfg.Interfaces,
+		IncludeLoopback: cfg.IncludeLoopback, DisableMDNS: cfg.DisableMDNS, RemoteNetworks: remote, PublicOnly: cfg.Production,
+		PLIThrottle:     cfg.PLIThrottle,
+		ReconnectGrace:  cfg.ReconnectGrace,
+		ConnectTimeout:  cfg.ConnectTimeout,
+		PacketCacheSize: cfg.PacketCacheSize, Logger: n.log.With("component", "sfu"), Metrics: n.Metrics,
+		RelayNetworks: relayNets,
+	})
+	if err != nil {
+		return fmt.Errorf("start media: %w", err)
+	}
+	return nil
+}
+
+// openSessions opens the session store: Redis when the node has one (shared is its
+// client, for other fleet-wide state), else the process's own.
+func openSessions(ctx context.Context, cfg config.Config, log *slog.Logger) (_ sessions.Store, shared redis.UniversalClient, err error) {
+	var sessStore sessions.Store = sessions.NewMemory()
+	if cfg.RedisURL != "" {
+		rs, err := sessions.NewRedis(cfg.RedisURL, cfg.RedisPrefix, log.With("component", "sessions"))
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := rs.Ping(ctx); err != nil {
+			// Not fatal: media needs no Redis; joins answer 503 until it is back.
+			log.Warn("redis not answering at start", "err", err)
+		} else if _, err := rs.Epoch(ctx); err != nil {
+			// Set now, before streams start, so that their previews are remembered.
+			log.Warn("session store epoch", "err", err)
+		}
+		sessStore = rs
+		shared = rs.Client()
+	}
+	return sessStore, shared, nil
+}
+
+// viewerAuth sets up how viewers prove who they are, and returns the playback tokens.
+func (n *Node) viewerAuth(ctx context.Context, cfg *config.Config, shared redis.UniversalClient) (*access.PlaybackTokens, error) {
+	var err error
+	// A development fleet (Redis, no secrets given) shares development secrets through
+	// Redis, so that nodes started with nothing but the same --redis-url honour each
+	// other's tokens. A production node is given its secrets.
+	var devViewerSecret []byte
+	if shared != nil && cfg.PlaybackSecret == "" {
+		if cfg.PlaybackSecret, err = fleetSecret(ctx, shared, cfg.RedisPrefix+"dev:playback-secret"); err != nil {
+			return nil, err
+		}
+	}
+	if shared != nil && cfg.ViewerJWTSecret == "" && cfg.ViewerJWTPublicKey == "" {
+		s, err := fleetSecret(ctx, shared, cfg.RedisPrefix+"dev:viewer-secret")
+		if err != nil {
+			return nil, err
+		}
+		devViewerSecret = []byte(s)
+	}
+	n.Viewers, err = access.NewViewerAuth(access.ViewerAuthConfig{HS256Secret: cfg.ViewerJWTSecret, PublicKeyPEM: cfg.ViewerJWTPublicKey,
+		Issuer: cfg.ViewerJWTIssuer, Audience: cfg.ViewerJWTAudience, DevelopmentSecret: devViewerSecret})
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := access.NewPlaybackTokens(cfg.PlaybackSecret, 0)
+	if err != nil {
+		return nil, err
+	}
+	return tokens, nil
 }

@@ -200,7 +200,7 @@ func (d *Dispatcher) backoff(failures int) time.Duration {
 		b *= 2
 	}
 	b = min(b, d.cfg.MaxBackoff)
-	return time.Duration(float64(b) * (0.8 + 0.4*rand.Float64()))
+	return time.Duration(float64(b) * (0.8 + 0.4*rand.Float64())) //nolint:gosec // G404: jitter spreads retries, it guards nothing
 }
 
 func (d *Dispatcher) send(ctx context.Context, ep store.WebhookEndpoint, w store.WebhookDelivery, ev store.OutboundEvent) (int, error) {

@@ -31,12 +31,20 @@ func TestDecide(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := store.Creator{ID: "cr", Name: "c", Country: "MA", CreatedAt: now}
-	db.CreateCreator(ctx, c)
+	if err := db.CreateCreator(ctx, c); err != nil {
+		t.Fatal(err)
+	}
 	free := store.Stream{ID: "free", CreatorID: "cr", Title: "f", AccessMode: store.AccessFree, KeyHash: []byte{1}, State: store.StateLive, CreatedAt: now}
 	paid := store.Stream{ID: "paid", CreatorID: "cr", Title: "p", AccessMode: store.AccessTicket, KeyHash: []byte{1}, State: store.StateLive, CreatedAt: now, PreviewSeconds: 60}
-	db.CreateStream(ctx, free)
-	db.CreateStream(ctx, paid)
-	db.PutStreamPrices(ctx, "paid", []store.Price{{Currency: "MAD", Amount: 4900}})
+	if err := db.CreateStream(ctx, free); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateStream(ctx, paid); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutStreamPrices(ctx, "paid", []store.Price{{Currency: "MAD", Amount: 4900}}); err != nil {
+		t.Fatal(err)
+	}
 
 	if dec, err := d.Decide(ctx, "", free, ""); err != nil || dec.Entitlement != "free" {
 		t.Fatalf("free: %+v %v", dec, err)
@@ -49,7 +57,9 @@ func TestDecide(t *testing.T) {
 	}
 	// Bookings are whole milliseconds: a watched preview can leave a sliver, which is
 	// not a preview.
-	mem.AddPreview(ctx, sessions.Watch{Viewer: "v", Stream: "paid"}, time.Minute-3*time.Millisecond)
+	if _, err := mem.AddPreview(ctx, sessions.Watch{Viewer: "v", Stream: "paid"}, time.Minute-3*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
 	var pr *paywall.PaymentRequired
 	if _, err := d.Decide(ctx, "v", paid, "MA"); !errors.As(err, &pr) || pr.Offer.Display != "MAD 49.00" {
 		t.Fatalf("after preview: %v", err)
@@ -57,10 +67,12 @@ func TestDecide(t *testing.T) {
 	if _, err := d.Decide(ctx, "v", paid, "FR"); !errors.Is(err, billing.ErrCountryNotEnabled) {
 		t.Fatalf("France: %v", err)
 	}
-	db.ApplyEvent(ctx, "e", "t", func(tx store.BillingTx) error {
+	if _, err := db.ApplyEvent(ctx, "e", "t", func(tx store.BillingTx) error {
 		_, err := tx.GrantEntitlement(store.Entitlement{ID: "ent_v", ViewerID: "v", Kind: store.KindTicket, StreamID: "paid", CreatorID: "cr", Source: "pi", CreatedAt: now, UpdatedAt: now})
 		return err
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	// A ticket holder watches, even from a country that cannot buy.
 	if dec, err := d.Decide(ctx, "v", paid, "FR"); err != nil || dec.Entitlement != "ent_v" {
 		t.Fatalf("ticket holder: %+v %v", dec, err)
@@ -73,10 +85,12 @@ func TestDecide(t *testing.T) {
 			t.Errorf("holds %s before the refund: %v", ent, err)
 		}
 	}
-	db.ApplyEvent(ctx, "e2", "t", func(tx store.BillingTx) error {
+	if _, err := db.ApplyEvent(ctx, "e2", "t", func(tx store.BillingTx) error {
 		_, _, err := tx.RevokeEntitlement("pi", "refunded", now)
 		return err
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if err := d.Holds(ctx, "v", paid, "ent_v"); !errors.Is(err, paywall.ErrPurchaseEnded) {
 		t.Fatalf("a refunded ticket still holds: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
 )
 
 // H.264 (OBS's codec, which no browser plays from WebM) is written as fragmented MP4 with
@@ -70,9 +71,9 @@ func (m *mp4Muxer) begin(tracks []*track, key []byte) error {
 		mt := &mp4Track{id: int(t.number), video: t.video}
 		it := &fmp4.InitTrack{ID: mt.id}
 		if t.video {
-			mt.timescale, it.TimeScale, it.Codec = videoTimescale, videoTimescale, &fmp4.CodecH264{SPS: sps, PPS: pps}
+			mt.timescale, it.TimeScale, it.Codec = videoTimescale, videoTimescale, &mp4.CodecH264{SPS: sps, PPS: pps}
 		} else {
-			mt.timescale, it.TimeScale, it.Codec = audioTimescale, audioTimescale, &fmp4.CodecOpus{ChannelCount: int(max(t.info.Channels, 1))}
+			mt.timescale, it.TimeScale, it.Codec = audioTimescale, audioTimescale, &mp4.CodecOpus{ChannelCount: int(max(t.info.Channels, 1))}
 		}
 		m.tracks = append(m.tracks, mt)
 		init.Tracks = append(init.Tracks, it)

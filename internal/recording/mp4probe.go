@@ -10,6 +10,7 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
 )
 
 // isMP4 says whether a part's first bytes are an MP4's (a box of type ftyp).
@@ -59,13 +60,13 @@ func probeMP4(b []byte) (Summary, error) {
 	for _, t := range init.Tracks {
 		name := fmt.Sprintf("%T", t.Codec)
 		switch c := t.Codec.(type) {
-		case *fmp4.CodecH264:
+		case *mp4.CodecH264:
 			name = "V_MPEG4/ISO/AVC" // Matroska's names, as for WebM parts
 			var sps h264.SPS
 			if sps.Unmarshal(c.SPS) == nil {
 				s.Width, s.Height = sps.Width(), sps.Height()
 			}
-		case *fmp4.CodecOpus:
+		case *mp4.CodecOpus:
 			name = "A_OPUS"
 		}
 		names[t.ID], scales[t.ID] = name, int64(t.TimeScale)

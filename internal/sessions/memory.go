@@ -207,7 +207,6 @@ func (m *Memory) AddPreview(_ context.Context, w Watch, d time.Duration) (time.D
 	return m.preview[w.Viewer+"|"+w.Stream], nil
 }
 
-// PreviewUsed implements Store.
 // Epoch implements Store: when this store was made.
 func (m *Memory) Epoch(context.Context) (time.Time, error) { return m.epoch, nil }
 

@@ -44,10 +44,10 @@ func NewRedis(url, prefix string, log *slog.Logger) (*Redis, error) {
 	return &Redis{rdb: redis.NewClient(opt), prefix: prefix, log: log}, nil
 }
 
-// Ping checks that Redis answers.
 // Client is the Redis connection, for other fleet-wide state (shared rate limits).
 func (r *Redis) Client() redis.UniversalClient { return r.rdb }
 
+// Ping checks that Redis answers.
 func (r *Redis) Ping(ctx context.Context) error { return r.wrap(r.rdb.Ping(ctx).Err()) }
 
 func (r *Redis) wrap(err error) error {

@@ -152,7 +152,7 @@ func New(cfg Config) (*SFU, error) {
 	}
 	s.udpMux = udpMux
 	if cfg.TCPAddr != "" {
-		ln, err := net.Listen("tcp", cfg.TCPAddr)
+		ln, err := new(net.ListenConfig).Listen(context.Background(), "tcp", cfg.TCPAddr)
 		if err != nil {
 			udpMux.Close()
 			return nil, fmt.Errorf("listen tcp %s: %w", cfg.TCPAddr, err)
@@ -179,7 +179,11 @@ func New(cfg Config) (*SFU, error) {
 	// address a client names.
 	settings.DisableActiveTCP(true)
 	if len(cfg.NAT1To1IPs) > 0 {
-		settings.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
+		if err := settings.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{External: cfg.NAT1To1IPs,
+			AsCandidateType: webrtc.ICECandidateTypeHost, Mode: webrtc.ICEAddressRewriteReplace}); err != nil {
+			_ = s.closeSockets() // the error that stopped New is the one to report
+			return nil, fmt.Errorf("nat-1to1-ips: %w", err)
+		}
 	}
 	// GCM costs a sixth of AES-CM+HMAC per packet; browsers offer it.
 	settings.SetSRTPProtectionProfiles(
@@ -192,13 +196,13 @@ func New(cfg Config) (*SFU, error) {
 	settings.SetDTLSRetransmissionInterval(firstDTLSRetransmit)
 
 	if s.pubAPI, err = newAPI(settings, true, loggerFactory, cfg.Metrics, nil); err != nil {
-		s.closeSockets()
+		_ = s.closeSockets() // the error that stopped New is the one to report
 		return nil, err
 	}
 	if s.subAPI, err = newAPI(settings, false, loggerFactory, cfg.Metrics, func(ss *sendSide) {
 		s.newSendSide = ss
 	}); err != nil {
-		s.closeSockets()
+		_ = s.closeSockets() // the error that stopped New is the one to report
 		return nil, err
 	}
 	// Nodes reach each other on their own network, which viewers' candidates may not
@@ -206,16 +210,16 @@ func New(cfg Config) (*SFU, error) {
 	relaySettings := settings
 	// Between nodes the addresses are their own: a public address announced for viewers
 	// behind 1:1 NAT is not where another node of the same network reaches this one.
-	relaySettings.SetNAT1To1IPs(nil, webrtc.ICECandidateTypeHost)
+	_ = relaySettings.SetICEAddressRewriteRules() // none: cannot fail
 	relaySettings.SetRemoteIPFilter(remoteFilter(append(slices.Clone(cfg.RelayNetworks), cfg.RemoteNetworks...), false))
 	if s.relayAPI, err = newRelayAPI(relaySettings); err != nil {
-		s.closeSockets()
+		_ = s.closeSockets() // the error that stopped New is the one to report
 		return nil, err
 	}
 	if s.relaySubAPI, err = newAPI(relaySettings, false, loggerFactory, cfg.Metrics, func(ss *sendSide) {
 		s.newSendSide = ss
 	}); err != nil {
-		s.closeSockets()
+		_ = s.closeSockets() // the error that stopped New is the one to report
 		return nil, err
 	}
 	return s, nil

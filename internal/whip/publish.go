@@ -56,10 +56,13 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	streamID := st.ID
+	// The callbacks run long after this request, for the stream's whole life: they keep
+	// its context's values, never its cancellation.
+	life := context.WithoutCancel(r.Context())
 	pub, answer, err := h.sfu.Publish(r.Context(), streamID, offer, sfu.PublishOptions{
 		// The stream goes live when media can flow, not when the offer arrives.
 		OnLive: func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(life, 10*time.Second)
 			defer cancel()
 			h.cfg.Lifecycle.WentLive(ctx, streamID)
 			if room := h.sfu.Room(streamID); room != nil && h.cfg.Recorder != nil {
@@ -71,12 +74,12 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 		OnEnd: func(reason string, wasLive bool) {
 			if h.cfg.Recorder != nil {
 				// The part is complete before the stream is seen to end.
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				ctx, cancel := context.WithTimeout(life, 30*time.Second)
 				h.cfg.Recorder.Finish(ctx, streamID)
 				cancel()
 			}
 			if h.cfg.Fleet != nil {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				ctx, cancel := context.WithTimeout(life, 5*time.Second)
 				h.cfg.Fleet.Ended(ctx, streamID)
 				cancel()
 				if reason == sfu.ReasonShutdown {
@@ -91,7 +94,7 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 				h.log.Info("publisher never connected; stream unchanged", "stream", streamID, "reason", reason)
 				return
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(life, 10*time.Second)
 			defer cancel()
 			if err := h.cfg.Lifecycle.End(ctx, streamID, reason); err != nil {
 				h.log.Error("end stream", "stream", streamID, "err", err)
@@ -133,7 +136,8 @@ func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, base string) 
 	}
 	q := r.URL.Query()
 	q.Set(hopParam, "1")
-	http.Redirect(w, r, strings.TrimRight(base, "/")+r.URL.Path+"?"+q.Encode(), http.StatusTemporaryRedirect)
+	// base is a node's own address from the fleet registry, never the caller's say.
+	http.Redirect(w, r, strings.TrimRight(base, "/")+r.URL.Path+"?"+q.Encode(), http.StatusTemporaryRedirect) //nolint:gosec // G710: see above
 	return true
 }
 

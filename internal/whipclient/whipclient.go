@@ -332,6 +332,7 @@ func negotiate(ctx context.Context, pc *webrtc.PeerConnection, endpoint, token s
 }
 
 // Patch sends a trickle-ice-sdpfrag to the session and returns the response.
+// The response's body is read (up to 1 MiB) into the returned bytes and closed.
 func (s *Session) Patch(ctx context.Context, frag, ifMatch string) (*http.Response, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, s.Location, bytes.NewBufferString(frag))
 	if err != nil {
@@ -393,7 +394,7 @@ func (s *Session) RestartICE(ctx context.Context) error {
 	}
 	local := s.PC.LocalDescription().SDP
 	frag := "a=ice-ufrag:" + firstAttr(local, "ice-ufrag") + "\r\na=ice-pwd:" + firstAttr(local, "ice-pwd") + "\r\n"
-	resp, body, err := s.Patch(ctx, frag, "*")
+	resp, body, err := s.Patch(ctx, frag, "*") //nolint:bodyclose // Patch read and closed it
 	if err != nil {
 		return err
 	}

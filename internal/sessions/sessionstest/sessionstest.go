@@ -250,7 +250,9 @@ func testStats(t *testing.T, st sessions.Store) {
 	if total, _ := st.AddPreview(ctx, sessions.Watch{Viewer: "a", Stream: "s"}, 1500*time.Millisecond); total != 1500*time.Millisecond {
 		t.Fatalf("preview total %v", total)
 	}
-	st.AddPreview(ctx, sessions.Watch{Viewer: "a", Stream: "s"}, 500*time.Millisecond)
+	if _, err := st.AddPreview(ctx, sessions.Watch{Viewer: "a", Stream: "s"}, 500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
 	if used, _ := st.PreviewUsed(ctx, sessions.Watch{Viewer: "a", Stream: "s"}); used != 2*time.Second {
 		t.Fatalf("preview used %v, want 2s", used)
 	}
@@ -263,7 +265,9 @@ func testStats(t *testing.T, st sessions.Store) {
 	if added, _ := st.Collect(ctx, sessions.Watch{Viewer: "a", Stream: "s"}); added {
 		t.Fatal("second collect by the same viewer added")
 	}
-	st.Collect(ctx, sessions.Watch{Viewer: "b", Stream: "s"})
+	if _, err := st.Collect(ctx, sessions.Watch{Viewer: "b", Stream: "s"}); err != nil {
+		t.Fatal(err)
+	}
 	if s, _ := st.Stats(ctx, "s"); s.Collects != 2 {
 		t.Fatalf("collects %d, want 2", s.Collects)
 	}
@@ -312,8 +316,12 @@ func testRevoked(t *testing.T, st sessions.Store) {
 	if got, err := st.Revoked(ctx, []sessions.Session{a, b, c}); err != nil || len(got) != 0 {
 		t.Fatalf("nothing revoked yet: %v %v", got, err)
 	}
-	st.Publish(ctx, sessions.Event{Kind: sessions.EventEntitlement, EntitlementID: "ent_a", Reason: "refunded"})
-	st.Publish(ctx, sessions.Event{Kind: sessions.EventStream, StreamID: "str2", Reason: "stream ended"})
+	if err := st.Publish(ctx, sessions.Event{Kind: sessions.EventEntitlement, EntitlementID: "ent_a", Reason: "refunded"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Publish(ctx, sessions.Event{Kind: sessions.EventStream, StreamID: "str2", Reason: "stream ended"}); err != nil {
+		t.Fatal(err)
+	}
 	got, err := st.Revoked(ctx, []sessions.Session{a, b, c})
 	if err != nil || len(got) != 2 {
 		t.Fatalf("Revoked = %+v, %v; want the refund of a and the end of str2", got, err)
@@ -325,7 +333,9 @@ func testRevoked(t *testing.T, st sessions.Store) {
 	if !reasons["refunded"] || !reasons["stream ended"] {
 		t.Fatalf("Revoked = %+v", got)
 	}
-	st.Publish(ctx, sessions.Event{Kind: sessions.EventSession, SessionID: b.ID, Reason: "kicked"})
+	if err := st.Publish(ctx, sessions.Event{Kind: sessions.EventSession, SessionID: b.ID, Reason: "kicked"}); err != nil {
+		t.Fatal(err)
+	}
 	if got, _ := st.Revoked(ctx, []sessions.Session{b}); len(got) != 1 || got[0].Reason != "kicked" {
 		t.Fatalf("kick not recorded: %+v", got)
 	}

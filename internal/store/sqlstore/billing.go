@@ -149,7 +149,7 @@ func (d *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer tx.Rollback()
+	defer func() { _ = tx.Rollback() }() // after a commit: sql.ErrTxDone, nothing to undo
 	if err := fn(tx); err != nil {
 		return err
 	}

@@ -136,7 +136,7 @@ func (d *DB) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	defer tx.Rollback()
+	defer func() { _ = tx.Rollback() }() // after a commit: sql.ErrTxDone, nothing to undo
 	if d.dialect == postgres {
 		// Several nodes may start at once; one migrates, the others wait.
 		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(7882)"); err != nil {
