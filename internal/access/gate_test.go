@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/livegate/livegate/internal/access"
+	"github.com/livegate/livegate/internal/poll"
 	"github.com/livegate/livegate/internal/sessions"
 	"github.com/livegate/livegate/internal/store"
 )
@@ -61,15 +62,8 @@ func TestGateCatchesMissedRevocation(t *testing.T) {
 		t.Errorf("sessions cut %v, want 1", cut)
 	}
 	// The store learns the reason right after the media is cut.
-	deadline := time.Now().Add(time.Second)
-	for {
+	poll.Until(t, time.Second, "the store's end reason", func() error {
 		r, _ := mem.Ended(ctx, "sess-1")
-		if r == "refunded" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("store end reason %q", r)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return poll.Want(r == "refunded", "%q, want refunded", r)
+	})
 }

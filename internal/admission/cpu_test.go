@@ -76,7 +76,7 @@ func BenchmarkHostCPU(b *testing.B) {
 		}()
 	}
 	h := NewHostCPU()
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // about time: the CPU over a second
 	busy := h.Busy()
 	b.ResetTimer()
 	for range b.N {

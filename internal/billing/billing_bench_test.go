@@ -121,7 +121,7 @@ func BenchmarkTipToFeedPostgres(b *testing.B) {
 		p := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: raw, Secret: secret, Timestamp: time.Now()})
 		// Payments arrive at any moment of the feed's poll, not in step with it.
 		b.StopTimer()
-		time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond)
+		time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond) // about time: at any moment of the poll
 		b.StartTimer()
 		start := time.Now()
 		if err := svc.HandleWebhook(ctx, p.Payload, p.Header); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/livegate/livegate/internal/billing"
+	"github.com/livegate/livegate/internal/poll"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/store/sqlstore"
 )
@@ -68,20 +69,13 @@ func TestOutboxRetriesUntilDelivered(t *testing.T) {
 	go func() { defer close(done); svc.RunOutbox(runCtx) }()
 	defer func() { cancel(); <-done }()
 
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	poll.Until(t, 5*time.Second, "the revocation delivered", func() error {
 		pending, err := db.PendingRevocations(ctx, 10)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if len(pending) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("revocation still pending after %d attempts", attempts)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return poll.Want(len(pending) == 0, "%d still pending", len(pending))
+	})
 	time.Sleep(300 * time.Millisecond) // a second delivery would come now
 	mu.Lock()
 	defer mu.Unlock()

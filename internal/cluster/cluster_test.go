@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/livegate/livegate/internal/ids"
+	"github.com/livegate/livegate/internal/poll"
 	"github.com/livegate/livegate/internal/testservices"
 )
 
@@ -85,11 +86,13 @@ func TestRegistryOnRealRedis(t *testing.T) {
 	}
 
 	// A node that stops its heartbeat drops out, and so does its origin.
-	time.Sleep(500 * time.Millisecond)
-	nodes, _ = reg.Nodes(ctx)
-	if len(nodes) != 0 {
-		t.Fatalf("nodes after their TTL: %+v", nodes)
-	}
+	poll.Until(t, 2*time.Second, "the node gone after its TTL", func() error {
+		nodes, err := reg.Nodes(ctx)
+		if err != nil {
+			return err
+		}
+		return poll.Want(len(nodes) == 0, "nodes %+v", nodes)
+	})
 	if _, ok, _ := reg.Origin(ctx, "str_1"); ok {
 		t.Fatal("the origin of a dead node is still there")
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/livegate/livegate/internal/config"
+	"github.com/livegate/livegate/internal/poll"
 	"github.com/livegate/livegate/internal/testenv"
 )
 
@@ -107,15 +108,12 @@ func testNeverConnecting(t *testing.T, redisURL string) {
 
 	v := mustWatch(t, n, s) // another client: the node's own address, no proxy header
 	v.waitPackets(t, "video", 5, 5*time.Second)
-	deadline := time.Now().Add(3 * time.Second)
-	for n.audience(s.ID).Viewers != 1 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if a := n.audience(s.ID); a.Viewers != 1 || a.Unique != 1 {
-		t.Fatalf("audience with one real viewer during the flood: %+v, want 1 and 1", a)
-	}
+	poll.Until(t, 3*time.Second, "one real viewer, once, in the audience during the flood", func() error {
+		a := n.audience(s.ID)
+		return poll.Want(a.Viewers == 1 && a.Unique == 1, "%+v", a)
+	})
 
-	time.Sleep(1500 * time.Millisecond) // past the connect timeout
+	time.Sleep(1500 * time.Millisecond) // about time: past the connect timeout
 	if created, _ := flood(5); created != 5 {
 		t.Fatalf("after the connect timeout the client got %d of 5 offers answered, want 5", created)
 	}
@@ -307,17 +305,10 @@ func TestEventStreamsCapped(t *testing.T) {
 	}
 	open[0].Body.Close()
 	open = open[1:]
-	deadline := time.Now().Add(3 * time.Second)
-	for {
+	poll.Until(t, 3*time.Second, "a closed event stream frees its place", func() error {
 		st, _, _ := get("198.51.100.3")
-		if st == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a closed event stream never freed its place (last answer %d)", st)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return poll.Want(st == 200, "a new one got %d", st)
+	})
 	if got := scrape(t, n.URL()+"/metrics", `livegate_rejections_total{limit="event-streams-per-client"}`); got != 180 {
 		t.Errorf("per-client event stream rejections = %v, want 180", got)
 	}
@@ -346,7 +337,9 @@ func TestViewerLimitProtectsCurrentViewers(t *testing.T) {
 	if _, err := watch(t, n, s); err == nil {
 		t.Fatal("a real viewer joined a full node")
 	}
-	time.Sleep(time.Second)
+	for _, v := range vs { // the viewers in keep their media while joins are refused
+		v.waitPackets(t, "video", len(v.snapshot("video"))+30, 5*time.Second)
+	}
 	for i, v := range vs {
 		checkStream(t, fmt.Sprintf("viewer %d", i), v.snapshot("video"), true)
 	}
@@ -355,18 +348,13 @@ func TestViewerLimitProtectsCurrentViewers(t *testing.T) {
 	}
 	// A viewer leaving makes room.
 	vs[0].sess.PC.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	poll.Until(t, 5*time.Second, "room for a viewer after one left", func() error {
 		v, err := watch(t, n, s)
 		if err == nil {
 			v.waitPackets(t, "video", 5, 5*time.Second)
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no room after a viewer left: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return err
+	})
 }
 
 // A client whose stream keys keep failing is slowed down: past its budget of failures it
@@ -476,17 +464,17 @@ func TestEgressLimitRefusesNewViewers(t *testing.T) {
 	// busy machine the publisher may take a while to reach its rate.
 	var egress float64
 	refused := false
-	eventually(t, 20*time.Second, "a third viewer refused past 1 Mbit/s", func() bool {
+	poll.Until(t, 20*time.Second, "a third viewer refused past 1 Mbit/s", func() error {
 		egress = scrape(t, n.URL()+"/metrics", "livegate_node_egress_bits_per_second")
 		if egress*3/2 <= 1_050_000 { // not there yet, with a margin for the next sample
-			return false
+			return fmt.Errorf("egress %.0f bit/s with two viewers: a third would not pass 1 Mbit/s yet", egress)
 		}
 		r := n.raw("POST", "/whep/"+s.ID, "application/sdp", noCandidateOffer(t), nil)
 		if r.status == 503 {
 			expectProblem(t, "a third viewer past 1 Mbit/s", r, 503, "node-at-capacity")
 			refused = true
 		}
-		return refused
+		return poll.Want(refused, "a third viewer got %d at %.0f bit/s", r.status, egress)
 	})
 	if egress > 1_000_000 {
 		t.Errorf("egress with two viewers %v bit/s, want about 730k", egress)
@@ -514,24 +502,24 @@ func TestCPULimitRefusesNewViewers(t *testing.T) {
 	s := n.newStream()
 	publish(t, n, s, webrtc.MimeTypeVP8, 30)
 	cpu.set(0.9)
-	eventually(t, 15*time.Second, "a join refused on a busy node", func() bool {
+	poll.Until(t, 15*time.Second, "a join refused on a busy node", func() error {
 		r := n.raw("POST", "/whep/"+s.ID, "application/sdp", noCandidateOffer(t), nil)
 		if r.status == 503 {
 			expectProblem(t, "a join on a busy node", r, 503, "node-at-capacity")
-			return true
+			return nil
 		}
-		return false
+		return fmt.Errorf("the join got %d", r.status)
 	})
 	if got := scrape(t, n.URL()+"/metrics", `livegate_rejections_total{limit="capacity-cpu"}`); got < 1 {
 		t.Errorf("capacity-cpu rejections = %v", got)
 	}
 	cpu.set(0.1)
-	eventually(t, 20*time.Second, "a viewer joins once the CPU is free", func() bool {
+	poll.Until(t, 20*time.Second, "a viewer joins once the CPU is free", func() error {
 		v, err := watch(t, n, s)
 		if err != nil {
-			return false
+			return err
 		}
 		v.waitPackets(t, "video", 5, 5*time.Second)
-		return true
+		return nil
 	})
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/mediagen"
+	"github.com/livegate/livegate/internal/poll"
 )
 
 type rawResponse struct {
@@ -187,13 +188,10 @@ func TestSessionPatchAndDelete(t *testing.T) {
 	}
 	expectProblem(t, "DELETE again", n.raw("DELETE", loc, "", "", nil), 404, "session-not-found")
 	// Both registries forget the viewer: the WHEP resources and the gate's live sessions.
-	deadline := time.Now().Add(2 * time.Second)
-	for n.WHIP.Sessions() != 1 || len(n.Gate.Live()) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("after DELETE: %d WHIP/WHEP resources (want the publisher's only), %d live sessions", n.WHIP.Sessions(), len(n.Gate.Live()))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	poll.Until(t, 2*time.Second, "the viewer forgotten after DELETE", func() error {
+		return poll.Want(n.WHIP.Sessions() == 1 && len(n.Gate.Live()) == 0,
+			"%d WHIP/WHEP resources (want the publisher's only), %d live sessions", n.WHIP.Sessions(), len(n.Gate.Live()))
+	})
 	whipLoc := strings.TrimPrefix(pub.sess.Location, n.URL())
 	expectProblem(t, "WHIP DELETE without key", n.raw("DELETE", whipLoc, "", "", nil), 401, "bad-stream-key")
 	if n.stream(s.ID).State != "live" {
@@ -259,17 +257,10 @@ func TestStreamAPILifecycle(t *testing.T) {
 	}
 
 	publish(t, n, s, webrtc.MimeTypeVP8, 30)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	poll.Until(t, 5*time.Second, "the stream listed live while publishing", func() error {
 		n.call("GET", "/v1/streams?state=live", nil, &list)
-		if len(list.Streams) == 1 && list.Streams[0].ID == s.ID {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("live streams while publishing: %+v", list.Streams)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return poll.Want(len(list.Streams) == 1 && list.Streams[0].ID == s.ID, "live streams %+v", list.Streams)
+	})
 	v := mustWatch(t, n, s)
 	v.waitPackets(t, "video", 5, 10*time.Second)
 
@@ -296,17 +287,12 @@ func TestShutdownDrains(t *testing.T) {
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- n.Stop() }()
-	time.Sleep(200 * time.Millisecond)
+	poll.Until(t, 2*time.Second, "/readyz failing once the node drains", func() error {
+		r := n.raw("GET", "/readyz", "", "", nil)
+		return poll.Want(r.status == 503, "/readyz %d", r.status)
+	})
 	expectProblem(t, "join while draining", n.raw("POST", "/whep/"+s.ID, "application/sdp", offerSDP(t, false), nil), 503, "draining")
-	r := n.raw("GET", "/readyz", "", "", nil)
-	if r.status != 503 {
-		t.Errorf("/readyz while draining: %d", r.status)
-	}
-	before := len(v.snapshot("video"))
-	time.Sleep(time.Second)
-	if after := len(v.snapshot("video")); after <= before {
-		t.Errorf("media stopped during the grace period (%d -> %d packets)", before, after)
-	}
+	v.waitPackets(t, "video", len(v.snapshot("video"))+10, time.Second) // media flows on during the grace period
 	select {
 	case err := <-stopped:
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/livegate/livegate/internal/config"
+	"github.com/livegate/livegate/internal/poll"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/testservices"
 )
@@ -103,21 +104,14 @@ func waitBrowserMedia(t *testing.T, browser context.Context) browserStats {
 		return out;
 	})()`
 	var got browserStats
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	poll.Until(t, 20*time.Second, "60 video and 50 audio packets in the browser", func() error {
 		var err error
 		got, err = chromedp.Run(browser, chromedp.Evaluate[browserStats](inbound, chromedp.EvalAwaitPromise))
 		if err != nil {
 			t.Fatalf("read the browser's stats: %v", err)
 		}
-		if got.Video >= 60 && got.Audio >= 50 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("browser after 20 s: %+v", got)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		return poll.Want(got.Video >= 60 && got.Audio >= 50, "%+v", got)
+	})
 	return got
 }
 
@@ -183,15 +177,10 @@ func TestBrowserBuysAndWatches(t *testing.T) {
 	step("buy", chromedp.Click(chromedp.ID("buy")))
 	step("checkout page", chromedp.WaitVisible(chromedp.CSS(`form[action$="/pay"] button`)))
 	step("pay", chromedp.Click(chromedp.CSS(`form[action$="/pay"] button`)))
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	poll.Until(t, 10*time.Second, "the checkout completed", func() error {
 		body, _ := chromedp.Run(browser, chromedp.Evaluate[string](`document.body.innerText`))
-		if strings.Contains(body, "This checkout is completed") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("checkout page after paying: %q", body)
-		}
-	}
+		return poll.Want(strings.Contains(body, "This checkout is completed"), "the page says %q", body)
+	})
 	step("back to the stream", chromedp.Navigate(watch))
 	got := waitBrowserMedia(t, browser)
 	if got.State != "connected" || got.Status != "Live" {
@@ -204,16 +193,14 @@ func TestBrowserBuysAndWatches(t *testing.T) {
 // waitJS waits until the page's js expression is true.
 func waitJS(t *testing.T, browser context.Context, what, js string, within time.Duration) {
 	t.Helper()
-	for deadline := time.Now().Add(within); ; time.Sleep(100 * time.Millisecond) {
+	poll.Until(t, within, what, func() error {
 		ok, err := chromedp.Run(browser, chromedp.Evaluate[bool](js))
 		if err == nil && ok {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			body, _ := chromedp.Run(browser, chromedp.Evaluate[string](`document.body.innerText`))
-			t.Fatalf("%s: not within %v (%v): %q", what, within, err, body)
-		}
-	}
+		body, _ := chromedp.Run(browser, chromedp.Evaluate[string](`document.body.innerText`))
+		return fmt.Errorf("%v; the page says %q", err, body)
+	})
 }
 
 // waitPlaying waits until the page's video element shows frames: a width, and a
@@ -233,15 +220,10 @@ func waitPlaying(t *testing.T, browser context.Context) {
 		return p
 	}
 	first := read()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+	poll.Until(t, 10*time.Second, "the video playing", func() error {
 		now := read()
-		if now.Width > 0 && now.Time > first.Time {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the video is not playing: %+v then %+v", first, now)
-		}
-	}
+		return poll.Want(now.Width > 0 && now.Time > first.Time, "%+v then %+v", first, now)
+	})
 }
 
 // screenshots saves the page at a desktop's and a phone's width as test artifacts, in
@@ -345,8 +327,7 @@ func TestBrowserPublishesSimulcast(t *testing.T) {
 
 	// Chromium's own estimate ramps up over a few seconds; the higher layers follow.
 	var st streamTracks
-	deadline := time.Now().Add(25 * time.Second)
-	for {
+	poll.Until(t, 25*time.Second, "the three layers flowing", func() error {
 		n.call("GET", "/v1/streams/"+s.ID, nil, &st)
 		flowing := map[string]bool{}
 		for _, tr := range st.Tracks {
@@ -354,14 +335,8 @@ func TestBrowserPublishesSimulcast(t *testing.T) {
 				flowing[tr.RID] = true
 			}
 		}
-		if flowing["q"] && flowing["h"] && flowing["f"] {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("layers after 25s: %+v", st.Tracks)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		return poll.Want(flowing["q"] && flowing["h"] && flowing["f"], "tracks %+v", st.Tracks)
+	})
 	t.Logf("publisher tracks: %+v", st.Tracks)
 
 	low := watchThrough(t, n, s, nil, "?max_layer=low")
@@ -392,17 +367,13 @@ func TestBrowserPublishesSimulcast(t *testing.T) {
 		Width  int `json:"width"`
 	}
 	var fr frames
-	deadline = time.Now().Add(20 * time.Second)
-	for fr.Frames < 60 || fr.Width < 1280 {
-		if time.Now().After(deadline) {
-			t.Fatalf("Chromium viewer after 20s: %+v (want frames of the 1280-wide layer)", fr)
-		}
-		time.Sleep(250 * time.Millisecond)
+	poll.Until(t, 20*time.Second, "60 frames of the 1280-wide layer decoded by Chromium", func() error {
 		var err error
 		if fr, err = chromedp.Run(viewer, chromedp.Evaluate[frames](decoded, chromedp.EvalAwaitPromise)); err != nil {
 			t.Fatal(err)
 		}
-	}
+		return poll.Want(fr.Frames >= 60 && fr.Width >= 1280, "%+v", fr)
+	})
 	t.Logf("Chromium viewer decoded %d frames, %d px wide", fr.Frames, fr.Width)
 }
 
@@ -416,7 +387,7 @@ type streamTracks struct {
 
 // videoRate is the viewer's video payload bit rate over the last window.
 func videoRate(v *viewer, window time.Duration) int {
-	time.Sleep(window)
+	time.Sleep(window) // about time: a rate over the window
 	from := time.Now().Add(-window)
 	bytes := 0
 	for _, p := range v.snapshot("video") {
@@ -436,34 +407,32 @@ func TestBrowserFirstFrame(t *testing.T) {
 	s := n.newStream()
 	browser := startBrowser(t, chromium)
 	chromiumPublish(t, browser, n, s, false)
-	time.Sleep(time.Second)
+	n.waitLive(t, s.ID)
 	type times struct {
 		Answered   float64 `json:"answered"`
 		FirstFrame float64 `json:"firstFrame"`
 	}
 	var waits []float64
 	for i := range 10 {
-		time.Sleep(time.Duration(137*i%700) * time.Millisecond)
+		time.Sleep(time.Duration(137*i%700) * time.Millisecond) // about time: joins spread across the GOP
 		tab, cancel := chromedp.NewContext(browser)
 		if _, err := chromedp.Run(tab, chromedp.Navigate(n.URL()+"/watch/"+s.ID+"?loopback=1")); err != nil {
 			cancel()
 			t.Fatalf("open the viewer page: %v", err)
 		}
+		// The page stamps its own times; how often they are read changes nothing.
 		var got times
-		deadline := time.Now().Add(10 * time.Second)
-		for got.FirstFrame == 0 {
-			if time.Now().After(deadline) {
-				dbg, _ := chromedp.Run(tab, chromedp.Evaluate[string](`(async () => { let o = ""; (await window.livegatePC.getStats()).forEach((r) => { if (r.type === "inbound-rtp") o += r.kind + ":" + r.framesDecoded + "/" + r.packetsReceived + " "; }); return o + document.getElementById("status").textContent; })()`, chromedp.EvalAwaitPromise))
-				cancel()
-				t.Fatalf("join %d: no frame shown within 10s: %+v (%s)", i, got, dbg)
-			}
-			time.Sleep(20 * time.Millisecond)
+		poll.Until(t, 10*time.Second, fmt.Sprintf("join %d: a frame shown", i), func() error {
 			var err error
 			if got, err = chromedp.Run(tab, chromedp.Evaluate[times](`window.livegateTimes || {}`)); err != nil {
-				cancel()
 				t.Fatal(err)
 			}
-		}
+			if got.FirstFrame != 0 {
+				return nil
+			}
+			dbg, _ := chromedp.Run(tab, chromedp.Evaluate[string](`(async () => { let o = ""; (await window.livegatePC.getStats()).forEach((r) => { if (r.type === "inbound-rtp") o += r.kind + ":" + r.framesDecoded + "/" + r.packetsReceived + " "; }); return o + document.getElementById("status").textContent; })()`, chromedp.EvalAwaitPromise))
+			return fmt.Errorf("%+v (%s)", got, dbg)
+		})
 		cancel()
 		waits = append(waits, got.FirstFrame-got.Answered)
 	}
@@ -486,21 +455,17 @@ func TestBrowserWaitsForRoomOnAFullNode(t *testing.T) {
 	if _, err := chromedp.Run(browser, chromedp.Navigate(n.URL()+"/watch/"+s.ID+"?loopback=1")); err != nil {
 		t.Fatalf("open the viewer page: %v", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	poll.Until(t, 10*time.Second, "the page on a full node saying it is trying again", func() error {
 		st, err := chromedp.Run(browser, chromedp.Evaluate[string](`document.getElementById("status").textContent`))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if strings.Contains(st, "trying again in") {
 			t.Logf("the page says: %s", st)
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the page on a full node shows %q, want it to say it is trying again", st)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("it shows %q", st)
+	})
 	first.sess.PC.Close() // room for one
 	got := waitBrowserMedia(t, browser)
 	if got.State != "connected" || got.Status != "Live" {
@@ -524,22 +489,18 @@ func TestBrowserMovesToAnotherNodeWhenItsNodeDies(t *testing.T) {
 	waitBrowserMedia(t, browser)
 	b.proc.Kill()
 	killed := time.Now()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	poll.Until(t, 30*time.Second, "the page watching from another node after its node died", func() error {
 		on, err := chromedp.Run(browser, chromedp.Evaluate[string](`window.livegateNode || ""`))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if on == a.URL() || on == c.URL() {
 			t.Logf("the page moved to %s %v after its node died", on, time.Since(killed).Round(100*time.Millisecond))
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			st, _ := chromedp.Run(browser, chromedp.Evaluate[string](`document.getElementById("status").textContent`))
-			t.Fatalf("30s after its node died the page watches from %q (status %q)", on, st)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		st, _ := chromedp.Run(browser, chromedp.Evaluate[string](`document.getElementById("status").textContent`))
+		return fmt.Errorf("it watches from %q (status %q)", on, st)
+	})
 	got := waitBrowserMedia(t, browser)
 	if got.State != "connected" || got.Status != "Live" {
 		t.Fatalf("after moving: %+v", got)
@@ -885,14 +846,12 @@ func TestBrowserOperatorConsoleEnablesACountry(t *testing.T) {
 	); err != nil {
 		t.Fatalf("a Moroccan viewer buys: %v", err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); !n.hasTicket("viewer-ma", s.ID, c.ID); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("no ticket after paying in a country the console enabled")
-		}
-	}
+	poll.Until(t, 10*time.Second, "a ticket after paying in a country the console enabled", func() error {
+		return poll.Want(n.hasTicket("viewer-ma", s.ID, c.ID), "none")
+	})
 
 	// The sale's webhook out is in the console's deliveries, and the operator replays it.
-	eventually(t, 10*time.Second, "the delivery", func() bool { return hooks.count() == 1 })
+	poll.Until(t, 10*time.Second, "the delivery", func() error { return poll.Want(hooks.count() == 1, "%d deliveries", hooks.count()) })
 	if err := chromedp.Do(browser, chromedp.Reload()); err != nil {
 		t.Fatal(err)
 	}
@@ -902,7 +861,7 @@ func TestBrowserOperatorConsoleEnablesACountry(t *testing.T) {
 	if err := chromedp.Do(browser, chromedp.Click(chromedp.CSS(`#deliveries tr[data-event="entitlement.granted"] button`))); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the replayed delivery at the platform", func() bool { return hooks.count() == 2 })
+	poll.Until(t, 10*time.Second, "the replayed delivery at the platform", func() error { return poll.Want(hooks.count() == 2, "%d deliveries", hooks.count()) })
 
 	// Morocco pays out by hand: the console shows what the creator is owed and records
 	// the transfer the operator made, which settles it.
@@ -923,9 +882,9 @@ func TestBrowserOperatorConsoleEnablesACountry(t *testing.T) {
 			Amount    int64
 		}
 	}
-	eventually(t, 10*time.Second, "the console's payout", func() bool {
+	poll.Until(t, 10*time.Second, "the console's payout", func() error {
 		n.call("GET", "/v1/admin/payouts?creator_id="+c.ID, nil, &paid)
-		return len(paid.Payouts) > 0
+		return poll.Want(len(paid.Payouts) > 0, "no payout recorded")
 	})
 	if len(paid.Payouts) != 1 || paid.Payouts[0].Amount != 4165 || paid.Payouts[0].Reference != "TRX-CONSOLE-1" {
 		t.Fatalf("payouts after the console: %+v", paid.Payouts)
@@ -962,7 +921,7 @@ func TestBrowserReplaysABoughtStream(t *testing.T) {
 	_, s := n.ticketStream("MA", map[string]int64{"MAD": 4900})
 	creator := startBrowser(t, chromium)
 	chromiumPublish(t, creator, n, s, false)
-	time.Sleep(5 * time.Second) // the show, from Chromium's fake camera
+	waitRecorded(t, n, s.ID, 5*time.Second) // the show, from Chromium's fake camera
 	if st := n.call("DELETE", "/v1/streams/"+s.ID, nil, nil); st != 200 {
 		t.Fatalf("end the stream: %d", st)
 	}
@@ -1083,7 +1042,7 @@ func TestBrowserViewerTipsAndGifts(t *testing.T) {
 		t.Errorf("the gift's checkout shows %q", body)
 	}
 	step(tipper, "pay the gift", chromedp.Click(chromedp.CSS(`form[action$="/pay"] button`)))
-	eventually(t, 5*time.Second, "the friend's ticket", func() bool { return n.hasTicket("browser-friend", ticketed.ID, creator) })
+	poll.Until(t, 5*time.Second, "the friend's ticket", func() error { return poll.Want(n.hasTicket("browser-friend", ticketed.ID, creator), "no ticket") })
 	if n.hasTicket("browser-tipper", ticketed.ID, creator) {
 		t.Error("the giver got the ticket too")
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/livegate/livegate/internal/mediagen"
 	"github.com/livegate/livegate/internal/netsim"
+	"github.com/livegate/livegate/internal/poll"
 	"github.com/livegate/livegate/internal/testenv"
 	"github.com/livegate/livegate/internal/testservices"
 	"github.com/livegate/livegate/internal/whipclient"
@@ -202,13 +203,9 @@ func TestNodeStartsBesideFreshInterface(t *testing.T) {
 	n := startProcess(t, "", []string{"--interfaces", "lo," + host}, nil)
 	t.Logf("node output:\n%s", n.proc.Output())
 	bound := regexp.MustCompile(`(listening|usable now)[^\n]*fd6c:6976:6567::1`)
-	deadline := time.Now().Add(10 * time.Second)
-	for !bound.MatchString(n.proc.Output()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("node never bound the interface's address:\n%s", n.proc.Output())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, "the node bound the interface's address", func() error {
+		return poll.Want(bound.MatchString(n.proc.Output()), "its output:\n%s", n.proc.Output())
+	})
 	if regexp.MustCompile(`listening[^\n]*fe80:`).MatchString(n.proc.Output()) {
 		t.Errorf("node gathers on a link-local address:\n%s", n.proc.Output())
 	}

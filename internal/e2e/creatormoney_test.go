@@ -21,6 +21,7 @@ import (
 
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/notify"
+	"github.com/livegate/livegate/internal/poll"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/testenv"
 )
@@ -29,18 +30,6 @@ import (
 func (b buyer) postJSON(path string, body any) rawResponse {
 	raw, _ := json.Marshal(body)
 	return b.n.raw("POST", path, "application/json", string(raw), map[string]string{"Authorization": "Bearer " + b.token, "X-Forwarded-For": b.ip})
-}
-
-// eventually polls cond until it holds or d passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // sseEvent is one server-sent event as a page's EventSource sees it.
@@ -112,7 +101,7 @@ func (f *sseFeed) of(kind string) []sseEvent {
 func goLive(t *testing.T, n *testNode, s streamInfo) *publisher {
 	t.Helper()
 	p := publish(t, n, s, "video/VP8", 30)
-	eventually(t, 10*time.Second, "stream live", func() bool { return n.stream(s.ID).State == "live" })
+	n.waitLive(t, s.ID)
 	return p
 }
 
@@ -163,10 +152,9 @@ func TestTipShowsOnceAfterItsWebhook(t *testing.T) {
 		t.Fatalf("tip checkout %s", r.body)
 	}
 	// Nothing shows for a checkout: only a paid tip does.
-	time.Sleep(time.Second)
-	if got := viewerPage.of("tip"); len(got) != 0 {
-		t.Fatalf("a tip showed before its payment: %+v", got)
-	}
+	poll.Holds(t, time.Second, "no tip shown before its payment", func() error {
+		return poll.Want(len(viewerPage.of("tip")) == 0, "%+v", viewerPage.of("tip"))
+	})
 
 	done := completedSession(co, "pi_tip_1")
 	delivered := time.Now()
@@ -174,10 +162,13 @@ func TestTipShowsOnceAfterItsWebhook(t *testing.T) {
 		n.deliver("evt_tip_1", "checkout.session.completed", done)
 	}
 	n.deliver("evt_tip_1_async", "checkout.session.async_payment_succeeded", done) // and a second event for the same payment
-	eventually(t, 5*time.Second, "the tip on the viewer's page", func() bool { return len(viewerPage.of("tip")) > 0 })
-	eventually(t, 5*time.Second, "the tip in the studio", func() bool { return len(studio.of("tip")) > 0 })
+	poll.Until(t, 5*time.Second, "the tip on the viewer's page", func() error { return poll.Want(len(viewerPage.of("tip")) > 0, "%d so far", len(viewerPage.of("tip"))) })
+	poll.Until(t, 5*time.Second, "the tip in the studio", func() error { return poll.Want(len(studio.of("tip")) > 0, "%d so far", len(studio.of("tip"))) })
 	t.Logf("tip on the viewer's page %v after its webhook", viewerPage.of("tip")[0].at.Sub(delivered).Round(time.Millisecond))
-	time.Sleep(1500 * time.Millisecond) // any duplicate would have come by now
+	poll.Holds(t, 1500*time.Millisecond, "one tip each, however often it was paid", func() error { // a duplicate would come by then
+		return poll.Want(len(viewerPage.of("tip")) <= 1 && len(studio.of("tip")) <= 1, "viewer page %d, studio %d",
+			len(viewerPage.of("tip")), len(studio.of("tip")))
+	})
 	for name, f := range map[string]*sseFeed{"viewer page": viewerPage, "studio": studio} {
 		tips := f.of("tip")
 		if len(tips) != 1 {
@@ -228,7 +219,7 @@ func TestTipShowsOnceAfterItsWebhook(t *testing.T) {
 	if l, ok := find("pi_tip_2", store.LedgerTip); !ok || l.Fee != 0 || l.Net != 5000 {
 		t.Fatalf("tip during the waiver %+v (%v), want no fee", l, ok)
 	}
-	eventually(t, 5*time.Second, "the second tip", func() bool { return len(viewerPage.of("tip")) == 2 })
+	poll.Until(t, 5*time.Second, "the second tip", func() error { return poll.Want(len(viewerPage.of("tip")) == 2, "%d so far", len(viewerPage.of("tip"))) })
 
 	// The creator's earnings count tips as income, not as refunds.
 	var earned struct {
@@ -567,7 +558,7 @@ func TestSubscriptionFeeFollowsTheWaiver(t *testing.T) {
 	// The operator ends the waiver early; the next renewal is announced.
 	ends := time.Now().Add(time.Second).UTC()
 	n.setCountry("ZA", map[string]any{"fee_waived_until": ends})
-	time.Sleep(time.Until(ends) + 100*time.Millisecond)
+	time.Sleep(time.Until(ends) + 100*time.Millisecond) // about time: past the waiver
 	n.deliver("evt_upcoming", "invoice.upcoming", invoice("", 0, map[string]any{"next_payment_attempt": time.Now().Add(72 * time.Hour).Unix()}))
 	upd := rec.to("POST", "/v1/subscriptions/sub_waived")
 	if len(upd) != 1 || percent(upd[0].form.Get("application_fee_percent")) != 10 {
@@ -694,7 +685,7 @@ func TestWebhooksOutSignedRetriedReplayable(t *testing.T) {
 	}
 
 	for _, typ := range notify.Types {
-		eventually(t, 15*time.Second, "a "+typ+" event at the platform", func() bool { return len(recv.of(typ)) > 0 })
+		poll.Until(t, 15*time.Second, "a "+typ+" event at the platform", func() error { return poll.Want(len(recv.of(typ)) > 0, "none yet") })
 	}
 	data := func(typ string) map[string]any {
 		var m map[string]any
@@ -757,7 +748,9 @@ func TestWebhooksOutSignedRetriedReplayable(t *testing.T) {
 	if st := n.call("POST", "/v1/admin/webhooks/deliveries/"+ds.Deliveries[0].ID+"/replay", nil, &replay); st != 202 || replay.ID == ds.Deliveries[0].ID {
 		t.Fatalf("replay: %d %+v", st, replay)
 	}
-	eventually(t, 5*time.Second, "the replayed stream.live", func() bool { return len(recv.of(notify.StreamLive)) == 2 })
+	poll.Until(t, 5*time.Second, "the replayed stream.live", func() error {
+		return poll.Want(len(recv.of(notify.StreamLive)) == 2, "%d so far", len(recv.of(notify.StreamLive)))
+	})
 	if got := recv.of(notify.StreamLive); got[0].ID != got[1].ID {
 		t.Errorf("replay sent event %s, the original was %s", got[1].ID, got[0].ID)
 	}
@@ -972,10 +965,15 @@ func TestTipReachesViewersOnAnotherNode(t *testing.T) {
 	done := completedSession(co, "pi_fleet_tip")
 	a.deliver("evt_fleet_tip", "checkout.session.completed", done) // Stripe's webhook reaches node A
 	b.deliver("evt_fleet_tip", "checkout.session.completed", done) // and again, node B
-	eventually(t, 5*time.Second, "the tip on node B's event stream", func() bool { return len(onB.of("tip")) > 0 })
-	eventually(t, 5*time.Second, "the tip on node A's event stream", func() bool { return len(onA.of("tip")) > 0 })
-	eventually(t, 5*time.Second, "the tip at the platform", func() bool { return len(recv.of(notify.TipReceived)) > 0 })
-	time.Sleep(1500 * time.Millisecond)
+	poll.Until(t, 5*time.Second, "the tip on node B's event stream", func() error { return poll.Want(len(onB.of("tip")) > 0, "%d so far", len(onB.of("tip"))) })
+	poll.Until(t, 5*time.Second, "the tip on node A's event stream", func() error { return poll.Want(len(onA.of("tip")) > 0, "%d so far", len(onA.of("tip"))) })
+	poll.Until(t, 5*time.Second, "the tip at the platform", func() error {
+		return poll.Want(len(recv.of(notify.TipReceived)) > 0, "%d so far", len(recv.of(notify.TipReceived)))
+	})
+	poll.Holds(t, 1500*time.Millisecond, "one tip event per stream and one at the platform", func() error { // a duplicate would come by then
+		return poll.Want(len(onB.of("tip")) <= 1 && len(recv.of(notify.TipReceived)) <= 1, "node B %d, platform %d",
+			len(onB.of("tip")), len(recv.of(notify.TipReceived)))
+	})
 	if n := len(onB.of("tip")); n != 1 {
 		t.Errorf("node B's event stream had %d tip events, want 1", n)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/livegate/livegate/internal/poll"
 	"github.com/livegate/livegate/internal/whipclient"
 )
 
@@ -99,12 +100,8 @@ func TestHeaderExtensionsForwarded(t *testing.T) {
 		t.Fatalf("watch: %v", err)
 	}
 	t.Cleanup(func() { vs.PC.Close(); viewWG.Wait() })
-	deadline := time.Now().Add(10 * time.Second)
-	for orientations.Load() < 30 || levels.Load() < 30 {
-		if time.Now().After(deadline) {
-			t.Fatalf("viewer got %d video packets, %d with the orientation under its id, %d audio levels",
-				videoPkts.Load(), orientations.Load(), levels.Load())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, "30 orientations and 30 audio levels under the viewer's ids", func() error {
+		return poll.Want(orientations.Load() >= 30 && levels.Load() >= 30, "%d video packets, %d with the orientation, %d audio levels",
+			videoPkts.Load(), orientations.Load(), levels.Load())
+	})
 }

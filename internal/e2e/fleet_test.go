@@ -10,6 +10,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/livegate/livegate/internal/config"
+	"github.com/livegate/livegate/internal/poll"
 	"github.com/livegate/livegate/internal/testenv"
 )
 
@@ -52,7 +53,7 @@ func TestFleetRelaysToEdges(t *testing.T) {
 		v.waitPackets(t, "video", 10, 10*time.Second)
 	}
 	before := scrape(t, a.URL()+"/metrics", "livegate_packets_forwarded_total")
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // about time: the forwarding rate over 2 s
 	after := scrape(t, a.URL()+"/metrics", "livegate_packets_forwarded_total")
 	for i, v := range viewers {
 		checkStream(t, fmt.Sprintf("viewer %d", i), v.snapshot("video"), true)
@@ -126,13 +127,9 @@ func TestFleetSurvivesNodeLoss(t *testing.T) {
 
 	// An edge dies: its viewers' sessions expire; they rejoin on B.
 	c.proc.Kill()
-	deadline := time.Now().Add(10 * time.Second)
-	for a.audience(s.ID).Viewers != 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("audience %d 10s after an edge with 3 viewers died, want 3", a.audience(s.ID).Viewers)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, "the audience of 3 once the edge with 3 viewers died", func() error {
+		return poll.Want(a.audience(s.ID).Viewers == 3, "audience %d", a.audience(s.ID).Viewers)
+	})
 	for range 3 {
 		v := mustWatch(t, b, s)
 		v.waitPackets(t, "video", 10, 10*time.Second)
@@ -147,17 +144,10 @@ func TestFleetSurvivesNodeLoss(t *testing.T) {
 	for _, v := range onB {
 		v.waitClosed(t, 15*time.Second)
 	}
-	deadline = time.Now().Add(15 * time.Second)
-	for {
+	poll.Until(t, 15*time.Second, "the stream on B live with its origin lost", func() error {
 		got := b.stream(s.ID)
-		if got.State == "live" && got.Publisher == "origin-lost" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stream on B after its origin died: state %q publisher %q, want live and origin-lost", got.State, got.Publisher)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return poll.Want(got.State == "live" && got.Publisher == "origin-lost", "state %q publisher %q", got.State, got.Publisher)
+	})
 
 	// The encoder reconnects, to B: the stream resumes; a new edge D pulls it from B.
 	publish(t, b, s, webrtc.MimeTypeVP8, 30)
@@ -182,8 +172,7 @@ func TestFleetDrain(t *testing.T) {
 
 	b.proc.Terminate()
 	drainStart := time.Now()
-	deadline := time.Now().Add(time.Second)
-	for {
+	poll.Until(t, time.Second, "node-b out of the registry after SIGTERM", func() error {
 		var reg struct {
 			Nodes []struct{ ID string }
 		}
@@ -192,14 +181,8 @@ func TestFleetDrain(t *testing.T) {
 		for _, n := range reg.Nodes {
 			inB = inB || n.ID == "node-b"
 		}
-		if !inB && len(reg.Nodes) == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("registry 1s after SIGTERM on node-b: %+v", reg.Nodes)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return poll.Want(!inB && len(reg.Nodes) == 2, "the registry: %+v", reg.Nodes)
+	})
 
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := noFollow.Post(b.URL()+"/whep/"+s.ID, "application/sdp", strings.NewReader(noCandidateOffer(t)))
@@ -215,7 +198,7 @@ func TestFleetDrain(t *testing.T) {
 	moved.waitPackets(t, "video", 10, 10*time.Second)
 
 	// The viewer on B keeps its media through the grace period, then B closes.
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // about time: 2 s into the 3 s grace
 	if last := v.snapshot("video"); time.Since(last[len(last)-1].at) > 500*time.Millisecond {
 		t.Fatalf("a viewer of the draining node got no video for %v, 2s into a 3s grace", time.Since(last[len(last)-1].at))
 	}
@@ -244,7 +227,7 @@ func TestFleetRelaysEveryLayer(t *testing.T) {
 			top := watchThrough(t, b, s, nil, "")
 			low.waitPackets(t, "video", 30, 10*time.Second)
 			top.waitLayer(t, "f", 30*time.Second)
-			time.Sleep(time.Second)
+			low.waitPackets(t, "video", len(low.snapshot("video"))+30, 5*time.Second) // low keeps its layer while top has f
 			for _, p := range low.snapshot("video") {
 				if l := layerOf(p); l != "q" {
 					t.Fatalf("an edge viewer pinned to low got layer %q", l)
@@ -280,18 +263,14 @@ func TestFullNodeSendsViewersElsewhere(t *testing.T) {
 	second := mustWatch(t, a, s) // follows to B
 	second.waitPackets(t, "video", 5, 5*time.Second)
 	// B is full now too (its one viewer), as the registry learns within a heartbeat.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	poll.Until(t, 5*time.Second, "a join refused with every node full", func() error {
 		r := a.raw("POST", "/whep/"+s.ID, "application/sdp", noCandidateOffer(t), nil)
 		if r.status == http.StatusServiceUnavailable {
 			expectProblem(t, "the whole fleet full", r, 503, "node-at-capacity")
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("with every node full, a join got %d %s", r.status, r.body)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return fmt.Errorf("the join got %d %s", r.status, r.body)
+	})
 }
 
 // An edge stops pulling a stream a short while after its last viewer left: the origin
@@ -308,14 +287,10 @@ func TestEdgeStopsPullingWhenIdle(t *testing.T) {
 		t.Fatalf("the origin serves %v connections with one edge pulling, want 1 (the relay)", got)
 	}
 	v.sess.PC.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for scrape(t, a.URL()+"/metrics", "livegate_subscribers") != 0 || b.SFU.Room(s.ID) != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("5s after the edge's last viewer left (relay idle 1s): origin connections %v, edge room %v",
-				scrape(t, a.URL()+"/metrics", "livegate_subscribers"), b.SFU.Room(s.ID) != nil)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	poll.Until(t, 5*time.Second, "the relay stopped once the edge's last viewer left (relay idle 1s)", func() error {
+		subs, room := scrape(t, a.URL()+"/metrics", "livegate_subscribers"), b.SFU.Room(s.ID) != nil
+		return poll.Want(subs == 0 && !room, "origin connections %v, edge room %v", subs, room)
+	})
 	// A viewer coming back makes the edge pull again.
 	again := mustWatch(t, b, s)
 	again.waitPackets(t, "video", 5, 5*time.Second)
@@ -335,14 +310,6 @@ func TestFleetEndsAStreamWhoseOriginIsGone(t *testing.T) {
 	killed := time.Now()
 	// The origin's record lapses (6 s), a sweep marks the stream (every 10 s), and the
 	// next one after the grace ends it.
-	for deadline := time.Now().Add(45 * time.Second); ; time.Sleep(500 * time.Millisecond) {
-		got := b.stream(s.ID)
-		if got.State == "ended" {
-			t.Logf("ended %v after its origin died", time.Since(killed).Round(100*time.Millisecond))
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("45s after its origin died with no encoder back: %+v", got)
-		}
-	}
+	b.waitState(t, s.ID, "ended", 45*time.Second)
+	t.Logf("ended %v after its origin died", time.Since(killed).Round(100*time.Millisecond))
 }

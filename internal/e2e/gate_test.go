@@ -29,6 +29,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/livegate/livegate/internal/poll"
 	"github.com/livegate/livegate/internal/testenv"
 	"github.com/livegate/livegate/internal/testservices"
 )
@@ -171,13 +172,9 @@ func TestDeployedNodeHasNoDevelopmentDoor(t *testing.T) {
 
 func waitOutput(t *testing.T, p *testenv.Process, want string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(p.Output(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("output never said %q:\n%s", want, p.Output())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	poll.Until(t, 5*time.Second, fmt.Sprintf("the output saying %q", want), func() error {
+		return poll.Want(strings.Contains(p.Output(), want), "it says:\n%s", p.Output())
+	})
 }
 
 // repoFile is a file of the repository, found from this source file.
@@ -296,7 +293,7 @@ func TestProductionRefusesPublishedSecrets(t *testing.T) {
 	closed := startProcess(t, "", append(production(nil), "--remote-networks", ""), stripeEnv)
 	probe := newICEProbe(t)
 	probe.aim(t, closed)
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // about time: nothing sent for 2 s
 	if got := probe.stun.Load(); got != 0 {
 		t.Errorf("production node with default networks sent %d STUN packets to 127.0.0.2", got)
 	}
@@ -383,7 +380,7 @@ func TestICECandidatesOnlyWhereAllowed(t *testing.T) {
 	blocked, allowed := newICEProbe(t), newICEProbe(t)
 	blocked.aim(t, narrow)
 	loc, key := allowed.aim(t, wide)
-	time.Sleep(3 * time.Second)
+	time.Sleep(3 * time.Second) // about time: STUN for 3 s
 	if got := allowed.stun.Load(); got == 0 {
 		t.Fatal("control: a node allowed 127.0.0.0/8 sent no STUN to 127.0.0.2; the probe sees nothing")
 	}
@@ -442,16 +439,9 @@ func redisCLI(t *testing.T, port int, args ...string) string {
 // waitMarker waits until a revocation marker of entitlement-kind is in Redis.
 func waitMarker(t *testing.T, port int, prefix string, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		if out := redisCLI(t, port, "--scan", "--pattern", prefix+"rev:ent:*"); out != "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no revocation marker in Redis %v later", within)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	poll.Until(t, within, "a revocation marker in Redis", func() error {
+		return poll.Want(redisCLI(t, port, "--scan", "--pattern", prefix+"rev:ent:*") != "", "none")
+	})
 }
 
 // Item 3: a refund while Redis is paused, and while it is down, still reaches Redis and
@@ -633,13 +623,10 @@ func TestGateSmallerItems(t *testing.T) {
 	if err := p.sess.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(3 * time.Second)
-	for scrape(t, metrics, "livegate_publishers") != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("livegate_publishers %v after the publisher left", scrape(t, metrics, "livegate_publishers"))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	poll.Until(t, 3*time.Second, "no publisher counted after the publisher left", func() error {
+		p := scrape(t, metrics, "livegate_publishers")
+		return poll.Want(p == 0, "livegate_publishers %v", p)
+	})
 
 	// Connect: account.updated signed by the Connect endpoint's secret is accepted; by
 	// any other secret it is not.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/mediagen"
+	"github.com/livegate/livegate/internal/poll"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/store/sqlstore"
 	"github.com/livegate/livegate/internal/testenv"
@@ -152,6 +154,21 @@ func (n *testNode) stream(id string) streamInfo {
 		n.t.Fatalf("get stream: %d", st)
 	}
 	return s
+}
+
+// waitState waits until the stream's state is state.
+func (n *testNode) waitState(t *testing.T, id, state string, within time.Duration) {
+	t.Helper()
+	poll.Until(t, within, "stream "+id+" "+state, func() error {
+		got := n.stream(id)
+		return poll.Want(got.State == state, "it is %s (publisher %s)", got.State, got.Publisher)
+	})
+}
+
+// waitLive waits until the stream is live: its publisher's media flows.
+func (n *testNode) waitLive(t *testing.T, id string) {
+	t.Helper()
+	n.waitState(t, id, "live", 10*time.Second)
 }
 
 func clientAPI(t *testing.T, extra ...interceptor.Factory) *webrtc.API {
@@ -316,14 +333,10 @@ func (v *viewer) snapshot(kind string) []received {
 // waitPackets waits until the viewer has at least n packets of kind.
 func (v *viewer) waitPackets(t *testing.T, kind string, n int, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if len(v.snapshot(kind)) >= n {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("viewer got %d %s packets within %v, want %d", len(v.snapshot(kind)), kind, within, n)
+	poll.Until(t, within, fmt.Sprintf("%d %s packets at the viewer", n, kind), func() error {
+		got := len(v.snapshot(kind))
+		return poll.Want(got >= n, "%d so far", got)
+	})
 }
 
 // checkStream asserts what a viewer of a live stream would: every payload is the

@@ -11,6 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/livegate/livegate/internal/config"
+	"github.com/livegate/livegate/internal/poll"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -85,8 +86,9 @@ func TestLateJoinerStartsAtKeyframe(t *testing.T) {
 	s := n.newStream()
 	pub := publish(t, n, s, webrtc.MimeTypeVP8, 0) // keyframes only on request
 	first := mustWatch(t, n, s)
-	first.waitPackets(t, "video", 30, 10*time.Second)
-	time.Sleep(1500 * time.Millisecond)
+	// The cache of 64 packets rolls past the stream's only keyframe (the first packet),
+	// and the first viewer's keyframe request is more than the PLI throttle's second old.
+	first.waitPackets(t, "video", 70, 10*time.Second)
 	plisBefore := pub.video.PLIs()
 
 	late := mustWatch(t, n, s)
@@ -113,7 +115,7 @@ func TestJoinerStartsFromCachedKeyframe(t *testing.T) {
 	first := mustWatch(t, n, s)
 	first.waitPackets(t, "video", 30, 10*time.Second)
 	cachedKey := first.snapshot("video")[0].index
-	time.Sleep(1200 * time.Millisecond)
+	time.Sleep(1200 * time.Millisecond) // about time: the cached keyframe is over a second old
 	plisBefore := pub.video.PLIs()
 
 	late := mustWatch(t, n, s)
@@ -170,10 +172,7 @@ func TestLossRecoveredByNACK(t *testing.T) {
 		}
 		return first <= mark && uint64(len(seen)) == mark-first+1
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !repaired() && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
+	_ = poll.Wait(10*time.Second, func() error { return poll.Want(repaired(), "gaps left") }) // the check says which
 	checkStreamAllowingReorder(t, upToMark)
 	if r := testutil.ToFloat64(n.Metrics.Retransmits); r == 0 {
 		t.Error("server retransmitted nothing")
@@ -224,13 +223,7 @@ func TestPublisherLeavingEndsViewers(t *testing.T) {
 			t.Fatalf("viewer %d still connected (%v) 5s after the publisher left", i, v.state.Load())
 		}
 	}
-	deadline := time.Now().Add(3 * time.Second)
-	for n.stream(s.ID).State != "ended" && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if st := n.stream(s.ID).State; st != "ended" {
-		t.Fatalf("stream state %s after the publisher left, want ended", st)
-	}
+	n.waitState(t, s.ID, "ended", 3*time.Second)
 	if _, err := watch(t, n, s); err == nil {
 		t.Fatal("a viewer could join an ended stream")
 	}

@@ -396,7 +396,7 @@ func TestFeeWaiver(t *testing.T) {
 	// The operator brings the waiver's end forward to a second from now; time passes.
 	waiverEnds := time.Now().Add(time.Second).UTC()
 	n.setCountry("ZA", map[string]any{"fee_waived_until": waiverEnds})
-	time.Sleep(time.Until(waiverEnds) + 100*time.Millisecond)
+	time.Sleep(time.Until(waiverEnds) + 100*time.Millisecond) // about time: past the waiver
 	b := n.buyer("viewer-late", testenv.IPSouthAfrica).checkout("/v1/streams/" + s.ID + "/checkout")
 	n.deliver("evt_b", "checkout.session.completed", completedSession(b, "pi_after_waiver"))
 

@@ -12,6 +12,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/livegate/livegate/internal/config"
+	"github.com/livegate/livegate/internal/poll"
 )
 
 // startChildPublisher runs an encoder in a child process (this test binary, see
@@ -166,13 +167,7 @@ func TestReconnectTakesOver(t *testing.T) {
 	if err := next.sess.Close(ctx); err != nil {
 		t.Fatalf("DELETE of the current session: %v", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for n.stream(s.ID).State != "ended" {
-		if time.Now().After(deadline) {
-			t.Fatal("the current publisher's DELETE did not end the stream")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	n.waitState(t, s.ID, "ended", 5*time.Second) // the current publisher's DELETE ends it
 }
 
 // Nobody reconnects: the stream waits out the grace window ("reconnecting", viewers
@@ -189,23 +184,16 @@ func TestStreamEndsAfterGraceWindow(t *testing.T) {
 
 	// The node learns the encoder is gone when ICE gives up on it, then waits the window.
 	sawReconnecting := false
-	deadline := time.Now().Add(40 * time.Second)
-	for {
+	poll.Until(t, 40*time.Second, "the stream ended after the encoder died", func() error {
 		st := n.stream(s.ID)
-		if st.State == "ended" {
-			break
-		}
 		if st.Publisher == "reconnecting" {
 			sawReconnecting = true
 			if st.Viewers != 1 {
 				t.Errorf("viewers while reconnecting: %d, want 1", st.Viewers)
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stream still %s (publisher %q) 40s after the encoder died", st.State, st.Publisher)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return poll.Want(st.State == "ended", "still %s (publisher %q)", st.State, st.Publisher)
+	})
 	if !sawReconnecting {
 		t.Error("stream never said it was reconnecting")
 	}

@@ -29,7 +29,7 @@ func TestRedisThatForgetsKeepsTokensSpentAndPreviewsUsed(t *testing.T) {
 		t.Fatalf("preview: %d", st)
 	}
 	publish(t, n, s, webrtc.MimeTypeVP8, 30)
-	eventually(t, 10*time.Second, "stream live", func() bool { return n.stream(s.ID).State == "live" })
+	n.waitLive(t, s.ID)
 	amina, karim := n.buyer("viewer-amina", testenv.IPMorocco), n.buyer("viewer-karim", testenv.IPMorocco)
 	amina.buyTicket(s.ID)
 	spent := amina.mustAccess(s.ID)
@@ -41,7 +41,7 @@ func TestRedisThatForgetsKeepsTokensSpentAndPreviewsUsed(t *testing.T) {
 		t.Fatalf("karim's first access: %+v, want a preview", g)
 	}
 
-	time.Sleep(1100 * time.Millisecond) // tokens have whole-second times
+	time.Sleep(1100 * time.Millisecond) // about time: tokens have whole-second times
 	rd.Stop(t)                          // without saving: it comes back empty
 	rd.Start(t)
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/mediagen"
+	"github.com/livegate/livegate/internal/poll"
 	"github.com/livegate/livegate/internal/recording"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/testenv"
@@ -67,17 +68,15 @@ func fetchRange(t *testing.T, url string, from, to int64) (status int, h http.He
 // waitRecording waits until the stream's recording has n parts, the last in state.
 func waitRecording(t *testing.T, n *testNode, streamID, state string) []store.Recording {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		recs, err := n.Store.Recordings(t.Context(), streamID)
-		if err == nil && len(recs) > 0 && recs[len(recs)-1].State == state {
-			return recs
+	var recs []store.Recording
+	poll.Until(t, 10*time.Second, "the recording of "+streamID+" "+state, func() error {
+		var err error
+		if recs, err = n.Store.Recordings(t.Context(), streamID); err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("recording of %s: %+v %v, want one %s", streamID, recs, err, state)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return poll.Want(len(recs) > 0 && recs[len(recs)-1].State == state, "parts %+v", recs)
+	})
+	return recs
 }
 
 // waitRecorded waits until the recording of a live stream holds d of the show, as its
@@ -90,10 +89,14 @@ func waitRecorded(t *testing.T, n *testNode, streamID string, d time.Duration) {
 			DurationMS int64  `json:"duration_ms"`
 		} `json:"parts"`
 	}
-	eventually(t, 30*time.Second, fmt.Sprintf("%v of %s recorded", d, streamID), func() bool {
+	poll.Until(t, 30*time.Second, fmt.Sprintf("%v of %s recorded", d, streamID), func() error {
 		n.call("GET", "/v1/streams/"+streamID+"/recording", nil, &got)
-		return len(got.Parts) > 0 && got.Parts[len(got.Parts)-1].State == store.RecordingInProgress &&
-			got.Parts[len(got.Parts)-1].DurationMS >= d.Milliseconds()
+		if len(got.Parts) == 0 {
+			return errors.New("no part yet")
+		}
+		last := got.Parts[len(got.Parts)-1]
+		return poll.Want(last.State == store.RecordingInProgress && last.DurationMS >= d.Milliseconds(),
+			"the last part is %s with %d ms", last.State, last.DurationMS)
 	})
 }
 
@@ -121,7 +124,7 @@ func TestReplayOfATicketedStream(t *testing.T) {
 	if _, r := amina.replay(s.ID); r.status != 409 || r.problem.Type != "/problems/stream-not-ended" {
 		t.Errorf("replay while live: %d %s", r.status, r.body)
 	}
-	time.Sleep(4 * time.Second) // the show
+	waitRecorded(t, n, s.ID, 4*time.Second) // the show
 	sent := p.video.Sent()
 	if st := n.call("DELETE", "/v1/streams/"+s.ID, nil, nil); st != 200 {
 		t.Fatalf("end the stream: %d", st)
@@ -204,7 +207,7 @@ func TestReplayOfATicketedStream(t *testing.T) {
 	if st := n.call("PATCH", "/v1/streams/"+s.ID, map[string]any{"replay_window_seconds": 1}, nil); st != 200 {
 		t.Fatalf("shorten the replay window: %d", st)
 	}
-	time.Sleep(time.Until(recs[0].EndedAt.Add(1100 * time.Millisecond)))
+	time.Sleep(time.Until(recs[0].EndedAt.Add(1100 * time.Millisecond))) // about time: past the window's end
 	if _, r := amina.replay(s.ID); r.status != 410 || r.problem.Type != "/problems/replay-expired" {
 		t.Errorf("replay after the window: %d %s", r.status, r.body)
 	}
@@ -235,7 +238,7 @@ func TestRecordingSurvivesANodeCrash(t *testing.T) {
 			v := mustWatch(t, a, s)
 			v.waitPackets(t, "video", 1, 10*time.Second)
 			liveFrom := time.Now()
-			time.Sleep(6500 * time.Millisecond) // past the first checkpoint
+			time.Sleep(6500 * time.Millisecond) // about time: past the first checkpoint (every 5 s)
 			a.proc.Kill()
 			live := time.Since(liveFrom)
 
@@ -325,9 +328,9 @@ func TestRecordingDeletedAndExpired(t *testing.T) {
 
 	short := show(map[string]any{"retention_seconds": 1, "replay_window_seconds": 1})
 	// The sweep deletes the bytes, then the row: both must go.
-	eventually(t, 10*time.Second, "a recording past its retention of 1 s gone, file and part", func() bool {
+	poll.Until(t, 10*time.Second, "a recording past its retention of 1 s gone, file and part", func() error {
 		n.call("GET", "/v1/streams/"+short.ID+"/recording", nil, &parts)
-		return files(short.ID) == 0 && len(parts.Parts) == 0
+		return poll.Want(files(short.ID) == 0 && len(parts.Parts) == 0, "%d files and %d parts left", files(short.ID), len(parts.Parts))
 	})
 }
 
@@ -509,12 +512,13 @@ func TestRecordingContinuesAcrossAnEncoderReconnect(t *testing.T) {
 	first := publish(t, n, s, webrtc.MimeTypeVP8, 30)
 	mustWatch(t, n, s).waitPackets(t, "video", 10, 10*time.Second)
 	from := time.Now()
-	time.Sleep(2 * time.Second)
+	// About time: a show of two seconds, an encoder away for one, two more seconds.
+	time.Sleep(2 * time.Second) // about time: two seconds of show
 	first.stop() // the encoder goes; the stream waits for it
 	before := first.video.Sent()
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // about time: the encoder away a second
 	second := publish(t, n, s, webrtc.MimeTypeVP8, 30)
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // about time: two more seconds
 	show := time.Since(from)
 	after := second.video.Sent()
 	sum := probeRecording(t, n, s)
@@ -552,7 +556,8 @@ func TestReplayPreviewWhateverTheKeyframeInterval(t *testing.T) {
 			}
 			p := publishSource(t, n, s, video)
 			// No viewer: an encoder that ignores requests leaves a late joiner waiting for a
-			// keyframe that never comes.
+			// keyframe that never comes. About time: the recorder's requests have 12 s to
+			// be answered or not.
 			time.Sleep(12 * time.Second)
 			p.stop()
 			n.call("DELETE", "/v1/streams/"+s.ID, nil, nil)
@@ -610,7 +615,7 @@ func TestReplayDownloadStopsWhenRefunded(t *testing.T) {
 	p := publishSource(t, n, s, video)
 	v := mustWatchToken(t, n, s, omar.mustAccess(s.ID).PlaybackToken)
 	v.waitPackets(t, "video", 1, 10*time.Second)
-	time.Sleep(5 * time.Second)
+	waitRecorded(t, n, s.ID, 5*time.Second) // a part larger than the socket buffers
 	p.stop()
 	n.call("DELETE", "/v1/streams/"+s.ID, nil, nil)
 	recs := waitRecording(t, n, s.ID, store.RecordingComplete)
@@ -634,7 +639,9 @@ func TestReplayDownloadStopsWhenRefunded(t *testing.T) {
 		t.Fatalf("the start of the part: %d %v", resp.StatusCode, err)
 	}
 	n.deliver("evt_refund_in_flight", "charge.refunded", refundedCharge("pi_"+omar.id, 4900, true))
-	time.Sleep(2 * time.Second) // the node's next chunk comes after the refund
+	// About time: the node re-checks a download's entitlement at most once a second, so
+	// its next chunk, after this pause, is the first that sees the refund.
+	time.Sleep(2 * time.Second)
 	rest, err := io.ReadAll(resp.Body)
 	got := int64(len(head) + len(rest))
 	t.Logf("read %d of %d bytes (%v) after the refund", got, recs[0].Bytes, err)

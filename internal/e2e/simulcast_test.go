@@ -14,6 +14,7 @@ import (
 
 	"github.com/livegate/livegate/internal/mediagen"
 	"github.com/livegate/livegate/internal/netsim"
+	"github.com/livegate/livegate/internal/poll"
 	"github.com/livegate/livegate/internal/whipclient"
 )
 
@@ -236,20 +237,11 @@ func TestSimulcastFollowsViewerBandwidth(t *testing.T) {
 
 	relay.SetRate(120_000) // under the lowest layer: audio only
 	audioBefore := len(v.snapshot("audio"))
-	deadline := time.Now().Add(8 * time.Second)
-	for {
-		if l, _ := v.layerSince(time.Now().Add(-1500 * time.Millisecond)); l == "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("video still flowing 8s after the link fell below the lowest layer")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	time.Sleep(time.Second)
-	if got := len(v.snapshot("audio")) - audioBefore; got < 50 {
-		t.Errorf("only %d audio packets while video starved", got)
-	}
+	poll.Until(t, 8*time.Second, "video paused once the link fell below the lowest layer", func() error {
+		l, _ := v.layerSince(time.Now().Add(-1500 * time.Millisecond))
+		return poll.Want(l == "", "layer %q still flowing", l)
+	})
+	v.waitPackets(t, "audio", audioBefore+50, 3*time.Second) // audio flows on while video starves
 
 	relay.SetRate(0)
 	t.Logf("back up to f %v after the link recovered", v.waitLayer(t, "f", 40*time.Second))
@@ -283,7 +275,7 @@ func TestViewerPinsMaxLayer(t *testing.T) {
 	publishSimulcast(t, n, s)
 	v := watchThrough(t, n, s, nil, "?max_layer=low")
 	v.waitPackets(t, "video", 60, 10*time.Second)
-	time.Sleep(2 * time.Second)
+	v.waitPackets(t, "video", 180, 10*time.Second) // long enough for a higher layer to have crept in
 	for _, p := range v.snapshot("video") {
 		if l := layerOf(p); l != "q" {
 			t.Fatalf("viewer pinned to low got a packet of layer %q", l)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/notify"
+	"github.com/livegate/livegate/internal/poll"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/testenv"
 )
@@ -68,8 +69,7 @@ func TestWebhooksOutRefuseInternalDestinations(t *testing.T) {
 			LastError   string `json:"last_error"`
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	_ = poll.Wait(10*time.Second, func() error { // what was tried is checked below
 		n.call("GET", "/v1/admin/webhooks/deliveries", nil, &list)
 		tried := 0
 		for _, d := range list.Deliveries {
@@ -77,11 +77,8 @@ func TestWebhooksOutRefuseInternalDestinations(t *testing.T) {
 				tried++
 			}
 		}
-		if tried == 2 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return poll.Want(tried == 2, "%d tried", tried)
+	})
 	if len(list.Deliveries) != 2 {
 		t.Fatalf("deliveries: %+v", list.Deliveries)
 	}

@@ -22,7 +22,7 @@ func TestICEChecksToAThirdPartyAreBounded(t *testing.T) {
 	n := startNode(t, nil)
 	s := n.newStream()
 	publish(t, n, s, webrtc.MimeTypeVP8, 30)
-	eventually(t, 10*time.Second, "stream live", func() bool { return n.stream(s.ID).State == "live" })
+	n.waitLive(t, s.ID)
 
 	// The third party: 32 UDP ports on 127.0.0.2, counting STUN requests.
 	var stunPackets atomic.Int64
@@ -70,7 +70,7 @@ func TestICEChecksToAThirdPartyAreBounded(t *testing.T) {
 			t.Fatalf("PATCH 32 candidates: %d %s", pr.status, pr.body)
 		}
 	}
-	time.Sleep(8 * time.Second)
+	time.Sleep(8 * time.Second) // about time: how many STUN packets 8 s bring
 	got := stunPackets.Load()
 	held := scrape(t, n.URL()+"/metrics", "livegate_stun_requests_held_total")
 	t.Logf("5 sessions x 32 candidates at one silent host: %d STUN packets sent in 8 s, %v held back", got, held)

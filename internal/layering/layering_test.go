@@ -41,6 +41,7 @@ var allowed = map[string][]string{
 	"internal/netsim":                {},
 	"internal/node":                  {"internal/access", "internal/admission", "internal/billing", "internal/cluster", "internal/config", "internal/countries", "internal/httpapi", "internal/ledger", "internal/paywall", "internal/recording", "internal/sessions", "internal/sfu", "internal/store", "internal/store/sqlstore", "internal/streams", "internal/tipfeed", "internal/notify", "internal/whip"},
 	"internal/paywall":               {"internal/access", "internal/billing", "internal/sessions", "internal/store"},
+	"internal/poll":                  {},
 	"internal/problem":               {},
 	"internal/recording":             {"internal/sfu", "internal/store"},
 	"internal/sessions":              {"internal/problem"},

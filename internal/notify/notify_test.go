@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livegate/livegate/internal/poll"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/store/sqlstore"
 )
@@ -155,17 +156,13 @@ func TestDispatcherRetriesThenGivesUp(t *testing.T) {
 		AllowNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	done := make(chan struct{})
 	go func() { defer close(done); d.Run(ctx) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		list, _ := db.Deliveries(ctx, store.DeliveryFilter{State: store.DeliveryPending})
-		if len(list) == 0 {
-			break
+	poll.Until(t, 5*time.Second, "every delivery sent", func() error {
+		list, err := db.Deliveries(ctx, store.DeliveryFilter{State: store.DeliveryPending})
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still pending: %+v", list)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return poll.Want(len(list) == 0, "still pending: %+v", list)
+	})
 	cancel()
 	<-done
 	states := map[string]store.WebhookDelivery{}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livegate/livegate/internal/poll"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -57,17 +58,10 @@ func TestPacerSmoothsBursts(t *testing.T) {
 	if took := time.Since(start); took > 50*time.Millisecond {
 		t.Fatalf("writing the burst blocked the caller for %v", took)
 	}
-	deadline := time.Now().Add(3 * time.Second)
-	for {
+	poll.Until(t, 3*time.Second, "the whole burst sent", func() error {
 		seqs, _, _ := w.snapshot()
-		if len(seqs) == burst {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d packets sent after 3s", len(seqs), burst)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return poll.Want(len(seqs) == burst, "%d of %d packets", len(seqs), burst)
+	})
 	seqs, at, exts := w.snapshot()
 	for i, s := range seqs {
 		if s != uint16(i) || len(exts[i]) != 1 || exts[i][0] != byte(i) {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livegate/livegate/internal/poll"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -93,7 +94,7 @@ func TestHelperServices(t *testing.T) {
 	}
 	fmt.Println("READY")
 	if mode == "block" {
-		time.Sleep(time.Minute)
+		time.Sleep(time.Minute) // about time: blocks until the test kills this process
 	}
 }
 
@@ -138,13 +139,9 @@ func TestServicesEndWithTheirTests(t *testing.T) {
 			go func() { _, _ = io.Copy(io.Discard, out) }()
 			_ = cmd.Wait()
 			for _, pid := range pids {
-				deadline := time.Now().Add(10 * time.Second)
-				for alive(pid) {
-					if time.Now().After(deadline) {
-						t.Fatalf("service pid %d still runs 10s after its test binary ended (%s)", pid, mode)
-					}
-					time.Sleep(50 * time.Millisecond)
-				}
+				poll.Until(t, 10*time.Second, fmt.Sprintf("service pid %d gone after its test binary ended (%s)", pid, mode), func() error {
+					return poll.Want(!alive(pid), "it still runs")
+				})
 			}
 			if mode == "finish" {
 				for _, d := range dirs {
