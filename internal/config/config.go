@@ -38,6 +38,9 @@ type Config struct {
 	// RelayNetworks are CIDRs other nodes of the fleet are reached at for relays (their
 	// own network, which viewers' candidates may not name).
 	RelayNetworks []string
+	// RelayUDPPorts is the range (MIN-MAX) of UDP ports relays between nodes use, each
+	// relay a port of its own on each side; empty: any free port.
+	RelayUDPPorts string
 	// WebhookAllowNetworks are the operator's own networks (CIDRs) webhooks out may be
 	// posted to; otherwise only public addresses are, never loopback, private,
 	// link-local or metadata ones.
@@ -213,6 +216,7 @@ func flags(c *Config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.Region, "region", c.Region, "where this node runs (e.g. eu-west), as the fleet's registry shows it")
 	fs.DurationVar(&c.RelayIdle, "relay-idle", c.RelayIdle, "how long a node keeps relaying a stream from its origin after its last viewer left")
 	fs.Var((*listFlag)(&c.WebhookAllowNetworks), "webhook-allow-networks", "comma-separated CIDRs of the operator's own network that webhooks out may be posted to (default: public addresses only)")
+	fs.StringVar(&c.RelayUDPPorts, "relay-udp-ports", c.RelayUDPPorts, "UDP ports (MIN-MAX) relays between nodes use, one per relay on each side (default: any free port)")
 	fs.Var((*listFlag)(&c.RelayNetworks), "relay-networks", "comma-separated CIDRs other nodes are reached at for relays (e.g. 10.0.0.0/8); empty: as --remote-networks, or anywhere")
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "operator/creator API key for /v1 (required with --production)")
 	fs.BoolVar(&c.Production, "production", c.Production, "refuse development defaults")
@@ -379,6 +383,9 @@ func (c Config) networkErrors() []error {
 	if _, err := parsePrefixes("relay-networks", c.RelayNetworks); err != nil {
 		errs = append(errs, err)
 	}
+	if _, _, err := c.RelayPortRange(); err != nil {
+		errs = append(errs, err)
+	}
 	if _, err := c.WebhookAllowPrefixes(); err != nil {
 		errs = append(errs, err)
 	}
@@ -510,6 +517,20 @@ func (c Config) RemotePrefixes() ([]netip.Prefix, error) {
 // WebhookAllowPrefixes is --webhook-allow-networks parsed.
 func (c Config) WebhookAllowPrefixes() ([]netip.Prefix, error) {
 	return parsePrefixes("webhook-allow-networks", c.WebhookAllowNetworks)
+}
+
+// RelayPortRange is --relay-udp-ports parsed (0, 0 when unset).
+func (c Config) RelayPortRange() (lo, hi uint16, err error) {
+	if c.RelayUDPPorts == "" {
+		return 0, 0, nil
+	}
+	a, b, ok := strings.Cut(c.RelayUDPPorts, "-")
+	x, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 16)
+	y, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 16)
+	if !ok || err1 != nil || err2 != nil || x == 0 || y < x {
+		return 0, 0, fmt.Errorf("relay-udp-ports %q: want MIN-MAX, 1 to 65535", c.RelayUDPPorts)
+	}
+	return uint16(x), uint16(y), nil
 }
 
 // RelayPrefixes is --relay-networks parsed.

@@ -288,3 +288,24 @@ func TestTCPPortFollowsUDPPort(t *testing.T) {
 		t.Errorf("the default changed: %q", c.TCPAddr)
 	}
 }
+
+func TestRelayUDPPorts(t *testing.T) {
+	for _, c := range []struct {
+		in     string
+		lo, hi uint16
+		ok     bool
+	}{
+		{"", 0, 0, true}, {"50000-50999", 50000, 50999, true}, {"40000-40000", 40000, 40000, true},
+		{"50999-50000", 0, 0, false}, {"0-10", 0, 0, false}, {"50000", 0, 0, false}, {"1-70000", 0, 0, false}, {"a-b", 0, 0, false},
+	} {
+		cfg := Default()
+		cfg.RelayUDPPorts = c.in
+		lo, hi, err := cfg.RelayPortRange()
+		if (err == nil) != c.ok || lo != c.lo || hi != c.hi {
+			t.Errorf("%q: %d-%d %v", c.in, lo, hi, err)
+		}
+		if verr := cfg.Validate(); (verr == nil) != c.ok && c.ok {
+			t.Errorf("%q: Validate: %v", c.in, verr)
+		}
+	}
+}

@@ -483,6 +483,10 @@ func (n *Node) startMedia(cfg config.Config) error {
 	if err != nil {
 		return err
 	}
+	lo, hi, err := cfg.RelayPortRange()
+	if err != nil {
+		return err
+	}
 	n.Metrics = sfu.NewMetrics(n.Registry)
 	n.SFU, err = sfu.New(sfu.Config{
 		UDPPort: cfg.UDPPort, TCPAddr: cfg.TCPAddr, NAT1To1IPs: cfg.NAT1To1IPs, Interfaces: cfg.Interfaces,
@@ -491,7 +495,7 @@ func (n *Node) startMedia(cfg config.Config) error {
 		ReconnectGrace:  cfg.ReconnectGrace,
 		ConnectTimeout:  cfg.ConnectTimeout,
 		PacketCacheSize: cfg.PacketCacheSize, Logger: n.log.With("component", "sfu"), Metrics: n.Metrics,
-		RelayNetworks: relayNets,
+		RelayNetworks: relayNets, RelayPorts: sfu.PortRange{Min: lo, Max: hi},
 	})
 	if err != nil {
 		return fmt.Errorf("start media: %w", err)

@@ -76,6 +76,9 @@ type Config struct {
 	// DTLS) after its answer; one that has not is closed. 0 leaves it to ICE's own
 	// timeouts (half a minute).
 	ConnectTimeout time.Duration
+	// RelayPorts are the UDP ports relays between nodes gather on, each relay its own
+	// (zero: any free port).
+	RelayPorts PortRange
 	// RelayNetworks are where other nodes of the fleet may be reached for relays (with
 	// RemoteNetworks); empty with RemoteNetworks empty: anywhere.
 	RelayNetworks []netip.Prefix
@@ -211,6 +214,21 @@ func New(cfg Config) (*SFU, error) {
 	// Between nodes the addresses are their own: a public address announced for viewers
 	// behind 1:1 NAT is not where another node of the same network reaches this one.
 	_ = relaySettings.SetICEAddressRewriteRules() // none: cannot fail
+	// Each relay has sockets of its own, not the viewers' shared port: the mux tells
+	// connections apart by the remote address, and every relay between the same two
+	// nodes would have the same one (the other node's shared port), each taking the
+	// others' packets. One connection per node pair carrying every relayed stream would
+	// share one too, at the cost of renegotiating it as streams come and go, with every
+	// stream's fate tied to that one negotiation; a socket per relay costs a port.
+	relaySettings.SetICEUDPMux(nil)
+	relaySettings.SetICETCPMux(nil)
+	relaySettings.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	if !cfg.RelayPorts.IsZero() {
+		if err := relaySettings.SetEphemeralUDPPortRange(cfg.RelayPorts.Min, cfg.RelayPorts.Max); err != nil {
+			_ = s.closeSockets()
+			return nil, fmt.Errorf("relay ports %v: %w", cfg.RelayPorts, err)
+		}
+	}
 	relaySettings.SetRemoteIPFilter(remoteFilter(append(slices.Clone(cfg.RelayNetworks), cfg.RemoteNetworks...), false))
 	if s.relayAPI, err = newRelayAPI(relaySettings); err != nil {
 		_ = s.closeSockets() // the error that stopped New is the one to report
@@ -621,3 +639,11 @@ func (s *SFU) Rooms() int {
 	defer s.mu.Unlock()
 	return len(s.rooms)
 }
+
+// PortRange is a range of ports, Min to Max inclusive.
+type PortRange struct{ Min, Max uint16 }
+
+// IsZero reports whether the range is unset: any port.
+func (r PortRange) IsZero() bool { return r.Min == 0 && r.Max == 0 }
+
+func (r PortRange) String() string { return fmt.Sprintf("%d-%d", r.Min, r.Max) }
