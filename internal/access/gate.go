@@ -40,6 +40,9 @@ type Gate struct {
 
 	mu   sync.Mutex
 	live map[string]*liveSession
+	// bookkeeping counts what is still being written of sessions that ended (their end,
+	// preview time, events): a node that stops waits for it before closing its stores.
+	bookkeeping sync.WaitGroup
 }
 
 type liveSession struct {
@@ -263,7 +266,7 @@ func (g *Gate) Attach(p Pass, close func(reason sessions.Reason)) (gone func()) 
 	g.mu.Unlock()
 	return func() {
 		if ls := g.take(p.Session.ID); ls != nil {
-			go g.finish(context.Background(), ls, sessions.ReasonViewerLeft)
+			g.bookkeeping.Go(func() { g.finish(context.Background(), ls, sessions.ReasonViewerLeft) })
 		}
 	}
 }
@@ -281,7 +284,7 @@ func (g *Gate) Connected(id string) {
 	ls.accounted = time.Now()
 	s := ls.Session
 	g.mu.Unlock()
-	go func() {
+	g.bookkeeping.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		g.emit(ctx, notify.SessionStarted, s, "")
@@ -289,7 +292,7 @@ func (g *Gate) Connected(id string) {
 		if err := g.store.Connect(ctx, s, g.ttl); err != nil && !errors.Is(err, sessions.ErrNotFound) {
 			g.log.Warn("count connected session", "session", id, "err", err)
 		}
-	}()
+	})
 }
 
 // Release ends a session whose viewer never got connected.
@@ -298,6 +301,37 @@ func (g *Gate) Release(p Pass, reason sessions.Reason) {
 	defer cancel()
 	if err := g.store.End(ctx, p.Session.ID, reason); err != nil {
 		g.log.Warn("end session", "session", p.Session.ID, "err", err)
+	}
+}
+
+// EndAll drops every live session of this node for reason, each recorded as ended (its
+// preview time booked, session.ended emitted) before EndAll returns or ctx is done:
+// what a node does last before it closes its stores.
+func (g *Gate) EndAll(ctx context.Context, reason sessions.Reason) {
+	g.mu.Lock()
+	ids := make([]string, 0, len(g.live))
+	for id := range g.live {
+		ids = append(ids, id)
+	}
+	g.mu.Unlock()
+	for _, id := range ids {
+		if ls := g.take(id); ls != nil {
+			g.log.Info("session ended", "session", id, "stream", ls.StreamID, "reason", reason)
+			ls.close(reason)
+			g.bookkeeping.Go(func() { g.finish(ctx, ls, reason) })
+		}
+	}
+	g.Flush(ctx)
+}
+
+// Flush waits until what ended sessions still have to write is written, or ctx is done.
+func (g *Gate) Flush(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { g.bookkeeping.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		g.log.Warn("stopping with sessions' bookkeeping unwritten", "err", ctx.Err())
 	}
 }
 

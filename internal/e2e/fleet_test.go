@@ -10,6 +10,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/livegate/livegate/internal/config"
+	"github.com/livegate/livegate/internal/notify"
 	"github.com/livegate/livegate/internal/poll"
 	"github.com/livegate/livegate/internal/testenv"
 )
@@ -163,8 +164,16 @@ func TestFleetSurvivesNodeLoss(t *testing.T) {
 // (307, which WHEP clients follow), keeps its viewers' media flowing for the grace
 // period, and then closes.
 func TestFleetDrain(t *testing.T) {
-	fleet := newProcessFleet(t, "--shutdown-grace", "3s")
+	fleet := newProcessFleet(t, "--shutdown-grace", "3s", "--webhook-allow-networks", "127.0.0.0/8")
 	a, b, c := fleet.start("node-a"), fleet.start("node-b"), fleet.start("node-c")
+	recv := newHookReceiver(t, "")
+	var ep struct{ Secret string }
+	if st := a.call("POST", "/v1/admin/webhooks/endpoints", map[string]any{"url": recv.srv.URL, "event_types": []string{notify.SessionEnded}}, &ep); st != 201 {
+		t.Fatalf("endpoint: %d", st)
+	}
+	recv.mu.Lock()
+	recv.secret = ep.Secret
+	recv.mu.Unlock()
 	s := a.newStream()
 	publish(t, a, s, webrtc.MimeTypeVP8, 30)
 	v := mustWatch(t, b, s)
@@ -211,6 +220,23 @@ func TestFleetDrain(t *testing.T) {
 		t.Errorf("node-b exited %v after SIGTERM, before its 3s grace", took)
 	}
 	checkStream(t, "viewer of the draining node", v.snapshot("video"), true)
+
+	// The drained node ended its viewer's session before closing its stores: the fleet
+	// lists only the viewer that moved, and the platform hears session.ended, at once
+	// rather than after the session's TTL.
+	poll.Until(t, 3*time.Second, "the drained viewer's session ended in the fleet's store", func() error {
+		var list struct{ Sessions []struct{ ID, Node string } }
+		a.call("GET", "/v1/admin/sessions?stream="+s.ID, nil, &list)
+		return poll.Want(len(list.Sessions) == 1, "sessions %+v", list.Sessions)
+	})
+	poll.Until(t, 10*time.Second, "session.ended of the drained viewer at the platform", func() error {
+		for _, e := range recv.of(notify.SessionEnded) {
+			if strings.Contains(string(e.Data), "node stopping") {
+				return nil
+			}
+		}
+		return fmt.Errorf("%d session.ended events, none for a node stopping", len(recv.of(notify.SessionEnded)))
+	})
 }
 
 // Every simulcast layer travels to an edge: its viewers get the layer they ask for, and

@@ -457,10 +457,18 @@ func debugMux() http.Handler {
 }
 
 func (n *Node) close(ctx context.Context) {
-	n.SFU.Close() // viewers' sessions end in the store while it is still open
+	// The viewers still here are ended, recorded and announced while the stores are
+	// open: a session left open would linger to its TTL, its session.ended lost.
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	n.Gate.EndAll(ectx, sessions.ReasonNodeStopping)
+	cancel()
+	n.SFU.Close()
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	n.Gate.Flush(fctx) // sessions the SFU's close ended (those not yet attached)
+	cancel()
 	// Closing the rooms finished their recordings; any part left (a room that never
 	// ended) is finished before the store closes.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	n.Recorder.Close(ctx)
 	cancel()
 	if n.stopGate != nil {

@@ -36,6 +36,7 @@ const (
 	ReasonPreviewEnded Reason = "preview ended"
 	ReasonStreamEnded  Reason = "stream ended"
 	ReasonJoinFailed   Reason = "join failed"
+	ReasonNodeStopping Reason = "node stopping" // the viewer's node drained: it rejoins on another
 	reasonRevoked      Reason = "access revoked"
 )
 
