@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -147,9 +148,14 @@ func (f *Fleet) heartbeat(ctx context.Context) {
 	}
 }
 
-// orphanSweep is how often a node looks for live streams without an origin: the grace
-// window they get is a minute or so, and the look costs a query of the live streams.
-const orphanSweep = 10 * time.Second
+// orphanSweep is how often a node looks for live streams without an origin (at most
+// once a heartbeat): a stream whose encoder did not come back ends within a heartbeat of
+// its grace window, for one query of the live streams.
+const orphanSweep = time.Second
+
+// heard reports whether n has sent a heartbeat lately: a node that missed two is taken
+// for dead, well before its entry lapses.
+func (f *Fleet) heard(n Node) bool { return time.Since(n.SeenAt) < f.ttl/2 }
 
 // idle is the capacity of a node that says nothing of its load.
 type idle struct{}
@@ -166,9 +172,9 @@ func (f *Fleet) endOrphans(ctx context.Context) {
 		f.log.Warn("list live streams", "err", err)
 		return
 	}
-	var elsewhere []string
+	var elsewhere []string // streams whose encoder is not here: no room, or an edge's
 	for _, id := range live {
-		if f.sfu.Room(id) == nil {
+		if room := f.sfu.Room(id); room == nil || room.Relayed() {
 			elsewhere = append(elsewhere, id)
 		}
 	}
@@ -181,16 +187,25 @@ func (f *Fleet) endOrphans(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	alive := map[string]bool{}
+	byID := map[string]Node{}
 	for _, n := range nodes {
-		alive[n.ID] = true
+		byID[n.ID] = n
 	}
-	var orphans, found []string
+	// A stream is orphaned from its origin's last heartbeat when that node has gone
+	// silent, not from when its entry lapses or a sweep first notices: the grace window
+	// an encoder gets counts from when its node died.
+	now := time.Now()
+	orphans := map[string]time.Time{}
+	var found []string
 	for _, id := range elsewhere {
-		if alive[origins[id]] {
+		n, registered := byID[origins[id]]
+		switch {
+		case registered && f.heard(n):
 			found = append(found, id)
-		} else {
-			orphans = append(orphans, id)
+		case registered:
+			orphans[id] = n.SeenAt
+		default:
+			orphans[id] = now
 		}
 	}
 	// A mark (the first sweep's, any node's, never moved) must last until a sweep past
@@ -200,7 +215,7 @@ func (f *Fleet) endOrphans(ctx context.Context) {
 		f.log.Warn("mark orphaned streams", "err", err)
 		return
 	}
-	for _, id := range orphans {
+	for id := range orphans {
 		if at, ok := since[id]; !ok || time.Since(at) < f.orphanFor {
 			continue
 		}
@@ -257,13 +272,46 @@ func (f *Fleet) PublisherTarget(ctx context.Context, stream string) string {
 	}
 	origin, ok, err := f.reg.Origin(ctx, stream)
 	if err == nil && ok && origin.ID != f.self.ID {
-		return origin.URL
+		if f.reachable(ctx, origin) {
+			return origin.URL
+		}
+		// A dead origin is never where an encoder is sent: it becomes the stream's origin
+		// wherever it reconnects, here, and the edges pull from here.
+		f.log.Warn("the stream's origin does not answer; its encoder publishes here", "stream", stream, "origin", origin.ID)
 	}
 	if f.isDraining() || f.capacity.Full() {
 		return f.elsewhere(ctx)
 	}
 	return ""
 }
+
+// reachable reports whether node answers: it has sent a heartbeat lately and its
+// health endpoint answers at once (a killed node's port refuses at once; one whose host
+// died does not answer within probeTimeout).
+func (f *Fleet) reachable(ctx context.Context, n Node) bool {
+	if !f.heard(n) {
+		return false
+	}
+	base := n.Internal
+	if base == "" {
+		base = n.URL
+	}
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/healthz", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return false
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// probeTimeout bounds how long an encoder's POST waits to learn its origin is gone.
+const probeTimeout = 500 * time.Millisecond
 
 // Elsewhere is the URL of the least loaded other node that takes work, "" when there
 // is none: where a full node sends a viewer instead of refusing it.
@@ -318,10 +366,11 @@ func (f *Fleet) Others(ctx context.Context) ([]Node, error) {
 // Nodes lists the fleet's live nodes.
 func (f *Fleet) Nodes(ctx context.Context) ([]Node, error) { return f.reg.Nodes(ctx) }
 
-// OriginID reports the id of the stream's origin node, when a registered node is.
+// OriginID reports the id of the stream's origin node, when a live node is (one that
+// stopped sending heartbeats is not, although its entry has not lapsed yet).
 func (f *Fleet) OriginID(ctx context.Context, stream string) (string, bool, error) {
 	n, ok, err := f.reg.Origin(ctx, stream)
-	return n.ID, ok, err
+	return n.ID, ok && f.heard(n), err
 }
 
 // Pull makes sure this node has the stream's room, pulling it from its origin when
@@ -361,8 +410,8 @@ func (f *Fleet) pull(ctx context.Context, stream string) error {
 	if err != nil {
 		return fmt.Errorf("find the origin: %w", err)
 	}
-	if !ok || origin.ID == f.self.ID {
-		return nil
+	if !ok || origin.ID == f.self.ID || !f.heard(origin) {
+		return nil // no origin, or a dead one: nothing to pull yet
 	}
 	start := time.Now()
 	existing := f.sfu.Room(stream)
@@ -401,30 +450,33 @@ func (f *Fleet) pull(ctx context.Context, stream string) error {
 }
 
 // repull pulls a stream again into its room after the relay was lost: the origin closed
-// it to offer a new layer, or the origin is gone and another node is now (the encoder
-// reconnected there). The room waits a few seconds, its viewers attached, for this.
+// it to offer a new layer, or the origin is gone and another node will be (the encoder
+// reconnects there). The room waits, its viewers attached, while this looks for the
+// stream's origin a few times a second, until a relay is in or the room gives up.
 func (f *Fleet) repull(ctx context.Context, stream string) {
 	if !f.track() {
 		return
 	}
 	defer f.wg.Done()
-	for attempt := 0; attempt < 5; attempt++ {
+	for {
 		room := f.sfu.Room(stream)
 		if room == nil || !room.Relayed() {
 			return
 		}
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := f.pull(pctx, stream)
-		cancel()
-		if err == nil && f.sfu.Room(stream) == room {
-			if _, ok, _ := f.reg.Origin(ctx, stream); ok {
-				return
-			}
+		if waiting, _ := room.Reconnecting(); !waiting {
+			return // a relay is in again
 		}
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if err := f.pull(pctx, stream); err != nil {
+			f.log.Debug("pull again", "stream", stream, "err", err)
+		}
+		cancel()
 		select {
 		case <-f.stop:
 			return
-		case <-time.After(500 * time.Millisecond):
+		case <-room.Done():
+			return
+		case <-time.After(250 * time.Millisecond):
 		}
 	}
 }

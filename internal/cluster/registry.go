@@ -200,15 +200,19 @@ func (r *Registry) originsOf(ctx context.Context, streams []string) (map[string]
 
 func (r *Registry) orphanKey(stream string) string { return r.prefix + "orphan:" + stream }
 
-// orphanedSince marks each of orphans as having no origin (the first mark stands) and
-// clears the marks of found, which have one again; it returns since when each orphan
-// has had none. One round trip for all of them.
-func (r *Registry) orphanedSince(ctx context.Context, orphans, found []string, ttl time.Duration) (map[string]time.Time, error) {
-	now := time.Now().UnixMilli()
-	gets := make([]*redis.StringCmd, len(orphans))
+// orphanedSince marks each of orphans as having had no origin since the time given
+// (when its origin was last heard of; the first mark stands) and clears the marks of
+// found, which have one again; it returns since when each orphan has had none. One
+// round trip for all of them.
+func (r *Registry) orphanedSince(ctx context.Context, orphans map[string]time.Time, found []string, ttl time.Duration) (map[string]time.Time, error) {
+	ids := make([]string, 0, len(orphans))
+	for s := range orphans {
+		ids = append(ids, s)
+	}
+	gets := make([]*redis.StringCmd, len(ids))
 	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, s := range orphans {
-			p.SetNX(ctx, r.orphanKey(s), now, ttl)
+		for i, s := range ids {
+			p.SetNX(ctx, r.orphanKey(s), orphans[s].UnixMilli(), ttl)
 			gets[i] = p.Get(ctx, r.orphanKey(s))
 		}
 		for _, s := range found {
@@ -220,7 +224,7 @@ func (r *Registry) orphanedSince(ctx context.Context, orphans, found []string, t
 		return nil, fmt.Errorf("orphan marks: %w", err)
 	}
 	out := make(map[string]time.Time, len(orphans))
-	for i, s := range orphans {
+	for i, s := range ids {
 		if ms, err := gets[i].Int64(); err == nil {
 			out[s] = time.UnixMilli(ms)
 		}

@@ -162,9 +162,15 @@ func (r *Room) tracksNow() []*receiver {
 	return append([]*receiver(nil), r.receivers...)
 }
 
-// relayGrace is how long an edge's room waits, its viewers attached, to pull again when
-// its relay from the origin is lost.
+// relayGrace is how long an edge's room waits at least, its viewers attached, to pull
+// again when its relay from the origin is lost (a relay closed to offer a new layer);
+// when the origin died it waits as long as the origin would have waited for its encoder
+// (ReconnectGrace), for the encoder to come back to some node and the edge to pull
+// from there.
 const relayGrace = 3 * time.Second
+
+// relaySilence is how long a relay may be silent before its edge takes it for lost.
+const relaySilence = time.Second
 
 // waitingForRelay reports whether the room is an edge's that lost its relay and waits
 // for another.

@@ -107,10 +107,9 @@ func (r *Room) publisherGone(p *Publisher, reason string) {
 	}
 	grace := r.sfu.cfg.ReconnectGrace
 	if p.relay {
-		// An edge waits for its origin only as long as it takes to pull again (a relay
-		// closed for a new layer, a blip): the origin's own grace window, or the node the
-		// encoder reconnects to, is where a stream whose encoder dropped carries on.
-		grace = relayGrace
+		// An edge's viewers wait, attached, for the stream to come back from wherever its
+		// encoder reconnects (see relayGrace).
+		grace = max(grace, relayGrace)
 	}
 	if !r.live.Load() || grace <= 0 {
 		r.mu.Unlock()

@@ -223,6 +223,10 @@ func New(cfg Config) (*SFU, error) {
 	relaySettings.SetICEUDPMux(nil)
 	relaySettings.SetICETCPMux(nil)
 	relaySettings.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	// Media between nodes never pauses (30+ packets a second, keepalives besides): a
+	// relay silent for a second has lost its origin, and its edge looks for the stream's
+	// next origin at once rather than after the five seconds a viewer's network gets.
+	relaySettings.SetICETimeouts(relaySilence, 3*time.Second, 250*time.Millisecond)
 	if !cfg.RelayPorts.IsZero() {
 		if err := relaySettings.SetEphemeralUDPPortRange(cfg.RelayPorts.Min, cfg.RelayPorts.Max); err != nil {
 			_ = s.closeSockets()
