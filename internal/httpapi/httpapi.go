@@ -66,6 +66,9 @@ type Deps struct {
 	Logger      *slog.Logger
 	// Ready reports whether the node takes new work; false while draining.
 	Ready func() bool
+	// StoreHealth says whether the database answers (nil: it does, or none is checked):
+	// /readyz fails while it does not, so that a load balancer sends no one here.
+	StoreHealth func() error
 	// Limits rate-limits viewers' calls per client and per viewer; nil limits nothing.
 	Limits *admission.Limits
 	// EventStreams caps open server-sent event streams; nil caps nothing.
@@ -182,6 +185,12 @@ func (a *api) routes() chi.Router {
 		if !a.Ready() {
 			problem.Answer(w, r, sfu.ErrDraining)
 			return
+		}
+		if a.StoreHealth != nil {
+			if err := a.StoreHealth(); err != nil {
+				problem.Answer(w, r, err)
+				return
+			}
 		}
 		_, _ = io.WriteString(w, "ready\n")
 	})

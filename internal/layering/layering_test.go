@@ -47,7 +47,7 @@ var allowed = map[string][]string{
 	"internal/sessions":              {"internal/problem"},
 	"internal/sessions/sessionstest": {"internal/sessions"},
 	"internal/sfu":                   {"internal/bwe", "internal/ids", "internal/netpolicy", "internal/problem"},
-	"internal/store":                 {"internal/ids"},
+	"internal/store":                 {"internal/ids", "internal/problem"},
 	"internal/store/sqlstore":        {"internal/store"},
 	"internal/store/storetest":       {"internal/store"},
 	"internal/streams":               {"internal/sessions", "internal/store", "internal/notify"},

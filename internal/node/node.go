@@ -57,13 +57,15 @@ type Node struct {
 	Registry *prometheus.Registry
 	Billing  *billing.Service
 	Ledger   *ledger.Books
-	Resolver *countries.Resolver
-	Viewers  *access.ViewerAuth
-	Gate     *access.Gate
-	Decider  *paywall.Decider
-	Capacity *admission.Capacity
-	Fleet    *cluster.Fleet // nil on a single node (no Redis)
-	Recorder *recording.Recorder
+	// Lifecycle takes streams live and ends them, keeping what the database was away for.
+	Lifecycle *streams.Lifecycle
+	Resolver  *countries.Resolver
+	Viewers   *access.ViewerAuth
+	Gate      *access.Gate
+	Decider   *paywall.Decider
+	Capacity  *admission.Capacity
+	Fleet     *cluster.Fleet // nil on a single node (no Redis)
+	Recorder  *recording.Recorder
 	// Webhooks sends the events of webhooks out; Tips brings tips to event streams.
 	Webhooks *notify.Dispatcher
 	tips     *tipfeed.Feed
@@ -170,6 +172,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		return nil, err
 	}
 	lifecycle := streams.New(db, n.SFU, n.Gate, events, log.With("component", "streams"))
+	n.Lifecycle = lifecycle
 	var tipsCtx context.Context
 	tipsCtx, n.stopTips = context.WithCancel(context.WithoutCancel(ctx)) // the node's, not the start's
 	n.tips = tipfeed.New(tipsCtx, db, 0, log.With("component", "tips"))
@@ -255,7 +258,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		EventStreams: admission.NewConns("event-streams", cfg.MaxEventStreamsPerClient, cfg.MaxEventStreams, rejected, eventStreams),
 		Recordings:   recStorage, Replays: tokens, ReplayWindow: cfg.ReplayWindow, RecordingRetention: cfg.RecordingRetention,
 		ReplayRequests: recMetrics.ReplayRequests, Recorder: n.Recorder, Tips: n.tips, WebhooksWake: n.Webhooks.Wake,
-		Ready: func() bool { return !n.SFU.Draining() }})
+		Ready: func() bool { return !n.SFU.Draining() }, StoreHealth: (&storeCheck{ping: db.Ping}).err})
 
 	if cfg.MetricsAddr != "" {
 		n.metricLn, err = new(net.ListenConfig).Listen(ctx, "tcp", cfg.MetricsAddr)
@@ -312,6 +315,7 @@ func (n *Node) Run(ctx context.Context) error {
 	go func() { defer gateDone.Done(); n.Billing.RunOutbox(gateCtx) }()
 	gateDone.Add(1)
 	go func() { defer gateDone.Done(); n.Webhooks.Run(gateCtx) }()
+	gateDone.Go(func() { n.Lifecycle.Run(gateCtx, time.Second) })
 	n.stopGate = func() { stopGate(); gateDone.Wait() }
 	if n.cfg.DebugAddr != "" {
 		dbg := &http.Server{Addr: n.cfg.DebugAddr, Handler: debugMux(), ReadHeaderTimeout: 10 * time.Second}
@@ -474,6 +478,9 @@ func (n *Node) close(ctx context.Context) {
 	if n.stopGate != nil {
 		n.stopGate()
 	}
+	if owed := n.Lifecycle.Owed(); owed > 0 {
+		n.log.Error("stopping with streams' changes the database never took (they stay as the database has them)", "streams", owed)
+	}
 	n.stopTips()
 	n.tips.Wait()
 	n.Gate.Store().Close()
@@ -562,4 +569,25 @@ func (n *Node) viewerAuth(ctx context.Context, cfg *config.Config, shared redis.
 		return nil, err
 	}
 	return tokens, nil
+}
+
+// storeCheck pings the database for /readyz at most once a second, however often the
+// probes come.
+type storeCheck struct {
+	ping func(ctx context.Context) error
+	mu   sync.Mutex
+	at   time.Time
+	last error
+}
+
+func (c *storeCheck) err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.at) < time.Second {
+		return c.last
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	c.last, c.at = c.ping(ctx), time.Now()
+	return c.last
 }

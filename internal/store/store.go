@@ -7,16 +7,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/livegate/livegate/internal/ids"
+	"github.com/livegate/livegate/internal/problem"
 )
 
 // Errors callers branch on. Implementations wrap them.
 var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("conflict")
+	// ErrUnavailable: the database does not answer (down, restarting, unreachable). What
+	// needs it is refused with 503 and Retry-After; what the node holds goes on.
+	ErrUnavailable = &problem.Error{Status: http.StatusServiceUnavailable, Type: "store-unavailable", Title: "Data store unavailable",
+		Msg: "the database does not answer", Hint: "retry shortly", RetryAfter: 5 * time.Second}
 )
 
 // AccessMode says who may watch a stream.

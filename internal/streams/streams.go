@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/livegate/livegate/internal/notify"
@@ -45,6 +46,18 @@ type Lifecycle struct {
 	fanout Fanout
 	events Events
 	log    *slog.Logger
+
+	// owed are the changes the database was away for, by stream, written by Run (with
+	// their true times) once it is back.
+	mu   sync.Mutex
+	owed map[string]*owed
+	wake chan struct{}
+}
+
+// owed is what a stream's durable state still lacks.
+type owed struct {
+	liveAt, endedAt time.Time
+	reason          string
 }
 
 // New returns the lifecycle of a node's streams; events may be nil.
@@ -52,14 +65,15 @@ func New(st Store, rooms Rooms, fanout Fanout, events Events, log *slog.Logger) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Lifecycle{store: st, rooms: rooms, fanout: fanout, events: events, log: log}
+	return &Lifecycle{store: st, rooms: rooms, fanout: fanout, events: events, log: log,
+		owed: map[string]*owed{}, wake: make(chan struct{}, 1)}
 }
 
-func (l *Lifecycle) emit(ctx context.Context, typ, id, reason string) {
+func (l *Lifecycle) emit(ctx context.Context, typ, id, reason string, at time.Time) {
 	if l.events == nil {
 		return
 	}
-	data := map[string]any{"stream_id": id, "at": time.Now().UTC()}
+	data := map[string]any{"stream_id": id, "at": at.UTC()}
 	if reason != "" {
 		data["reason"] = reason
 	}
@@ -73,9 +87,14 @@ const ReasonEndedByCreator = "stream ended by the creator"
 // WentLive records that the stream's publisher is connected. A stream ended meanwhile
 // (between the WHIP offer and the connection) stays ended: its room closes.
 func (l *Lifecycle) WentLive(ctx context.Context, id string) {
-	err := l.store.MarkStreamLive(ctx, id, time.Now())
+	now := time.Now()
+	err := l.store.MarkStreamLive(ctx, id, now)
 	if err == nil {
-		l.emit(ctx, notify.StreamLive, id, "")
+		l.emit(ctx, notify.StreamLive, id, "", now)
+		return
+	}
+	if errors.Is(err, store.ErrUnavailable) {
+		l.owe(id, func(o *owed) { o.liveAt = now })
 		return
 	}
 	l.log.Warn("mark stream live", "stream", id, "err", err)
@@ -87,16 +106,112 @@ func (l *Lifecycle) WentLive(ctx context.Context, id string) {
 // End ends a stream for good, everywhere: its durable state, its room on this node, and
 // its viewers on every node. The room's reason is reason; ending an ended stream again
 // is harmless.
+//
+// With the database away the media still ends everywhere now; the stream's durable end
+// is written, with this moment as its time, when the database is back (Run).
 func (l *Lifecycle) End(ctx context.Context, id, reason string) error {
-	if err := l.store.EndStream(ctx, id, time.Now()); err != nil {
+	now := time.Now()
+	switch err := l.store.EndStream(ctx, id, now); {
+	case errors.Is(err, store.ErrUnavailable):
+		l.owe(id, func(o *owed) {
+			if o.endedAt.IsZero() {
+				o.endedAt, o.reason = now, reason
+			}
+		})
+	case err != nil:
 		return fmt.Errorf("end stream %s: %w", id, err)
+	default:
+		l.emit(ctx, notify.StreamEnded, id, reason, now)
 	}
 	l.rooms.EndRoom(id, reason)
-	l.emit(ctx, notify.StreamEnded, id, reason)
 	if err := l.fanout.Publish(ctx, sessions.Event{Kind: sessions.EventStream, StreamID: id, Reason: sessions.ReasonStreamEnded}); err != nil {
 		// The media here has stopped already; what is lost is the word to other nodes,
 		// which then hold viewers of a stream with no source until their sessions expire.
 		l.log.Warn("publish stream end", "stream", id, "err", err)
 	}
 	return nil
+}
+
+// owe keeps a change the database was away for.
+func (l *Lifecycle) owe(id string, change func(*owed)) {
+	l.mu.Lock()
+	o := l.owed[id]
+	if o == nil {
+		o = &owed{}
+		l.owed[id] = o
+	}
+	change(o)
+	l.mu.Unlock()
+	l.log.Warn("the database is away: the stream's change is kept to be written when it is back", "stream", id)
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Owed reports how many streams have changes not yet written.
+func (l *Lifecycle) Owed() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.owed)
+}
+
+// Run writes the changes the database was away for, with their true times, retrying
+// every retry until each is written, until ctx is done.
+func (l *Lifecycle) Run(ctx context.Context, retry time.Duration) {
+	t := time.NewTicker(retry)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.wake:
+		case <-t.C:
+		}
+		l.mu.Lock()
+		ids := make([]string, 0, len(l.owed))
+		for id := range l.owed {
+			ids = append(ids, id)
+		}
+		l.mu.Unlock()
+		for _, id := range ids {
+			l.settle(ctx, id)
+		}
+	}
+}
+
+// settle writes what stream id is owed: going live before ending, each at its time.
+func (l *Lifecycle) settle(ctx context.Context, id string) {
+	l.mu.Lock()
+	o := *l.owed[id]
+	l.mu.Unlock()
+	if !o.liveAt.IsZero() {
+		err := l.store.MarkStreamLive(ctx, id, o.liveAt)
+		if errors.Is(err, store.ErrUnavailable) {
+			return
+		}
+		if err == nil {
+			l.emit(ctx, notify.StreamLive, id, "", o.liveAt)
+		}
+	}
+	if !o.endedAt.IsZero() {
+		err := l.store.EndStream(ctx, id, o.endedAt)
+		if errors.Is(err, store.ErrUnavailable) {
+			l.mu.Lock()
+			l.owed[id].liveAt = time.Time{} // that part is written
+			l.mu.Unlock()
+			return
+		}
+		if err == nil {
+			l.emit(ctx, notify.StreamEnded, id, o.reason, o.endedAt)
+		} else {
+			l.log.Warn("end stream, after the database came back", "stream", id, "err", err)
+		}
+	}
+	l.mu.Lock()
+	if cur := l.owed[id]; cur != nil && cur.endedAt.Equal(o.endedAt) && (cur.liveAt.IsZero() || cur.liveAt.Equal(o.liveAt)) {
+		delete(l.owed, id)
+	}
+	l.mu.Unlock()
+	l.log.Info("the stream's change written now that the database is back", "stream", id, "live_at", o.liveAt, "ended_at", o.endedAt)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,43 +35,65 @@ func PostgresURL(t testing.TB) string {
 }
 
 func startPostgres(port int) (*service, error) {
+	c, err := newCluster()
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.run(port)
+	if err != nil {
+		_ = os.RemoveAll(c.dir)
+		return nil, err
+	}
+	s.dir = c.dir // removed when it stops
+	return s, nil
+}
+
+// cluster is a PostgreSQL data directory made by initdb, with its password and owner.
+type cluster struct {
+	bin, dir, password string
+	cred               *syscall.Credential
+}
+
+func newCluster() (*cluster, error) {
 	initdb, err := findInitdb()
 	if err != nil {
 		return nil, err
 	}
-	bin := filepath.Dir(initdb)
 	dir, err := os.MkdirTemp("", "livegate-pg-")
 	if err != nil {
 		return nil, err
 	}
-	s := &service{name: "PostgreSQL", dir: dir, addr: fmt.Sprintf("127.0.0.1:%d", port)}
-	fail := func(err error) (*service, error) { s.cleanup(); return nil, err }
-
+	c := &cluster{bin: filepath.Dir(initdb), dir: dir}
+	fail := func(err error) (*cluster, error) { _ = os.RemoveAll(dir); return nil, err }
 	password := make([]byte, 16)
 	_, _ = rand.Read(password)
-	pw := hex.EncodeToString(password)
+	c.password = hex.EncodeToString(password)
 	pwFile := filepath.Join(dir, "password")
-	if err := os.WriteFile(pwFile, []byte(pw+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(pwFile, []byte(c.password+"\n"), 0o600); err != nil {
 		return fail(err)
 	}
-	cred, err := unprivileged(dir)
-	if err != nil {
+	if c.cred, err = unprivileged(dir); err != nil {
 		return fail(err)
 	}
-	data := filepath.Join(dir, "data")
-	init := exec.Command(initdb, "-D", data, "-U", "livegate", "--auth=scram-sha-256", "--pwfile="+pwFile,
+	init := exec.Command(initdb, "-D", filepath.Join(dir, "data"), "-U", "livegate", "--auth=scram-sha-256", "--pwfile="+pwFile,
 		"-E", "UTF8", "--locale=C", "--no-sync")
-	init.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	init.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
 	if out, err := init.CombinedOutput(); err != nil {
 		return fail(fmt.Errorf("initdb: %w\n%s", err, out))
 	}
+	return c, nil
+}
+
+// run starts the cluster's server on port; stopping it leaves the data directory.
+func (c *cluster) run(port int) (*service, error) {
+	s := &service{name: "PostgreSQL", addr: fmt.Sprintf("127.0.0.1:%d", port)}
 	// Durability buys nothing in a cluster that lives for one test run; the tests want speed.
-	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(port),
-		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+dir,
+	s.cmd = exec.Command(filepath.Join(c.bin, "postgres"), "-D", filepath.Join(c.dir, "data"), "-p", strconv.Itoa(port),
+		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+c.dir,
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=300", "-c", "log_min_messages=warning")
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	s.url = fmt.Sprintf("postgres://livegate:%s@127.0.0.1:%d/postgres?sslmode=disable", pw, port)
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+	s.url = fmt.Sprintf("postgres://livegate:%s@127.0.0.1:%d/postgres?sslmode=disable", c.password, port)
 	return launch(s, func() error {
 		db, err := sql.Open("pgx", s.url)
 		if err != nil {
@@ -129,4 +153,64 @@ func unprivileged(dir string) (*syscall.Credential, error) {
 		return nil, fmt.Errorf("hand %s to %s: %w", dir, u.Username, err)
 	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+// Postgres is a PostgreSQL server of one test's own, which the test may stop and start
+// again (an outage) without touching the other tests' database.
+type Postgres struct {
+	URL  string // the same across restarts
+	port int
+	c    *cluster
+	mu   sync.Mutex
+	s    *service
+}
+
+// StartPostgres starts a PostgreSQL for t alone, stopped and removed when t ends.
+func StartPostgres(t testing.TB) *Postgres {
+	t.Helper()
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := newCluster()
+	if err != nil {
+		Missing(t, "PostgreSQL", err)
+	}
+	p := &Postgres{port: port, c: c}
+	p.Start(t)
+	p.URL = p.s.url
+	t.Cleanup(func() { p.Stop(t); _ = os.RemoveAll(c.dir) })
+	return p
+}
+
+// Start starts it again on the same port and data after Stop.
+func (p *Postgres) Start(t testing.TB) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.s != nil {
+		return
+	}
+	s, err := spawn(func() (*service, error) { return p.c.run(p.port) })
+	if errors.Is(err, errNoMain) {
+		t.Fatalf("PostgreSQL: %v", err)
+	}
+	if err != nil {
+		Missing(t, "PostgreSQL", err)
+	}
+	p.s = s
+}
+
+// Stop shuts it down at once (a fast shutdown: clients are cut off); its data stays.
+func (p *Postgres) Stop(t testing.TB) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.s == nil {
+		return
+	}
+	if err := p.s.stop(); err != nil {
+		t.Logf("stop PostgreSQL: %v", err)
+	}
+	p.s = nil
 }

@@ -69,19 +69,40 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, limit string, e
 	problem.Answer(w, r, err)
 }
 
+// lookup reads stream id. With the database away, a stream live in a room here is what
+// this node last read of it: its viewers' joins and its publisher's DELETE are decided
+// from that (a free stream's, a token's, the stream key's).
+func (h *Handler) lookup(ctx context.Context, id string) (store.Stream, error) {
+	st, err := h.streams.Stream(ctx, id)
+	if err == nil {
+		if h.sfu.Room(id) != nil {
+			h.held.Store(id, st)
+		} else {
+			h.held.Delete(id)
+		}
+		return st, nil
+	}
+	if held, ok := h.held.Load(id); ok && errors.Is(err, store.ErrUnavailable) && h.sfu.Room(id) != nil {
+		return held.(store.Stream), nil
+	}
+	return st, err
+}
+
 func (h *Handler) stream(w http.ResponseWriter, r *http.Request) (store.Stream, bool) {
 	id := h.cfg.PathParam(r, "stream")
-	st, err := h.streams.Stream(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		problem.Answer(w, r, problem.ErrStreamNotFound.With(fmt.Sprintf("stream %q does not exist", id)))
-		return st, false
+	st, err := h.lookup(r.Context(), id)
+	if err == nil {
+		return st, true
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		problem.Answer(w, r, problem.ErrStreamNotFound.With(fmt.Sprintf("stream %q does not exist", id)))
+	case problem.Answer(w, r, err): // the database unavailable: 503
+	default:
 		h.log.Error("load stream", "stream", id, "err", err)
 		problem.Answer(w, r, problem.ErrInternal)
-		return st, false
 	}
-	return st, true
+	return st, false
 }
 
 // readSDP checks the content type and reads a bounded SDP body.

@@ -72,6 +72,7 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 			}
 		},
 		OnEnd: func(reason string, wasLive bool) {
+			h.held.Delete(streamID)
 			if h.cfg.Recorder != nil {
 				// The part is complete before the stream is seen to end.
 				ctx, cancel := context.WithTimeout(life, 30*time.Second)
@@ -110,6 +111,7 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 		// right after the WHIP answer finds the stream here (the relay waits for tracks).
 		h.cfg.Fleet.Live(r.Context(), streamID)
 	}
+	h.held.Store(streamID, st) // what its joins are decided from should the database go away
 	h.log.Info("publisher joined", "stream", streamID, "session", pub.ID())
 	h.created(w, r, &session{id: pub.ID(), streamID: streamID, ingest: true, peer: pub, close: pub.Close,
 		candidates: countCandidates(offer)}, "/whip/", answer)

@@ -4,6 +4,7 @@ package whip
 // teardown.
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/livegate/livegate/internal/admission"
 	"github.com/livegate/livegate/internal/problem"
 	"github.com/livegate/livegate/internal/sfu"
+	"github.com/livegate/livegate/internal/store"
 )
 
 // session is one WHIP or WHEP resource.
@@ -196,7 +198,11 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request) (*session, boo
 			problem.Answer(w, r, err)
 			return nil, false
 		}
-		st, err := h.streams.Stream(r.Context(), streamID)
+		st, err := h.lookup(r.Context(), streamID)
+		if errors.Is(err, store.ErrUnavailable) {
+			problem.Answer(w, r, err)
+			return nil, false
+		}
 		if err != nil || !keyMatches(r, st.KeyHash) {
 			h.cfg.Limits.Spend(admission.WHIPKey, client)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="livegate"`)

@@ -124,6 +124,10 @@ type Handler struct {
 	cfg     Config
 	log     *slog.Logger
 
+	// held is the last read of each stream with a room here, for joins decided while the
+	// database is away (store.Stream by id).
+	held sync.Map
+
 	mu       sync.Mutex
 	sessions map[string]*session
 	pending  map[pendingKey]int // viewer connections answered, not yet up

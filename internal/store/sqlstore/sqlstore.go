@@ -6,10 +6,13 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,8 +20,10 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/livegate/livegate/internal/store"
 )
@@ -53,10 +58,16 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	}
 	var d *DB
 	if where.Postgres {
-		db, err := sql.Open("pgx", url)
+		cfg, err := pgx.ParseConfig(url)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
+		// A database that does not answer is a refusal within seconds, not a request
+		// hanging on a dial.
+		if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > connectTimeout {
+			cfg.ConnectTimeout = connectTimeout
+		}
+		db := sql.OpenDB(unavailableConnector{stdlib.GetConnector(*cfg)})
 		db.SetMaxOpenConns(20)
 		d = &DB{db: db, dialect: postgres}
 	} else {
@@ -414,4 +425,73 @@ func queryAll[T any](ctx context.Context, q querier, query, what string, scan fu
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return out, nil
+}
+
+// connectTimeout bounds a connection attempt to PostgreSQL.
+const connectTimeout = 3 * time.Second
+
+// unavailableConnector marks the errors of a database that is away as
+// store.ErrUnavailable, which callers answer with 503 rather than 500: a failure to
+// connect, and on a pooled connection the server's word that it is shutting down or
+// the connection's loss.
+type unavailableConnector struct{ driver.Connector }
+
+func (c unavailableConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil && ctx.Err() == nil {
+		return nil, fmt.Errorf("%w: %v", store.ErrUnavailable, err)
+	}
+	if pc, ok := conn.(*stdlib.Conn); ok {
+		return unavailableConn{pc}, nil // every other method of pgx's is promoted as it is
+	}
+	return conn, err
+}
+
+// unavailableConn is a pgx connection whose outage errors say so.
+type unavailableConn struct{ *stdlib.Conn }
+
+func (c unavailableConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
+	rows, err := c.Conn.QueryContext(ctx, q, args)
+	return rows, unavailable(ctx, err)
+}
+
+func (c unavailableConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	res, err := c.Conn.ExecContext(ctx, q, args)
+	return res, unavailable(ctx, err)
+}
+
+func (c unavailableConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	tx, err := c.Conn.BeginTx(ctx, opts)
+	return tx, unavailable(ctx, err)
+}
+
+func (c unavailableConn) Ping(ctx context.Context) error { return unavailable(ctx, c.Conn.Ping(ctx)) }
+
+// unavailable wraps err in store.ErrUnavailable when it says the server is going away
+// or the connection is lost (SQLSTATE classes 08 and 57, a network error); database/sql's
+// own retry signal (driver.ErrBadConn) and the caller's cancellation pass as they are.
+func unavailable(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() != nil || errors.Is(err, driver.ErrBadConn) || errors.Is(err, store.ErrUnavailable) {
+		return err
+	}
+	var pgErr *pgconn.PgError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57")):
+	case errors.As(err, &netErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+	default:
+		return err
+	}
+	return fmt.Errorf("%w: %v", store.ErrUnavailable, err)
+}
+
+// Ping reports whether the database answers.
+func (d *DB) Ping(ctx context.Context) error {
+	if err := d.db.PingContext(ctx); err != nil {
+		if errors.Is(err, store.ErrUnavailable) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", store.ErrUnavailable, err)
+	}
+	return nil
 }
