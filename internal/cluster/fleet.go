@@ -66,6 +66,7 @@ type Fleet struct {
 	streams   Streams
 	orphanFor time.Duration
 	client    *http.Client
+	parts     *http.Client // reads recording parts: no overall timeout, a download may be long
 	log       *slog.Logger
 
 	mu        sync.Mutex
@@ -93,7 +94,7 @@ func New(cfg Config) (*Fleet, error) {
 	}
 	return &Fleet{reg: NewRegistry(cfg.Redis, cfg.Prefix, cfg.TTL), self: cfg.Self, secret: cfg.Secret, sfu: cfg.SFU,
 		capacity: cfg.Capacity, ttl: cfg.TTL, idleAfter: cfg.IdleAfter, log: cfg.Logger, streams: cfg.Streams, orphanFor: cfg.OrphanGrace,
-		client: &http.Client{Timeout: 10 * time.Second}, pulls: map[string]chan struct{}{}, stop: make(chan struct{})}, nil
+		client: &http.Client{Timeout: 10 * time.Second}, parts: &http.Client{}, pulls: map[string]chan struct{}{}, stop: make(chan struct{})}, nil
 }
 
 // Run keeps the node's entry and its origin records alive until ctx ends, then stops

@@ -662,3 +662,44 @@ func TestReplayDownloadStopsWhenRefunded(t *testing.T) {
 		t.Errorf("a download after its refund: %d of %d bytes, ended by %v, want cut short", got, recs[0].Bytes, err)
 	}
 }
+
+// A fleet whose recordings stay on each node's disk (no bucket): any node serves a
+// replay recorded on another, whole and in ranges, by reading it from the node that
+// recorded it.
+func TestFleetServesReplaysRecordedOnAnotherNode(t *testing.T) {
+	parallelWait(t)
+	fleet := fleetOf(t, 2, nil)
+	a, b := fleet[0], fleet[1]
+	s := recordFree(t, a)
+	p := publish(t, a, s, webrtc.MimeTypeVP8, 30)
+	mustWatch(t, a, s).waitPackets(t, "video", 10, 10*time.Second)
+	waitRecorded(t, a, s.ID, 2*time.Second)
+	p.stop()
+	a.call("DELETE", "/v1/streams/"+s.ID, nil, nil)
+	waitRecording(t, a, s.ID, store.RecordingComplete)
+
+	links := func(n *testNode) replayLinks {
+		r := n.raw("POST", "/v1/streams/"+s.ID+"/replay", "", "", nil)
+		var l replayLinks
+		if r.status != 200 || json.Unmarshal([]byte(r.body), &l) != nil || len(l.Parts) != 1 {
+			t.Fatalf("replay links: %d %s", r.status, r.body)
+		}
+		return l
+	}
+	_, _, whole := fetchRange(t, links(a).Parts[0].URL, 0, -1)
+	onB := links(b).Parts[0].URL
+	if !strings.HasPrefix(onB, b.URL()) {
+		t.Fatalf("B's link %s is not B's", onB)
+	}
+	status, _, got := fetchRange(t, onB, 0, -1)
+	if status != 200 && status != 206 || !bytes.Equal(got, whole) {
+		t.Fatalf("the part from B: %d, %d bytes; from A, where it was recorded: %d bytes", status, len(got), len(whole))
+	}
+	status, h, mid := fetchRange(t, onB, 1000, 1999)
+	if status != 206 || !bytes.Equal(mid, whole[1000:2000]) || h.Get("Content-Range") != fmt.Sprintf("bytes 1000-1999/%d", len(whole)) {
+		t.Fatalf("a range from B: %d %q, %d bytes", status, h.Get("Content-Range"), len(mid))
+	}
+	if _, err := recording.Probe(bytes.NewReader(got)); err != nil {
+		t.Fatalf("the part from B does not play: %v", err)
+	}
+}

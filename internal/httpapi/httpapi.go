@@ -75,6 +75,9 @@ type Deps struct {
 	EventStreams *admission.Conns
 	// Relay serves other nodes' pulls (/internal/relay/{stream}); nil on a single node.
 	Relay http.Handler
+	// Parts serves this node's recording parts to the fleet's other nodes
+	// (/internal/parts); nil when there is no fleet, or its recordings are in a bucket.
+	Parts http.Handler
 	// Fleet tells where a stream's origin is; nil on a single node.
 	Fleet Fleet
 	// Recordings serves replays' parts; Replays signs and checks their links.
@@ -110,6 +113,8 @@ type Fleet interface {
 	OriginID(ctx context.Context, stream string) (node string, ok bool, err error)
 	Nodes(ctx context.Context) ([]cluster.Node, error)
 	Others(ctx context.Context) ([]cluster.Node, error)
+	// OpenPart reads a recording part kept on another node of the fleet.
+	OpenPart(ctx context.Context, node, key string) (io.ReadSeekCloser, time.Time, error)
 }
 
 type api struct {
@@ -301,6 +306,9 @@ func (a *api) routes() chi.Router {
 	if a.Relay != nil {
 		r.Get("/internal/relay/{stream}", a.Relay.ServeHTTP)
 		r.Post("/internal/relay/{stream}", a.Relay.ServeHTTP)
+	}
+	if a.Parts != nil {
+		r.Get("/internal/parts", a.Parts.ServeHTTP)
 	}
 	for _, prefix := range []string{"/whip", "/whep"} {
 		r.Group(func(r chi.Router) {

@@ -67,7 +67,7 @@ func newAPI(t testing.TB) *api {
 		Billing: bill, Ledger: ledger.New(db, ledger.Config{}), Resolver: res, Viewers: viewers, Gate: gate, Streams: lifecycle,
 		Decider:  &paywall.Decider{Entitlements: db, Offers: bill, Previews: mem},
 		Gatherer: prometheus.NewRegistry(), MaxBody: 64 << 10, PublicURL: "http://localhost:8080",
-		Logger: nil, Ready: func() bool { return true }, Relay: http.NotFoundHandler()}}
+		Logger: nil, Ready: func() bool { return true }, Relay: http.NotFoundHandler(), Parts: http.NotFoundHandler()}}
 }
 
 // The spec and the router must list the same operations.

@@ -161,7 +161,7 @@ func (a *api) servePart(w http.ResponseWriter, r *http.Request) {
 		problem.Answer(w, r, errReplayExpired)
 		return
 	}
-	var key string
+	var key, node string
 	parts, err := a.Store.Recordings(r.Context(), streamID)
 	if err != nil {
 		a.storeError(w, r, "recording", err)
@@ -169,7 +169,7 @@ func (a *api) servePart(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, p := range parts {
 		if p.ID == recID && path.Ext(p.Key) == ext {
-			key = p.Key
+			key, node = p.Key, p.Node
 		}
 	}
 	if key == "" {
@@ -177,6 +177,10 @@ func (a *api) servePart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f, modified, err := a.Recordings.Open(key)
+	if err != nil && a.Parts != nil && node != "" {
+		// Recorded by another node of the fleet, on its own disk: read from there.
+		f, modified, err = a.Fleet.OpenPart(r.Context(), node, key)
+	}
 	if err != nil {
 		a.Logger.Error("open recording", "stream", streamID, "recording", recID, "err", err)
 		problem.Answer(w, r, errNoRecording.With("this part of the recording is gone"))

@@ -233,6 +233,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	if err != nil {
 		return nil, err
 	}
+	var parts http.Handler
+	if n.Fleet != nil && cfg.RecordingsS3.Endpoint == "" {
+		// Each node keeps what it records; the others serve those replays from it.
+		parts = n.Fleet.PartHandler(recStorage.Open)
+		log.Warn("recordings are kept on the disk of the node that records them: other nodes serve their replays from it, and a node lost takes its replays with it; a fleet's recordings belong in a bucket (--recordings-s3-endpoint)",
+			"dir", recDir)
+	}
 	recMetrics := recording.NewMetrics(n.Registry)
 	n.Recorder = recording.New(recording.Config{Storage: recStorage, Store: db, Node: cfg.NodeID, //nolint:contextcheck // the recorder's sweeps live as long as the node; Close stops them
 		Metrics: recMetrics, Logger: log.With("component", "recording"), Retention: cfg.RecordingRetention, SweepEvery: cfg.RecordingSweep})
@@ -254,7 +261,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	n.handler = httpapi.New(httpapi.Deps{Store: db, SFU: n.SFU, WHIP: n.WHIP, Gatherer: publicMetrics,
 		Billing: n.Billing, Ledger: n.Ledger, Resolver: n.Resolver, Viewers: n.Viewers, Gate: n.Gate, Decider: n.Decider, Streams: lifecycle,
 		APIKey: cfg.APIKey, OperatorKeys: opKeys, Production: cfg.Production, WebhookAllowNetworks: webhookNets, Development: cfg.DevelopmentDefaults(), PublicURL: cfg.PublicURL,
-		MaxBody: cfg.MaxBodyBytes, Logger: log.With("component", "http"), Limits: limits, Relay: relay, Fleet: apiFleet,
+		MaxBody: cfg.MaxBodyBytes, Logger: log.With("component", "http"), Limits: limits, Relay: relay, Parts: parts, Fleet: apiFleet,
 		EventStreams: admission.NewConns("event-streams", cfg.MaxEventStreamsPerClient, cfg.MaxEventStreams, rejected, eventStreams),
 		Recordings:   recStorage, Replays: tokens, ReplayWindow: cfg.ReplayWindow, RecordingRetention: cfg.RecordingRetention,
 		ReplayRequests: recMetrics.ReplayRequests, Recorder: n.Recorder, Tips: n.tips, WebhooksWake: n.Webhooks.Wake,
