@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-// ErrPartGone: the node that keeps a recording part is not in the fleet any more.
+// ErrPartGone is a part whose node is not in the fleet any more.
 var ErrPartGone = errors.New("the node that recorded this part is gone")
 
 // partScope is what a part token signs: the part's key, apart from any stream id.
@@ -115,7 +115,7 @@ func (p *remotePart) Read(b []byte) (int, error) {
 	}
 	if p.body == nil || p.bodyAt != p.off {
 		p.closeBody()
-		resp, err := p.get(p.off, -1)
+		resp, err := p.get(p.off, -1) //nolint:bodyclose // kept as p.body, closed by closeBody
 		if err != nil {
 			return 0, err
 		}

@@ -214,7 +214,7 @@ func TestPreviewEndsAndDoesNotReset(t *testing.T) {
 	}
 	v := mustWatchToken(t, n, s, g.PlaybackToken)
 	v.waitPackets(t, "video", 10, 5*time.Second)
-	time.Sleep(1500 * time.Millisecond) // about time: half the 3 s preview watched
+	time.Sleep(1500 * time.Millisecond)                        // about time: half the 3 s preview watched
 	if err := v.sess.Close(context.Background()); err != nil { // the viewer reloads the page
 		t.Fatal(err)
 	}

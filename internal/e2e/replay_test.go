@@ -514,7 +514,7 @@ func TestRecordingContinuesAcrossAnEncoderReconnect(t *testing.T) {
 	from := time.Now()
 	// About time: a show of two seconds, an encoder away for one, two more seconds.
 	time.Sleep(2 * time.Second) // about time: two seconds of show
-	first.stop() // the encoder goes; the stream waits for it
+	first.stop()                // the encoder goes; the stream waits for it
 	before := first.video.Sent()
 	time.Sleep(time.Second) // about time: the encoder away a second
 	second := publish(t, n, s, webrtc.MimeTypeVP8, 30)

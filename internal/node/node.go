@@ -216,29 +216,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		fleet, apiFleet = n.Fleet, n.Fleet
 		relay = n.Fleet.RelayHandler(httpapi.StreamParam)
 	}
-	recDir := cfg.RecordingsDir
-	if recDir == "" {
-		recDir = filepath.Join(cfg.DataDir, "recordings")
-	}
-	var recStorage interface {
-		recording.Storage
-		httpapi.ReplayStorage
-	}
-	if s3 := cfg.RecordingsS3; s3.Endpoint != "" {
-		recStorage, err = recording.NewS3(ctx, recording.S3Config{Endpoint: s3.Endpoint, Bucket: s3.Bucket, Region: s3.Region,
-			AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Insecure: s3.Insecure, SpoolDir: recDir})
-	} else {
-		recStorage, err = recording.NewDir(recDir)
-	}
+	recStorage, parts, err := n.recordingStorage(ctx, cfg)
 	if err != nil {
 		return nil, err
-	}
-	var parts http.Handler
-	if n.Fleet != nil && cfg.RecordingsS3.Endpoint == "" {
-		// Each node keeps what it records; the others serve those replays from it.
-		parts = n.Fleet.PartHandler(recStorage.Open)
-		log.Warn("recordings are kept on the disk of the node that records them: other nodes serve their replays from it, and a node lost takes its replays with it; a fleet's recordings belong in a bucket (--recordings-s3-endpoint)",
-			"dir", recDir)
 	}
 	recMetrics := recording.NewMetrics(n.Registry)
 	n.Recorder = recording.New(recording.Config{Storage: recStorage, Store: db, Node: cfg.NodeID, //nolint:contextcheck // the recorder's sweeps live as long as the node; Close stops them
@@ -597,4 +577,29 @@ func (c *storeCheck) err() error {
 	defer cancel()
 	c.last, c.at = c.ping(ctx), time.Now()
 	return c.last
+}
+
+// recordingStorage is where recordings go (a bucket, or this node's disk) and, in a
+// fleet without a bucket, the handler that serves this node's parts to the others.
+func (n *Node) recordingStorage(ctx context.Context, cfg config.Config) (interface {
+	recording.Storage
+	httpapi.ReplayStorage
+}, http.Handler, error) {
+	dir := cfg.RecordingsDir
+	if dir == "" {
+		dir = filepath.Join(cfg.DataDir, "recordings")
+	}
+	if s3 := cfg.RecordingsS3; s3.Endpoint != "" {
+		st, err := recording.NewS3(ctx, recording.S3Config{Endpoint: s3.Endpoint, Bucket: s3.Bucket, Region: s3.Region,
+			AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Insecure: s3.Insecure, SpoolDir: dir})
+		return st, nil, err
+	}
+	st, err := recording.NewDir(dir)
+	if err != nil || n.Fleet == nil {
+		return st, nil, err
+	}
+	// Each node keeps what it records; the others serve those replays from it.
+	n.log.Warn("recordings are kept on the disk of the node that records them: other nodes serve their replays from it, and a node lost takes its replays with it; a fleet's recordings belong in a bucket (--recordings-s3-endpoint)",
+		"dir", dir)
+	return st, n.Fleet.PartHandler(st.Open), nil
 }
