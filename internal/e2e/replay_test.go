@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -24,6 +25,7 @@ import (
 	"github.com/livegate/livegate/internal/recording"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/testenv"
+	"github.com/livegate/livegate/internal/testservices"
 )
 
 type replayLinks struct {
@@ -702,4 +704,57 @@ func TestFleetServesReplaysRecordedOnAnotherNode(t *testing.T) {
 	if _, err := recording.Probe(bytes.NewReader(got)); err != nil {
 		t.Fatalf("the part from B does not play: %v", err)
 	}
+}
+
+// The recordings' disk fills up mid-show: the part stops at once (its row no longer says
+// "recording"), what was written is kept as an interrupted part that plays, the failure
+// is counted, and the stream goes on live. Needs root, for a small tmpfs of its own.
+func TestRecordingOnAFullDisk(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testservices.SkipHere(t, "a full disk needs a small tmpfs, which only root may mount")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount a 2 MiB tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	n := startNode(t, func(c *config.Config) { c.RecordingsDir = dir })
+	s := recordFree(t, n)
+	video, err := mediagen.NewVideo(webrtc.MimeTypeVP8, 4_000_000) // fills 2 MiB in about 4 s
+	if err != nil {
+		t.Fatal(err)
+	}
+	video.KeyframeEvery = 30
+	publishSource(t, n, s, video)
+	v := mustWatch(t, n, s)
+	v.waitPackets(t, "video", 10, 10*time.Second)
+
+	var parts []store.Recording
+	poll.Until(t, 15*time.Second, "the part stopped once the disk was full", func() error {
+		var err error
+		if parts, err = n.Store.Recordings(t.Context(), s.ID); err != nil {
+			return err
+		}
+		return poll.Want(len(parts) == 1 && parts[0].State != store.RecordingInProgress, "parts %+v", parts)
+	})
+	if p := parts[0]; p.State != store.RecordingInterrupted || p.Bytes == 0 {
+		t.Fatalf("the part after a full disk: %s with %d bytes, want interrupted with what was written", p.State, p.Bytes)
+	}
+	if got := scrape(t, n.URL()+"/metrics", "livegate_recording_failures_total"); got != 1 {
+		t.Errorf("recording failures counted: %v, want 1", got)
+	}
+	v.waitPackets(t, "video", len(v.snapshot("video"))+30, 5*time.Second) // the show goes on
+
+	n.call("DELETE", "/v1/streams/"+s.ID, nil, nil)
+	r := n.raw("POST", "/v1/streams/"+s.ID+"/replay", "", "", nil)
+	var links replayLinks
+	if r.status != 200 || json.Unmarshal([]byte(r.body), &links) != nil || len(links.Parts) != 1 {
+		t.Fatalf("replay of what was written: %d %s", r.status, r.body)
+	}
+	_, _, body := fetchRange(t, links.Parts[0].URL, 0, -1)
+	sum, err := recording.Probe(bytes.NewReader(body))
+	if err != nil || sum.Blocks["V_VP8"] == 0 || sum.DurationMS == 0 {
+		t.Fatalf("what was written does not play: %+v %v", sum, err)
+	}
+	t.Logf("kept %d bytes: %+v", len(body), sum)
 }

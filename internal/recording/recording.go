@@ -28,6 +28,8 @@ type Metrics struct {
 	InProgress     prometheus.Gauge
 	// ReplayRequests counts requests for replay links, by the status answered.
 	ReplayRequests *prometheus.CounterVec
+	// Failures counts parts the storage refused a write to (a full disk, a bucket away).
+	Failures prometheus.Counter
 }
 
 // NewMetrics registers the recorder's metrics with reg (nil: not registered).
@@ -41,11 +43,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "RTP packets a recording could not keep up with and dropped."}),
 		InProgress: prometheus.NewGauge(prometheus.GaugeOpts{Name: "livegate_recordings_in_progress",
 			Help: "Recordings being written on this node."}),
+		Failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "livegate_recording_failures_total",
+			Help: "Recording parts stopped because the storage refused a write (a full disk, a bucket away); what was written is kept."}),
 		ReplayRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livegate_replay_requests_total",
 			Help: "Requests for replay links, by HTTP status answered."}, []string{"status"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.BytesRecorded, m.FramesRecorded, m.PacketsDropped, m.InProgress, m.ReplayRequests)
+		reg.MustRegister(m.BytesRecorded, m.FramesRecorded, m.PacketsDropped, m.InProgress, m.ReplayRequests, m.Failures)
 	}
 	return m
 }
@@ -269,6 +273,28 @@ func (r *Recorder) start(ctx context.Context, st store.Stream, room Room, a *act
 	for i, t := range chosen {
 		t.Attach(sinks[i])
 	}
+	// A part the storage refuses ends at once, not when the stream does: its row stops
+	// saying "recording", and what was written plays.
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		select {
+		case <-p.failed:
+			r.mu.Lock()
+			mine := r.active[st.ID] == a
+			if mine {
+				delete(r.active, st.ID)
+			}
+			r.mu.Unlock()
+			if mine {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				r.finish(ctx, a)
+				cancel()
+			}
+		case <-p.done:
+		case <-r.stop: // Close finishes it
+		}
+	}()
 	log.Info("recording", "key", rec.Key, "tracks", len(chosen))
 	return nil
 }
@@ -302,7 +328,15 @@ func (r *Recorder) finish(ctx context.Context, a *active) {
 		_ = r.cfg.Storage.Remove(rec.Key)
 	}
 	if a.part.fatal != nil {
+		// What was written before the storage refused plays up to its last whole block,
+		// as a part a crash cut off does.
+		r.cfg.Metrics.Failures.Inc()
 		rec.State = store.RecordingFailed
+		if n, err := r.cfg.Storage.Size(rec.Key); err == nil && n > 0 && a.part.started {
+			rec.State, rec.Bytes = store.RecordingInterrupted, n
+		}
+		r.cfg.Logger.Warn("recording stopped: the storage refused a write", "stream", rec.StreamID, "recording", rec.ID,
+			"kept", rec.State, "bytes", rec.Bytes, "err", a.part.fatal)
 	}
 	if err := r.cfg.Store.FinishRecording(ctx, rec); err != nil {
 		r.cfg.Logger.Error("recording: finish", "stream", rec.StreamID, "recording", rec.ID, "err", err)

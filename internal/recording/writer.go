@@ -104,6 +104,10 @@ type part struct {
 
 	mu      sync.Mutex
 	stopped bool
+
+	// failed is closed when the part is abandoned (the storage refused a write).
+	failed   chan struct{}
+	failOnce sync.Once
 }
 
 func newPart(f File, infos []sfu.TrackInfo, askKey func(), m *Metrics, log *slog.Logger) *part {
@@ -115,7 +119,7 @@ func newPart(f File, infos []sfu.TrackInfo, askKey func(), m *Metrics, log *slog
 // makePart is a part whose writer is not running yet.
 func makePart(f File, infos []sfu.TrackInfo, askKey func(), m *Metrics, log *slog.Logger) *part {
 	p := &part{log: log, metrics: m, file: &counted{File: f, metrics: m}, in: make(chan packet, queueLen),
-		stop: make(chan struct{}), done: make(chan struct{}), askKey: askKey}
+		stop: make(chan struct{}), done: make(chan struct{}), askKey: askKey, failed: make(chan struct{})}
 	p.mux = &webmMuxer{file: p.file, log: log}
 	if len(infos) > 0 && strings.EqualFold(infos[0].MimeType, "video/h264") {
 		p.mux = &mp4Muxer{out: p.file}
@@ -391,8 +395,13 @@ func (m *webmMuxer) close() error {
 }
 
 func (p *part) fail(err error) {
-	p.fatal = err
-	p.log.Error("recording: part abandoned", "err", err)
+	if p.fatal == nil {
+		p.fatal = err
+	}
+	p.failOnce.Do(func() {
+		p.log.Error("recording: part abandoned", "err", err)
+		close(p.failed)
+	})
 }
 
 // finish writes what is left and closes the file, completing the container.
