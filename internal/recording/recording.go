@@ -275,6 +275,7 @@ func (r *Recorder) start(ctx context.Context, st store.Stream, room Room, a *act
 	}
 	// A part the storage refuses ends at once, not when the stream does: its row stops
 	// saying "recording", and what was written plays.
+	life := context.WithoutCancel(ctx) // the part outlives the call that started it
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -287,7 +288,7 @@ func (r *Recorder) start(ctx context.Context, st store.Stream, room Room, a *act
 			}
 			r.mu.Unlock()
 			if mine {
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				ctx, cancel := context.WithTimeout(life, 30*time.Second)
 				r.finish(ctx, a)
 				cancel()
 			}
