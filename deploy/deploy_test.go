@@ -9,6 +9,7 @@ package deploy_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -61,7 +62,8 @@ func TestManifestsValidateAgainstKubernetesSchemas(t *testing.T) {
 			kinds[sig.Kind] = true
 		}
 	}
-	for _, want := range []string{"DaemonSet", "Service", "PodDisruptionBudget", "Secret", "StatefulSet"} {
+	for _, want := range []string{"Deployment", "Service", "PodDisruptionBudget", "Secret", "StatefulSet", "HorizontalPodAutoscaler",
+		"ServiceAccount", "ClusterRole", "ClusterRoleBinding"} {
 		if !kinds[want] {
 			t.Errorf("no valid %s among the manifests (got %v)", want, kinds)
 		}
@@ -74,7 +76,7 @@ func TestSchemasRefuseWhatKubernetesWould(t *testing.T) {
 	for name, doc := range map[string]string{
 		"unknown field": "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: x}\nspec: {maxUnavailabel: 1}\n",
 		"wrong type":    "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {ports: [{port: eighty}]}\n",
-		"no such probe": "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: x}\nspec: {selector: {}, template: {spec: {containers: [{name: a, readynessProbe: {}}]}}}\n",
+		"no such probe": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {selector: {}, template: {spec: {containers: [{name: a, readynessProbe: {}}]}}}\n",
 	} {
 		for _, res := range v.Validate(name, readCloser(doc)) {
 			if res.Status == validator.Valid {
@@ -118,19 +120,27 @@ func dig(v any, path ...string) any {
 }
 
 // The livegate workload fits the server: probes on its health endpoints, a termination
-// grace that covers the drain, the UDP mux port on the host, secrets from the Secret,
-// a disruption budget, and only settings livegate has.
+// grace that covers the drain, the UDP mux port on the host, one pod per machine, its
+// public address read from the API (which its service account may read), secrets from
+// the Secret, a disruption budget, an autoscaler on the Deployment, and only settings
+// livegate has.
 func TestLivegateWorkloadFitsTheNode(t *testing.T) {
 	known := config.EnvNames()
-	var ds, pdb doc
+	var ds, pdb, hpa, role, binding doc
 	secretKeys := map[string]bool{}
 	for _, file := range manifests(t) {
 		for _, d := range docs(t, file) {
 			switch {
-			case d["kind"] == "DaemonSet" && dig(d, "metadata", "name") == "livegate":
+			case d["kind"] == "Deployment" && dig(d, "metadata", "name") == "livegate":
 				ds = d
 			case d["kind"] == "PodDisruptionBudget":
 				pdb = d
+			case d["kind"] == "HorizontalPodAutoscaler":
+				hpa = d
+			case d["kind"] == "ClusterRole":
+				role = d
+			case d["kind"] == "ClusterRoleBinding":
+				binding = d
 			case d["kind"] == "Secret" && dig(d, "metadata", "name") == "livegate":
 				for k := range dig(d, "stringData").(map[string]any) {
 					secretKeys[k] = true
@@ -138,8 +148,22 @@ func TestLivegateWorkloadFitsTheNode(t *testing.T) {
 			}
 		}
 	}
-	if ds == nil || pdb == nil || len(secretKeys) == 0 {
-		t.Fatalf("missing the livegate DaemonSet, its PodDisruptionBudget or its Secret")
+	if ds == nil || pdb == nil || hpa == nil || role == nil || binding == nil || len(secretKeys) == 0 {
+		t.Fatalf("missing the livegate Deployment, its PodDisruptionBudget, autoscaler, ClusterRole and binding, or its Secret")
+	}
+	if dig(hpa, "spec", "scaleTargetRef", "kind") != "Deployment" || dig(hpa, "spec", "scaleTargetRef", "name") != "livegate" {
+		t.Errorf("the autoscaler scales %v", dig(hpa, "spec", "scaleTargetRef"))
+	}
+	rule := dig(role, "rules").([]any)[0]
+	if fmt.Sprint(dig(rule, "resources")) != "[nodes]" || fmt.Sprint(dig(rule, "verbs")) != "[get]" {
+		t.Errorf("the ClusterRole grants %v: want get on nodes, and nothing else", rule)
+	}
+	if sa := dig(ds, "spec", "template", "spec", "serviceAccountName"); sa != "livegate" ||
+		dig(binding, "subjects").([]any)[0].(map[string]any)["name"] != sa || dig(binding, "roleRef", "name") != dig(role, "metadata", "name") {
+		t.Errorf("the pods' service account %v is not the one bound to the node reader", sa)
+	}
+	if dig(ds, "spec", "template", "spec", "affinity", "podAntiAffinity", "requiredDuringSchedulingIgnoredDuringExecution") == nil {
+		t.Error("two pods could land on one machine, whose ports they share")
 	}
 	for k := range secretKeys {
 		if !slices.Contains(known, k) {
@@ -191,6 +215,13 @@ func TestLivegateWorkloadFitsTheNode(t *testing.T) {
 	}
 	if !udp {
 		t.Errorf("no UDP port matching LIVEGATE_UDP_PORT %q", env["LIVEGATE_UDP_PORT"])
+	}
+	kubeNode := false
+	for _, e := range dig(c, "env").([]any) {
+		kubeNode = kubeNode || dig(e, "name") == "LIVEGATE_KUBE_NODE" && dig(e, "valueFrom", "fieldRef", "fieldPath") == "spec.nodeName"
+	}
+	if !kubeNode || !strings.Contains(env["LIVEGATE_PUBLIC_URL"], "{public_ip}") {
+		t.Errorf("the pods do not announce their machine's public address (LIVEGATE_KUBE_NODE from spec.nodeName, {public_ip} in LIVEGATE_PUBLIC_URL): %v", env)
 	}
 	if env["LIVEGATE_PRODUCTION"] != "true" {
 		t.Error("the cluster's nodes do not run with --production")

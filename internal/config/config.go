@@ -38,6 +38,11 @@ type Config struct {
 	// RelayNetworks are CIDRs other nodes of the fleet are reached at for relays (their
 	// own network, which viewers' candidates may not name).
 	RelayNetworks []string
+	// KubeNode is the Kubernetes node the pod runs on (spec.nodeName): its public address
+	// (the livegate.io/public-ip annotation, else its ExternalIP) is announced for media
+	// and fills {public_ip} in PublicURL and InternalURL. KubeAPI and KubeCredentials
+	// reach the API (empty: in-cluster).
+	KubeNode, KubeAPI, KubeCredentials string
 	// RelayUDPPorts is the range (MIN-MAX) of UDP ports relays between nodes use, each
 	// relay a port of its own on each side; empty: any free port.
 	RelayUDPPorts string
@@ -216,6 +221,9 @@ func flags(c *Config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.Region, "region", c.Region, "where this node runs (e.g. eu-west), as the fleet's registry shows it")
 	fs.DurationVar(&c.RelayIdle, "relay-idle", c.RelayIdle, "how long a node keeps relaying a stream from its origin after its last viewer left")
 	fs.Var((*listFlag)(&c.WebhookAllowNetworks), "webhook-allow-networks", "comma-separated CIDRs of the operator's own network that webhooks out may be posted to (default: public addresses only)")
+	fs.StringVar(&c.KubeNode, "kube-node", c.KubeNode, "the Kubernetes node this pod runs on (spec.nodeName): its livegate.io/public-ip annotation, else its ExternalIP, is announced for media and fills {public_ip} in --public-url")
+	fs.StringVar(&c.KubeAPI, "kube-api", c.KubeAPI, "the Kubernetes API's URL (default: in-cluster)")
+	fs.StringVar(&c.KubeCredentials, "kube-credentials", c.KubeCredentials, "directory of the service account's token and ca.crt (default: in-cluster)")
 	fs.StringVar(&c.RelayUDPPorts, "relay-udp-ports", c.RelayUDPPorts, "UDP ports (MIN-MAX) relays between nodes use, one per relay on each side (default: any free port)")
 	fs.Var((*listFlag)(&c.RelayNetworks), "relay-networks", "comma-separated CIDRs other nodes are reached at for relays (e.g. 10.0.0.0/8); empty: as --remote-networks, or anywhere")
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "operator/creator API key for /v1 (required with --production)")

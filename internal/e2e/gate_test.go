@@ -9,10 +9,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"os"
@@ -709,5 +711,49 @@ func TestNAT1To1AddressAnnounced(t *testing.T) {
 	}
 	if !announced {
 		t.Errorf("%s not announced: %v", public, hosts)
+	}
+}
+
+// On Kubernetes the node announces the public address of the machine its pod runs on,
+// read from the API with the pod's service account: the operator's annotation first.
+// The API is a stand-in here (TLS, the service account's token, the Node object as the
+// API serves it): no cluster runs where the tests do.
+func TestPublicAddressFromTheKubernetesNode(t *testing.T) {
+	const public = "198.51.100.9" // TEST-NET-2: announced, never sent to
+	var asked atomic.Int64
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer sa-token" || r.URL.Path != "/api/v1/nodes/node-1" {
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		}
+		asked.Add(1)
+		_, _ = io.WriteString(w, `{"metadata":{"name":"node-1","annotations":{"livegate.io/public-ip":"`+public+`"}},`+
+			`"status":{"addresses":[{"type":"InternalIP","address":"10.0.0.5"}]}}`)
+	}))
+	t.Cleanup(srv.Close)
+	creds := t.TempDir()
+	if err := os.WriteFile(filepath.Join(creds, "ca.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(creds, "token"), []byte("sa-token"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := startProcess(t, "", []string{"--kube-node", "node-1", "--kube-api", srv.URL, "--kube-credentials", creds}, nil)
+	if asked.Load() == 0 {
+		t.Fatal("the node never asked the API for its Node")
+	}
+	s := n.newStream()
+	r := n.raw("POST", "/whip/"+s.ID, "application/sdp", offerSDP(t, true), map[string]string{"Authorization": "Bearer " + s.StreamKey})
+	if r.status != 201 {
+		t.Fatalf("WHIP: %d %s", r.status, r.body)
+	}
+	if !strings.Contains(r.body, " "+public+" ") || strings.Contains(r.body, " 127.0.0.1 ") {
+		t.Errorf("the answer's candidates do not announce the node's public address %s:\n%s", public, r.body)
+	}
+
+	// A node the API gives no public address for refuses to start, saying what to do.
+	code, out := testenv.RunUntilExit(t, []string{"--kube-node", "node-2", "--kube-api", srv.URL, "--kube-credentials", creds}, nil, 20*time.Second)
+	if code == 0 || !strings.Contains(out, "node-2") {
+		t.Errorf("a node without a public address started (exit %d):\n%s", code, out)
 	}
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/countries"
 	"github.com/livegate/livegate/internal/httpapi"
+	"github.com/livegate/livegate/internal/kube"
 	"github.com/livegate/livegate/internal/ledger"
 	"github.com/livegate/livegate/internal/notify"
 	"github.com/livegate/livegate/internal/paywall"
@@ -80,6 +81,11 @@ type Node struct {
 
 // New builds a node: opens the database, the media sockets and the HTTP listener.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err error) {
+	if cfg.KubeNode != "" {
+		if cfg, err = withNodeAddress(ctx, cfg, log); err != nil {
+			return nil, err
+		}
+	}
 	n := &Node{cfg: cfg, log: log, Registry: prometheus.NewRegistry()}
 	n.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// What is opened is closed again, newest first, if a later step fails.
@@ -602,4 +608,20 @@ func (n *Node) recordingStorage(ctx context.Context, cfg config.Config) (interfa
 	n.log.Warn("recordings are kept on the disk of the node that records them: other nodes serve their replays from it, and a node lost takes its replays with it; a fleet's recordings belong in a bucket (--recordings-s3-endpoint)",
 		"dir", dir)
 	return st, n.Fleet.PartHandler(st.Open), nil
+}
+
+// withNodeAddress fills in the public address of the Kubernetes node the pod runs on:
+// announced for media (unless --nat-1to1-ips names it), and {public_ip} in the URLs.
+func withNodeAddress(ctx context.Context, cfg config.Config, log *slog.Logger) (config.Config, error) {
+	ip, err := kube.PublicIP(ctx, kube.Config{Node: cfg.KubeNode, API: cfg.KubeAPI, Credentials: cfg.KubeCredentials})
+	if err != nil {
+		return cfg, fmt.Errorf("public address: %w", err)
+	}
+	if len(cfg.NAT1To1IPs) == 0 {
+		cfg.NAT1To1IPs = []string{ip.String()}
+	}
+	cfg.PublicURL = strings.ReplaceAll(cfg.PublicURL, "{public_ip}", ip.String())
+	cfg.InternalURL = strings.ReplaceAll(cfg.InternalURL, "{public_ip}", ip.String())
+	log.Info("public address from the Kubernetes node", "node", cfg.KubeNode, "ip", ip.String(), "public_url", cfg.PublicURL)
+	return cfg, nil
 }

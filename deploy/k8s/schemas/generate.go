@@ -20,12 +20,16 @@ import (
 )
 
 var kinds = map[string]string{ // definition -> file
-	"io.k8s.api.apps.v1.DaemonSet":             "daemonset-apps-v1.json",
-	"io.k8s.api.apps.v1.StatefulSet":           "statefulset-apps-v1.json",
-	"io.k8s.api.core.v1.Service":               "service-v1.json",
-	"io.k8s.api.core.v1.Secret":                "secret-v1.json",
-	"io.k8s.api.core.v1.ConfigMap":             "configmap-v1.json",
-	"io.k8s.api.policy.v1.PodDisruptionBudget": "poddisruptionbudget-policy-v1.json",
+	"io.k8s.api.apps.v1.Deployment":                     "deployment-apps-v1.json",
+	"io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler": "horizontalpodautoscaler-autoscaling-v2.json",
+	"io.k8s.api.core.v1.ServiceAccount":                 "serviceaccount-v1.json",
+	"io.k8s.api.rbac.v1.ClusterRole":                    "clusterrole-rbac-v1.json",
+	"io.k8s.api.rbac.v1.ClusterRoleBinding":             "clusterrolebinding-rbac-v1.json",
+	"io.k8s.api.apps.v1.StatefulSet":                    "statefulset-apps-v1.json",
+	"io.k8s.api.core.v1.Service":                        "service-v1.json",
+	"io.k8s.api.core.v1.Secret":                         "secret-v1.json",
+	"io.k8s.api.core.v1.ConfigMap":                      "configmap-v1.json",
+	"io.k8s.api.policy.v1.PodDisruptionBudget":          "poddisruptionbudget-policy-v1.json",
 }
 
 func main() {
