@@ -477,33 +477,41 @@ func TestBrowserWaitsForRoomOnAFullNode(t *testing.T) {
 // on its own to another node of the fleet and plays again.
 func TestBrowserMovesToAnotherNodeWhenItsNodeDies(t *testing.T) {
 	chromium := chromiumPath(t)
-	fleet := newProcessFleet(t, "--session-ttl", "3s")
-	a, b, c := fleet.start("node-a"), fleet.start("node-b"), fleet.start("node-c")
-	s := a.newStream()
-	publish(t, a, s, webrtc.MimeTypeVP8, 30)
+	for _, how := range []string{"killed", "drained"} { // SIGKILL, or SIGTERM's drain
+		t.Run(how, func(t *testing.T) {
+			fleet := newProcessFleet(t, "--session-ttl", "3s", "--shutdown-grace", "2s")
+			a, b, c := fleet.start("node-a"), fleet.start("node-b"), fleet.start("node-c")
+			s := a.newStream()
+			publish(t, a, s, webrtc.MimeTypeVP8, 30)
 
-	browser := startBrowser(t, chromium)
-	if _, err := chromedp.Run(browser, chromedp.Navigate(b.URL()+"/watch/"+s.ID+"?loopback=1")); err != nil {
-		t.Fatalf("open the viewer page: %v", err)
-	}
-	waitBrowserMedia(t, browser)
-	b.proc.Kill()
-	killed := time.Now()
-	poll.Until(t, 30*time.Second, "the page watching from another node after its node died", func() error {
-		on, err := chromedp.Run(browser, chromedp.Evaluate[string](`window.livegateNode || ""`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if on == a.URL() || on == c.URL() {
-			t.Logf("the page moved to %s %v after its node died", on, time.Since(killed).Round(100*time.Millisecond))
-			return nil
-		}
-		st, _ := chromedp.Run(browser, chromedp.Evaluate[string](`document.getElementById("status").textContent`))
-		return fmt.Errorf("it watches from %q (status %q)", on, st)
-	})
-	got := waitBrowserMedia(t, browser)
-	if got.State != "connected" || got.Status != "Live" {
-		t.Fatalf("after moving: %+v", got)
+			browser := startBrowser(t, chromium)
+			if _, err := chromedp.Run(browser, chromedp.Navigate(b.URL()+"/watch/"+s.ID+"?loopback=1")); err != nil {
+				t.Fatalf("open the viewer page: %v", err)
+			}
+			waitBrowserMedia(t, browser)
+			if how == "killed" {
+				b.proc.Kill()
+			} else {
+				b.proc.Terminate()
+			}
+			gone := time.Now()
+			poll.Until(t, 30*time.Second, "the page watching from another node after its node "+how, func() error {
+				on, err := chromedp.Run(browser, chromedp.Evaluate[string](`window.livegateNode || ""`))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if on == a.URL() || on == c.URL() {
+					t.Logf("the page moved to %s %v after its node was %s", on, time.Since(gone).Round(100*time.Millisecond), how)
+					return nil
+				}
+				st, _ := chromedp.Run(browser, chromedp.Evaluate[string](`document.getElementById("status").textContent`))
+				return fmt.Errorf("it watches from %q (status %q)", on, st)
+			})
+			got := waitBrowserMedia(t, browser)
+			if got.State != "connected" || got.Status != "Live" {
+				t.Fatalf("after moving: %+v", got)
+			}
+		})
 	}
 }
 
