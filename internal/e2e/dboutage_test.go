@@ -113,3 +113,48 @@ func TestTicketTokenDuringDatabaseOutage(t *testing.T) {
 		t.Errorf("a join without a token while the database is away: %d", r.status)
 	}
 }
+
+// PostgreSQL hangs (paused: its connections open, nothing answering): the node says it
+// is not ready within seconds, media goes on, a viewer of the live stream it serves
+// joins without waiting on the database, what needs it gets 503 in bounded time (not a
+// request hanging), and all is well again once it answers.
+func TestDatabasePaused(t *testing.T) {
+	pg := testservices.StartPostgres(t)
+	n := startProcess(t, pg.URL, nil, nil)
+	s := n.newStream()
+	publish(t, n, s, webrtc.MimeTypeVP8, 30)
+	v := mustWatch(t, n, s)
+	v.waitPackets(t, "video", 10, 10*time.Second)
+
+	pg.Pause(t)
+	defer pg.Resume(t)
+	paused := time.Now()
+	poll.Until(t, 10*time.Second, "/readyz failing with the database paused", func() error {
+		r := n.raw("GET", "/readyz", "", "", nil)
+		return poll.Want(r.status == 503, "/readyz %d", r.status)
+	})
+	t.Logf("/readyz failed %v after the pause", time.Since(paused).Round(100*time.Millisecond))
+	v.waitPackets(t, "video", len(v.snapshot("video"))+30, 5*time.Second)
+
+	joined := time.Now()
+	late := mustWatch(t, n, s)
+	late.waitPackets(t, "video", 10, 10*time.Second)
+	t.Logf("a new viewer joined in %v with the database paused", time.Since(joined).Round(10*time.Millisecond))
+
+	key := map[string]string{"Authorization": "Bearer " + n.apiKey()}
+	asked := time.Now()
+	r := n.raw("GET", "/v1/streams", "", "", key)
+	expectProblem(t, "the catalog with the database paused", r, 503, "store-unavailable")
+	if took := time.Since(asked); took > 15*time.Second {
+		t.Errorf("the catalog took %v to say the database is away", took)
+	}
+
+	pg.Resume(t)
+	poll.Until(t, 15*time.Second, "/readyz once the database answers again", func() error {
+		r := n.raw("GET", "/readyz", "", "", nil)
+		return poll.Want(r.status == 200, "/readyz %d", r.status)
+	})
+	if st := n.call("GET", "/v1/streams", nil, nil); st != 200 {
+		t.Errorf("the catalog once the database answers: %d", st)
+	}
+}

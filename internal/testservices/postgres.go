@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -209,8 +210,56 @@ func (p *Postgres) Stop(t testing.TB) {
 	if p.s == nil {
 		return
 	}
+	p.signal(syscall.SIGCONT) // a paused server cannot stop
 	if err := p.s.stop(); err != nil {
 		t.Logf("stop PostgreSQL: %v", err)
 	}
 	p.s = nil
+}
+
+// Pause stops the server's processes where they are (SIGSTOP): its connections stay
+// open and nothing answers, as a server that hangs or a network that drops its packets
+// would. Resume lets them go on.
+func (p *Postgres) Pause(t testing.TB) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.s == nil {
+		t.Fatal("pause PostgreSQL: it is not running")
+	}
+	p.signal(syscall.SIGSTOP)
+}
+
+// Resume undoes Pause.
+func (p *Postgres) Resume(t testing.TB) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.s != nil {
+		p.signal(syscall.SIGCONT)
+	}
+}
+
+// signal sends sig to the server and every process it started (its backends).
+func (p *Postgres) signal(sig syscall.Signal) {
+	root := p.s.cmd.Process.Pid
+	pids := []int{root}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: the command may hold spaces, so read after its ')'.
+		rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
+		fields := strings.Fields(rest)
+		if len(fields) > 1 && fields[1] == strconv.Itoa(root) {
+			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(f))); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, sig)
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -67,7 +68,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > connectTimeout {
 			cfg.ConnectTimeout = connectTimeout
 		}
-		db := sql.OpenDB(unavailableConnector{stdlib.GetConnector(*cfg)})
+		db := sql.OpenDB(unavailableConnector{Connector: stdlib.GetConnector(*cfg), health: &health{}})
 		db.SetMaxOpenConns(20)
 		d = &DB{db: db, dialect: postgres}
 	} else {
@@ -432,51 +433,191 @@ const connectTimeout = 3 * time.Second
 
 // unavailableConnector marks the errors of a database that is away as
 // store.ErrUnavailable, which callers answer with 503 rather than 500: a failure to
-// connect, and on a pooled connection the server's word that it is shutting down or
-// the connection's loss.
-type unavailableConnector struct{ driver.Connector }
+// connect, on a pooled connection the server's word that it is shutting down or the
+// connection's loss, and a statement with no answer within statementTimeout (a server
+// paused, or cut off without closing its connections). While the database is known to
+// be away, statements fail at once, one a second going through to learn whether it is
+// back, so that a paused database costs each request nothing rather than ten seconds.
+type unavailableConnector struct {
+	driver.Connector
+	health *health
+}
+
+// statementTimeout bounds a statement whose caller set no sooner deadline.
+const statementTimeout = 10 * time.Second
+
+// health is what the connections of one pool know of the database.
+type health struct {
+	mu       sync.Mutex
+	down     bool
+	lastTry  time.Time
+	lastDown error
+}
+
+// admit says whether a statement may go to the database now: always when it answers;
+// while it does not, one a second (the probe, bounded more tightly).
+func (h *health) admit() (timeout time.Duration, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.down {
+		return statementTimeout, nil
+	}
+	if time.Since(h.lastTry) < time.Second {
+		return 0, fmt.Errorf("%w: %v", store.ErrUnavailable, h.lastDown)
+	}
+	h.lastTry = time.Now()
+	return 2 * time.Second, nil
+}
+
+// saw records how a statement (or a connection) fared.
+func (h *health) saw(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case err == nil:
+		h.down = false
+	case errors.Is(err, store.ErrUnavailable):
+		if !h.down {
+			h.lastTry = time.Now()
+		}
+		h.down, h.lastDown = true, err
+	}
+}
 
 func (c unavailableConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	timeout, err := c.health.admit()
+	if err != nil {
+		return nil, err
+	}
+	if timeout < statementTimeout { // a probe of a database known away: a short one
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Second)
+		defer cancel()
+	}
 	conn, err := c.Connector.Connect(ctx)
-	if err != nil && ctx.Err() == nil {
-		return nil, fmt.Errorf("%w: %v", store.ErrUnavailable, err)
+	if err != nil && (ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded)) {
+		err = fmt.Errorf("%w: %v", store.ErrUnavailable, err)
+		c.health.saw(err)
+		return nil, err
 	}
 	if pc, ok := conn.(*stdlib.Conn); ok {
-		return unavailableConn{pc}, nil // every other method of pgx's is promoted as it is
+		return unavailableConn{pc, c.health}, nil // every other method of pgx's is promoted as it is
 	}
 	return conn, err
 }
 
 // unavailableConn is a pgx connection whose outage errors say so.
-type unavailableConn struct{ *stdlib.Conn }
+type unavailableConn struct {
+	*stdlib.Conn
+	health *health
+}
+
+// bound gives a statement its deadline; done reports how it fared and releases it.
+func (c unavailableConn) bound(ctx context.Context) (context.Context, func(error) error, error) {
+	timeout, err := c.health.admit()
+	if err != nil {
+		return nil, nil, err
+	}
+	sctx, cancel := ctx, context.CancelFunc(func() {})
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > timeout {
+		sctx, cancel = context.WithTimeout(ctx, timeout)
+	}
+	return sctx, func(err error) error {
+		err = unavailable(ctx, sctx, err) // before the release, which ends sctx too
+		cancel()
+		c.health.saw(err)
+		return err
+	}, nil
+}
 
 func (c unavailableConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
-	rows, err := c.Conn.QueryContext(ctx, q, args)
-	return rows, unavailable(ctx, err)
+	sctx, done, err := c.bound(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := c.Conn.QueryContext(sctx, q, args)
+	if err != nil {
+		return nil, done(err)
+	}
+	if r, ok := rows.(*stdlib.Rows); ok {
+		// The rows are read under the statement's deadline; it is released when they close.
+		return boundRows{r, done}, nil
+	}
+	return rows, done(nil)
 }
 
 func (c unavailableConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
-	res, err := c.Conn.ExecContext(ctx, q, args)
-	return res, unavailable(ctx, err)
+	sctx, done, err := c.bound(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.Conn.ExecContext(sctx, q, args)
+	return res, done(err)
 }
 
+// BeginTx runs under the caller's ctx alone: pgx commits under the context the
+// transaction began with, so a deadline of the BEGIN's own would fail the COMMIT. The
+// transaction's statements are bounded one by one.
 func (c unavailableConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if _, err := c.health.admit(); err != nil {
+		return nil, err
+	}
 	tx, err := c.Conn.BeginTx(ctx, opts)
-	return tx, unavailable(ctx, err)
+	err = unavailable(ctx, ctx, err)
+	c.health.saw(err)
+	return tx, err
 }
 
-func (c unavailableConn) Ping(ctx context.Context) error { return unavailable(ctx, c.Conn.Ping(ctx)) }
+// Ping is a health probe: one that fails, by its caller's deadline or otherwise, is the
+// database away.
+func (c unavailableConn) Ping(ctx context.Context) error {
+	if _, err := c.health.admit(); err != nil {
+		return err
+	}
+	err := c.Conn.Ping(ctx)
+	if err == nil {
+		c.health.saw(nil)
+		return nil
+	}
+	// pgx answers any failed ping with driver.ErrBadConn (database/sql then tries a new
+	// connection, which an expired deadline stops before it dials): the database is
+	// away all the same.
+	away := err
+	if !errors.Is(err, store.ErrUnavailable) {
+		away = fmt.Errorf("%w: ping: %v", store.ErrUnavailable, err)
+	}
+	c.health.saw(away)
+	if errors.Is(err, driver.ErrBadConn) {
+		return err
+	}
+	return away
+}
 
-// unavailable wraps err in store.ErrUnavailable when it says the server is going away
-// or the connection is lost (SQLSTATE classes 08 and 57, a network error); database/sql's
-// own retry signal (driver.ErrBadConn) and the caller's cancellation pass as they are.
-func unavailable(ctx context.Context, err error) error {
+// boundRows releases its statement's deadline when closed.
+type boundRows struct {
+	*stdlib.Rows
+	done func(error) error
+}
+
+func (r boundRows) Close() error {
+	err := r.Rows.Close()
+	_ = r.done(nil)
+	return err
+}
+
+// unavailable wraps err in store.ErrUnavailable when it says the server is going away,
+// the connection is lost (SQLSTATE classes 08 and 57, a network error) or the statement
+// had no answer by its own deadline (sctx's, not the caller's ctx); database/sql's own
+// retry signal (driver.ErrBadConn) and the caller's cancellation pass as they are.
+func unavailable(ctx, sctx context.Context, err error) error {
 	if err == nil || ctx.Err() != nil || errors.Is(err, driver.ErrBadConn) || errors.Is(err, store.ErrUnavailable) {
 		return err
 	}
 	var pgErr *pgconn.PgError
 	var netErr net.Error
 	switch {
+	case errors.Is(sctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("%w: no answer within its deadline: %v", store.ErrUnavailable, err)
 	case errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57")):
 	case errors.As(err, &netErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 	default:
