@@ -196,10 +196,20 @@ func (f *receiver) forward(h *rtp.Header, pkt []byte) {
 	}
 	sinks := *f.sinks.Load()
 	sent := 0
+	fan := f.room.sfu.fanOuts
+	if len(sinks) < 2 {
+		fan = nil // one datagram: nothing to batch
+	}
+	if fan != nil {
+		fan.begin()
+	}
 	for _, s := range sinks {
 		if s.WriteRTP(h, payload, key) {
 			sent++
 		}
+	}
+	if fan != nil {
+		fan.end()
 	}
 	if sent > 0 {
 		m := f.room.sfu.metrics

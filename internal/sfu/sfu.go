@@ -105,6 +105,7 @@ type SFU struct {
 	relayAPI    *webrtc.API // an edge's pulls from origins
 	relaySubAPI *webrtc.API // an origin's side of them
 	udpMux      ice.UDPMux
+	fanOuts     *fanOuts // batches the sends of the viewers' shared port during a fan-out
 	tcpMux      ice.TCPMux
 	tcpLn       net.Listener
 	draining    atomic.Bool
@@ -153,7 +154,7 @@ func New(cfg Config) (*SFU, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.udpMux = udpMux
+	s.udpMux, s.fanOuts = udpMux, udpMux.fanOuts
 	if cfg.TCPAddr != "" {
 		ln, err := new(net.ListenConfig).Listen(context.Background(), "tcp", cfg.TCPAddr)
 		if err != nil {

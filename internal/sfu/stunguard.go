@@ -154,6 +154,23 @@ func isSTUNRequest(b []byte) bool {
 type guardedConn struct {
 	*net.UDPConn
 	guard *stunGuard
+
+	// The fan-outs' batch (nil: every write is a system call of its own).
+	fanOuts *fanOuts
+	mu      sync.Mutex
+	batch   *batch
+}
+
+// flush sends the datagrams the socket's batch holds.
+func (c *guardedConn) flush() {
+	if c.batch == nil {
+		return
+	}
+	c.mu.Lock()
+	if c.batch.n > 0 {
+		c.batch.flush()
+	}
+	c.mu.Unlock()
 }
 
 func (c *guardedConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
@@ -167,6 +184,19 @@ func (c *guardedConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 func (c *guardedConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 	if !c.guard.allow(b, addr) {
 		return len(b), nil // as if lost on the way: ICE retransmits
+	}
+	if c.batch != nil && c.fanOuts.open.Load() > 0 {
+		c.mu.Lock()
+		// Read again under the lock: a fan-out that ended meanwhile has flushed, and
+		// this write goes straight out.
+		if c.fanOuts.open.Load() > 0 && c.batch.add(b, addr) {
+			if c.batch.n == batchSlots {
+				c.batch.flush()
+			}
+			c.mu.Unlock()
+			return len(b), nil
+		}
+		c.mu.Unlock()
 	}
 	return c.UDPConn.WriteToUDPAddrPort(b, addr)
 }

@@ -26,6 +26,7 @@ type udpMux struct {
 	port    int
 	bufSize int
 	guard   *stunGuard // every address's socket shares it: a budget is per remote address
+	fanOuts *fanOuts   // batches every socket's sends while a fan-out runs
 	logger  logging.LeveledLogger
 	log     *slog.Logger
 
@@ -53,7 +54,7 @@ func newUDPMux(port int, keep func(iface string) bool, loopback bool, bufSize in
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &udpMux{port: port, bufSize: bufSize, guard: guard, logger: logger, log: log, muxes: map[string]*ice.UDPMuxDefault{},
+	m := &udpMux{port: port, bufSize: bufSize, guard: guard, fanOuts: &fanOuts{}, logger: logger, log: log, muxes: map[string]*ice.UDPMuxDefault{},
 		stop: cancel, done: make(chan struct{})}
 	var firstErr error
 	for _, a := range addrs {
@@ -143,7 +144,9 @@ func (m *udpMux) bind(a netip.Addr) error {
 		_ = conn.SetReadBuffer(m.bufSize)
 		_ = conn.SetWriteBuffer(m.bufSize)
 	}
-	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{Logger: m.logger, UDPConn: &guardedConn{UDPConn: conn, guard: m.guard}})
+	gc := &guardedConn{UDPConn: conn, guard: m.guard, fanOuts: m.fanOuts, batch: newBatch(conn)}
+	m.fanOuts.add(gc)
+	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{Logger: m.logger, UDPConn: gc})
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
