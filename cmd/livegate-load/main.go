@@ -48,6 +48,9 @@ type options struct {
 	twcc        bool
 	flood       int
 	viewOn      string
+	// peer names another SFU under the same load, for the side-by-side figures:
+	// "broadcast-box" (WHIP at /api/whip, WHEP at /api/whep, the stream key as bearer).
+	peer string
 }
 
 func main() {
@@ -60,6 +63,7 @@ func main() {
 	flag.Float64Var(&o.rampRate, "ramp", 50, "viewer joins per second")
 	flag.IntVar(&o.serverPID, "server-pid", 0, "server pid for CPU from /proc (default: process_cpu_seconds_total from /metrics)")
 	flag.StringVar(&o.codec, "codec", "VP8", "video codec: VP8 or H264")
+	flag.StringVar(&o.peer, "peer", "", `load another SFU instead, for a side-by-side run: "broadcast-box" (needs --server-pid; forwarded packets are counted at the viewers)`)
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "time after the last join before measuring")
 	flag.BoolVar(&o.paid, "paid", false, "a ticketed stream: every viewer buys a ticket (development checkout), then joins with POST /access + WHEP")
 	flag.StringVar(&o.country, "country", "MA", "with --paid: the country the server places viewers in (start it with --default-country)")

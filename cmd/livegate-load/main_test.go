@@ -122,3 +122,31 @@ func TestFleetReport(t *testing.T) {
 		}
 	}
 }
+
+// --peer loads another SFU for the side-by-side figures; without the server's pid its CPU
+// cannot be read (it has no livegate metrics), and livegate-only modes make no sense.
+func TestPeerOptions(t *testing.T) {
+	base := options{url: "http://127.0.0.1:18090", viewers: 10, duration: time.Second}
+	for name, o := range map[string]options{
+		"no pid":    base,
+		"paid":      {url: base.url, viewers: 10, duration: time.Second, serverPID: 1, paid: true},
+		"unknown":   {url: base.url, viewers: 10, duration: time.Second, serverPID: 1},
+		"simulcast": {url: base.url, viewers: 10, duration: time.Second, serverPID: 1, simulcast: true},
+	} {
+		o.peer = peerBroadcastBox
+		if name == "unknown" {
+			o.peer = "mediasoup"
+		}
+		if _, err := o.check(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	ok := options{url: base.url, viewers: 10, duration: time.Second, serverPID: 1, peer: peerBroadcastBox}
+	if _, err := ok.check(); err != nil {
+		t.Errorf("a peer run with its pid: %v", err)
+	}
+	l := &load{o: ok, base: ok.url}
+	if l.whipURL() != ok.url+"/api/whip" || l.whepURL(ok.url) != ok.url+"/api/whep" {
+		t.Errorf("Broadcast Box's endpoints: %s %s", l.whipURL(), l.whepURL(ok.url))
+	}
+}

@@ -75,6 +75,15 @@ func (o options) check() ([]string, error) {
 	if o.flood < 0 || o.flood > 100_000 {
 		return nil, errors.New("--flood must be 0..100000")
 	}
+	switch o.peer {
+	case "":
+	case peerBroadcastBox:
+		if o.serverPID == 0 || o.paid || o.flood > 0 || o.viewOn != "" || o.simulcast {
+			return nil, errors.New("--peer broadcast-box needs --server-pid, and takes no --paid, --flood, --view-on or --simulcast")
+		}
+	default:
+		return nil, fmt.Errorf("--peer %q: the peer known is broadcast-box", o.peer)
+	}
 	if o.viewOn == "" {
 		return []string{strings.TrimRight(o.url, "/")}, nil
 	}
@@ -107,8 +116,31 @@ type load struct {
 	measuring atomic.Bool // delays are sampled only while measuring
 }
 
+// peerBroadcastBox is Broadcast Box (github.com/Glimesh/broadcast-box): a stream is its
+// key, published at /api/whip and watched at /api/whep with the key as bearer token.
+const peerBroadcastBox = "broadcast-box"
+
+// whipURL and whepURL are where the stream is published and watched.
+func (l *load) whipURL() string {
+	if l.o.peer == peerBroadcastBox {
+		return l.base + "/api/whip"
+	}
+	return l.base + "/whip/" + l.streamID
+}
+
+func (l *load) whepURL(node string) string {
+	if l.o.peer == peerBroadcastBox {
+		return node + "/api/whep"
+	}
+	return node + "/whep/" + l.streamID
+}
+
 // createStream creates the test stream and, for a paid run, has every viewer buy a ticket.
 func (l *load) createStream(ctx context.Context) error {
+	if l.o.peer == peerBroadcastBox {
+		l.streamID, l.key = "livegate-load", "livegate-load" // any key opens a stream there
+		return nil
+	}
 	mode := "free"
 	if l.o.paid {
 		mode = "ticket"
@@ -134,7 +166,7 @@ func (l *load) publish(ctx context.Context, api *webrtc.API) (stop func(), err e
 		mime = webrtc.MimeTypeH264
 	}
 	pubCtx, cancel := context.WithCancel(ctx)
-	pub, videos, audio, err := publish(pubCtx, api, l.base+"/whip/"+l.streamID, l.key, mime, l.o.bitrate, l.o.simulcast)
+	pub, videos, audio, err := publish(pubCtx, api, l.whipURL(), l.key, mime, l.o.bitrate, l.o.simulcast)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("publish: %w", err)
@@ -247,13 +279,16 @@ func (l *load) join(ctx context.Context, viewAPI *webrtc.API, i int, st *viewerS
 	jctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	token := ""
+	if l.o.peer == peerBroadcastBox {
+		token = l.key
+	}
 	if l.o.paid {
 		var err error
 		if token, err = playbackToken(jctx, l.base, l.streamID, l.viewerTokens[i]); err != nil {
 			return err
 		}
 	}
-	s, err := whipclient.View(jctx, viewAPI, l.viewNodes[st.node]+"/whep/"+l.streamID, token, func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	s, err := whipclient.View(jctx, viewAPI, l.whepURL(l.viewNodes[st.node]), token, func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		isVideo := tr.Kind() == webrtc.RTPCodecTypeVideo
 		buf := make([]byte, 1500)
 		var h rtp.Header
@@ -313,12 +348,12 @@ func (l *load) measure(ctx context.Context) (window, error) {
 	fwd0, _ := metric(ctx, l.base, "livegate_packets_forwarded_total")
 	var m window
 	m.nodeCPU0, m.nodeFwd0 = fleetCounters(ctx, l.base, l.viewNodes)
-	bytes0 := make([]uint64, len(l.stats))
+	bytes0, packets0 := make([]uint64, len(l.stats)), make([]uint64, len(l.stats))
 	seen0 := make([]uint64, len(l.stats))
 	exp0 := make([]uint64, len(l.stats))
 	for i, st := range l.stats {
 		if st != nil {
-			bytes0[i] = st.bytes.Load()
+			bytes0[i], packets0[i] = st.bytes.Load(), st.packets.Load()
 			seen0[i], exp0[i] = st.videoCounts()
 		}
 	}
@@ -360,6 +395,9 @@ loop:
 			m.connect = append(m.connect, ms(c.Sub(st.joinStart)))
 		}
 		m.rates = append(m.rates, float64(st.bytes.Load()-bytes0[i])*8/m.elapsed.Seconds()/1000)
+		if l.o.peer != "" { // no counter of its own: what reached the viewers
+			m.forwarded += float64(st.packets.Load() - packets0[i])
+		}
 		s, e := st.videoCounts()
 		m.seen += s - seen0[i]
 		m.expected += e - exp0[i]
