@@ -42,7 +42,50 @@ type Gate struct {
 	live map[string]*liveSession
 	// bookkeeping counts what is still being written of sessions that ended (their end,
 	// preview time, events): a node that stops waits for it before closing its stores.
-	bookkeeping sync.WaitGroup
+	bookkeeping tracker
+}
+
+// tracker runs functions in goroutines and lets a caller wait until none runs. Unlike a
+// WaitGroup, more may start while someone waits (a viewer connecting during a drain).
+type tracker struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to 0; nil when nobody waits
+}
+
+// Go runs f in a goroutine of its own, counted until it returns.
+func (t *tracker) Go(f func()) {
+	t.mu.Lock()
+	t.n++
+	t.mu.Unlock()
+	go func() {
+		defer t.done()
+		f()
+	}()
+}
+
+func (t *tracker) done() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.n--; t.n == 0 && t.idle != nil {
+		close(t.idle)
+		t.idle = nil
+	}
+}
+
+// idleCh is closed once nothing runs (already closed when nothing does).
+func (t *tracker) idleCh() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.n == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	if t.idle == nil {
+		t.idle = make(chan struct{})
+	}
+	return t.idle
 }
 
 type liveSession struct {
@@ -337,10 +380,8 @@ func (g *Gate) EndAll(ctx context.Context, reason sessions.Reason) {
 
 // Flush waits until what ended sessions still have to write is written, or ctx is done.
 func (g *Gate) Flush(ctx context.Context) {
-	done := make(chan struct{})
-	go func() { g.bookkeeping.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-g.bookkeeping.idleCh():
 	case <-ctx.Done():
 		g.log.Warn("stopping with sessions' bookkeeping unwritten", "err", ctx.Err())
 	}

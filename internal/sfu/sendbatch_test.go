@@ -131,3 +131,34 @@ func BenchmarkFanOutSend(b *testing.B) {
 		})
 	}
 }
+
+// A write that comes while datagrams still wait (a fan-out has just ended, its flush not
+// yet done) goes behind them, never ahead.
+func TestBatchKeepsOrderAfterAFanOutEnds(t *testing.T) {
+	send, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer send.Close()
+	recv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recv.Close()
+	to := recv.LocalAddr().(*net.UDPAddr).AddrPort()
+	fan := &fanOuts{}
+	c := &guardedConn{UDPConn: send, guard: newSTUNGuard(func() {}), fanOuts: fan, batch: newBatch(send)}
+	fan.add(c)
+	fan.begin()
+	_, _ = c.WriteToAddrPort([]byte("first"), to)
+	fan.open.Add(-1) // the fan-out is over; its flush has not run yet
+	_, _ = c.WriteToAddrPort([]byte("second"), to)
+	for _, want := range []string{"first", "second"} {
+		_ = recv.SetReadDeadline(time.Now().Add(time.Second))
+		b := make([]byte, 100)
+		n, err := recv.Read(b)
+		if err != nil || string(b[:n]) != want {
+			t.Fatalf("got %q (%v), want %q", b[:n], err, want)
+		}
+	}
+}

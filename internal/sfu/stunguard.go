@@ -159,6 +159,7 @@ type guardedConn struct {
 	fanOuts *fanOuts
 	mu      sync.Mutex
 	batch   *batch
+	pending atomic.Int32 // datagrams in batch: written under mu, read without it
 }
 
 // flush sends the datagrams the socket's batch holds.
@@ -169,6 +170,7 @@ func (c *guardedConn) flush() {
 	c.mu.Lock()
 	if c.batch.n > 0 {
 		c.batch.flush()
+		c.pending.Store(0)
 	}
 	c.mu.Unlock()
 }
@@ -185,18 +187,20 @@ func (c *guardedConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error
 	if !c.guard.allow(b, addr) {
 		return len(b), nil // as if lost on the way: ICE retransmits
 	}
-	if c.batch != nil && c.fanOuts.open.Load() > 0 {
+	if c.batch != nil && (c.fanOuts.open.Load() > 0 || c.pending.Load() > 0) {
+		// Behind what waits, never ahead of it: a stream's packets leave in the order
+		// they were written, whichever goroutine wrote them.
 		c.mu.Lock()
-		// Read again under the lock: a fan-out that ended meanwhile has flushed, and
-		// this write goes straight out.
-		if c.fanOuts.open.Load() > 0 && c.batch.add(b, addr) {
-			if c.batch.n == batchSlots {
+		defer c.mu.Unlock()
+		if c.batch.add(b, addr) {
+			if c.batch.n == batchSlots || c.fanOuts.open.Load() == 0 {
 				c.batch.flush()
 			}
-			c.mu.Unlock()
+			c.pending.Store(int32(c.batch.n))
 			return len(b), nil
 		}
-		c.mu.Unlock()
+		c.batch.flush() // too big for a slot: what waits goes first
+		c.pending.Store(0)
 	}
 	return c.UDPConn.WriteToUDPAddrPort(b, addr)
 }
