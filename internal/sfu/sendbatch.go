@@ -105,8 +105,8 @@ func (b *batch) add(p []byte, to netip.AddrPort) bool {
 func (b *batch) flush() {
 	for sent := 0; sent < b.n; {
 		n, err := b.send(b.msgs[sent:b.n])
-		if err != nil {
-			n = max(n, 1) // skip the one refused
+		if err != nil || n <= 0 {
+			n = max(n, 1) // skip the one refused (and never spin on a call that sent nothing)
 		}
 		sent += n
 	}

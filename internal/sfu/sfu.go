@@ -162,7 +162,10 @@ func New(cfg Config) (*SFU, error) {
 			return nil, fmt.Errorf("listen tcp %s: %w", cfg.TCPAddr, err)
 		}
 		s.tcpLn = ln
-		s.tcpMux = webrtc.NewICETCPMux(loggerFactory.NewLogger("ice-tcp"), ln, 64)
+		// A connection that has sent no STUN within seconds is dropped: pion's default
+		// half-minute lets idle connections pile up, and a node's close waits for each.
+		s.tcpMux = ice.NewTCPMuxDefault(ice.TCPMuxParams{Listener: ln, Logger: loggerFactory.NewLogger("ice-tcp"), ReadBufferSize: 64,
+			WriteBufferSize: 4 << 20, FirstStunBindTimeout: firstSTUNTimeout})
 	}
 
 	settings := webrtc.SettingEngine{LoggerFactory: loggerFactory}
@@ -382,7 +385,16 @@ func (s *SFU) closeSockets() error {
 		errs = append(errs, s.udpMux.Close())
 	}
 	if s.tcpMux != nil {
-		errs = append(errs, s.tcpMux.Close())
+		// pion's ICE-TCP mux waits, on close, for every connection it made to close, and
+		// one it stopped listing is never closed by it: the node does not wait for it.
+		closed := make(chan error, 1)
+		go func() { closed <- s.tcpMux.Close() }()
+		select {
+		case err := <-closed:
+			errs = append(errs, err)
+		case <-time.After(2 * time.Second):
+			s.log.Warn("the ICE-TCP mux did not close within 2 s; going on without it")
+		}
 	}
 	if s.tcpLn != nil {
 		_ = s.tcpLn.Close() // the TCP mux closes it too
@@ -652,3 +664,7 @@ type PortRange struct{ Min, Max uint16 }
 func (r PortRange) IsZero() bool { return r.Min == 0 && r.Max == 0 }
 
 func (r PortRange) String() string { return fmt.Sprintf("%d-%d", r.Min, r.Max) }
+
+// firstSTUNTimeout is how long an ICE-TCP connection may take to send its first STUN
+// request before it is dropped.
+const firstSTUNTimeout = 5 * time.Second

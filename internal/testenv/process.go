@@ -170,9 +170,16 @@ func (p *Process) Stop(t testing.TB) {
 	select {
 	case <-p.done:
 	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		t.Errorf("livegate did not stop within 20s of SIGTERM")
+		// SIGQUIT makes a Go program print every goroutine's stack: where it hangs.
+		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-p.done:
+		case <-time.After(2 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		out := p.Output()
+		t.Errorf("livegate did not stop within 20s of SIGTERM; its last output, goroutines included:\n%s", out[max(0, len(out)-60000):])
 	}
 	if os.Getenv("LIVEGATE_TEST_LOG") != "" {
 		t.Logf("livegate output:\n%s", p.Output())
