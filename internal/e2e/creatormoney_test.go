@@ -629,6 +629,19 @@ func newHookReceiver(t *testing.T, failType string) *hookReceiver {
 	return h
 }
 
+// subscribe registers h at n as the platform's endpoint for eventTypes and keeps the
+// signing secret n gives it.
+func (h *hookReceiver) subscribe(t *testing.T, n *testNode, eventTypes ...string) {
+	t.Helper()
+	var ep struct{ Secret string }
+	if st := n.call("POST", "/v1/admin/webhooks/endpoints", map[string]any{"url": h.srv.URL, "event_types": eventTypes}, &ep); st != 201 {
+		t.Fatalf("webhook endpoint: %d", st)
+	}
+	h.mu.Lock()
+	h.secret = ep.Secret
+	h.mu.Unlock()
+}
+
 func (h *hookReceiver) of(typ string) []notify.Envelope {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -941,13 +954,7 @@ func TestTipReachesViewersOnAnotherNode(t *testing.T) {
 	a.launchCountries()
 	a.setCountry("MA", map[string]any{"min_tip": 1000, "max_tip": 50000})
 	recv := newHookReceiver(t, "")
-	var ep struct{ Secret string }
-	if st := a.call("POST", "/v1/admin/webhooks/endpoints", map[string]any{"url": recv.srv.URL, "event_types": []string{notify.TipReceived}}, &ep); st != 201 {
-		t.Fatalf("endpoint: %d", st)
-	}
-	recv.mu.Lock()
-	recv.secret = ep.Secret
-	recv.mu.Unlock()
+	recv.subscribe(t, a, notify.TipReceived)
 	_, s := a.ticketStream("MA", map[string]int64{"MAD": 4900})
 	goLive(t, a, s)
 	onB := openSSE(t, b.URL()+"/v1/streams/"+s.ID+"/stats/events")

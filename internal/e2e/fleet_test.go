@@ -181,13 +181,7 @@ func TestFleetDrain(t *testing.T) {
 	fleet := newProcessFleet(t, "--shutdown-grace", "3s", "--webhook-allow-networks", "127.0.0.0/8")
 	a, b, c := fleet.start("node-a"), fleet.start("node-b"), fleet.start("node-c")
 	recv := newHookReceiver(t, "")
-	var ep struct{ Secret string }
-	if st := a.call("POST", "/v1/admin/webhooks/endpoints", map[string]any{"url": recv.srv.URL, "event_types": []string{notify.SessionEnded}}, &ep); st != 201 {
-		t.Fatalf("endpoint: %d", st)
-	}
-	recv.mu.Lock()
-	recv.secret = ep.Secret
-	recv.mu.Unlock()
+	recv.subscribe(t, a, notify.SessionEnded)
 	s := a.newStream()
 	publish(t, a, s, webrtc.MimeTypeVP8, 30)
 	v := mustWatch(t, b, s)

@@ -27,14 +27,19 @@ const batchSlotSize = 1600
 // fanOuts counts the fan-outs running on a node, and knows its sockets to flush.
 type fanOuts struct {
 	open  atomic.Int32
-	mu    sync.Mutex
-	conns []*guardedConn
+	mu    sync.Mutex                     // serializes add
+	conns atomic.Pointer[[]*guardedConn] // copy-on-write: read lock-free at each fan-out's end
 }
 
 func (f *fanOuts) add(c *guardedConn) {
 	f.mu.Lock()
-	f.conns = append(f.conns, c)
-	f.mu.Unlock()
+	defer f.mu.Unlock()
+	var next []*guardedConn
+	if cur := f.conns.Load(); cur != nil {
+		next = append(next, *cur...)
+	}
+	next = append(next, c)
+	f.conns.Store(&next)
 }
 
 // begin opens a fan-out: writes from now on are batched.
@@ -42,13 +47,15 @@ func (f *fanOuts) begin() { f.open.Add(1) }
 
 // end closes a fan-out and sends what the sockets hold. Each end flushes, whatever other
 // fan-outs still run, so that a busy node never holds a packet longer than one fan-out.
+// It runs once per incoming packet: no lock unless a socket holds something.
 func (f *fanOuts) end() {
 	f.open.Add(-1)
-	f.mu.Lock()
-	conns := f.conns
-	f.mu.Unlock()
-	for _, c := range conns {
-		c.flush()
+	if conns := f.conns.Load(); conns != nil {
+		for _, c := range *conns {
+			if c.pending.Load() > 0 {
+				c.flush()
+			}
+		}
 	}
 }
 

@@ -9,23 +9,29 @@ import (
 	"time"
 )
 
-// A fan-out's datagrams wait in the socket's batch and leave, whole and in order, when
-// it ends; a write outside a fan-out leaves at once.
-func TestFanOutBatchesSends(t *testing.T) {
+// batchedPair is a batching socket and the loopback socket it sends to.
+func batchedPair(t *testing.T) (*fanOuts, *guardedConn, *net.UDPConn, netip.AddrPort) {
+	t.Helper()
 	send, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer send.Close()
+	t.Cleanup(func() { send.Close() })
 	recv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer recv.Close()
-	to := recv.LocalAddr().(*net.UDPAddr).AddrPort()
+	t.Cleanup(func() { recv.Close() })
 	fan := &fanOuts{}
 	c := &guardedConn{UDPConn: send, guard: newSTUNGuard(func() {}), fanOuts: fan, batch: newBatch(send)}
 	fan.add(c)
+	return fan, c, recv, recv.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// A fan-out's datagrams wait in the socket's batch and leave, whole and in order, when
+// it ends; a write outside a fan-out leaves at once.
+func TestFanOutBatchesSends(t *testing.T) {
+	fan, c, recv, to := batchedPair(t)
 
 	read := func(within time.Duration) ([]byte, bool) {
 		_ = recv.SetReadDeadline(time.Now().Add(within))
@@ -135,20 +141,7 @@ func BenchmarkFanOutSend(b *testing.B) {
 // A write that comes while datagrams still wait (a fan-out has just ended, its flush not
 // yet done) goes behind them, never ahead.
 func TestBatchKeepsOrderAfterAFanOutEnds(t *testing.T) {
-	send, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer send.Close()
-	recv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer recv.Close()
-	to := recv.LocalAddr().(*net.UDPAddr).AddrPort()
-	fan := &fanOuts{}
-	c := &guardedConn{UDPConn: send, guard: newSTUNGuard(func() {}), fanOuts: fan, batch: newBatch(send)}
-	fan.add(c)
+	fan, c, recv, to := batchedPair(t)
 	fan.begin()
 	_, _ = c.WriteToAddrPort([]byte("first"), to)
 	fan.open.Add(-1) // the fan-out is over; its flush has not run yet
