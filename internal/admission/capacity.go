@@ -24,17 +24,26 @@ type Load struct {
 	Viewers int
 	Egress  int64   // bits per second, over the last sample
 	CPU     float64 // share of the node's CPUs, smoothed over a few seconds
+	// CPUNow is the share over the last sample alone (half a second): what shedding
+	// reacts to.
+	CPUNow float64
 }
 
 // Capacity refuses new viewers when the node is full, so that those already watching
 // keep their quality. Viewers are counted when asked; egress and CPU (a CPUMeter: the
 // process's own use, and the stalls and steal of a node its neighbours starve) are
-// sampled once a second by Run.
+// sampled twice a second by Run.
+//
+// The CPU limit looks one viewer ahead: a join is refused when the load plus what one
+// more viewer costs (the load over the viewers, at the last sample) would pass it, and
+// the viewers joined since that sample are counted at the same cost, so that a burst of
+// joins between two samples cannot overshoot the limit by the burst.
 type Capacity struct {
 	limits   CapacityLimits
 	viewers  func() int
 	sent     func() uint64 // media bytes sent so far
 	rejected *prometheus.CounterVec
+	shedding func() bool // the SFU is shedding viewers' video (sfu.SFU.Shedding)
 
 	mu   sync.Mutex
 	load Load
@@ -43,9 +52,13 @@ type Capacity struct {
 }
 
 type sample struct {
-	at   time.Time
-	sent uint64
+	at      time.Time
+	sent    uint64
+	viewers int
 }
+
+// sampleEvery is how often Run samples the node's load.
+const sampleEvery = 500 * time.Millisecond
 
 // NewCapacity watches the node's load against limits. viewers counts viewer
 // connections; sent reports the media bytes sent so far.
@@ -63,9 +76,24 @@ func (c *Capacity) UseCPUMeter(m CPUMeter) {
 	c.mu.Unlock()
 }
 
-// Run samples the node's load once a second until ctx ends.
+// RefuseWhile makes admission refuse new viewers while f reports true: the SFU sheds
+// video of viewers already watching, who come first.
+func (c *Capacity) RefuseWhile(f func() bool) {
+	c.mu.Lock()
+	c.shedding = f
+	c.mu.Unlock()
+}
+
+// CPUNow is the share of the node's CPUs taken over the last sample (sfu.CPUGauge).
+func (c *Capacity) CPUNow() float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.load.CPUNow
+}
+
+// Run samples the node's load twice a second until ctx ends.
 func (c *Capacity) Run(ctx context.Context) {
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(sampleEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -82,6 +110,9 @@ func (c *Capacity) sample() sample {
 	if c.sent != nil {
 		s.sent = c.sent()
 	}
+	if c.viewers != nil {
+		s.viewers = c.viewers()
+	}
 	return s
 }
 
@@ -95,9 +126,10 @@ func (c *Capacity) update() {
 	}
 	c.load.Egress = int64(float64(now.sent-c.last.sent) * 8 / wall.Seconds())
 	cpu := c.cpu.Busy()
+	c.load.CPUNow = cpu
 	// Smoothed over about three seconds: one busy second (a burst of joins, a GC) is not
 	// a full node, three are.
-	c.load.CPU += (cpu - c.load.CPU) / 3
+	c.load.CPU += (cpu - c.load.CPU) / 6
 	c.last = now
 }
 
@@ -148,10 +180,32 @@ func (c *Capacity) check() (limitHit, bool) {
 	// One more viewer adds about what an average viewer takes.
 	case lim.Egress > 0 && l.Egress+l.Egress/int64(max(l.Viewers, 1)) > lim.Egress:
 		return limitHit{"capacity-egress", fmt.Sprintf("this node sends %d kbit/s of its limit of %d kbit/s", l.Egress/1000, lim.Egress/1000)}, true
-	case lim.CPU > 0 && l.CPU >= lim.CPU:
+	case lim.CPU > 0 && c.projectedCPU(l) >= lim.CPU:
 		return limitHit{"capacity-cpu", fmt.Sprintf("this node's CPUs are %.0f%% busy (limit %.0f%%)", l.CPU*100, lim.CPU*100)}, true
+	case c.isShedding():
+		return limitHit{"capacity-shedding", "this node is saturated: viewers already watching have given up video to it"}, true
 	}
 	return limitHit{}, false
+}
+
+// projectedCPU is the node's CPU with one more viewer, and those joined since the last
+// sample, each at the average viewer's cost then.
+func (c *Capacity) projectedCPU(l Load) float64 {
+	c.mu.Lock()
+	at := c.last.viewers
+	c.mu.Unlock()
+	if at == 0 {
+		return l.CPU
+	}
+	perViewer := l.CPUNow / float64(at)
+	return max(l.CPU, l.CPUNow) + perViewer*float64(max(l.Viewers-at, 0)+1)
+}
+
+func (c *Capacity) isShedding() bool {
+	c.mu.Lock()
+	f := c.shedding
+	c.mu.Unlock()
+	return f != nil && f()
 }
 
 func (c *Capacity) refuse(limit, msg string) *problem.Error {

@@ -18,8 +18,8 @@ type CPUMeter interface {
 	Busy() float64
 }
 
-// HostCPU is the node's CPU as viewers feel it: the larger of the share of the machine's
-// CPUs this process used, the share of time its tasks (or, without cgroup figures, the
+// HostCPU is the node's CPU as viewers feel it: the larger of the share of the CPUs it
+// may use that this process used, the share of time its tasks (or, without cgroup figures, the
 // machine's) waited for a CPU (pressure stall information, "some"), and the share the
 // hypervisor stole. A node starved by its neighbours uses little CPU itself, yet cannot
 // serve one more viewer: the stalls and the steal say so. Where the kernel offers no
@@ -54,7 +54,10 @@ func (h *HostCPU) Busy() float64 {
 	steal, total := stealTicks()
 	busy := 0.0
 	if wall := now.Sub(h.at); wall > 0 {
-		busy = float64(own-h.own) / float64(wall) / float64(runtime.NumCPU())
+		// Of the CPUs the process may use: a node held to one core by GOMAXPROCS (or
+		// its affinity, or its cgroup's quota, which both set GOMAXPROCS) is full when
+		// that core is, whatever else the machine has.
+		busy = float64(own-h.own) / float64(wall) / float64(min(runtime.NumCPU(), runtime.GOMAXPROCS(0)))
 	}
 	if total > h.total {
 		busy = max(busy, float64(steal-h.steal)/float64(total-h.total))

@@ -51,6 +51,27 @@ func TestCapacityFollowsItsCPUMeter(t *testing.T) {
 	}
 }
 
+// The CPU limit looks one viewer ahead, and counts the viewers joined since the last
+// sample at the cost the sample showed: six viewers taking 60% make each 10%, so with a
+// limit of 85% a seventh and an eighth join (80% projected for the eighth) and a ninth,
+// arriving before the next sample, does not (90%).
+func TestCapacityCountsJoinsSinceTheLastSample(t *testing.T) {
+	viewers := 6
+	c := NewCapacity(CapacityLimits{CPU: 0.85}, func() int { return viewers }, nil, nil)
+	c.UseCPUMeter(&fixedMeter{v: 0.6})
+	for range 20 { // settle the smoothed load at 0.6
+		c.update()
+	}
+	for ; viewers < 8; viewers++ {
+		if err := c.AdmitViewer(); err != nil {
+			t.Fatalf("viewer %d refused at a projected %.2f: %v", viewers+1, c.projectedCPU(c.Load()), err)
+		}
+	}
+	if err := c.AdmitViewer(); err == nil {
+		t.Fatalf("a ninth viewer admitted at a projected %.2f, over the limit of 0.85", c.projectedCPU(c.Load()))
+	}
+}
+
 type fixedMeter struct{ v float64 }
 
 func (f *fixedMeter) Busy() float64 { return f.v }

@@ -105,7 +105,11 @@ type Config struct {
 	// Node capacity: beyond these, new viewers get 503 with Retry-After (0: no limit).
 	MaxViewers    int
 	MaxEgressMbps int // media sent, megabits per second
-	MaxCPUPercent int // of all the node's CPUs
+	MaxCPUPercent int // of the CPUs the node may use
+	// ShedCPUPercent is the CPU use at which the node sheds viewers' video (lowest layer,
+	// then audio only; free viewers first, the latest joined first) rather than lose
+	// packets for everyone (0: never).
+	ShedCPUPercent int
 	// SDP bounds: media sections of an offer and the length of any SDP line.
 	MaxMediaSections int
 	MaxSDPLine       int
@@ -196,6 +200,10 @@ func Default() Config {
 		RedisPrefix:      "livegate:",
 		MaxCandidates:    32,
 		MaxPatches:       32,
+		// Refuse past 85% of the node's CPUs and shed at 95%: a node past its core
+		// loses packets for every viewer at once (docs/BENCHMARKS.md, "Saturation").
+		MaxCPUPercent:  85,
+		ShedCPUPercent: 95,
 	}
 }
 
@@ -261,7 +269,8 @@ func flags(c *Config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.MaxEventStreams, "max-event-streams", c.MaxEventStreams, "server-sent event streams the node holds open (0: no cap)")
 	fs.IntVar(&c.MaxViewers, "max-viewers", c.MaxViewers, "viewers this node serves; past it WHEP answers 503 with Retry-After (0: no limit)")
 	fs.IntVar(&c.MaxEgressMbps, "max-egress-mbps", c.MaxEgressMbps, "media this node sends, in Mbit/s; past it new viewers get 503 (0: no limit)")
-	fs.IntVar(&c.MaxCPUPercent, "max-cpu-percent", c.MaxCPUPercent, "CPU use (percent of all the node's CPUs) past which new viewers get 503 (0: no limit)")
+	fs.IntVar(&c.MaxCPUPercent, "max-cpu-percent", c.MaxCPUPercent, "CPU use (percent of the CPUs the node may use), one more viewer counted, past which new viewers get 503 (0: no limit)")
+	fs.IntVar(&c.ShedCPUPercent, "shed-cpu-percent", c.ShedCPUPercent, "CPU use (percent) at which the node moves viewers to lower layers or audio only, free and latest first, instead of losing packets for all (0: never)")
 	fs.IntVar(&c.MaxMediaSections, "max-media-sections", c.MaxMediaSections, "media sections (m= lines) an SDP offer may have")
 	fs.IntVar(&c.MaxSDPLine, "max-sdp-line", c.MaxSDPLine, "longest SDP line accepted, in bytes")
 	fs.Int64Var(&c.MaxPatchBytes, "max-patch-bytes", c.MaxPatchBytes, "largest trickle-ICE PATCH body")
@@ -431,6 +440,11 @@ func (c Config) limitErrors() []error {
 	}
 	if c.MaxCPUPercent < 0 || c.MaxCPUPercent > 100 {
 		errs = append(errs, fmt.Errorf("max-cpu-percent %d: want 0 to 100", c.MaxCPUPercent))
+	}
+	if c.ShedCPUPercent < 0 || c.ShedCPUPercent > 100 {
+		errs = append(errs, fmt.Errorf("shed-cpu-percent %d: want 0 to 100", c.ShedCPUPercent))
+	} else if c.ShedCPUPercent > 0 && c.MaxCPUPercent >= c.ShedCPUPercent {
+		errs = append(errs, fmt.Errorf("shed-cpu-percent %d must be above max-cpu-percent %d: new viewers are refused before anyone is shed", c.ShedCPUPercent, c.MaxCPUPercent))
 	}
 	if c.MaxMediaSections < 1 || c.MaxSDPLine < 256 || c.MaxPatchBytes < 1024 {
 		errs = append(errs, errors.New("max-media-sections must be at least 1, max-sdp-line at least 256, max-patch-bytes at least 1024"))

@@ -523,3 +523,63 @@ func TestCPULimitRefusesNewViewers(t *testing.T) {
 		return nil
 	})
 }
+
+// A node whose CPU is saturated sheds video rather than lose packets for everyone: the
+// viewer who joined last goes to audio only first (a single-layer stream has no lower
+// layer), those watching longer keep their picture, and new viewers are refused while
+// anyone is shed. Once the CPU has room, the shed viewer's video comes back, starting
+// at a keyframe. The test drives the node's CPU meter, as TestCPULimitRefusesNewViewers
+// does; what shedding saves on a real saturated core is in docs/BENCHMARKS.md
+// ("Saturation").
+func TestSaturatedNodeShedsTheLatestViewerFirst(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.ShedCPUPercent = 95 })
+	cpu := &cpuMeter{}
+	cpu.set(0.3)
+	n.Node.Capacity.UseCPUMeter(cpu)
+	s := n.newStream()
+	publish(t, n, s, webrtc.MimeTypeVP8, 30)
+	var vs []*viewer
+	for range 3 {
+		v := mustWatch(t, n, s)
+		v.waitPackets(t, "video", 5, 10*time.Second)
+		vs = append(vs, v)
+	}
+	first, last := vs[0], vs[2]
+
+	// 0.96 of three viewers' worth sheds one viewer per sample; hold at 0.9 (between
+	// the marks) once one is shed.
+	cpu.set(0.96)
+	poll.Until(t, 10*time.Second, "a viewer shed", func() error {
+		got := scrape(t, n.URL()+"/metrics", "livegate_viewers_shed")
+		return poll.Want(got >= 1, "%v viewers shed", got)
+	})
+	cpu.set(0.9)
+	poll.Until(t, 5*time.Second, "the last viewer's video stopped", func() error {
+		before := len(last.snapshot("video"))
+		time.Sleep(700 * time.Millisecond) // about time: a silence at 30 frames a second
+		return poll.Want(len(last.snapshot("video")) == before, "%d video packets in 700 ms", len(last.snapshot("video"))-before)
+	})
+	audio, video := len(last.snapshot("audio")), len(first.snapshot("video"))
+	last.waitPackets(t, "audio", audio+20, 5*time.Second)
+	first.waitPackets(t, "video", video+20, 5*time.Second)
+	if st := last.state.Load(); st != webrtc.PeerConnectionStateConnected {
+		t.Fatalf("the shed viewer's connection is %v, want it kept", st)
+	}
+
+	r := n.raw("POST", "/whep/"+s.ID, "application/sdp", noCandidateOffer(t), nil)
+	expectProblem(t, "a join while viewers are shed", r, 503, "node-at-capacity")
+	if got := scrape(t, n.URL()+"/metrics", `livegate_rejections_total{limit="capacity-shedding"}`); got < 1 {
+		t.Errorf("capacity-shedding rejections = %v", got)
+	}
+
+	shedVideo := len(last.snapshot("video"))
+	cpu.set(0.2)
+	last.waitPackets(t, "video", shedVideo+10, 10*time.Second)
+	if back := last.snapshot("video")[shedVideo]; !back.key {
+		t.Errorf("the shed viewer's video came back at packet %d, not at a keyframe", back.index)
+	}
+	poll.Until(t, 5*time.Second, "no viewer shed", func() error {
+		got := scrape(t, n.URL()+"/metrics", "livegate_viewers_shed")
+		return poll.Want(got == 0, "%v viewers shed", got)
+	})
+}

@@ -198,6 +198,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	n.Capacity = admission.NewCapacity(admission.CapacityLimits{Viewers: cfg.MaxViewers,
 		Egress: int64(cfg.MaxEgressMbps) * 1_000_000, CPU: float64(cfg.MaxCPUPercent) / 100},
 		n.SFU.Viewers, counterValue(n.Metrics.BytesForwarded), rejected)
+	n.Capacity.RefuseWhile(n.SFU.Shedding)
 	// The load the capacity limits are held against, so an operator sees how near they are.
 	n.Registry.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "livegate_node_egress_bits_per_second",
@@ -305,6 +306,18 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	go func() { defer gateDone.Done(); n.Gate.Run(gateCtx) }()
 	go func() { defer gateDone.Done(); n.Capacity.Run(gateCtx) }()
+	if n.cfg.ShedCPUPercent > 0 {
+		shed := float64(n.cfg.ShedCPUPercent) / 100
+		// Shedding aims a step at the admission limit (or just under the mark), and gives
+		// video back only well below it, so that the two do not take turns.
+		target := shed - 0.1
+		if n.cfg.MaxCPUPercent > 0 {
+			target = float64(n.cfg.MaxCPUPercent) / 100
+		}
+		gateDone.Go(func() {
+			n.SFU.Shed(gateCtx, n.Capacity, sfu.ShedPolicy{Above: shed, Target: target, Restore: target - 0.1})
+		})
+	}
 	go func() { defer gateDone.Done(); n.Billing.RunOutbox(gateCtx) }()
 	gateDone.Add(1)
 	go func() { defer gateDone.Done(); n.Webhooks.Run(gateCtx) }()

@@ -23,7 +23,7 @@ type allocInput struct {
 	estimate int   // the viewer's bandwidth estimate, bits per second
 	audio    int   // what the viewer's audio takes, bits per second
 	rates    []int // each layer's bitrate, low to high quality; 0: the layer is not flowing
-	max      int   // the highest layer the viewer allows
+	max      int   // the highest layer the viewer allows (-1: audio only, the node is shedding)
 	cur      int   // the layer now (-1: video paused, audio only)
 	// congested says the estimator saw congestion: a delay trend overusing, or loss.
 	congested bool
@@ -52,6 +52,9 @@ const (
 func chooseLayer(in allocInput, st *allocState, now time.Time) int {
 	if st.backoff == 0 {
 		st.backoff = minBackoff
+	}
+	if in.max < 0 {
+		return -1
 	}
 	falling := st.lastEstimate > 0 && float64(in.estimate) < estimateFall*float64(st.lastEstimate)
 	st.lastEstimate = in.estimate

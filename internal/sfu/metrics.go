@@ -21,6 +21,10 @@ type Metrics struct {
 	// STUNHeldBack counts connectivity checks not sent to an address the node never
 	// heard from, over its budget (stunguard.go).
 	STUNHeldBack prometheus.Counter
+	// Shed counts viewers moved down a shed level by the node's load; ViewersShed is
+	// how many are held below full video now (shed.go).
+	Shed        prometheus.Counter
+	ViewersShed prometheus.Gauge
 }
 
 // NewMetrics creates the collectors and registers them with reg when reg is not nil.
@@ -57,9 +61,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{0, .001, .005, .01, .02, .05, .1, .2, .5}}),
 		STUNHeldBack: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "livegate_stun_requests_held_total", Help: "ICE connectivity checks not sent to an address that never answered, over its budget."}),
+		Shed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livegate_viewers_shed_total", Help: "Viewers moved to a lower layer or to audio only because the node's CPU was saturated."}),
+		ViewersShed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "livegate_viewers_shed", Help: "Viewers held below their video by the node's load now."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.STUNHeldBack)
+		reg.MustRegister(m.STUNHeldBack, m.Shed, m.ViewersShed)
 		reg.MustRegister(m.Publishers, m.Subscribers, m.PacketsForwarded, m.BytesForwarded,
 			m.NACKsReceived, m.Retransmits, m.PLIsSent, m.LayerSwitches, m.PacerDrops, m.NeverConnected, m.ViewerEstimate, m.JoinLatency, m.ViewerLoss)
 	}

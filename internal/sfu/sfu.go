@@ -109,6 +109,7 @@ type SFU struct {
 	tcpMux      ice.TCPMux
 	tcpLn       net.Listener
 	draining    atomic.Bool
+	shedding    atomic.Int64 // viewers held below full video by the node's load (shed.go)
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -510,6 +511,9 @@ type SubscribeOptions struct {
 	// Relay makes the connection an edge node's pull: every track and every simulcast
 	// layer, each on its own track named for the edge (relayTrackID), none switched.
 	Relay bool
+	// Paid marks a viewer who paid (a ticket or subscription): on a saturated node it
+	// keeps its video until every free viewer has given theirs up.
+	Paid bool
 }
 
 // Subscribe answers a WHEP offer with the room's tracks. The viewer's video starts at a
@@ -564,7 +568,7 @@ func (s *SFU) Subscribe(ctx context.Context, streamID, id, offer string, opts Su
 	if err != nil {
 		return nil, "", fmt.Errorf("new peer connection: %w", err)
 	}
-	sub := &Subscriber{peer: newPeer(id, pc), room: room, joinStart: joinStart, sendSide: ss, relay: opts.Relay}
+	sub := &Subscriber{peer: newPeer(id, pc), room: room, joinStart: joinStart, sendSide: ss, relay: opts.Relay, paid: opts.Paid}
 	sub.SetMaxLayer(opts.MaxLayer)
 	groups := trackLayers(usable)
 	if opts.Relay {

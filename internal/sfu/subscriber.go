@@ -23,8 +23,10 @@ type Subscriber struct {
 	joinStart time.Time
 	firstSent sync.Once
 	closeOnce sync.Once
-	connected hooks // fired when the connection is first up
-	relay     bool  // an edge node's pull (SubscribeOptions.Relay)
+	connected hooks        // fired when the connection is first up
+	relay     bool         // an edge node's pull (SubscribeOptions.Relay)
+	paid      bool         // SubscribeOptions.Paid: shed after every free viewer
+	shed      atomic.Int32 // the shed level the node's load holds the viewer at (shed.go)
 }
 
 // estimated says the viewer's bandwidth is estimated: it negotiated transport-wide
@@ -163,6 +165,14 @@ func (r *Room) allocInput(s *Subscriber, d *downTrack) allocInput {
 	}
 	for i, l := range layers {
 		in.rates[i] = int(l.r.bitrate.Load())
+	}
+	switch s.shed.Load() {
+	case shedLowest:
+		if lowest := lowestFlowing(in.rates); lowest >= 0 {
+			in.max = min(in.max, lowest)
+		}
+	case shedAudio:
+		in.max = -1
 	}
 	return in
 }

@@ -65,7 +65,7 @@ func LoopbackArgs(t testing.TB) (args []string, url string) {
 		"--udp-port", strconv.Itoa(c.UDPPort), "--tcp-addr", c.TCPAddr, "--interfaces", strings.Join(c.Interfaces, ","),
 		fmt.Sprintf("--include-loopback=%t", c.IncludeLoopback), fmt.Sprintf("--disable-mdns=%t", c.DisableMDNS),
 		"--remote-networks", strings.Join(c.RemoteNetworks, ","), "--webhook-allow-networks", strings.Join(c.WebhookAllowNetworks, ","), "--shutdown-grace", c.ShutdownGrace.String(),
-		"--node-id", "proc"}, c.PublicURL
+		"--max-cpu-percent", "0", "--shed-cpu-percent", "0", "--node-id", "proc"}, c.PublicURL
 }
 
 // Process is a livegate binary started by a test, stopped when the test ends.

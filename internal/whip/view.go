@@ -128,7 +128,7 @@ func (h *Handler) View(w http.ResponseWriter, r *http.Request) {
 	}
 	// The WHEP resource is named by the access session: one id per viewer, in Location,
 	// Livegate-Session, /v1/sessions/{id} and the operator's kick.
-	sub, answer, err := h.sfu.Subscribe(r.Context(), st.ID, pass.Session.ID, offer, sfu.SubscribeOptions{MaxLayer: maxLayer})
+	sub, answer, err := h.sfu.Subscribe(r.Context(), st.ID, pass.Session.ID, offer, sfu.SubscribeOptions{MaxLayer: maxLayer, Paid: pass.Session.Paid()})
 	if err != nil {
 		release()
 		h.cfg.Gate.Release(pass, sessions.ReasonJoinFailed)

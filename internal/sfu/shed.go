@@ -1,0 +1,193 @@
+package sfu
+
+import (
+	"context"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// Shedding keeps a saturated node fair. Past its CPU, a node that forwards everything
+// loses packets for every viewer at once: the publisher's packets queue behind the
+// fan-out and overflow. Instead, when the node's CPU crosses a mark, some viewers give
+// up part of their video, in an order known in advance: first down to the lowest
+// simulcast layer, then to audio only; free viewers before paying ones, and among each,
+// the latest to join first (those watching longest keep their picture, as admission
+// keeps it for them). When the CPU has room again, the viewers shed last get their video
+// back first. Admission refuses new viewers while anyone is shed (Shedding).
+//
+// As in the allocator, the decision is numbers to numbers (planShed), table-tested; the
+// SFU applies it as a cap on each viewer's layer, which the allocator honours.
+
+// Shed levels of a viewer, the cap on its video.
+const (
+	shedNone   = 0
+	shedLowest = 1 // the lowest simulcast layer
+	shedAudio  = 2 // audio only
+)
+
+// ShedPolicy says when the node sheds. Shares are of the node's usable CPUs, 0 to 1.
+type ShedPolicy struct {
+	Above   float64 // a sample at or above this sheds
+	Target  float64 // what a shedding step aims the CPU at
+	Restore float64 // a sample below this gives video back
+}
+
+// shedViewer is one viewer as planShed sees it.
+type shedViewer struct {
+	level     int
+	lowerable bool // its video is above the lowest layer, so shedLowest saves something
+}
+
+// planShed returns the viewers' new levels for a CPU sample busy, vs in shedding order
+// (the first is shed first). A viewer with its full video is taken to cost busy over the
+// number of such viewers (at least one), which errs high, the shed ones costing less.
+// Past Above, it sheds enough viewers by one level each to bring the CPU to Target at
+// that cost (at least one); below Restore, it gives back one level to as many viewers,
+// most favoured first, as the CPU's room under Target carries at that cost (at least
+// one). In between it holds.
+func planShed(busy float64, vs []shedViewer, p ShedPolicy) []int {
+	levels := make([]int, len(vs))
+	full := 0
+	for i, v := range vs {
+		levels[i] = v.level
+		if v.level == shedNone {
+			full++
+		}
+	}
+	if len(vs) == 0 || busy <= 0 {
+		return levels
+	}
+	perViewer := busy / float64(max(full, 1))
+	switch {
+	case busy >= p.Above:
+		n := max(1, int(math.Ceil((busy-p.Target)/perViewer-1e-9)))
+		// First everyone's lowest layer, in order; then audio only, in order.
+		for i := range vs {
+			if n > 0 && vs[i].level == shedNone {
+				levels[i] = shedLowest
+				if !vs[i].lowerable {
+					levels[i] = shedAudio
+				}
+				n--
+			}
+		}
+		for i := range vs {
+			if n > 0 && vs[i].level == shedLowest {
+				levels[i] = shedAudio
+				n--
+			}
+		}
+	case busy < p.Restore:
+		n := max(1, int((p.Target-busy)/perViewer))
+		// The reverse of shedding: audio-only viewers get a picture back (most favoured
+		// first) before anyone's layer cap lifts.
+		for _, from := range []int{shedAudio, shedLowest} {
+			for i := len(vs) - 1; i >= 0 && n > 0; i-- {
+				if vs[i].level == from {
+					levels[i]--
+					n--
+				}
+			}
+		}
+	}
+	return levels
+}
+
+// shedOrder sorts viewers into shedding order: free before paid, then the latest to join
+// first. Relays to other nodes are never shed (each serves a node's viewers).
+func shedOrder(subs []*Subscriber) []*Subscriber {
+	out := slices.DeleteFunc(slices.Clone(subs), func(s *Subscriber) bool { return s.relay })
+	slices.SortStableFunc(out, func(a, b *Subscriber) int {
+		if a.paid != b.paid {
+			if a.paid {
+				return 1
+			}
+			return -1
+		}
+		return b.joinStart.Compare(a.joinStart)
+	})
+	return out
+}
+
+// CPUGauge is the node's CPU, as shedding reads it (admission.Capacity): the share of its
+// usable CPUs taken over the last sample.
+type CPUGauge interface {
+	CPUNow() float64
+}
+
+// shedEvery is how often shedding looks: the node's CPU gauge is sampled about as often.
+const shedEvery = 500 * time.Millisecond
+
+// Shed runs the node's shedding under p, reading cpu, until ctx ends. It is the node's
+// to run; without it no viewer is ever shed.
+func (s *SFU) Shed(ctx context.Context, cpu CPUGauge, p ShedPolicy) {
+	t := time.NewTicker(shedEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.shedStep(cpu.CPUNow(), p)
+		}
+	}
+}
+
+func (s *SFU) shedStep(busy float64, p ShedPolicy) {
+	var subs []*Subscriber
+	for _, r := range s.List() {
+		r.mu.Lock()
+		for sub := range r.subs {
+			subs = append(subs, sub)
+		}
+		r.mu.Unlock()
+	}
+	subs = shedOrder(subs)
+	vs := make([]shedViewer, len(subs))
+	for i, sub := range subs {
+		vs[i] = shedViewer{level: int(sub.shed.Load()), lowerable: sub.aboveLowest()}
+	}
+	levels := planShed(busy, vs, p)
+	shed := 0
+	for i, sub := range subs {
+		if levels[i] != vs[i].level {
+			sub.shed.Store(int32(levels[i]))
+			sub.room.log.Info("viewer shed level", "viewer", sub.ID(), "from", vs[i].level, "to", levels[i], "cpu", math.Round(busy*100)/100)
+			if levels[i] > vs[i].level {
+				s.metrics.Shed.Inc()
+			}
+			sub.room.allocateViewer(sub, time.Now())
+		}
+		if levels[i] > shedNone {
+			shed++
+		}
+	}
+	s.shedding.Store(int64(shed))
+	s.metrics.ViewersShed.Set(float64(shed))
+}
+
+// Shedding reports whether any viewer gives up video to the node's load now: admission
+// refuses new viewers meanwhile.
+func (s *SFU) Shedding() bool { return s.shedding.Load() > 0 }
+
+// aboveLowest says whether the viewer's video is above its lowest flowing layer.
+func (s *Subscriber) aboveLowest() bool {
+	for _, d := range s.downs {
+		if d.kind != webrtc.RTPCodecTypeVideo {
+			continue
+		}
+		in := s.room.allocInput(s, d)
+		if lowest := lowestFlowing(in.rates); lowest >= 0 && in.cur > lowest {
+			return true
+		}
+	}
+	return false
+}
+
+// lowestFlowing is the lowest layer with media, or -1.
+func lowestFlowing(rates []int) int {
+	return slices.IndexFunc(rates, func(r int) bool { return r > 0 })
+}
