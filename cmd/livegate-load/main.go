@@ -51,6 +51,10 @@ type options struct {
 	// peer names another SFU under the same load, for the side-by-side figures:
 	// "broadcast-box" (WHIP at /api/whip, WHEP at /api/whep, the stream key as bearer).
 	peer string
+	// stepBitrate, when set, is the video bitrate the publisher moves to stepAt into the
+	// measured window (an encoder that doubles its bitrate on a loaded node).
+	stepBitrate int
+	stepAt      time.Duration
 }
 
 func main() {
@@ -72,6 +76,8 @@ func main() {
 	flag.BoolVar(&o.simulcast, "simulcast", false, "publish three simulcast layers (q, h, f at a tenth, a third and all of --bitrate)")
 	flag.BoolVar(&o.twcc, "twcc", false, "viewers send transport-wide congestion feedback, as browsers do (the server's bandwidth estimation runs)")
 	flag.StringVar(&o.viewOn, "view-on", "", "comma-separated nodes of a fleet the viewers join, in turn (the publisher is on --url; include it to compare); empty: --url")
+	flag.IntVar(&o.stepBitrate, "step-bitrate", 0, "video bitrate (bit/s) the publisher moves to --step-at into the measured window (0: none)")
+	flag.DurationVar(&o.stepAt, "step-at", 5*time.Second, "with --step-bitrate: when, into the measured window")
 	flag.IntVar(&o.flood, "flood", 0, "while viewers join, one other client ("+floodAddr+") posts this many WHEP offers that never connect (at most 100000)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -105,6 +111,7 @@ type viewerStats struct {
 	sess       *whipclient.Session
 	firstVideo atomic.Int64 // unix nanos of the first video packet: what a viewer first sees
 	packets    atomic.Uint64
+	video      atomic.Uint64 // video packets
 	bytes      atomic.Uint64
 	mu         sync.Mutex
 	videoFirst uint64

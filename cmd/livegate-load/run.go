@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -197,6 +198,7 @@ func (l *load) publish(ctx context.Context, api *webrtc.API) (stop func(), err e
 type rampResult struct {
 	dur, joinsDur              time.Duration
 	plis                       uint64
+	refused                    int64 // joins answered 503 (a full node)
 	flood                      floodResult
 	rssBefore, rssPeak, rssEnd float64
 }
@@ -217,7 +219,7 @@ func (l *load) ramp(ctx context.Context, viewAPI *webrtc.API) (rampResult, error
 	}
 	l.stats = make([]*viewerStats, o.viewers)
 	l.sessions = make([]*whipclient.Session, o.viewers)
-	var failed atomic.Int64
+	var failed, refused atomic.Int64
 	var joinWG sync.WaitGroup
 	interval := time.Duration(float64(time.Second) / o.rampRate)
 	rampStart := time.Now()
@@ -233,6 +235,11 @@ func (l *load) ramp(ctx context.Context, viewAPI *webrtc.API) (rampResult, error
 		go func(i int) {
 			defer joinWG.Done()
 			if err := l.join(ctx, viewAPI, i, st); err != nil {
+				var e *whipclient.Error
+				if errors.As(err, &e) && e.Status == http.StatusServiceUnavailable {
+					refused.Add(1) // a full node's answer, not a failure
+					return
+				}
 				failed.Add(1)
 				firstErr.CompareAndSwap(nil, err.Error())
 			}
@@ -267,7 +274,8 @@ func (l *load) ramp(ctx context.Context, viewAPI *webrtc.API) (rampResult, error
 	}
 	r.joinsDur = time.Since(rampStart)
 	r.plis = totalPLIs(l.videos) - plis0
-	fmt.Fprintf(l.out, "\rramping: %d/%d joined, %d failed in %.1fs            \n", l.joined.Load(), o.viewers, failed.Load(), time.Since(rampStart).Seconds())
+	r.refused = refused.Load()
+	fmt.Fprintf(l.out, "\rramping: %d/%d joined, %d refused (503), %d failed in %.1fs            \n", l.joined.Load(), o.viewers, r.refused, failed.Load(), time.Since(rampStart).Seconds())
 	if e := firstErr.Load(); e != nil {
 		fmt.Fprintf(l.out, "first join error: %v\n", e)
 	}
@@ -308,6 +316,7 @@ func (l *load) join(ctx context.Context, viewAPI *webrtc.API, i int, st *viewerS
 			st.packets.Add(1)
 			st.bytes.Add(uint64(n))
 			if isVideo && n >= 4 {
+				st.video.Add(1)
 				st.count(uint16(buf[2])<<8 | uint16(buf[3]))
 			}
 		}
@@ -335,7 +344,11 @@ type window struct {
 	cpu, forwarded         float64 // server CPU seconds and packets forwarded in the window
 	joins, firsts, connect []float64
 	rates                  []float64
-	seen, expected         uint64 // unique video packets received, and sent
+	seen, expected         uint64  // unique video packets received, and sent
+	worstLoss              float64 // the worst single viewer's video loss, percent
+	dark, viewerSeconds    int     // seconds a viewer got no video (shed, or starved), of all
+	published              uint64  // video packets the publisher sent in the window
+	delivered              []float64 // per viewer, its video packets over the publisher's in the window
 	nodeCPU0, nodeFwd0     map[string]float64
 }
 
@@ -350,18 +363,28 @@ func (l *load) measure(ctx context.Context) (window, error) {
 	m.nodeCPU0, m.nodeFwd0 = fleetCounters(ctx, l.base, l.viewNodes)
 	bytes0, packets0 := make([]uint64, len(l.stats)), make([]uint64, len(l.stats))
 	seen0 := make([]uint64, len(l.stats))
+	video0 := make([]uint64, len(l.stats))
 	exp0 := make([]uint64, len(l.stats))
 	for i, st := range l.stats {
 		if st != nil {
 			bytes0[i], packets0[i] = st.bytes.Load(), st.packets.Load()
 			seen0[i], exp0[i] = st.videoCounts()
+			video0[i] = st.video.Load()
 		}
 	}
+	pub0 := totalSent(l.videos)
 	t0 := time.Now()
 	l.measuring.Store(true)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	deadline := t0.Add(l.o.duration)
+	lastVideo := make([]uint64, len(l.stats))
+	for i, st := range l.stats {
+		if st != nil {
+			lastVideo[i] = st.video.Load()
+		}
+	}
+	stepped := l.o.stepBitrate == 0
 loop:
 	for time.Now().Before(deadline) {
 		select {
@@ -369,9 +392,30 @@ loop:
 			break loop
 		case <-tick.C:
 			fmt.Fprintf(l.out, "\rmeasuring: %2.0fs/%v", time.Since(t0).Seconds(), l.o.duration)
+			if !stepped && time.Since(t0) >= l.o.stepAt {
+				stepped = true
+				for _, v := range l.videos {
+					v.SetPacketsPerSecond(v.PacketsPerSecond * l.o.stepBitrate / l.o.bitrate)
+				}
+				fmt.Fprintf(l.out, " publisher now at %d kbit/s\n", l.o.stepBitrate/1000)
+			}
+			// Seconds in which a joined viewer got no video at all: shed to audio only by
+			// a saturated node, or starved.
+			for i, st := range l.stats {
+				if st == nil || l.sessions[i] == nil {
+					continue
+				}
+				v := st.video.Load()
+				if v == lastVideo[i] {
+					m.dark++
+				}
+				m.viewerSeconds++
+				lastVideo[i] = v
+			}
 		}
 	}
 	m.elapsed = time.Since(t0)
+	m.published = totalSent(l.videos) - pub0
 	// An interrupt ends the window early; what it measured is still read and reported.
 	final := context.WithoutCancel(ctx)
 	cpu1, err := serverCPU(final, l.base, l.o.serverPID)
@@ -398,11 +442,25 @@ loop:
 		if l.o.peer != "" { // no counter of its own: what reached the viewers
 			m.forwarded += float64(st.packets.Load() - packets0[i])
 		}
+		if m.published > 0 && !l.o.simulcast {
+			m.delivered = append(m.delivered, 100*float64(st.video.Load()-video0[i])/float64(m.published))
+		}
 		s, e := st.videoCounts()
 		m.seen += s - seen0[i]
 		m.expected += e - exp0[i]
+		if e > exp0[i] && s-seen0[i] < e-exp0[i] {
+			m.worstLoss = max(m.worstLoss, 100*float64((e-exp0[i])-(s-seen0[i]))/float64(e-exp0[i]))
+		}
 	}
 	return m, nil
+}
+
+func totalSent(srcs []*mediagen.Source) uint64 {
+	var n uint64
+	for _, s := range srcs {
+		n += s.Sent()
+	}
+	return n
 }
 
 // report prints the run's figures.
@@ -413,7 +471,7 @@ func (l *load) report(ctx context.Context, r rampResult, m window) {
 		loss = 100 * float64(m.expected-m.seen) / float64(m.expected)
 	}
 	fmt.Fprintf(out, "\n== livegate-load report ==\n")
-	fmt.Fprintf(out, "viewers connected      %d of %d (ramp %.1fs)\n", l.joined.Load(), o.viewers, r.dur.Seconds())
+	fmt.Fprintf(out, "viewers connected      %d of %d (ramp %.1fs); %d refused (503)\n", l.joined.Load(), o.viewers, r.dur.Seconds(), r.refused)
 	what := "WHEP POST to first video packet"
 	if o.paid {
 		what = "POST /access to first video packet"
@@ -423,8 +481,15 @@ func (l *load) report(ctx context.Context, r rampResult, m window) {
 	fmt.Fprintf(out, "first video (ms)       p50 %.1f  p99 %.1f  max %.1f   (WHEP answer to first video packet)\n", pct(m.firsts, 50), pct(m.firsts, 99), pct(m.firsts, 100))
 	fmt.Fprintf(out, "keyframe requests      %d at the publisher in %.1fs of joins (%.2f/s)\n", r.plis, r.joinsDur.Seconds(), float64(r.plis)/r.joinsDur.Seconds())
 	fmt.Fprintf(out, "received kbit/s/viewer mean %.0f  min %.0f\n", mean(m.rates), pct(m.rates, 0))
-	fmt.Fprintf(out, "video loss             %.3f%%  (%d of %d packets)\n", loss, m.expected-min(m.seen, m.expected), m.expected)
-	fmt.Fprintf(out, "forwarded packets/s    %.0f\n", m.forwarded/m.elapsed.Seconds())
+	fmt.Fprintf(out, "video loss             %.3f%%  (%d of %d packets); worst viewer %.3f%%\n", loss, m.expected-min(m.seen, m.expected), m.expected, m.worstLoss)
+	fmt.Fprintf(out, "seconds without video  %d of %d viewer-seconds\n", m.dark, m.viewerSeconds)
+	if len(m.delivered) > 0 {
+		// Below 100%, the server is behind: a backlog, delay growing, though no packet is
+		// yet missing.
+		fmt.Fprintf(out, "video delivered        mean %.1f%%  min %.1f%% of what the publisher sent in the window\n", mean(m.delivered), pct(m.delivered, 0))
+	}
+	fmt.Fprintf(out, "forwarded packets/s    %.0f  (the publisher sent %.0f video packets/s: below its rate, the load's own core is short)\n",
+		m.forwarded/m.elapsed.Seconds(), float64(m.published)/m.elapsed.Seconds())
 	if m.forwarded > 0 {
 		fmt.Fprintf(out, "server CPU             %.2f s in %.1f s (%.0f%% of a core)\n", m.cpu, m.elapsed.Seconds(), 100*m.cpu/m.elapsed.Seconds())
 		fmt.Fprintf(out, "server CPU per packet  %.2f µs  (%.2f CPU s per million forwarded packets)\n", m.cpu/m.forwarded*1e6, m.cpu/m.forwarded*1e6)

@@ -37,7 +37,9 @@ type Load struct {
 // The CPU limit looks one viewer ahead: a join is refused when the load plus what one
 // more viewer costs (the load over the viewers, at the last sample) would pass it, and
 // the viewers joined since that sample are counted at the same cost, so that a burst of
-// joins between two samples cannot overshoot the limit by the burst.
+// joins between two samples cannot overshoot the limit by the burst. The load is the
+// higher of the last sample and the smoothed one: joins' handshakes count while they
+// last.
 type Capacity struct {
 	limits   CapacityLimits
 	viewers  func() int
@@ -197,7 +199,10 @@ func (c *Capacity) projectedCPU(l Load) float64 {
 	if at == 0 {
 		return l.CPU
 	}
-	perViewer := l.CPUNow / float64(at)
+	// A viewer's cost from the lower of the two readings: a burst of joins spends more on
+	// handshakes than their media will cost, and counted per viewer it would refuse a
+	// node at a fraction of its load; the burst itself is in the higher one.
+	perViewer := min(l.CPU, l.CPUNow) / float64(at)
 	return max(l.CPU, l.CPUNow) + perViewer*float64(max(l.Viewers-at, 0)+1)
 }
 

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,11 +33,12 @@ type HostCPU struct {
 	steal    uint64        // steal ticks so far
 	total    uint64        // all ticks so far
 	pressure string        // the cpu.pressure file read, "" when none
+	cpus     float64       // the CPUs the process may use
 }
 
 // NewHostCPU starts measuring now.
 func NewHostCPU() *HostCPU {
-	h := &HostCPU{at: time.Now(), own: ownCPU()}
+	h := &HostCPU{at: time.Now(), own: ownCPU(), cpus: usableCPUs("/proc/self/cgroup", "/sys/fs/cgroup")}
 	h.steal, h.total = stealTicks()
 	for _, p := range []string{"/sys/fs/cgroup/cpu.pressure", "/proc/pressure/cpu"} {
 		if _, err := os.ReadFile(p); err == nil {
@@ -54,10 +57,7 @@ func (h *HostCPU) Busy() float64 {
 	steal, total := stealTicks()
 	busy := 0.0
 	if wall := now.Sub(h.at); wall > 0 {
-		// Of the CPUs the process may use: a node held to one core by GOMAXPROCS (or
-		// its affinity, or its cgroup's quota, which both set GOMAXPROCS) is full when
-		// that core is, whatever else the machine has.
-		busy = float64(own-h.own) / float64(wall) / float64(min(runtime.NumCPU(), runtime.GOMAXPROCS(0)))
+		busy = float64(own-h.own) / float64(wall) / h.cpus
 	}
 	if total > h.total {
 		busy = max(busy, float64(steal-h.steal)/float64(total-h.total))
@@ -67,6 +67,58 @@ func (h *HostCPU) Busy() float64 {
 	}
 	h.at, h.own, h.steal, h.total = now, own, steal, total
 	return min(busy, 1)
+}
+
+// usableCPUs is how many CPUs the process may use: its affinity, GOMAXPROCS, and its
+// cgroup's CPU quota (a container's CPU limit, v2 or v1), the least of them. A node held
+// to half a core is full when it uses that half, whatever else the machine has.
+func usableCPUs(selfCgroup, root string) float64 {
+	n := float64(min(runtime.NumCPU(), runtime.GOMAXPROCS(0)))
+	if q := cgroupQuota(selfCgroup, root); q > 0 {
+		n = min(n, q)
+	}
+	return n
+}
+
+// cgroupQuota reads the CPU quota of the process's cgroup, in CPUs (0: none).
+func cgroupQuota(selfCgroup, root string) float64 {
+	b, err := os.ReadFile(selfCgroup)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3) // hierarchy-id:controllers:path
+		if len(parts) != 3 {
+			continue
+		}
+		switch {
+		case parts[0] == "0" && parts[1] == "": // v2: "max 100000" or "50000 100000"
+			if f, err := os.ReadFile(filepath.Join(root, parts[2], "cpu.max")); err == nil {
+				if q, p, ok := strings.Cut(strings.TrimSpace(string(f)), " "); ok {
+					return ratio(q, p)
+				}
+			}
+		case slices.Contains(strings.Split(parts[1], ","), "cpu"): // v1
+			for _, dir := range []string{"cpu", "cpu,cpuacct", "cpuacct,cpu"} {
+				q, err1 := os.ReadFile(filepath.Join(root, dir, parts[2], "cpu.cfs_quota_us"))
+				p, err2 := os.ReadFile(filepath.Join(root, dir, parts[2], "cpu.cfs_period_us"))
+				if err1 == nil && err2 == nil {
+					return ratio(strings.TrimSpace(string(q)), strings.TrimSpace(string(p)))
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// ratio is quota over period, 0 for no quota ("max", -1) or nonsense.
+func ratio(quota, period string) float64 {
+	q, err1 := strconv.ParseFloat(quota, 64)
+	p, err2 := strconv.ParseFloat(period, 64)
+	if err1 != nil || err2 != nil || q <= 0 || p <= 0 {
+		return 0
+	}
+	return q / p
 }
 
 func ownCPU() time.Duration {

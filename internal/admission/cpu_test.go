@@ -30,6 +30,37 @@ func TestStallShareReadsSomeAvg10(t *testing.T) {
 	}
 }
 
+func TestCgroupQuota(t *testing.T) {
+	root := t.TempDir()
+	write := func(path, content string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, path)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, path), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("v2/self", "0::/kubepods/pod1/c1\n")
+	write("v2/fs/kubepods/pod1/c1/cpu.max", "150000 100000\n")
+	write("v2max/self", "0::/svc\n")
+	write("v2max/fs/svc/cpu.max", "max 100000\n")
+	write("v1/self", "12:memory:/x\n4:cpu,cpuacct:/docker/abc\n1:name=systemd:/\n")
+	write("v1/fs/cpu,cpuacct/docker/abc/cpu.cfs_quota_us", "50000\n")
+	write("v1/fs/cpu,cpuacct/docker/abc/cpu.cfs_period_us", "100000\n")
+	write("v1none/self", "3:cpu:/\n")
+	write("v1none/fs/cpu/cpu.cfs_quota_us", "-1\n")
+	write("v1none/fs/cpu/cpu.cfs_period_us", "100000\n")
+	for dir, want := range map[string]float64{"v2": 1.5, "v2max": 0, "v1": 0.5, "v1none": 0, "missing": 0} {
+		if got := cgroupQuota(filepath.Join(root, dir, "self"), filepath.Join(root, dir, "fs")); got != want {
+			t.Errorf("%s: quota %v CPUs, want %v", dir, got, want)
+		}
+	}
+	if got := usableCPUs(filepath.Join(root, "v1", "self"), filepath.Join(root, "v1", "fs")); got != 0.5 {
+		t.Errorf("usable CPUs under a half-CPU quota: %v", got)
+	}
+}
+
 // A capacity fed by a meter refuses on its readings, smoothed over about three seconds.
 func TestCapacityFollowsItsCPUMeter(t *testing.T) {
 	c := NewCapacity(CapacityLimits{CPU: 0.5}, nil, nil, nil)

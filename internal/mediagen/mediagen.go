@@ -116,6 +116,7 @@ type Source struct {
 	Decorate func(h *rtp.Header)
 
 	keyRequested atomic.Bool
+	rate         atomic.Int64 // SetPacketsPerSecond's, 0 until called
 	sent         atomic.Uint64
 	plis         atomic.Uint64
 	// sentAt keeps when the last packets were written, by index, so that a receiver in
@@ -244,21 +245,23 @@ func ReadRTCPLayers(sender *webrtc.RTPSender, layers []*Source) {
 
 // Run writes packets at the source's rate until ctx ends. The first frame is a keyframe.
 func (s *Source) Run(ctx context.Context) {
-	framesPerSecond := s.PacketsPerSecond / s.PacketsPerFrame
-	if framesPerSecond < 1 {
-		framesPerSecond = 1
-	}
-	interval := time.Second / time.Duration(framesPerSecond)
-	tick := time.NewTicker(interval)
+	pps := s.PacketsPerSecond
+	framesPerSecond := max(pps/s.PacketsPerFrame, 1)
+	tick := time.NewTicker(time.Second / time.Duration(framesPerSecond))
 	defer tick.Stop()
 	var index uint64
 	frame := 0
+	var ts uint32
 	buf := make([]byte, 0, s.PayloadSize)
 	pkt := &rtp.Packet{Header: rtp.Header{Version: 2}}
 	s.keyRequested.Store(true)
 	for {
+		if r := int(s.rate.Load()); r > 0 && r != pps {
+			pps = r
+			framesPerSecond = max(pps/s.PacketsPerFrame, 1)
+			tick.Reset(time.Second / time.Duration(framesPerSecond))
+		}
 		key := s.keyRequested.Swap(false) || (s.KeyframeEvery > 0 && frame%s.KeyframeEvery == 0)
-		ts := uint32(frame) * (s.clock / uint32(framesPerSecond))
 		for i := 0; i < s.PacketsPerFrame; i++ {
 			buf = Payload(buf, s.mime, index, i == 0, key, s.PayloadSize)
 			pkt.SequenceNumber = uint16(index)
@@ -276,6 +279,7 @@ func (s *Source) Run(ctx context.Context) {
 			s.sent.Add(1)
 		}
 		frame++
+		ts += s.clock / uint32(framesPerSecond)
 		select {
 		case <-ctx.Done():
 			return
@@ -283,3 +287,7 @@ func (s *Source) Run(ctx context.Context) {
 		}
 	}
 }
+
+// SetPacketsPerSecond changes a running source's rate from its next frame: an encoder
+// whose bitrate steps up or down, at the same packet size.
+func (s *Source) SetPacketsPerSecond(n int) { s.rate.Store(int64(n)) }
