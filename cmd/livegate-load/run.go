@@ -344,10 +344,10 @@ type window struct {
 	cpu, forwarded         float64 // server CPU seconds and packets forwarded in the window
 	joins, firsts, connect []float64
 	rates                  []float64
-	seen, expected         uint64  // unique video packets received, and sent
-	worstLoss              float64 // the worst single viewer's video loss, percent
-	dark, viewerSeconds    int     // seconds a viewer got no video (shed, or starved), of all
-	published              uint64  // video packets the publisher sent in the window
+	seen, expected         uint64    // unique video packets received, and sent
+	worstLoss              float64   // the worst single viewer's video loss, percent
+	dark, viewerSeconds    int       // seconds a viewer got no video (shed, or starved), of all
+	published              uint64    // video packets the publisher sent in the window
 	delivered              []float64 // per viewer, its video packets over the publisher's in the window
 	nodeCPU0, nodeFwd0     map[string]float64
 }
