@@ -349,6 +349,7 @@ type window struct {
 	dark, viewerSeconds    int       // seconds a viewer got no video (shed, or starved), of all
 	published              uint64    // video packets the publisher sent in the window
 	delivered              []float64 // per viewer, its video packets over the publisher's in the window
+	deliveredLit           []float64 // the same, of viewers never without video in the window
 	nodeCPU0, nodeFwd0     map[string]float64
 }
 
@@ -379,6 +380,7 @@ func (l *load) measure(ctx context.Context) (window, error) {
 	defer tick.Stop()
 	deadline := t0.Add(l.o.duration)
 	lastVideo := make([]uint64, len(l.stats))
+	dark := make([]int, len(l.stats))
 	for i, st := range l.stats {
 		if st != nil {
 			lastVideo[i] = st.video.Load()
@@ -408,6 +410,7 @@ loop:
 				v := st.video.Load()
 				if v == lastVideo[i] {
 					m.dark++
+					dark[i]++
 				}
 				m.viewerSeconds++
 				lastVideo[i] = v
@@ -443,7 +446,11 @@ loop:
 			m.forwarded += float64(st.packets.Load() - packets0[i])
 		}
 		if m.published > 0 && !l.o.simulcast {
-			m.delivered = append(m.delivered, 100*float64(st.video.Load()-video0[i])/float64(m.published))
+			d := 100 * float64(st.video.Load()-video0[i]) / float64(m.published)
+			m.delivered = append(m.delivered, d)
+			if dark[i] == 0 {
+				m.deliveredLit = append(m.deliveredLit, d)
+			}
 		}
 		s, e := st.videoCounts()
 		m.seen += s - seen0[i]
@@ -487,6 +494,9 @@ func (l *load) report(ctx context.Context, r rampResult, m window) {
 		// Below 100%, the server is behind: a backlog, delay growing, though no packet is
 		// yet missing.
 		fmt.Fprintf(out, "video delivered        mean %.1f%%  min %.1f%% of what the publisher sent in the window\n", mean(m.delivered), pct(m.delivered, 0))
+		if len(m.deliveredLit) < len(m.delivered) {
+			fmt.Fprintf(out, "  never without video  %d viewers: mean %.1f%%  min %.1f%%\n", len(m.deliveredLit), mean(m.deliveredLit), pct(m.deliveredLit, 0))
+		}
 	}
 	fmt.Fprintf(out, "forwarded packets/s    %.0f  (the publisher sent %.0f video packets/s: below its rate, the load's own core is short)\n",
 		m.forwarded/m.elapsed.Seconds(), float64(m.published)/m.elapsed.Seconds())

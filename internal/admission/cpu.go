@@ -22,7 +22,7 @@ type CPUMeter interface {
 
 // HostCPU is the node's CPU as viewers feel it: the larger of the share of the CPUs it
 // may use that this process used, the share of time its tasks (or, without cgroup figures, the
-// machine's) waited for a CPU (pressure stall information, "some"), and the share the
+// machine's) waited for a CPU (pressure stall information, "some", over the sample), and the share the
 // hypervisor stole. A node starved by its neighbours uses little CPU itself, yet cannot
 // serve one more viewer: the stalls and the steal say so. Where the kernel offers no
 // pressure or steal figures, only the process's own use counts.
@@ -33,16 +33,17 @@ type HostCPU struct {
 	steal    uint64        // steal ticks so far
 	total    uint64        // all ticks so far
 	pressure string        // the cpu.pressure file read, "" when none
-	cpus     float64       // the CPUs the process may use
+	stall    uint64        // its "some" total so far, µs
 }
 
 // NewHostCPU starts measuring now.
 func NewHostCPU() *HostCPU {
-	h := &HostCPU{at: time.Now(), own: ownCPU(), cpus: usableCPUs("/proc/self/cgroup", "/sys/fs/cgroup")}
+	h := &HostCPU{at: time.Now(), own: ownCPU()}
 	h.steal, h.total = stealTicks()
 	for _, p := range []string{"/sys/fs/cgroup/cpu.pressure", "/proc/pressure/cpu"} {
 		if _, err := os.ReadFile(p); err == nil {
 			h.pressure = p
+			h.stall, _ = stalled(p)
 			break
 		}
 	}
@@ -57,13 +58,19 @@ func (h *HostCPU) Busy() float64 {
 	steal, total := stealTicks()
 	busy := 0.0
 	if wall := now.Sub(h.at); wall > 0 {
-		busy = float64(own-h.own) / float64(wall) / h.cpus
+		// Read each time: a container's CPU limit can be resized in place.
+		busy = float64(own-h.own) / float64(wall) / usableCPUs("/proc/self/cgroup", "/sys/fs/cgroup")
 	}
 	if total > h.total {
 		busy = max(busy, float64(steal-h.steal)/float64(total-h.total))
 	}
 	if h.pressure != "" {
-		busy = max(busy, stallShare(h.pressure))
+		if st, ok := stalled(h.pressure); ok {
+			if wall := now.Sub(h.at); wall > 0 && st >= h.stall {
+				busy = max(busy, float64(st-h.stall)/float64(wall.Microseconds()))
+			}
+			h.stall = st
+		}
 	}
 	h.at, h.own, h.steal, h.total = now, own, steal, total
 	return min(busy, 1)
@@ -157,25 +164,25 @@ func stealTicks() (steal, total uint64) {
 	return steal, total
 }
 
-// stallShare reads the "some avg10" of a pressure file: the share of the last ten seconds
-// in which a runnable task waited for a CPU.
-func stallShare(path string) float64 {
+// stalled reads the "some total" of a pressure file: microseconds so far in which a
+// runnable task waited for a CPU (0, false where there is none). Busy takes its growth
+// over its own sample, not the file's ten-second average, which would go on reading a
+// stall for seconds after it ended and have shedding take video from viewers the node
+// could serve again.
+func stalled(path string) (uint64, bool) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0
+		return 0, false
 	}
 	line, _, _ := bytes.Cut(b, []byte("\n"))
 	if !bytes.HasPrefix(line, []byte("some ")) {
-		return 0
+		return 0, false
 	}
 	for _, f := range strings.Fields(string(line)) {
-		if v, ok := strings.CutPrefix(f, "avg10="); ok {
-			pct, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return 0
-			}
-			return pct / 100
+		if v, ok := strings.CutPrefix(f, "total="); ok {
+			n, err := strconv.ParseUint(v, 10, 64)
+			return n, err == nil
 		}
 	}
-	return 0
+	return 0, false
 }

@@ -9,24 +9,31 @@ import (
 	"time"
 )
 
-func TestStallShareReadsSomeAvg10(t *testing.T) {
+func TestStalledReadsSomeTotal(t *testing.T) {
 	dir := t.TempDir()
-	for content, want := range map[string]float64{
-		"some avg10=62.50 avg60=10.00 avg300=1.00 total=123\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n": 0.625,
+	for content, want := range map[string]uint64{
+		"some avg10=62.50 avg60=10.00 avg300=1.00 total=123\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n": 123,
 		"some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n":                                                     0,
-		"full avg10=99.00 avg60=0.00 avg300=0.00 total=0\n":                                                    0,
-		"garbage": 0,
 	} {
 		p := filepath.Join(dir, "cpu.pressure")
 		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if got := stallShare(p); got != want {
-			t.Errorf("stallShare(%q) = %v, want %v", content, got, want)
+		if got, ok := stalled(p); !ok || got != want {
+			t.Errorf("stalled(%q) = %v, %v, want %v", content, got, ok, want)
 		}
 	}
-	if got := stallShare(filepath.Join(dir, "none")); got != 0 {
-		t.Errorf("no pressure file: %v", got)
+	for _, content := range []string{"full avg10=99.00 avg60=0.00 avg300=0.00 total=5\n", "garbage"} {
+		p := filepath.Join(dir, "cpu.pressure")
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := stalled(p); ok {
+			t.Errorf("stalled(%q) = %v, want none", content, got)
+		}
+	}
+	if _, ok := stalled(filepath.Join(dir, "none")); ok {
+		t.Errorf("no pressure file read as one")
 	}
 }
 
