@@ -126,14 +126,37 @@ const shedEvery = 500 * time.Millisecond
 func (s *SFU) Shed(ctx context.Context, cpu CPUGauge, p ShedPolicy) {
 	t := time.NewTicker(shedEvery)
 	defer t.Stop()
+	prev := math.NaN() // agrees with no sample
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.shedStep(cpu.CPUNow(), p)
+			cur := cpu.CPUNow()
+			busy, act := confirmed(prev, cur, p)
+			prev = cur
+			if act {
+				s.shedStep(busy, p)
+				// The next step waits for two samples taken after this one: a sample
+				// straddling a step still shows the load before it.
+				prev = math.NaN()
+			}
 		}
 	}
+}
+
+// confirmed says whether two samples in a row agree that the node must shed, or may
+// give video back, and with what reading (the milder of the two). Half a second of a
+// node near its mark reads above it now and then (a GC, a burst of handshakes, a CPU
+// quota's period): alone, it would take video from viewers only to give it back.
+func confirmed(prev, cur float64, p ShedPolicy) (float64, bool) {
+	switch {
+	case prev >= p.Above && cur >= p.Above:
+		return min(prev, cur), true
+	case prev < p.Restore && cur < p.Restore:
+		return max(prev, cur), true
+	}
+	return 0, false
 }
 
 func (s *SFU) shedStep(busy float64, p ShedPolicy) {

@@ -124,3 +124,23 @@ func TestChooseLayerAudioOnlyWhenShed(t *testing.T) {
 		t.Errorf("a viewer shed to audio only gets layer %d, want -1", got)
 	}
 }
+
+func TestShedNeedsTwoSamplesThatAgree(t *testing.T) {
+	p := ShedPolicy{Above: 0.95, Target: 0.85, Restore: 0.75}
+	for _, tt := range []struct {
+		prev, cur float64
+		want      float64
+		act       bool
+	}{
+		{0.80, 0.99, 0, false},   // one saturated sample: a blip
+		{0.97, 0.99, 0.97, true}, // two: shed, by the milder
+		{0.99, 0.90, 0, false},
+		{0.70, 0.60, 0.70, true}, // two with room: give back, by the busier
+		{0.99, 0.60, 0, false},   // just shed: the next sample alone does not undo it
+		{0.90, 0.88, 0, false},   // between the marks
+	} {
+		if got, act := confirmed(tt.prev, tt.cur, p); got != tt.want || act != tt.act {
+			t.Errorf("confirmed(%v, %v) = %v, %v; want %v, %v", tt.prev, tt.cur, got, act, tt.want, tt.act)
+		}
+	}
+}
