@@ -546,7 +546,7 @@ func TestSaturatedNodeShedsTheLatestViewerFirst(t *testing.T) {
 	}
 	first, last := vs[0], vs[2]
 
-	// 0.96 of three viewers' worth sheds one viewer per sample; hold at 0.9 (between
+	// 0.96 of three viewers' worth sheds one viewer per step; hold at 0.9 (between
 	// the marks) once one is shed.
 	cpu.set(0.96)
 	poll.Until(t, 10*time.Second, "a viewer shed", func() error {

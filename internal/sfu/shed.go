@@ -126,37 +126,44 @@ const shedEvery = 500 * time.Millisecond
 func (s *SFU) Shed(ctx context.Context, cpu CPUGauge, p ShedPolicy) {
 	t := time.NewTicker(shedEvery)
 	defer t.Stop()
-	prev := math.NaN() // agrees with no sample
+	var window []float64
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			cur := cpu.CPUNow()
-			busy, act := confirmed(prev, cur, p)
-			prev = cur
-			if act {
+			window = append(window, cpu.CPUNow())
+			if len(window) > shedWindow {
+				window = window[1:]
+			}
+			if busy, act := confirmed(window, p); act {
 				s.shedStep(busy, p)
-				// The next step waits for two samples taken after this one: a sample
-				// straddling a step still shows the load before it.
-				prev = math.NaN()
+				// The next step waits for a window of samples taken after this one: a
+				// sample straddling a step still shows the load before it.
+				window = window[:0]
 			}
 		}
 	}
 }
 
-// confirmed says whether two samples in a row agree that the node must shed, or may
-// give video back, and with what reading (the milder of the two). Half a second of a
-// node near its mark reads above it now and then (a GC, a burst of handshakes, a CPU
-// quota's period): alone, it would take video from viewers only to give it back.
-func confirmed(prev, cur float64, p ShedPolicy) (float64, bool) {
-	switch {
-	case prev >= p.Above && cur >= p.Above:
-		return min(prev, cur), true
-	case prev < p.Restore && cur < p.Restore:
-		return max(prev, cur), true
+// shedWindow is how many samples (of shedEvery) a shedding decision averages.
+const shedWindow = 3
+
+// confirmed says whether a full window of samples says, on average, that the node must
+// shed or may give video back, and with what reading. Half a second of a node near its
+// marks reads 10% either side now and then (a GC, a burst of handshakes, a CPU quota's
+// period, the clock ticks CPU time is counted in): alone, such a sample would take
+// video from viewers only to give it back. A saturated node reads saturated throughout.
+func confirmed(window []float64, p ShedPolicy) (float64, bool) {
+	if len(window) < shedWindow {
+		return 0, false
 	}
-	return 0, false
+	sum := 0.0
+	for _, v := range window {
+		sum += v
+	}
+	mean := sum / float64(len(window))
+	return mean, mean >= p.Above || mean < p.Restore
 }
 
 func (s *SFU) shedStep(busy float64, p ShedPolicy) {

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -125,22 +126,22 @@ func TestChooseLayerAudioOnlyWhenShed(t *testing.T) {
 	}
 }
 
-func TestShedNeedsTwoSamplesThatAgree(t *testing.T) {
+func TestShedActsOnAWindowOfSamples(t *testing.T) {
 	p := ShedPolicy{Above: 0.95, Target: 0.85, Restore: 0.75}
 	for _, tt := range []struct {
-		prev, cur float64
-		want      float64
-		act       bool
+		window []float64
+		want   float64
+		act    bool
 	}{
-		{0.80, 0.99, 0, false},   // one saturated sample: a blip
-		{0.97, 0.99, 0.97, true}, // two: shed, by the milder
-		{0.99, 0.90, 0, false},
-		{0.70, 0.60, 0.70, true}, // two with room: give back, by the busier
-		{0.99, 0.60, 0, false},   // just shed: the next sample alone does not undo it
-		{0.90, 0.88, 0, false},   // between the marks
+		{[]float64{0.99, 0.99}, 0, false},       // not a full window yet
+		{[]float64{0.85, 0.99, 0.96}, 0, false}, // a node near its mark, read noisily
+		{[]float64{0.97, 1, 0.97}, 0.98, true},  // saturated throughout: shed
+		{[]float64{0.7, 0.6, 0.8}, 0.7, true},   // room: give back
+		{[]float64{1, 0.6, 0.8}, 0, false},      // between the marks
 	} {
-		if got, act := confirmed(tt.prev, tt.cur, p); got != tt.want || act != tt.act {
-			t.Errorf("confirmed(%v, %v) = %v, %v; want %v, %v", tt.prev, tt.cur, got, act, tt.want, tt.act)
+		got, act := confirmed(tt.window, p)
+		if act != tt.act || (act && math.Abs(got-tt.want) > 1e-9) {
+			t.Errorf("confirmed(%v) = %v, %v; want %v, %v", tt.window, got, act, tt.want, tt.act)
 		}
 	}
 }
