@@ -308,15 +308,13 @@ func (n *Node) Run(ctx context.Context) error {
 	go func() { defer gateDone.Done(); n.Capacity.Run(gateCtx) }()
 	if n.cfg.ShedCPUPercent > 0 {
 		shed := float64(n.cfg.ShedCPUPercent) / 100
-		// Shedding aims a step at the admission limit (or just under the mark), and gives
-		// video back only well below it, so that the two do not take turns.
+		// Shedding aims a step at the admission limit (or just under the mark) and gives
+		// video back under it, so that admission and shedding do not take turns.
 		target := shed - 0.1
 		if n.cfg.MaxCPUPercent > 0 {
 			target = float64(n.cfg.MaxCPUPercent) / 100
 		}
-		gateDone.Go(func() {
-			n.SFU.Shed(gateCtx, n.Capacity, sfu.ShedPolicy{Above: shed, Target: target, Restore: target - 0.1})
-		})
+		gateDone.Go(func() { n.SFU.Shed(gateCtx, n.Capacity, sfu.ShedPolicy{Above: shed, Target: target}) })
 	}
 	go func() { defer gateDone.Done(); n.Billing.RunOutbox(gateCtx) }()
 	gateDone.Add(1)

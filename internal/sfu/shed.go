@@ -30,9 +30,8 @@ const (
 
 // ShedPolicy says when the node sheds. Shares are of the node's usable CPUs, 0 to 1.
 type ShedPolicy struct {
-	Above   float64 // a sample at or above this sheds
-	Target  float64 // what a shedding step aims the CPU at
-	Restore float64 // a sample below this gives video back
+	Above  float64 // a load at or above this sheds
+	Target float64 // what a shedding step aims the load at; below it, video comes back
 }
 
 // shedViewer is one viewer as planShed sees it.
@@ -41,13 +40,15 @@ type shedViewer struct {
 	lowerable bool // its video is above the lowest layer, so shedLowest saves something
 }
 
-// planShed returns the viewers' new levels for a CPU sample busy, vs in shedding order
-// (the first is shed first). A viewer with its full video is taken to cost busy over the
-// number of such viewers (at least one), which errs high, the shed ones costing less.
-// Past Above, it sheds enough viewers by one level each to bring the CPU to Target at
-// that cost (at least one); below Restore, it gives back one level to as many viewers,
-// most favoured first, as the CPU's room under Target carries at that cost (at least
-// one). In between it holds.
+// planShed returns the viewers' new levels for a CPU reading busy, vs in shedding order
+// (the first is shed first).
+//
+// Past Above, it sheds enough viewers by one level each to bring the load to Target,
+// each viewer with full video taken to cost busy over their number (at least one): the
+// shed ones cost less, so this errs towards shedding more. Below Target, it gives back a
+// level to as many viewers, most favoured first, as the room under Target carries at the
+// average viewer's cost, and no more than a tenth of them at once (the shed ones cost
+// more than the average when they get video back); with no room for one, it holds.
 func planShed(busy float64, vs []shedViewer, p ShedPolicy) []int {
 	levels := make([]int, len(vs))
 	full := 0
@@ -60,9 +61,9 @@ func planShed(busy float64, vs []shedViewer, p ShedPolicy) []int {
 	if len(vs) == 0 || busy <= 0 {
 		return levels
 	}
-	perViewer := busy / float64(max(full, 1))
 	switch {
 	case busy >= p.Above:
+		perViewer := busy / float64(max(full, 1))
 		n := max(1, int(math.Ceil((busy-p.Target)/perViewer-1e-9)))
 		// First everyone's lowest layer, in order; then audio only, in order.
 		for i := range vs {
@@ -80,8 +81,9 @@ func planShed(busy float64, vs []shedViewer, p ShedPolicy) []int {
 				n--
 			}
 		}
-	case busy < p.Restore:
-		n := max(1, int((p.Target-busy)/perViewer))
+	case busy < p.Target:
+		perViewer := busy / float64(len(vs))
+		n := min(int((p.Target-busy)/perViewer), (len(vs)+9)/10)
 		// The reverse of shedding: audio-only viewers get a picture back (most favoured
 		// first) before anyone's layer cap lifts.
 		for _, from := range []int{shedAudio, shedLowest} {
@@ -150,7 +152,7 @@ func (s *SFU) Shed(ctx context.Context, cpu CPUGauge, p ShedPolicy) {
 const shedWindow = 3
 
 // confirmed says whether a full window of samples says, on average, that the node must
-// shed or may give video back, and with what reading. Half a second of a node near its
+// shed or may have room to give video back, and with what reading. Half a second of a node near its
 // marks reads 10% either side now and then (a GC, a burst of handshakes, a CPU quota's
 // period, the clock ticks CPU time is counted in): alone, such a sample would take
 // video from viewers only to give it back. A saturated node reads saturated throughout.
@@ -163,7 +165,7 @@ func confirmed(window []float64, p ShedPolicy) (float64, bool) {
 		sum += v
 	}
 	mean := sum / float64(len(window))
-	return mean, mean >= p.Above || mean < p.Restore
+	return mean, mean >= p.Above || mean < p.Target
 }
 
 func (s *SFU) shedStep(busy float64, p ShedPolicy) {

@@ -8,7 +8,7 @@ import (
 )
 
 func TestPlanShed(t *testing.T) {
-	p := ShedPolicy{Above: 0.95, Target: 0.85, Restore: 0.75}
+	p := ShedPolicy{Above: 0.95, Target: 0.85}
 	v := func(level int, lowerable bool) shedViewer { return shedViewer{level: level, lowerable: lowerable} }
 	tests := []struct {
 		name string
@@ -16,7 +16,7 @@ func TestPlanShed(t *testing.T) {
 		in   []shedViewer
 		want []int
 	}{
-		{"room to spare: nothing changes", 0.80, []shedViewer{v(0, true), v(0, true)}, []int{0, 0}},
+		{"room to spare: nothing changes", 0.50, []shedViewer{v(0, true), v(0, true)}, []int{0, 0}},
 		{"between the marks: hold", 0.90, []shedViewer{v(2, false), v(0, true)}, []int{2, 0}},
 		{"no viewers", 1, nil, []int{}},
 		// 10 viewers at 0.1 each: 1.0 → 0.85 takes 1.5 viewers' worth, so two.
@@ -28,10 +28,15 @@ func TestPlanShed(t *testing.T) {
 		{"everyone's lowest layer before anyone's audio", 1.0, []shedViewer{v(1, false), v(0, true), v(0, true), v(0, true)}, []int{1, 1, 0, 0}},
 		{"then audio only, in order", 1.0, []shedViewer{v(1, false), v(1, false), v(2, false), v(1, false)}, []int{2, 1, 2, 1}},
 		{"all audio only: nothing more to shed", 1.0, []shedViewer{v(2, false), v(2, false)}, []int{2, 2}},
-		// One viewer with full video at 0.6: (0.85 - 0.6) / 0.6 rounds to none, so the
-		// least, one, gets a level back: the most favoured audio-only viewer.
+		// Four viewers at 0.6: 0.15 each, room for one under 0.85: the most favoured
+		// audio-only viewer gets a level back.
 		{"room: the last shed gets video back first", 0.6, []shedViewer{v(2, false), v(2, false), v(1, false), v(0, true)}, []int{2, 1, 1, 0}},
-		{"much room: several at once, audio before layers", 0.2, []shedViewer{v(2, false), v(1, false), v(2, false), v(1, false)}, []int{1, 1, 1, 0}},
+		{"no room for one more: hold", 0.8, []shedViewer{v(2, false), v(2, false), v(0, true), v(0, true)}, []int{2, 2, 0, 0}},
+		// 20 viewers at 0.2: room for 65 average viewers, but a tenth (2) at a time.
+		{"much room: a tenth at once, audio before layers", 0.2,
+			[]shedViewer{v(2, false), v(1, false), v(2, false), v(1, false), v(0, true), v(0, true), v(0, true), v(0, true), v(0, true), v(0, true),
+				v(0, true), v(0, true), v(0, true), v(0, true), v(0, true), v(0, true), v(0, true), v(0, true), v(0, true), v(0, true)},
+			[]int{1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,7 +51,7 @@ func TestPlanShed(t *testing.T) {
 // brings everyone back; at every step a viewer earlier in shedding order is shed at
 // least as far as every viewer after it.
 func TestPlanShedConverges(t *testing.T) {
-	p := ShedPolicy{Above: 0.95, Target: 0.85, Restore: 0.75}
+	p := ShedPolicy{Above: 0.95, Target: 0.85}
 	vs := make([]shedViewer, 20)
 	for i := range vs {
 		vs[i].lowerable = true
@@ -127,7 +132,7 @@ func TestChooseLayerAudioOnlyWhenShed(t *testing.T) {
 }
 
 func TestShedActsOnAWindowOfSamples(t *testing.T) {
-	p := ShedPolicy{Above: 0.95, Target: 0.85, Restore: 0.75}
+	p := ShedPolicy{Above: 0.95, Target: 0.85}
 	for _, tt := range []struct {
 		window []float64
 		want   float64
@@ -136,8 +141,8 @@ func TestShedActsOnAWindowOfSamples(t *testing.T) {
 		{[]float64{0.99, 0.99}, 0, false},       // not a full window yet
 		{[]float64{0.85, 0.99, 0.96}, 0, false}, // a node near its mark, read noisily
 		{[]float64{0.97, 1, 0.97}, 0.98, true},  // saturated throughout: shed
-		{[]float64{0.7, 0.6, 0.8}, 0.7, true},   // room: give back
-		{[]float64{1, 0.6, 0.8}, 0, false},      // between the marks
+		{[]float64{0.7, 0.6, 0.8}, 0.7, true},   // under the target: maybe room
+		{[]float64{1, 0.8, 0.9}, 0, false},      // between the marks
 	} {
 		got, act := confirmed(tt.window, p)
 		if act != tt.act || (act && math.Abs(got-tt.want) > 1e-9) {
