@@ -200,9 +200,10 @@ func Default() Config {
 		RedisPrefix:      "livegate:",
 		MaxCandidates:    32,
 		MaxPatches:       32,
-		// Refuse past 85% of the node's CPUs and shed at 95%: a node past its core
-		// loses packets for every viewer at once (docs/BENCHMARKS.md, "Saturation").
-		MaxCPUPercent:  85,
+		// Refuse past 80% of the node's CPUs and shed at 95%: a node past its core
+		// loses packets for every viewer at once; the gap is what half a second's
+		// readings swing by (docs/BENCHMARKS.md, "Saturation").
+		MaxCPUPercent:  80,
 		ShedCPUPercent: 95,
 	}
 }

@@ -165,7 +165,9 @@ func confirmed(window []float64, p ShedPolicy) (float64, bool) {
 		sum += v
 	}
 	mean := sum / float64(len(window))
-	return mean, mean >= p.Above || mean < p.Target
+	// Shedding needs the load held: a window that averages past the mark but dipped
+	// under the target on the way is a burst, not a node that cannot keep up.
+	return mean, (mean >= p.Above && slices.Min(window) >= p.Target) || mean < p.Target
 }
 
 func (s *SFU) shedStep(busy float64, p ShedPolicy) {

@@ -140,9 +140,10 @@ func TestShedActsOnAWindowOfSamples(t *testing.T) {
 	}{
 		{[]float64{0.99, 0.99}, 0, false},       // not a full window yet
 		{[]float64{0.85, 0.99, 0.96}, 0, false}, // a node near its mark, read noisily
-		{[]float64{0.97, 1, 0.97}, 0.98, true},  // saturated throughout: shed
-		{[]float64{0.7, 0.6, 0.8}, 0.7, true},   // under the target: maybe room
-		{[]float64{1, 0.8, 0.9}, 0, false},      // between the marks
+		{[]float64{0.97, 1, 0.97}, 0.98, true},
+		{[]float64{1, 1, 0.8}, 0, false},      // a burst: it dipped under the target  // saturated throughout: shed
+		{[]float64{0.7, 0.6, 0.8}, 0.7, true}, // under the target: maybe room
+		{[]float64{1, 0.8, 0.9}, 0, false},    // between the marks
 	} {
 		got, act := confirmed(tt.window, p)
 		if act != tt.act || (act && math.Abs(got-tt.want) > 1e-9) {
