@@ -100,15 +100,15 @@ func cgroupQuota(selfCgroup, root string) float64 {
 		}
 		switch {
 		case parts[0] == "0" && parts[1] == "": // v2: "max 100000" or "50000 100000"
-			if f, err := os.ReadFile(filepath.Join(root, parts[2], "cpu.max")); err == nil {
+			if f, err := readCgroup(root, parts[2], "cpu.max"); err == nil {
 				if q, p, ok := strings.Cut(strings.TrimSpace(string(f)), " "); ok {
 					return ratio(q, p)
 				}
 			}
 		case slices.Contains(strings.Split(parts[1], ","), "cpu"): // v1
 			for _, dir := range []string{"cpu", "cpu,cpuacct", "cpuacct,cpu"} {
-				q, err1 := os.ReadFile(filepath.Join(root, dir, parts[2], "cpu.cfs_quota_us"))
-				p, err2 := os.ReadFile(filepath.Join(root, dir, parts[2], "cpu.cfs_period_us"))
+				q, err1 := readCgroup(filepath.Join(root, dir), parts[2], "cpu.cfs_quota_us")
+				p, err2 := readCgroup(filepath.Join(root, dir), parts[2], "cpu.cfs_period_us")
 				if err1 == nil && err2 == nil {
 					return ratio(strings.TrimSpace(string(q)), strings.TrimSpace(string(p)))
 				}
@@ -116,6 +116,12 @@ func cgroupQuota(selfCgroup, root string) float64 {
 		}
 	}
 	return 0
+}
+
+// readCgroup reads a file of the cgroup at path under root. The path is the kernel's
+// (from /proc/self/cgroup), cleaned as rooted so that it stays under root.
+func readCgroup(root, path, name string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(root, filepath.Clean("/"+path), name)) //nolint:gosec // G703: see above
 }
 
 // ratio is quota over period, 0 for no quota ("max", -1) or nonsense.
