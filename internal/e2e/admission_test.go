@@ -320,12 +320,7 @@ func TestViewerLimitProtectsCurrentViewers(t *testing.T) {
 	n := startNode(t, func(c *config.Config) { c.MaxViewers = 3 })
 	s := n.newStream()
 	publish(t, n, s, webrtc.MimeTypeVP8, 30)
-	var vs []*viewer
-	for range 3 {
-		v := mustWatch(t, n, s)
-		v.waitPackets(t, "video", 10, 5*time.Second)
-		vs = append(vs, v)
-	}
+	vs := watchers(t, n, s, 3)
 	offer := noCandidateOffer(t)
 	for i := range 20 {
 		r := n.raw("POST", "/whep/"+s.ID, "application/sdp", offer, nil)
@@ -538,12 +533,7 @@ func TestSaturatedNodeShedsTheLatestViewerFirst(t *testing.T) {
 	n.Node.Capacity.UseCPUMeter(cpu)
 	s := n.newStream()
 	publish(t, n, s, webrtc.MimeTypeVP8, 30)
-	var vs []*viewer
-	for range 3 {
-		v := mustWatch(t, n, s)
-		v.waitPackets(t, "video", 5, 10*time.Second)
-		vs = append(vs, v)
-	}
+	vs := watchers(t, n, s, 3)
 	first, last := vs[0], vs[2]
 
 	// 0.96 of three viewers' worth sheds one viewer per step; hold at 0.9 (between
@@ -582,4 +572,16 @@ func TestSaturatedNodeShedsTheLatestViewerFirst(t *testing.T) {
 		got := scrape(t, n.URL()+"/metrics", "livegate_viewers_shed")
 		return poll.Want(got == 0, "%v viewers shed", got)
 	})
+}
+
+// watchers joins k viewers one after the other, each once its video flows.
+func watchers(t *testing.T, n *testNode, s streamInfo, k int) []*viewer {
+	t.Helper()
+	var vs []*viewer
+	for range k {
+		v := mustWatch(t, n, s)
+		v.waitPackets(t, "video", 10, 10*time.Second)
+		vs = append(vs, v)
+	}
+	return vs
 }
