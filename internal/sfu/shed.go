@@ -19,7 +19,8 @@ import (
 // back first. Admission refuses new viewers while anyone is shed (Shedding).
 //
 // As in the allocator, the decision is numbers to numbers (planShed), table-tested; the
-// SFU applies it as a cap on each viewer's layer, which the allocator honours.
+// SFU applies it as a cap on each viewer's layer, which the room's allocator (the one
+// goroutine that moves its viewers' layers) honours at its next tick.
 
 // Shed levels of a viewer, the cap on its video.
 const (
@@ -193,7 +194,6 @@ func (s *SFU) shedStep(busy float64, p ShedPolicy) {
 			if levels[i] > vs[i].level {
 				s.metrics.Shed.Inc()
 			}
-			sub.room.allocateViewer(sub, time.Now())
 		}
 		if levels[i] > shedNone {
 			shed++
