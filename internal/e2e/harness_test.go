@@ -240,6 +240,7 @@ type received struct {
 	key   bool
 	ok    bool
 	at    time.Time
+	head  byte // the payload's first byte (H.264: the NAL unit's header)
 }
 
 // viewer is a WHEP client recording every packet.
@@ -299,7 +300,7 @@ func (v *viewer) record(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			}
 			idx, key, ok := mediagen.Check(tr.Codec().MimeType, pkt.Payload)
 			v.mu.Lock()
-			v.packets[kind] = append(v.packets[kind], received{seq: pkt.SequenceNumber, ts: pkt.Timestamp, size: len(pkt.Payload), index: idx, key: key, ok: ok, at: time.Now()})
+			v.packets[kind] = append(v.packets[kind], received{seq: pkt.SequenceNumber, ts: pkt.Timestamp, size: len(pkt.Payload), index: idx, key: key, ok: ok, at: time.Now(), head: pkt.Payload[0]})
 			v.mu.Unlock()
 		}
 	}()

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"regexp"
 	"sort"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/livegate/livegate/internal/config"
+	"github.com/livegate/livegate/internal/mediagen"
 	"github.com/livegate/livegate/internal/poll"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -137,6 +139,39 @@ func TestJoinerStartsFromCachedKeyframe(t *testing.T) {
 	wall := last.at.Sub(pkts[0].at).Seconds()
 	if lag := media - wall; lag > 0.25 {
 		t.Errorf("viewer plays %.2fs behind live (timestamps span %.2fs over %.2fs)", lag, media, wall)
+	}
+}
+
+// An H.264 encoder sends each keyframe as SPS, PPS and the IDR slice in packets of their
+// own. A joiner's replay starts at the SPS, so that its decoder has the parameter sets:
+// no keyframe request is needed, and none reaches the encoder.
+func TestH264JoinerGetsTheParameterSets(t *testing.T) {
+	n := startNode(t, nil)
+	s := n.newStream()
+	video, err := mediagen.NewVideo(webrtc.MimeTypeH264, 300_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	video.ParameterSets = true // keyframes only on request (and the first)
+	pub := publishSource(t, n, s, video)
+	first := mustWatch(t, n, s)
+	first.waitPackets(t, "video", 30, 10*time.Second)
+	plisBefore := pub.video.PLIs()
+
+	late := mustWatch(t, n, s)
+	late.waitPackets(t, "video", 30, 5*time.Second)
+	for name, v := range map[string]*viewer{"first": first, "late": late} {
+		pkts := v.snapshot("video")
+		var heads []byte
+		for _, p := range pkts[:3] {
+			heads = append(heads, p.head&0x1f)
+		}
+		if want := []byte{7, 8, 5}; !bytes.Equal(heads, want) {
+			t.Errorf("the %s viewer's video starts with NAL units %v, want SPS, PPS, IDR %v", name, heads, want)
+		}
+	}
+	if got := pub.video.PLIs(); got != plisBefore {
+		t.Errorf("the join sent %d keyframe requests to the publisher, want none", got-plisBefore)
 	}
 }
 

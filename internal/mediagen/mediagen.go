@@ -86,7 +86,7 @@ func Check(mime string, payload []byte) (index uint64, key bool, ok bool) {
 	case "video/vp8":
 		key = payload[0]&0x10 != 0 && payload[1]&0x01 == 0
 	case "video/h264":
-		key = payload[0]&0x1f == 5
+		key = payload[0]&0x1f == 5 || payload[0]&0x1f == 7 // an IDR slice, or the SPS before one
 	case "video/vp9":
 		key = payload[0]&0x08 != 0 && payload[0]&0x40 == 0
 	case "video/av1":
@@ -111,6 +111,9 @@ type Source struct {
 	// with a keyframe and then counts and ignores them: an encoder with a long fixed
 	// interval, or a WebRTC encoder that sent one keyframe for a whole show.
 	AnswerKeyframeRequests uint64
+	// ParameterSets sends an H.264 keyframe as encoders do: SPS, PPS and the IDR slice,
+	// each in a packet of its own with the frame's timestamp (without, the IDR alone).
+	ParameterSets bool
 	// Decorate, when set, is called on each packet's header before it is written (to
 	// add header extensions).
 	Decorate func(h *rtp.Header)
@@ -262,11 +265,19 @@ func (s *Source) Run(ctx context.Context) {
 			tick.Reset(time.Second / time.Duration(framesPerSecond))
 		}
 		key := s.keyRequested.Swap(false) || (s.KeyframeEvery > 0 && frame%s.KeyframeEvery == 0)
-		for i := 0; i < s.PacketsPerFrame; i++ {
-			buf = Payload(buf, s.mime, index, i == 0, key, s.PayloadSize)
+		// An H.264 keyframe's SPS and PPS go first, as packets of the frame.
+		var sets []byte
+		if key && s.ParameterSets && strings.EqualFold(s.mime, webrtc.MimeTypeH264) {
+			sets = []byte{0x67, 0x68}
+		}
+		for i := range len(sets) + s.PacketsPerFrame {
+			buf = Payload(buf, s.mime, index, i <= len(sets), key, s.PayloadSize)
+			if i < len(sets) {
+				buf[0] = sets[i]
+			}
 			pkt.SequenceNumber = uint16(index)
 			pkt.Timestamp = ts
-			pkt.Marker = i == s.PacketsPerFrame-1
+			pkt.Marker = i == len(sets)+s.PacketsPerFrame-1
 			pkt.Payload = buf
 			pkt.Extension, pkt.Extensions = false, nil
 			if s.Decorate != nil {

@@ -81,6 +81,7 @@ type receiver struct {
 	joiners      []sink // guarded by mu
 	pendingJoins atomic.Int32
 	keySeq       uint16 // the newest keyframe's first packet; the receiver goroutine's
+	keyTS        uint32 // its timestamp
 	haveKey      bool
 	replay       []replayed
 	replayBuf    []byte
@@ -187,9 +188,7 @@ func (f *receiver) forward(h *rtp.Header, pkt []byte) {
 	f.lastAt.Store(time.Now().UnixNano())
 	key := false
 	if f.kind == webrtc.RTPCodecTypeVideo {
-		if key = isKeyframeStart(f.mime, payload); key {
-			f.noteKeyframe(h)
-		}
+		key = isKeyframeStart(f.mime, payload) && f.noteKeyframe(h)
 	}
 	if f.pendingJoins.Load() > 0 {
 		f.serveJoiners(h)

@@ -43,11 +43,23 @@ func (f *receiver) join(s sink) {
 	f.pendingJoins.Add(1)
 }
 
-// noteKeyframe remembers where the newest keyframe starts. The receiver goroutine owns
-// these fields.
-func (f *receiver) noteKeyframe(h *rtp.Header) {
-	f.keySeq, f.haveKey = h.SequenceNumber, true
+// noteKeyframe remembers where the newest keyframe starts, and reports whether h starts
+// one. An H.264 keyframe is an access unit whose parameter sets (SPS, PPS) and IDR slice
+// may travel in packets of their own, each a keyframe start to isKeyframeStart; they
+// share the access unit's timestamp, and the keyframe starts at the first of them: a
+// replay or a switch from the IDR slice would leave the decoder without its parameter
+// sets until the next keyframe. The receiver goroutine owns these fields.
+func (f *receiver) noteKeyframe(h *rtp.Header) bool {
+	if f.haveKey && h.Timestamp == f.keyTS && uint16(h.SequenceNumber-f.keySeq) < maxKeyframeLead {
+		return false // the same keyframe's next unit
+	}
+	f.keySeq, f.keyTS, f.haveKey = h.SequenceNumber, h.Timestamp, true
+	return true
 }
+
+// maxKeyframeLead bounds how many packets a keyframe's parameter sets may come before
+// the unit that is also marked a start (a few: SPS, PPS, perhaps SEI).
+const maxKeyframeLead = 8
 
 // serveJoiners starts every queued joiner, before cur (the packet now being forwarded)
 // goes out: each gets the cached GOP up to cur, fast-forwarded, then joins the live
