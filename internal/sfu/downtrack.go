@@ -51,6 +51,50 @@ type downTrack struct {
 	rtxHdr        rtp.Header
 	rtxBuf        [maxPacket]byte
 	rtxOut        [maxPacket + 2]byte
+	repairs       [repairSlots]repair // the last packets resent, by the viewer's sequence number
+}
+
+// repair is what a down track remembers of a packet it resent, to bound how often.
+type repair struct {
+	seq uint16
+	n   uint8 // times resent
+	at  int64 // when last, unix nanoseconds
+}
+
+// Repair limits. A viewer on a lossy link asks for a lost packet again and again while
+// the answer is under way (each NACK it sends lists every hole it still sees); answering
+// each time multiplies the loss it reports into a storm that crowds out the picture.
+// A packet is resent at most once per round trip, at most maxRepairs times, and only
+// while a player can still use it.
+const (
+	repairSlots  = 512
+	maxRepairs   = 3
+	maxRepairAge = time.Second            // older than a player's jitter buffer: too late
+	minRepairGap = 5 * time.Millisecond   // a round trip shorter than this is not trusted
+	noRTTRepair  = 100 * time.Millisecond // the gap when the viewer's round trip is unknown
+)
+
+// shouldRepair decides whether the packet the viewer numbers seq, arrived at, is resent
+// now, given the viewer's round trip (0: unknown), and records it if so.
+func (d *downTrack) shouldRepair(seq uint16, arrived int64, rtt time.Duration, now int64) bool {
+	if arrived != 0 && time.Duration(now-arrived) > maxRepairAge {
+		return false
+	}
+	gap := noRTTRepair
+	if rtt > 0 {
+		gap = max(rtt, minRepairGap)
+	}
+	r := &d.repairs[seq%repairSlots]
+	if r.seq == seq && r.n > 0 {
+		if r.n >= maxRepairs || time.Duration(now-r.at) < gap {
+			return false
+		}
+		r.n++
+	} else {
+		*r = repair{seq: seq, n: 1}
+	}
+	r.at = now
+	return true
 }
 
 // extIDs are the ids one side negotiated for the header extensions livegate forwards, 0
@@ -384,9 +428,9 @@ func (d *downTrack) rewriteExtensions(scratch, src *rtp.Header, r *receiver) {
 }
 
 // retransmit answers one NACKed sequence number (in the viewer's numbering) from the
-// current layer's packet cache: on the RTX stream when negotiated, else as the packet
-// itself.
-func (d *downTrack) retransmit(seq uint16) {
+// current layer's packet cache, within the repair limits: on the RTX stream when
+// negotiated, else as the packet itself. rtt is the viewer's round trip (0: unknown).
+func (d *downTrack) retransmit(seq uint16, rtt time.Duration, now int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.bound || !d.started || d.cur < 0 {
@@ -397,8 +441,12 @@ func (d *downTrack) retransmit(seq uint16) {
 		return
 	}
 	r := d.layers[d.cur].r
-	n := r.cache.get(up, d.rtxBuf[:])
+	n, arrived := r.cache.getAt(up, d.rtxBuf[:])
 	if n == 0 {
+		return
+	}
+	if !d.shouldRepair(seq, arrived, rtt, now) {
+		r.room.sfu.metrics.RepairsHeld.Inc()
 		return
 	}
 	payload, ok := parseRTP(&d.rtxHdr, d.rtxBuf[:n])
@@ -459,10 +507,11 @@ func (d *downTrack) handleRTCP(raw []byte, m *Metrics) {
 				r.requestKeyframe()
 			}
 		case *rtcp.TransportLayerNack:
+			rtt, now := d.sub.rtt(), time.Now().UnixNano()
 			for _, pair := range p.Nacks {
 				pair.Range(func(seq uint16) bool {
 					m.NACKsReceived.Inc()
-					d.retransmit(seq)
+					d.retransmit(seq, rtt, now)
 					return true
 				})
 			}

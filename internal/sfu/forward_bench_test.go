@@ -58,7 +58,7 @@ func BenchmarkPacketCache(b *testing.B) {
 	dst := make([]byte, maxPacket)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		c.put(uint16(i), pkt)
+		c.put(uint16(i), pkt, 0)
 		c.get(uint16(i-100), dst)
 	}
 }

@@ -49,7 +49,7 @@ func TestPacketCache(t *testing.T) {
 	c := newPacketCache(8)
 	dst := make([]byte, maxPacket)
 	for seq := uint16(65530); seq != 6; seq++ { // wraps around
-		c.put(seq, []byte{byte(seq), byte(seq >> 8)})
+		c.put(seq, []byte{byte(seq), byte(seq >> 8)}, 0)
 	}
 	if n := c.get(5, dst); n != 2 || dst[0] != 5 {
 		t.Fatalf("get(5) = %d %v", n, dst[:2])
@@ -63,7 +63,7 @@ func TestPacketCache(t *testing.T) {
 	if n := c.get(100, dst); n != 0 {
 		t.Fatalf("get of a never-seen packet = %d", n)
 	}
-	c.put(7, make([]byte, maxPacket+1))
+	c.put(7, make([]byte, maxPacket+1), 0)
 	if n := c.get(7, dst); n != 0 {
 		t.Fatal("oversized packet cached")
 	}

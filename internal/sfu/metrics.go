@@ -25,6 +25,9 @@ type Metrics struct {
 	// how many are held below full video now (shed.go).
 	Shed        prometheus.Counter
 	ViewersShed prometheus.Gauge
+	// RepairsHeld counts NACKed packets not resent: asked again within a round trip,
+	// resent too often already, or too old to be played (downtrack.go).
+	RepairsHeld prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them with reg when reg is not nil.
@@ -65,9 +68,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "livegate_viewers_shed_total", Help: "Viewers moved to a lower layer or to audio only because the node's CPU was saturated."}),
 		ViewersShed: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "livegate_viewers_shed", Help: "Viewers held below their video by the node's load now."}),
+		RepairsHeld: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livegate_repairs_held_total", Help: "NACKed packets not resent: asked again within a round trip, resent three times already, or over a second old."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.STUNHeldBack, m.Shed, m.ViewersShed)
+		reg.MustRegister(m.STUNHeldBack, m.Shed, m.ViewersShed, m.RepairsHeld)
 		reg.MustRegister(m.Publishers, m.Subscribers, m.PacketsForwarded, m.BytesForwarded,
 			m.NACKsReceived, m.Retransmits, m.PLIsSent, m.LayerSwitches, m.PacerDrops, m.NeverConnected, m.ViewerEstimate, m.JoinLatency, m.ViewerLoss)
 	}

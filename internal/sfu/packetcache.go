@@ -15,7 +15,8 @@ type packetCache struct {
 
 type cacheSlot struct {
 	seq   uint16
-	n     int // 0: empty
+	n     int   // 0: empty
+	at    int64 // when it arrived, unix nanoseconds
 	bytes [maxPacket]byte
 }
 
@@ -34,14 +35,14 @@ func (c *packetCache) reset() {
 	}
 }
 
-// put stores a copy of pkt under its sequence number.
-func (c *packetCache) put(seq uint16, pkt []byte) {
+// put stores a copy of pkt, arrived at (unix nanoseconds), under its sequence number.
+func (c *packetCache) put(seq uint16, pkt []byte, at int64) {
 	if len(pkt) > maxPacket {
 		return
 	}
 	c.mu.Lock()
 	s := &c.slots[seq&c.mask]
-	s.seq = seq
+	s.seq, s.at = seq, at
 	s.n = copy(s.bytes[:], pkt)
 	c.mu.Unlock()
 }
@@ -49,11 +50,17 @@ func (c *packetCache) put(seq uint16, pkt []byte) {
 // get copies the packet with sequence number seq into dst and returns its length, or 0
 // when it is no longer (or never was) in the cache.
 func (c *packetCache) get(seq uint16, dst []byte) int {
+	n, _ := c.getAt(seq, dst)
+	return n
+}
+
+// getAt is get, and when the packet arrived.
+func (c *packetCache) getAt(seq uint16, dst []byte) (n int, at int64) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	s := &c.slots[seq&c.mask]
 	if s.n == 0 || s.seq != seq {
-		return 0
+		return 0, 0
 	}
-	return copy(dst, s.bytes[:s.n])
+	return copy(dst, s.bytes[:s.n]), s.at
 }

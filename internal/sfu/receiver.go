@@ -184,8 +184,9 @@ func (f *receiver) forward(h *rtp.Header, pkt []byte) {
 	if !ok {
 		return
 	}
-	f.cache.put(h.SequenceNumber, pkt)
-	f.lastAt.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	f.cache.put(h.SequenceNumber, pkt, now)
+	f.lastAt.Store(now)
 	key := false
 	if f.kind == webrtc.RTPCodecTypeVideo {
 		key = isKeyframeStart(f.mime, payload) && f.noteKeyframe(h)

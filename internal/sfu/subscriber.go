@@ -34,6 +34,14 @@ type Subscriber struct {
 // estimate would stay at its initial value, a guess no metric should average in.
 func (s *Subscriber) estimated() bool { return s.sendSide != nil && s.sendSide.paced.Load() }
 
+// rtt is the viewer's round trip as its bandwidth estimator measures it (0: unknown).
+func (s *Subscriber) rtt() time.Duration {
+	if !s.estimated() {
+		return 0
+	}
+	return s.sendSide.est.Stats().RTT
+}
+
 // OnConnected runs f once the viewer's connection is first up (ICE and DTLS), at once if
 // it is. f runs on pion's callback goroutine and must not block.
 func (s *Subscriber) OnConnected(f func()) { s.connected.add(f) }
