@@ -44,6 +44,9 @@ type downTrack struct {
 	ext           extIDs
 	ws            webrtc.TrackLocalWriter
 	munger        munger
+	vp8           bool      // the codec is VP8: its picture ids are rewritten (pic)
+	pic           picMunger // the viewer's VP8 picture ids, continuous across switches
+	picBuf        [maxPacket]byte
 	rebaseFrom    time.Time  // when the previous source's last packet was forwarded
 	hdr           rtp.Header // scratch for writes; a field so it is not allocated per packet
 	extBuf        [4]rtp.Extension
@@ -125,6 +128,7 @@ func newDownTrack(s *Subscriber, receivers []*receiver) *downTrack {
 	for i, r := range receivers {
 		d.layers = append(d.layers, &layer{d: d, i: i, r: r})
 	}
+	d.vp8 = strings.EqualFold(d.codec.MimeType, webrtc.MimeTypeVP8)
 	return d
 }
 
@@ -371,6 +375,7 @@ func (d *downTrack) writeLayer(l *layer, h *rtp.Header, payload []byte, key bool
 			return false
 		}
 		d.started = true
+		d.pic.rebase()
 		if d.munger.started {
 			gap := time.Since(d.rebaseFrom).Seconds() * float64(d.codec.ClockRate)
 			d.munger.rebase(h.SequenceNumber, h.Timestamp, uint32(min(max(gap, 0), 1<<31)))
@@ -382,7 +387,7 @@ func (d *downTrack) writeLayer(l *layer, h *rtp.Header, payload []byte, key bool
 		// Safe under d.mu: no receiver holds its own lock while it calls a sink.
 		drop.r.removeSink(drop)
 	}
-	if !d.write(&d.hdr, h, l.r, payload) {
+	if !d.write(&d.hdr, h, l.r, payload, true) {
 		return false
 	}
 	d.sub.sentFirst()
@@ -391,8 +396,12 @@ func (d *downTrack) writeLayer(l *layer, h *rtp.Header, payload []byte, key bool
 
 // write rewrites src into scratch for this viewer and sends it. Of the publisher's
 // header extensions, video orientation and audio level are kept, under the ids this
-// viewer negotiated; the rest were the publisher's business.
-func (d *downTrack) write(scratch, src *rtp.Header, r *receiver, payload []byte) bool {
+// viewer negotiated; the rest were the publisher's business. fresh says it is new
+// media, not a retransmission.
+func (d *downTrack) write(scratch, src *rtp.Header, r *receiver, payload []byte, fresh bool) bool {
+	if d.vp8 {
+		payload = d.pic.rewrite(payload, d.picBuf[:], fresh)
+	}
 	*scratch = *src
 	scratch.SSRC = d.ssrc
 	scratch.PayloadType = d.pt
@@ -454,7 +463,7 @@ func (d *downTrack) retransmit(seq uint16, rtt time.Duration, now int64) {
 		return
 	}
 	if !d.rtx {
-		if d.write(&d.hdr, &d.rtxHdr, r, payload) {
+		if d.write(&d.hdr, &d.rtxHdr, r, payload, false) {
 			r.room.sfu.metrics.Retransmits.Inc()
 		}
 		return
@@ -465,6 +474,9 @@ func (d *downTrack) retransmit(seq uint16, rtt time.Duration, now int64) {
 	h.SequenceNumber = seq // the original, for the payload's first two bytes
 	_, h.Timestamp = d.munger.rewrite(d.rtxHdr.SequenceNumber, d.rtxHdr.Timestamp)
 	d.rewriteExtensions(h, &d.rtxHdr, r)
+	if d.vp8 {
+		payload = d.pic.rewrite(payload, d.picBuf[:], false)
+	}
 	out := d.rtxOut[:2+len(payload)]
 	out[0], out[1] = byte(seq>>8), byte(seq)
 	copy(out[2:], payload)
