@@ -299,8 +299,12 @@ func (v *viewer) record(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 				return
 			}
 			idx, key, ok := mediagen.Check(tr.Codec().MimeType, pkt.Payload)
+			var head byte
+			if len(pkt.Payload) > 0 { // padding-only packets have none
+				head = pkt.Payload[0]
+			}
 			v.mu.Lock()
-			v.packets[kind] = append(v.packets[kind], received{seq: pkt.SequenceNumber, ts: pkt.Timestamp, size: len(pkt.Payload), index: idx, key: key, ok: ok, at: time.Now(), head: pkt.Payload[0]})
+			v.packets[kind] = append(v.packets[kind], received{seq: pkt.SequenceNumber, ts: pkt.Timestamp, size: len(pkt.Payload), index: idx, key: key, ok: ok, at: time.Now(), head: head})
 			v.mu.Unlock()
 		}
 	}()
