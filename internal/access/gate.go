@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -363,10 +365,7 @@ func (g *Gate) Release(p Pass, reason sessions.Reason) {
 // what a node does last before it closes its stores.
 func (g *Gate) EndAll(ctx context.Context, reason sessions.Reason) {
 	g.mu.Lock()
-	ids := make([]string, 0, len(g.live))
-	for id := range g.live {
-		ids = append(ids, id)
-	}
+	ids := slices.Collect(maps.Keys(g.live))
 	g.mu.Unlock()
 	for _, id := range ids {
 		if ls := g.take(id); ls != nil {

@@ -8,8 +8,10 @@ package sfu
 // is table-tested and fuzzed on its own.
 //
 // The picture id keeps the width the packet carries (7 or 15 bits); TL0PICIDX is 8
-// bits. A rebase is pending from start and after each source change; the next packet
-// (a keyframe's first) fixes the offsets so that it continues from the last sent.
+// bits. A rebase is pending after each start and source change (the down track asks);
+// the next packet, a keyframe's first, fixes the offsets so that it continues from the
+// last sent. Until anything is sent the offsets are zero: the first source goes out as
+// it came.
 type picMunger struct {
 	pending          bool
 	started          bool
@@ -79,7 +81,7 @@ func (m *picMunger) rewrite(p, dst []byte, advance bool) []byte {
 	if tl0 != 0 {
 		srcTl0 = p[tl0]
 	}
-	if advance && (m.pending || !m.started) {
+	if advance && m.pending {
 		m.picOff, m.tl0Off = 0, 0
 		if m.havePic {
 			m.picOff = src - (m.lastPic + 1)
@@ -87,7 +89,7 @@ func (m *picMunger) rewrite(p, dst []byte, advance bool) []byte {
 		if m.haveTl0 {
 			m.tl0Off = srcTl0 - (m.lastTl0 + 1)
 		}
-		m.pending, m.started = false, true
+		m.pending = false
 	}
 	if m.picOff == 0 && m.tl0Off == 0 {
 		m.note(pic != 0, src, mask, tl0 != 0, srcTl0, advance)

@@ -139,7 +139,9 @@ func (s *SFU) Shed(ctx context.Context, cpu CPUGauge, p ShedPolicy) {
 			if len(window) > shedWindow {
 				window = window[1:]
 			}
-			if busy, act := confirmed(window, p); act {
+			// With room and nobody shed there is nothing to give back: no pass over the
+			// viewers.
+			if busy, act := confirmed(window, p); act && (busy >= p.Above || s.Shedding()) {
 				s.shedStep(busy, p)
 				// The next step waits for a window of samples taken after this one: a
 				// sample straddling a step still shows the load before it.

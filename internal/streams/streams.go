@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -169,10 +171,7 @@ func (l *Lifecycle) Run(ctx context.Context, retry time.Duration) {
 		case <-t.C:
 		}
 		l.mu.Lock()
-		ids := make([]string, 0, len(l.owed))
-		for id := range l.owed {
-			ids = append(ids, id)
-		}
+		ids := slices.Collect(maps.Keys(l.owed))
 		l.mu.Unlock()
 		for _, id := range ids {
 			l.settle(ctx, id)
