@@ -34,16 +34,16 @@ type HostCPU struct {
 	total    uint64        // all ticks so far
 	pressure string        // the cpu.pressure file read, "" when none
 	stall    uint64        // its "some" total so far, µs
+	quota    []string      // the files of the process's cgroup CPU quota (quotaFiles)
 }
 
 // NewHostCPU starts measuring now.
 func NewHostCPU() *HostCPU {
-	h := &HostCPU{at: time.Now(), own: ownCPU()}
+	h := &HostCPU{at: time.Now(), own: ownCPU(), quota: quotaFiles("/proc/self/cgroup", "/sys/fs/cgroup")}
 	h.steal, h.total = stealTicks()
 	for _, p := range []string{"/sys/fs/cgroup/cpu.pressure", "/proc/pressure/cpu"} {
-		if _, err := os.ReadFile(p); err == nil {
-			h.pressure = p
-			h.stall, _ = stalled(p)
+		if st, ok := stalled(p); ok {
+			h.pressure, h.stall = p, st
 			break
 		}
 	}
@@ -58,8 +58,8 @@ func (h *HostCPU) Busy() float64 {
 	steal, total := stealTicks()
 	busy := 0.0
 	if wall := now.Sub(h.at); wall > 0 {
-		// Read each time: a container's CPU limit can be resized in place.
-		busy = float64(own-h.own) / float64(wall) / usableCPUs("/proc/self/cgroup", "/sys/fs/cgroup")
+		// The quota is read each time: a container's CPU limit can be resized in place.
+		busy = float64(own-h.own) / float64(wall) / usableCPUs(h.quota)
 	}
 	if total > h.total {
 		busy = max(busy, float64(steal-h.steal)/float64(total-h.total))
@@ -77,21 +77,23 @@ func (h *HostCPU) Busy() float64 {
 }
 
 // usableCPUs is how many CPUs the process may use: its affinity, GOMAXPROCS, and its
-// cgroup's CPU quota (a container's CPU limit, v2 or v1), the least of them. A node held
-// to half a core is full when it uses that half, whatever else the machine has.
-func usableCPUs(selfCgroup, root string) float64 {
+// cgroup's CPU quota (a container's CPU limit, v2 or v1; quotaFiles), the least of them.
+// A node held to half a core is full when it uses that half, whatever else the machine
+// has.
+func usableCPUs(quota []string) float64 {
 	n := float64(min(runtime.NumCPU(), runtime.GOMAXPROCS(0)))
-	if q := cgroupQuota(selfCgroup, root); q > 0 {
+	if q := readQuota(quota); q > 0 {
 		n = min(n, q)
 	}
 	return n
 }
 
-// cgroupQuota reads the CPU quota of the process's cgroup, in CPUs (0: none).
-func cgroupQuota(selfCgroup, root string) float64 {
+// quotaFiles finds, once, the files that hold the CPU quota of the process's cgroup:
+// cpu.max (v2), or cpu.cfs_quota_us and cpu.cfs_period_us (v1); none without one.
+func quotaFiles(selfCgroup, root string) []string {
 	b, err := os.ReadFile(selfCgroup)
 	if err != nil {
-		return 0
+		return nil
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		parts := strings.SplitN(line, ":", 3) // hierarchy-id:controllers:path
@@ -99,29 +101,48 @@ func cgroupQuota(selfCgroup, root string) float64 {
 			continue
 		}
 		switch {
-		case parts[0] == "0" && parts[1] == "": // v2: "max 100000" or "50000 100000"
-			if f, err := readCgroup(root, parts[2], "cpu.max"); err == nil {
-				if q, p, ok := strings.Cut(strings.TrimSpace(string(f)), " "); ok {
-					return ratio(q, p)
-				}
+		case parts[0] == "0" && parts[1] == "": // v2
+			if f := cgroupFile(root, parts[2], "cpu.max"); exists(f) {
+				return []string{f}
 			}
 		case slices.Contains(strings.Split(parts[1], ","), "cpu"): // v1
 			for _, dir := range []string{"cpu", "cpu,cpuacct", "cpuacct,cpu"} {
-				q, err1 := readCgroup(filepath.Join(root, dir), parts[2], "cpu.cfs_quota_us")
-				p, err2 := readCgroup(filepath.Join(root, dir), parts[2], "cpu.cfs_period_us")
-				if err1 == nil && err2 == nil {
-					return ratio(strings.TrimSpace(string(q)), strings.TrimSpace(string(p)))
+				q := cgroupFile(filepath.Join(root, dir), parts[2], "cpu.cfs_quota_us")
+				p := cgroupFile(filepath.Join(root, dir), parts[2], "cpu.cfs_period_us")
+				if exists(q) && exists(p) {
+					return []string{q, p}
 				}
 			}
 		}
 	}
-	return 0
+	return nil
 }
 
-// readCgroup reads a file of the cgroup at path under root. The path is the kernel's
-// (from /proc/self/cgroup), cleaned as rooted so that it stays under root.
-func readCgroup(root, path, name string) ([]byte, error) {
-	return os.ReadFile(filepath.Join(root, filepath.Clean("/"+path), name)) //nolint:gosec // G703: see above
+// readQuota reads the quota in quotaFiles' files, in CPUs (0: none).
+func readQuota(files []string) float64 {
+	var fields []string
+	for _, f := range files {
+		b, err := os.ReadFile(f) //nolint:gosec // G304: a path quotaFiles built under the cgroup root
+		if err != nil {
+			return 0
+		}
+		fields = append(fields, strings.Fields(string(b))...)
+	}
+	if len(fields) != 2 { // v2: "max 100000" or "50000 100000"; v1: quota, period
+		return 0
+	}
+	return ratio(fields[0], fields[1])
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// cgroupFile is the path of a file of the cgroup at path under root. The path is the
+// kernel's (from /proc/self/cgroup), cleaned as rooted so that it stays under root.
+func cgroupFile(root, path, name string) string {
+	return filepath.Join(root, filepath.Clean("/"+path), name)
 }
 
 // ratio is quota over period, 0 for no quota ("max", -1) or nonsense.

@@ -59,11 +59,11 @@ func TestCgroupQuota(t *testing.T) {
 	write("v1none/fs/cpu/cpu.cfs_quota_us", "-1\n")
 	write("v1none/fs/cpu/cpu.cfs_period_us", "100000\n")
 	for dir, want := range map[string]float64{"v2": 1.5, "v2max": 0, "v1": 0.5, "v1none": 0, "missing": 0} {
-		if got := cgroupQuota(filepath.Join(root, dir, "self"), filepath.Join(root, dir, "fs")); got != want {
+		if got := readQuota(quotaFiles(filepath.Join(root, dir, "self"), filepath.Join(root, dir, "fs"))); got != want {
 			t.Errorf("%s: quota %v CPUs, want %v", dir, got, want)
 		}
 	}
-	if got := usableCPUs(filepath.Join(root, "v1", "self"), filepath.Join(root, "v1", "fs")); got != 0.5 {
+	if got := usableCPUs(quotaFiles(filepath.Join(root, "v1", "self"), filepath.Join(root, "v1", "fs"))); got != 0.5 {
 		t.Errorf("usable CPUs under a half-CPU quota: %v", got)
 	}
 }

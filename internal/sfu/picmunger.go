@@ -14,7 +14,6 @@ package sfu
 // it came.
 type picMunger struct {
 	pending          bool
-	started          bool
 	picOff           uint16 // source minus viewer, modulo the id's width
 	tl0Off           uint8
 	lastPic          uint16
