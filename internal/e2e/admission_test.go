@@ -536,19 +536,9 @@ func TestSaturatedNodeShedsTheLatestViewerFirst(t *testing.T) {
 	vs := watchers(t, n, s, 3)
 	first, last := vs[0], vs[2]
 
-	// 0.96 of three viewers' worth sheds one viewer per step; hold at 0.9 (between
-	// the marks) once one is shed.
-	cpu.set(0.96)
-	poll.Until(t, 10*time.Second, "a viewer shed", func() error {
-		got := scrape(t, n.URL()+"/metrics", "livegate_viewers_shed")
-		return poll.Want(got >= 1, "%v viewers shed", got)
-	})
-	cpu.set(0.9)
-	poll.Until(t, 5*time.Second, "the last viewer's video stopped", func() error {
-		before := len(last.snapshot("video"))
-		time.Sleep(700 * time.Millisecond) // about time: a silence at 30 frames a second
-		return poll.Want(len(last.snapshot("video")) == before, "%d video packets in 700 ms", len(last.snapshot("video"))-before)
-	})
+	// 0.96 of three viewers' worth sheds one viewer per step.
+	shedOne(t, n, cpu)
+	waitVideoStops(t, "the last viewer's", last)
 	audio, video := len(last.snapshot("audio")), len(first.snapshot("video"))
 	last.waitPackets(t, "audio", audio+20, 5*time.Second)
 	first.waitPackets(t, "video", video+20, 5*time.Second)
@@ -584,4 +574,59 @@ func watchers(t *testing.T, n *testNode, s streamInfo, k int) []*viewer {
 		vs = append(vs, v)
 	}
 	return vs
+}
+
+// shedOne saturates the node's meter until a viewer is shed, then holds it between the
+// marks (0.9), where shedding neither goes on nor gives back.
+func shedOne(t *testing.T, n *testNode, cpu *cpuMeter) {
+	t.Helper()
+	cpu.set(0.96)
+	poll.Until(t, 10*time.Second, "a viewer shed", func() error {
+		got := scrape(t, n.URL()+"/metrics", "livegate_viewers_shed")
+		return poll.Want(got >= 1, "%v viewers shed", got)
+	})
+	cpu.set(0.9)
+}
+
+// waitVideoStops waits until v receives no video for 700 ms.
+func waitVideoStops(t *testing.T, whose string, v *viewer) {
+	t.Helper()
+	poll.Until(t, 5*time.Second, whose+" video stopped", func() error {
+		before := len(v.snapshot("video"))
+		time.Sleep(700 * time.Millisecond) // about time: a silence at 30 frames a second
+		return poll.Want(len(v.snapshot("video")) == before, "%d video packets in 700 ms", len(v.snapshot("video"))-before)
+	})
+}
+
+// A paying viewer keeps video on a saturated node while a free one (here a preview of the
+// same ticketed show) gives it up first, though the paying one joined later: free before
+// paid comes before latest first. The paid join goes the real way: checkout, Stripe's
+// signed webhook, POST /access, WHEP with the playback token.
+func TestSaturatedNodeShedsFreeViewersBeforePaidOnes(t *testing.T) {
+	n := startAccessNode(t, func(c *config.Config) { c.ShedCPUPercent = 95 })
+	cpu := &cpuMeter{}
+	cpu.set(0.3)
+	n.Node.Capacity.UseCPUMeter(cpu)
+	n.launchCountries()
+	_, s := n.ticketStream("MA", map[string]int64{"MAD": 4900})
+	if st := n.call("PATCH", "/v1/streams/"+s.ID, map[string]any{"preview_seconds": 60}, nil); st != 200 {
+		t.Fatalf("patch: %d", st)
+	}
+	publish(t, n, s, webrtc.MimeTypeVP8, 30)
+
+	g := n.buyer("viewer-previewing", testenv.IPMorocco).mustAccess(s.ID)
+	if g.Access != "preview" {
+		t.Fatalf("grant %+v, want a preview", g)
+	}
+	free := mustWatchToken(t, n, s, g.PlaybackToken)
+	free.waitPackets(t, "video", 10, 10*time.Second)
+	payer := n.buyer("viewer-paying", testenv.IPMorocco)
+	payer.buyTicket(s.ID)
+	paid := mustWatchToken(t, n, s, payer.mustAccess(s.ID).PlaybackToken)
+	paid.waitPackets(t, "video", 10, 10*time.Second)
+
+	shedOne(t, n, cpu)
+	waitVideoStops(t, "the free viewer's", free)
+	video := len(paid.snapshot("video"))
+	paid.waitPackets(t, "video", video+20, 5*time.Second)
 }
