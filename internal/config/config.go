@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -84,6 +85,8 @@ type Config struct {
 	// RecordingsS3 puts recordings in an S3-compatible bucket (any node of a fleet
 	// serves any replay); RecordingsDir is then where parts wait to be uploaded.
 	RecordingsS3 S3Config
+	// TURN is the node's own TURN server, for clients whose networks drop UDP.
+	TURN TURNConfig
 	// ReconnectGrace is how long a live stream whose encoder dropped without DELETE
 	// stays live, viewers attached, waiting for the encoder to reconnect.
 	ReconnectGrace time.Duration
@@ -154,6 +157,25 @@ type Config struct {
 	ViewerJWTAudience  string
 }
 
+// TURNConfig is the node's TURN server (internal/turn). It is on when any listener is set.
+type TURNConfig struct {
+	Secret string // derives the per-session credentials; 32+ bytes, shared by every node
+	// Host is the name or address in the URLs clients get (a TLS client checks the
+	// certificate against it); empty: --public-url's host.
+	Host                      string
+	UDPAddr, TCPAddr, TLSAddr string // listen addresses; empty: that listener is off
+	CertFile, KeyFile         string // the TLS listener's certificate chain and key (PEM)
+	// RelayIP is the address relay sockets are bound on and clients are told (only the
+	// node itself ever sends to it); empty: the address of the node's media socket.
+	RelayIP       string
+	TTL           time.Duration // a credential's lifetime
+	MaxPerSession int           // live allocations per credential
+	MaxPerClient  int           // live allocations per client address
+}
+
+// On reports whether any TURN listener is configured.
+func (t TURNConfig) On() bool { return t.UDPAddr != "" || t.TCPAddr != "" || t.TLSAddr != "" }
+
 // S3Config is an S3-compatible bucket. Empty Endpoint: no bucket.
 type S3Config struct {
 	Endpoint  string // host:port
@@ -205,6 +227,9 @@ func Default() Config {
 		// readings swing by (docs/BENCHMARKS.md, "Saturation").
 		MaxCPUPercent:  80,
 		ShedCPUPercent: 95,
+		// A browser allocates once per TURN URL and local address: three URLs on a
+		// phone with Wi-Fi and cellular is six; an ICE restart doubles it for a while.
+		TURN: TURNConfig{TTL: 10 * time.Minute, MaxPerSession: 12, MaxPerClient: 100},
 	}
 }
 
@@ -241,6 +266,17 @@ func flags(c *Config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.TCPAddr, "tcp-addr", c.TCPAddr, "ICE-TCP listen address; empty disables ICE-TCP (with --udp-port given and this not: that port number, over TCP)")
 	fs.Var((*listFlag)(&c.NAT1To1IPs), "nat-1to1-ips", "comma-separated public IPs announced instead of local ones")
 	fs.Var((*listFlag)(&c.STUNServers), "stun-servers", "comma-separated STUN URLs (stun:host:port) offered to clients")
+	fs.StringVar(&c.TURN.Secret, "turn-secret", c.TURN.Secret, "secret (32+ bytes) deriving TURN credentials, shared by every node")
+	fs.StringVar(&c.TURN.Host, "turn-host", c.TURN.Host, "host name or address in the TURN URLs given to clients (default: --public-url's host)")
+	fs.StringVar(&c.TURN.UDPAddr, "turn-udp-addr", c.TURN.UDPAddr, "TURN over UDP listen address (e.g. :3478); empty: off")
+	fs.StringVar(&c.TURN.TCPAddr, "turn-tcp-addr", c.TURN.TCPAddr, "TURN over TCP listen address (e.g. :3478); empty: off")
+	fs.StringVar(&c.TURN.TLSAddr, "turn-tls-addr", c.TURN.TLSAddr, "TURN over TLS listen address (e.g. :443, for networks that let only TLS out); empty: off")
+	fs.StringVar(&c.TURN.CertFile, "turn-cert", c.TURN.CertFile, "PEM certificate chain of the TURN TLS listener")
+	fs.StringVar(&c.TURN.KeyFile, "turn-key", c.TURN.KeyFile, "PEM private key of the TURN TLS listener")
+	fs.StringVar(&c.TURN.RelayIP, "turn-relay-ip", c.TURN.RelayIP, "address TURN relay sockets bind on (default: the media socket's address)")
+	fs.DurationVar(&c.TURN.TTL, "turn-ttl", c.TURN.TTL, "lifetime of the TURN credentials given to a client")
+	fs.IntVar(&c.TURN.MaxPerSession, "turn-max-per-session", c.TURN.MaxPerSession, "TURN allocations one session's credential may hold")
+	fs.IntVar(&c.TURN.MaxPerClient, "turn-max-per-client", c.TURN.MaxPerClient, "TURN allocations one client address may hold")
 	fs.Var((*listFlag)(&c.Interfaces), "interfaces", "comma-separated network interfaces to use for media; empty means all")
 	fs.BoolVar(&c.IncludeLoopback, "include-loopback", c.IncludeLoopback, "offer loopback ICE candidates")
 	fs.Var((*listFlag)(&c.RemoteNetworks), "remote-networks", "comma-separated CIDRs peers may be reached at (e.g. 127.0.0.0/8,::1/128 on a test machine); empty allows any")
@@ -415,7 +451,49 @@ func (c Config) networkErrors() []error {
 			errs = append(errs, fmt.Errorf("stun-servers: %q is not a stun: URL", s))
 		}
 	}
+	return append(errs, c.turnErrors()...)
+}
+
+// turnErrors are the TURN server's settings that cannot work.
+func (c Config) turnErrors() []error {
+	t := c.TURN
+	if !t.On() {
+		return nil
+	}
+	var errs []error
+	if len(t.Secret) < 32 {
+		errs = append(errs, errors.New("turn-secret: 32+ bytes are needed when a TURN listener is on"))
+	}
+	if t.TLSAddr != "" && (t.CertFile == "" || t.KeyFile == "") {
+		errs = append(errs, errors.New("turn-tls-addr needs --turn-cert and --turn-key"))
+	}
+	if t.RelayIP != "" {
+		if _, err := netip.ParseAddr(t.RelayIP); err != nil {
+			errs = append(errs, fmt.Errorf("turn-relay-ip: %w", err))
+		}
+	}
+	if t.TTL < time.Minute {
+		errs = append(errs, errors.New("turn-ttl must be a minute or more (a join and an ICE restart fit in it)"))
+	}
+	if t.MaxPerSession <= 0 || t.MaxPerClient <= 0 {
+		errs = append(errs, errors.New("turn-max-per-session and turn-max-per-client must be positive"))
+	}
+	if _, err := c.TURNHost(); err != nil {
+		errs = append(errs, err)
+	}
 	return errs
+}
+
+// TURNHost is the host in the TURN URLs: --turn-host, else --public-url's.
+func (c Config) TURNHost() (string, error) {
+	if c.TURN.Host != "" {
+		return c.TURN.Host, nil
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || u.Hostname() == "" {
+		return "", errors.New("turn-host: not set and --public-url has no host")
+	}
+	return u.Hostname(), nil
 }
 
 // limitErrors are the bounds on requests, sessions and the node's load.

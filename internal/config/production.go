@@ -163,6 +163,9 @@ func (c Config) productionErrors() []error {
 	if c.RedisURL != "" && c.SQLite() {
 		errs = append(errs, errors.New("--production: a fleet (--redis-url) needs --database-url postgres://...: on SQLite every node would keep a ledger of its own"))
 	}
+	if c.TURN.On() {
+		check("--turn-secret", c.TURN.Secret, 32, true)
+	}
 	if c.PlaybackSecret != "" && (c.PlaybackSecret == c.ViewerJWTSecret || c.PlaybackSecret == c.APIKey) {
 		errs = append(errs, errors.New("--production: --playback-secret must differ from the API key and the viewer JWT secret"))
 	}

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -44,6 +45,7 @@ import (
 	"github.com/livegate/livegate/internal/store/sqlstore"
 	"github.com/livegate/livegate/internal/streams"
 	"github.com/livegate/livegate/internal/tipfeed"
+	"github.com/livegate/livegate/internal/turn"
 	"github.com/livegate/livegate/internal/whip"
 )
 
@@ -67,6 +69,7 @@ type Node struct {
 	Capacity  *admission.Capacity
 	Fleet     *cluster.Fleet // nil on a single node (no Redis)
 	Recorder  *recording.Recorder
+	TURN      *turn.Server // nil unless a TURN listener is configured
 	// Webhooks sends the events of webhooks out; Tips brings tips to event streams.
 	Webhooks *notify.Dispatcher
 	tips     *tipfeed.Feed
@@ -113,6 +116,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		return nil, err
 	}
 	opened = append(opened, n.SFU.Close)
+	if cfg.TURN.On() {
+		if err := n.startTURN(cfg); err != nil {
+			return nil, err
+		}
+		opened = append(opened, n.TURN.Close)
+	}
 
 	proxies, err := countries.ParsePrefixes(cfg.TrustedProxies)
 	if err != nil {
@@ -233,7 +242,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	if err := n.Recorder.Recover(ctx, db.RecordingsInProgress); err != nil {
 		return nil, err
 	}
-	n.WHIP, err = whip.New(n.SFU, db, whip.Config{Fleet: fleet, Recorder: n.Recorder, Gate: n.Gate, Lifecycle: lifecycle, MaxBodyBytes: cfg.MaxBodyBytes, ICEServers: cfg.STUNServers,
+	n.WHIP, err = whip.New(n.SFU, db, whip.Config{Fleet: fleet, Recorder: n.Recorder, Gate: n.Gate, Lifecycle: lifecycle, MaxBodyBytes: cfg.MaxBodyBytes, ICEServers: cfg.STUNServers, TURN: n.turnServers,
 		PathParam: httpapi.PathParam, MaxCandidates: cfg.MaxCandidates, MaxPatches: cfg.MaxPatches,
 		MaxMediaSections: cfg.MaxMediaSections, MaxSDPLine: cfg.MaxSDPLine, MaxPatchBytes: cfg.MaxPatchBytes,
 		ClientIP: n.Resolver.ClientIP, MaxPendingPerClient: cfg.MaxPendingPerClient, MaxPending: cfg.MaxPending,
@@ -471,6 +480,9 @@ func (n *Node) close(ctx context.Context) {
 	n.Gate.EndAll(ectx, sessions.ReasonNodeStopping)
 	cancel()
 	n.SFU.Close()
+	if n.TURN != nil {
+		_ = n.TURN.Close()
+	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	n.Gate.Flush(fctx) // sessions the SFU's close ended (those not yet attached)
 	cancel()
@@ -520,6 +532,85 @@ func (n *Node) startMedia(cfg config.Config) error {
 		return fmt.Errorf("start media: %w", err)
 	}
 	return nil
+}
+
+// startTURN runs the node's TURN server in front of its media socket.
+func (n *Node) startTURN(cfg config.Config) error {
+	var want netip.Addr
+	if cfg.TURN.RelayIP != "" {
+		want = netip.MustParseAddr(cfg.TURN.RelayIP) // Validate parsed it
+	}
+	var bound []netip.AddrPort
+	for _, a := range n.SFU.UDPAddrs() {
+		if ua, ok := a.(*net.UDPAddr); ok {
+			ap := ua.AddrPort()
+			bound = append(bound, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+		}
+	}
+	media, ok := relayTarget(bound, want)
+	if !ok {
+		return fmt.Errorf("turn: --turn-relay-ip %s is not an address of the media socket (%v)", cfg.TURN.RelayIP, bound)
+	}
+	nodeIPs := make([]netip.Addr, 0, len(bound)+len(cfg.NAT1To1IPs))
+	for _, b := range bound {
+		nodeIPs = append(nodeIPs, b.Addr())
+	}
+	for _, ip := range cfg.NAT1To1IPs {
+		if a, err := netip.ParseAddr(ip); err == nil {
+			nodeIPs = append(nodeIPs, a)
+		}
+	}
+	host, err := cfg.TURNHost()
+	if err != nil {
+		return err
+	}
+	log := n.log.With("component", "turn")
+	n.TURN, err = turn.New(turn.Config{Secret: []byte(cfg.TURN.Secret), Host: host,
+		UDPAddr: cfg.TURN.UDPAddr, TCPAddr: cfg.TURN.TCPAddr, TLSAddr: cfg.TURN.TLSAddr,
+		CertFile: cfg.TURN.CertFile, KeyFile: cfg.TURN.KeyFile,
+		RelayIP: media.Addr(), Media: media, NodeIPs: nodeIPs, TTL: cfg.TURN.TTL,
+		MaxPerSession: cfg.TURN.MaxPerSession, MaxPerClient: cfg.TURN.MaxPerClient,
+		Logger: log, PionLogs: sfu.PionLogs(log), Registerer: n.Registry})
+	if err != nil {
+		return err
+	}
+	n.SFU.AllowRelayAddress(media.Addr())
+	return nil
+}
+
+// relayTarget is the media socket's address relays deliver to: the one on want, else
+// the first IPv4 one not on loopback, else the first at all.
+func relayTarget(bound []netip.AddrPort, want netip.Addr) (netip.AddrPort, bool) {
+	if want.IsValid() {
+		for _, b := range bound {
+			if b.Addr() == want.Unmap() {
+				return b, true
+			}
+		}
+		return netip.AddrPort{}, false
+	}
+	for _, b := range bound {
+		if b.Addr().Is4() && !b.Addr().IsLoopback() {
+			return b, true
+		}
+	}
+	if len(bound) > 0 {
+		return bound[0], true
+	}
+	return netip.AddrPort{}, false
+}
+
+// turnServers are the TURN URLs with a credential for one WHIP or WHEP session.
+func (n *Node) turnServers(sessionID string) []whip.ICEServer {
+	if n.TURN == nil {
+		return nil
+	}
+	servers := n.TURN.ICEServers(sessionID)
+	out := make([]whip.ICEServer, len(servers))
+	for i, s := range servers {
+		out[i] = whip.ICEServer(s)
+	}
+	return out
 }
 
 // openSessions opens the session store: Redis when the node has one (shared is its

@@ -61,3 +61,7 @@ func (l pionLogger) Warn(msg string)                   { l.emit(slog.LevelWarn, 
 func (l pionLogger) Warnf(format string, args ...any)  { l.emitf(slog.LevelWarn, format, args...) }
 func (l pionLogger) Error(msg string)                  { l.emit(slog.LevelError, msg) }
 func (l pionLogger) Errorf(format string, args ...any) { l.emitf(slog.LevelError, format, args...) }
+
+// PionLogs carries the log lines of other pion packages the node runs (its TURN server)
+// into log, as the SFU's own pion lines are.
+func PionLogs(log *slog.Logger) logging.LoggerFactory { return newPionLogs(log) }

@@ -110,6 +110,10 @@ type SFU struct {
 	tcpLn       net.Listener
 	draining    atomic.Bool
 	shedding    atomic.Int64 // viewers held below full video by the node's load (shed.go)
+	// ownRelay is the node's own TURN relay address (internal/turn): a client's relay
+	// candidate there reaches only the node's relay sockets, so it passes the remote
+	// filter even where the node's private or loopback neighbours do not.
+	ownRelay atomic.Pointer[netip.Addr]
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -182,7 +186,15 @@ func New(cfg Config) (*SFU, error) {
 	if cfg.DisableMDNS {
 		settings.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	}
-	settings.SetRemoteIPFilter(remoteFilter(cfg.RemoteNetworks, cfg.PublicOnly))
+	viewerFilter := remoteFilter(cfg.RemoteNetworks, cfg.PublicOnly)
+	settings.SetRemoteIPFilter(func(ip net.IP) bool {
+		if own := s.ownRelay.Load(); own != nil {
+			if a, ok := netip.AddrFromSlice(ip); ok && a.Unmap() == *own {
+				return true
+			}
+		}
+		return viewerFilter(ip)
+	})
 	// The node only accepts ICE-TCP: an active side would open TCP connections to any
 	// address a client names.
 	settings.DisableActiveTCP(true)
@@ -357,6 +369,10 @@ const initialEstimate = 2_500_000
 
 // UDPAddrs are the addresses the ICE UDP mux listens on.
 func (s *SFU) UDPAddrs() []net.Addr { return s.udpMux.GetListenAddresses() }
+
+// AllowRelayAddress lets clients' relay candidates at the node's own TURN relay address
+// through the remote filter.
+func (s *SFU) AllowRelayAddress(a netip.Addr) { s.ownRelay.Store(&a) }
 
 // Drain refuses new publishers and viewers; media already flowing continues.
 func (s *SFU) Drain() { s.draining.Store(true) }

@@ -51,7 +51,7 @@ func (h *Handler) created(w http.ResponseWriter, r *http.Request, s *session, pr
 	})
 
 	hdr := w.Header()
-	h.linkHeaders(hdr)
+	h.linkHeaders(hdr, s.id)
 	hdr.Set("Content-Type", "application/sdp")
 	hdr.Set("Location", prefix+s.streamID+"/"+s.id)
 	hdr.Set("ETag", s.etag)
@@ -60,16 +60,28 @@ func (h *Handler) created(w http.ResponseWriter, r *http.Request, s *session, pr
 	_, _ = io.WriteString(w, answer) //nolint:gosec // G705: an SDP answer, served as application/sdp, never as a page
 }
 
-// Options answers CORS preflights and advertises ICE servers.
+// Options answers CORS preflights and advertises ICE servers, which a client asks for
+// before its offer so that it can gather relay candidates (RFC 9725 §4.6). Its TURN
+// credential is for a session of its own: no session exists yet, and one credential
+// holds few allocations, all to this node.
 func (h *Handler) Options(w http.ResponseWriter, r *http.Request) {
-	h.linkHeaders(w.Header())
+	h.linkHeaders(w.Header(), store.NewID("ice"))
 	w.Header().Set("Accept-Post", "application/sdp")
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (h *Handler) linkHeaders(hdr http.Header) {
+func (h *Handler) linkHeaders(hdr http.Header, sessionID string) {
 	for _, s := range h.cfg.ICEServers {
 		hdr.Add("Link", fmt.Sprintf(`<%s>; rel="ice-server"`, s))
+	}
+	if h.cfg.TURN == nil {
+		return
+	}
+	for _, s := range h.cfg.TURN(sessionID) {
+		// Neither part needs escaping: the username is digits, a colon and an id, the
+		// credential base64.
+		hdr.Add("Link", fmt.Sprintf(`<%s>; rel="ice-server"; username="%s"; credential="%s"; credential-type="password"`,
+			s.URL, s.Username, s.Credential))
 	}
 }
 

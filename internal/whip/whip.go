@@ -52,6 +52,9 @@ type Config struct {
 	MaxBodyBytes int64
 	// ICEServers are advertised in Link headers (RFC 9725 §4.6), e.g. "stun:stun.example.org:3478".
 	ICEServers []string
+	// TURN gives the TURN servers with a credential for one session (internal/turn),
+	// advertised beside ICEServers; nil: none.
+	TURN func(sessionID string) []ICEServer
 	// PathParam reads a path parameter ("stream", "session") from the router.
 	PathParam func(r *http.Request, name string) string
 	// MaxCandidates bounds the remote ICE candidates of one session (offer and trickle;
@@ -82,6 +85,11 @@ type Config struct {
 	MaxSDPLine       int
 	MaxPatchBytes    int64
 	Logger           *slog.Logger
+}
+
+// ICEServer is one TURN server with its credential, as a client's iceServers entry.
+type ICEServer struct {
+	URL, Username, Credential string
 }
 
 // Recorder records a live room (recording.Recorder): from when its publisher is first up
