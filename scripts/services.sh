@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests run against, where it is missing: PostgreSQL's server programs
-# (initdb, postgres), Redis, stripe-mock and gofakes3 (an S3 server), Chromium and werift.
+# (initdb, postgres), Redis, stripe-mock and gofakes3 (an S3 server), Chromium and werift,
+# nftables and iproute2.
 # It starts nothing: each test process starts the services it uses on loopback ports of
 # its own (package internal/testservices), so neither the machine's PostgreSQL settings
 # nor the user running the tests matter. Any failure exits non-zero: under `make test`
@@ -26,6 +27,12 @@ if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev
 fi
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
 	apt_install redis-server
+fi
+
+# ip, tc and nft build the shaped, lossy and UDP-blind links of the network tests
+# (internal/netns); they need root, and are skipped, saying so, without it.
+if ! command -v nft >/dev/null || ! command -v tc >/dev/null; then
+	apt_install nftables iproute2
 fi
 
 # Go tools, pinned: a newer stripe-mock may validate against an API stripe-go v76 does not

@@ -57,6 +57,7 @@ var allowed = map[string][]string{
 	"internal/tipfeed":               {"internal/store"},
 	"internal/turn":                  {},
 	"internal/web":                   {},
+	"internal/netns":                 {},
 	"internal/notify":                {"internal/netpolicy", "internal/store"},
 	"internal/whip":                  {"internal/access", "internal/admission", "internal/problem", "internal/sessions", "internal/sfu", "internal/store"},
 	"internal/whipclient":            {},
