@@ -22,6 +22,9 @@ func TestMain(m *testing.M) {
 	if endpoint := os.Getenv(childPublishEnv); endpoint != "" {
 		os.Exit(childPublisher(endpoint, os.Getenv(childPublishEnv+"_KEY")))
 	}
+	if spec := os.Getenv(childViewEnv); spec != "" {
+		os.Exit(childViewer(spec))
+	}
 	code := testservices.Main(m)
 	testenv.RemoveBinary()
 	os.Exit(code)

@@ -143,6 +143,87 @@ type Shape struct {
 	Answer func(sdp string) string
 }
 
+// ICEServers asks a WHIP or WHEP endpoint for its ICE servers before an offer, as RFC
+// 9725 §4.6 allows: an OPTIONS request, whose Link headers (rel="ice-server") carry STUN
+// and TURN URLs and TURN credentials.
+func ICEServers(ctx context.Context, endpoint string) ([]webrtc.ICEServer, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodOptions, endpoint, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return nil, &Error{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type")}
+	}
+	return ParseICEServerLinks(resp.Header.Values("Link")), nil
+}
+
+// ParseICEServerLinks reads the rel="ice-server" entries of Link header values:
+// `<turn:host:3478?transport=udp>; rel="ice-server"; username="u"; credential="p"`.
+func ParseICEServerLinks(values []string) []webrtc.ICEServer {
+	var out []webrtc.ICEServer
+	for _, v := range values {
+		for _, link := range splitLinks(v) {
+			target, params, ok := strings.Cut(link, ">")
+			target, found := strings.CutPrefix(strings.TrimSpace(target), "<")
+			if !ok || !found {
+				continue
+			}
+			var rel, user, cred string
+			for _, p := range strings.Split(params, ";") {
+				k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+				if !ok {
+					continue
+				}
+				val = strings.Trim(strings.TrimSpace(val), `"`)
+				switch strings.ToLower(strings.TrimSpace(k)) {
+				case "rel":
+					rel = val
+				case "username":
+					user = val
+				case "credential":
+					cred = val
+				}
+			}
+			if rel != "ice-server" {
+				continue
+			}
+			s := webrtc.ICEServer{URLs: []string{target}}
+			if user != "" {
+				s.Username, s.Credential = user, cred
+			}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// splitLinks splits one Link header value into its links, at commas outside <...> and
+// quoted strings.
+func splitLinks(v string) []string {
+	var out []string
+	depth, quoted, start := 0, false, 0
+	for i, c := range v {
+		switch {
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == '<':
+			depth++
+		case c == '>':
+			depth--
+		case c == ',' && depth == 0:
+			out = append(out, v[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, v[start:])
+}
+
 // Error is a non-2xx answer from the server.
 type Error struct {
 	Status      int
@@ -249,7 +330,14 @@ func View(ctx context.Context, api *webrtc.API, endpoint, token string, onTrack 
 
 // ViewShaped is View with the SDP rewritten by shape.
 func ViewShaped(ctx context.Context, api *webrtc.API, endpoint, token string, shape Shape, onTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) (*Session, error) {
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	return ViewConfigured(ctx, api, endpoint, token, webrtc.Configuration{}, shape, onTrack)
+}
+
+// ViewConfigured is ViewShaped with a peer connection configuration: ICE servers (see
+// ICEServers) and an ICE transport policy ("relay": only through TURN).
+func ViewConfigured(ctx context.Context, api *webrtc.API, endpoint, token string, cfg webrtc.Configuration, shape Shape,
+	onTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) (*Session, error) {
+	pc, err := api.NewPeerConnection(cfg)
 	if err != nil {
 		return nil, err
 	}
