@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/livegate/livegate/internal/config"
@@ -305,4 +306,45 @@ func TestViewerBehindUDPBlockPlaysThroughTURN(t *testing.T) {
 	if n.TURN == nil {
 		t.Fatal("the node runs no TURN server")
 	}
+}
+
+// A browser that may use nothing but TURN (iceTransportPolicy "relay", the page's
+// ?relay=1) gets the node's TURN servers from the WHEP endpoint's Link headers and plays
+// through them.
+func TestBrowserPlaysThroughTURN(t *testing.T) {
+	chromium := chromiumPath(t)
+	n := startNode(t, func(c *config.Config) {
+		c.TURN = config.TURNConfig{Secret: "e2e-turn-secret-0123456789abcdefghij", Host: "127.0.0.1",
+			UDPAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0", RelayIP: "127.0.0.1", TTL: 10 * time.Minute, MaxPerSession: 12, MaxPerClient: 100}
+	})
+	s := n.newStream()
+	publish(t, n, s, webrtc.MimeTypeVP8, 30)
+
+	browser := startBrowser(t, chromium)
+	if _, err := chromedp.Run(browser, chromedp.Navigate(n.URL()+"/watch/"+s.ID+"?loopback=1&relay=1")); err != nil {
+		t.Fatalf("open the viewer page: %v", err)
+	}
+	got := waitBrowserMedia(t, browser)
+	if got.State != "connected" {
+		t.Fatalf("browser state %+v", got)
+	}
+	const selected = `(async () => {
+		let pairID = "", out = "";
+		const stats = await window.livegatePC.getStats();
+		stats.forEach((r) => { if (r.type === "transport" && r.selectedCandidatePairId) pairID = r.selectedCandidatePairId; });
+		const pair = stats.get(pairID);
+		if (pair) { const local = stats.get(pair.localCandidateId); if (local) out = local.candidateType + "/" + (local.relayProtocol || ""); }
+		return out;
+	})()`
+	typ, err := chromedp.Run(browser, chromedp.Evaluate[string](selected, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(typ, "relay/") {
+		t.Errorf("the browser's selected local candidate is %q, want a relay one", typ)
+	}
+	if n.TURN.Allocations() == 0 {
+		t.Error("the node's TURN server holds no allocation while the browser plays through it")
+	}
+	t.Logf("Chromium played through TURN (%s): %d video, %d audio packets, %d frames", typ, got.Video, got.Audio, got.Frames)
 }

@@ -170,7 +170,7 @@ func ParseICEServerLinks(values []string) []webrtc.ICEServer {
 		for _, link := range splitLinks(v) {
 			target, params, ok := strings.Cut(link, ">")
 			target, found := strings.CutPrefix(strings.TrimSpace(target), "<")
-			if !ok || !found {
+			if !ok || !found || target == "" {
 				continue
 			}
 			var rel, user, cred string
