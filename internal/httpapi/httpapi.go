@@ -165,6 +165,7 @@ func (a *api) routes() chi.Router {
 	})
 
 	r.Get("/static/i18n.js", web.Strings)
+	r.Get("/static/ice.js", web.ICE)
 	r.Get("/studio", web.Studio)
 	r.Get("/admin", web.Admin)
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) {

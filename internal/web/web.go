@@ -15,7 +15,7 @@ import (
 	"strings"
 )
 
-//go:embed static/watch.html static/catalog.html static/studio.html static/admin.html static/i18n.js static/devlogin.html static/devcheckout.html
+//go:embed static/watch.html static/catalog.html static/studio.html static/admin.html static/i18n.js static/ice.js static/devlogin.html static/devcheckout.html
 var files embed.FS
 
 // Parsed once; html/template escapes what the handlers put in.
@@ -57,6 +57,11 @@ func Admin(w http.ResponseWriter, r *http.Request) {
 // Strings serves the pages' strings (every language) as /static/i18n.js.
 func Strings(w http.ResponseWriter, r *http.Request) {
 	serve(w, "static/i18n.js", "text/javascript; charset=utf-8", "")
+}
+
+// ICE serves the pages' ICE server lookup (the node's Link headers) as /static/ice.js.
+func ICE(w http.ResponseWriter, r *http.Request) {
+	serve(w, "static/ice.js", "text/javascript; charset=utf-8", "")
 }
 
 func serve(w http.ResponseWriter, name, contentType, csp string) {
