@@ -52,16 +52,17 @@ func New(t testing.TB, u Unavailable) *Link {
 			return nil
 		}
 	}
-	suffix := fmt.Sprintf("%05x", rand.Uint32()&0xfffff)
+	// Names and addresses only need to differ between tests running at once.
+	suffix := fmt.Sprintf("%05x", rand.Uint32()&0xfffff) //nolint:gosec // G404: a name, not a secret
 	// 10.(200-249).x.y/30: far from the usual home, office and cloud ranges.
-	base := netip.AddrFrom4([4]byte{10, byte(200 + rand.IntN(50)), byte(rand.IntN(256)), byte(rand.IntN(64) * 4)})
+	base := netip.AddrFrom4([4]byte{10, byte(200 + rand.IntN(50)), byte(rand.IntN(256)), byte(rand.IntN(64) * 4)}) //nolint:gosec // G404: an address, not a secret
 	l := &Link{NS: "lgn" + suffix, HostIf: "lgh" + suffix, PeerIf: "lgp" + suffix, Prefix: netip.PrefixFrom(base, 30)}
 	l.HostAddr, l.PeerAddr = base.Next(), base.Next().Next()
 
 	l.ip(t, "netns", "add", l.NS)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", l.NS).Run() })
+	t.Cleanup(func() { _ = command(context.Background(), "ip", "netns", "del", l.NS).Run() })
 	l.ip(t, "link", "add", l.HostIf, "type", "veth", "peer", "name", l.PeerIf, "netns", l.NS)
-	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", l.HostIf).Run() })
+	t.Cleanup(func() { _ = command(context.Background(), "ip", "link", "del", l.HostIf).Run() })
 	l.ip(t, "addr", "add", l.HostAddr.String()+"/30", "dev", l.HostIf)
 	l.ip(t, "-n", l.NS, "addr", "add", l.PeerAddr.String()+"/30", "dev", l.PeerIf)
 	l.ip(t, "link", "set", l.HostIf, "up")
@@ -70,9 +71,15 @@ func New(t testing.TB, u Unavailable) *Link {
 	return l
 }
 
+// command runs one of the tools the link is built with (ip, tc, nft), on arguments this
+// package made: the namespace and interface names and addresses are its own.
+func command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, name, args...) //nolint:gosec // G204: see above
+}
+
 func (l *Link) ip(t testing.TB, args ...string) {
 	t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+	if out, err := command(t.Context(), "ip", args...).CombinedOutput(); err != nil {
 		t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 }
@@ -94,7 +101,7 @@ func (l *Link) Unshape(t testing.TB) {
 
 func (l *Link) tc(t testing.TB, args ...string) {
 	t.Helper()
-	if out, err := exec.Command("tc", args...).CombinedOutput(); err != nil {
+	if out, err := command(t.Context(), "tc", args...).CombinedOutput(); err != nil {
 		t.Fatalf("tc %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 }
@@ -129,7 +136,7 @@ func (l *Link) nftChain(t testing.TB, chain, hook, rule string, on bool) {
 	if on {
 		script += fmt.Sprintf("add rule inet livegate_test %s %s\n", chain, rule)
 	}
-	cmd := exec.Command("ip", "netns", "exec", l.NS, "nft", "-f", "-")
+	cmd := command(t.Context(), "ip", "netns", "exec", l.NS, "nft", "-f", "-")
 	cmd.Stdin = strings.NewReader(script)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("nft in %s: %v\n%s\n%s", l.NS, err, script, out)
@@ -138,5 +145,5 @@ func (l *Link) nftChain(t testing.TB, chain, hook, rule string, on bool) {
 
 // Command runs name in the namespace (ip netns exec).
 func (l *Link) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", l.NS, name}, args...)...)
+	return command(ctx, "ip", append([]string{"netns", "exec", l.NS, name}, args...)...)
 }

@@ -115,13 +115,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	if err := n.startMedia(cfg); err != nil { //nolint:contextcheck // a log-level check, nothing to cancel
 		return nil, err
 	}
-	opened = append(opened, n.SFU.Close)
-	if cfg.TURN.On() {
-		if err := n.startTURN(cfg); err != nil {
-			return nil, err
-		}
-		opened = append(opened, n.TURN.Close)
-	}
+	opened = append(opened, n.closeMedia)
 
 	proxies, err := countries.ParsePrefixes(cfg.TrustedProxies)
 	if err != nil {
@@ -531,7 +525,21 @@ func (n *Node) startMedia(cfg config.Config) error {
 	if err != nil {
 		return fmt.Errorf("start media: %w", err)
 	}
+	if cfg.TURN.On() {
+		if err := n.startTURN(cfg); err != nil {
+			_ = n.SFU.Close()
+			return err
+		}
+	}
 	return nil
+}
+
+// closeMedia closes what startMedia opened, for a node that failed to start.
+func (n *Node) closeMedia() error {
+	if n.TURN != nil {
+		_ = n.TURN.Close()
+	}
+	return n.SFU.Close()
 }
 
 // startTURN runs the node's TURN server in front of its media socket.
