@@ -582,7 +582,7 @@ func (n *Node) startTURN(cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	n.SFU.AllowRelayAddress(media.Addr())
+	n.SFU.AllowRelayAddress(media.Addr(), n.TURN.RelayPortOpen)
 	return nil
 }
 

@@ -113,7 +113,8 @@ type SFU struct {
 	// ownRelay is the node's own TURN relay address (internal/turn): a client's relay
 	// candidate there reaches only the node's relay sockets, so it passes the remote
 	// filter even where the node's private or loopback neighbours do not.
-	ownRelay atomic.Pointer[netip.Addr]
+	ownRelay  atomic.Pointer[netip.Addr]
+	stunGuard *stunGuard // the UDP mux's (stunguard.go)
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -154,7 +155,8 @@ func New(cfg Config) (*SFU, error) {
 	}
 	loggerFactory := newPionLogs(cfg.Logger.With("component", "pion"))
 
-	udpMux, err := newUDPMux(cfg.UDPPort, ifFilter, cfg.IncludeLoopback, 4<<20, newSTUNGuard(s.metrics.STUNHeldBack.Inc),
+	s.stunGuard = newSTUNGuard(s.metrics.STUNHeldBack.Inc)
+	udpMux, err := newUDPMux(cfg.UDPPort, ifFilter, cfg.IncludeLoopback, 4<<20, s.stunGuard,
 		loggerFactory.NewLogger("ice-mux"), cfg.Logger)
 	if err != nil {
 		return nil, err
@@ -371,8 +373,17 @@ const initialEstimate = 2_500_000
 func (s *SFU) UDPAddrs() []net.Addr { return s.udpMux.GetListenAddresses() }
 
 // AllowRelayAddress lets clients' relay candidates at the node's own TURN relay address
-// through the remote filter.
-func (s *SFU) AllowRelayAddress(a netip.Addr) { s.ownRelay.Store(&a) }
+// through the remote filter where it would refuse that address (a private or loopback
+// one in production); connectivity checks to it then go only to ports open says are
+// the relay's sockets.
+func (s *SFU) AllowRelayAddress(a netip.Addr, open func(port uint16) bool) {
+	a = a.Unmap()
+	if RemoteAllowed(a, s.cfg.RemoteNetworks, s.cfg.PublicOnly) {
+		return // allowed as any address is: nothing to except
+	}
+	s.ownRelay.Store(&a)
+	s.stunGuard.relay.Store(&relayAddr{ip: a, open: open})
+}
 
 // Drain refuses new publishers and viewers; media already flowing continues.
 func (s *SFU) Drain() { s.draining.Store(true) }

@@ -44,6 +44,16 @@ type stunGuard struct {
 	lastPrune time.Time
 	dropped   func() // counts a request held back
 	now       func() time.Time
+
+	// relay is the node's own TURN relay address where ICE accepts it only because it is
+	// the node's (a private or loopback address in production): checks go there only to
+	// the ports of live relay sockets, never to another service on that address.
+	relay atomic.Pointer[relayAddr]
+}
+
+type relayAddr struct {
+	ip   netip.Addr
+	open func(port uint16) bool
 }
 
 type stunBucket struct {
@@ -95,6 +105,10 @@ func (g *stunGuard) allow(b []byte, addr netip.AddrPort) bool {
 		return true // media and DTLS go only where ICE succeeded; responses answer a request
 	}
 	a := addr.Addr().Unmap()
+	if r := g.relay.Load(); r != nil && a == r.ip && !r.open(addr.Port()) {
+		g.dropped()
+		return false
+	}
 	now := g.now()
 	if now.UnixNano()-g.lastHeard(a) < int64(heardFor) {
 		return true

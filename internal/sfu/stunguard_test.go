@@ -92,3 +92,28 @@ func BenchmarkSTUNGuard(b *testing.B) {
 		}
 	})
 }
+
+// The node's own relay address, accepted as a remote candidate only because it is the
+// node's, gets checks on its live relay ports only, even while heard from (its relays
+// speak all the time): a client cannot aim the node's checks at another service there.
+func TestSTUNGuardKeepsChecksToTheRelayAddressOnRelayPorts(t *testing.T) {
+	g := newSTUNGuard(nil)
+	req, err := stun.Build(stun.TransactionID, stun.BindingRequest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay := netip.MustParseAddr("10.0.0.5")
+	g.relay.Store(&relayAddr{ip: relay, open: func(port uint16) bool { return port == 50000 }})
+	g.received(netip.AddrPortFrom(relay, 50000))
+	if !g.allow(req.Raw, netip.AddrPortFrom(relay, 50000)) {
+		t.Error("a check to a live relay socket was held back")
+	}
+	for _, port := range []uint16{53, 6379, 50001} {
+		if g.allow(req.Raw, netip.AddrPortFrom(relay, port)) {
+			t.Errorf("a check went to port %d of the relay address", port)
+		}
+	}
+	if !g.allow([]byte{0x80, 0x60, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1}, netip.AddrPortFrom(relay, 40000)) {
+		t.Error("media to the relay address was held back (it only goes where ICE succeeded)")
+	}
+}

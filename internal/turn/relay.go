@@ -39,8 +39,9 @@ func (g *relayGenerator) AllocatePacketConn(c pionturn.AllocateListenerConfig) (
 		g.s.release(c.UserID)
 		return nil, nil, err
 	}
-	r := &nodeOnlyConn{UDPConn: pc, s: g.s, user: c.UserID, media: net.UDPAddrFromAddrPort(cfg.Media)}
 	relay := *pc.LocalAddr().(*net.UDPAddr)
+	r := &nodeOnlyConn{UDPConn: pc, s: g.s, user: c.UserID, port: uint16(relay.Port), media: net.UDPAddrFromAddrPort(cfg.Media)} //nolint:gosec // G115: a port
+	g.s.portOpened(r.port, 1)
 	relay.IP = cfg.RelayIP.AsSlice()
 	return r, &relay, nil
 }
@@ -63,6 +64,7 @@ type nodeOnlyConn struct {
 	*net.UDPConn
 	s     *Server
 	user  string
+	port  uint16
 	media *net.UDPAddr
 
 	peer      atomic.Pointer[net.UDPAddr] // the node as the client names it
@@ -104,6 +106,6 @@ func (c *nodeOnlyConn) ReadFrom(p []byte) (int, net.Addr, error) {
 
 func (c *nodeOnlyConn) Close() error {
 	err := c.UDPConn.Close()
-	c.closeOnce.Do(func() { c.s.release(c.user) })
+	c.closeOnce.Do(func() { c.s.portOpened(c.port, -1); c.s.release(c.user) })
 	return err
 }

@@ -81,6 +81,7 @@ type Server struct {
 	mu        sync.Mutex
 	perUser   map[string]int
 	perClient map[netip.Addr]int
+	ports     map[uint16]int // relay sockets' ports (an IPv4 and an IPv6 one may share one)
 
 	// bound are the listeners' addresses as bound (a configured port may be 0).
 	udpBound, tcpBound, tlsBound string
@@ -108,7 +109,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, perUser: map[string]int{}, perClient: map[netip.Addr]int{}, now: time.Now,
+	s := &Server{cfg: cfg, log: cfg.Logger, perUser: map[string]int{}, perClient: map[netip.Addr]int{}, ports: map[uint16]int{}, now: time.Now,
 		metrics: metrics{
 			allocations: prometheus.NewGauge(prometheus.GaugeOpts{Name: "livegate_turn_allocations",
 				Help: "TURN relay allocations open on this node."}),
@@ -317,6 +318,23 @@ func (s *Server) isNode(ip netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// RelayPortOpen reports whether a relay socket of this server has port: the only ports
+// of the relay address the node's ICE may send checks to.
+func (s *Server) RelayPortOpen(port uint16) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ports[port] > 0
+}
+
+func (s *Server) portOpened(port uint16, delta int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ports[port] += delta
+	if s.ports[port] <= 0 {
+		delete(s.ports, port)
+	}
 }
 
 // Allocations is how many relay allocations are open.
