@@ -30,6 +30,10 @@ type Stats struct {
 	// within the last half second: the link is congested now.
 	Overusing bool
 	RTT       time.Duration
+	// Delivered is what the viewer received lately (its feedback's arrival times, over
+	// half a second), bits per second; 0 until known. Unlike the estimate, it is never
+	// a guess: a rate the link has carried.
+	Delivered int
 }
 
 // historySize is how many sent packets the estimator remembers: over 4 s of a 5 Mbit/s
@@ -37,10 +41,11 @@ type Stats struct {
 const historySize = 1 << 11
 
 type sent struct {
-	at    int64 // µs since the estimator's base
-	size  int32 // bytes on the wire, RTP header included
-	seq   uint16
-	valid bool
+	at      int64 // µs since the estimator's base
+	size    int32 // bytes on the wire, RTP header included
+	seq     uint16
+	valid   bool
+	cluster uint8 // the probe cluster it belongs to (probe.go); 0: none
 }
 
 // Estimator is one viewer connection's estimate. Its methods are safe for concurrent use.
@@ -53,13 +58,18 @@ type Estimator struct {
 	refInit bool
 	ref     int64 // the last feedback's reference time, unwrapped, in 64 ms units
 
-	groups   interArrival
-	trend    trendline
-	rate     aimd
-	loss     lossControl
-	acked    throughput
-	rtt      int64 // µs, smoothed
-	lastOver int64 // µs, when the trend last said overusing or the rate was cut for it
+	groups    interArrival
+	trend     trendline
+	rate      aimd
+	loss      lossControl
+	acked     throughput
+	rtt       int64 // µs, smoothed
+	lastOver  int64 // µs, when the trend last said overusing or the rate was cut for it
+	delivered int   // the last feedback's throughput, bits per second (0: not yet known)
+
+	clusters      [4]cluster // the latest probe clusters (probe.go)
+	nextCluster   int
+	lastAckedSent int64 // µs: when the newest packet acknowledged received left
 }
 
 // New returns an estimator that starts at cfg.Initial.
@@ -100,7 +110,21 @@ func (e *Estimator) Stats() Stats {
 		Loss:      e.loss.fraction,
 		Overusing: e.lastOver >= 0 && now-e.lastOver < overuseMemory,
 		RTT:       time.Duration(e.rtt) * time.Microsecond,
+		Delivered: e.delivered,
 	}
+}
+
+// Restore sets the estimate back to bps and forgets the congestion just seen: the
+// caller knows what caused it (its own probe's padding, now stopped) and that bps was
+// carried before. A queue that is still there shows again in the next reports.
+func (e *Estimator) Restore(bps int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	bps = min(max(bps, e.rate.cfg.Min), e.rate.cfg.Max)
+	e.rate.bitrate, e.loss.bitrate = bps, bps
+	e.rate.state = hold
+	e.loss.fraction = 0
+	e.lastOver = -1
 }
 
 // overuseMemory is how long a congestion signal stays in Stats: longer than the SFU's
@@ -137,6 +161,16 @@ func (e *Estimator) Feedback(pkt []byte, now time.Time) {
 		if !p.valid || p.seq != seq {
 			return // not ours, or acknowledged already
 		}
+		if p.cluster != 0 {
+			// A probe train is measured on its own (probe.go): it is padding sent in
+			// one burst, and neither its dispersion nor a loss in the queue it built
+			// says anything of the media's path.
+			e.probeArrived(p, arrival, symbol == notReceived)
+			if symbol == received {
+				p.valid = false
+			}
+			return
+		}
 		switch symbol {
 		case received:
 			w.received(e, p, arrival)
@@ -160,6 +194,9 @@ func (e *Estimator) Feedback(pkt []byte, now time.Time) {
 		e.acked.add(w.firstArrival, w.lastArrival, w.bytes)
 	}
 	thr, hasThr := e.acked.rate()
+	if hasThr {
+		e.delivered = thr
+	}
 	e.loss.update(w.count, w.lost, at, e.rtt, e.rate.bitrate, thr, hasThr)
 	usage := e.trend.state
 	if usage == overusing {
@@ -187,6 +224,7 @@ type walk struct {
 }
 
 func (w *walk) received(e *Estimator, p *sent, arrival int64) {
+	e.lastAckedSent = max(e.lastAckedSent, p.at)
 	if w.count == 0 || arrival < w.firstArrival {
 		w.firstArrival = arrival
 	}

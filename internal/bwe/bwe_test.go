@@ -22,6 +22,7 @@ type link struct {
 	maxQueue time.Duration
 	delay    time.Duration
 	loss     float64
+	overhead int // bytes each packet takes on the link beyond its size
 	rng      *rand.Rand
 
 	free     time.Duration // when the bottleneck is next free
@@ -52,13 +53,21 @@ func newLink(t *testing.T, capacity func(time.Duration) int) *link {
 }
 
 // send puts one packet of size bytes on the link at the current virtual time.
-func (l *link) send(size int) {
-	seq := l.e.Sent(size, l.start.Add(l.now))
+func (l *link) send(size int) { l.sendIn(size, 0) }
+
+// sendIn is send for a packet of probe cluster id (0: none).
+func (l *link) sendIn(size int, id uint8) {
+	var seq uint16
+	if id != 0 {
+		seq = l.e.SentProbe(size, l.start.Add(l.now), id)
+	} else {
+		seq = l.e.Sent(size, l.start.Add(l.now))
+	}
 	l.sentBits += size * 8
 	if l.loss > 0 && l.rng.Float64() < l.loss {
 		return
 	}
-	tx := time.Duration(float64(size*8) / float64(l.capacity(l.now)) * float64(time.Second))
+	tx := time.Duration(float64((size+l.overhead)*8) / float64(l.capacity(l.now)) * float64(time.Second))
 	begin := max(l.free, l.now)
 	if begin-l.now > l.maxQueue {
 		return // the queue is full: dropped
@@ -336,5 +345,40 @@ func TestFeedbackDoesNotAllocate(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { e.Feedback(raw, time.Now()) }); n != 0 {
 		t.Fatalf("Feedback allocates %.1f times per report", n)
+	}
+}
+
+// A train of padding sent back to back through a 700 kbit/s bottleneck arrives at
+// 700 kbit/s, whatever it left at; through a 5 Mbit/s one, at about 5; and a train
+// mostly lost tells no rate.
+func TestProbeClusterMeasuresTheBottleneck(t *testing.T) {
+	for _, c := range []struct {
+		capacity, lo, hi int
+	}{{700_000, 650_000, 750_000}, {5_000_000, 4_500_000, 5_500_000}} {
+		l := newLink(t, constant(c.capacity))
+		l.overhead = wireOverhead                                     // a shaper counts the UDP/IP headers and the SRTP tag
+		l.run(2*time.Second, func(int) int { return c.capacity / 3 }) // media, well within
+		for range 25 {
+			l.sendIn(275, 7)
+		}
+		if _, ok := l.e.ProbeRate(7); ok {
+			t.Fatal("a rate before any feedback")
+		}
+		l.advance(l.now + 500*time.Millisecond)
+		rate, ok := l.e.ProbeRate(7)
+		if !ok || rate < c.lo || rate > c.hi {
+			t.Errorf("%d bit/s link: probe rate %d (ok %v), want %d..%d", c.capacity, rate, ok, c.lo, c.hi)
+		}
+	}
+
+	l := newLink(t, constant(700_000))
+	l.loss = 0.5
+	l.run(time.Second, func(int) int { return 100_000 })
+	for range 25 {
+		l.sendIn(275, 9)
+	}
+	l.run(l.now+500*time.Millisecond, func(int) int { return 100_000 }) // media after: the gaps are reported
+	if rate, ok := l.e.ProbeRate(9); !ok || rate < 600_000 || rate > 900_000 {
+		t.Errorf("half the train lost on a 700 kbit/s link: rate %d (ok %v), want the link's, from the rest", rate, ok)
 	}
 }

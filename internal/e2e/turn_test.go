@@ -42,6 +42,7 @@ type childView struct {
 	Transport string
 	Watch     time.Duration // how long it counts media once connected
 	Connect   time.Duration // how long it waits to connect
+	TWCC      bool          // sends transport-wide feedback, as browsers do
 }
 
 // childResult is what a child viewer saw.
@@ -53,6 +54,9 @@ type childResult struct {
 	FirstVideoKey bool  // the first video packet began a keyframe
 	CandidateType string
 	RelayProtocol string
+	// Seconds are the watch window second by second: the simulcast layer seen most
+	// (by packet size, simulcastLayers), and the whole frames completed.
+	Seconds []second
 }
 
 // childViewer joins over WHEP as the spec says and prints a childResult as JSON.
@@ -72,7 +76,7 @@ func viewFromChild(cv childView) (res childResult) {
 	defer cancel()
 	fail := func(err error) childResult { res.Err = err.Error(); return res }
 	// Only the namespace's end of the link: the namespace has no other route.
-	api, err := whipclient.NewAPI(whipclient.Options{Interfaces: []string{cv.Iface}})
+	api, err := whipclient.NewAPI(whipclient.Options{Interfaces: []string{cv.Iface}, TWCC: cv.TWCC})
 	if err != nil {
 		return fail(err)
 	}
@@ -97,10 +101,13 @@ func viewFromChild(cv childView) (res childResult) {
 	}
 
 	type pkt struct {
-		video bool
-		seq   uint16
-		key   bool
-		at    time.Time
+		video  bool
+		seq    uint16
+		key    bool
+		at     time.Time
+		ts     uint32
+		marker bool
+		size   int
 	}
 	pkts := make(chan pkt, 4096)
 	onTrack := func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
@@ -113,7 +120,7 @@ func viewFromChild(cv childView) (res childResult) {
 				}
 				_, key, _ := mediagen.Check(tr.Codec().MimeType, p.Payload)
 				select {
-				case pkts <- pkt{video: video, seq: p.SequenceNumber, key: key, at: time.Now()}:
+				case pkts <- pkt{video: video, seq: p.SequenceNumber, key: key, at: time.Now(), ts: p.Timestamp, marker: p.Marker, size: len(p.Payload)}:
 				default:
 				}
 			}
@@ -155,10 +162,15 @@ func viewFromChild(cv childView) (res childResult) {
 	}
 	seen := map[[2]uint32]bool{}
 	first := true
+	watchStart := time.Now()
+	var frames frameCounter
 	deadline := time.After(cv.Watch)
 	for {
 		select {
 		case p := <-pkts:
+			if p.video && p.size > 0 {
+				frames.add(int(p.at.Sub(watchStart)/time.Second), p.seq, p.ts, p.marker, p.size)
+			}
 			if p.video && first {
 				res.FirstVideoKey, first = p.key, false
 			}
@@ -176,9 +188,87 @@ func viewFromChild(cv childView) (res childResult) {
 				res.Audio++
 			}
 		case <-deadline:
+			res.Seconds = frames.seconds(int(cv.Watch / time.Second))
 			return res
 		}
 	}
+}
+
+// second is one second of what a viewer saw.
+type second struct {
+	Layer       string // the simulcast layer most of its video packets were of ("" none)
+	WholeFrames int    // frames completed in it, every packet of the frame received
+}
+
+// frameCounter counts whole frames by second: a frame is the packets of one timestamp,
+// whole when its sequence numbers run unbroken up to the marker packet, and counted in
+// the second its last missing packet arrived (a retransmission can complete it late).
+type frameCounter struct {
+	frames map[uint32]*frame
+	ends   map[uint16]bool        // sequence numbers of marker packets: frames' ends
+	layers map[int]map[string]int // second -> layer -> packets ("whole": frames)
+}
+
+type frame struct {
+	seqs    map[uint16]bool
+	end     uint16
+	hasEnd  bool
+	counted bool
+	min     uint16
+}
+
+func (c *frameCounter) add(sec int, seq uint16, ts uint32, marker bool, size int) {
+	if c.frames == nil {
+		c.frames, c.ends, c.layers = map[uint32]*frame{}, map[uint16]bool{}, map[int]map[string]int{}
+	}
+	if c.layers[sec] == nil {
+		c.layers[sec] = map[string]int{}
+	}
+	c.layers[sec][layerOf(received{size: size})]++
+	f := c.frames[ts]
+	if f == nil {
+		f = &frame{seqs: map[uint16]bool{}, min: seq}
+		c.frames[ts] = f
+	}
+	f.seqs[seq] = true
+	if int16(seq-f.min) < 0 {
+		f.min = seq
+	}
+	if marker {
+		f.end, f.hasEnd = seq, true
+		c.ends[seq] = true
+	}
+	if f.counted || !f.hasEnd {
+		return
+	}
+	for s := f.min; ; s++ {
+		if !f.seqs[s] {
+			return
+		}
+		if s == f.end {
+			break
+		}
+	}
+	// The frame's first packet: the one after some frame's end (its predecessor's
+	// marker), or a lost one makes min a later packet and the frame is not whole.
+	if c.ends[f.min-1] {
+		f.counted = true
+		c.layers[sec]["whole"]++
+	}
+}
+
+func (c *frameCounter) seconds(n int) []second {
+	out := make([]second, n)
+	for i := range out {
+		best := 0
+		for l, k := range c.layers[i] {
+			if l != "" && l != "whole" && k > best {
+				out[i].Layer, best = l, k
+			}
+		}
+		out[i].WholeFrames = c.layers[i]["whole"]
+	}
+	return out
 }
 
 // runChildViewer runs a viewer in the link's namespace and returns what it saw.

@@ -8,10 +8,13 @@ import "time"
 // The estimate is internal/bwe's, from the viewer's transport-wide feedback. Like any
 // GCC, it never grows past 1.5 times what it sees delivered, so a viewer on a low layer
 // cannot show, by the estimate alone, that it could take a higher one. The allocator
-// probes by switching: while the estimate sits well above what the viewer receives,
-// nothing is congested, so it tries one layer up; if the link carries it, the estimate
-// takes the delivered rate at once; if it congests the link, the estimate falls, the
-// viewer goes back down, and the next try waits twice as long.
+// probes with padding, not with the picture (as libwebrtc and LiveKit do): it asks for
+// a probe (probe.go), RTX padding that brings what the viewer receives up to what the
+// next layer would need; if the link carries it cleanly, the estimate takes the
+// delivered rate at once and the next layer fits, so the viewer moves up; if it
+// congests the link, the probe stops at the first sign, the picture never saw it, and
+// the next probe waits twice as long. A viewer that cannot be padded (no RTX stream)
+// is still probed by switching up, the old way.
 //
 // Going down needs congestion, not just a low estimate: after a step up, GCC's estimate
 // can trail what the viewer now receives while it grows (8% a second), and taking that
@@ -27,35 +30,69 @@ type allocInput struct {
 	cur      int   // the layer now (-1: video paused, audio only)
 	// congested says the estimator saw congestion: a delay trend overusing, or loss.
 	congested bool
+	// canPad says the viewer can be probed with padding; probing that a probe runs now.
+	canPad, probing bool
+	// verdict is the last probe's outcome, given once (probeCarried, probeFailed).
+	verdict int32
 }
+
+// A probe's verdict.
+const (
+	probeNone    = iota
+	probeCarried // the link delivered the probe's target
+	probeCongested
+)
 
 // allocState is what the allocator remembers of one viewer between decisions.
 type allocState struct {
 	lastDown, lastUp time.Time
 	backoff          time.Duration // before the next try upwards after a fall
 	lastEstimate     int
+	lastProbe        time.Time // when the last probe was asked for
+	lastFailedProbe  time.Time // when the last probe's verdict said the link did not carry it
 }
 
 const (
-	headroom        = 0.9  // a layer fits when it takes at most this share of the budget
-	starved         = 0.6  // below this share of the lowest layer's rate, video pauses
-	probeRatio      = 1.35 // estimate over delivered rate that says the link has room
-	minBackoff      = time.Second
-	maxBackoff      = 8 * time.Second
+	headroom   = 0.9  // a layer fits when it takes at most this share of the budget
+	starved    = 0.6  // below this share of the lowest layer's rate, video pauses
+	probeRatio = 1.35 // estimate over delivered rate that says the link has room
+	minBackoff = time.Second
+	maxBackoff = 8 * time.Second
+	// maxProbeBackoff bounds the wait between padding probes that keep failing: each
+	// fills the viewer's queue for a moment, which a link that never fits pays for.
+	maxProbeBackoff = 16 * time.Second
+	// probeMargin is how far past the next layer's need (its rate and the audio) a
+	// probe's train must be carried for the layer to be taken.
+	probeMargin = 1.15
+	// probeSettle is how long after a failed probe the media's delay is taken for the
+	// train's queue draining.
+	probeSettle     = time.Second
 	upHeldToForgive = 10 * time.Second // an up-switch held this long resets the backoff
 	congestedLoss   = 0.05             // a loss rate that is congestion, not noise
 	estimateFall    = 0.92             // an estimate below this share of the last one has fallen
 )
 
-// chooseLayer returns the layer the viewer should get now (-1: audio only) and updates
-// st. It moves down at once, up one layer at a time and only after the backoff.
-func chooseLayer(in allocInput, st *allocState, now time.Time) int {
+// decision is chooseLayer's answer: the layer, and a probe to run at probe bits per
+// second (0: none).
+type decision struct {
+	layer, probe int
+}
+
+// chooseLayer returns the layer the viewer should get now (-1: audio only), and a probe
+// to run, and updates st. It moves down at once, up one layer at a time and only after
+// the backoff.
+func chooseLayer(in allocInput, st *allocState, now time.Time) decision {
 	if st.backoff == 0 {
 		st.backoff = minBackoff
 	}
 	if in.max < 0 {
-		return -1
+		return decision{layer: -1}
 	}
+	layer, probe := choose(in, st, now)
+	return decision{layer: layer, probe: probe}
+}
+
+func choose(in allocInput, st *allocState, now time.Time) (layer, probe int) {
 	falling := st.lastEstimate > 0 && float64(in.estimate) < estimateFall*float64(st.lastEstimate)
 	st.lastEstimate = in.estimate
 	congested := in.congested || falling
@@ -74,43 +111,81 @@ func chooseLayer(in allocInput, st *allocState, now time.Time) int {
 	}
 	if lowest < 0 {
 		// Nothing is flowing (yet): keep what the viewer has.
-		return in.cur
+		return in.cur, 0
 	}
 	if fit < 0 && budget >= starved*float64(in.rates[lowest]) {
 		fit = lowest // tight, but better than no picture
 	}
 	cur := in.cur
 	if cur > in.max {
-		return down(fit, st, now, false)
+		return down(fit, st, now, false), 0
 	}
 	if cur >= 0 && cur < len(in.rates) && in.rates[cur] <= 0 {
 		// The current layer stopped (the publisher paused it): the best that fits now.
-		return fit
+		return fit, 0
+	}
+	if in.canPad && cur >= 0 {
+		// Up only on a probe's verdict that the link carried the next layer, never on
+		// the estimate alone: it may be a guess (its initial value) or 1.5 times what
+		// was delivered. A probe's train is measured apart from the media (internal/bwe
+		// leaves it out of the delay trend and the loss); only just after a failed one
+		// is the media's delay the train's doing.
+		switch {
+		case in.verdict == probeCarried && !in.probing:
+			return up(cur, in, st, now), 0
+		case in.verdict == probeCongested:
+			probeFailed(st, now)
+			st.lastFailedProbe = now
+			return cur, 0
+		case in.probing, congested && now.Sub(st.lastFailedProbe) < probeSettle:
+			// A train the link could not take queued the media behind it for a moment:
+			// that delay is the probe's, not the link narrowing.
+			return cur, 0
+		}
+		fit = min(fit, cur)
 	}
 	switch {
 	case fit < cur && congested:
-		return down(fit, st, now, true)
+		return down(fit, st, now, true), 0
 	case fit < cur:
-		return cur // the estimate is catching up with a step up, not falling
+		return cur, 0 // the estimate is catching up with a step up, not falling
 	case fit > cur:
 		if now.Sub(st.lastDown) < st.backoff {
-			return cur
+			return cur, 0
 		}
-		return up(cur, in, st, now)
+		return up(cur, in, st, now), 0
 	}
 	if !st.lastUp.IsZero() && now.Sub(st.lastUp) >= upHeldToForgive && st.lastUp.After(st.lastDown) {
 		st.backoff = minBackoff
 	}
-	// Probe: the estimate says the link has room beyond what the viewer receives.
+	next := nextLayer(cur, in)
+	if next <= cur || congested || in.probing ||
+		now.Sub(st.lastDown) < st.backoff || now.Sub(st.lastUp) < st.backoff || now.Sub(st.lastProbe) < st.backoff {
+		return cur, 0
+	}
+	if in.canPad && cur >= 0 {
+		// Probe with padding up to what the next layer needs, and a margin.
+		st.lastProbe = now
+		return cur, int(probeMargin * float64(in.rates[next]+in.audio))
+	}
+	// No padding possible: probe by switching, when the estimate says there is room.
 	delivered := float64(in.audio)
 	if cur >= 0 {
 		delivered += float64(in.rates[cur])
 	}
-	if next := nextLayer(cur, in); next > cur && float64(in.estimate) >= probeRatio*delivered &&
-		now.Sub(st.lastDown) >= st.backoff && now.Sub(st.lastUp) >= st.backoff {
-		return up(cur, in, st, now)
+	if float64(in.estimate) >= probeRatio*delivered {
+		return up(cur, in, st, now), 0
 	}
-	return cur
+	return cur, 0
+}
+
+// probeFailed backs the next probe off: each failure fills the viewer's queue a little.
+func probeFailed(st *allocState, now time.Time) {
+	if st.lastDown.After(st.lastProbe) {
+		return // this probe's failure is counted
+	}
+	st.backoff = min(st.backoff*2, maxProbeBackoff)
+	st.lastDown = now
 }
 
 func down(to int, st *allocState, now time.Time, congested bool) int {

@@ -198,6 +198,13 @@ func (p *pacer) send(h *rtp.Header, payload []byte, a interceptor.Attributes) (i
 	return 0, errNoStream
 }
 
+// idle says nothing waits in the queue: padding sent now would delay no media.
+func (p *pacer) idle() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.queue) == 0 && !p.draining
+}
+
 // Close drops what is queued.
 func (p *pacer) Close() error {
 	p.mu.Lock()
@@ -261,6 +268,19 @@ type sendSide struct {
 	est   *bwe.Estimator
 	pacer *pacer
 	paced atomic.Bool // a stream is bound through the pacer
+	// cluster is the probe cluster whose padding is being sent now (probe.go; 0: none),
+	// lastCluster the last id handed out.
+	cluster     atomic.Uint32
+	lastCluster atomic.Uint32
+}
+
+// nextCluster is a new probe cluster id, never 0.
+func (s *sendSide) nextCluster() uint8 {
+	for {
+		if id := uint8(s.lastCluster.Add(1)); id != 0 {
+			return id
+		}
+	}
 }
 
 // sendSideFactory makes one sendSide per viewer connection and hands it to onNew within
@@ -313,7 +333,12 @@ func (s *sendSide) stamp(id uint8, h *rtp.Header, payload int) {
 			return
 		}
 	}
-	seq := s.est.Sent(h.MarshalSize()+payload, time.Now())
+	var seq uint16
+	if id := s.cluster.Load(); id != 0 && h.Padding {
+		seq = s.est.SentProbe(h.MarshalSize()+payload, time.Now(), uint8(id)) //nolint:gosec // G115: ids are 8 bits (nextCluster)
+	} else {
+		seq = s.est.Sent(h.MarshalSize()+payload, time.Now())
+	}
 	binary.BigEndian.PutUint16(v, seq)
 }
 

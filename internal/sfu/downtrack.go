@@ -54,6 +54,7 @@ type downTrack struct {
 	rtxHdr        rtp.Header
 	rtxBuf        [maxPacket]byte
 	rtxOut        [maxPacket + 2]byte
+	padBuf        [padBytes]byte      // a probe's padding (probe.go): zeros, then the count
 	repairs       [repairSlots]repair // the last packets resent, by the viewer's sequence number
 }
 

@@ -28,6 +28,9 @@ type Metrics struct {
 	// RepairsHeld counts NACKed packets not resent: asked again within a round trip,
 	// resent too often already, or too old to be played (downtrack.go).
 	RepairsHeld prometheus.Counter
+	// Probes counts padding probes started for viewers, ProbesFailed those the
+	// viewer's link could not carry (probe.go).
+	Probes, ProbesFailed prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them with reg when reg is not nil.
@@ -70,9 +73,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "livegate_viewers_shed", Help: "Viewers held below their video by the node's load now."}),
 		RepairsHeld: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "livegate_repairs_held_total", Help: "NACKed packets not resent: asked again within a round trip, resent three times already, or over a second old."}),
+		Probes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livegate_probes_total", Help: "Padding probes started to see whether a viewer's link carries the next simulcast layer."}),
+		ProbesFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livegate_probes_failed_total", Help: "Padding probes stopped because the viewer's link congested."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.STUNHeldBack, m.Shed, m.ViewersShed, m.RepairsHeld)
+		reg.MustRegister(m.STUNHeldBack, m.Shed, m.ViewersShed, m.RepairsHeld, m.Probes, m.ProbesFailed)
 		reg.MustRegister(m.Publishers, m.Subscribers, m.PacketsForwarded, m.BytesForwarded,
 			m.NACKsReceived, m.Retransmits, m.PLIsSent, m.LayerSwitches, m.PacerDrops, m.NeverConnected, m.ViewerEstimate, m.JoinLatency, m.ViewerLoss)
 	}

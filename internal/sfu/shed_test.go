@@ -126,7 +126,7 @@ func TestShedOrder(t *testing.T) {
 func TestChooseLayerAudioOnlyWhenShed(t *testing.T) {
 	st := &allocState{}
 	in := allocInput{estimate: 5_000_000, rates: []int{150_000, 500_000, 1_500_000}, max: -1, cur: 2}
-	if got := chooseLayer(in, st, time.Now()); got != -1 {
+	if got := chooseLayer(in, st, time.Now()).layer; got != -1 {
 		t.Errorf("a viewer shed to audio only gets layer %d, want -1", got)
 	}
 }

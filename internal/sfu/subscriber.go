@@ -27,6 +27,8 @@ type Subscriber struct {
 	relay     bool         // an edge node's pull (SubscribeOptions.Relay)
 	paid      bool         // SubscribeOptions.Paid: shed after every free viewer
 	shed      atomic.Int32 // the shed level the node's load holds the viewer at (shed.go)
+	probing   atomic.Bool  // a padding probe runs (probe.go)
+	verdict   atomic.Int32 // the last probe's outcome, until the allocator takes it
 }
 
 // estimated says the viewer's bandwidth is estimated: it negotiated transport-wide
@@ -163,6 +165,10 @@ func (r *Room) allocInput(s *Subscriber, d *downTrack) allocInput {
 		st := s.sendSide.est.Stats()
 		in.estimate = st.Bitrate
 		in.congested = st.Overusing || st.Loss >= congestedLoss
+		in.canPad, in.probing = d.canPad(), s.probing.Load()
+		if !in.probing {
+			in.verdict = s.verdict.Swap(probeNone)
+		}
 	}
 	for _, o := range s.downs {
 		if o.kind == webrtc.RTPCodecTypeAudio {
@@ -232,9 +238,18 @@ func (r *Room) allocateViewer(s *Subscriber, now time.Time) {
 		if s.estimated() {
 			r.sfu.metrics.ViewerEstimate.Observe(float64(in.estimate))
 		}
-		if to := chooseLayer(in, &s.alloc, now); to != in.cur {
+		dec := chooseLayer(in, &s.alloc, now)
+		if to := dec.layer; to != in.cur {
 			r.log.Debug("switching layer", "viewer", s.ID(), "from", in.cur, "to", to, "estimate", in.estimate, "rates", in.rates)
 			d.switchTo(to)
+		}
+		if dec.probe > 0 {
+			media := in.audio
+			if in.cur >= 0 && in.cur < len(in.rates) {
+				media += in.rates[in.cur]
+			}
+			r.log.Debug("probing", "viewer", s.ID(), "layer", in.cur, "target", dec.probe, "media", media, "estimate", in.estimate)
+			s.startProbe(d, dec.probe)
 		}
 	}
 }
