@@ -125,24 +125,10 @@ func choose(in allocInput, st *allocState, now time.Time) (layer, probe int) {
 		return fit, 0
 	}
 	if in.canPad && cur >= 0 {
-		// Up only on a probe's verdict that the link carried the next layer, never on
-		// the estimate alone: it may be a guess (its initial value) or 1.5 times what
-		// was delivered. A probe's train is measured apart from the media (internal/bwe
-		// leaves it out of the delay trend and the loss); only just after a failed one
-		// is the media's delay the train's doing.
-		switch {
-		case in.verdict == probeCarried && !in.probing:
-			return up(cur, in, st, now), 0
-		case in.verdict == probeCongested:
-			probeFailed(st, now)
-			st.lastFailedProbe = now
-			return cur, 0
-		case in.probing, congested && now.Sub(st.lastFailedProbe) < probeSettle:
-			// A train the link could not take queued the media behind it for a moment:
-			// that delay is the probe's, not the link narrowing.
-			return cur, 0
+		if layer, decided := probed(in, st, now, congested); decided {
+			return layer, 0
 		}
-		fit = min(fit, cur)
+		fit = min(fit, cur) // never up on the estimate alone: a probe decides
 	}
 	switch {
 	case fit < cur && congested:
@@ -158,17 +144,43 @@ func choose(in allocInput, st *allocState, now time.Time) (layer, probe int) {
 	if !st.lastUp.IsZero() && now.Sub(st.lastUp) >= upHeldToForgive && st.lastUp.After(st.lastDown) {
 		st.backoff = minBackoff
 	}
+	return nextStep(in, st, now, congested)
+}
+
+// probed is a paddable viewer's decision from its probes: up on a probe's verdict
+// that the link carried the next layer, never on the estimate alone, which may be a
+// guess (its initial value) or 1.5 times what was delivered. A probe's train is
+// measured apart from the media (internal/bwe leaves it out of the delay trend and the
+// loss); only just after a failed one is the media's delay the train's doing.
+// decided is false when the ordinary rules decide.
+func probed(in allocInput, st *allocState, now time.Time, congested bool) (layer int, decided bool) {
+	switch {
+	case in.verdict == probeCarried && !in.probing:
+		return up(in.cur, in, st, now), true
+	case in.verdict == probeCongested:
+		probeFailed(st, now)
+		st.lastFailedProbe = now
+		return in.cur, true
+	case in.probing, congested && now.Sub(st.lastFailedProbe) < probeSettle:
+		return in.cur, true
+	}
+	return 0, false
+}
+
+// nextStep, for a viewer whose layer fits, tries the next layer once the backoffs
+// allow: a paddable viewer gets a probe towards it (bits per second), any other is
+// switched up when the estimate says there is room, the old way.
+func nextStep(in allocInput, st *allocState, now time.Time, congested bool) (layer, probe int) {
+	cur := in.cur
 	next := nextLayer(cur, in)
 	if next <= cur || congested || in.probing ||
 		now.Sub(st.lastDown) < st.backoff || now.Sub(st.lastUp) < st.backoff || now.Sub(st.lastProbe) < st.backoff {
 		return cur, 0
 	}
 	if in.canPad && cur >= 0 {
-		// Probe with padding up to what the next layer needs, and a margin.
 		st.lastProbe = now
 		return cur, int(probeMargin * float64(in.rates[next]+in.audio))
 	}
-	// No padding possible: probe by switching, when the estimate says there is room.
 	delivered := float64(in.audio)
 	if cur >= 0 {
 		delivered += float64(in.rates[cur])
