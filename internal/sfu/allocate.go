@@ -9,12 +9,10 @@ import "time"
 // GCC, it never grows past 1.5 times what it sees delivered, so a viewer on a low layer
 // cannot show, by the estimate alone, that it could take a higher one. The allocator
 // probes with padding, not with the picture (as libwebrtc and LiveKit do): it asks for
-// a probe (probe.go), RTX padding that brings what the viewer receives up to what the
-// next layer would need; if the link carries it cleanly, the estimate takes the
-// delivered rate at once and the next layer fits, so the viewer moves up; if it
-// congests the link, the probe stops at the first sign, the picture never saw it, and
-// the next probe waits twice as long. A viewer that cannot be padded (no RTX stream)
-// is still probed by switching up, the old way.
+// a probe (probe.go), a short train of RTX padding whose arrival spacing says what the
+// link delivers; at the next layer's rate or more, the viewer moves up; short of it,
+// the picture never went there, and the next probe waits twice as long. A viewer that
+// cannot be padded (no RTX stream) is still probed by switching up, the old way.
 //
 // Going down needs congestion, not just a low estimate: after a step up, GCC's estimate
 // can trail what the viewer now receives while it grows (8% a second), and taking that
