@@ -30,10 +30,6 @@ type Stats struct {
 	// within the last half second: the link is congested now.
 	Overusing bool
 	RTT       time.Duration
-	// Delivered is what the viewer received lately (its feedback's arrival times, over
-	// half a second), bits per second; 0 until known. Unlike the estimate, it is never
-	// a guess: a rate the link has carried.
-	Delivered int
 }
 
 // historySize is how many sent packets the estimator remembers: over 4 s of a 5 Mbit/s
@@ -58,14 +54,13 @@ type Estimator struct {
 	refInit bool
 	ref     int64 // the last feedback's reference time, unwrapped, in 64 ms units
 
-	groups    interArrival
-	trend     trendline
-	rate      aimd
-	loss      lossControl
-	acked     throughput
-	rtt       int64 // µs, smoothed
-	lastOver  int64 // µs, when the trend last said overusing or the rate was cut for it
-	delivered int   // the last feedback's throughput, bits per second (0: not yet known)
+	groups   interArrival
+	trend    trendline
+	rate     aimd
+	loss     lossControl
+	acked    throughput
+	rtt      int64 // µs, smoothed
+	lastOver int64 // µs, when the trend last said overusing or the rate was cut for it
 
 	clusters      [4]cluster // the latest probe clusters (probe.go)
 	nextCluster   int
@@ -110,7 +105,6 @@ func (e *Estimator) Stats() Stats {
 		Loss:      e.loss.fraction,
 		Overusing: e.lastOver >= 0 && now-e.lastOver < overuseMemory,
 		RTT:       time.Duration(e.rtt) * time.Microsecond,
-		Delivered: e.delivered,
 	}
 }
 
@@ -194,9 +188,6 @@ func (e *Estimator) Feedback(pkt []byte, now time.Time) {
 		e.acked.add(w.firstArrival, w.lastArrival, w.bytes)
 	}
 	thr, hasThr := e.acked.rate()
-	if hasThr {
-		e.delivered = thr
-	}
 	e.loss.update(w.count, w.lost, at, e.rtt, e.rate.bitrate, thr, hasThr)
 	usage := e.trend.state
 	if usage == overusing {

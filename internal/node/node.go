@@ -576,7 +576,7 @@ func (n *Node) startTURN(cfg config.Config) error {
 	n.TURN, err = turn.New(turn.Config{Secret: []byte(cfg.TURN.Secret), Host: host,
 		UDPAddr: cfg.TURN.UDPAddr, TCPAddr: cfg.TURN.TCPAddr, TLSAddr: cfg.TURN.TLSAddr,
 		CertFile: cfg.TURN.CertFile, KeyFile: cfg.TURN.KeyFile,
-		RelayIP: media.Addr(), Media: media, NodeIPs: nodeIPs, TTL: cfg.TURN.TTL,
+		Media: media, NodeIPs: nodeIPs, TTL: cfg.TURN.TTL,
 		MaxPerSession: cfg.TURN.MaxPerSession, MaxPerClient: cfg.TURN.MaxPerClient,
 		Logger: log, PionLogs: sfu.PionLogs(log), Registerer: n.Registry})
 	if err != nil {

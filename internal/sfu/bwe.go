@@ -274,6 +274,14 @@ type sendSide struct {
 	lastCluster atomic.Uint32
 }
 
+// probeCluster is the probe cluster a packet leaving now belongs to (0: none).
+func (s *sendSide) probeCluster(h *rtp.Header) uint8 {
+	if !h.Padding {
+		return 0
+	}
+	return uint8(s.cluster.Load()) //nolint:gosec // G115: ids are 8 bits (nextCluster)
+}
+
 // nextCluster is a new probe cluster id, never 0.
 func (s *sendSide) nextCluster() uint8 {
 	for {
@@ -333,9 +341,10 @@ func (s *sendSide) stamp(id uint8, h *rtp.Header, payload int) {
 			return
 		}
 	}
+	// Media never carries padding: only padding asks whether a probe is being sent.
 	var seq uint16
-	if id := s.cluster.Load(); id != 0 && h.Padding {
-		seq = s.est.SentProbe(h.MarshalSize()+payload, time.Now(), uint8(id)) //nolint:gosec // G115: ids are 8 bits (nextCluster)
+	if id := s.probeCluster(h); id != 0 {
+		seq = s.est.SentProbe(h.MarshalSize()+payload, time.Now(), id)
 	} else {
 		seq = s.est.Sent(h.MarshalSize()+payload, time.Now())
 	}

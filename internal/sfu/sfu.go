@@ -110,11 +110,11 @@ type SFU struct {
 	tcpLn       net.Listener
 	draining    atomic.Bool
 	shedding    atomic.Int64 // viewers held below full video by the node's load (shed.go)
-	// ownRelay is the node's own TURN relay address (internal/turn): a client's relay
-	// candidate there reaches only the node's relay sockets, so it passes the remote
-	// filter even where the node's private or loopback neighbours do not.
-	ownRelay  atomic.Pointer[netip.Addr]
-	stunGuard *stunGuard // the UDP mux's (stunguard.go)
+	// stunGuard is the UDP mux's (stunguard.go). It also holds the node's own TURN
+	// relay address when that needs an exception: a client's relay candidate there
+	// passes the remote filter even where the node's private or loopback neighbours do
+	// not, and the guard keeps the checks sent there to live relay ports.
+	stunGuard *stunGuard
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -190,8 +190,8 @@ func New(cfg Config) (*SFU, error) {
 	}
 	viewerFilter := remoteFilter(cfg.RemoteNetworks, cfg.PublicOnly)
 	settings.SetRemoteIPFilter(func(ip net.IP) bool {
-		if own := s.ownRelay.Load(); own != nil {
-			if a, ok := netip.AddrFromSlice(ip); ok && a.Unmap() == *own {
+		if own := s.stunGuard.relay.Load(); own != nil {
+			if a, ok := netip.AddrFromSlice(ip); ok && a.Unmap() == own.ip {
 				return true
 			}
 		}
@@ -381,7 +381,6 @@ func (s *SFU) AllowRelayAddress(a netip.Addr, open func(port uint16) bool) {
 	if RemoteAllowed(a, s.cfg.RemoteNetworks, s.cfg.PublicOnly) {
 		return // allowed as any address is: nothing to except
 	}
-	s.ownRelay.Store(&a)
 	s.stunGuard.relay.Store(&relayAddr{ip: a, open: open})
 }
 

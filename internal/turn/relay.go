@@ -14,8 +14,8 @@ import (
 // relay would let a client open connections to the node's other ports.
 var errNoTCPRelay = errors.New("turn: TCP relays are not offered")
 
-// relayGenerator makes every allocation's relay socket: on RelayIP, able to reach the
-// node's media socket and nothing else.
+// relayGenerator makes every allocation's relay socket: on the media socket's address,
+// able to reach that socket and nothing else.
 type relayGenerator struct{ s *Server }
 
 var _ pionturn.RelayAddressGenerator = (*relayGenerator)(nil)
@@ -24,8 +24,9 @@ func (g *relayGenerator) Validate() error { return nil }
 
 func (g *relayGenerator) AllocatePacketConn(c pionturn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
 	cfg := g.s.cfg
+	ip := cfg.Media.Addr()
 	network := "udp4"
-	if cfg.RelayIP.Is6() {
+	if ip.Is6() {
 		network = "udp6"
 	}
 	if c.Network != "" && c.Network != network {
@@ -34,7 +35,7 @@ func (g *relayGenerator) AllocatePacketConn(c pionturn.AllocateListenerConfig) (
 	if !g.s.reserve(c.UserID) {
 		return nil, nil, errors.New("turn: allocation quota reached")
 	}
-	pc, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(cfg.RelayIP, 0)))
+	pc, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
 	if err != nil {
 		g.s.release(c.UserID)
 		return nil, nil, err
@@ -42,7 +43,7 @@ func (g *relayGenerator) AllocatePacketConn(c pionturn.AllocateListenerConfig) (
 	relay := *pc.LocalAddr().(*net.UDPAddr)
 	r := &nodeOnlyConn{UDPConn: pc, s: g.s, user: c.UserID, port: uint16(relay.Port), media: net.UDPAddrFromAddrPort(cfg.Media)} //nolint:gosec // G115: a port
 	g.s.portOpened(r.port, 1)
-	relay.IP = cfg.RelayIP.AsSlice()
+	relay.IP = ip.AsSlice()
 	return r, &relay, nil
 }
 

@@ -37,12 +37,10 @@ type Config struct {
 	UDPAddr, TCPAddr, TLSAddr string
 	// CertFile and KeyFile are the TLS listener's certificate chain and key (PEM).
 	CertFile, KeyFile string
-	// RelayIP is the address relayed packets leave from and the one clients are told
-	// as their relay address; the media socket must be reachable from it.
-	RelayIP netip.Addr
-	// Media is where relayed packets go: the node's ICE UDP socket. NodeIPs are the
-	// addresses a client may name the node by in a permission (its ICE candidates);
-	// any of them is delivered to Media.
+	// Media is where relayed packets go: the node's ICE UDP socket. Relay sockets are
+	// bound on its address, which is also the relay address clients are told (only the
+	// node ever sends to it). NodeIPs are the addresses a client may name the node by
+	// in a permission (its ICE candidates); any of them is delivered to Media.
 	Media   netip.AddrPort
 	NodeIPs []netip.Addr
 	// TTL is how long a credential is good for (an allocation made with it may be
@@ -100,8 +98,8 @@ func New(cfg Config) (*Server, error) {
 	if len(cfg.Secret) == 0 {
 		return nil, errors.New("turn: no secret")
 	}
-	if !cfg.Media.IsValid() || !cfg.RelayIP.IsValid() {
-		return nil, errors.New("turn: no media address or relay address")
+	if !cfg.Media.IsValid() {
+		return nil, errors.New("turn: no media address")
 	}
 	if cfg.TTL <= 0 {
 		cfg.TTL = DefaultTTL
@@ -309,7 +307,7 @@ func (s *Server) permit(_ net.Addr, peer net.IP) bool {
 }
 
 func (s *Server) isNode(ip netip.Addr) bool {
-	if ip == s.cfg.Media.Addr() || ip == s.cfg.RelayIP {
+	if ip == s.cfg.Media.Addr() {
 		return true
 	}
 	for _, n := range s.cfg.NodeIPs {

@@ -10,7 +10,6 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,7 +43,7 @@ func testServer(t *testing.T, mutate func(*Config)) (*Server, *net.UDPConn) {
 	cfg := Config{
 		Secret: []byte("a shared secret of the test, at least 32 bytes"), Host: "127.0.0.1",
 		UDPAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0", TLSAddr: "127.0.0.1:0", CertFile: certFile, KeyFile: keyFile,
-		RelayIP: netip.MustParseAddr("127.0.0.1"), Media: media.LocalAddr().(*net.UDPAddr).AddrPort(),
+		Media:         media.LocalAddr().(*net.UDPAddr).AddrPort(),
 		MaxPerSession: 2, MaxPerClient: 8,
 	}
 	if mutate != nil {
