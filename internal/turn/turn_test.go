@@ -1,23 +1,19 @@
 package turn
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
+	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	pionturn "github.com/pion/turn/v5"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/livegate/livegate/internal/testservices"
 )
 
 // testServer runs a TURN server on loopback in front of a stand-in for the node's media
@@ -39,7 +35,7 @@ func testServer(t *testing.T, mutate func(*Config)) (*Server, *net.UDPConn) {
 			_, _ = media.WriteTo(append([]byte("pong:"), buf[:n]...), from)
 		}
 	}()
-	certFile, keyFile := selfSigned(t)
+	certFile, keyFile := testservices.Certificate(t, netip.MustParseAddr("127.0.0.1"))
 	cfg := Config{
 		Secret: []byte("a shared secret of the test, at least 32 bytes"), Host: "127.0.0.1",
 		UDPAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0", TLSAddr: "127.0.0.1:0", CertFile: certFile, KeyFile: keyFile,
@@ -55,36 +51,6 @@ func testServer(t *testing.T, mutate func(*Config)) (*Server, *net.UDPConn) {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s, media
-}
-
-// selfSigned writes a certificate for 127.0.0.1 and its key.
-func selfSigned(t *testing.T) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "livegate test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
 }
 
 // client connects to one of the server's URLs the way a browser would: UDP, TCP, or TLS
