@@ -188,8 +188,9 @@ func (e *Estimator) Feedback(pkt []byte, now time.Time) {
 		e.acked.add(w.firstArrival, w.lastArrival, w.bytes)
 	}
 	thr, hasThr := e.acked.rate()
-	e.loss.update(w.count, w.lost, at, e.rtt, e.rate.bitrate, thr, hasThr)
 	usage := e.trend.state
+	queueing := usage == overusing || e.lastOver >= 0 && at-e.lastOver < overuseMemory
+	e.loss.update(w.count, w.lost, at, e.rtt, e.rate.bitrate, thr, hasThr, queueing)
 	if usage == overusing {
 		e.lastOver = at
 	}

@@ -10,6 +10,10 @@ const (
 	throughputPad   = 10_000  // bits per second, plus this
 	lossHigh        = 0.10    // above this share lost, the loss-based rate falls
 	lossLow         = 0.02    // below it, it may grow
+	// lossRandom is the loss that, with no queue building, is taken for a lossy link (a
+	// radio, a busy Wi-Fi) rather than congestion: it neither cuts the rate nor says
+	// what the link can carry. Past it, loss cuts whatever the delay says.
+	lossRandom = 0.15
 	lossMinPackets  = 50      // a loss window needs this many packets
 	lossMinWindow   = 300_000 // µs
 )
@@ -168,10 +172,12 @@ func (l *lossControl) init(cfg Config) {
 	l.windowStart, l.lastCut, l.lastAdd = -1, -1, -1
 }
 
-// update counts one report. Heavy loss cuts the rate in proportion, and to no more than
-// what got through (thr, when known): a link dropping most of what it is sent delivers
-// its capacity and no more.
-func (l *lossControl) update(received, lost int, now, rtt int64, delayRate, thr int, hasThr bool) {
+// update counts one report. Heavy loss cuts the rate in proportion, and, while a queue
+// builds (queueing), to no more than what got through (thr, when known): a congested
+// link dropping what it is sent delivers its capacity and no more. Without a queue,
+// loss up to lossRandom is the link's nature, not its capacity: cutting to what got
+// through would only follow the sender's own rate down, a layer at a time, to nothing.
+func (l *lossControl) update(received, lost int, now, rtt int64, delayRate, thr int, hasThr, queueing bool) {
 	if l.windowStart < 0 {
 		l.windowStart = now
 	}
@@ -182,17 +188,18 @@ func (l *lossControl) update(received, lost int, now, rtt int64, delayRate, thr 
 	}
 	l.fraction = float64(l.lost) / float64(l.packets)
 	l.packets, l.lost, l.windowStart = 0, 0, now
+	random := !queueing && l.fraction <= lossRandom
 	switch {
-	case l.fraction > lossHigh:
+	case l.fraction > lossHigh && !random:
 		if l.lastCut < 0 || now-l.lastCut >= 300_000+rtt {
 			next := int(float64(min(l.bitrate, delayRate)) * (1 - 0.5*l.fraction))
-			if hasThr {
+			if hasThr && queueing {
 				next = min(next, thr)
 			}
 			l.bitrate = max(next, l.cfg.Min)
 			l.lastCut = now
 		}
-	case l.fraction < lossLow:
+	case l.fraction < lossLow || random:
 		if l.lastAdd < 0 {
 			l.lastAdd = now
 		}

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/netns"
 	"github.com/livegate/livegate/internal/testservices"
@@ -121,5 +123,33 @@ func TestNarrowingLinkCostsAtMostASecond(t *testing.T) {
 		if res.Seconds[i].Layer == "f" {
 			t.Errorf("second %d still on the top layer through 700 kbit/s", i)
 		}
+	}
+}
+
+// A single-layer viewer whose link loses 10% of its packets at random (nftables, both
+// ways) keeps at least 25 whole frames a second: the node repairs what its NACKs ask
+// for, within its repair limits, without a storm that crowds out fresh media.
+func TestLossyViewerKeepsWholeFrames(t *testing.T) {
+	l := netns.New(t, netns.Unavailable{NotRoot: testservices.SkipHere, Missing: testservices.Missing})
+	n := weakLinkNode(t, l)
+	s := n.newStream()
+	publish(t, n, s, webrtc.MimeTypeVP8, 60)
+	l.LoseDown(t, 10)
+	l.LoseUp(t, 10)
+
+	res := runChildViewer(t, l, childView{Endpoint: n.URL() + "/whep/" + s.ID, Iface: l.PeerIf, TWCC: true, Watch: 15 * time.Second, Connect: 10 * time.Second})
+	if res.Err != "" {
+		t.Fatalf("viewer: %s", res.Err)
+	}
+	t.Logf("second:layer/whole frames: %s", layersOf(res.Seconds))
+	total, worst := 0, 1<<30
+	for _, sec := range res.Seconds[1:] { // the first second holds the join
+		total += sec.WholeFrames
+		worst = min(worst, sec.WholeFrames)
+	}
+	mean := float64(total) / float64(len(res.Seconds)-1)
+	t.Logf("figures: 10%% loss each way: %.1f whole frames/s on average, %d in the worst second", mean, worst)
+	if mean < 25 {
+		t.Errorf("%.1f whole frames a second at 10%% loss, want at least 25", mean)
 	}
 }
