@@ -3,19 +3,19 @@ package bwe
 import "math"
 
 const (
-	beta            = 0.85    // a cut takes the rate to this share of what the link delivered
-	increasePerSec  = 1.08    // multiplicative increase far from the link's known capacity
-	minIncrease     = 1_000   // bits per second, the least one increase adds
-	throughputSlack = 1.5     // the rate grows to at most this multiple of what is delivered
-	throughputPad   = 10_000  // bits per second, plus this
-	lossHigh        = 0.10    // above this share lost, the loss-based rate falls
-	lossLow         = 0.02    // below it, it may grow
+	beta            = 0.85   // a cut takes the rate to this share of what the link delivered
+	increasePerSec  = 1.08   // multiplicative increase far from the link's known capacity
+	minIncrease     = 1_000  // bits per second, the least one increase adds
+	throughputSlack = 1.5    // the rate grows to at most this multiple of what is delivered
+	throughputPad   = 10_000 // bits per second, plus this
+	lossHigh        = 0.10   // above this share lost, the loss-based rate falls
+	lossLow         = 0.02   // below it, it may grow
 	// lossRandom is the loss that, with no queue building, is taken for a lossy link (a
 	// radio, a busy Wi-Fi) rather than congestion: it neither cuts the rate nor says
 	// what the link can carry. Past it, loss cuts whatever the delay says.
-	lossRandom = 0.15
-	lossMinPackets  = 50      // a loss window needs this many packets
-	lossMinWindow   = 300_000 // µs
+	lossRandom     = 0.15
+	lossMinPackets = 50      // a loss window needs this many packets
+	lossMinWindow  = 300_000 // µs
 )
 
 // aimd is the delay-based rate: it grows while the trend is normal, holds while queues
