@@ -41,6 +41,7 @@ fuzz:
 	$(GO) test ./internal/whip -run '^$$' -fuzz FuzzTricklePatch -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/httpapi -run '^$$' -fuzz FuzzCreateStreamJSON -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/whipclient -run '^$$' -fuzz FuzzParseICEServerLinks -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/red -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/sfu/

@@ -118,10 +118,13 @@ type Config struct {
 	MaxSDPLine       int
 	// MaxPatchBytes bounds a trickle-ICE PATCH body (a fragment of candidates is small).
 	MaxPatchBytes   int64
-	PacketCacheSize int    // packets kept per publisher track to answer NACKs
-	LogLevel        string // debug, info, warn, error
-	DebugAddr       string // serves net/http/pprof when set (keep it private)
-	MetricsAddr     string // serves /metrics on its own listener instead of the public one
+	PacketCacheSize int // packets kept per publisher track to answer NACKs
+	// AudioRED negotiates redundant audio (audio/red): browsers that offer it publish
+	// with it, and viewers that take it get it, built by the node from plain Opus.
+	AudioRED    bool
+	LogLevel    string // debug, info, warn, error
+	DebugAddr   string // serves net/http/pprof when set (keep it private)
+	MetricsAddr string // serves /metrics on its own listener instead of the public one
 	// ICE abuse bounds: remote candidates one WHIP/WHEP session may add (offer and trickle
 	// together) and trickle PATCHes it may send.
 	MaxCandidates int
@@ -217,6 +220,7 @@ func Default() Config {
 		MaxSDPLine:       2048,
 		MaxPatchBytes:    16 << 10,
 		PacketCacheSize:  1024,
+		AudioRED:         true,
 		LogLevel:         "info",
 		SessionTTL:       15 * time.Second,
 		RedisPrefix:      "livegate:",
@@ -312,6 +316,7 @@ func flags(c *Config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.MaxSDPLine, "max-sdp-line", c.MaxSDPLine, "longest SDP line accepted, in bytes")
 	fs.Int64Var(&c.MaxPatchBytes, "max-patch-bytes", c.MaxPatchBytes, "largest trickle-ICE PATCH body")
 	fs.IntVar(&c.PacketCacheSize, "packet-cache-size", c.PacketCacheSize, "packets kept per publisher track for NACK answers (power of two)")
+	fs.BoolVar(&c.AudioRED, "audio-red", c.AudioRED, "redundant audio (audio/red) for publishers and viewers that offer it: each audio packet carries the two before it, so a viewer's lost packet is found in the next one")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.Var((*listFlag)(&c.OperatorKeys), "operator-keys", "extra operator API keys as name=key, comma-separated; names appear in audit logs")
 	fs.StringVar(&c.StripeSecretKey, "stripe-secret-key", c.StripeSecretKey, "Stripe secret key (or STRIPE_SECRET_KEY); empty uses the development checkout")

@@ -519,7 +519,7 @@ func (n *Node) startMedia(cfg config.Config) error {
 		PLIThrottle:     cfg.PLIThrottle,
 		ReconnectGrace:  cfg.ReconnectGrace,
 		ConnectTimeout:  cfg.ConnectTimeout,
-		PacketCacheSize: cfg.PacketCacheSize, Logger: n.log.With("component", "sfu"), Metrics: n.Metrics,
+		PacketCacheSize: cfg.PacketCacheSize, RED: cfg.AudioRED, Logger: n.log.With("component", "sfu"), Metrics: n.Metrics,
 		RelayNetworks: relayNets, RelayPorts: sfu.PortRange{Min: lo, Max: hi},
 	})
 	if err != nil {

@@ -53,10 +53,8 @@ func codecs() []webrtc.RTPCodecParameters {
 		}}
 	}
 	return []webrtc.RTPCodecParameters{
-		{PayloadType: 111, RTPCodecCapability: webrtc.RTPCodecCapability{
-			MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1",
-			RTCPFeedback: []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}},
-		}},
+		opusCodec,
+		redCodec,
 		video(96, webrtc.MimeTypeVP8, ""),
 		h264(102, "42001f", 1),
 		h264(104, "42001f", 0),
@@ -71,6 +69,23 @@ func codecs() []webrtc.RTPCodecParameters {
 	}
 }
 
+// opusCodec is Opus with in-band FEC (RFC 7587 §3.3): an encoder that hears of loss
+// puts a coarse copy of each frame in the next packet, which the receiver decodes
+// in place of a lost one.
+var opusCodec = webrtc.RTPCodecParameters{PayloadType: 111, RTPCodecCapability: webrtc.RTPCodecCapability{
+	MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1",
+	RTCPFeedback: []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}},
+}}
+
+// mimeTypeRED is redundant audio (RFC 2198, internal/red): Opus packets each carrying
+// earlier frames, as Chromium sends and receives it (payload type 63, "111/111").
+const mimeTypeRED = "audio/red"
+
+var redCodec = webrtc.RTPCodecParameters{PayloadType: 63, RTPCodecCapability: webrtc.RTPCodecCapability{
+	MimeType: mimeTypeRED, ClockRate: 48000, Channels: 2, SDPFmtpLine: "111/111",
+	RTCPFeedback: []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}},
+}}
+
 // rtxPayloadType is the payload type of a video codec's RTX: the one after it, as
 // Chromium numbers them (each is free in the table above), and 125 for 127.
 func rtxPayloadType(pt webrtc.PayloadType) webrtc.PayloadType {
@@ -80,11 +95,17 @@ func rtxPayloadType(pt webrtc.PayloadType) webrtc.PayloadType {
 	return pt + 1
 }
 
-// registerCodecs registers every codec livegate forwards.
-func registerCodecs(m *webrtc.MediaEngine) error {
+// registerCodecs registers every codec livegate forwards; RED only when red is set.
+func registerCodecs(m *webrtc.MediaEngine, red bool) error {
 	for _, c := range codecs() {
 		kind := webrtc.RTPCodecTypeVideo
-		if c.MimeType == webrtc.MimeTypeOpus {
+		switch c.MimeType {
+		case webrtc.MimeTypeOpus:
+			kind = webrtc.RTPCodecTypeAudio
+		case mimeTypeRED:
+			if !red {
+				continue
+			}
 			kind = webrtc.RTPCodecTypeAudio
 		}
 		if err := m.RegisterCodec(c, kind); err != nil {
@@ -94,16 +115,16 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 	return nil
 }
 
-func newMediaEngine(publisher bool) (*webrtc.MediaEngine, error) {
+func newMediaEngine(publisher, red bool) (*webrtc.MediaEngine, error) {
 	m := &webrtc.MediaEngine{}
-	if err := registerCodecs(m); err != nil {
+	if err := registerCodecs(m, red); err != nil {
 		return nil, err
 	}
 	if !publisher {
 		// RTX (RFC 4588) for viewers that offer it: a retransmission on its own stream
 		// does not skew the viewer's loss and jitter figures for the media stream.
 		for _, c := range codecs() {
-			if c.MimeType == webrtc.MimeTypeOpus {
+			if c.MimeType == webrtc.MimeTypeOpus || c.MimeType == mimeTypeRED {
 				continue
 			}
 			rtx := webrtc.RTPCodecParameters{PayloadType: rtxPayloadType(c.PayloadType), RTPCodecCapability: webrtc.RTPCodecCapability{

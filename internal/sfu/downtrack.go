@@ -37,7 +37,9 @@ type downTrack struct {
 	cur, next     int  // the layer forwarded, the one switched to (-1: none)
 	ssrc          uint32
 	pt            uint8
-	rtx           bool // retransmissions go on the viewer's RTX stream (RFC 4588)
+	form          audioForm // how audio reaches the viewer: as sent, as RED, as Opus
+	redPT         uint8     // the viewer's Opus payload type, for the blocks of RED sent to it
+	rtx           bool      // retransmissions go on the viewer's RTX stream (RFC 4588)
 	rtxSSRC       uint32
 	rtxPT         uint8
 	rtxSeq        uint16
@@ -145,17 +147,22 @@ func (d *downTrack) Kind() webrtc.RTPCodecType { return d.kind }
 
 func (d *downTrack) room() *Room { return d.sub.room }
 
-// Bind picks the viewer's payload type for the publisher's codec, its RTX stream when
-// it offered one, and its ids for the header extensions livegate forwards.
+// Bind picks the viewer's payload type for the publisher's codec (for audio, RED when
+// both can: audioForm), its RTX stream when it offered one, and its ids for the header
+// extensions livegate forwards.
 func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	params := ctx.CodecParameters()
-	for _, c := range params {
-		if !codecMatches(c.RTPCodecCapability, d.codec.RTPCodecCapability) {
-			continue
-		}
+	c, form, ok := chooseCodec(d.codec, params, d.relayID != "")
+	if ok {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		d.ssrc, d.pt, d.ws, d.bound = uint32(ctx.SSRC()), uint8(c.PayloadType), ctx.WriteStream(), true
+		d.form, d.redPT = form, 0
+		if form == audioRED || form == audioSame && strings.EqualFold(c.MimeType, mimeTypeRED) {
+			if opus, ok := findCodec(params, webrtc.MimeTypeOpus); ok {
+				d.redPT = uint8(opus.PayloadType)
+			}
+		}
 		if rtxPT, ok := rtxFor(params, c.PayloadType); ok && ctx.SSRCRetransmission() != 0 {
 			d.rtx, d.rtxSSRC, d.rtxPT = true, uint32(ctx.SSRCRetransmission()), rtxPT
 		}
@@ -352,6 +359,13 @@ func (d *downTrack) writeLayer(l *layer, h *rtp.Header, payload []byte, key bool
 	if !d.bound {
 		return false
 	}
+	if d.form != audioSame {
+		// The receiver's other form of this packet, made once for every viewer that
+		// takes it (red.go); sinks are called within the receiver's fan-out.
+		if payload = l.r.alt; len(payload) == 0 {
+			return false
+		}
+	}
 	var drop *layer
 	if l.i == d.next && key && d.cur >= 0 {
 		// The target layer's keyframe: switch here, continuing the viewer's numbering
@@ -400,8 +414,11 @@ func (d *downTrack) writeLayer(l *layer, h *rtp.Header, payload []byte, key bool
 // viewer negotiated; the rest were the publisher's business. fresh says it is new
 // media, not a retransmission.
 func (d *downTrack) write(scratch, src *rtp.Header, r *receiver, payload []byte, fresh bool) bool {
-	if d.vp8 {
+	switch {
+	case d.vp8:
 		payload = d.pic.rewrite(payload, d.picBuf[:], fresh)
+	case d.redPT != 0:
+		payload = d.redBlocksPT(payload)
 	}
 	*scratch = *src
 	scratch.SSRC = d.ssrc

@@ -142,7 +142,7 @@ func (o Offer) receives(kind webrtc.RTPCodecType, c webrtc.RTPCodecParameters) b
 			continue
 		}
 		for _, oc := range m.Codecs {
-			if codecMatches(oc, c.RTPCodecCapability) {
+			if carries(oc, c.RTPCodecCapability) {
 				return true
 			}
 		}

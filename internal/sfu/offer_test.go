@@ -102,3 +102,33 @@ func TestRemoteFilter(t *testing.T) {
 		}
 	}
 }
+
+// Which codec and form carries a publisher's audio to a viewer: RED wherever the viewer
+// takes it (built here from Opus), the primary Opus frame where it does not, and the
+// track as it is on a relay to another node.
+func TestChooseCodecForAudio(t *testing.T) {
+	opus := webrtc.RTPCodecParameters{PayloadType: 111, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}}
+	redc := webrtc.RTPCodecParameters{PayloadType: 63, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/red", ClockRate: 48000, Channels: 2}}
+	for _, c := range []struct {
+		name     string
+		pub      webrtc.RTPCodecParameters
+		viewer   []webrtc.RTPCodecParameters
+		relay    bool
+		wantMime string
+		want     audioForm
+		ok       bool
+	}{
+		{"opus to a plain viewer", opus, []webrtc.RTPCodecParameters{opus}, false, webrtc.MimeTypeOpus, audioSame, true},
+		{"opus to a RED viewer", opus, []webrtc.RTPCodecParameters{opus, redc}, false, "audio/red", audioRED, true},
+		{"opus to a relay offering RED", opus, []webrtc.RTPCodecParameters{opus, redc}, true, webrtc.MimeTypeOpus, audioSame, true},
+		{"RED to a RED viewer", redc, []webrtc.RTPCodecParameters{opus, redc}, false, "audio/red", audioSame, true},
+		{"RED to a plain viewer", redc, []webrtc.RTPCodecParameters{opus}, false, webrtc.MimeTypeOpus, audioPrimary, true},
+		{"RED to a relay", redc, []webrtc.RTPCodecParameters{opus, redc}, true, "audio/red", audioSame, true},
+		{"RED without Opus is not playable", opus, []webrtc.RTPCodecParameters{redc}, false, "", audioSame, false},
+	} {
+		got, form, ok := chooseCodec(c.pub, c.viewer, c.relay)
+		if ok != c.ok || form != c.want || ok && got.MimeType != c.wantMime {
+			t.Errorf("%s: %s form %d ok %v, want %s form %d ok %v", c.name, got.MimeType, form, ok, c.wantMime, c.want, c.ok)
+		}
+	}
+}

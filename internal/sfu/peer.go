@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/pion/webrtc/v4"
@@ -18,6 +20,9 @@ type peer struct {
 	closeOnce sync.Once
 	done      chan struct{}
 	closed    hooks
+	// preferRED answers a publisher's audio with RED first, so that an encoder that
+	// offers it sends it (a browser sends the first codec of the answer).
+	preferRED bool
 }
 
 func newPeer(id string, pc *webrtc.PeerConnection) peer {
@@ -50,6 +55,9 @@ func (p *peer) answer(ctx context.Context, offer string, parsed Offer) (string, 
 func (p *peer) negotiate(ctx context.Context, offer string) (string, error) {
 	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrBadOffer, err)
+	}
+	if p.preferRED {
+		preferRED(p.pc)
 	}
 	answer, err := p.pc.CreateAnswer(nil)
 	if err != nil {
@@ -121,4 +129,22 @@ func (p *peer) RemoteICE() (ufrag, pwd string) {
 		return "", ""
 	}
 	return sdpAttr(rd.SDP, "ice-ufrag"), sdpAttr(rd.SDP, "ice-pwd")
+}
+
+// preferRED moves RED to the front of each audio section's codecs, keeping the
+// offerer's payload types. A section whose offer has no RED is left as it is.
+func preferRED(pc *webrtc.PeerConnection) {
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Kind() != webrtc.RTPCodecTypeAudio || tr.Receiver() == nil {
+			continue
+		}
+		cs := tr.Receiver().GetParameters().Codecs
+		i := slices.IndexFunc(cs, func(c webrtc.RTPCodecParameters) bool { return strings.EqualFold(c.MimeType, mimeTypeRED) })
+		if i <= 0 {
+			continue
+		}
+		red := cs[i]
+		cs = append([]webrtc.RTPCodecParameters{red}, slices.Delete(cs, i, i+1)...)
+		_ = tr.SetCodecPreferences(cs) // every codec in it came from the engine: cannot fail
+	}
 }

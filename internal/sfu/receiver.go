@@ -9,6 +9,8 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/livegate/livegate/internal/red"
 )
 
 // source is what a receiver reads one track from: a WHIP publisher's track, or on an edge
@@ -85,6 +87,13 @@ type receiver struct {
 	haveKey      bool
 	replay       []replayed
 	replayBuf    []byte
+
+	// Audio in the other form for viewers that take it (red.go): RED built from the
+	// publisher's Opus, or Opus from its RED. Set per packet by the receiver goroutine
+	// before the fan-out and read by sinks within it; nil when there is none.
+	alt    []byte
+	redEnc *red.Encoder // for Opus: builds RED
+	redIn  bool         // the track is RED: alt is its primary
 }
 
 type sourceRef struct{ source }
@@ -92,6 +101,12 @@ type sourceRef struct{ source }
 func newReceiver(r *Room, kind webrtc.RTPCodecType, track, rid string, codec webrtc.RTPCodecParameters) *receiver {
 	f := &receiver{room: r, kind: kind, track: track, rid: rid, codec: codec, mime: strings.ToLower(codec.MimeType),
 		cache: newPacketCache(r.sfu.cfg.PacketCacheSize)}
+	switch {
+	case f.mime == mimeTypeRED:
+		f.redIn = true
+	case f.mime == strings.ToLower(webrtc.MimeTypeOpus) && r.sfu.cfg.RED:
+		f.redEnc = &red.Encoder{}
+	}
 	empty := []sink{}
 	f.sinks.Store(&empty)
 	return f
@@ -159,6 +174,9 @@ func (f *receiver) run(src source) {
 	if f.runs > 0 {
 		f.cache.reset()
 		f.haveKey = false
+		if f.redEnc != nil {
+			f.redEnc.Reset()
+		}
 		last := time.Unix(0, f.lastAt.Load())
 		for _, s := range *f.sinks.Load() {
 			s.Rebase(last)
@@ -193,6 +211,15 @@ func (f *receiver) forward(h *rtp.Header, pkt []byte) {
 	}
 	if f.pendingJoins.Load() > 0 {
 		f.serveJoiners(h)
+	}
+	f.alt = nil
+	switch {
+	case f.redEnc != nil:
+		f.alt = f.redEnc.Encode(h.SequenceNumber, h.Timestamp, h.PayloadType, payload)
+	case f.redIn:
+		if _, primary, err := red.Primary(payload); err == nil {
+			f.alt = primary
+		}
 	}
 	sinks := *f.sinks.Load()
 	sent := 0

@@ -82,7 +82,11 @@ type Config struct {
 	// RelayNetworks are where other nodes of the fleet may be reached for relays (with
 	// RemoteNetworks); empty with RemoteNetworks empty: anywhere.
 	RelayNetworks []netip.Prefix
-	Logger        *slog.Logger
+	// RED offers redundant audio (audio/red): publishers that offer it send it, and
+	// viewers that take it get it, built here from plain Opus when the publisher sends
+	// that, so that a viewer's lost audio packet is found in the next one.
+	RED    bool
+	Logger *slog.Logger
 	Metrics       *Metrics
 }
 
@@ -217,11 +221,11 @@ func New(cfg Config) (*SFU, error) {
 	// first retransmission waits a whole second; 100 ms, doubling, costs a few packets.
 	settings.SetDTLSRetransmissionInterval(firstDTLSRetransmit)
 
-	if s.pubAPI, err = newAPI(settings, true, loggerFactory, cfg.Metrics, nil); err != nil {
+	if s.pubAPI, err = newAPI(settings, true, cfg.RED, loggerFactory, cfg.Metrics, nil); err != nil {
 		_ = s.closeSockets() // the error that stopped New is the one to report
 		return nil, err
 	}
-	if s.subAPI, err = newAPI(settings, false, loggerFactory, cfg.Metrics, func(ss *sendSide) {
+	if s.subAPI, err = newAPI(settings, false, cfg.RED, loggerFactory, cfg.Metrics, func(ss *sendSide) {
 		s.newSendSide = ss
 	}); err != nil {
 		_ = s.closeSockets() // the error that stopped New is the one to report
@@ -253,11 +257,11 @@ func New(cfg Config) (*SFU, error) {
 		}
 	}
 	relaySettings.SetRemoteIPFilter(remoteFilter(append(slices.Clone(cfg.RelayNetworks), cfg.RemoteNetworks...), false))
-	if s.relayAPI, err = newRelayAPI(relaySettings); err != nil {
+	if s.relayAPI, err = newRelayAPI(relaySettings, cfg.RED); err != nil {
 		_ = s.closeSockets() // the error that stopped New is the one to report
 		return nil, err
 	}
-	if s.relaySubAPI, err = newAPI(relaySettings, false, loggerFactory, cfg.Metrics, func(ss *sendSide) {
+	if s.relaySubAPI, err = newAPI(relaySettings, false, cfg.RED, loggerFactory, cfg.Metrics, func(ss *sendSide) {
 		s.newSendSide = ss
 	}); err != nil {
 		_ = s.closeSockets() // the error that stopped New is the one to report
@@ -302,9 +306,9 @@ func RemoteAllowed(a netip.Addr, nets []netip.Prefix, publicOnly bool) bool {
 // wide feedback (internal/bwe, behind livegate's pacer); their NACKs are answered from
 // the shared packet cache, not a per-viewer buffer. onSendSide receives each new viewer
 // connection's estimator and pacer, synchronously within NewPeerConnection.
-func newAPI(settings webrtc.SettingEngine, publisher bool, loggers logging.LoggerFactory, metrics *Metrics,
+func newAPI(settings webrtc.SettingEngine, publisher, red bool, loggers logging.LoggerFactory, metrics *Metrics,
 	onSendSide func(*sendSide)) (*webrtc.API, error) {
-	m, err := newMediaEngine(publisher)
+	m, err := newMediaEngine(publisher, red)
 	if err != nil {
 		return nil, err
 	}
@@ -335,9 +339,9 @@ func newAPI(settings webrtc.SettingEngine, publisher bool, loggers logging.Logge
 // newRelayAPI builds the stack of an edge's pull: the publisher side's NACKs and
 // receiver reports, and no transport-wide feedback, so that the origin neither paces the
 // relay nor takes it for a viewer on a weak link: between nodes, every layer travels.
-func newRelayAPI(settings webrtc.SettingEngine) (*webrtc.API, error) {
+func newRelayAPI(settings webrtc.SettingEngine, red bool) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
-	if err := registerCodecs(m); err != nil {
+	if err := registerCodecs(m, red); err != nil {
 		return nil, err
 	}
 	reg := &interceptor.Registry{}
@@ -503,6 +507,7 @@ func (s *SFU) Publish(ctx context.Context, streamID, offer string, opts PublishO
 		}
 		s.mu.Unlock()
 		p = &Publisher{peer: newPeer(ids.Session(), pc), room: r, opts: opts}
+		p.preferRED = s.cfg.RED
 		if r.takeOver(p) { // false: the room closed meanwhile; open a new one
 			room = r
 		}

@@ -173,7 +173,7 @@ func (r *Room) allocInput(s *Subscriber, d *downTrack) allocInput {
 	for _, o := range s.downs {
 		if o.kind == webrtc.RTPCodecTypeAudio {
 			if ls, _, _ := o.snapshot(); len(ls) > 0 {
-				in.audio += int(ls[0].r.bitrate.Load())
+				in.audio += o.audioRate(int(ls[0].r.bitrate.Load()))
 			}
 		}
 	}

@@ -1,6 +1,11 @@
 package sfu
 
-import "context"
+import (
+	"context"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
 
 // Sink takes one track's packets as the room forwards them to viewers, on the track's
 // own goroutine: it copies what it keeps and never blocks. A recorder is one (Galène's
@@ -34,7 +39,11 @@ func (r *Room) Tracks(ctx context.Context) ([]Track, error) {
 	var out []Track
 	for _, layers := range trackLayers(receivers) {
 		f := layers[len(layers)-1]
-		out = append(out, Track{f: f, TrackInfo: TrackInfo{Kind: f.kind.String(), MimeType: f.codec.MimeType,
+		mime := f.codec.MimeType
+		if f.redIn {
+			mime = webrtc.MimeTypeOpus // a tap gets the primary frames (Attach)
+		}
+		out = append(out, Track{f: f, TrackInfo: TrackInfo{Kind: f.kind.String(), MimeType: mime,
 			ClockRate: f.codec.ClockRate, Channels: f.codec.Channels, RID: f.rid}})
 	}
 	return out, nil
@@ -43,8 +52,29 @@ func (r *Room) Tracks(ctx context.Context) ([]Track, error) {
 // Attach makes s one of the track's sinks, from the next packet on; the encoder is asked
 // for a keyframe, so that video can start.
 func (t Track) Attach(s Sink) {
-	t.f.addSink(s)
+	t.f.addSink(t.sink(s))
 	t.f.requestKeyframe()
+}
+
+// sink is s as the receiver holds it: for a RED track, taking the primary frames.
+func (t Track) sink(s Sink) sink {
+	if t.f.redIn {
+		return primarySink{Sink: s, f: t.f}
+	}
+	return s
+}
+
+// primarySink passes a RED track's primary frames (plain Opus) to a tap.
+type primarySink struct {
+	Sink
+	f *receiver
+}
+
+func (p primarySink) WriteRTP(h *rtp.Header, _ []byte, key bool) bool {
+	if len(p.f.alt) == 0 {
+		return false
+	}
+	return p.Sink.WriteRTP(h, p.f.alt, key)
 }
 
 // RequestKeyframe asks the track's encoder for a keyframe (throttled per publisher, as
@@ -53,6 +83,6 @@ func (t Track) RequestKeyframe() { t.f.requestKeyframe() }
 
 // Detach stops s getting the track's packets.
 func (t Track) Detach(s Sink) {
-	t.f.removeSink(s)
+	t.f.removeSink(t.sink(s))
 	s.Detached()
 }

@@ -48,6 +48,9 @@ type Options struct {
 	// sits after SRTP decryption, so the repaired packet would otherwise look like a replay
 	// of the one it dropped; on a real network the lost packet never reaches SRTP.
 	NoReplayProtection bool
+	// RED offers redundant audio (audio/red, payload type 63 over Opus's 111), as
+	// Chromium does.
+	RED bool
 }
 
 // NewAPI builds a pion API for a WHIP publisher or a WHEP viewer with livegate's codecs.
@@ -55,6 +58,12 @@ func NewAPI(o Options) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, err
+	}
+	if o.RED {
+		if err := m.RegisterCodec(webrtc.RTPCodecParameters{PayloadType: 63, RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: "audio/red", ClockRate: 48000, Channels: 2, SDPFmtpLine: "111/111"}}, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, err
+		}
 	}
 	reg := &interceptor.Registry{}
 	for _, f := range o.Interceptors {
