@@ -264,7 +264,7 @@ func screenshots(t *testing.T, browser context.Context, name string) {
 
 // chromiumPublishJS publishes a 1280×720 canvas in three simulcast layers (q, h, f) and
 // a tone over WHIP from the page's origin, offering only 127.0.0.1 candidates.
-const chromiumPublishJS = `(async (path, key, layers = true) => {
+const chromiumPublishJS = `(async (path, key, layers = true, red = true) => {
 	const canvas = document.createElement("canvas");
 	canvas.width = 1280; canvas.height = 720;
 	const g = canvas.getContext("2d");
@@ -293,8 +293,15 @@ const chromiumPublishJS = `(async (path, key, layers = true) => {
 		pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && done();
 		setTimeout(done, 3000);
 	});
-	const sdp = pc.localDescription.sdp.split("\r\n")
+	let sdp = pc.localDescription.sdp.split("\r\n")
 		.filter((l) => !l.startsWith("a=candidate") || l.includes(" 127.0.0.1 ")).join("\r\n");
+	if (!red) {
+		// An encoder that sends plain Opus (OBS): RED left out of the offer.
+		for (const [, pt] of sdp.matchAll(/a=rtpmap:(\d+) red\/48000/g)) {
+			sdp = sdp.split("\r\n").filter((l) => !["a=rtpmap:", "a=fmtp:", "a=rtcp-fb:"].some((a) => l.startsWith(a + pt + " ")))
+				.map((l) => l.startsWith("m=audio") ? l.split(" ").filter((x, i) => i < 3 || x !== pt).join(" ") : l).join("\r\n");
+		}
+	}
 	const res = await fetch(path, {method: "POST", headers: {"Content-Type": "application/sdp", "Authorization": "Bearer " + key}, body: sdp});
 	if (res.status !== 201) return "WHIP answered " + res.status + ": " + await res.text();
 	await pc.setRemoteDescription({type: "answer", sdp: await res.text()});
@@ -306,10 +313,16 @@ const chromiumPublishJS = `(async (path, key, layers = true) => {
 // three simulcast layers or one.
 func chromiumPublish(t *testing.T, browser context.Context, n *testNode, s streamInfo, layers bool) {
 	t.Helper()
+	chromiumPublishAudio(t, browser, n, s, layers, true)
+}
+
+// chromiumPublishAudio is chromiumPublish offering RED for its audio or not.
+func chromiumPublishAudio(t *testing.T, browser context.Context, n *testNode, s streamInfo, layers, red bool) {
+	t.Helper()
 	if _, err := chromedp.Run(browser, chromedp.Navigate(n.URL()+"/healthz")); err != nil {
 		t.Fatal(err)
 	}
-	call := fmt.Sprintf("%s(%q, %q, %t)", chromiumPublishJS, "/whip/"+s.ID, s.StreamKey, layers)
+	call := fmt.Sprintf("%s(%q, %q, %t, %t)", chromiumPublishJS, "/whip/"+s.ID, s.StreamKey, layers, red)
 	got, err := chromedp.Run(browser, chromedp.Evaluate[string](call, chromedp.EvalAwaitPromise))
 	if err != nil || got != "ok" {
 		t.Fatalf("Chromium's WHIP publish: %q %v", got, err)

@@ -106,17 +106,18 @@ func (l *Link) tc(t testing.TB, args ...string) {
 	}
 }
 
-// LoseDown drops percent of the packets arriving in the namespace, at random
-// (nftables' numgen). Calling it again replaces the rate; 0 loses none.
+// LoseDown drops percent of the packets arriving in the namespace over the link, at
+// random (nftables' numgen); the namespace's own loopback is spared. Calling it again
+// replaces the rate; 0 loses none.
 func (l *Link) LoseDown(t testing.TB, percent int) {
 	t.Helper()
-	l.nftChain(t, "lossdown", "input", fmt.Sprintf("numgen random mod 100 < %d drop", percent), percent > 0)
+	l.nftChain(t, "lossdown", "input", fmt.Sprintf("iifname %q numgen random mod 100 < %d drop", l.PeerIf, percent), percent > 0)
 }
 
-// LoseUp drops percent of the packets the namespace sends, at random.
+// LoseUp drops percent of the packets the namespace sends over the link, at random.
 func (l *Link) LoseUp(t testing.TB, percent int) {
 	t.Helper()
-	l.nftChain(t, "lossup", "output", fmt.Sprintf("numgen random mod 100 < %d drop", percent), percent > 0)
+	l.nftChain(t, "lossup", "output", fmt.Sprintf("oifname %q numgen random mod 100 < %d drop", l.PeerIf, percent), percent > 0)
 }
 
 // BlockUDP drops every UDP datagram into and out of the namespace, as a firewall that
