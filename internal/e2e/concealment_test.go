@@ -73,8 +73,8 @@ func startBrowserIn(t *testing.T, chromium string, l *netns.Link) context.Contex
 // webrtc-stats, inbound-rtp): concealment is what it played in place of audio it did
 // not have in time.
 type audioStats struct {
-	Mime      string  `json:"mime"` // what Chromium decodes: Opus, with RED or without
-	RED       bool    `json:"red"`  // the node's answer has RED
+	Mime      string  `json:"mime"`      // what Chromium decodes: Opus, with RED or without
+	RED       bool    `json:"red"`       // the node's answer has RED
 	Events    int     `json:"events"`    // concealmentEvents: each gap the listener hears
 	Concealed int     `json:"concealed"` // concealedSamples
 	Samples   int     `json:"samples"`   // totalSamplesReceived
@@ -119,7 +119,7 @@ type concealmentRun struct {
 // concealment is what one run measured.
 type concealment struct {
 	mime          string
-	red           bool // negotiated with the viewer
+	red           bool    // negotiated with the viewer
 	perMinute     float64 // concealment events per minute
 	concealedPct  float64 // of the samples played
 	lostPct       float64 // of the audio packets, as the viewer counts them
@@ -207,4 +207,3 @@ func TestAudioConcealmentUnderLoss(t *testing.T) {
 		}
 	}
 }
-

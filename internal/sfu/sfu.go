@@ -85,9 +85,9 @@ type Config struct {
 	// RED offers redundant audio (audio/red): publishers that offer it send it, and
 	// viewers that take it get it, built here from plain Opus when the publisher sends
 	// that, so that a viewer's lost audio packet is found in the next one.
-	RED    bool
-	Logger *slog.Logger
-	Metrics       *Metrics
+	RED     bool
+	Logger  *slog.Logger
+	Metrics *Metrics
 }
 
 // defaultTracksWait is TracksWait when unset.
