@@ -159,7 +159,7 @@ func TestRedundantAudio(t *testing.T) {
 	})
 
 	t.Run("publisher sends RED", func(t *testing.T) {
-		s := n.newStream()
+		s := recordFree(t, n)
 		stop := publishRED(t, n, s)
 		defer stop()
 		plain, withRED := watchAudio(t, n, s, false), watchAudio(t, n, s, true)
@@ -173,8 +173,18 @@ func TestRedundantAudio(t *testing.T) {
 			t.Fatalf("viewer offering RED got %s", mime)
 		}
 		checkRED(t, pkts[5:], 1) // as the publisher built it
+
+		// The recording keeps the Opus frames, not the RED around them.
+		waitRecorded(t, n, s.ID, 2*time.Second)
+		sum := probeRecording(t, n, s)
+		if sum.Blocks["A_OPUS"] < 50 || sum.Bytes["A_OPUS"] != int64(sum.Blocks["A_OPUS"])*redFrameSize {
+			t.Errorf("recorded audio: %d blocks, %d bytes, want Opus frames of %d bytes", sum.Blocks["A_OPUS"], sum.Bytes["A_OPUS"], redFrameSize)
+		}
 	})
 }
+
+// redFrameSize is the size of publishRED's Opus frames.
+const redFrameSize = 120
 
 // publishRED publishes generated VP8 and Opus frames as RED with one earlier frame in
 // each packet, as Chromium does once the answer puts RED first (which the node's does).
@@ -219,7 +229,7 @@ func publishRED(t *testing.T, n *testNode, s streamInfo) (stop func()) {
 				return
 			case <-tick.C:
 			}
-			frame := mediagen.Payload(nil, webrtc.MimeTypeOpus, i, true, false, 120)
+			frame := mediagen.Payload(nil, webrtc.MimeTypeOpus, i, true, false, redFrameSize)
 			payload := []byte{111}
 			if prev != nil {
 				payload = []byte{0x80 | 111, byte(960 >> 6), byte(960<<2&0xff) | byte(len(prev)>>8), byte(len(prev)), 111}
