@@ -53,6 +53,13 @@ func publishSimulcast(t *testing.T, n *testNode, s streamInfo) *simulcastPublish
 // only after late, as a browser's do until its own estimate allows them.
 func publishSimulcastAfter(t *testing.T, n *testNode, s streamInfo, late time.Duration) *simulcastPublisher {
 	t.Helper()
+	return publishSimulcastWith(t, n, s, late, nil)
+}
+
+// publishSimulcastWith is publishSimulcastAfter with each layer's source set up by
+// setup (i: the layer, low to high) before it starts.
+func publishSimulcastWith(t *testing.T, n *testNode, s streamInfo, late time.Duration, setup func(i int, src *mediagen.Source)) *simulcastPublisher {
+	t.Helper()
 	api, err := whipclient.NewAPI(whipclient.Options{Interfaces: []string{"lo"}, Loopback: true, Simulcast: true, TWCC: true})
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +72,9 @@ func publishSimulcastAfter(t *testing.T, n *testNode, s streamInfo, late time.Du
 			t.Fatal(err)
 		}
 		src.KeyframeEvery = 60
+		if setup != nil {
+			setup(len(p.layers), src)
+		}
 		p.layers = append(p.layers, src)
 		tracks = append(tracks, src.Track)
 	}

@@ -63,28 +63,100 @@ func Payload(dst []byte, mime string, index uint64, first, key bool, size int) [
 	default: // audio/opus: a TOC byte and a frame byte
 		p[0], p[1] = 0xfc, 0xff
 	}
-	binary.BigEndian.PutUint64(p[headerLen:], index)
-	for i := headerLen + 8; i < size; i++ {
+	return fill(p, headerLen, index)
+}
+
+// fill writes index at off and the filler after it.
+func fill(p []byte, off int, index uint64) []byte {
+	binary.BigEndian.PutUint64(p[off:], index)
+	for i := off + 8; i < len(p); i++ {
 		p[i] = byte(index*7 + uint64(i))
 	}
 	return p
 }
 
+// vp8PicHeader is a VP8 payload descriptor with a 15-bit picture id and a TL0PICIDX
+// (5 bytes), then the frame header's first byte.
+const vp8PicHeader = 6
+
+// PayloadVP8Pic is Payload for VP8 with the picture id and TL0PICIDX a WebRTC encoder
+// (or GStreamer's rtpvp8pay) puts in every packet's payload descriptor.
+func PayloadVP8Pic(dst []byte, index uint64, first, key bool, size int, pic uint16, tl0 uint8) []byte {
+	size = max(size, vp8PicHeader+8)
+	p := dst[:0]
+	if cap(p) < size {
+		p = make([]byte, 0, size)
+	}
+	p = p[:size]
+	p[0] = 0x80 // X: extensions follow
+	if first {
+		p[0] |= 0x10
+	}
+	p[1] = 0xc0 // I: picture id, L: TL0PICIDX
+	p[2], p[3] = 0x80|byte(pic>>8)&0x7f, byte(pic) // M: 15 bits
+	p[4] = tl0
+	p[5] = 0x01
+	if key {
+		p[5] = 0x00
+	}
+	return fill(p, vp8PicHeader, index)
+}
+
+// vp8DescriptorLen is the length of a VP8 payload descriptor (RFC 7741 §4.2), or -1.
+func vp8DescriptorLen(p []byte) int {
+	if len(p) == 0 {
+		return -1
+	}
+	if p[0]&0x80 == 0 {
+		return 1
+	}
+	if len(p) < 2 {
+		return -1
+	}
+	x, n := p[1], 2
+	if x&0x80 != 0 {
+		if len(p) <= n {
+			return -1
+		}
+		n++
+		if p[n-1]&0x80 != 0 {
+			n++
+		}
+	}
+	if x&0x40 != 0 {
+		n++
+	}
+	if x&0x30 != 0 {
+		n++
+	}
+	if n >= len(p) {
+		return -1
+	}
+	return n
+}
+
 // Check reports whether payload is exactly what Payload made for its index, and returns
 // that index and whether it starts a keyframe.
 func Check(mime string, payload []byte) (index uint64, key bool, ok bool) {
-	if len(payload) < headerLen+8 {
+	off := headerLen
+	vp8 := strings.EqualFold(mime, "video/vp8")
+	if vp8 {
+		if off = vp8DescriptorLen(payload) + 1; off <= 0 {
+			return 0, false, false
+		}
+	}
+	if len(payload) < off+8 {
 		return 0, false, false
 	}
-	index = binary.BigEndian.Uint64(payload[headerLen:])
-	for i := headerLen + 8; i < len(payload); i++ {
+	index = binary.BigEndian.Uint64(payload[off:])
+	for i := off + 8; i < len(payload); i++ {
 		if payload[i] != byte(index*7+uint64(i)) {
 			return index, false, false
 		}
 	}
 	switch strings.ToLower(mime) {
 	case "video/vp8":
-		key = payload[0]&0x10 != 0 && payload[1]&0x01 == 0
+		key = payload[0]&0x10 != 0 && payload[off-1]&0x01 == 0
 	case "video/h264":
 		key = payload[0]&0x1f == 5 || payload[0]&0x1f == 7 // an IDR slice, or the SPS before one
 	case "video/vp9":
@@ -114,6 +186,11 @@ type Source struct {
 	// ParameterSets sends an H.264 keyframe as encoders do: SPS, PPS and the IDR slice,
 	// each in a packet of its own with the frame's timestamp (without, the IDR alone).
 	ParameterSets bool
+	// PictureIDs gives VP8 frames a 15-bit picture id, from FirstPictureID on, and a
+	// TL0PICIDX (PayloadVP8Pic), as WebRTC encoders and GStreamer's rtpvp8pay do: each
+	// simulcast layer of such an encoder numbers its pictures from a start of its own.
+	PictureIDs     bool
+	FirstPictureID uint16
 	// Decorate, when set, is called on each packet's header before it is written (to
 	// add header extensions).
 	Decorate func(h *rtp.Header)
@@ -271,7 +348,12 @@ func (s *Source) Run(ctx context.Context) {
 			sets = []byte{0x67, 0x68}
 		}
 		for i := range len(sets) + s.PacketsPerFrame {
-			buf = Payload(buf, s.mime, index, i <= len(sets), key, s.PayloadSize)
+			if s.PictureIDs && strings.EqualFold(s.mime, webrtc.MimeTypeVP8) {
+				pic := s.FirstPictureID + uint16(frame)
+				buf = PayloadVP8Pic(buf, index, i == 0, key, s.PayloadSize, pic&0x7fff, uint8(frame))
+			} else {
+				buf = Payload(buf, s.mime, index, i <= len(sets), key, s.PayloadSize)
+			}
 			if i < len(sets) {
 				buf[0] = sets[i]
 			}

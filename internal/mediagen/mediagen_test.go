@@ -1,0 +1,32 @@
+package mediagen
+
+import "testing"
+
+// A VP8 payload with a picture id and TL0PICIDX checks like one without: the index is
+// found after the descriptor, whatever its length.
+func TestPayloadVP8PicChecks(t *testing.T) {
+	for _, c := range []struct {
+		first, key bool
+	}{{true, true}, {true, false}, {false, false}} {
+		p := PayloadVP8Pic(nil, 4242, c.first, c.key, 300, 0x7ffe, 9)
+		if n := vp8DescriptorLen(p); n != 5 {
+			t.Fatalf("descriptor length %d, want 5", n)
+		}
+		if p[2]&0x80 == 0 || uint16(p[2]&0x7f)<<8|uint16(p[3]) != 0x7ffe || p[4] != 9 {
+			t.Fatalf("picture id %x %x, TL0PICIDX %d", p[2], p[3], p[4])
+		}
+		idx, key, ok := Check("video/VP8", p)
+		if !ok || idx != 4242 || key != (c.first && c.key) {
+			t.Fatalf("%+v: Check = %d %v %v", c, idx, key, ok)
+		}
+	}
+	plain := Payload(nil, "video/vp8", 7, true, true, 300)
+	if idx, key, ok := Check("video/vp8", plain); !ok || idx != 7 || !key {
+		t.Fatalf("plain VP8: %d %v %v", idx, key, ok)
+	}
+	for _, bad := range [][]byte{nil, {0x80}, {0x80, 0x80}, {0x80, 0xf0, 0x80, 0, 0}} {
+		if _, _, ok := Check("video/vp8", bad); ok {
+			t.Fatalf("%x checks", bad)
+		}
+	}
+}
