@@ -186,7 +186,7 @@ func TestBrowserFollowsPictureIDsAcrossSwitches(t *testing.T) {
 	s := n.newStream()
 	publishSimulcastWith(t, n, s, 0, func(i int, src *mediagen.Source) {
 		src.PictureIDs = true
-		src.FirstPictureID = uint16(1000 - 5000*i) & 0x7fff
+		src.FirstPictureID = uint16(1000-5000*i) & 0x7fff
 	})
 	view := chromiumView(t, chromium, n, s, "framesReceived")
 	poll.Until(t, 20*time.Second, "60 frames of the lowest layer", func() error {

@@ -92,7 +92,7 @@ func PayloadVP8Pic(dst []byte, index uint64, first, key bool, size int, pic uint
 	if first {
 		p[0] |= 0x10
 	}
-	p[1] = 0xc0 // I: picture id, L: TL0PICIDX
+	p[1] = 0xc0                                    // I: picture id, L: TL0PICIDX
 	p[2], p[3] = 0x80|byte(pic>>8)&0x7f, byte(pic) // M: 15 bits
 	p[4] = tl0
 	p[5] = 0x01

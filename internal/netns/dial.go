@@ -49,11 +49,13 @@ func (l *Link) Dial(ctx context.Context, network, addr string) (net.Conn, error)
 // reached through it.
 func (l *Link) Forward(t testing.TB, addr string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
+		cancel()
 		t.Fatalf("forward to %s in %s: %v", addr, l.NS, err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); _ = ln.Close(); wg.Wait() })
 	wg.Add(1)

@@ -41,12 +41,14 @@ func Parse(payload []byte, dst []Block) ([]Block, error) {
 	}
 	off := hdrEnd
 	for i := 0; i < hdrEnd-1; i += 4 {
-		h := payload[i:]
+		var h [4]byte // headersEnd has checked that every header is whole
+		copy(h[:], payload[i:])
 		n := int(h[2]&0x03)<<8 | int(h[3])
 		if off+n > len(payload) {
 			return dst, ErrMalformed
 		}
-		dst = append(dst, Block{PT: h[0] & 0x7f, TSOffset: uint32(h[1])<<6 | uint32(h[2])>>2, Data: payload[off : off+n]})
+		ts := uint32(h[1])<<6 | uint32(h[2])>>2
+		dst = append(dst, Block{PT: h[0] & 0x7f, TSOffset: ts, Data: payload[off : off+n]})
 		off += n
 	}
 	return append(dst, Block{PT: payload[hdrEnd-1] & 0x7f, Data: payload[off:]}), nil

@@ -9,7 +9,7 @@ import (
 // A payload as Chromium sends Opus with one earlier frame (RFC 2198 §3's layout).
 func TestParseBrowserPayload(t *testing.T) {
 	prev, cur := []byte{0xfc, 1, 2, 3}, []byte{0xfc, 9, 8}
-	payload := append([]byte{0x80 | 111, byte(960 >> 6), byte(960<<2&0xff) | 0, byte(len(prev)), 111}, prev...)
+	payload := append([]byte{0x80 | 111, byte(960 >> 6), byte(960 << 2 & 0xff), byte(len(prev)), 111}, prev...)
 	payload = append(payload, cur...)
 	blocks, err := Parse(payload, nil)
 	if err != nil {
