@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/netns"
@@ -68,7 +69,7 @@ func TestWeakViewerSettlesWithoutFreezing(t *testing.T) {
 					t.Errorf("second %d on layer %q after settling on %s", i, sec.Layer, c.want)
 				}
 			}
-			t.Logf("figures: settled on %s at second %d, %d stalled seconds (< 20 whole frames) in the %d after", c.want, settled, stalls, len(res.Seconds)-settled-1)
+			t.Logf("figures: settled on %s at second %d, %d stalled seconds (< 20 whole frames) in the %d after; %s", c.want, settled, stalls, len(res.Seconds)-settled-1, repairFigures(n))
 			if settled < 0 || settled > 5 {
 				t.Fatalf("on layer %s from second %d, want within 5 s", c.want, settled)
 			}
@@ -148,8 +149,20 @@ func TestLossyViewerKeepsWholeFrames(t *testing.T) {
 		worst = min(worst, sec.WholeFrames)
 	}
 	mean := float64(total) / float64(len(res.Seconds)-1)
-	t.Logf("figures: 10%% loss each way: %.1f whole frames/s on average, %d in the worst second", mean, worst)
+	t.Logf("figures: 10%% loss each way: %.1f whole frames/s on average, %d in the worst second; %s", mean, worst, repairFigures(n))
 	if mean < 25 {
 		t.Errorf("%.1f whole frames a second at 10%% loss, want at least 25", mean)
 	}
+	// No storm: about one repair per lost packet (a tenth of what went), not one per NACK.
+	if resent, sent := testutil.ToFloat64(n.Metrics.Retransmits), testutil.ToFloat64(n.Metrics.PacketsForwarded); resent > sent/5 {
+		t.Errorf("%.0f packets resent for %.0f forwarded at 10%% loss: more than two per lost packet", resent, sent)
+	}
+}
+
+// repairFigures is what the node forwarded and resent, for a figures line.
+func repairFigures(n *testNode) string {
+	m := n.Metrics
+	return fmt.Sprintf("node: %.0f packets forwarded, %.0f NACKed, %.0f resent, %.0f repairs held, %.0f pacer drops",
+		testutil.ToFloat64(m.PacketsForwarded), testutil.ToFloat64(m.NACKsReceived), testutil.ToFloat64(m.Retransmits),
+		testutil.ToFloat64(m.RepairsHeld), testutil.ToFloat64(m.PacerDrops))
 }

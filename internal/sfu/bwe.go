@@ -38,6 +38,10 @@ type pacer struct {
 	draining bool // a drain goroutine runs
 	closed   bool
 	done     chan struct{} // closed when the pacer closes
+
+	// Repairs' own bucket (allowRepair): refilled at repairShare of the estimate.
+	repairTokens float64
+	repairLast   time.Time
 }
 
 type queued struct {
@@ -54,6 +58,37 @@ const (
 	maxQueued   = 2048                   // packets
 	pacerWait   = 100 * time.Millisecond // the longest a drain sleeps before it rechecks
 )
+
+// Repairs' share of a viewer's bandwidth. Retransmissions and media leave through the
+// same pacer; without a share of their own, a viewer whose link loses a lot asks for
+// more repairs than the link carries, they queue ahead of fresh media, and the picture
+// stops while the node resends the past (libwebrtc caps its retransmissions the same
+// way). Repairs may take up to half the estimate, averaged over repairWindow; the rest
+// is media's. At 10% loss repairs take about a tenth.
+const (
+	repairShare  = 0.5
+	repairWindow = 200 * time.Millisecond
+)
+
+// allowRepair says whether a repair of size bytes fits repairs' share now, and takes
+// it from the share if so.
+func (p *pacer) allowRepair(size int, now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rate := p.rate / paceFactor * repairShare
+	depth := max(rate*repairWindow.Seconds(), maxPacket)
+	if p.repairLast.IsZero() {
+		p.repairTokens = depth
+	} else {
+		p.repairTokens = min(p.repairTokens+now.Sub(p.repairLast).Seconds()*rate, depth)
+	}
+	p.repairLast = now
+	if p.repairTokens < float64(size) {
+		return false
+	}
+	p.repairTokens -= float64(size)
+	return true
+}
 
 func newPacer(m *Metrics) *pacer {
 	p := &pacer{metrics: m, done: make(chan struct{})}

@@ -80,9 +80,9 @@ const (
 	noRTTRepair  = 100 * time.Millisecond // the gap when the viewer's round trip is unknown
 )
 
-// shouldRepair decides whether the packet the viewer numbers seq, arrived at, is resent
-// now, given the viewer's round trip (0: unknown), and records it if so.
-func (d *downTrack) shouldRepair(seq uint16, arrived int64, rtt time.Duration, now int64) bool {
+// repairDue says whether the packet the viewer numbers seq, arrived at, may be resent
+// now, given the viewer's round trip (0: unknown); noteRepair records that it was.
+func (d *downTrack) repairDue(seq uint16, arrived int64, rtt time.Duration, now int64) bool {
 	if arrived != 0 && time.Duration(now-arrived) > maxRepairAge {
 		return false
 	}
@@ -91,16 +91,17 @@ func (d *downTrack) shouldRepair(seq uint16, arrived int64, rtt time.Duration, n
 		gap = max(rtt, minRepairGap)
 	}
 	r := &d.repairs[seq%repairSlots]
+	return r.seq != seq || r.n == 0 || r.n < maxRepairs && time.Duration(now-r.at) >= gap
+}
+
+func (d *downTrack) noteRepair(seq uint16, now int64) {
+	r := &d.repairs[seq%repairSlots]
 	if r.seq == seq && r.n > 0 {
-		if r.n >= maxRepairs || time.Duration(now-r.at) < gap {
-			return false
-		}
 		r.n++
 	} else {
 		*r = repair{seq: seq, n: 1}
 	}
 	r.at = now
-	return true
 }
 
 // extIDs are the ids one side negotiated for the header extensions livegate forwards, 0
@@ -472,10 +473,12 @@ func (d *downTrack) retransmit(seq uint16, rtt time.Duration, now int64) {
 	if n == 0 {
 		return
 	}
-	if !d.shouldRepair(seq, arrived, rtt, now) {
+	if !d.repairDue(seq, arrived, rtt, now) ||
+		d.sub.estimated() && !d.sub.sendSide.pacer.allowRepair(n, time.Unix(0, now)) {
 		r.room.sfu.metrics.RepairsHeld.Inc()
 		return
 	}
+	d.noteRepair(seq, now)
 	payload, ok := parseRTP(&d.rtxHdr, d.rtxBuf[:n])
 	if !ok {
 		return

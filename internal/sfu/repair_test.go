@@ -71,3 +71,38 @@ func TestRepairsAreBounded(t *testing.T) {
 		t.Errorf("repairs held %v, want 5", got)
 	}
 }
+
+// Repairs take at most half of a viewer's estimate, whatever the viewer asks: at
+// 1 Mbit/s, 200 ms worth (12.5 kB) at once, then 62.5 kB a second.
+func TestRepairsKeepToTheirShare(t *testing.T) {
+	p := newPacer(NewMetrics(nil))
+	p.SetTargetBitrate(1_000_000)
+	t0 := time.Now()
+	n := 0
+	for p.allowRepair(1200, t0) {
+		n++
+	}
+	if n != 10 {
+		t.Fatalf("%d repairs of 1,200 bytes at once, want 10 (12.5 kB)", n)
+	}
+	// A viewer asking for a repair every millisecond for a second.
+	got := 0
+	for ms := 1; ms <= 1000; ms++ {
+		if p.allowRepair(1200, t0.Add(time.Duration(ms)*time.Millisecond)) {
+			got++
+		}
+	}
+	if want := 62_500 / 1200; got < want-1 || got > want+1 {
+		t.Fatalf("%d repairs in a second, want about %d (62.5 kB)", got, want)
+	}
+	// The share follows the estimate.
+	p.SetTargetBitrate(100_000)
+	later := t0.Add(10 * time.Second)
+	n = 0
+	for p.allowRepair(1200, later) {
+		n++
+	}
+	if n != 1 {
+		t.Fatalf("at 100 kbit/s: %d repairs at once, want 1 (one packet's worth)", n)
+	}
+}
