@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests run against, where it is missing: PostgreSQL's server programs
-# (initdb, postgres), Redis, stripe-mock and gofakes3 (an S3 server), Chromium and werift,
-# nftables and iproute2.
+# (initdb, postgres), Redis, stripe-mock and gofakes3 (an S3 server), Chromium, werift and
+# aiortc, nftables and iproute2.
 # It starts nothing: each test process starts the services it uses on loopback ports of
 # its own (package internal/testservices), so neither the machine's PostgreSQL settings
 # nor the user running the tests matter. Any failure exits non-zero: under `make test`
@@ -59,4 +59,9 @@ if [ ! -d "$werift/node_modules/werift" ]; then
 	log "installing werift"
 	(cd "$werift" && npm ci --no-audit --no-fund --loglevel=error)
 fi
-log "PostgreSQL, Redis, stripe-mock, gofakes3, Chromium and werift are installed; the tests start their own"
+# aiortc (Python's WebRTC stack, decoding through FFmpeg) for the H.264 join test: Debian's
+# package, for Debian's /usr/bin/python3 (PyPI is out of reach here).
+if ! /usr/bin/python3 -c 'import aiortc' 2>/dev/null; then
+	apt_install python3-aiortc
+fi
+log "PostgreSQL, Redis, stripe-mock, gofakes3, Chromium, werift and aiortc are installed; the tests start their own"

@@ -3,9 +3,12 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -14,10 +17,12 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 	"github.com/pion/webrtc/v4/pkg/media/h264reader"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/livegate/livegate/internal/mediagen"
 	"github.com/livegate/livegate/internal/recording"
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/testservices"
 	"github.com/livegate/livegate/internal/whipclient"
 )
 
@@ -179,4 +184,52 @@ func TestBrowserPlaysAnH264Replay(t *testing.T) {
 		t.Errorf("the replay's picture is %d wide, want the clip's 320", w)
 	}
 	screenshots(t, browser, "h264-replay")
+}
+
+// aiortc (Python, which decodes what it gets through FFmpeg) joining an H.264 stream
+// between two keyframes decodes its first picture within 500 ms of connecting: the
+// node's cached keyframe starts at the SPS and PPS, so no keyframe request reaches the
+// encoder (before issue 30 the replay began at the IDR slice, and aiortc waited 3.9 s
+// for the next keyframe). Three joins, each at a different point of the second between
+// keyframes.
+func TestAiortcDecodesAnH264JoinAtOnce(t *testing.T) {
+	parallelWait(t)
+	python := "/usr/bin/python3" // Debian's, where python3-aiortc installs; not a virtualenv's
+	if err := exec.Command(python, "-c", "import aiortc").Run(); err != nil {
+		testservices.Missing(t, "aiortc (apt-get install python3-aiortc)", err)
+	}
+	n := startNode(t, nil)
+	s := n.newStream()
+	publishH264(t, n, s)
+	mustWatch(t, n, s).waitPackets(t, "video", 30, 10*time.Second)
+	script := filepath.Join("testdata", "aiortc", "whep.py")
+	for i, offset := range []time.Duration{0, 330 * time.Millisecond, 670 * time.Millisecond} {
+		time.Sleep(offset) // about time: where in the clip's second (a keyframe each) the join lands
+		plis := testutil.ToFloat64(n.Metrics.PLIsSent)
+		out, err := exec.Command(python, script, n.URL()+"/whep/"+s.ID, "2").Output()
+		if err != nil {
+			t.Fatalf("aiortc viewer %d: %v\n%s", i, err, out)
+		}
+		var got struct {
+			AnswerMs, ConnectedMs, FirstFrameMs, Frames, Width, Height, AudioFrames int
+			Error                                                                   string
+		}
+		if err := json.Unmarshal(out, &got); err != nil || got.Error != "" {
+			t.Fatalf("aiortc viewer %d printed %q (%v)", i, out, err)
+		}
+		t.Logf("figures: aiortc H.264 join %d: answer %d ms, connected %d ms, first decoded picture %d ms after the POST (%d ms after connecting); %d pictures %dx%d, %d audio frames in 2 s",
+			i, got.AnswerMs, got.ConnectedMs, got.FirstFrameMs, got.FirstFrameMs-got.ConnectedMs, got.Frames, got.Width, got.Height, got.AudioFrames)
+		if got.Frames == 0 || got.ConnectedMs == 0 {
+			t.Fatalf("aiortc viewer %d decoded no picture in 2 s (connected at %d ms)", i, got.ConnectedMs)
+		}
+		if d := got.FirstFrameMs - got.ConnectedMs; d > 500 {
+			t.Errorf("aiortc viewer %d decoded its first picture %d ms after connecting, want within 500 ms", i, d)
+		}
+		if got.Width != 320 || got.Height != 240 || got.Frames < 30 || got.AudioFrames < 50 {
+			t.Errorf("aiortc viewer %d: %d pictures %dx%d, %d audio frames in 2 s; want the clip's 320x240 at about 30 a second, and sound", i, got.Frames, got.Width, got.Height, got.AudioFrames)
+		}
+		if d := testutil.ToFloat64(n.Metrics.PLIsSent) - plis; d != 0 {
+			t.Errorf("aiortc viewer %d's join sent %v keyframe requests to the encoder, want none", i, d)
+		}
+	}
 }
