@@ -24,13 +24,14 @@ var devtoolsURL = regexp.MustCompile(`DevTools listening on ws://127\.0\.0\.1:(\
 // another network: its WebRTC gathers on the link alone (no loopback candidates) and
 // every packet crosses the link's real queue and loss. Its DevTools listen on the
 // namespace's loopback only, reached through a forward (netns.Forward).
-func startBrowserIn(t *testing.T, chromium string, l *netns.Link) context.Context {
+func startBrowserIn(t *testing.T, chromium string, l *netns.Link, flags ...string) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	cmd := l.Command(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--mute-audio",
-		"--remote-debugging-port=0", "--user-data-dir="+t.TempDir(),
+	args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--mute-audio",
+		"--remote-debugging-port=0", "--user-data-dir=" + t.TempDir(),
 		"--disable-quic", "--disable-component-update", "--no-first-run",
-		"--disable-features=WebRtcHideLocalIpsWithMdns", "--autoplay-policy=no-user-gesture-required", "about:blank")
+		"--disable-features=WebRtcHideLocalIpsWithMdns", "--autoplay-policy=no-user-gesture-required"}, flags...)
+	cmd := l.Command(ctx, chromium, append(args, "about:blank")...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
