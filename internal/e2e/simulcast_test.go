@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -254,7 +255,13 @@ func TestSimulcastFollowsViewerBandwidth(t *testing.T) {
 	v.waitPackets(t, "audio", audioBefore+50, 3*time.Second) // audio flows on while video starves
 
 	relay.SetRate(0)
-	t.Logf("back up to f %v after the link recovered", v.waitLayer(t, "f", 40*time.Second))
+	recovered := time.Now()
+	var climb []string
+	for _, l := range []string{"q", "h", "f"} { // one layer at a time, each held a second at least
+		v.waitLayer(t, l, 40*time.Second)
+		climb = append(climb, fmt.Sprintf("%s at %.1f s", l, time.Since(recovered).Seconds()))
+	}
+	t.Logf("back up after the link recovered: %s", strings.Join(climb, ", "))
 	pkts := v.snapshot("video")
 	if sw := checkSwitches(t, pkts); sw < 2 {
 		t.Errorf("judged %d layer switches, want at least the way back up (q→h→f)", sw)

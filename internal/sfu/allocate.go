@@ -154,6 +154,10 @@ func choose(in allocInput, st *allocState, now time.Time) (layer, probe int) {
 func probed(in allocInput, st *allocState, now time.Time, congested bool) (layer int, decided bool) {
 	switch {
 	case in.verdict == probeCarried && !in.probing:
+		// The link has room now: the failures the backoff counted are over, and the
+		// next layer's probe need not wait for them (a link that recovers climbs a
+		// layer a probe, not a layer a backoff ceiling).
+		st.backoff = minBackoff
 		return up(in.cur, in, st, now), true
 	case in.verdict == probeCongested:
 		probeFailed(st, now)
