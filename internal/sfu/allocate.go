@@ -48,6 +48,7 @@ type allocState struct {
 	lastEstimate     int
 	lastProbe        time.Time // when the last probe was asked for
 	lastFailedProbe  time.Time // when the last probe's verdict said the link did not carry it
+	upFell           time.Time // when a step up last fell back before it held
 }
 
 const (
@@ -154,10 +155,13 @@ func choose(in allocInput, st *allocState, now time.Time) (layer, probe int) {
 func probed(in allocInput, st *allocState, now time.Time, congested bool) (layer int, decided bool) {
 	switch {
 	case in.verdict == probeCarried && !in.probing:
-		// The link has room now: the failures the backoff counted are over, and the
-		// next layer's probe need not wait for them (a link that recovers climbs a
-		// layer a probe, not a layer a backoff ceiling).
-		st.backoff = minBackoff
+		// The link has room now: the failed probes the backoff counted are over, and
+		// the next layer's probe need not wait for them (a link that recovers climbs a
+		// layer a probe, not a layer a backoff ceiling). Not when a step up fell back
+		// lately: a link that carries a short train but not the layer would bounce.
+		if now.Sub(st.upFell) >= upHeldToForgive {
+			st.backoff = minBackoff
+		}
 		return up(in.cur, in, st, now), true
 	case in.verdict == probeCongested:
 		probeFailed(st, now)
@@ -206,6 +210,7 @@ func down(to int, st *allocState, now time.Time, congested bool) int {
 	if congested {
 		if now.Sub(st.lastUp) < upHeldToForgive {
 			st.backoff = min(st.backoff*2, maxBackoff) // the last try up did not hold
+			st.upFell = now
 		}
 		st.lastDown = now
 	}

@@ -62,6 +62,8 @@ func TestChooseLayer(t *testing.T) {
 			st: allocState{lastDown: t0.Add(-10 * time.Second), lastProbe: t0.Add(-time.Second), backoff: time.Second}, now: t0, want: 1, wantBack: time.Second},
 		{name: "probe carried after failures: up, and the backoff starts over", in: allocInput{estimate: 700_000, audio: 64_000, rates: rates, max: 9, cur: 0, canPad: true, verdict: probeCarried},
 			st: allocState{lastDown: t0.Add(-20 * time.Second), lastProbe: t0.Add(-time.Second), backoff: maxProbeBackoff}, now: t0, want: 1, wantBack: minBackoff},
+		{name: "probe carried soon after a step up fell back: up, the backoff kept", in: allocInput{estimate: 700_000, audio: 64_000, rates: rates, max: 9, cur: 0, canPad: true, verdict: probeCarried},
+			st: allocState{lastDown: t0.Add(-5 * time.Second), upFell: t0.Add(-5 * time.Second), lastProbe: t0.Add(-time.Second), backoff: 4 * time.Second}, now: t0, want: 1, wantBack: 4 * time.Second},
 		{name: "probe carried, estimate fell meanwhile: up all the same, the link carried it", in: allocInput{estimate: 300_000, audio: 64_000, rates: rates, max: 9, cur: 0, canPad: true, verdict: probeCarried},
 			st: allocState{lastProbe: t0.Add(-time.Second), backoff: time.Second}, now: t0, want: 1},
 		{name: "probe failed: no switch, the next probe waits twice as long", in: allocInput{estimate: 320_000, audio: 64_000, rates: rates, max: 9, cur: 0, canPad: true, verdict: probeCongested},
