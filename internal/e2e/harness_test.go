@@ -241,6 +241,8 @@ type received struct {
 	ok    bool
 	at    time.Time
 	head  byte // the payload's first byte (H.264: the NAL unit's header)
+	// pic and tl0 are a VP8 or VP9 payload's picture id and TL0PICIDX (-1: none).
+	pic, tl0 int
 }
 
 // viewer is a WHEP client recording every packet.
@@ -303,8 +305,9 @@ func (v *viewer) record(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			if len(pkt.Payload) > 0 { // padding-only packets have none
 				head = pkt.Payload[0]
 			}
+			pic, tl0 := mediagen.PictureID(tr.Codec().MimeType, pkt.Payload)
 			v.mu.Lock()
-			v.packets[kind] = append(v.packets[kind], received{seq: pkt.SequenceNumber, ts: pkt.Timestamp, size: len(pkt.Payload), index: idx, key: key, ok: ok, at: time.Now(), head: head})
+			v.packets[kind] = append(v.packets[kind], received{seq: pkt.SequenceNumber, ts: pkt.Timestamp, size: len(pkt.Payload), index: idx, key: key, ok: ok, at: time.Now(), head: head, pic: pic, tl0: tl0})
 			v.mu.Unlock()
 		}
 	}()

@@ -61,6 +61,12 @@ func publishSimulcastAfter(t *testing.T, n *testNode, s streamInfo, late time.Du
 // setup (i: the layer, low to high) before it starts.
 func publishSimulcastWith(t *testing.T, n *testNode, s streamInfo, late time.Duration, setup func(i int, src *mediagen.Source)) *simulcastPublisher {
 	t.Helper()
+	return publishSimulcastCodec(t, n, s, webrtc.MimeTypeVP8, late, setup)
+}
+
+// publishSimulcastCodec is publishSimulcastWith in another video codec (VP8 or VP9).
+func publishSimulcastCodec(t *testing.T, n *testNode, s streamInfo, mime string, late time.Duration, setup func(i int, src *mediagen.Source)) *simulcastPublisher {
+	t.Helper()
 	api, err := whipclient.NewAPI(whipclient.Options{Interfaces: []string{"lo"}, Loopback: true, Simulcast: true, TWCC: true})
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +74,7 @@ func publishSimulcastWith(t *testing.T, n *testNode, s streamInfo, late time.Dur
 	p := &simulcastPublisher{}
 	var tracks []webrtc.TrackLocal
 	for _, l := range simulcastLayers {
-		src, err := mediagen.NewLayer(webrtc.MimeTypeVP8, l.bitrate, l.rid, l.size)
+		src, err := mediagen.NewLayer(mime, l.bitrate, l.rid, l.size)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -365,5 +371,62 @@ func TestSimulcastPublisherICERestart(t *testing.T) {
 	checkSwitches(t, v.snapshot("video"))
 	if st := n.stream(s.ID); st.State != "live" || st.Publisher != "connected" {
 		t.Errorf("after the publisher's ICE restart: %+v", st)
+	}
+}
+
+// A viewer moving up simulcast layers whose encoders number their pictures apart (each
+// layer's picture ids start 5,000 from the last's, as hardware encoders and GStreamer's
+// payloaders do) sees one run of picture ids and TL0PICIDX: each new picture is the
+// last one plus one, across every switch, in VP8 (RFC 7741) and VP9 (RFC 9628). A
+// decoder that follows the ids takes a jump for lost pictures and waits for a keyframe.
+func TestPictureIDsRunOnAcrossSwitches(t *testing.T) {
+	for _, mime := range []string{webrtc.MimeTypeVP8, webrtc.MimeTypeVP9} {
+		t.Run(mime, func(t *testing.T) {
+			n := startNode(t, nil)
+			s := n.newStream()
+			publishSimulcastCodec(t, n, s, mime, 0, func(i int, src *mediagen.Source) {
+				src.PictureIDs = true
+				src.FirstPictureID = uint16(1000+5000*i) & 0x7fff
+			})
+			v := watchThrough(t, n, s, nil, "?max_layer=low")
+			v.waitPackets(t, "video", 60, 10*time.Second)
+			v.mu.Lock()
+			got := v.mimes["video"]
+			v.mu.Unlock()
+			if !strings.EqualFold(got, mime) {
+				t.Fatalf("the viewer receives %s, want %s", got, mime)
+			}
+			res := n.raw("PATCH", strings.TrimPrefix(v.sess.Location, n.URL()), "application/json", `{"max_layer": "any"}`, nil)
+			if res.status/100 != 2 {
+				t.Fatalf("lift max_layer: %d %s", res.status, res.body)
+			}
+			v.waitLayer(t, "f", 20*time.Second)
+			seen := len(v.snapshot("video"))
+			v.waitPackets(t, "video", seen+60, 10*time.Second)
+
+			lastPic, lastTl0, pictures, jumps := -1, -1, 0, 0
+			var layers []string
+			for _, p := range v.snapshot("video") {
+				if p.pic < 0 {
+					continue // padding
+				}
+				if l := layerOf(p); len(layers) == 0 || layers[len(layers)-1] != l {
+					layers = append(layers, l)
+				}
+				if p.pic == lastPic {
+					continue // the same picture's next packet
+				}
+				if lastPic >= 0 && (p.pic != (lastPic+1)&0x7fff || p.tl0 != (lastTl0+1)&0xff) {
+					jumps++
+					t.Errorf("picture %d (TL0PICIDX %d) after %d (%d), layer %s", p.pic, p.tl0, lastPic, lastTl0, layerOf(p))
+				}
+				lastPic, lastTl0 = p.pic, p.tl0
+				pictures++
+			}
+			t.Logf("%s: %d pictures over layers %v, %d jumps in picture ids", mime, pictures, layers, jumps)
+			if len(layers) < 3 {
+				t.Errorf("layers seen %v, want q, h and f", layers)
+			}
+		})
 	}
 }

@@ -102,6 +102,117 @@ func PayloadVP8Pic(dst []byte, index uint64, first, key bool, size int, pic uint
 	return fill(p, vp8PicHeader, index)
 }
 
+// vp9PicHeader is a VP9 payload descriptor with a 15-bit picture id, the layer indices
+// and a TL0PICIDX (non-flexible mode).
+const vp9PicHeader = 5
+
+// PayloadVP9Pic is Payload for VP9 with a picture id and TL0PICIDX in its payload
+// descriptor, as libwebrtc's non-flexible mode sends them.
+func PayloadVP9Pic(dst []byte, index uint64, first, key bool, size int, pic uint16, tl0 uint8) []byte {
+	size = max(size, vp9PicHeader+8)
+	p := dst[:0]
+	if cap(p) < size {
+		p = make([]byte, 0, size)
+	}
+	p = p[:size]
+	p[0] = 0x80 | 0x20 | 0x40 // I: picture id, L: layer indices, P: inter-picture predicted
+	if first {
+		p[0] |= 0x08 // B: beginning of frame
+	}
+	if key {
+		p[0] &^= 0x40
+	}
+	p[1], p[2] = 0x80|byte(pic>>8)&0x7f, byte(pic) // M: 15 bits
+	p[3] = 0                                       // TID 0, SID 0
+	p[4] = tl0
+	return fill(p, vp9PicHeader, index)
+}
+
+// vp9DescriptorLen is the length of a VP9 payload descriptor's fields before the
+// frame (RFC 9628 §4.2: the first byte, picture id, layer indices, TL0PICIDX), or -1.
+func vp9DescriptorLen(p []byte) int {
+	if len(p) == 0 {
+		return -1
+	}
+	n := 1
+	if p[0]&0x80 != 0 {
+		if len(p) <= n {
+			return -1
+		}
+		n++
+		if p[n-1]&0x80 != 0 {
+			n++
+		}
+	}
+	if p[0]&0x20 != 0 {
+		n++
+		if p[0]&0x10 == 0 {
+			n++
+		}
+	}
+	if n >= len(p) {
+		return -1
+	}
+	return n
+}
+
+// PictureID returns a VP8 or VP9 payload's picture id and TL0PICIDX (-1: the payload
+// has none), as a viewer's decoder reads them.
+func PictureID(mime string, p []byte) (pic, tl0 int) {
+	pic, tl0 = -1, -1
+	var at, tl0At int
+	switch strings.ToLower(mime) {
+	case "video/vp8":
+		if len(p) < 3 || p[0]&0x80 == 0 {
+			return
+		}
+		at = 2
+		if p[1]&0x80 == 0 {
+			at = 0
+		}
+		if p[1]&0x40 != 0 {
+			tl0At = 2
+			if at != 0 {
+				tl0At = 3
+				if p[2]&0x80 != 0 {
+					tl0At = 4
+				}
+			}
+		}
+		if p[1]&0x80 == 0 && p[1]&0x40 == 0 {
+			return
+		}
+	case "video/vp9":
+		if len(p) < 2 {
+			return
+		}
+		if p[0]&0x80 != 0 {
+			at = 1
+		}
+		if p[0]&0x20 != 0 && p[0]&0x10 == 0 {
+			tl0At = 2
+			if at != 0 {
+				tl0At = 3
+				if p[1]&0x80 != 0 {
+					tl0At = 4
+				}
+			}
+		}
+	default:
+		return
+	}
+	if at != 0 && at+1 < len(p) {
+		pic = int(p[at] & 0x7f)
+		if p[at]&0x80 != 0 {
+			pic = pic<<8 | int(p[at+1])
+		}
+	}
+	if tl0At != 0 && tl0At < len(p) {
+		tl0 = int(p[tl0At])
+	}
+	return pic, tl0
+}
+
 // vp8DescriptorLen is the length of a VP8 payload descriptor (RFC 7741 §4.2), or -1.
 func vp8DescriptorLen(p []byte) int {
 	if len(p) == 0 {
@@ -142,6 +253,11 @@ func Check(mime string, payload []byte) (index uint64, key bool, ok bool) {
 	vp8 := strings.EqualFold(mime, "video/vp8")
 	if vp8 {
 		if off = vp8DescriptorLen(payload) + 1; off <= 0 {
+			return 0, false, false
+		}
+	}
+	if strings.EqualFold(mime, "video/vp9") && len(payload) > 0 && payload[0]&0xa0 != 0 {
+		if off = vp9DescriptorLen(payload); off <= 0 {
 			return 0, false, false
 		}
 	}
@@ -186,8 +302,8 @@ type Source struct {
 	// ParameterSets sends an H.264 keyframe as encoders do: SPS, PPS and the IDR slice,
 	// each in a packet of its own with the frame's timestamp (without, the IDR alone).
 	ParameterSets bool
-	// PictureIDs gives VP8 frames a 15-bit picture id, from FirstPictureID on, and a
-	// TL0PICIDX (PayloadVP8Pic), as WebRTC encoders and GStreamer's rtpvp8pay do: each
+	// PictureIDs gives VP8 and VP9 frames a 15-bit picture id, from FirstPictureID on,
+	// and a TL0PICIDX (PayloadVP8Pic, PayloadVP9Pic), as WebRTC encoders and GStreamer's rtpvp8pay do: each
 	// simulcast layer of such an encoder numbers its pictures from a start of its own.
 	PictureIDs     bool
 	FirstPictureID uint16
@@ -348,10 +464,14 @@ func (s *Source) Run(ctx context.Context) {
 			sets = []byte{0x67, 0x68}
 		}
 		for i := range len(sets) + s.PacketsPerFrame {
-			if s.PictureIDs && strings.EqualFold(s.mime, webrtc.MimeTypeVP8) {
+			switch {
+			case s.PictureIDs && strings.EqualFold(s.mime, webrtc.MimeTypeVP8):
 				pic := s.FirstPictureID + uint16(frame)
 				buf = PayloadVP8Pic(buf, index, i == 0, key, s.PayloadSize, pic&0x7fff, uint8(frame))
-			} else {
+			case s.PictureIDs && strings.EqualFold(s.mime, webrtc.MimeTypeVP9):
+				pic := s.FirstPictureID + uint16(frame)
+				buf = PayloadVP9Pic(buf, index, i == 0, key, s.PayloadSize, pic&0x7fff, uint8(frame))
+			default:
 				buf = Payload(buf, s.mime, index, i <= len(sets), key, s.PayloadSize)
 			}
 			if i < len(sets) {

@@ -46,7 +46,7 @@ type downTrack struct {
 	ext           extIDs
 	ws            webrtc.TrackLocalWriter
 	munger        munger
-	vp8           bool      // the codec is VP8: its picture ids are rewritten (pic)
+	picIDs        bool      // the codec is VP8 or VP9: its picture ids are rewritten (pic)
 	pic           picMunger // the viewer's VP8 picture ids, continuous across switches
 	picBuf        [maxPacket]byte
 	rebaseFrom    time.Time  // when the previous source's last packet was forwarded
@@ -132,7 +132,8 @@ func newDownTrack(s *Subscriber, receivers []*receiver) *downTrack {
 	for i, r := range receivers {
 		d.layers = append(d.layers, &layer{d: d, i: i, r: r})
 	}
-	d.vp8 = strings.EqualFold(d.codec.MimeType, webrtc.MimeTypeVP8)
+	d.pic.vp9 = strings.EqualFold(d.codec.MimeType, webrtc.MimeTypeVP9)
+	d.picIDs = d.pic.vp9 || strings.EqualFold(d.codec.MimeType, webrtc.MimeTypeVP8)
 	return d
 }
 
@@ -416,7 +417,7 @@ func (d *downTrack) writeLayer(l *layer, h *rtp.Header, payload []byte, key bool
 // media, not a retransmission.
 func (d *downTrack) write(scratch, src *rtp.Header, r *receiver, payload []byte, fresh bool) bool {
 	switch {
-	case d.vp8:
+	case d.picIDs:
 		payload = d.pic.rewrite(payload, d.picBuf[:], fresh)
 	case d.redPT != 0:
 		payload = d.redBlocksPT(payload)
@@ -495,7 +496,7 @@ func (d *downTrack) retransmit(seq uint16, rtt time.Duration, now int64) {
 	h.SequenceNumber = seq // the original, for the payload's first two bytes
 	_, h.Timestamp = d.munger.rewrite(d.rtxHdr.SequenceNumber, d.rtxHdr.Timestamp)
 	d.rewriteExtensions(h, &d.rtxHdr, r)
-	if d.vp8 {
+	if d.picIDs {
 		payload = d.pic.rewrite(payload, d.picBuf[:], false)
 	}
 	out := d.rtxOut[:2+len(payload)]

@@ -1,7 +1,7 @@
 package sfu
 
-// picMunger keeps a viewer's VP8 picture ids and TL0PICIDX (RFC 7741 §4.2) continuous
-// across what changes underneath: a simulcast layer switch, an encoder reconnecting.
+// picMunger keeps a viewer's VP8 or VP9 picture ids and TL0PICIDX (RFC 7741 §4.2, RFC
+// 9628 §4.2) continuous across what changes underneath: a simulcast layer switch, an encoder reconnecting.
 // Each layer, each encoder connection, numbers its pictures on its own; a decoder that
 // sees the picture id jump (Chromium's) takes frames for lost and waits for the next
 // keyframe, a freeze of seconds right after a switch up. Like munger, it does no I/O and
@@ -13,6 +13,7 @@ package sfu
 // last sent. Until anything is sent the offsets are zero: the first source goes out as
 // it came.
 type picMunger struct {
+	vp9              bool // the payloads are VP9's, else VP8's
 	pending          bool
 	picOff           uint16 // source minus viewer, modulo the id's width
 	tl0Off           uint8
@@ -58,12 +59,53 @@ func vp8Descriptor(p []byte) (pic int, wide bool, tl0 int, ok bool) {
 	return pic, wide, tl0, true
 }
 
+// vp9Descriptor locates the same fields in a VP9 payload descriptor: the picture id
+// follows the first byte when I is set (M, its first bit, says 15 bits), TL0PICIDX
+// follows the layer indices (L) in non-flexible mode (F clear) only. In flexible mode
+// the reference differences (P_DIFF) are relative, so shifting the ids keeps them
+// right.
+func vp9Descriptor(p []byte) (pic int, wide bool, tl0 int, ok bool) {
+	if len(p) < 1 {
+		return 0, false, 0, false
+	}
+	b, i := p[0], 1
+	if b&0x80 != 0 { // I
+		if len(p) <= i {
+			return 0, false, 0, false
+		}
+		pic, wide = i, p[i]&0x80 != 0
+		i++
+		if wide {
+			i++
+		}
+	}
+	if b&0x20 != 0 { // L: the layer indices, then TL0PICIDX unless flexible
+		i++
+		if b&0x10 == 0 {
+			tl0 = i
+			i++
+		}
+	}
+	if len(p) < i {
+		return 0, false, 0, false
+	}
+	return pic, wide, tl0, true
+}
+
+// descriptor locates the fields in p by the munger's codec.
+func (m *picMunger) descriptor(p []byte) (pic int, wide bool, tl0 int, ok bool) {
+	if m.vp9 {
+		return vp9Descriptor(p)
+	}
+	return vp8Descriptor(p)
+}
+
 // rewrite maps p's picture id and TL0PICIDX into the viewer's numbering. When there is
 // nothing to change it returns p itself; otherwise a copy in dst (p is the fan-out's,
 // shared by every viewer). advance says the packet is new media (not a retransmission),
 // so that its numbers may become the last sent.
 func (m *picMunger) rewrite(p, dst []byte, advance bool) []byte {
-	pic, wide, tl0, ok := vp8Descriptor(p)
+	pic, wide, tl0, ok := m.descriptor(p)
 	if !ok || (pic == 0 && tl0 == 0) || len(p) > len(dst) {
 		return p
 	}

@@ -24,9 +24,28 @@ func vp8Payload(pic int, wide bool, tl0 int) []byte {
 	return append(p, 0x9d, 0x01)
 }
 
-func readPic(t *testing.T, p []byte) (pic, tl0 int) {
+// vp9Payload builds the same in a VP9 payload descriptor (non-flexible mode, the layer
+// indices before TL0PICIDX), then two bytes of frame.
+func vp9Payload(pic int, wide bool, tl0 int) []byte {
+	p := []byte{0x08 | 0x04} // B and E: a whole frame in one packet
+	if pic >= 0 {
+		p[0] |= 0x80
+		if wide {
+			p = append(p, 0x80|byte(pic>>8), byte(pic))
+		} else {
+			p = append(p, byte(pic&0x7f))
+		}
+	}
+	if tl0 >= 0 {
+		p[0] |= 0x20
+		p = append(p, 0x00, byte(tl0))
+	}
+	return append(p, 0x82, 0x49)
+}
+
+func readPic(t *testing.T, m *picMunger, p []byte) (pic, tl0 int) {
 	t.Helper()
-	at, wide, tl0At, ok := vp8Descriptor(p)
+	at, wide, tl0At, ok := m.descriptor(p)
 	if !ok {
 		t.Fatalf("unparsable payload % x", p)
 	}
@@ -87,62 +106,98 @@ func TestPicMunger(t *testing.T) {
 			{pic: -1, tl0: -1, rebase: true, fresh: true, wantPic: -1, wantTl0: -1},
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var m picMunger
-			m.rebase()
-			var buf [maxPacket]byte
-			for i, p := range tt.pkts {
-				if p.rebase {
-					m.rebase()
+	for _, codec := range []struct {
+		name    string
+		vp9     bool
+		payload func(pic int, wide bool, tl0 int) []byte
+	}{{"VP8", false, vp8Payload}, {"VP9", true, vp9Payload}} {
+		for _, tt := range tests {
+			t.Run(codec.name+"/"+tt.name, func(t *testing.T) {
+				m := picMunger{vp9: codec.vp9}
+				m.rebase()
+				var buf [maxPacket]byte
+				for i, p := range tt.pkts {
+					if p.rebase {
+						m.rebase()
+					}
+					in := codec.payload(p.pic, tt.wide, p.tl0)
+					orig := bytes.Clone(in)
+					out := m.rewrite(in, buf[:], p.fresh)
+					if !bytes.Equal(in, orig) {
+						t.Fatalf("packet %d: the shared payload was changed", i)
+					}
+					pic, tl0 := readPic(t, &m, out)
+					if pic != p.wantPic || tl0 != p.wantTl0 {
+						t.Errorf("packet %d (pic %d, tl0 %d): got %d, %d, want %d, %d", i, p.pic, p.tl0, pic, tl0, p.wantPic, p.wantTl0)
+					}
+					if !bytes.Equal(out[len(out)-2:], orig[len(orig)-2:]) {
+						t.Errorf("packet %d: the frame's bytes changed", i)
+					}
 				}
-				in := vp8Payload(p.pic, tt.wide, p.tl0)
-				orig := bytes.Clone(in)
-				out := m.rewrite(in, buf[:], p.fresh)
-				if !bytes.Equal(in, orig) {
-					t.Fatalf("packet %d: the shared payload was changed", i)
-				}
-				pic, tl0 := readPic(t, out)
-				if pic != p.wantPic || tl0 != p.wantTl0 {
-					t.Errorf("packet %d (pic %d, tl0 %d): got %d, %d, want %d, %d", i, p.pic, p.tl0, pic, tl0, p.wantPic, p.wantTl0)
-				}
-				if !bytes.Equal(out[len(out)-2:], orig[len(orig)-2:]) {
-					t.Errorf("packet %d: the frame's bytes changed", i)
-				}
-			}
-		})
+			})
+		}
 	}
 }
 
-// Whatever a payload holds, rewrite neither panics nor changes its length or anything
+// Whatever a payload holds, VP8 or VP9, rewrite neither panics nor changes its length or anything
 // but the picture id and TL0PICIDX bytes, nor writes the shared payload.
 func FuzzPicMunger(f *testing.F) {
 	f.Add(vp8Payload(300, true, 5), byte(0))
 	f.Add(vp8Payload(3, false, -1), byte(1))
 	f.Add([]byte{0x80}, byte(2))
 	f.Add([]byte{0x80, 0xc0, 0x80}, byte(3))
+	f.Add(vp9Payload(300, true, 5), byte(0))
+	f.Add([]byte{0xb0, 0x80}, byte(1))
 	f.Fuzz(func(t *testing.T, p []byte, ops byte) {
-		var m picMunger
-		var buf [maxPacket]byte
-		for i := range 4 {
-			if ops>>i&1 != 0 {
-				m.rebase()
-			}
-			orig := bytes.Clone(p)
-			out := m.rewrite(p, buf[:], ops>>(4+i)&1 == 0)
-			if !bytes.Equal(p, orig) {
-				t.Fatal("the shared payload was changed")
-			}
-			if len(out) != len(p) {
-				t.Fatalf("length %d, want %d", len(out), len(p))
-			}
-			pic, wide, tl0, ok := vp8Descriptor(p)
-			for j := range p {
-				field := ok && ((pic != 0 && (j == pic || (wide && j == pic+1))) || (tl0 != 0 && j == tl0))
-				if !field && out[j] != p[j] {
-					t.Fatalf("byte %d changed: % x -> % x", j, p, out)
-				}
-			}
+		for _, vp9 := range []bool{false, true} {
+			fuzzPicMunger(t, picMunger{vp9: vp9}, p, ops)
 		}
 	})
+}
+
+func fuzzPicMunger(t *testing.T, m picMunger, p []byte, ops byte) {
+	t.Helper()
+	var buf [maxPacket]byte
+	for i := range 4 {
+		if ops>>i&1 != 0 {
+			m.rebase()
+		}
+		orig := bytes.Clone(p)
+		out := m.rewrite(p, buf[:], ops>>(4+i)&1 == 0)
+		if !bytes.Equal(p, orig) {
+			t.Fatal("the shared payload was changed")
+		}
+		if len(out) != len(p) {
+			t.Fatalf("length %d, want %d", len(out), len(p))
+		}
+		pic, wide, tl0, ok := m.descriptor(p)
+		for j := range p {
+			field := ok && ((pic != 0 && (j == pic || (wide && j == pic+1))) || (tl0 != 0 && j == tl0))
+			if !field && out[j] != p[j] {
+				t.Fatalf("byte %d changed: % x -> % x", j, p, out)
+			}
+		}
+	}
+}
+
+// VP9's flexible mode (F) carries no TL0PICIDX after the layer indices: only the
+// picture id is the munger's.
+func TestVP9DescriptorFlexible(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		p          []byte
+		pic, tl0   int
+		wide, okay bool
+	}{
+		{"non-flexible: id, layers, TL0PICIDX", []byte{0xa8, 0x81, 0x02, 0x00, 0x07, 0x82}, 1, 4, true, true},
+		{"flexible: id, layers, no TL0PICIDX", []byte{0xb8, 0x81, 0x02, 0x00, 0x82}, 1, 0, true, true},
+		{"7-bit id, no layers", []byte{0x88, 0x05, 0x82}, 1, 0, false, true},
+		{"cut inside the id", []byte{0x88}, 0, 0, false, false},
+		{"cut before TL0PICIDX", []byte{0xa8, 0x81, 0x02, 0x00}, 0, 0, false, false},
+	} {
+		pic, wide, tl0, ok := vp9Descriptor(c.p)
+		if ok != c.okay || (ok && (pic != c.pic || wide != c.wide || tl0 != c.tl0)) {
+			t.Errorf("%s: pic %d wide %v tl0 %d ok %v; want %d %v %d %v", c.name, pic, wide, tl0, ok, c.pic, c.wide, c.tl0, c.okay)
+		}
+	}
 }
