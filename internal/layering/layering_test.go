@@ -36,7 +36,7 @@ var allowed = map[string][]string{
 	"internal/kube":                  {},
 	"internal/layering":              {},
 	"internal/ledger":                {"internal/countries", "internal/csvout", "internal/money", "internal/problem", "internal/store"},
-	"internal/mediagen":              {},
+	"internal/mediagen":              {"internal/vpx"},
 	"internal/money":                 {},
 	"internal/netpolicy":             {},
 	"internal/netsim":                {},
@@ -47,7 +47,7 @@ var allowed = map[string][]string{
 	"internal/recording":             {"internal/sfu", "internal/store"},
 	"internal/sessions":              {"internal/problem"},
 	"internal/sessions/sessionstest": {"internal/sessions"},
-	"internal/sfu":                   {"internal/bwe", "internal/ids", "internal/netpolicy", "internal/problem", "internal/red"},
+	"internal/sfu":                   {"internal/bwe", "internal/ids", "internal/netpolicy", "internal/problem", "internal/red", "internal/vpx"},
 	"internal/red":                   {},
 	"internal/store":                 {"internal/ids", "internal/problem"},
 	"internal/store/sqlstore":        {"internal/store"},
@@ -62,6 +62,7 @@ var allowed = map[string][]string{
 	"internal/notify":                {"internal/netpolicy", "internal/store"},
 	"internal/whip":                  {"internal/access", "internal/admission", "internal/problem", "internal/sessions", "internal/sfu", "internal/store"},
 	"internal/whipclient":            {},
+	"internal/vpx":                   {},
 }
 
 var update = flag.Bool("update", false, "rewrite docs/ARCHITECTURE.md's generated map")

@@ -13,6 +13,8 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/livegate/livegate/internal/vpx"
 )
 
 // headerLen is the codec header, then 8 bytes of index.
@@ -24,11 +26,7 @@ func Payload(dst []byte, mime string, index uint64, first, key bool, size int) [
 	if size < headerLen+8 {
 		size = headerLen + 8
 	}
-	p := dst[:0]
-	if cap(p) < size {
-		p = make([]byte, 0, size)
-	}
-	p = p[:size]
+	p := sized(dst, size)
 	switch strings.ToLower(mime) {
 	case "video/vp8":
 		p[0] = 0
@@ -66,6 +64,14 @@ func Payload(dst []byte, mime string, index uint64, first, key bool, size int) [
 	return fill(p, headerLen, index)
 }
 
+// sized is dst resized to size bytes, reallocated only when too small.
+func sized(dst []byte, size int) []byte {
+	if cap(dst) < size {
+		return make([]byte, size)
+	}
+	return dst[:size]
+}
+
 // fill writes index at off and the filler after it.
 func fill(p []byte, off int, index uint64) []byte {
 	binary.BigEndian.PutUint64(p[off:], index)
@@ -83,11 +89,7 @@ const vp8PicHeader = 6
 // (or GStreamer's rtpvp8pay) puts in every packet's payload descriptor.
 func PayloadVP8Pic(dst []byte, index uint64, first, key bool, size int, pic uint16, tl0 uint8) []byte {
 	size = max(size, vp8PicHeader+8)
-	p := dst[:0]
-	if cap(p) < size {
-		p = make([]byte, 0, size)
-	}
-	p = p[:size]
+	p := sized(dst, size)
 	p[0] = 0x80 // X: extensions follow
 	if first {
 		p[0] |= 0x10
@@ -110,11 +112,7 @@ const vp9PicHeader = 5
 // descriptor, as libwebrtc's non-flexible mode sends them.
 func PayloadVP9Pic(dst []byte, index uint64, first, key bool, size int, pic uint16, tl0 uint8) []byte {
 	size = max(size, vp9PicHeader+8)
-	p := dst[:0]
-	if cap(p) < size {
-		p = make([]byte, 0, size)
-	}
-	p = p[:size]
+	p := sized(dst, size)
 	p[0] = 0x80 | 0x20 | 0x40 // I: picture id, L: layer indices, P: inter-picture predicted
 	if first {
 		p[0] |= 0x08 // B: beginning of frame
@@ -128,122 +126,35 @@ func PayloadVP9Pic(dst []byte, index uint64, first, key bool, size int, pic uint
 	return fill(p, vp9PicHeader, index)
 }
 
-// vp9DescriptorLen is the length of a VP9 payload descriptor's fields before the
-// frame (RFC 9628 §4.2: the first byte, picture id, layer indices, TL0PICIDX), or -1.
-func vp9DescriptorLen(p []byte) int {
-	if len(p) == 0 {
-		return -1
-	}
-	n := 1
-	if p[0]&0x80 != 0 {
-		if len(p) <= n {
-			return -1
-		}
-		n++
-		if p[n-1]&0x80 != 0 {
-			n++
-		}
-	}
-	if p[0]&0x20 != 0 {
-		n++
-		if p[0]&0x10 == 0 {
-			n++
-		}
-	}
-	if n >= len(p) {
-		return -1
-	}
-	return n
-}
-
 // PictureID returns a VP8 or VP9 payload's picture id and TL0PICIDX (-1: the payload
 // has none), as a viewer's decoder reads them.
 func PictureID(mime string, p []byte) (pic, tl0 int) {
 	pic, tl0 = -1, -1
-	var at, tl0At int
-	switch strings.ToLower(mime) {
-	case "video/vp8":
-		if len(p) < 3 || p[0]&0x80 == 0 {
-			return
-		}
-		at = 2
-		if p[1]&0x80 == 0 {
-			at = 0
-		}
-		if p[1]&0x40 != 0 {
-			tl0At = 2
-			if at != 0 {
-				tl0At = 3
-				if p[2]&0x80 != 0 {
-					tl0At = 4
-				}
-			}
-		}
-		if p[1]&0x80 == 0 && p[1]&0x40 == 0 {
-			return
-		}
-	case "video/vp9":
-		if len(p) < 2 {
-			return
-		}
-		if p[0]&0x80 != 0 {
-			at = 1
-		}
-		if p[0]&0x20 != 0 && p[0]&0x10 == 0 {
-			tl0At = 2
-			if at != 0 {
-				tl0At = 3
-				if p[1]&0x80 != 0 {
-					tl0At = 4
-				}
-			}
-		}
-	default:
-		return
+	vp9 := strings.EqualFold(mime, "video/vp9")
+	if !vp9 && !strings.EqualFold(mime, "video/vp8") {
+		return pic, tl0
 	}
-	if at != 0 && at+1 < len(p) {
-		pic = int(p[at] & 0x7f)
-		if p[at]&0x80 != 0 {
-			pic = pic<<8 | int(p[at+1])
-		}
+	d, ok := vpx.Parse(p, vp9)
+	if !ok {
+		return pic, tl0
 	}
-	if tl0At != 0 && tl0At < len(p) {
-		tl0 = int(p[tl0At])
+	if d.Pic != 0 {
+		pic = int(d.PictureID(p))
+	}
+	if d.Tl0 != 0 {
+		tl0 = int(p[d.Tl0])
 	}
 	return pic, tl0
 }
 
-// vp8DescriptorLen is the length of a VP8 payload descriptor (RFC 7741 §4.2), or -1.
-func vp8DescriptorLen(p []byte) int {
-	if len(p) == 0 {
+// descriptorLen is the length of a VP8 or VP9 payload descriptor, or -1 when the
+// payload has nothing after it.
+func descriptorLen(p []byte, vp9 bool) int {
+	d, ok := vpx.Parse(p, vp9)
+	if !ok || d.Len >= len(p) {
 		return -1
 	}
-	if p[0]&0x80 == 0 {
-		return 1
-	}
-	if len(p) < 2 {
-		return -1
-	}
-	x, n := p[1], 2
-	if x&0x80 != 0 {
-		if len(p) <= n {
-			return -1
-		}
-		n++
-		if p[n-1]&0x80 != 0 {
-			n++
-		}
-	}
-	if x&0x40 != 0 {
-		n++
-	}
-	if x&0x30 != 0 {
-		n++
-	}
-	if n >= len(p) {
-		return -1
-	}
-	return n
+	return d.Len
 }
 
 // Check reports whether payload is exactly what Payload made for its index, and returns
@@ -252,12 +163,12 @@ func Check(mime string, payload []byte) (index uint64, key bool, ok bool) {
 	off := headerLen
 	vp8 := strings.EqualFold(mime, "video/vp8")
 	if vp8 {
-		if off = vp8DescriptorLen(payload) + 1; off <= 0 {
+		if off = descriptorLen(payload, false) + 1; off <= 0 {
 			return 0, false, false
 		}
 	}
 	if strings.EqualFold(mime, "video/vp9") && len(payload) > 0 && payload[0]&0xa0 != 0 {
-		if off = vp9DescriptorLen(payload); off <= 0 {
+		if off = descriptorLen(payload, true); off <= 0 {
 			return 0, false, false
 		}
 	}

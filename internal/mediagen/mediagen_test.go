@@ -9,7 +9,7 @@ func TestPayloadVP8PicChecks(t *testing.T) {
 		first, key bool
 	}{{true, true}, {true, false}, {false, false}} {
 		p := PayloadVP8Pic(nil, 4242, c.first, c.key, 300, 0x7ffe, 9)
-		if n := vp8DescriptorLen(p); n != 5 {
+		if n := descriptorLen(p, false); n != 5 {
 			t.Fatalf("descriptor length %d, want 5", n)
 		}
 		if p[2]&0x80 == 0 || uint16(p[2]&0x7f)<<8|uint16(p[3]) != 0x7ffe || p[4] != 9 {
@@ -38,7 +38,7 @@ func TestPayloadVP9PicChecks(t *testing.T) {
 		first, key bool
 	}{{true, true}, {true, false}, {false, false}} {
 		p := PayloadVP9Pic(nil, 4242, c.first, c.key, 300, 0x7ffe, 9)
-		if n := vp9DescriptorLen(p); n != 5 {
+		if n := descriptorLen(p, true); n != 5 {
 			t.Fatalf("descriptor length %d, want 5", n)
 		}
 		idx, key, ok := Check("video/VP9", p)

@@ -1,5 +1,7 @@
 package sfu
 
+import "github.com/livegate/livegate/internal/vpx"
+
 // picMunger keeps a viewer's VP8 or VP9 picture ids and TL0PICIDX (RFC 7741 §4.2, RFC
 // 9628 §4.2) continuous across what changes underneath: a simulcast layer switch, an encoder reconnecting.
 // Each layer, each encoder connection, numbers its pictures on its own; a decoder that
@@ -25,97 +27,22 @@ type picMunger struct {
 // rebase makes the next packet continue the viewer's numbering from the last sent.
 func (m *picMunger) rebase() { m.pending = true }
 
-// vp8Descriptor locates the picture id and TL0PICIDX in a VP8 payload: pic is the
-// offset of the picture id (0: none), wide whether it has 15 bits, tl0 the offset of
-// TL0PICIDX (0: none). ok is false for a payload too short for what it declares.
-func vp8Descriptor(p []byte) (pic int, wide bool, tl0 int, ok bool) {
-	if len(p) < 1 {
-		return 0, false, 0, false
-	}
-	if p[0]&0x80 == 0 { // no extension: neither field
-		return 0, false, 0, true
-	}
-	if len(p) < 2 {
-		return 0, false, 0, false
-	}
-	ext, i := p[1], 2
-	if ext&0x80 != 0 {
-		if len(p) <= i {
-			return 0, false, 0, false
-		}
-		pic, wide = i, p[i]&0x80 != 0
-		i++
-		if wide {
-			i++
-		}
-	}
-	if ext&0x40 != 0 {
-		tl0 = i
-		i++
-	}
-	if len(p) < i {
-		return 0, false, 0, false
-	}
-	return pic, wide, tl0, true
-}
-
-// vp9Descriptor locates the same fields in a VP9 payload descriptor: the picture id
-// follows the first byte when I is set (M, its first bit, says 15 bits), TL0PICIDX
-// follows the layer indices (L) in non-flexible mode (F clear) only. In flexible mode
-// the reference differences (P_DIFF) are relative, so shifting the ids keeps them
-// right.
-func vp9Descriptor(p []byte) (pic int, wide bool, tl0 int, ok bool) {
-	if len(p) < 1 {
-		return 0, false, 0, false
-	}
-	b, i := p[0], 1
-	if b&0x80 != 0 { // I
-		if len(p) <= i {
-			return 0, false, 0, false
-		}
-		pic, wide = i, p[i]&0x80 != 0
-		i++
-		if wide {
-			i++
-		}
-	}
-	if b&0x20 != 0 { // L: the layer indices, then TL0PICIDX unless flexible
-		i++
-		if b&0x10 == 0 {
-			tl0 = i
-			i++
-		}
-	}
-	if len(p) < i {
-		return 0, false, 0, false
-	}
-	return pic, wide, tl0, true
-}
-
-// descriptor locates the fields in p by the munger's codec.
-func (m *picMunger) descriptor(p []byte) (pic int, wide bool, tl0 int, ok bool) {
-	if m.vp9 {
-		return vp9Descriptor(p)
-	}
-	return vp8Descriptor(p)
-}
-
 // rewrite maps p's picture id and TL0PICIDX into the viewer's numbering. When there is
 // nothing to change it returns p itself; otherwise a copy in dst (p is the fan-out's,
 // shared by every viewer). advance says the packet is new media (not a retransmission),
 // so that its numbers may become the last sent.
 func (m *picMunger) rewrite(p, dst []byte, advance bool) []byte {
-	pic, wide, tl0, ok := m.descriptor(p)
+	d, ok := vpx.Parse(p, m.vp9)
+	pic, wide, tl0 := d.Pic, d.Wide, d.Tl0
 	if !ok || (pic == 0 && tl0 == 0) || len(p) > len(dst) {
 		return p
 	}
 	mask := uint16(0x7f)
 	var src uint16
 	if pic != 0 {
-		src = uint16(p[pic] & 0x7f)
+		src = d.PictureID(p)
 		if wide {
 			mask = 0x7fff
-			src = src<<8 | uint16(p[pic+1])
 		}
 	}
 	var srcTl0 uint8

@@ -3,6 +3,8 @@ package sfu
 import (
 	"bytes"
 	"testing"
+
+	"github.com/livegate/livegate/internal/vpx"
 )
 
 // vp8Payload builds a VP8 payload with a picture id (15 bits when wide, else 7; none
@@ -11,11 +13,7 @@ func vp8Payload(pic int, wide bool, tl0 int) []byte {
 	p := []byte{0x90, 0}
 	if pic >= 0 {
 		p[1] |= 0x80
-		if wide {
-			p = append(p, 0x80|byte(pic>>8), byte(pic))
-		} else {
-			p = append(p, byte(pic&0x7f))
-		}
+		p = appendPic(p, pic, wide)
 	}
 	if tl0 >= 0 {
 		p[1] |= 0x40
@@ -30,11 +28,7 @@ func vp9Payload(pic int, wide bool, tl0 int) []byte {
 	p := []byte{0x08 | 0x04} // B and E: a whole frame in one packet
 	if pic >= 0 {
 		p[0] |= 0x80
-		if wide {
-			p = append(p, 0x80|byte(pic>>8), byte(pic))
-		} else {
-			p = append(p, byte(pic&0x7f))
-		}
+		p = appendPic(p, pic, wide)
 	}
 	if tl0 >= 0 {
 		p[0] |= 0x20
@@ -43,21 +37,26 @@ func vp9Payload(pic int, wide bool, tl0 int) []byte {
 	return append(p, 0x82, 0x49)
 }
 
+// appendPic appends a picture id of 15 bits (M set) or 7.
+func appendPic(p []byte, pic int, wide bool) []byte {
+	if wide {
+		return append(p, 0x80|byte(pic>>8), byte(pic))
+	}
+	return append(p, byte(pic&0x7f))
+}
+
 func readPic(t *testing.T, m *picMunger, p []byte) (pic, tl0 int) {
 	t.Helper()
-	at, wide, tl0At, ok := m.descriptor(p)
+	d, ok := vpx.Parse(p, m.vp9)
 	if !ok {
 		t.Fatalf("unparsable payload % x", p)
 	}
 	pic, tl0 = -1, -1
-	if at != 0 {
-		pic = int(p[at] & 0x7f)
-		if wide {
-			pic = pic<<8 | int(p[at+1])
-		}
+	if d.Pic != 0 {
+		pic = int(d.PictureID(p))
 	}
-	if tl0At != 0 {
-		tl0 = int(p[tl0At])
+	if d.Tl0 != 0 {
+		tl0 = int(p[d.Tl0])
 	}
 	return pic, tl0
 }
@@ -170,34 +169,12 @@ func fuzzPicMunger(t *testing.T, m picMunger, p []byte, ops byte) {
 		if len(out) != len(p) {
 			t.Fatalf("length %d, want %d", len(out), len(p))
 		}
-		pic, wide, tl0, ok := m.descriptor(p)
+		d, ok := vpx.Parse(p, m.vp9)
 		for j := range p {
-			field := ok && ((pic != 0 && (j == pic || (wide && j == pic+1))) || (tl0 != 0 && j == tl0))
+			field := ok && ((d.Pic != 0 && (j == d.Pic || (d.Wide && j == d.Pic+1))) || (d.Tl0 != 0 && j == d.Tl0))
 			if !field && out[j] != p[j] {
 				t.Fatalf("byte %d changed: % x -> % x", j, p, out)
 			}
-		}
-	}
-}
-
-// VP9's flexible mode (F) carries no TL0PICIDX after the layer indices: only the
-// picture id is the munger's.
-func TestVP9DescriptorFlexible(t *testing.T) {
-	for _, c := range []struct {
-		name       string
-		p          []byte
-		pic, tl0   int
-		wide, okay bool
-	}{
-		{"non-flexible: id, layers, TL0PICIDX", []byte{0xa8, 0x81, 0x02, 0x00, 0x07, 0x82}, 1, 4, true, true},
-		{"flexible: id, layers, no TL0PICIDX", []byte{0xb8, 0x81, 0x02, 0x00, 0x82}, 1, 0, true, true},
-		{"7-bit id, no layers", []byte{0x88, 0x05, 0x82}, 1, 0, false, true},
-		{"cut inside the id", []byte{0x88}, 0, 0, false, false},
-		{"cut before TL0PICIDX", []byte{0xa8, 0x81, 0x02, 0x00}, 0, 0, false, false},
-	} {
-		pic, wide, tl0, ok := vp9Descriptor(c.p)
-		if ok != c.okay || (ok && (pic != c.pic || wide != c.wide || tl0 != c.tl0)) {
-			t.Errorf("%s: pic %d wide %v tl0 %d ok %v; want %d %v %d %v", c.name, pic, wide, tl0, ok, c.pic, c.wide, c.tl0, c.okay)
 		}
 	}
 }
