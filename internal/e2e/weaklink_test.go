@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
+	"net/netip"
+	"net/url"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +15,7 @@ import (
 
 	"github.com/livegate/livegate/internal/config"
 	"github.com/livegate/livegate/internal/netns"
+	"github.com/livegate/livegate/internal/testenv"
 	"github.com/livegate/livegate/internal/testservices"
 )
 
@@ -165,4 +170,87 @@ func repairFigures(n *testNode) string {
 	return fmt.Sprintf("node: %.0f packets forwarded, %.0f NACKed, %.0f resent, %.0f repairs held, %.0f pacer drops",
 		testutil.ToFloat64(m.PacketsForwarded), testutil.ToFloat64(m.NACKsReceived), testutil.ToFloat64(m.Retransmits),
 		testutil.ToFloat64(m.RepairsHeld), testutil.ToFloat64(m.PacerDrops))
+}
+
+// edgeIn runs cmd/livegate in l's namespace as another node of origin's fleet (its
+// Redis, prefix and PostgreSQL, exposed in the namespace at the addresses the tests
+// use), serving HTTP and media on the namespace's end of the link: whatever goes
+// between the two nodes crosses the link, and a viewer in the namespace reaches the
+// edge without crossing it.
+func edgeIn(t *testing.T, l *netns.Link, redisURL, prefix, pg string) *testNode {
+	t.Helper()
+	for _, u := range []string{redisURL, pg} {
+		if addr := loopbackHost(u); addr != "" {
+			l.Expose(t, addr)
+		}
+	}
+	// The namespace is the test's own: nothing else listens there.
+	url := "http://" + netip.AddrPortFrom(l.PeerAddr, 8080).String()
+	launch := func(bin string, args ...string) *exec.Cmd { return l.Command(context.Background(), bin, args...) }
+	p := testenv.StartProcessWith(t, launch, func() (string, []string) {
+		args, _ := testenv.LoopbackArgs(t)
+		return url, append(args, "--api-key", testAPIKey, "--database-url", pg,
+			"--redis-url", redisURL, "--redis-prefix", prefix, "--node-id", "edge",
+			"--http-addr", strings.TrimPrefix(url, "http://"), "--public-url", url, "--tcp-addr=",
+			"--interfaces", l.PeerIf, "--remote-networks", "127.0.0.0/8,::1/128,"+l.Prefix.String())
+	}, nil)
+	return &testNode{proc: p, t: t, url: url}
+}
+
+// loopbackHost is the host:port of a service URL when it is a loopback address ("" for
+// a Unix socket or another host, which the namespace reaches as it can).
+func loopbackHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	ap, err := netip.ParseAddrPort(u.Host)
+	if err != nil || !ap.Addr().IsLoopback() {
+		return ""
+	}
+	return u.Host
+}
+
+// The relay between two nodes loses 10% of its packets at random each way (nftables on
+// the link between them): a single-layer viewer of the edge still gets at least 25
+// whole frames a second. The origin repairs what the edge's NACKs ask for, within the
+// same limits as for a viewer, and the edge forwards each repair into the place of the
+// packet it replaces.
+func TestLossyRelayKeepsWholeFrames(t *testing.T) {
+	l := netns.New(t, netns.Unavailable{NotRoot: testservices.SkipHere, Missing: testservices.Missing})
+	redisURL, prefix, pg := testenv.RedisURL(t), testenv.UniquePrefix(), testenv.PostgresURL(t)
+	origin := startNode(t, func(c *config.Config) {
+		c.RedisURL, c.RedisPrefix, c.DatabaseURL, c.NodeID = redisURL, prefix, pg, "origin"
+		c.HTTPAddr = freeAddrOn(t, l.HostAddr)
+		c.PublicURL = "http://" + c.HTTPAddr
+		c.Interfaces = []string{"lo", l.HostIf}
+		c.RemoteNetworks = append(c.RemoteNetworks, l.Prefix.String())
+	})
+	edge := edgeIn(t, l, redisURL, prefix, pg)
+	s := origin.newStream()
+	publish(t, origin, s, webrtc.MimeTypeVP8, 60)
+	l.LoseDown(t, 10)
+	l.LoseUp(t, 10)
+
+	res := runChildViewer(t, l, childView{Endpoint: edge.URL() + "/whep/" + s.ID, Iface: l.PeerIf, TWCC: true, Watch: 15 * time.Second, Connect: 10 * time.Second})
+	if res.Err != "" {
+		t.Fatalf("viewer: %s", res.Err)
+	}
+	t.Logf("second:layer/whole frames: %s", layersOf(res.Seconds))
+	total, worst := 0, 1<<30
+	for _, sec := range res.Seconds[1:] { // the first second holds the join
+		total += sec.WholeFrames
+		worst = min(worst, sec.WholeFrames)
+	}
+	mean := float64(total) / float64(len(res.Seconds)-1)
+	edgeMetrics := edge.URL() + "/metrics"
+	t.Logf("figures: relay at 10%% loss each way: %.1f whole frames/s on average, %d in the worst second; origin (relay leg): %s; edge (viewer leg): %.0f forwarded, %.0f NACKed, %.0f resent",
+		mean, worst, repairFigures(origin), scrape(t, edgeMetrics, "livegate_packets_forwarded_total"),
+		scrape(t, edgeMetrics, "livegate_nacks_received_total"), scrape(t, edgeMetrics, "livegate_retransmits_total"))
+	if mean < 25 {
+		t.Errorf("%.1f whole frames a second through a relay at 10%% loss, want at least 25", mean)
+	}
+	if resent, sent := testutil.ToFloat64(origin.Metrics.Retransmits), testutil.ToFloat64(origin.Metrics.PacketsForwarded); resent > sent/5 {
+		t.Errorf("the origin resent %.0f packets for %.0f forwarded at 10%% loss: more than two per lost packet", resent, sent)
+	}
 }

@@ -5,41 +5,16 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"runtime"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // listenIn listens on the namespace's loopback, as a tool run there would.
 func listenIn(t *testing.T, l *Link) net.Listener {
 	t.Helper()
-	done := make(chan net.Listener, 1)
-	go func() {
-		runtime.LockOSThread() // the thread ends with the goroutine
-		f, err := os.Open("/var/run/netns/" + l.NS)
-		if err != nil {
-			t.Error(err)
-			done <- nil
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			t.Error(err)
-			done <- nil
-			return
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Error(err)
-		}
-		done <- ln
-	}()
-	ln := <-done
-	if ln == nil {
-		t.FailNow()
+	ln, err := l.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
 	return ln
@@ -85,5 +60,48 @@ func TestForwardReachesTheNamespacesLoopback(t *testing.T) {
 		t.Fatalf("Dial in the namespace: %v", err)
 	} else {
 		c.Close()
+	}
+}
+
+// A service on this machine's loopback answers inside the namespace at the same
+// address through Expose, and not without it: the namespace's loopback is its own.
+func TestExposeBringsAHostServiceIntoTheNamespace(t *testing.T) {
+	l := New(t, unavailable)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				line, _ := bufio.NewReader(c).ReadString('\n')
+				fmt.Fprintf(c, "host %s", line)
+			}()
+		}
+	}()
+	addr := ln.Addr().String()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if c, err := l.Dial(ctx, "tcp", addr); err == nil {
+		c.Close()
+		t.Fatalf("%s answers in the namespace before Expose: not the namespace's own loopback", addr)
+	}
+	l.Expose(t, addr)
+	c, err := l.Dial(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatalf("dial %s in the namespace after Expose: %v", addr, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "hello\n")
+	if got, err := bufio.NewReader(c).ReadString('\n'); err != nil || got != "host hello\n" {
+		t.Fatalf("through Expose: %q %v", got, err)
 	}
 }

@@ -3,7 +3,9 @@
 // filter (rate, burst and queue latency, as a weak mobile or DSL link), made lossy with
 // nftables (this kernel has no netem) or made to drop UDP, as many office and mobile
 // networks do. A client run in the namespace crosses a real kernel queue, unlike a
-// relay in the test process.
+// relay in the test process. A whole node can run there too (Command), reaching the
+// tests' Redis and PostgreSQL on this machine's loopback through Expose, so that the
+// link lies between two nodes.
 //
 // Everything is created under names and addresses of the test's own (a private /30
 // per link) and removed when the test ends. Building one needs root; without it a test

@@ -89,9 +89,19 @@ func StartProcess(t testing.TB, url string, args, env []string) *Process {
 // machine opens), next chooses again, up to three times.
 func StartProcessRetrying(t testing.TB, next func() (url string, args []string), env []string) *Process {
 	t.Helper()
+	return StartProcessWith(t, exec.Command, next, env)
+}
+
+// Launcher makes the command that runs the binary with args: exec.Command, or one
+// that runs it elsewhere, as in a network namespace (netns.Link.Command).
+type Launcher func(binary string, args ...string) *exec.Cmd
+
+// StartProcessWith is StartProcessRetrying with the binary run by launch.
+func StartProcessWith(t testing.TB, launch Launcher, next func() (url string, args []string), env []string) *Process {
+	t.Helper()
 	for attempt := 1; ; attempt++ {
 		url, args := next()
-		p, err := tryStartProcess(t, url, args, env)
+		p, err := tryStartProcess(t, launch, url, args, env)
 		if err == nil {
 			return p
 		}
@@ -101,9 +111,9 @@ func StartProcessRetrying(t testing.TB, next func() (url string, args []string),
 	}
 }
 
-func tryStartProcess(t testing.TB, url string, args, env []string) (*Process, error) {
+func tryStartProcess(t testing.TB, launch Launcher, url string, args, env []string) (*Process, error) {
 	t.Helper()
-	p := startProcess(t, args, env)
+	p := startProcess(t, launch, args, env)
 	t.Cleanup(func() { p.Stop(t) })
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
@@ -128,7 +138,7 @@ func tryStartProcess(t testing.TB, url string, args, env []string) (*Process, er
 // code and everything the program printed.
 func RunUntilExit(t testing.TB, args, env []string, within time.Duration) (code int, output string) {
 	t.Helper()
-	p := startProcess(t, args, env)
+	p := startProcess(t, exec.Command, args, env)
 	select {
 	case <-p.done:
 	case <-time.After(within):
@@ -142,10 +152,10 @@ func RunUntilExit(t testing.TB, args, env []string, within time.Duration) (code 
 	return 0, p.Output()
 }
 
-func startProcess(t testing.TB, args, env []string) *Process {
+func startProcess(t testing.TB, launch Launcher, args, env []string) *Process {
 	t.Helper()
 	p := &Process{out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(Binary(t), args...)
+	p.cmd = launch(Binary(t), args...)
 	// Only what the test names: no LIVEGATE_* or STRIPE_* of the developer's shell.
 	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
