@@ -382,3 +382,39 @@ func TestProbeClusterMeasuresTheBottleneck(t *testing.T) {
 		t.Errorf("half the train lost on a 700 kbit/s link: rate %d (ok %v), want the link's, from the rest", rate, ok)
 	}
 }
+
+// EachReceived names exactly the packets pion's recorder reported received, across the
+// sequence numbers' wrap; a report that does not parse names none.
+func TestEachReceived(t *testing.T) {
+	rec := twcc.NewRecorder(1)
+	want := map[uint16]bool{}
+	for i := range 120 {
+		if i%9 != 4 {
+			seq := uint16(65500 + i)
+			rec.Record(2, seq, int64(i)*2000)
+			want[seq] = true
+		}
+	}
+	got := map[uint16]bool{}
+	for _, p := range rec.BuildFeedbackPacket() {
+		raw, err := p.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		EachReceived(raw, func(seq uint16) {
+			if got[seq] {
+				t.Errorf("seq %d named twice", seq)
+			}
+			got[seq] = true
+		})
+	}
+	if len(got) != len(want) {
+		t.Errorf("named %d packets received, the recorder reported %d", len(got), len(want))
+	}
+	for seq := range got {
+		if !want[seq] {
+			t.Errorf("seq %d named received, never recorded", seq)
+		}
+	}
+	EachReceived([]byte{0x8f, 205, 0, 1}, func(seq uint16) { t.Errorf("a truncated report named seq %d", seq) })
+}

@@ -122,3 +122,18 @@ func (fb feedback) each(f func(seq uint16, symbol byte, delta int64)) {
 		}
 	}
 }
+
+// EachReceived calls f with the transport-wide sequence number of every packet a
+// feedback report (the RTCP packet, header included) says arrived. A report that does
+// not parse calls it for none.
+func EachReceived(pkt []byte, f func(seq uint16)) {
+	fb, ok := parseFeedback(pkt)
+	if !ok {
+		return
+	}
+	fb.each(func(seq uint16, symbol byte, _ int64) {
+		if symbol != notReceived {
+			f(seq)
+		}
+	})
+}

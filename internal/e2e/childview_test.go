@@ -40,6 +40,9 @@ type childResult struct {
 	JoinMS        int64 // from the OPTIONS request to the connection being up
 	AnsweredMS    int64 // from the OPTIONS request to the WHEP answer (gathering included)
 	Video, Audio  int   // packets received in the watch window (unique sequence numbers)
+	// VideoLost counts video packets missing when a later one arrived, each once:
+	// what the path lost before any repair (a repair arriving later does not undo it).
+	VideoLost int
 	FirstVideoKey bool  // the first video packet began a keyframe
 	CandidateType string
 	RelayProtocol string
@@ -151,6 +154,7 @@ func viewFromChild(cv childView) (res childResult) {
 	}
 	seen := map[[2]uint32]bool{}
 	first := true
+	var highest uint16 // the highest video sequence number so far (valid after first)
 	watchStart := time.Now()
 	var frames frameCounter
 	deadline := time.After(cv.Watch)
@@ -161,7 +165,10 @@ func viewFromChild(cv childView) (res childResult) {
 				frames.add(int(p.at.Sub(watchStart)/time.Second), p.seq, p.ts, p.marker, p.size)
 			}
 			if p.video && first {
-				res.FirstVideoKey, first = p.key, false
+				res.FirstVideoKey, first, highest = p.key, false, p.seq
+			} else if d := int16(p.seq - highest); p.video && d > 0 {
+				res.VideoLost += int(d) - 1
+				highest = p.seq
 			}
 			kind := uint32(0)
 			if p.video {

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/livegate/livegate/internal/config"
+	"github.com/livegate/livegate/internal/mediagen"
 	"github.com/livegate/livegate/internal/netns"
 	"github.com/livegate/livegate/internal/testenv"
 	"github.com/livegate/livegate/internal/testservices"
@@ -139,7 +140,7 @@ func TestLossyViewerKeepsWholeFrames(t *testing.T) {
 	l := netns.New(t, netns.Unavailable{NotRoot: testservices.SkipHere, Missing: testservices.Missing})
 	n := weakLinkNode(t, l)
 	s := n.newStream()
-	publish(t, n, s, webrtc.MimeTypeVP8, 60)
+	publishSource(t, n, s, lossTestVideo(t))
 	l.LoseDown(t, 10)
 	l.LoseUp(t, 10)
 
@@ -154,14 +155,37 @@ func TestLossyViewerKeepsWholeFrames(t *testing.T) {
 		worst = min(worst, sec.WholeFrames)
 	}
 	mean := float64(total) / float64(len(res.Seconds)-1)
-	t.Logf("figures: 10%% loss each way: %.1f whole frames/s on average, %d in the worst second; %s", mean, worst, repairFigures(n))
+	resent := testutil.ToFloat64(n.Metrics.Retransmits)
+	t.Logf("figures: 10%% loss each way: %.1f whole frames/s on average, %d in the worst second; viewer lost %d video packets on first sending, %.2f resends per lost packet; %s",
+		mean, worst, res.VideoLost, resent/float64(max(res.VideoLost, 1)), repairFigures(n))
 	if mean < 25 {
 		t.Errorf("%.1f whole frames a second at 10%% loss, want at least 25", mean)
 	}
-	// No storm: about one repair per lost packet (a tenth of what went), not one per NACK.
-	if resent, sent := testutil.ToFloat64(n.Metrics.Retransmits), testutil.ToFloat64(n.Metrics.PacketsForwarded); resent > sent/5 {
-		t.Errorf("%.0f packets resent for %.0f forwarded at 10%% loss: more than two per lost packet", resent, sent)
+	// No storm: about one resend per lost packet, and another for a resend lost too.
+	// A pion viewer asks for a packet resent on RTX again and again (pion's NACK
+	// generator does not see RTX repairs arrive, so it asks until the packet leaves its
+	// window, about 18 times): the node resends only while the viewer's transport-wide
+	// feedback has not acknowledged a resend. The storm of issue 30 was 9-15.
+	if res.VideoLost == 0 || resent > 2*float64(res.VideoLost) {
+		t.Errorf("%.0f packets resent for %d lost at 10%% loss: more than two per lost packet", resent, res.VideoLost)
 	}
+}
+
+// lossTestVideo is the video of the loss tests: 1.5 Mbit/s of VP8, as a 720p layer,
+// five packets a frame. A frame is whole only when all of them arrive, so 10% loss left
+// unrepaired leaves about 0.9^5, 59% of frames, whole (about 20 a second); frames of one
+// packet would keep 90% of them whole, over 25 a second with no repair at all.
+func lossTestVideo(t *testing.T) *mediagen.Source {
+	t.Helper()
+	video, err := mediagen.NewVideo(webrtc.MimeTypeVP8, 1_500_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	video.KeyframeEvery = 60
+	if video.PacketsPerFrame < 4 {
+		t.Fatalf("%d packets a frame: the loss tests need frames of several", video.PacketsPerFrame)
+	}
+	return video
 }
 
 // repairFigures is what the node forwarded and resent, for a figures line.
@@ -228,7 +252,7 @@ func TestLossyRelayKeepsWholeFrames(t *testing.T) {
 	})
 	edge := edgeIn(t, l, redisURL, prefix, pg)
 	s := origin.newStream()
-	publish(t, origin, s, webrtc.MimeTypeVP8, 60)
+	publishSource(t, origin, s, lossTestVideo(t))
 	l.LoseDown(t, 10)
 	l.LoseUp(t, 10)
 
@@ -244,13 +268,17 @@ func TestLossyRelayKeepsWholeFrames(t *testing.T) {
 	}
 	mean := float64(total) / float64(len(res.Seconds)-1)
 	edgeMetrics := edge.URL() + "/metrics"
-	t.Logf("figures: relay at 10%% loss each way: %.1f whole frames/s on average, %d in the worst second; origin (relay leg): %s; edge (viewer leg): %.0f forwarded, %.0f NACKed, %.0f resent",
-		mean, worst, repairFigures(origin), scrape(t, edgeMetrics, "livegate_packets_forwarded_total"),
+	resent := testutil.ToFloat64(origin.Metrics.Retransmits)
+	t.Logf("figures: relay at 10%% loss each way: %.1f whole frames/s on average, %d in the worst second; %d video packets lost on the relay, %.2f resends per lost packet; origin (relay leg): %s; edge (viewer leg): %.0f forwarded, %.0f NACKed, %.0f resent",
+		mean, worst, res.VideoLost, resent/float64(max(res.VideoLost, 1)), repairFigures(origin), scrape(t, edgeMetrics, "livegate_packets_forwarded_total"),
 		scrape(t, edgeMetrics, "livegate_nacks_received_total"), scrape(t, edgeMetrics, "livegate_retransmits_total"))
 	if mean < 25 {
 		t.Errorf("%.1f whole frames a second through a relay at 10%% loss, want at least 25", mean)
 	}
-	if resent, sent := testutil.ToFloat64(origin.Metrics.Retransmits), testutil.ToFloat64(origin.Metrics.PacketsForwarded); resent > sent/5 {
-		t.Errorf("the origin resent %.0f packets for %.0f forwarded at 10%% loss: more than two per lost packet", resent, sent)
+	// The viewer's own leg loses nothing: the gaps it saw are the relay's. The edge
+	// takes repairs in place (no RTX between nodes), so it asks once per loss and
+	// again only for a lost repair: at most two resends per lost packet.
+	if res.VideoLost == 0 || resent > 2*float64(res.VideoLost) {
+		t.Errorf("the origin resent %.0f packets for %d lost on the relay: more than two per lost packet", resent, res.VideoLost)
 	}
 }

@@ -307,6 +307,8 @@ type sendSide struct {
 	// lastCluster the last id handed out.
 	cluster     atomic.Uint32
 	lastCluster atomic.Uint32
+	// deliveries are the resends the viewer's feedback acknowledged (deliveries.go).
+	deliveries deliveries
 }
 
 // probeCluster is the probe cluster a packet leaving now belongs to (0: none).
@@ -358,22 +360,34 @@ func (s *sendSide) BindLocalStream(info *interceptor.StreamInfo, w interceptor.R
 		return w
 	}
 	s.paced.Store(true)
-	s.pacer.AddStream(info.SSRC, interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
-		s.stamp(id, h, len(payload))
+	rtx := info.SSRCRetransmission
+	write := interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
+		tseq, ok := s.stamp(id, h, len(payload))
+		// A resend on the RTX stream begins with the packet's own sequence number;
+		// padding (probes) carries none.
+		if ok && rtx != 0 && h.SSRC == rtx && !h.Padding && len(payload) >= 2 {
+			s.deliveries.resent(tseq, rtx, binary.BigEndian.Uint16(payload))
+		}
 		return w.Write(h, payload, a)
-	}))
+	})
+	s.pacer.AddStream(info.SSRC, write)
+	if rtx != 0 {
+		// The stream's resends and padding go out on its RTX SSRC through the same
+		// binding (pion binds only the media stream).
+		s.pacer.AddStream(rtx, write)
+	}
 	return s.pacer
 }
 
 // stamp numbers a packet as it leaves. The down track reserves the extension's two
 // bytes in every packet it writes (under its own lock, which it holds through the
 // write, or in the pacer's copy), so the number is written in place.
-func (s *sendSide) stamp(id uint8, h *rtp.Header, payload int) {
+func (s *sendSide) stamp(id uint8, h *rtp.Header, payload int) (uint16, bool) {
 	v := h.GetExtension(id)
 	if len(v) != 2 {
 		v = make([]byte, 2)
 		if err := h.SetExtension(id, v); err != nil {
-			return
+			return 0, false
 		}
 	}
 	// Media never carries padding: only padding asks whether a probe is being sent.
@@ -384,6 +398,7 @@ func (s *sendSide) stamp(id uint8, h *rtp.Header, payload int) {
 		seq = s.est.Sent(h.MarshalSize()+payload, time.Now())
 	}
 	binary.BigEndian.PutUint16(v, seq)
+	return seq, true
 }
 
 func (s *sendSide) BindRTCPReader(r interceptor.RTCPReader) interceptor.RTCPReader {
@@ -396,8 +411,12 @@ func (s *sendSide) BindRTCPReader(r interceptor.RTCPReader) interceptor.RTCPRead
 			if !isTWCC(pkt) {
 				return
 			}
-			s.est.Feedback(pkt, time.Now())
+			now := time.Now()
+			s.est.Feedback(pkt, now)
 			s.pacer.SetTargetBitrate(s.est.Stats().Bitrate)
+			if s.deliveries.any.Load() {
+				bwe.EachReceived(pkt, func(seq uint16) { s.deliveries.received(seq, now.UnixNano()) })
+			}
 		})
 		return n, a, nil
 	})

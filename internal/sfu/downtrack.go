@@ -70,8 +70,9 @@ type repair struct {
 // Repair limits. A viewer on a lossy link asks for a lost packet again and again while
 // the answer is under way (each NACK it sends lists every hole it still sees); answering
 // each time multiplies the loss it reports into a storm that crowds out the picture.
-// A packet is resent at most once per round trip, at most maxRepairs times, and only
-// while a player can still use it.
+// A packet is resent at most once per round trip, at most maxRepairs times, only while
+// a player can still use it, and not again once the viewer's transport-wide feedback
+// acknowledged a resend of it (deliveries.go).
 const (
 	repairSlots  = 512
 	maxRepairs   = 3
@@ -475,7 +476,8 @@ func (d *downTrack) retransmit(seq uint16, rtt time.Duration, now int64) {
 		return
 	}
 	if !d.repairDue(seq, arrived, rtt, now) ||
-		d.sub.estimated() && !d.sub.sendSide.pacer.allowRepair(n, time.Unix(0, now)) {
+		d.sub.estimated() && (d.rtx && d.sub.sendSide.deliveries.delivered(d.rtxSSRC, seq, now) ||
+			!d.sub.sendSide.pacer.allowRepair(n, time.Unix(0, now))) {
 		r.room.sfu.metrics.RepairsHeld.Inc()
 		return
 	}

@@ -26,8 +26,9 @@ type Metrics struct {
 	Shed        prometheus.Counter
 	ViewersShed prometheus.Gauge
 	// RepairsHeld counts NACKed packets not resent: asked again within a round trip,
-	// resent too often already, too old to be played (downtrack.go), or past repairs'
-	// share of the viewer's bandwidth (bwe.go).
+	// resent too often already, too old to be played (downtrack.go), resent already and
+	// acknowledged by the viewer's feedback (deliveries.go), or past repairs' share of
+	// the viewer's bandwidth (bwe.go).
 	RepairsHeld prometheus.Counter
 	// Probes counts padding probes started for viewers, ProbesFailed those the
 	// viewer's link could not carry (probe.go).
@@ -73,7 +74,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		ViewersShed: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "livegate_viewers_shed", Help: "Viewers held below their video by the node's load now."}),
 		RepairsHeld: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "livegate_repairs_held_total", Help: "NACKed packets not resent: asked again within a round trip, resent three times already, over a second old, or past repairs' share (half) of the viewer's estimate."}),
+			Name: "livegate_repairs_held_total", Help: "NACKed packets not resent: asked again within a round trip, resent three times already, over a second old, resent already and acknowledged by the viewer's transport-wide feedback, or past repairs' share (half) of the viewer's estimate."}),
 		Probes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "livegate_probes_total", Help: "Padding probes started to see whether a viewer's link carries the next simulcast layer."}),
 		ProbesFailed: prometheus.NewCounter(prometheus.CounterOpts{

@@ -1,0 +1,70 @@
+package sfu
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// deliveries remembers which resends on one viewer connection's RTX streams the
+// viewer's transport-wide feedback reported received. A client whose NACK generator
+// does not see RTX repairs arrive (pion's reads them past it) asks for a repaired
+// packet again every NACK interval until the packet leaves its window; without this
+// record the node would resend it up to maxRepairs times although the first one got
+// there. Feedback that is lost only leaves a resend unknown, resent as before.
+type deliveries struct {
+	any  atomic.Bool // a resend was recorded: feedback is worth walking
+	mu   sync.Mutex
+	sent [deliverySlots]resend   // by transport-wide sequence number
+	got  [deliverySlots]delivery // by the original sequence number
+}
+
+// deliverySlots covers well over a second of resends and of packets: a record older
+// than maxRepairAge is of a packet too old to resend anyway.
+const deliverySlots = 1024
+
+type resend struct {
+	tseq, osn uint16
+	ssrc      uint32
+	valid     bool
+}
+
+type delivery struct {
+	osn  uint16
+	ssrc uint32
+	at   int64 // unix ns the feedback said so; 0: none
+}
+
+// resent records that the packet osn went out again on the RTX stream ssrc, numbered
+// tseq for transport-wide feedback.
+func (d *deliveries) resent(tseq uint16, ssrc uint32, osn uint16) {
+	d.mu.Lock()
+	d.sent[tseq%deliverySlots] = resend{tseq: tseq, osn: osn, ssrc: ssrc, valid: true}
+	d.mu.Unlock()
+	d.any.Store(true)
+}
+
+// received marks the packet numbered tseq as received, when it was a resend.
+func (d *deliveries) received(tseq uint16, now int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := &d.sent[tseq%deliverySlots]
+	if !s.valid || s.tseq != tseq {
+		return
+	}
+	s.valid = false
+	d.got[s.osn%deliverySlots] = delivery{osn: s.osn, ssrc: s.ssrc, at: now}
+}
+
+// delivered says a resend of osn on ssrc reached the viewer lately: within
+// 2*maxRepairAge, so that a sequence number used again after wrapping is not taken for
+// the old packet.
+func (d *deliveries) delivered(ssrc uint32, osn uint16, now int64) bool {
+	if !d.any.Load() {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	g := d.got[osn%deliverySlots]
+	return g.at != 0 && g.osn == osn && g.ssrc == ssrc && time.Duration(now-g.at) < 2*maxRepairAge
+}
