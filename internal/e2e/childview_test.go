@@ -36,14 +36,14 @@ type childView struct {
 
 // childResult is what a child viewer saw.
 type childResult struct {
-	Err           string
-	JoinMS        int64 // from the OPTIONS request to the connection being up
-	AnsweredMS    int64 // from the OPTIONS request to the WHEP answer (gathering included)
-	Video, Audio  int   // packets received in the watch window (unique sequence numbers)
+	Err          string
+	JoinMS       int64 // from the OPTIONS request to the connection being up
+	AnsweredMS   int64 // from the OPTIONS request to the WHEP answer (gathering included)
+	Video, Audio int   // packets received in the watch window (unique sequence numbers)
 	// VideoLost counts video packets missing when a later one arrived, each once:
 	// what the path lost before any repair (a repair arriving later does not undo it).
-	VideoLost int
-	FirstVideoKey bool  // the first video packet began a keyframe
+	VideoLost     int
+	FirstVideoKey bool // the first video packet began a keyframe
 	CandidateType string
 	RelayProtocol string
 	// Seconds are the watch window second by second: the simulcast layer seen most
