@@ -141,20 +141,9 @@ func TestLossyViewerKeepsWholeFrames(t *testing.T) {
 	n := weakLinkNode(t, l)
 	s := n.newStream()
 	publishSource(t, n, s, lossTestVideo(t))
-	l.LoseDown(t, 10)
-	l.LoseUp(t, 10)
 
-	res := runChildViewer(t, l, childView{Endpoint: n.URL() + "/whep/" + s.ID, Iface: l.PeerIf, TWCC: true, Watch: 15 * time.Second, Connect: 10 * time.Second})
-	if res.Err != "" {
-		t.Fatalf("viewer: %s", res.Err)
-	}
-	t.Logf("second:layer/whole frames: %s", layersOf(res.Seconds))
-	total, worst := 0, 1<<30
-	for _, sec := range res.Seconds[1:] { // the first second holds the join
-		total += sec.WholeFrames
-		worst = min(worst, sec.WholeFrames)
-	}
-	mean := float64(total) / float64(len(res.Seconds)-1)
+	res := watchLossy(t, l, n.URL()+"/whep/"+s.ID)
+	mean, worst := wholeFrames(t, res)
 	resent := testutil.ToFloat64(n.Metrics.Retransmits)
 	t.Logf("figures: 10%% loss each way: %.1f whole frames/s on average, %d in the worst second; viewer lost %d video packets on first sending, %.2f resends per lost packet; %s",
 		mean, worst, res.VideoLost, resent/float64(max(res.VideoLost, 1)), repairFigures(n))
@@ -169,6 +158,36 @@ func TestLossyViewerKeepsWholeFrames(t *testing.T) {
 	if res.VideoLost == 0 || resent > 2*float64(res.VideoLost) {
 		t.Errorf("%.0f packets resent for %d lost at 10%% loss: more than two per lost packet", resent, res.VideoLost)
 	}
+}
+
+// watchLossy makes l drop 10% of its packets each way at random, then watches endpoint
+// for 15 s from l's namespace.
+func watchLossy(t *testing.T, l *netns.Link, endpoint string) childResult {
+	t.Helper()
+	l.LoseDown(t, 10)
+	l.LoseUp(t, 10)
+	res := runChildViewer(t, l, childView{Endpoint: endpoint, Iface: l.PeerIf, TWCC: true, Watch: 15 * time.Second, Connect: 10 * time.Second})
+	if res.Err != "" {
+		t.Fatalf("viewer: %s", res.Err)
+	}
+	t.Logf("second:layer/whole frames: %s", layersOf(res.Seconds))
+	return res
+}
+
+// wholeFrames is the mean and the worst of a watch's whole frames a second, the
+// first second (which holds the join) left out.
+func wholeFrames(t *testing.T, res childResult) (mean float64, worst int) {
+	t.Helper()
+	if len(res.Seconds) < 2 {
+		t.Fatalf("watched %d seconds", len(res.Seconds))
+	}
+	total := 0
+	worst = 1 << 30
+	for _, sec := range res.Seconds[1:] {
+		total += sec.WholeFrames
+		worst = min(worst, sec.WholeFrames)
+	}
+	return float64(total) / float64(len(res.Seconds)-1), worst
 }
 
 // lossTestVideo is the video of the loss tests: 1.5 Mbit/s of VP8, as a 720p layer,
@@ -253,20 +272,9 @@ func TestLossyRelayKeepsWholeFrames(t *testing.T) {
 	edge := edgeIn(t, l, redisURL, prefix, pg)
 	s := origin.newStream()
 	publishSource(t, origin, s, lossTestVideo(t))
-	l.LoseDown(t, 10)
-	l.LoseUp(t, 10)
 
-	res := runChildViewer(t, l, childView{Endpoint: edge.URL() + "/whep/" + s.ID, Iface: l.PeerIf, TWCC: true, Watch: 15 * time.Second, Connect: 10 * time.Second})
-	if res.Err != "" {
-		t.Fatalf("viewer: %s", res.Err)
-	}
-	t.Logf("second:layer/whole frames: %s", layersOf(res.Seconds))
-	total, worst := 0, 1<<30
-	for _, sec := range res.Seconds[1:] { // the first second holds the join
-		total += sec.WholeFrames
-		worst = min(worst, sec.WholeFrames)
-	}
-	mean := float64(total) / float64(len(res.Seconds)-1)
+	res := watchLossy(t, l, edge.URL()+"/whep/"+s.ID)
+	mean, worst := wholeFrames(t, res)
 	edgeMetrics := edge.URL() + "/metrics"
 	resent := testutil.ToFloat64(origin.Metrics.Retransmits)
 	t.Logf("figures: relay at 10%% loss each way: %.1f whole frames/s on average, %d in the worst second; %d video packets lost on the relay, %.2f resends per lost packet; origin (relay leg): %s; edge (viewer leg): %.0f forwarded, %.0f NACKed, %.0f resent",

@@ -20,24 +20,28 @@ func listenIn(t *testing.T, l *Link) net.Listener {
 	return ln
 }
 
+// answer serves ln until it closes: each connection's first line comes back after
+// word, which says who answered.
+func answer(ln net.Listener, word string) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			fmt.Fprintf(c, "%s %s", word, line)
+		}()
+	}
+}
+
 // A server on the namespace's loopback is not this machine's loopback, and Forward
 // reaches it from here.
 func TestForwardReachesTheNamespacesLoopback(t *testing.T) {
 	l := New(t, unavailable)
 	ln := listenIn(t, l)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				line, _ := bufio.NewReader(c).ReadString('\n')
-				fmt.Fprintf(c, "echo %s", line)
-			}()
-		}
-	}()
+	go answer(ln, "echo")
 	port := ln.Addr().(*net.TCPAddr).Port
 	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
 		c.Close()
@@ -73,19 +77,7 @@ func TestExposeBringsAHostServiceIntoTheNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				line, _ := bufio.NewReader(c).ReadString('\n')
-				fmt.Fprintf(c, "host %s", line)
-			}()
-		}
-	}()
+	go answer(ln, "host")
 	addr := ln.Addr().String()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
