@@ -13,15 +13,21 @@ import (
 // record the node would resend it up to maxRepairs times although the first one got
 // there. Feedback that is lost only leaves a resend unknown, resent as before.
 type deliveries struct {
-	any  atomic.Bool // a resend was recorded: feedback is worth walking
-	mu   sync.Mutex
+	any atomic.Bool // a resend was recorded: feedback is worth walking
+	mu  sync.Mutex
+	log *deliveryLog // made at the first resend: a viewer on a clean link needs none
+}
+
+type deliveryLog struct {
 	sent [deliverySlots]resend   // by transport-wide sequence number
 	got  [deliverySlots]delivery // by the original sequence number
 }
 
-// deliverySlots covers well over a second of resends and of packets: a record older
-// than maxRepairAge is of a packet too old to resend anyway.
-const deliverySlots = 1024
+// deliverySlots is sized for the second a repair is of use (maxRepairAge): feedback
+// comes back within a fraction of it, and a viewer loses far fewer than this many
+// packets in it. A record overwritten early only means a resend as before, never a
+// resend held wrongly: every lookup checks the full numbers. 256 keeps the log at 7 KB.
+const deliverySlots = 256
 
 type resend struct {
 	tseq, osn uint16
@@ -39,7 +45,10 @@ type delivery struct {
 // tseq for transport-wide feedback.
 func (d *deliveries) resent(tseq uint16, ssrc uint32, osn uint16) {
 	d.mu.Lock()
-	d.sent[tseq%deliverySlots] = resend{tseq: tseq, osn: osn, ssrc: ssrc, valid: true}
+	if d.log == nil {
+		d.log = &deliveryLog{}
+	}
+	d.log.sent[tseq%deliverySlots] = resend{tseq: tseq, osn: osn, ssrc: ssrc, valid: true}
 	d.mu.Unlock()
 	d.any.Store(true)
 }
@@ -48,12 +57,15 @@ func (d *deliveries) resent(tseq uint16, ssrc uint32, osn uint16) {
 func (d *deliveries) received(tseq uint16, now int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	s := &d.sent[tseq%deliverySlots]
+	if d.log == nil {
+		return
+	}
+	s := &d.log.sent[tseq%deliverySlots]
 	if !s.valid || s.tseq != tseq {
 		return
 	}
 	s.valid = false
-	d.got[s.osn%deliverySlots] = delivery{osn: s.osn, ssrc: s.ssrc, at: now}
+	d.log.got[s.osn%deliverySlots] = delivery{osn: s.osn, ssrc: s.ssrc, at: now}
 }
 
 // delivered says a resend of osn on ssrc reached the viewer lately: within
@@ -65,6 +77,9 @@ func (d *deliveries) delivered(ssrc uint32, osn uint16, now int64) bool {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	g := d.got[osn%deliverySlots]
+	if d.log == nil {
+		return false
+	}
+	g := d.log.got[osn%deliverySlots]
 	return g.at != 0 && g.osn == osn && g.ssrc == ssrc && time.Duration(now-g.at) < 2*maxRepairAge
 }
