@@ -129,21 +129,11 @@ func PayloadVP9Pic(dst []byte, index uint64, first, key bool, size int, pic uint
 // PictureID returns a VP8 or VP9 payload's picture id and TL0PICIDX (-1: the payload
 // has none), as a viewer's decoder reads them.
 func PictureID(mime string, p []byte) (pic, tl0 int) {
-	pic, tl0 = -1, -1
 	vp9 := strings.EqualFold(mime, "video/vp9")
 	if !vp9 && !strings.EqualFold(mime, "video/vp8") {
-		return pic, tl0
+		return -1, -1
 	}
-	d, ok := vpx.Parse(p, vp9)
-	if !ok {
-		return pic, tl0
-	}
-	if d.Pic != 0 {
-		pic = int(d.PictureID(p))
-	}
-	if d.Tl0 != 0 {
-		tl0 = int(p[d.Tl0])
-	}
+	pic, tl0, _ = vpx.Read(p, vp9)
 	return pic, tl0
 }
 

@@ -414,9 +414,7 @@ func (s *sendSide) BindRTCPReader(r interceptor.RTCPReader) interceptor.RTCPRead
 			now := time.Now()
 			s.est.Feedback(pkt, now)
 			s.pacer.SetTargetBitrate(s.est.Stats().Bitrate)
-			if s.deliveries.any.Load() {
-				bwe.EachReceived(pkt, func(seq uint16) { s.deliveries.received(seq, now.UnixNano()) })
-			}
+			s.deliveries.feedback(pkt, now.UnixNano())
 		})
 		return n, a, nil
 	})

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/livegate/livegate/internal/bwe"
 )
 
 // deliveries remembers which resends on one viewer connection's RTX streams the
@@ -13,12 +15,13 @@ import (
 // record the node would resend it up to maxRepairs times although the first one got
 // there. Feedback that is lost only leaves a resend unknown, resent as before.
 type deliveries struct {
-	any atomic.Bool // a resend was recorded: feedback is worth walking
-	mu  sync.Mutex
-	log *deliveryLog // made at the first resend: a viewer on a clean link needs none
+	// log is made at the connection's first resend: a viewer on a clean link needs
+	// none, and its feedback is not walked a second time.
+	log atomic.Pointer[deliveryLog]
 }
 
 type deliveryLog struct {
+	mu   sync.Mutex
 	sent [deliverySlots]resend   // by transport-wide sequence number
 	got  [deliverySlots]delivery // by the original sequence number
 }
@@ -44,42 +47,44 @@ type delivery struct {
 // resent records that the packet osn went out again on the RTX stream ssrc, numbered
 // tseq for transport-wide feedback.
 func (d *deliveries) resent(tseq uint16, ssrc uint32, osn uint16) {
-	d.mu.Lock()
-	if d.log == nil {
-		d.log = &deliveryLog{}
+	l := d.log.Load()
+	if l == nil {
+		d.log.CompareAndSwap(nil, &deliveryLog{})
+		l = d.log.Load()
 	}
-	d.log.sent[tseq%deliverySlots] = resend{tseq: tseq, osn: osn, ssrc: ssrc, valid: true}
-	d.mu.Unlock()
-	d.any.Store(true)
+	l.mu.Lock()
+	l.sent[tseq%deliverySlots] = resend{tseq: tseq, osn: osn, ssrc: ssrc, valid: true}
+	l.mu.Unlock()
 }
 
-// received marks the packet numbered tseq as received, when it was a resend.
-func (d *deliveries) received(tseq uint16, now int64) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.log == nil {
+// feedback marks the resends a transport-wide feedback report (pkt) says arrived.
+func (d *deliveries) feedback(pkt []byte, now int64) {
+	l := d.log.Load()
+	if l == nil {
 		return
 	}
-	s := &d.log.sent[tseq%deliverySlots]
-	if !s.valid || s.tseq != tseq {
-		return
-	}
-	s.valid = false
-	d.log.got[s.osn%deliverySlots] = delivery{osn: s.osn, ssrc: s.ssrc, at: now}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	bwe.EachReceived(pkt, func(tseq uint16) {
+		s := &l.sent[tseq%deliverySlots]
+		if !s.valid || s.tseq != tseq {
+			return // media, padding, or a resend recorded over
+		}
+		s.valid = false
+		l.got[s.osn%deliverySlots] = delivery{osn: s.osn, ssrc: s.ssrc, at: now}
+	})
 }
 
 // delivered says a resend of osn on ssrc reached the viewer lately: within
 // 2*maxRepairAge, so that a sequence number used again after wrapping is not taken for
 // the old packet.
 func (d *deliveries) delivered(ssrc uint32, osn uint16, now int64) bool {
-	if !d.any.Load() {
+	l := d.log.Load()
+	if l == nil {
 		return false
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.log == nil {
-		return false
-	}
-	g := d.log.got[osn%deliverySlots]
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	g := l.got[osn%deliverySlots]
 	return g.at != 0 && g.osn == osn && g.ssrc == ssrc && time.Duration(now-g.at) < 2*maxRepairAge
 }

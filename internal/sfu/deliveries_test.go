@@ -3,9 +3,26 @@ package sfu
 import (
 	"testing"
 	"time"
+
+	"github.com/pion/interceptor/pkg/twcc"
 )
 
-// A resend counts as delivered once feedback names its transport-wide number, for its
+// ack feeds d a transport-wide feedback report, built by pion's recorder, saying the
+// packet numbered tseq arrived.
+func ack(t *testing.T, d *deliveries, tseq uint16, now int64) {
+	t.Helper()
+	rec := twcc.NewRecorder(1)
+	rec.Record(2, tseq, 1000)
+	for _, p := range rec.BuildFeedbackPacket() {
+		raw, err := p.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.feedback(raw, now)
+	}
+}
+
+// A resend counts as delivered once a feedback report names its transport-wide number, for its
 // own stream and packet only, and not for ever: a sequence number that comes round
 // again after wrapping is a new packet.
 func TestDeliveries(t *testing.T) {
@@ -20,8 +37,8 @@ func TestDeliveries(t *testing.T) {
 	if d.delivered(rtx, 7, now) {
 		t.Fatal("delivered before feedback")
 	}
-	d.received(100, now)
-	d.received(5000, now) // not a resend: media or padding
+	ack(t, &d, 100, now)
+	ack(t, &d, 5000, now) // not a resend: media or padding
 	for _, c := range []struct {
 		ssrc uint32
 		osn  uint16
@@ -42,11 +59,11 @@ func TestDeliveries(t *testing.T) {
 	// A transport-wide number reused (after 65,536 packets) for another resend names
 	// that one, not the old.
 	d.resent(100+deliverySlots, rtx, 9)
-	d.received(100, now)
+	ack(t, &d, 100, now)
 	if d.delivered(rtx, 9, now) {
 		t.Error("feedback for an overwritten number marked the new resend delivered")
 	}
-	d.received(100+deliverySlots, now)
+	ack(t, &d, 100+deliverySlots, now)
 	if !d.delivered(rtx, 9, now) {
 		t.Error("the resend numbered 100+slots not marked delivered")
 	}

@@ -47,16 +47,9 @@ func appendPic(p []byte, pic int, wide bool) []byte {
 
 func readPic(t *testing.T, m *picMunger, p []byte) (pic, tl0 int) {
 	t.Helper()
-	d, ok := vpx.Parse(p, m.vp9)
+	pic, tl0, ok := vpx.Read(p, m.vp9)
 	if !ok {
 		t.Fatalf("unparsable payload % x", p)
-	}
-	pic, tl0 = -1, -1
-	if d.Pic != 0 {
-		pic = int(d.PictureID(p))
-	}
-	if d.Tl0 != 0 {
-		tl0 = int(p[d.Tl0])
 	}
 	return pic, tl0
 }

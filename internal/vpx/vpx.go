@@ -70,3 +70,20 @@ func (d Descriptor) PictureID(p []byte) uint16 {
 	}
 	return pic
 }
+
+// Read returns a payload's picture id and TL0PICIDX, as a viewer's decoder reads them
+// (-1: the payload carries none); ok is false as for Parse.
+func Read(p []byte, vp9 bool) (pic, tl0 int, ok bool) {
+	d, ok := Parse(p, vp9)
+	if !ok {
+		return -1, -1, false
+	}
+	pic, tl0 = -1, -1
+	if d.Pic != 0 {
+		pic = int(d.PictureID(p))
+	}
+	if d.Tl0 != 0 {
+		tl0 = int(p[d.Tl0])
+	}
+	return pic, tl0, true
+}

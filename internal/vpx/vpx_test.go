@@ -57,3 +57,24 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Read gives the fields' values, -1 for one a payload does not carry.
+func TestRead(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		p        []byte
+		vp9      bool
+		pic, tl0 int
+		ok       bool
+	}{
+		{"VP8 15-bit id and TL0PICIDX", []byte{0x90, 0xc0, 0xff, 0xfe, 0x07, 0x00}, false, 0x7ffe, 7, true},
+		{"VP8 TL0PICIDX only", []byte{0x90, 0x40, 0x07, 0x00}, false, -1, 7, true},
+		{"VP9 7-bit id, no layers", []byte{0x88, 0x05, 0x82}, true, 5, -1, true},
+		{"VP9 plain", []byte{0x48, 0x00}, true, -1, -1, true},
+		{"VP8 cut in the id", []byte{0x80, 0x80}, false, -1, -1, false},
+	} {
+		if pic, tl0, ok := Read(c.p, c.vp9); pic != c.pic || tl0 != c.tl0 || ok != c.ok {
+			t.Errorf("%s: %d %d %v, want %d %d %v", c.name, pic, tl0, ok, c.pic, c.tl0, c.ok)
+		}
+	}
+}
