@@ -103,7 +103,13 @@ func newProcessFleet(t *testing.T, extra ...string) *processFleet {
 // start runs one more node of the fleet, with only the flags a fleet needs.
 func (f *processFleet) start(id string) *testNode {
 	f.t.Helper()
-	return startProcess(f.t, f.pg, append([]string{"--redis-url", f.redisURL, "--redis-prefix", f.prefix, "--node-id", id}, f.extra...), nil)
+	return startProcess(f.t, f.pg, f.flags(id), nil)
+}
+
+// flags are what a node of the fleet is started with, beside the database: the shared
+// Redis and its key prefix, its id, and the fleet's extra flags.
+func (f *processFleet) flags(id string) []string {
+	return append([]string{"--redis-url", f.redisURL, "--redis-prefix", f.prefix, "--node-id", id}, f.extra...)
 }
 
 // Nodes die: an edge killed outright leaves its viewers free to rejoin on another node

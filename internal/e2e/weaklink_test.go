@@ -24,12 +24,18 @@ import (
 // the link's host address as well as loopback), for a publisher on loopback.
 func weakLinkNode(t *testing.T, l *netns.Link) *testNode {
 	t.Helper()
-	return startNode(t, func(c *config.Config) {
+	return startNode(t, onLink(t, l))
+}
+
+// onLink has a node serve its HTTP API and media on l's host address, and accept peers
+// in l's namespace.
+func onLink(t *testing.T, l *netns.Link) func(*config.Config) {
+	return func(c *config.Config) {
 		c.HTTPAddr = freeAddrOn(t, l.HostAddr)
 		c.PublicURL = "http://" + c.HTTPAddr
 		c.Interfaces = []string{"lo", l.HostIf}
 		c.RemoteNetworks = append(c.RemoteNetworks, l.Prefix.String())
-	})
+	}
 }
 
 // layersOf is the layer of each second, for a failure message.
@@ -215,29 +221,27 @@ func repairFigures(n *testNode) string {
 		testutil.ToFloat64(m.RepairsHeld), testutil.ToFloat64(m.PacerDrops))
 }
 
-// edgeIn runs cmd/livegate in l's namespace as another node of origin's fleet (its
-// Redis, prefix and PostgreSQL, exposed in the namespace at the addresses the tests
-// use), serving HTTP and media on the namespace's end of the link: whatever goes
-// between the two nodes crosses the link, and a viewer in the namespace reaches the
-// edge without crossing it.
-func edgeIn(t *testing.T, l *netns.Link, redisURL, prefix, pg string) *testNode {
-	t.Helper()
-	for _, u := range []string{redisURL, pg} {
+// startIn runs cmd/livegate in l's namespace as the fleet's node id, its Redis and
+// PostgreSQL exposed there at the addresses the tests use, serving HTTP and media on
+// the namespace's end of the link: whatever goes between it and a node on this side
+// crosses the link, and a viewer in the namespace reaches it without crossing it.
+func (f *processFleet) startIn(l *netns.Link, id string) *testNode {
+	f.t.Helper()
+	for _, u := range []string{f.redisURL, f.pg} {
 		if addr := loopbackHost(u); addr != "" {
-			l.Expose(t, addr)
+			l.Expose(f.t, addr)
 		}
 	}
 	// The namespace is the test's own: nothing else listens there.
-	url := "http://" + netip.AddrPortFrom(l.PeerAddr, 8080).String()
+	addr := netip.AddrPortFrom(l.PeerAddr, 8080).String()
 	launch := func(bin string, args ...string) *exec.Cmd { return l.Command(context.Background(), bin, args...) }
-	p := testenv.StartProcessWith(t, launch, func() (string, []string) {
-		args, _ := testenv.LoopbackArgs(t)
-		return url, append(args, "--api-key", testAPIKey, "--database-url", pg,
-			"--redis-url", redisURL, "--redis-prefix", prefix, "--node-id", "edge",
-			"--http-addr", strings.TrimPrefix(url, "http://"), "--public-url", url, "--tcp-addr=",
+	p := testenv.StartProcessWith(f.t, launch, func() (string, []string) {
+		args, _ := testenv.LoopbackArgs(f.t)
+		args = append(append(args, "--api-key", testAPIKey, "--database-url", f.pg), f.flags(id)...)
+		return "http://" + addr, append(args, "--http-addr", addr, "--public-url", "http://"+addr, "--tcp-addr=",
 			"--interfaces", l.PeerIf, "--remote-networks", "127.0.0.0/8,::1/128,"+l.Prefix.String())
 	}, nil)
-	return &testNode{proc: p, t: t, url: url}
+	return &testNode{proc: p, t: f.t, url: "http://" + addr}
 }
 
 // loopbackHost is the host:port of a service URL when it is a loopback address ("" for
@@ -261,15 +265,12 @@ func loopbackHost(raw string) string {
 // packet it replaces.
 func TestLossyRelayKeepsWholeFrames(t *testing.T) {
 	l := netns.New(t, netns.Unavailable{NotRoot: testservices.SkipHere, Missing: testservices.Missing})
-	redisURL, prefix, pg := testenv.RedisURL(t), testenv.UniquePrefix(), testenv.PostgresURL(t)
+	fleet := newProcessFleet(t)
 	origin := startNode(t, func(c *config.Config) {
-		c.RedisURL, c.RedisPrefix, c.DatabaseURL, c.NodeID = redisURL, prefix, pg, "origin"
-		c.HTTPAddr = freeAddrOn(t, l.HostAddr)
-		c.PublicURL = "http://" + c.HTTPAddr
-		c.Interfaces = []string{"lo", l.HostIf}
-		c.RemoteNetworks = append(c.RemoteNetworks, l.Prefix.String())
+		onLink(t, l)(c)
+		c.RedisURL, c.RedisPrefix, c.DatabaseURL, c.NodeID = fleet.redisURL, fleet.prefix, fleet.pg, "origin"
 	})
-	edge := edgeIn(t, l, redisURL, prefix, pg)
+	edge := fleet.startIn(l, "edge")
 	s := origin.newStream()
 	publishSource(t, origin, s, lossTestVideo(t))
 
