@@ -39,9 +39,14 @@ func feedbackRing(b *testing.B) [][]byte {
 	return ring
 }
 
-func benchSendSide(b *testing.B, chain interceptor.Interceptor, slot bool) {
+// benchSendSide sends b.N packets through chain; with resendEvery > 0, every so many
+// of them is a resend on the stream's RTX SSRC (2), as the down track writes one.
+func benchSendSide(b *testing.B, chain interceptor.Interceptor, slot bool, resendEvery int) {
 	ring := feedbackRing(b)
 	info := &interceptor.StreamInfo{SSRC: 1, RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: sdp.TransportCCURI, ID: 3}}}
+	if resendEvery > 0 {
+		info.SSRCRetransmission = 2
+	}
 	sent := 0
 	w := chain.BindLocalStream(info, interceptor.RTPWriterFunc(func(_ *rtp.Header, p []byte, _ interceptor.Attributes) (int, error) {
 		sent++
@@ -60,6 +65,10 @@ func benchSendSide(b *testing.B, chain interceptor.Interceptor, slot bool) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		h = rtp.Header{Version: 2, PayloadType: 96, SSRC: 1, SequenceNumber: uint16(i), Timestamp: uint32(i) * 90}
+		if resendEvery > 0 && i%resendEvery == 0 {
+			h.SSRC, h.PayloadType = 2, 97
+			payload[0], payload[1] = byte(i>>8), byte(i) // the resent packet's number
+		}
 		h.Extensions = extBuf[:0]
 		if slot {
 			_ = h.SetExtension(3, twccBuf[:]) // as the down track writes every packet
@@ -89,7 +98,20 @@ func BenchmarkSendSide(b *testing.B) {
 		b.Fatal(err)
 	}
 	ss.pacer.SetTargetBitrate(1 << 40) // measure the path, not the pacing
-	benchSendSide(b, i, true)
+	benchSendSide(b, i, true, 0)
+}
+
+// BenchmarkSendSideResends is BenchmarkSendSide with one packet in ten a resend on the
+// RTX stream, as at 10% loss: each is recorded for the delivery log (deliveries.go),
+// and each feedback report is walked a second time for it.
+func BenchmarkSendSideResends(b *testing.B) {
+	var ss *sendSide
+	i, err := sendSideFactory{metrics: NewMetrics(nil), onNew: func(s *sendSide) { ss = s }}.NewInterceptor("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ss.pacer.SetTargetBitrate(1 << 40)
+	benchSendSide(b, i, true, 10)
 }
 
 // BenchmarkSendSidePionGCC is the same with pion's cc interceptor, its GCC and its
@@ -107,5 +129,5 @@ func BenchmarkSendSidePionGCC(b *testing.B) {
 	}
 	seq, _ := twcc.NewHeaderExtensionInterceptor()
 	hdr, _ := seq.NewInterceptor("")
-	benchSendSide(b, interceptor.NewChain([]interceptor.Interceptor{bwe, hdr}), false)
+	benchSendSide(b, interceptor.NewChain([]interceptor.Interceptor{bwe, hdr}), false, 0)
 }
