@@ -91,28 +91,24 @@ func benchSendSide(b *testing.B, chain interceptor.Interceptor, slot bool, resen
 }
 
 // BenchmarkSendSide is livegate's: internal/bwe behind the pacer.
-func BenchmarkSendSide(b *testing.B) {
-	var ss *sendSide
-	i, err := sendSideFactory{metrics: NewMetrics(nil), onNew: func(s *sendSide) { ss = s }}.NewInterceptor("")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ss.pacer.SetTargetBitrate(1 << 40) // measure the path, not the pacing
-	benchSendSide(b, i, true, 0)
-}
+func BenchmarkSendSide(b *testing.B) { benchSendSide(b, unpacedSendSide(b), true, 0) }
 
-// BenchmarkSendSideResends is BenchmarkSendSide with one packet in ten a resend on the
-// RTX stream, as at 10% loss: each is recorded for the delivery log (deliveries.go),
-// and each feedback report is walked a second time for it.
-func BenchmarkSendSideResends(b *testing.B) {
+// unpacedSendSide is a viewer connection's send side whose pacer never holds a packet:
+// what is measured is the path, not the pacing.
+func unpacedSendSide(b *testing.B) interceptor.Interceptor {
 	var ss *sendSide
 	i, err := sendSideFactory{metrics: NewMetrics(nil), onNew: func(s *sendSide) { ss = s }}.NewInterceptor("")
 	if err != nil {
 		b.Fatal(err)
 	}
 	ss.pacer.SetTargetBitrate(1 << 40)
-	benchSendSide(b, i, true, 10)
+	return i
 }
+
+// BenchmarkSendSideResends is BenchmarkSendSide with one packet in ten a resend on the
+// RTX stream, as at 10% loss: each is recorded for the delivery log (deliveries.go),
+// and each feedback report is walked a second time for it.
+func BenchmarkSendSideResends(b *testing.B) { benchSendSide(b, unpacedSendSide(b), true, 10) }
 
 // BenchmarkSendSidePionGCC is the same with pion's cc interceptor, its GCC and its
 // transport-wide sequence number interceptor.
