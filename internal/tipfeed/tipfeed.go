@@ -98,6 +98,11 @@ func (f *Feed) run(ctx context.Context, streamID string, s *stream) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			// select picks at random when both are ready: a tick pending when the last
+			// watcher left is not a reason to read the table once more.
+			if ctx.Err() != nil {
+				return
+			}
 		}
 		tips, err := f.src.TipsSince(ctx, streamID, cursor.Add(-lookback), 200)
 		if err != nil {

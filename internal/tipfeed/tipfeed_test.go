@@ -82,6 +82,9 @@ func TestEachWatcherGetsEachTipOnce(t *testing.T) {
 	stopB()
 	stopOther()
 	stopA() // twice is harmless
+	// About time: a poll already under way when the last watcher left may still finish
+	// (a busy machine can hold its goroutine that long); none may start after.
+	time.Sleep(20 * time.Millisecond)
 	polls := tb.pollCount()
 	time.Sleep(50 * time.Millisecond)
 	if tb.pollCount() != polls {
